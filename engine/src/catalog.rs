@@ -1,0 +1,197 @@
+//! Stream definitions made by `CREATE STREAM`, and their `WITH` options.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::error::{ConnectorError, SqlPos};
+
+/// How event time trails the data: `WATERMARK FOR col AS col - INTERVAL ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatermarkSpec {
+    /// The event-time column (TIMESTAMP).
+    pub column: String,
+    /// How far the watermark trails the largest event time seen, in ms.
+    pub delay_ms: i64,
+}
+
+/// A stream: its columns, event-time watermark and connector options.
+#[derive(Debug, Clone)]
+pub struct StreamDef {
+    /// Name, as written (lookups are case-insensitive).
+    pub name: String,
+    /// Columns (all nullable).
+    pub schema: SchemaRef,
+    /// Event-time watermark, if declared.
+    pub watermark: Option<WatermarkSpec>,
+    /// `WITH (...)` options.
+    pub options: Options,
+    /// Where the stream was declared.
+    pub pos: SqlPos,
+}
+
+impl StreamDef {
+    /// The `connector` option (empty if missing).
+    pub fn connector(&self) -> &str {
+        self.options.get("connector").unwrap_or("")
+    }
+}
+
+/// `WITH (...)` options of one stream: keys are lower-cased, values kept as written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Options {
+    stream: String,
+    map: BTreeMap<String, String>,
+}
+
+impl Options {
+    /// Options of stream `stream`.
+    pub fn new(
+        stream: impl Into<String>,
+        pairs: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let map = pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        Self {
+            stream: stream.into(),
+            map,
+        }
+    }
+
+    /// The name of the stream these options belong to.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// All options, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The value of `key`, if set.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(String::as_str)
+    }
+
+    /// The value of `key`.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] naming the missing option.
+    pub fn require(&self, key: &str) -> Result<&str, ConnectorError> {
+        self.get(key)
+            .ok_or_else(|| self.error(format!("missing option '{key}'; add it to WITH (...)")))
+    }
+
+    /// The value of `key` parsed as `T`, or `default` when unset.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] when the value does not parse.
+    pub fn parse_or<T: FromStr>(&self, key: &str, default: T) -> Result<T, ConnectorError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.trim().parse().map_err(|_| {
+                self.error(format!(
+                    "option '{key}' = '{v}' is not a valid {}",
+                    std::any::type_name::<T>()
+                        .rsplit("::")
+                        .next()
+                        .unwrap_or("value")
+                ))
+            }),
+        }
+    }
+
+    /// A boolean option (`true`/`false`), or `default`.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] when the value is neither.
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, ConnectorError> {
+        match self.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(default),
+            Some(v) if v == "true" => Ok(true),
+            Some(v) if v == "false" => Ok(false),
+            Some(v) => Err(self.error(format!("option '{key}' = '{v}' must be 'true' or 'false'"))),
+        }
+    }
+
+    /// One of `choices` (case-insensitive), or `default`.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] listing the valid choices.
+    pub fn choice_or<'a>(
+        &self,
+        key: &str,
+        choices: &[&'a str],
+        default: &'a str,
+    ) -> Result<&'a str, ConnectorError> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        choices
+            .iter()
+            .find(|c| c.eq_ignore_ascii_case(v.trim()))
+            .copied()
+            .ok_or_else(|| {
+                self.error(format!(
+                    "option '{key}' = '{v}' must be one of: {}",
+                    choices.join(", ")
+                ))
+            })
+    }
+
+    /// Fails on any key not in `known` (a typo must not pass silently).
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] naming the unknown key and listing the known ones.
+    pub fn check_known(&self, known: &[&str]) -> Result<(), ConnectorError> {
+        for k in self.map.keys() {
+            if k != "connector" && !known.contains(&k.as_str()) {
+                return Err(self.error(format!(
+                    "unknown option '{k}' for connector '{}'; known options: {}",
+                    self.get("connector").unwrap_or(""),
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// A configuration error for this stream.
+    pub fn error(&self, message: impl Into<String>) -> ConnectorError {
+        ConnectorError::Config {
+            stream: self.stream.clone(),
+            message: message.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Options {
+        Options::new(
+            "s",
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn parses_and_reports_bad_values() {
+        let o = opts(&[("Events", "10"), ("rate", "x"), ("follow", "TRUE")]);
+        assert_eq!(o.parse_or("events", 0u64).unwrap(), 10);
+        let e = o.parse_or("rate", 1u64).unwrap_err().to_string();
+        assert_eq!(e, "stream 's': option 'rate' = 'x' is not a valid u64");
+        assert!(o.bool_or("follow", false).unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let o = opts(&[("connector", "file"), ("pth", "x")]);
+        let e = o.check_known(&["path"]).unwrap_err().to_string();
+        assert!(e.contains("unknown option 'pth'"), "{e}");
+    }
+}

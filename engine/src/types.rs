@@ -1,0 +1,151 @@
+//! SQL data types and their Arrow representations.
+
+use std::fmt;
+
+use arrow::datatypes::{DataType, TimeUnit};
+
+/// The Arrow type of every TIMESTAMP column: milliseconds since the epoch, no zone.
+pub const TIMESTAMP_TYPE: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
+
+/// A SQL type as Eddy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SqlType {
+    /// BOOLEAN
+    Boolean,
+    /// INT (32-bit)
+    Int,
+    /// BIGINT (64-bit)
+    BigInt,
+    /// DOUBLE (64-bit float)
+    Double,
+    /// VARCHAR (UTF-8)
+    Varchar,
+    /// TIMESTAMP (milliseconds, no zone)
+    Timestamp,
+    /// INTERVAL (day-time, milliseconds); literals only.
+    Interval,
+    /// The type of a bare NULL literal; coerces to anything.
+    Null,
+}
+
+impl SqlType {
+    /// The Arrow type used for columns of this type.
+    pub fn to_arrow(self) -> DataType {
+        match self {
+            SqlType::Boolean => DataType::Boolean,
+            SqlType::Int => DataType::Int32,
+            SqlType::BigInt => DataType::Int64,
+            SqlType::Double => DataType::Float64,
+            SqlType::Varchar => DataType::Utf8,
+            SqlType::Timestamp => TIMESTAMP_TYPE,
+            SqlType::Interval => DataType::Int64,
+            SqlType::Null => DataType::Null,
+        }
+    }
+
+    /// The SQL type of an Arrow column type, if Eddy supports it.
+    pub fn from_arrow(dt: &DataType) -> Option<Self> {
+        Some(match dt {
+            DataType::Boolean => SqlType::Boolean,
+            DataType::Int32 => SqlType::Int,
+            DataType::Int64 => SqlType::BigInt,
+            DataType::Float64 => SqlType::Double,
+            DataType::Utf8 => SqlType::Varchar,
+            DataType::Timestamp(TimeUnit::Millisecond, None) => SqlType::Timestamp,
+            DataType::Null => SqlType::Null,
+            _ => return None,
+        })
+    }
+
+    /// Whether the type is INT, BIGINT or DOUBLE.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, SqlType::Int | SqlType::BigInt | SqlType::Double)
+    }
+
+    /// Whether the type is INT or BIGINT.
+    pub fn is_integer(self) -> bool {
+        matches!(self, SqlType::Int | SqlType::BigInt)
+    }
+
+    /// The common type two operands are coerced to for arithmetic or
+    /// comparison, if there is one.
+    pub fn common(a: SqlType, b: SqlType) -> Option<SqlType> {
+        use SqlType::*;
+        Some(match (a, b) {
+            _ if a == b => a,
+            (Null, t) | (t, Null) => t,
+            (Int, BigInt) | (BigInt, Int) => BigInt,
+            (Int | BigInt, Double) | (Double, Int | BigInt) => Double,
+            _ => return None,
+        })
+    }
+
+    /// Parses a SQL type name from `CREATE STREAM` / `CAST`.
+    pub fn from_sql(dt: &sqlparser::ast::DataType) -> Option<Self> {
+        use sqlparser::ast::DataType as D;
+        Some(match dt {
+            D::Boolean | D::Bool => SqlType::Boolean,
+            D::Int(_) | D::Integer(_) | D::Int4(_) => SqlType::Int,
+            D::BigInt(_) | D::Int8(_) | D::Int64 => SqlType::BigInt,
+            D::Double(_) | D::DoublePrecision | D::Float8 | D::Float64 | D::Real | D::Float(_) => {
+                SqlType::Double
+            }
+            D::Varchar(_) | D::String(_) | D::Text | D::CharVarying(_) | D::Char(_) => {
+                SqlType::Varchar
+            }
+            D::Timestamp(_, _) | D::Datetime(_) => SqlType::Timestamp,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for SqlType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SqlType::Boolean => "BOOLEAN",
+            SqlType::Int => "INT",
+            SqlType::BigInt => "BIGINT",
+            SqlType::Double => "DOUBLE",
+            SqlType::Varchar => "VARCHAR",
+            SqlType::Timestamp => "TIMESTAMP",
+            SqlType::Interval => "INTERVAL",
+            SqlType::Null => "NULL",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_type_promotes_numbers() {
+        assert_eq!(
+            SqlType::common(SqlType::Int, SqlType::BigInt),
+            Some(SqlType::BigInt)
+        );
+        assert_eq!(
+            SqlType::common(SqlType::BigInt, SqlType::Double),
+            Some(SqlType::Double)
+        );
+        assert_eq!(
+            SqlType::common(SqlType::Null, SqlType::Varchar),
+            Some(SqlType::Varchar)
+        );
+        assert_eq!(SqlType::common(SqlType::Varchar, SqlType::Int), None);
+    }
+
+    #[test]
+    fn arrow_round_trip() {
+        for t in [
+            SqlType::Boolean,
+            SqlType::Int,
+            SqlType::BigInt,
+            SqlType::Double,
+            SqlType::Varchar,
+            SqlType::Timestamp,
+        ] {
+            assert_eq!(SqlType::from_arrow(&t.to_arrow()), Some(t));
+        }
+    }
+}
