@@ -10,3 +10,6 @@ pub mod error;
 pub mod types;
 
 pub use error::{ConnectorError, EngineError, ExecError, PlanError};
+pub mod agg;
+pub mod exec;
+pub mod plan;

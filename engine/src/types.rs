@@ -149,3 +149,50 @@ mod tests {
         }
     }
 }
+
+/// Formats epoch milliseconds as RFC 3339 UTC (`2026-01-01T00:00:10Z`, with
+/// `.250` milliseconds only when non-zero).
+pub fn format_timestamp_ms(ms: i64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) if ms.rem_euclid(1000) == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        None => format!("{ms}ms"),
+    }
+}
+
+/// Formats an interval in milliseconds the way SQL writes it: `10 SECOND`,
+/// `1500 MILLISECOND`, `2 HOUR`.
+pub fn format_interval_ms(ms: i64) -> String {
+    const UNITS: [(i64, &str); 4] = [
+        (86_400_000, "DAY"),
+        (3_600_000, "HOUR"),
+        (60_000, "MINUTE"),
+        (1000, "SECOND"),
+    ];
+    for (size, name) in UNITS {
+        if ms != 0 && ms % size == 0 {
+            return format!("{} {name}", ms / size);
+        }
+    }
+    format!("{ms} MILLISECOND")
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn formats_times_and_intervals() {
+        assert_eq!(
+            format_timestamp_ms(1_767_225_610_000),
+            "2026-01-01T00:00:10Z"
+        );
+        assert_eq!(
+            format_timestamp_ms(1_767_225_610_250),
+            "2026-01-01T00:00:10.250Z"
+        );
+        assert_eq!(format_interval_ms(10_000), "10 SECOND");
+        assert_eq!(format_interval_ms(7_200_000), "2 HOUR");
+        assert_eq!(format_interval_ms(1500), "1500 MILLISECOND");
+    }
+}

@@ -1,0 +1,170 @@
+//! Aggregate functions behind one group-indexed [`Accumulator`] contract.
+//!
+//! One accumulator instance holds the state of *many* groups, indexed by a
+//! dense `u32` group index that the caller assigns (see `exec::group_table`).
+//! A batch is applied in one call with a group-index column, so the inner
+//! loops are tight and a WASM aggregate can be one more implementation that
+//! receives the same group-index column.
+
+use arrow::array::ArrayRef;
+use arrow::datatypes::DataType;
+
+use crate::error::ExecResult;
+use crate::types::SqlType;
+
+/// The state of one aggregate function for many groups.
+///
+/// Group indexes are dense: every call passes `total_num_groups`, which is
+/// one more than the largest index used so far, and the accumulator grows its
+/// per-group state to that size (new groups start empty).
+pub trait Accumulator: Send {
+    /// Adds the rows of a batch: `values` are the argument columns (empty for
+    /// `COUNT(*)`), `group_indices[r]` is the group of row `r`.
+    ///
+    /// # Errors
+    /// An argument column of an unexpected type (a planner bug) or an Arrow failure.
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()>;
+
+    /// Merges partial states, as produced by [`Accumulator::state`] of another
+    /// accumulator of the same function, into groups: row `r` of `states` is
+    /// merged into group `group_indices[r]`.
+    ///
+    /// # Errors
+    /// State columns of an unexpected type or an Arrow failure.
+    fn merge_batch(
+        &mut self,
+        states: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()>;
+
+    /// The final value of every group `0..total_num_groups`, as one array.
+    /// Takes the state out: the accumulator is empty afterwards.
+    ///
+    /// # Errors
+    /// An Arrow failure while building the array.
+    fn evaluate(&mut self, total_num_groups: usize) -> ExecResult<ArrayRef>;
+
+    /// The partial state of every group `0..total_num_groups`, one array per
+    /// state field (see [`AggregateFunction::state_types`]). Takes the state out.
+    ///
+    /// # Errors
+    /// An Arrow failure while building the arrays.
+    fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>>;
+
+    /// Approximate heap bytes held, for memory accounting.
+    fn size(&self) -> usize;
+}
+
+/// A built-in aggregate function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggregateFunction {
+    /// `COUNT(*)`: rows; no argument.
+    CountStar,
+    /// `COUNT(x)`: non-NULL values.
+    Count,
+    /// `COUNT(DISTINCT x)`: distinct non-NULL values.
+    CountDistinct,
+    /// `SUM(x)`: INT/BIGINT → BIGINT (wrapping on overflow), DOUBLE → DOUBLE; NULL when no non-NULL input.
+    Sum,
+    /// `MIN(x)`: any orderable type; NULL when no non-NULL input.
+    Min,
+    /// `MAX(x)`.
+    Max,
+    /// `AVG(x)`: numeric → DOUBLE.
+    Avg,
+    /// `STDDEV_SAMP(x)` (also `STDDEV`): numeric → DOUBLE, NULL for fewer than two values.
+    StddevSamp,
+    /// `VAR_SAMP(x)` (also `VARIANCE`): numeric → DOUBLE, NULL for fewer than two values.
+    VarSamp,
+}
+
+impl AggregateFunction {
+    /// Looks a function up by its SQL name (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "count" => AggregateFunction::Count,
+            "sum" => AggregateFunction::Sum,
+            "min" => AggregateFunction::Min,
+            "max" => AggregateFunction::Max,
+            "avg" => AggregateFunction::Avg,
+            "stddev_samp" | "stddev" => AggregateFunction::StddevSamp,
+            "var_samp" | "variance" => AggregateFunction::VarSamp,
+            _ => return None,
+        })
+    }
+
+    /// SQL name, as in EXPLAIN.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::CountStar | AggregateFunction::Count => "count",
+            AggregateFunction::CountDistinct => "count_distinct",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+            AggregateFunction::Avg => "avg",
+            AggregateFunction::StddevSamp => "stddev_samp",
+            AggregateFunction::VarSamp => "var_samp",
+        }
+    }
+
+    /// The result type for an argument of type `arg` (`None` for `COUNT(*)`),
+    /// or `None` when the function does not accept that type.
+    pub fn return_type(self, arg: Option<SqlType>) -> Option<SqlType> {
+        use AggregateFunction as F;
+        match (self, arg) {
+            (F::CountStar, _) | (F::Count | F::CountDistinct, Some(_)) => Some(SqlType::BigInt),
+            (F::Sum, Some(SqlType::Int | SqlType::BigInt | SqlType::Null)) => Some(SqlType::BigInt),
+            (F::Sum, Some(SqlType::Double)) => Some(SqlType::Double),
+            (F::Min | F::Max, Some(t)) if t != SqlType::Interval => Some(if t == SqlType::Null {
+                SqlType::BigInt
+            } else {
+                t
+            }),
+            (F::Avg | F::StddevSamp | F::VarSamp, Some(t))
+                if t.is_numeric() || t == SqlType::Null =>
+            {
+                Some(SqlType::Double)
+            }
+            _ => None,
+        }
+    }
+
+    /// The Arrow types of the partial state columns (see [`Accumulator::state`]).
+    pub fn state_types(self, arg: Option<SqlType>) -> Vec<DataType> {
+        use AggregateFunction as F;
+        let ret = self.return_type(arg).unwrap_or(SqlType::BigInt).to_arrow();
+        match self {
+            F::CountStar | F::Count => vec![DataType::Int64],
+            F::Sum | F::Min | F::Max => vec![ret],
+            F::Avg => vec![DataType::Float64, DataType::Int64],
+            F::StddevSamp | F::VarSamp => {
+                vec![DataType::Int64, DataType::Float64, DataType::Float64]
+            }
+            F::CountDistinct => {
+                let item = arg.unwrap_or(SqlType::BigInt).to_arrow();
+                vec![DataType::new_list(item, true)]
+            }
+        }
+    }
+}
+
+/// Creates an empty accumulator for `func` over an argument of type `arg`.
+///
+/// # Errors
+/// [`crate::ExecError::Internal`] when the function does not accept the type
+/// (the planner checks this first, so it is a bug if it happens).
+pub fn create_accumulator(
+    func: AggregateFunction,
+    arg: Option<SqlType>,
+) -> ExecResult<Box<dyn Accumulator>> {
+    let _ = (func, arg);
+    Err(crate::ExecError::Internal(
+        "aggregates are being written".into(),
+    ))
+}

@@ -1,0 +1,3 @@
+//! Execution: column-wise expression evaluation and push-based operators.
+
+pub mod expr;

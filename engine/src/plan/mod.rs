@@ -1,0 +1,3 @@
+//! Plans: typed expressions, the logical plan and the physical plan with EXPLAIN.
+
+pub mod expr;
