@@ -13,3 +13,4 @@ pub use error::{ConnectorError, EngineError, ExecError, PlanError};
 pub mod agg;
 pub mod exec;
 pub mod plan;
+pub mod sql;

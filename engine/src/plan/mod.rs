@@ -1,3 +1,6 @@
-//! Plans: typed expressions, the logical plan and the physical plan with EXPLAIN.
+//! Plans: typed expressions, the logical plan, and the physical plan with
+//! its EXPLAIN renderings (indented text and a JSON graph).
 
 pub mod expr;
+pub mod logical;
+pub mod physical;

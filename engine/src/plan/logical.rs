@@ -1,0 +1,132 @@
+//! The logical plan: what a query computes, independent of how it runs.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::agg::AggregateFunction;
+use crate::catalog::StreamDef;
+use crate::plan::expr::Expr;
+use crate::types::SqlType;
+
+/// One aggregate call in an aggregate node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateCall {
+    /// The function.
+    pub func: AggregateFunction,
+    /// Its argument (none for `COUNT(*)`), evaluated on input rows.
+    pub arg: Option<Expr>,
+    /// Result type.
+    pub ret: SqlType,
+    /// How it was written, e.g. `count(DISTINCT bidder)`.
+    pub display: String,
+}
+
+/// How rows are grouped in time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WindowSpec {
+    /// Fixed, non-overlapping windows `[start, start + size)` aligned to the epoch.
+    Tumble {
+        /// Event-time column (index into the input).
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// Window size in ms.
+        size_ms: i64,
+    },
+}
+
+/// When an aggregate emits its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitMode {
+    /// One row per window and group, once the watermark passes the window's
+    /// end (or, without a window, once the input ends).
+    Final,
+}
+
+/// A node of the logical plan.
+#[derive(Debug, Clone)]
+pub enum LogicalPlan {
+    /// Rows from a stream.
+    Scan {
+        /// The stream.
+        stream: Arc<StreamDef>,
+    },
+    /// Keeps rows for which `predicate` is TRUE.
+    Filter {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// BOOLEAN predicate over the input.
+        predicate: Expr,
+    },
+    /// Computes one output column per expression.
+    Project {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// (expression over the input, output name).
+        exprs: Vec<(Expr, String)>,
+    },
+    /// Groups rows (per window) and aggregates them. Output columns:
+    /// `window_start, window_end` (when windowed), the keys, the aggregates.
+    Aggregate {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Time windowing, if any.
+        window: Option<WindowSpec>,
+        /// (key expression over the input, output name).
+        keys: Vec<(Expr, String)>,
+        /// Aggregate calls.
+        aggs: Vec<AggregateCall>,
+        /// When results are emitted.
+        emit: EmitMode,
+    },
+}
+
+impl LogicalPlan {
+    /// The output schema.
+    pub fn schema(&self) -> SchemaRef {
+        match self {
+            LogicalPlan::Scan { stream } => stream.schema.clone(),
+            LogicalPlan::Filter { input, .. } => input.schema(),
+            LogicalPlan::Project { exprs, .. } => {
+                schema_of(exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())))
+            }
+            LogicalPlan::Aggregate { window, keys, aggs, .. } => {
+                let mut cols: Vec<(&str, SqlType)> = Vec::new();
+                if window.is_some() {
+                    cols.push(("window_start", SqlType::Timestamp));
+                    cols.push(("window_end", SqlType::Timestamp));
+                }
+                cols.extend(keys.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
+                cols.extend(aggs.iter().map(|a| (a.display.as_str(), a.ret)));
+                schema_of(cols.into_iter())
+            }
+        }
+    }
+}
+
+/// A schema of nullable columns.
+pub fn schema_of<'a>(cols: impl Iterator<Item = (&'a str, SqlType)>) -> SchemaRef {
+    let fields: Vec<Field> = cols
+        .map(|(n, t)| Field::new(n, if t == SqlType::Null { SqlType::BigInt.to_arrow() } else { t.to_arrow() }, true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Where a query's results go.
+#[derive(Debug, Clone)]
+pub enum SinkTarget {
+    /// A bare SELECT: JSON lines on stdout.
+    Stdout,
+    /// `INSERT INTO stream`.
+    Stream(Arc<StreamDef>),
+}
+
+/// A planned query: its plan and its sink.
+#[derive(Debug, Clone)]
+pub struct QueryPlan {
+    /// The plan producing the rows.
+    pub root: LogicalPlan,
+    /// Where they go.
+    pub sink: SinkTarget,
+}

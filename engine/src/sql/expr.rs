@@ -1,0 +1,701 @@
+//! Turns sqlparser expressions into typed [`Expr`]s: resolves names, checks
+//! and coerces types, and (in an aggregate query) maps group keys and
+//! aggregate calls onto the aggregate's output columns.
+
+use sqlparser::ast::{self, BinaryOperator, DateTimeField, Spanned, UnaryOperator, Value};
+
+use crate::agg::AggregateFunction;
+use crate::error::{PlanError, PlanResult, SqlPos};
+use crate::plan::expr::{BinaryOp, Expr, Literal, ScalarFunc, TimeUnitField};
+use crate::plan::logical::AggregateCall;
+use crate::sql::literal::{interval_ms, parse_timestamp_literal};
+use crate::sql::scope::Scope;
+use crate::types::SqlType;
+
+/// Where aggregate calls and group keys go while planning an aggregate query.
+#[derive(Debug, Default)]
+pub(crate) struct AggContext {
+    /// GROUP BY expressions as written (lower-cased text) → output column.
+    pub keys: Vec<(String, Expr)>,
+    /// Extra output columns visible by name (window_start, window_end).
+    pub named: Scope,
+    /// Aggregate calls registered so far.
+    pub calls: Vec<AggregateCall>,
+    /// Index of the first aggregate output column.
+    pub first_agg_column: usize,
+}
+
+/// Plans expressions against `scope` (row mode) or, with an [`AggContext`],
+/// over an aggregate's output.
+pub(crate) struct ExprPlanner<'a> {
+    pub scope: &'a Scope,
+    pub agg: Option<&'a mut AggContext>,
+    /// What the expression is part of, for "not allowed in ..." messages.
+    pub clause: &'static str,
+}
+
+fn pos_of(e: &ast::Expr) -> SqlPos {
+    crate::sql::parser::span_pos(e.span())
+}
+
+fn key_text(e: &ast::Expr) -> String {
+    e.to_string().to_ascii_lowercase()
+}
+
+impl<'a> ExprPlanner<'a> {
+    /// Row-mode planner over `scope`.
+    pub fn new(scope: &'a Scope, clause: &'static str) -> Self {
+        Self { scope, agg: None, clause }
+    }
+
+    /// Plans `e`.
+    pub fn plan(&mut self, e: &ast::Expr) -> PlanResult<Expr> {
+        let pos = pos_of(e);
+        self.plan_inner(e).map_err(|err| err.or_at(pos))
+    }
+
+    fn plan_inner(&mut self, e: &ast::Expr) -> PlanResult<Expr> {
+        let pos = pos_of(e);
+        if let Some(agg) = self.agg.as_deref() {
+            let text = key_text(e);
+            if let Some((_, col)) = agg.keys.iter().find(|(k, _)| *k == text) {
+                return Ok(col.clone());
+            }
+        }
+        match e {
+            ast::Expr::Identifier(id) => self.resolve(None, &id.value, pos),
+            ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
+                [q, c] => self.resolve(Some(&q.value), &c.value, pos),
+                _ => Err(PlanError::new(format!("unsupported column reference '{e}'"), pos)
+                    .with_hint("write column or stream.column")),
+            },
+            ast::Expr::Value(v) => literal(&v.value, pos),
+            ast::Expr::Nested(inner) => self.plan(inner),
+            ast::Expr::UnaryOp { op, expr } => {
+                let inner = self.plan(expr)?;
+                match op {
+                    UnaryOperator::Not => Ok(Expr::Not(Box::new(expect_bool(inner, "NOT", pos)?))),
+                    UnaryOperator::Plus if inner.sql_type().is_numeric() => Ok(inner),
+                    UnaryOperator::Minus => negate(inner, pos),
+                    _ => Err(PlanError::new(format!("operator {op} is not supported on {}", inner.sql_type()), pos)),
+                }
+            }
+            ast::Expr::BinaryOp { left, op, right } => {
+                let l = self.plan(left)?;
+                let r = self.plan(right)?;
+                binary(op, l, r, pos)
+            }
+            ast::Expr::IsNull(x) | ast::Expr::IsNotNull(x) => Ok(Expr::IsNull {
+                expr: Box::new(self.plan(x)?),
+                negated: matches!(e, ast::Expr::IsNotNull(_)),
+            }),
+            ast::Expr::IsTrue(x) | ast::Expr::IsFalse(x) | ast::Expr::IsNotTrue(x) | ast::Expr::IsNotFalse(x) => {
+                let v = expect_bool(self.plan(x)?, "IS TRUE/FALSE", pos)?;
+                let want = matches!(e, ast::Expr::IsTrue(_) | ast::Expr::IsNotTrue(_));
+                let test = Expr::Binary {
+                    op: BinaryOp::Eq,
+                    left: Box::new(v.clone()),
+                    right: Box::new(Expr::Literal(Literal::Boolean(want))),
+                    ty: SqlType::Boolean,
+                };
+                // x IS TRUE = (x IS NOT NULL AND x = TRUE), never NULL
+                let is = Expr::Case {
+                    whens: vec![(Expr::IsNull { expr: Box::new(v), negated: false }, lit_bool(false))],
+                    else_expr: Some(Box::new(test)),
+                    ty: SqlType::Boolean,
+                };
+                Ok(if matches!(e, ast::Expr::IsNotTrue(_) | ast::Expr::IsNotFalse(_)) { Expr::Not(Box::new(is)) } else { is })
+            }
+            ast::Expr::In { expr, target, negated, .. } => {
+                let ast::InTarget::List(list) = target else {
+                    return Err(PlanError::new("IN with a subquery is not supported", pos).with_hint("list the values: x IN (1, 2, 3)"));
+                };
+                let operand = self.plan(expr)?;
+                let items = list.iter().map(|i| self.plan(i)).collect::<PlanResult<Vec<_>>>()?;
+                let mut ty = operand.sql_type();
+                for (item, ast_item) in items.iter().zip(list) {
+                    ty = common_or_err(ty, item, "IN", pos_of(ast_item))?;
+                }
+                Ok(Expr::InList {
+                    expr: Box::new(coerce(operand, ty)),
+                    list: items.into_iter().map(|i| coerce(i, ty)).collect(),
+                    negated: *negated,
+                })
+            }
+            ast::Expr::Between { expr, negated, low, high } => {
+                let (x, lo, hi) = (self.plan(expr)?, self.plan(low)?, self.plan(high)?);
+                let ty = common_or_err(x.sql_type(), &lo, "BETWEEN", pos_of(low))?;
+                let ty = common_or_err(ty, &hi, "BETWEEN", pos_of(high))?;
+                Ok(Expr::Between {
+                    expr: Box::new(coerce(x, ty)),
+                    low: Box::new(coerce(lo, ty)),
+                    high: Box::new(coerce(hi, ty)),
+                    negated: *negated,
+                })
+            }
+            ast::Expr::Like { negated, any, expr, pattern, escape_char }
+            | ast::Expr::ILike { negated, any, expr, pattern, escape_char } => {
+                if *any || escape_char.is_some() {
+                    return Err(PlanError::new("LIKE ANY and LIKE ... ESCAPE are not supported", pos)
+                        .with_hint("use '\\' to escape % and _ in the pattern"));
+                }
+                let x = expect_type(self.plan(expr)?, SqlType::Varchar, "LIKE", pos_of(expr))?;
+                let p = expect_type(self.plan(pattern)?, SqlType::Varchar, "LIKE", pos_of(pattern))?;
+                Ok(Expr::Like {
+                    expr: Box::new(x),
+                    pattern: Box::new(p),
+                    negated: *negated,
+                    case_insensitive: matches!(e, ast::Expr::ILike { .. }),
+                })
+            }
+            ast::Expr::Case { operand, conditions, else_result, .. } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            ast::Expr::Cast { kind, expr, data_type, format } => {
+                if format.is_some() || !matches!(kind, ast::CastKind::Cast | ast::CastKind::TryCast | ast::CastKind::DoubleColon) {
+                    return Err(PlanError::new("this form of CAST is not supported", pos).with_hint("write CAST(x AS type)"));
+                }
+                let ty = SqlType::from_sql(data_type).ok_or_else(|| unsupported_type(data_type, pos))?;
+                let x = self.plan(expr)?;
+                Ok(fold_cast(x, ty))
+            }
+            ast::Expr::Extract { field, expr, .. } => {
+                let f = time_field(field, pos)?;
+                let ts = expect_type(self.plan(expr)?, SqlType::Timestamp, "EXTRACT", pos_of(expr))?;
+                Ok(Expr::Function { func: ScalarFunc::Extract(f), args: vec![ts], ty: SqlType::BigInt })
+            }
+            ast::Expr::Substring { expr, substring_from, substring_for, .. } => {
+                let mut args = vec![expect_type(self.plan(expr)?, SqlType::Varchar, "SUBSTRING", pos_of(expr))?];
+                let from = match substring_from {
+                    Some(f) => self.plan(f)?,
+                    None => Expr::Literal(Literal::BigInt(1)),
+                };
+                args.push(expect_integer(from, "SUBSTRING", pos)?);
+                if let Some(n) = substring_for {
+                    args.push(expect_integer(self.plan(n)?, "SUBSTRING", pos_of(n))?);
+                }
+                Ok(Expr::Function { func: ScalarFunc::Substring, args, ty: SqlType::Varchar })
+            }
+            ast::Expr::Ceil { expr, field } | ast::Expr::Floor { expr, field } => {
+                if !matches!(field, ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)) {
+                    return Err(PlanError::new("CEIL/FLOOR take a single number", pos));
+                }
+                let func = if matches!(e, ast::Expr::Ceil { .. }) { ScalarFunc::Ceil } else { ScalarFunc::Floor };
+                let x = expect_numeric(self.plan(expr)?, &func.name(), pos)?;
+                let ty = x.sql_type();
+                Ok(Expr::Function { func, args: vec![x], ty })
+            }
+            ast::Expr::Interval(iv) => Ok(Expr::Literal(Literal::Interval(interval_ms(iv, pos)?))),
+            ast::Expr::TypedString(ts) => {
+                let ty = SqlType::from_sql(&ts.data_type);
+                match (ty, &ts.value.value) {
+                    (Some(SqlType::Timestamp), Value::SingleQuotedString(s)) => {
+                        Ok(Expr::Literal(Literal::Timestamp(parse_timestamp_literal(s, pos)?)))
+                    }
+                    _ => Err(PlanError::new(format!("unsupported literal {e}"), pos)
+                        .with_hint("write TIMESTAMP '2026-01-01 00:00:00' or CAST('...' AS type)")),
+                }
+            }
+            ast::Expr::Function(f) => self.function(f, pos),
+            other => Err(PlanError::new(format!("unsupported expression: {other}"), pos)
+                .with_hint("see docs/sql.md for the expressions Eddy supports")),
+        }
+    }
+
+    fn resolve(&mut self, qualifier: Option<&str>, name: &str, pos: SqlPos) -> PlanResult<Expr> {
+        if let Some(agg) = self.agg.as_deref() {
+            if let Ok(e) = agg.named.resolve(qualifier, name, pos) {
+                return Ok(e);
+            }
+            // the column exists in the input but is neither a key nor aggregated
+            return match self.scope.resolve(qualifier, name, pos) {
+                Ok(_) => Err(PlanError::new(
+                    format!("column '{name}' must appear in GROUP BY or be used in an aggregate function"),
+                    pos,
+                )
+                .with_hint(format!("add '{name}' to GROUP BY, or aggregate it, e.g. MAX({name})"))),
+                Err(e) => Err(e),
+            };
+        }
+        self.scope.resolve(qualifier, name, pos)
+    }
+
+    fn case(
+        &mut self,
+        operand: Option<&ast::Expr>,
+        conditions: &[ast::CaseWhen],
+        else_result: Option<&ast::Expr>,
+    ) -> PlanResult<Expr> {
+        let operand = operand.map(|o| self.plan(o)).transpose()?;
+        let mut whens = Vec::new();
+        for cw in conditions {
+            let cond = self.plan(&cw.condition)?;
+            let cond = match &operand {
+                Some(op) => binary(&BinaryOperator::Eq, op.clone(), cond, pos_of(&cw.condition))?,
+                None => expect_bool(cond, "CASE WHEN", pos_of(&cw.condition))?,
+            };
+            whens.push((cond, self.plan(&cw.result)?));
+        }
+        let else_expr = else_result.map(|e| self.plan(e)).transpose()?;
+        let mut ty = SqlType::Null;
+        for (ast_w, (_, v)) in conditions.iter().zip(&whens) {
+            ty = common_or_err(ty, v, "CASE", pos_of(&ast_w.result))?;
+        }
+        if let (Some(e), Some(ast_e)) = (&else_expr, else_result) {
+            ty = common_or_err(ty, e, "CASE", pos_of(ast_e))?;
+        }
+        Ok(Expr::Case {
+            whens: whens.into_iter().map(|(c, v)| (c, coerce(v, ty))).collect(),
+            else_expr: else_expr.map(|e| Box::new(coerce(e, ty))),
+            ty,
+        })
+    }
+
+    fn function(&mut self, f: &ast::Function, pos: SqlPos) -> PlanResult<Expr> {
+        let name = f.name.to_string().to_ascii_lowercase();
+        if f.over.is_some() {
+            return Err(PlanError::new(format!("window function {name}(...) OVER (...) is not supported yet"), pos)
+                .with_hint("use GROUP BY with TUMBLE(...) for windowed aggregates"));
+        }
+        if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
+            return Err(PlanError::new(format!("FILTER / WITHIN GROUP / null treatment in {name}(...) is not supported"), pos));
+        }
+        let (distinct, args, star) = match &f.args {
+            ast::FunctionArguments::None => (false, vec![], false),
+            ast::FunctionArguments::Subquery(_) => {
+                return Err(PlanError::new("subqueries are not supported", pos));
+            }
+            ast::FunctionArguments::List(list) => {
+                if !list.clauses.is_empty() {
+                    return Err(PlanError::new(format!("clauses inside {name}(...) are not supported"), pos));
+                }
+                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let mut args = Vec::new();
+                let mut star = false;
+                for a in &list.args {
+                    match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => args.push(x),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
+                        _ => return Err(PlanError::new(format!("unsupported argument in {name}(...)"), pos)),
+                    }
+                }
+                (distinct, args, star)
+            }
+        };
+        if let Some(func) = AggregateFunction::from_name(&name) {
+            return self.aggregate(func, &name, distinct, star, &args, pos);
+        }
+        if distinct || star {
+            return Err(PlanError::new(format!("{name}(...) is not an aggregate function; DISTINCT and * are not allowed"), pos));
+        }
+        let planned = args.iter().map(|a| self.plan(a)).collect::<PlanResult<Vec<_>>>()?;
+        scalar_function(&name, planned, pos)
+    }
+
+    fn aggregate(
+        &mut self,
+        func: AggregateFunction,
+        name: &str,
+        distinct: bool,
+        star: bool,
+        args: &[&ast::Expr],
+        pos: SqlPos,
+    ) -> PlanResult<Expr> {
+        let clause = self.clause;
+        let Some(agg) = self.agg.as_deref_mut() else {
+            return Err(PlanError::new(format!("aggregate function {name}(...) is not allowed in {clause}"), pos)
+                .with_hint(if clause == "WHERE" {
+                    "filter on aggregates with HAVING".to_string()
+                } else {
+                    "aggregates may appear in SELECT and HAVING, not nested in other aggregates".to_string()
+                }));
+        };
+        let func = match (func, star, distinct, args.len()) {
+            (AggregateFunction::Count, true, false, 0) => AggregateFunction::CountStar,
+            (AggregateFunction::Count, false, true, 1) => AggregateFunction::CountDistinct,
+            (_, false, false, 1) => func,
+            (_, _, true, _) => {
+                return Err(PlanError::new(format!("DISTINCT is only supported in COUNT(DISTINCT x), not in {name}"), pos));
+            }
+            _ => {
+                return Err(PlanError::new(format!("{name} takes exactly one argument"), pos)
+                    .with_hint(format!("write {name}(column); COUNT(*) counts rows")));
+            }
+        };
+        // arguments are evaluated on input rows, where aggregates may not nest
+        let mut inner = ExprPlanner { scope: self.scope, agg: None, clause: "the argument of an aggregate function" };
+        let arg = args.first().map(|a| inner.plan(a)).transpose()?;
+        let arg_type = arg.as_ref().map(Expr::sql_type);
+        let ret = func.return_type(arg_type).ok_or_else(|| {
+            PlanError::new(
+                format!("{name} cannot be applied to {}", arg_type.map_or("rows".to_string(), |t| t.to_string())),
+                pos,
+            )
+            .with_hint(match func {
+                AggregateFunction::Sum | AggregateFunction::Avg | AggregateFunction::StddevSamp | AggregateFunction::VarSamp => {
+                    "use a numeric argument (INT, BIGINT, DOUBLE), or CAST it"
+                }
+                _ => "check the argument's type",
+            })
+        })?;
+        let call = AggregateCall { func, arg, ret, display: display_call(name, distinct, star, args) };
+        let index = match agg.calls.iter().position(|c| c.func == call.func && c.arg == call.arg) {
+            Some(i) => i,
+            None => {
+                agg.calls.push(call);
+                agg.calls.len() - 1
+            }
+        };
+        let c = &agg.calls[index];
+        Ok(Expr::column(agg.first_agg_column + index, c.display.clone(), c.ret))
+    }
+}
+
+fn display_call(name: &str, distinct: bool, star: bool, args: &[&ast::Expr]) -> String {
+    let inner = if star { "*".to_string() } else { args.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ") };
+    format!("{name}({}{inner})", if distinct { "DISTINCT " } else { "" })
+}
+
+fn lit_bool(b: bool) -> Expr {
+    Expr::Literal(Literal::Boolean(b))
+}
+
+fn literal(v: &Value, pos: SqlPos) -> PlanResult<Expr> {
+    Ok(Expr::Literal(match v {
+        Value::Number(n, _) => {
+            if let Ok(i) = n.parse::<i64>() {
+                Literal::BigInt(i)
+            } else if let Ok(d) = n.parse::<f64>() {
+                Literal::Double(d)
+            } else {
+                return Err(PlanError::new(format!("number {n} is out of range"), pos));
+            }
+        }
+        Value::SingleQuotedString(s) => Literal::Varchar(s.clone()),
+        Value::Boolean(b) => Literal::Boolean(*b),
+        Value::Null => Literal::Null(SqlType::Null),
+        other => {
+            return Err(PlanError::new(format!("unsupported literal {other}"), pos)
+                .with_hint("strings use single quotes: 'text'"));
+        }
+    }))
+}
+
+/// Coerces `e` to `ty`, folding literals.
+pub(crate) fn coerce(e: Expr, ty: SqlType) -> Expr {
+    if e.sql_type() == ty { e } else { fold_cast(e, ty) }
+}
+
+/// A CAST, computed at plan time when the operand is a literal that converts exactly.
+pub(crate) fn fold_cast(e: Expr, ty: SqlType) -> Expr {
+    if let Expr::Literal(l) = &e {
+        let folded = match (l, ty) {
+            (Literal::Null(_), t) => Some(Literal::Null(t)),
+            (Literal::BigInt(v), SqlType::Int) => i32::try_from(*v).ok().map(Literal::Int),
+            (Literal::BigInt(v), SqlType::Double) => Some(Literal::Double(*v as f64)),
+            (Literal::Int(v), SqlType::BigInt) => Some(Literal::BigInt(i64::from(*v))),
+            (Literal::Int(v), SqlType::Double) => Some(Literal::Double(f64::from(*v))),
+            (Literal::Varchar(s), SqlType::Timestamp) => parse_timestamp_literal(s, SqlPos::default()).ok().map(Literal::Timestamp),
+            _ => None,
+        };
+        if let Some(l) = folded {
+            return Expr::Literal(l);
+        }
+    }
+    e.cast_to(ty)
+}
+
+/// The common type of `acc` and `item`, preferring the non-literal side so
+/// `int_col = 5` compares as INT.
+fn common_or_err(acc: SqlType, item: &Expr, what: &str, pos: SqlPos) -> PlanResult<SqlType> {
+    let it = item.sql_type();
+    if let Expr::Literal(l) = item {
+        if acc == SqlType::Int && matches!(l, Literal::BigInt(v) if i32::try_from(*v).is_ok()) {
+            return Ok(SqlType::Int);
+        }
+        if acc == SqlType::Timestamp && it == SqlType::Varchar {
+            return Ok(SqlType::Timestamp);
+        }
+    }
+    SqlType::common(acc, it).ok_or_else(|| {
+        PlanError::new(format!("type mismatch in {what}: {acc} and {it} cannot be compared or combined"), pos)
+            .with_hint("CAST one side to the other's type")
+    })
+}
+
+fn expect_type(e: Expr, ty: SqlType, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+    match e.sql_type() {
+        t if t == ty => Ok(e),
+        SqlType::Null => Ok(coerce(e, ty)),
+        t => Err(PlanError::new(format!("{what} expects {ty}, got {t} ({e})"), pos)
+            .with_hint(format!("CAST the argument to {ty}"))),
+    }
+}
+
+fn expect_bool(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+    expect_type(e, SqlType::Boolean, what, pos)
+}
+
+fn expect_integer(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+    match e.sql_type() {
+        SqlType::Int | SqlType::BigInt | SqlType::Null => Ok(coerce(e, SqlType::BigInt)),
+        t => Err(PlanError::new(format!("{what} expects an integer, got {t} ({e})"), pos)),
+    }
+}
+
+fn expect_numeric(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+    match e.sql_type() {
+        t if t.is_numeric() => Ok(e),
+        SqlType::Null => Ok(coerce(e, SqlType::Double)),
+        t => Err(PlanError::new(format!("{what} expects a number, got {t} ({e})"), pos)
+            .with_hint("CAST the argument to DOUBLE or BIGINT")),
+    }
+}
+
+fn negate(e: Expr, pos: SqlPos) -> PlanResult<Expr> {
+    Ok(match e {
+        Expr::Literal(Literal::BigInt(v)) => Expr::Literal(Literal::BigInt(v.wrapping_neg())),
+        Expr::Literal(Literal::Double(v)) => Expr::Literal(Literal::Double(-v)),
+        Expr::Literal(Literal::Interval(v)) => Expr::Literal(Literal::Interval(-v)),
+        e if e.sql_type().is_numeric() => Expr::Negate(Box::new(e)),
+        e => return Err(PlanError::new(format!("cannot negate {} ({e})", e.sql_type()), pos)),
+    })
+}
+
+fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> PlanResult<Expr> {
+    use SqlType as T;
+    let op = match op {
+        BinaryOperator::Plus => BinaryOp::Plus,
+        BinaryOperator::Minus => BinaryOp::Minus,
+        BinaryOperator::Multiply => BinaryOp::Multiply,
+        BinaryOperator::Divide => BinaryOp::Divide,
+        BinaryOperator::Modulo => BinaryOp::Modulo,
+        BinaryOperator::Eq => BinaryOp::Eq,
+        BinaryOperator::NotEq => BinaryOp::NotEq,
+        BinaryOperator::Lt => BinaryOp::Lt,
+        BinaryOperator::LtEq => BinaryOp::LtEq,
+        BinaryOperator::Gt => BinaryOp::Gt,
+        BinaryOperator::GtEq => BinaryOp::GtEq,
+        BinaryOperator::And => BinaryOp::And,
+        BinaryOperator::Or => BinaryOp::Or,
+        BinaryOperator::StringConcat => BinaryOp::Concat,
+        other => return Err(PlanError::new(format!("operator {other} is not supported"), pos)),
+    };
+    let (lt, rt) = (l.sql_type(), r.sql_type());
+    let mismatch = || {
+        PlanError::new(format!("type mismatch: cannot apply '{}' to {lt} and {rt}", op.symbol()), pos)
+            .with_hint("CAST an operand so both sides have compatible types")
+    };
+    let mk = |op, l: Expr, r: Expr, ty| Expr::Binary { op, left: Box::new(l), right: Box::new(r), ty };
+    match op {
+        BinaryOp::And | BinaryOp::Or => {
+            if !matches!(lt, T::Boolean | T::Null) || !matches!(rt, T::Boolean | T::Null) {
+                return Err(mismatch());
+            }
+            Ok(mk(op, coerce(l, T::Boolean), coerce(r, T::Boolean), T::Boolean))
+        }
+        BinaryOp::Concat => Ok(mk(op, coerce(l, T::Varchar), coerce(r, T::Varchar), T::Varchar)),
+        BinaryOp::Plus | BinaryOp::Minus if lt == T::Timestamp && rt == T::Interval => Ok(mk(op, l, r, T::Timestamp)),
+        BinaryOp::Plus if lt == T::Interval && rt == T::Timestamp => Ok(mk(op, r, l, T::Timestamp)),
+        BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo => {
+            let ty = SqlType::common(lt, rt).filter(|t| t.is_numeric() || *t == T::Null).ok_or_else(mismatch)?;
+            let ty = if ty == T::Null { T::BigInt } else { ty };
+            let ty = narrow_for_literal(&l, &r, ty);
+            Ok(mk(op, coerce(l, ty), coerce(r, ty), ty))
+        }
+        _ => {
+            // comparison
+            let ty = if matches!(&r, Expr::Literal(_)) {
+                common_or_err(lt, &r, &format!("'{}'", op.symbol()), pos)
+            } else {
+                common_or_err(rt, &l, &format!("'{}'", op.symbol()), pos)
+            }
+            .map_err(|_| mismatch())?;
+            let ty = if ty == T::Null { T::Boolean } else { ty };
+            Ok(mk(op, coerce(l, ty), coerce(r, ty), T::Boolean))
+        }
+    }
+}
+
+/// `int_col + 1` stays INT rather than widening the column to BIGINT.
+fn narrow_for_literal(l: &Expr, r: &Expr, ty: SqlType) -> SqlType {
+    let fits = |e: &Expr| matches!(e, Expr::Literal(Literal::BigInt(v)) if i32::try_from(*v).is_ok());
+    if ty == SqlType::BigInt && ((l.sql_type() == SqlType::Int && fits(r)) || (r.sql_type() == SqlType::Int && fits(l))) {
+        SqlType::Int
+    } else {
+        ty
+    }
+}
+
+fn time_field(f: &DateTimeField, pos: SqlPos) -> PlanResult<TimeUnitField> {
+    use TimeUnitField as U;
+    Ok(match f {
+        DateTimeField::Year | DateTimeField::Years => U::Year,
+        DateTimeField::Quarter => U::Quarter,
+        DateTimeField::Month | DateTimeField::Months => U::Month,
+        DateTimeField::Week(_) | DateTimeField::Weeks => U::Week,
+        DateTimeField::Day | DateTimeField::Days => U::Day,
+        DateTimeField::DayOfWeek | DateTimeField::Dow => U::DayOfWeek,
+        DateTimeField::DayOfYear | DateTimeField::Doy => U::DayOfYear,
+        DateTimeField::Hour | DateTimeField::Hours => U::Hour,
+        DateTimeField::Minute | DateTimeField::Minutes => U::Minute,
+        DateTimeField::Second | DateTimeField::Seconds => U::Second,
+        DateTimeField::Millisecond | DateTimeField::Milliseconds => U::Millisecond,
+        DateTimeField::Epoch => U::Epoch,
+        other => {
+            return Err(PlanError::new(format!("unsupported time field {other}"), pos).with_hint(
+                "use YEAR, QUARTER, MONTH, WEEK, DAY, DOW, DOY, HOUR, MINUTE, SECOND, MILLISECOND or EPOCH",
+            ));
+        }
+    })
+}
+
+fn time_field_name(name: &str) -> Option<TimeUnitField> {
+    use TimeUnitField as U;
+    Some(match name.to_ascii_lowercase().as_str() {
+        "year" => U::Year,
+        "quarter" => U::Quarter,
+        "month" => U::Month,
+        "week" => U::Week,
+        "day" => U::Day,
+        "hour" => U::Hour,
+        "minute" => U::Minute,
+        "second" => U::Second,
+        "millisecond" => U::Millisecond,
+        _ => return None,
+    })
+}
+
+const SCALAR_FUNCTIONS: &str =
+    "lower, upper, length, char_length, substring, substr, concat, coalesce, abs, floor, ceil, round, extract, date_trunc";
+const AGGREGATE_FUNCTIONS: &str = "count, sum, min, max, avg, stddev_samp, var_samp";
+
+fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<Expr> {
+    let arity = |n: std::ops::RangeInclusive<usize>, args: &Vec<Expr>| -> PlanResult<()> {
+        if n.contains(&args.len()) {
+            Ok(())
+        } else {
+            let want = if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) };
+            Err(PlanError::new(format!("{name} takes {want} argument(s), got {}", args.len()), pos))
+        }
+    };
+    let (func, ty) = match name {
+        "lower" | "upper" => {
+            arity(1..=1, &args)?;
+            args[0] = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+            (if name == "lower" { ScalarFunc::Lower } else { ScalarFunc::Upper }, SqlType::Varchar)
+        }
+        "length" | "char_length" | "character_length" => {
+            arity(1..=1, &args)?;
+            args[0] = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+            (ScalarFunc::Length, SqlType::BigInt)
+        }
+        "substring" | "substr" => {
+            arity(2..=3, &args)?;
+            let s = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+            let mut rest = args.into_iter().map(|a| expect_integer(a, name, pos)).collect::<PlanResult<Vec<_>>>()?;
+            rest.insert(0, s);
+            return Ok(Expr::Function { func: ScalarFunc::Substring, args: rest, ty: SqlType::Varchar });
+        }
+        "concat" => {
+            if args.is_empty() {
+                return Err(PlanError::new("concat takes at least one argument", pos));
+            }
+            let args = args.into_iter().map(|a| coerce(a, SqlType::Varchar)).collect();
+            return Ok(Expr::Function { func: ScalarFunc::Concat, args, ty: SqlType::Varchar });
+        }
+        "coalesce" => {
+            if args.is_empty() {
+                return Err(PlanError::new("coalesce takes at least one argument", pos));
+            }
+            let mut ty = SqlType::Null;
+            for a in &args {
+                ty = common_or_err(ty, a, "COALESCE", pos)?;
+            }
+            let args = args.into_iter().map(|a| coerce(a, ty)).collect();
+            return Ok(Expr::Function { func: ScalarFunc::Coalesce, args, ty });
+        }
+        "abs" | "floor" | "ceil" | "ceiling" => {
+            arity(1..=1, &args)?;
+            let x = expect_numeric(args.remove(0), name, pos)?;
+            let ty = x.sql_type();
+            let func = match name {
+                "abs" => ScalarFunc::Abs,
+                "floor" => ScalarFunc::Floor,
+                _ => ScalarFunc::Ceil,
+            };
+            return Ok(Expr::Function { func, args: vec![x], ty });
+        }
+        "round" => {
+            arity(1..=2, &args)?;
+            let x = expect_numeric(args.remove(0), name, pos)?;
+            let ty = x.sql_type();
+            let mut all = vec![x];
+            if let Some(d) = args.pop() {
+                all.push(expect_integer(d, name, pos)?);
+            }
+            return Ok(Expr::Function { func: ScalarFunc::Round, args: all, ty });
+        }
+        "date_trunc" => {
+            arity(2..=2, &args)?;
+            let unit = match &args[0] {
+                Expr::Literal(Literal::Varchar(u)) => time_field_name(u).ok_or_else(|| {
+                    PlanError::new(format!("unknown DATE_TRUNC unit '{u}'"), pos)
+                        .with_hint("use 'year', 'quarter', 'month', 'week', 'day', 'hour', 'minute', 'second' or 'millisecond'")
+                })?,
+                _ => return Err(PlanError::new("DATE_TRUNC's unit must be a string literal such as 'hour'", pos)),
+            };
+            let ts = expect_type(args.remove(1), SqlType::Timestamp, name, pos)?;
+            return Ok(Expr::Function { func: ScalarFunc::DateTrunc(unit), args: vec![ts], ty: SqlType::Timestamp });
+        }
+        _ => {
+            let known: Vec<&str> = SCALAR_FUNCTIONS.split(", ").chain(AGGREGATE_FUNCTIONS.split(", ")).collect();
+            let hint = match crate::sql::scope::closest(name, &known) {
+                Some(s) => format!("did you mean '{s}'? built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"),
+                None => format!("built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"),
+            };
+            return Err(PlanError::new(format!("unknown function '{name}'"), pos).with_hint(hint));
+        }
+    };
+    Ok(Expr::Function { func, args, ty })
+}
+
+fn unsupported_type(dt: &ast::DataType, pos: SqlPos) -> PlanError {
+    PlanError::new(format!("unsupported type {dt}"), pos)
+        .with_hint("use BIGINT, INT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP")
+}
+
+/// Whether a SQL expression calls an aggregate function (outside OVER).
+pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
+    use ast::Expr as E;
+    match e {
+        E::Function(f) => {
+            (f.over.is_none() && AggregateFunction::from_name(&f.name.to_string()).is_some())
+                || match &f.args {
+                    ast::FunctionArguments::List(l) => l.args.iter().any(|a| match a {
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => contains_aggregate(x),
+                        _ => false,
+                    }),
+                    _ => false,
+                }
+        }
+        E::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
+        E::UnaryOp { expr, .. } | E::Nested(expr) | E::IsNull(expr) | E::IsNotNull(expr) => contains_aggregate(expr),
+        E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => contains_aggregate(x),
+        E::Cast { expr, .. } | E::Extract { expr, .. } | E::Ceil { expr, .. } | E::Floor { expr, .. } => contains_aggregate(expr),
+        E::Between { expr, low, high, .. } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
+        E::In { expr, target: ast::InTarget::List(list), .. } => {
+            contains_aggregate(expr) || list.iter().any(contains_aggregate)
+        }
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => contains_aggregate(expr) || contains_aggregate(pattern),
+        E::Substring { expr, substring_from, substring_for, .. } => {
+            contains_aggregate(expr)
+                || substring_from.as_deref().is_some_and(contains_aggregate)
+                || substring_for.as_deref().is_some_and(contains_aggregate)
+        }
+        E::Case { operand, conditions, else_result, .. } => {
+            operand.as_deref().is_some_and(contains_aggregate)
+                || conditions.iter().any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
+                || else_result.as_deref().is_some_and(contains_aggregate)
+        }
+        _ => false,
+    }
+}

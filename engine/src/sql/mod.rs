@@ -1,0 +1,136 @@
+//! The SQL front end: parses a script and plans its statements against the
+//! streams it declares.
+
+pub(crate) mod ddl;
+pub(crate) mod expr;
+pub(crate) mod literal;
+pub mod parser;
+pub(crate) mod query;
+pub(crate) mod scope;
+
+use std::sync::Arc;
+
+use crate::catalog::StreamDef;
+use crate::error::{PlanError, PlanResult};
+use crate::plan::expr::Expr;
+use crate::plan::logical::{LogicalPlan, QueryPlan, SinkTarget};
+use crate::sql::parser::Statement;
+use crate::types::SqlType;
+
+/// The streams declared so far.
+#[derive(Debug, Default, Clone)]
+pub struct Catalog {
+    streams: Vec<Arc<StreamDef>>,
+}
+
+impl Catalog {
+    /// The stream called `name` (case-insensitive).
+    pub fn get(&self, name: &str) -> Option<Arc<StreamDef>> {
+        self.streams.iter().find(|s| s.name.eq_ignore_ascii_case(name)).cloned()
+    }
+
+    /// All streams, in declaration order.
+    pub fn streams(&self) -> &[Arc<StreamDef>] {
+        &self.streams
+    }
+}
+
+impl query::StreamLookup for Catalog {
+    fn stream(&self, name: &str) -> Option<Arc<StreamDef>> {
+        self.get(name)
+    }
+
+    fn stream_names(&self) -> Vec<String> {
+        self.streams.iter().map(|s| s.name.clone()).collect()
+    }
+}
+
+/// What one statement of a script amounts to.
+#[derive(Debug, Clone)]
+pub enum PlannedStatement {
+    /// A stream was declared.
+    CreatedStream(Arc<StreamDef>),
+    /// A query to run.
+    Query(QueryPlan),
+    /// A query to explain, not run.
+    Explain(QueryPlan),
+}
+
+impl Catalog {
+    /// Parses and plans a script, declaring its streams in this catalog.
+    ///
+    /// # Errors
+    /// The first statement that does not parse or plan, with its position.
+    pub fn plan_script(&mut self, sql: &str) -> PlanResult<Vec<PlannedStatement>> {
+        parser::parse_script(sql)?.iter().map(|s| self.plan_statement(s)).collect()
+    }
+
+    fn plan_statement(&mut self, stmt: &Statement) -> PlanResult<PlannedStatement> {
+        match stmt {
+            Statement::CreateStream(c) => {
+                if let Some(existing) = self.get(&c.name.value) {
+                    return Err(PlanError::new(format!("stream '{}' is already declared", existing.name), c.pos)
+                        .with_hint("use a different name"));
+                }
+                let def = Arc::new(ddl::create_stream(c)?);
+                self.streams.push(def.clone());
+                Ok(PlannedStatement::CreatedStream(def))
+            }
+            Statement::Query(q) => {
+                let root = query::plan_query(q, self)?;
+                Ok(PlannedStatement::Query(QueryPlan { root, sink: SinkTarget::Stdout }))
+            }
+            Statement::Insert { target, query: q, pos } => {
+                let name = target.to_string();
+                let sink = self.get(&name).ok_or_else(|| {
+                    PlanError::new(format!("unknown sink stream '{name}'"), *pos)
+                        .with_hint("declare it first: CREATE STREAM out (...) WITH (connector = 'file', path = '...')")
+                })?;
+                if !matches!(sink.connector(), "file" | "stdout") {
+                    return Err(PlanError::new(
+                        format!("stream '{}' uses connector '{}', which cannot be written to", sink.name, sink.connector()),
+                        *pos,
+                    )
+                    .with_hint("INSERT INTO a stream with connector 'file' or 'stdout'"));
+                }
+                let root = query::plan_query(q, self)?;
+                let root = conform_to_sink(root, &sink, *pos)?;
+                Ok(PlannedStatement::Query(QueryPlan { root, sink: SinkTarget::Stream(sink) }))
+            }
+            Statement::Explain(inner) => match self.plan_statement(inner)? {
+                PlannedStatement::Query(q) => Ok(PlannedStatement::Explain(q)),
+                _ => Err(PlanError::unplaced("EXPLAIN works on SELECT and INSERT INTO")),
+            },
+        }
+    }
+}
+
+/// Renames and casts a query's output to the sink's declared columns.
+fn conform_to_sink(root: LogicalPlan, sink: &StreamDef, pos: crate::error::SqlPos) -> PlanResult<LogicalPlan> {
+    let fields = sink.schema.fields();
+    let LogicalPlan::Project { input, exprs } = root else {
+        return Ok(root);
+    };
+    if fields.is_empty() {
+        return Ok(LogicalPlan::Project { input, exprs });
+    }
+    if fields.len() != exprs.len() {
+        return Err(PlanError::new(
+            format!("INSERT INTO '{}' gives {} columns, but the stream has {}", sink.name, exprs.len(), fields.len()),
+            pos,
+        )
+        .with_hint(format!(
+            "select exactly: {}",
+            fields.iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let exprs = exprs
+        .into_iter()
+        .zip(fields.iter())
+        .map(|((e, _), f)| {
+            let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
+            (expr::coerce(e, ty), f.name().clone())
+        })
+        .collect::<Vec<(Expr, String)>>();
+    Ok(LogicalPlan::Project { input, exprs })
+}

@@ -1,0 +1,441 @@
+//! Parses Eddy's SQL dialect: standard SQL through `sqlparser`, plus the
+//! streaming extensions it does not know (`CREATE STREAM ... WATERMARK FOR`,
+//! `GROUP BY ... WINDOW TUMBLING(...)`, `EMIT FINAL | CHANGES`), which are
+//! recognised at the token level so that every position stays exact.
+
+use sqlparser::ast::{DataType, Expr, Ident, ObjectName, Query, Statement as SqlStatement};
+use sqlparser::dialect::GenericDialect;
+use sqlparser::keywords::Keyword;
+use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
+
+use crate::error::{PlanError, PlanResult, SqlPos};
+
+/// One statement of a script.
+#[derive(Debug, Clone)]
+pub enum Statement {
+    /// `CREATE STREAM ...`
+    CreateStream(CreateStream),
+    /// A bare query (results to stdout).
+    Query(QueryStatement),
+    /// `INSERT INTO sink SELECT ...`
+    Insert {
+        /// The sink stream.
+        target: ObjectName,
+        /// The query feeding it.
+        query: QueryStatement,
+        /// Position of the statement.
+        pos: SqlPos,
+    },
+    /// `EXPLAIN <query or insert>`
+    Explain(Box<Statement>),
+}
+
+/// `CREATE STREAM name (columns, WATERMARK FOR ...) WITH (options)`.
+#[derive(Debug, Clone)]
+pub struct CreateStream {
+    /// Stream name.
+    pub name: Ident,
+    /// Declared columns.
+    pub columns: Vec<ColumnDef>,
+    /// `WATERMARK FOR col AS expr`.
+    pub watermark: Option<WatermarkDef>,
+    /// `WITH (key = 'value', ...)`, keys as written.
+    pub options: Vec<(String, String, SqlPos)>,
+    /// Position of `CREATE`.
+    pub pos: SqlPos,
+}
+
+/// A column of `CREATE STREAM`.
+#[derive(Debug, Clone)]
+pub struct ColumnDef {
+    /// Name.
+    pub name: Ident,
+    /// Declared type.
+    pub data_type: DataType,
+    /// Position of the type.
+    pub type_pos: SqlPos,
+}
+
+/// `WATERMARK FOR column AS expr`.
+#[derive(Debug, Clone)]
+pub struct WatermarkDef {
+    /// The event-time column.
+    pub column: Ident,
+    /// The watermark expression, e.g. `date_time - INTERVAL '4' SECOND`.
+    pub expr: Expr,
+    /// Position of `WATERMARK`.
+    pub pos: SqlPos,
+}
+
+/// A query with Eddy's streaming clauses split off.
+#[derive(Debug, Clone)]
+pub struct QueryStatement {
+    /// The standard SQL part.
+    pub query: Box<Query>,
+    /// `WINDOW TUMBLING(...)` after GROUP BY, if any.
+    pub window: Option<WindowClause>,
+    /// `EMIT FINAL | EMIT CHANGES`, if written.
+    pub emit: Option<(EmitKeyword, SqlPos)>,
+    /// Position of the query's first token.
+    pub pos: SqlPos,
+}
+
+/// The shorthand window clause `WINDOW KIND(args)`.
+#[derive(Debug, Clone)]
+pub struct WindowClause {
+    /// `TUMBLING`, `SLIDING` or `SESSION`, upper-cased.
+    pub kind: String,
+    /// Arguments (intervals).
+    pub args: Vec<Expr>,
+    /// Position of `WINDOW`.
+    pub pos: SqlPos,
+}
+
+/// The emit mode as written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmitKeyword {
+    /// `EMIT FINAL`
+    Final,
+    /// `EMIT CHANGES`
+    Changes,
+}
+
+/// Parses a script of `;`-separated statements.
+///
+/// # Errors
+/// The first syntax error, with its line and column.
+pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
+    let dialect = GenericDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| PlanError::new(format!("syntax error: {}", strip_location(&e.message)), e.location))?;
+    let mut statements = Vec::new();
+    for part in tokens.split(|t| t.token == Token::SemiColon) {
+        if part.iter().any(|t| !is_trivia(&t.token)) {
+            statements.push(parse_statement(part.to_vec())?);
+        }
+    }
+    if statements.is_empty() {
+        return Err(PlanError::unplaced("the SQL text contains no statement")
+            .with_hint("write a CREATE STREAM, SELECT, INSERT INTO or EXPLAIN statement"));
+    }
+    Ok(statements)
+}
+
+fn is_trivia(t: &Token) -> bool {
+    matches!(t, Token::Whitespace(_) | Token::EOF)
+}
+
+fn word(t: &Token) -> Option<String> {
+    match t {
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => None,
+    }
+}
+
+/// Indexes of the non-trivia tokens.
+fn significant(tokens: &[TokenWithSpan]) -> Vec<usize> {
+    (0..tokens.len()).filter(|&i| !is_trivia(&tokens[i].token)).collect()
+}
+
+fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
+    let sig = significant(&tokens);
+    let first = word(&tokens[sig[0]].token).unwrap_or_default();
+    let pos: SqlPos = tokens[sig[0]].span.into();
+    if first == "EXPLAIN" {
+        tokens.drain(..=sig[0]);
+        if significant(&tokens).is_empty() {
+            return Err(PlanError::new("EXPLAIN needs a statement to explain", pos)
+                .with_hint("write EXPLAIN SELECT ... or EXPLAIN INSERT INTO ..."));
+        }
+        let inner = parse_statement(tokens)?;
+        return match inner {
+            Statement::CreateStream(_) | Statement::Explain(_) => Err(PlanError::new(
+                "EXPLAIN works on SELECT and INSERT INTO statements",
+                pos,
+            )),
+            other => Ok(Statement::Explain(Box::new(other))),
+        };
+    }
+    if first == "CREATE" && sig.len() > 1 && word(&tokens[sig[1]].token).as_deref() == Some("STREAM") {
+        return parse_create_stream(tokens, pos).map(Statement::CreateStream);
+    }
+    let emit = take_emit(&mut tokens)?;
+    let window = take_window_clause(&mut tokens)?;
+    let dialect = GenericDialect {};
+    let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    let stmt = parser.parse_statement().map_err(parser_error)?;
+    expect_end(&parser)?;
+    match stmt {
+        SqlStatement::Query(query) => Ok(Statement::Query(QueryStatement { query, window, emit, pos })),
+        SqlStatement::Insert(insert) => {
+            let target = match insert.table {
+                sqlparser::ast::TableObject::TableName(name) => name,
+                other => {
+                    return Err(PlanError::new(format!("cannot insert into {other}"), pos)
+                        .with_hint("write INSERT INTO <stream> SELECT ..."));
+                }
+            };
+            if !insert.columns.is_empty() {
+                return Err(PlanError::new("INSERT INTO with a column list is not supported", pos)
+                    .with_hint("select the columns in the sink's order instead"));
+            }
+            let Some(query) = insert.source else {
+                return Err(PlanError::new("INSERT INTO needs a SELECT", pos));
+            };
+            Ok(Statement::Insert { target, query: QueryStatement { query, window, emit, pos }, pos })
+        }
+        other => Err(PlanError::new(format!("unsupported statement: {}", first_words(&other)), pos)
+            .with_hint("Eddy runs CREATE STREAM, SELECT, INSERT INTO ... SELECT and EXPLAIN")),
+    }
+}
+
+fn first_words(stmt: &SqlStatement) -> String {
+    stmt.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+}
+
+/// Removes a trailing `EMIT FINAL` / `EMIT CHANGES`.
+fn take_emit(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<(EmitKeyword, SqlPos)>> {
+    let sig = significant(tokens);
+    let Some(at) = sig.iter().position(|&i| word(&tokens[i].token).as_deref() == Some("EMIT")) else {
+        return Ok(None);
+    };
+    let pos: SqlPos = tokens[sig[at]].span.into();
+    let mode = sig.get(at + 1).and_then(|&i| word(&tokens[i].token));
+    let mode = match mode.as_deref() {
+        Some("FINAL") => EmitKeyword::Final,
+        Some("CHANGES") => EmitKeyword::Changes,
+        _ => {
+            return Err(PlanError::new("EMIT must be followed by FINAL or CHANGES", pos)
+                .with_hint("write EMIT FINAL (one row per window) or EMIT CHANGES (updates as rows arrive)"));
+        }
+    };
+    if at + 2 != sig.len() {
+        let next: SqlPos = tokens[sig[at + 2]].span.into();
+        return Err(PlanError::new("EMIT FINAL / EMIT CHANGES must end the query", next)
+            .with_hint("move the EMIT clause to the end of the statement"));
+    }
+    tokens.truncate(sig[at]);
+    Ok(Some((mode, pos)))
+}
+
+/// Removes `WINDOW TUMBLING(...)` / `SLIDING(...)` / `SESSION(...)` at
+/// parenthesis depth 0 and parses its arguments.
+fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<WindowClause>> {
+    let sig = significant(tokens);
+    let mut depth = 0i32;
+    for (k, &i) in sig.iter().enumerate() {
+        match &tokens[i].token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            t if depth == 0 && word(t).as_deref() == Some("WINDOW") => {
+                let kind = sig.get(k + 1).and_then(|&j| word(&tokens[j].token)).unwrap_or_default();
+                if !matches!(kind.as_str(), "TUMBLING" | "SLIDING" | "SESSION") {
+                    continue; // a standard named-window clause: left to sqlparser
+                }
+                let pos: SqlPos = tokens[i].span.into();
+                let open = sig.get(k + 2).copied().filter(|&j| tokens[j].token == Token::LParen).ok_or_else(|| {
+                    PlanError::new(format!("WINDOW {kind} needs arguments in parentheses"), pos)
+                        .with_hint(format!("write WINDOW {kind}(INTERVAL '10' SECOND)"))
+                })?;
+                let mut d = 0;
+                let close = (open..tokens.len())
+                    .find(|&j| {
+                        match tokens[j].token {
+                            Token::LParen => d += 1,
+                            Token::RParen => d -= 1,
+                            _ => {}
+                        }
+                        d == 0
+                    })
+                    .ok_or_else(|| PlanError::new(format!("unclosed parenthesis in WINDOW {kind}(...)"), pos))?;
+                let inner: Vec<TokenWithSpan> = tokens[open + 1..close].to_vec();
+                let dialect = GenericDialect {};
+                let mut parser = Parser::new(&dialect).with_tokens_with_locations(inner);
+                let args = parser.parse_comma_separated(Parser::parse_expr).map_err(parser_error)?;
+                expect_end(&parser)?;
+                tokens.drain(i..=close);
+                return Ok(Some(WindowClause { kind, args, pos }));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<CreateStream> {
+    let dialect = GenericDialect {};
+    let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
+    p.next_token(); // CREATE
+    p.next_token(); // STREAM
+    let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
+    if if_not_exists {
+        return Err(PlanError::new("CREATE STREAM IF NOT EXISTS is not supported", pos)
+            .with_hint("each script declares its streams once; drop IF NOT EXISTS"));
+    }
+    let name = p.parse_identifier().map_err(parser_error)?;
+    let mut columns = Vec::new();
+    let mut watermark = None;
+    if p.consume_token(&Token::LParen) {
+        loop {
+            let tok = p.peek_token();
+            if word(&tok.token).as_deref() == Some("WATERMARK") {
+                p.next_token();
+                let wpos: SqlPos = tok.span.into();
+                p.expect_keyword(Keyword::FOR).map_err(parser_error)?;
+                let column = p.parse_identifier().map_err(parser_error)?;
+                p.expect_keyword(Keyword::AS).map_err(parser_error)?;
+                let expr = p.parse_expr().map_err(parser_error)?;
+                if watermark.is_some() {
+                    return Err(PlanError::new("a stream can declare only one WATERMARK", wpos));
+                }
+                watermark = Some(WatermarkDef { column, expr, pos: wpos });
+            } else {
+                let col = p.parse_identifier().map_err(parser_error)?;
+                let type_pos: SqlPos = p.peek_token().span.into();
+                let data_type = p.parse_data_type().map_err(parser_error)?;
+                if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) || p.parse_keyword(Keyword::NULL) {
+                    // nullability is accepted and ignored: every column is nullable
+                }
+                columns.push(ColumnDef { name: col, data_type, type_pos });
+            }
+            if p.consume_token(&Token::Comma) {
+                continue;
+            }
+            p.expect_token(&Token::RParen).map_err(parser_error)?;
+            break;
+        }
+    }
+    let mut options = Vec::new();
+    if p.parse_keyword(Keyword::WITH) {
+        p.expect_token(&Token::LParen).map_err(parser_error)?;
+        loop {
+            let tok = p.next_token();
+            let opos: SqlPos = tok.span.into();
+            let key = match tok.token {
+                Token::Word(w) => {
+                    // dotted keys may be written bare: consumer.batch_size
+                    let mut k = w.value;
+                    while p.consume_token(&Token::Period) {
+                        let part = p.parse_identifier().map_err(parser_error)?;
+                        k = format!("{k}.{}", part.value);
+                    }
+                    k
+                }
+                Token::SingleQuotedString(s) => s,
+                _ => return Err(expected(&tok, "an option name")),
+            };
+            p.expect_token(&Token::Eq).map_err(parser_error)?;
+            let vtok = p.next_token();
+            let value = match vtok.token {
+                Token::SingleQuotedString(s) => s,
+                Token::Number(n, _) => n,
+                Token::Word(w) if w.quote_style.is_none() => w.value,
+                _ => return Err(expected(&vtok, "an option value in single quotes")),
+            };
+            if options.iter().any(|(k, _, _): &(String, String, SqlPos)| k.eq_ignore_ascii_case(&key)) {
+                return Err(PlanError::new(format!("option '{key}' is given twice"), opos));
+            }
+            options.push((key, value, opos));
+            if p.consume_token(&Token::Comma) {
+                continue;
+            }
+            p.expect_token(&Token::RParen).map_err(parser_error)?;
+            break;
+        }
+    }
+    expect_end(&p)?;
+    Ok(CreateStream { name, columns, watermark, options, pos })
+}
+
+fn expected(tok: &TokenWithSpan, what: &str) -> PlanError {
+    PlanError::new(format!("syntax error: expected {what}, found {}", tok.token), tok.span)
+}
+
+fn expect_end(p: &Parser) -> PlanResult<()> {
+    let tok = p.peek_token();
+    if tok.token == Token::EOF {
+        Ok(())
+    } else {
+        Err(PlanError::new(format!("syntax error: unexpected '{}'", tok.token), tok.span)
+            .with_hint("check the statement near this point; separate statements with ';'"))
+    }
+}
+
+/// Turns a sqlparser error (whose text ends in `at Line: L, Column: C`) into a
+/// [`PlanError`] with that position.
+fn parser_error(e: ParserError) -> PlanError {
+    let text = match e {
+        ParserError::TokenizerError(s) | ParserError::ParserError(s) => s,
+        ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
+    };
+    let pos = location_in(&text).unwrap_or_default();
+    PlanError::new(format!("syntax error: {}", strip_location(&text)), pos)
+}
+
+fn location_in(text: &str) -> Option<SqlPos> {
+    let at = text.rfind("Line: ")?;
+    let rest = &text[at + 6..];
+    let (line, rest) = rest.split_once(", Column: ")?;
+    let col: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some(SqlPos::new(line.trim().parse().ok()?, col.parse().ok()?))
+}
+
+fn strip_location(text: &str) -> &str {
+    match text.rfind(" at Line: ") {
+        Some(at) => &text[..at],
+        None => text,
+    }
+}
+
+/// The span of a token list's first significant token, for messages.
+pub(crate) fn span_pos(span: Span) -> SqlPos {
+    if span.start == Location::empty() || span.start.line == 0 { SqlPos::default() } else { span.start.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_stream_with_watermark_and_options() {
+        let s = parse_script(
+            "CREATE STREAM bids (auction BIGINT, price DOUBLE, date_time TIMESTAMP,\n\
+             WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)\n\
+             WITH (connector = 'file', path = 'b.jsonl', consumer.batch_size = 10);",
+        )
+        .unwrap();
+        let Statement::CreateStream(c) = &s[0] else { panic!("{s:?}") };
+        assert_eq!(c.name.value, "bids");
+        assert_eq!(c.columns.len(), 3);
+        assert_eq!(c.watermark.as_ref().unwrap().column.value, "date_time");
+        let keys: Vec<_> = c.options.iter().map(|(k, v, _)| format!("{k}={v}")).collect();
+        assert_eq!(keys, ["connector=file", "path=b.jsonl", "consumer.batch_size=10"]);
+    }
+
+    #[test]
+    fn window_and_emit_clauses_are_split_off() {
+        let s = parse_script("SELECT a, COUNT(*) FROM t GROUP BY a WINDOW TUMBLING(INTERVAL '10' SECOND) EMIT FINAL")
+            .unwrap();
+        let Statement::Query(q) = &s[0] else { panic!() };
+        assert_eq!(q.window.as_ref().unwrap().kind, "TUMBLING");
+        assert_eq!(q.window.as_ref().unwrap().args.len(), 1);
+        assert_eq!(q.emit.unwrap().0, EmitKeyword::Final);
+        assert!(q.query.to_string().ends_with("GROUP BY a"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_positions() {
+        let e = parse_script("SELECT a\nFROM t WHERE").unwrap_err();
+        assert_eq!(e.pos, SqlPos::new(2, 13), "{e}");
+        let e = parse_script("SELECT a FROM t EMIT SOON").unwrap_err();
+        assert_eq!(e.to_string().lines().next().unwrap(), "EMIT must be followed by FINAL or CHANGES at line 1, column 17");
+    }
+
+    #[test]
+    fn explain_wraps_queries() {
+        let s = parse_script("EXPLAIN SELECT 1 FROM t").unwrap();
+        assert!(matches!(&s[0], Statement::Explain(inner) if matches!(**inner, Statement::Query(_))));
+    }
+}
