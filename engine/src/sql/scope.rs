@@ -53,6 +53,7 @@ impl Scope {
                 .with_hint("qualify it with the stream name or alias")),
         }
     }
+}
 
 /// The candidate closest to `name` by edit distance, if it is close enough
 /// to be a plausible typo.
