@@ -1,16 +1,146 @@
 //! Eddy: a streaming SQL engine over Apache Arrow record batches.
 //!
-//! SQL text is parsed (`sql`), planned (`plan`) and run by push-based
-//! operators (`exec`) on worker threads, reading from and writing to
-//! connectors (`connectors`).
+//! SQL text is parsed and planned ([`sql`], [`plan`]) and run by push-based
+//! operators ([`exec`]) on worker threads, reading from and writing to
+//! [`connectors`].
+//!
+//! ```no_run
+//! let script = eddy::plan_script(
+//!     "CREATE STREAM bids (WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+//!        WITH (connector = 'nexmark', stream = 'bid', events = '100000');
+//!      SELECT auction, window_start, COUNT(*) AS bids
+//!      FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+//!      GROUP BY auction, window_start, window_end;",
+//! )?;
+//! let (batches, stats) = eddy::collect(&script.queries[0], &eddy::RunOptions::default())?;
+//! # Ok::<(), eddy::EngineError>(())
+//! ```
 
+pub mod agg;
 pub mod catalog;
 pub mod connectors;
 pub mod error;
-pub mod types;
-
-pub use error::{ConnectorError, EngineError, ExecError, PlanError};
-pub mod agg;
 pub mod exec;
 pub mod plan;
 pub mod sql;
+pub mod types;
+
+use std::sync::{Arc, Mutex};
+
+use arrow::record_batch::RecordBatch;
+
+pub use error::{ConnectorError, EngineError, ExecError, PlanError};
+pub use exec::runtime::{Progress, QueryStats, RunOptions, RunningQuery};
+pub use plan::physical::PhysicalPlan;
+pub use sql::{Catalog, PlannedStatement};
+
+use catalog::{Options, StreamDef};
+use connectors::{Sink, SourceContext};
+use plan::logical::SinkTarget;
+
+/// A planned script: its streams, the queries to run and the ones to explain.
+#[derive(Debug, Clone, Default)]
+pub struct Script {
+    /// Streams declared by the script.
+    pub catalog: Catalog,
+    /// Queries to run (SELECT and INSERT INTO), in order.
+    pub queries: Vec<PhysicalPlan>,
+    /// Queries under EXPLAIN, in order.
+    pub explains: Vec<PhysicalPlan>,
+}
+
+/// Parses and plans a SQL script.
+///
+/// # Errors
+/// The first statement that does not parse or plan, with its position and a hint.
+pub fn plan_script(sql: &str) -> Result<Script, PlanError> {
+    let mut script = Script::default();
+    for stmt in script.catalog.plan_script(sql)? {
+        match stmt {
+            PlannedStatement::CreatedStream(_) => {}
+            PlannedStatement::Query(q) => script.queries.push(PhysicalPlan::from_logical(&q)),
+            PlannedStatement::Explain(q) => script.explains.push(PhysicalPlan::from_logical(&q)),
+        }
+    }
+    Ok(script)
+}
+
+/// Opens the sink a plan writes to (stdout for a bare SELECT).
+///
+/// # Errors
+/// The sink cannot be opened (bad options, a file that cannot be created).
+pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, ConnectorError> {
+    match &plan.sink {
+        SinkTarget::Stdout => {
+            let def = StreamDef {
+                name: "stdout".into(),
+                schema: plan.output_schema.clone(),
+                watermark: None,
+                options: Options::new("stdout", [("connector".to_string(), "stdout".to_string())]),
+                pos: Default::default(),
+            };
+            connectors::open_sink(&def, plan.output_schema.clone())
+        }
+        SinkTarget::Stream(def) => connectors::open_sink(def, plan.output_schema.clone()),
+    }
+}
+
+/// Starts a query writing to `sink`.
+///
+/// # Errors
+/// The source cannot be opened or the pipeline cannot be built.
+pub fn start_query_with_sink(
+    plan: &PhysicalPlan,
+    sink: Box<dyn Sink>,
+    options: &RunOptions,
+) -> Result<RunningQuery, EngineError> {
+    let ctx = SourceContext::new(options.batch_size);
+    let source = connectors::open_source(&plan.source, &ctx)?;
+    Ok(RunningQuery::start(plan, source, &ctx, sink, options)?)
+}
+
+/// Starts a query writing to its own sink.
+///
+/// # Errors
+/// The source or sink cannot be opened or the pipeline cannot be built.
+pub fn start_query(plan: &PhysicalPlan, options: &RunOptions) -> Result<RunningQuery, EngineError> {
+    let sink = open_plan_sink(plan)?;
+    start_query_with_sink(plan, sink, options)
+}
+
+/// A sink that keeps every batch in memory, for embedding and tests.
+#[derive(Debug, Clone, Default)]
+pub struct CollectSink {
+    batches: Arc<Mutex<Vec<RecordBatch>>>,
+}
+
+impl CollectSink {
+    /// The batches written so far.
+    pub fn batches(&self) -> Vec<RecordBatch> {
+        self.batches.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+impl Sink for CollectSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        if let Ok(mut b) = self.batches.lock() {
+            b.push(batch.clone());
+        }
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+}
+
+/// Runs a query to the end of its input and returns its output batches
+/// instead of writing them to its sink.
+///
+/// # Errors
+/// Any error while starting or running the query.
+pub fn collect(plan: &PhysicalPlan, options: &RunOptions) -> Result<(Vec<RecordBatch>, QueryStats), EngineError> {
+    let sink = CollectSink::default();
+    let stats = start_query_with_sink(plan, Box::new(sink.clone()), options)?.wait()?;
+    Ok((sink.batches(), stats))
+}

@@ -1,3 +1,12 @@
-//! Execution: column-wise expression evaluation and push-based operators.
+//! Execution: column-wise expression evaluation, push-based operators, the
+//! operator pipeline and the threads that run it.
 
+pub(crate) mod aggregate;
 pub mod expr;
+pub(crate) mod group_table;
+pub mod metrics;
+pub mod operator;
+pub mod pipeline;
+pub mod runtime;
+pub(crate) mod stateless;
+pub(crate) mod tumbling_aggregate;

@@ -1,0 +1,185 @@
+//! Grouped aggregation state shared by the window operators, and the
+//! non-windowed GROUP BY operator (emits when its input ends).
+
+use arrow::array::{ArrayRef, UInt32Array};
+use arrow::compute::take;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+
+use crate::agg::{Accumulator, create_accumulator};
+use crate::error::{ExecError, ExecResult};
+use crate::exec::expr::{CompiledExpr, compile};
+use crate::exec::group_table::GroupTable;
+use crate::exec::operator::{Message, Operator};
+use crate::plan::expr::Expr;
+use crate::plan::logical::AggregateCall;
+
+/// The compiled key and argument expressions of an aggregate, and what it needs
+/// to create state.
+pub(crate) struct AggregateSpec {
+    keys: Vec<CompiledExpr>,
+    key_types: Vec<DataType>,
+    args: Vec<Option<CompiledExpr>>,
+    calls: Vec<AggregateCall>,
+    /// Output schema: [window_start, window_end,] keys, aggregates.
+    pub schema: SchemaRef,
+}
+
+/// Key and argument columns evaluated for one batch.
+pub(crate) struct Evaluated {
+    pub keys: Vec<ArrayRef>,
+    pub args: Vec<Vec<ArrayRef>>,
+    pub rows: usize,
+}
+
+impl Evaluated {
+    /// The rows at `indices` only.
+    pub fn take(&self, indices: &UInt32Array) -> ExecResult<Evaluated> {
+        let t = |a: &ArrayRef| take(a.as_ref(), indices, None).map_err(|e| ExecError::arrow("aggregate", e));
+        Ok(Evaluated {
+            keys: self.keys.iter().map(t).collect::<ExecResult<_>>()?,
+            args: self.args.iter().map(|v| v.iter().map(t).collect::<ExecResult<_>>()).collect::<ExecResult<_>>()?,
+            rows: indices.len(),
+        })
+    }
+}
+
+impl AggregateSpec {
+    /// Compiles keys and arguments.
+    ///
+    /// # Errors
+    /// An expression that cannot be compiled.
+    pub fn new(keys: &[(Expr, String)], calls: &[AggregateCall], schema: SchemaRef) -> ExecResult<Self> {
+        Ok(Self {
+            keys: keys.iter().map(|(e, _)| compile(e)).collect::<ExecResult<_>>()?,
+            key_types: keys.iter().map(|(e, _)| e.sql_type().to_arrow()).collect(),
+            args: calls.iter().map(|c| c.arg.as_ref().map(compile).transpose()).collect::<ExecResult<_>>()?,
+            calls: calls.to_vec(),
+            schema,
+        })
+    }
+
+    /// Evaluates keys and arguments over a batch.
+    ///
+    /// # Errors
+    /// An evaluation failure.
+    pub fn evaluate(&self, batch: &RecordBatch) -> ExecResult<Evaluated> {
+        Ok(Evaluated {
+            keys: self.keys.iter().map(|k| k.evaluate(batch)).collect::<ExecResult<_>>()?,
+            args: self
+                .args
+                .iter()
+                .map(|a| a.as_ref().map(|e| e.evaluate(batch).map(|c| vec![c])).unwrap_or(Ok(vec![])))
+                .collect::<ExecResult<_>>()?,
+            rows: batch.num_rows(),
+        })
+    }
+
+    /// Empty state for one window (or the whole stream).
+    ///
+    /// # Errors
+    /// Unsupported key or argument types (a planner bug).
+    pub fn new_state(&self) -> ExecResult<GroupedState> {
+        Ok(GroupedState {
+            groups: GroupTable::new(&self.key_types)?,
+            accumulators: self
+                .calls
+                .iter()
+                .map(|c| create_accumulator(c.func, c.arg.as_ref().map(Expr::sql_type)))
+                .collect::<ExecResult<_>>()?,
+            group_ids: Vec::new(),
+        })
+    }
+}
+
+/// Groups and their accumulators for one window.
+pub(crate) struct GroupedState {
+    groups: GroupTable,
+    accumulators: Vec<Box<dyn Accumulator>>,
+    group_ids: Vec<u32>,
+}
+
+impl GroupedState {
+    /// Adds evaluated rows.
+    ///
+    /// # Errors
+    /// An accumulator failure.
+    pub fn update(&mut self, rows: &Evaluated) -> ExecResult<()> {
+        self.groups.intern(&rows.keys, rows.rows, &mut self.group_ids)?;
+        let n = self.groups.len();
+        for (acc, args) in self.accumulators.iter_mut().zip(&rows.args) {
+            acc.update_batch(args, &self.group_ids, n)?;
+        }
+        Ok(())
+    }
+
+    /// Number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Approximate heap bytes held.
+    pub fn size(&self) -> usize {
+        self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+    }
+
+    /// One row per group: `prefix` columns (e.g. window bounds, already of
+    /// the right length), keys, final aggregate values. Consumes the state.
+    ///
+    /// # Errors
+    /// An Arrow failure building the batch.
+    pub fn finish(mut self, prefix: Vec<ArrayRef>, schema: &SchemaRef) -> ExecResult<RecordBatch> {
+        let n = self.groups.len();
+        let mut columns = prefix;
+        columns.extend(self.groups.key_columns()?);
+        for acc in &mut self.accumulators {
+            columns.push(acc.evaluate(n)?);
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+            .map_err(|e| ExecError::arrow("aggregate output", e))
+    }
+}
+
+/// GROUP BY without a window: one state for the whole input, emitted when
+/// the input ends.
+pub(crate) struct GroupAggregateOp {
+    spec: AggregateSpec,
+    state: Option<GroupedState>,
+}
+
+impl GroupAggregateOp {
+    pub fn new(spec: AggregateSpec) -> ExecResult<Self> {
+        let state = Some(spec.new_state()?);
+        Ok(Self { spec, state })
+    }
+}
+
+impl Operator for GroupAggregateOp {
+    fn name(&self) -> &'static str {
+        "group_aggregate"
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Message>) -> ExecResult<()> {
+        let rows = self.spec.evaluate(&batch)?;
+        match &mut self.state {
+            Some(s) => s.update(&rows),
+            None => Err(ExecError::Internal("group aggregate received rows after close".into())),
+        }
+    }
+
+    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+        if let Some(state) = self.state.take() {
+            // SQL: an aggregate without GROUP BY yields one row even on empty input.
+            if state.len() > 0 || self.spec.keys.is_empty() {
+                let mut state = state;
+                if state.len() == 0 {
+                    let empty = Evaluated { keys: vec![], args: vec![vec![]; self.spec.calls.len()], rows: 0 };
+                    state.groups.intern(&empty.keys, 1, &mut state.group_ids)?;
+                }
+                out.push(Message::Batch(state.finish(vec![], &self.spec.schema)?));
+            }
+        }
+        Ok(())
+    }
+}

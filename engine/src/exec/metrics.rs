@@ -1,0 +1,50 @@
+//! Counters a running query updates and the progress line and stats read.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+/// Live counters of one query. All updates are relaxed atomics.
+#[derive(Debug)]
+pub struct QueryMetrics {
+    /// Rows handed to the sink.
+    pub rows_out: AtomicU64,
+    /// Rows dropped because their window had already been emitted.
+    pub late_rows: AtomicU64,
+    /// Rows dropped because their event time was NULL.
+    pub null_time_rows: AtomicU64,
+    /// Current watermark (ms); `i64::MIN` before the first.
+    pub watermark: AtomicI64,
+    /// Windows currently open (holding state).
+    pub open_windows: AtomicU64,
+    /// Approximate bytes of operator state held.
+    pub state_bytes: AtomicU64,
+}
+
+impl Default for QueryMetrics {
+    fn default() -> Self {
+        Self {
+            rows_out: AtomicU64::new(0),
+            late_rows: AtomicU64::new(0),
+            null_time_rows: AtomicU64::new(0),
+            watermark: AtomicI64::new(i64::MIN),
+            open_windows: AtomicU64::new(0),
+            state_bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl QueryMetrics {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The watermark, if one has been seen.
+    pub fn watermark(&self) -> Option<i64> {
+        match self.watermark.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            w => Some(w),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! The push-based operator contract and the messages that flow between
+//! operators: batches, watermarks and checkpoint barriers.
+
+use arrow::record_batch::RecordBatch;
+
+use crate::error::ExecResult;
+
+/// A checkpoint barrier (state snapshots are taken when it passes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointBarrier {
+    /// Checkpoint number.
+    pub id: u64,
+}
+
+/// What flows from one operator to the next.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// Rows.
+    Batch(RecordBatch),
+    /// Event time has reached this point (ms): no more rows with a smaller
+    /// event time are expected, so windows ending at or before it may close.
+    Watermark(i64),
+    /// A checkpoint barrier.
+    Checkpoint(CheckpointBarrier),
+}
+
+/// A push-based streaming operator. Each method may push any number of
+/// messages to `out`, which go to the next operator in order.
+pub trait Operator: Send {
+    /// Short name for errors and metrics.
+    fn name(&self) -> &'static str;
+
+    /// Handles one input batch.
+    ///
+    /// # Errors
+    /// An evaluation failure; the query stops with it.
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()>;
+
+    /// Handles a watermark; the default forwards it.
+    ///
+    /// # Errors
+    /// A failure while emitting closed windows.
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    /// Handles a checkpoint barrier; the default forwards it. Stateful
+    /// operators will snapshot their state here.
+    ///
+    /// # Errors
+    /// A failure while snapshotting.
+    fn handle_checkpoint(&mut self, barrier: CheckpointBarrier, out: &mut Vec<Message>) -> ExecResult<()> {
+        out.push(Message::Checkpoint(barrier));
+        Ok(())
+    }
+
+    /// The input has ended (not cancelled): emit whatever is still held.
+    ///
+    /// # Errors
+    /// A failure while emitting.
+    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+        let _ = out;
+        Ok(())
+    }
+}
