@@ -1,1 +1,128 @@
-//! Helpers shared by the integration tests and benches.
+//! Helpers shared by the integration tests and benches: running SQL cases
+//! and rendering their results as readable text for golden files.
+
+use std::fmt::Write as _;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use eddy::types::{SqlType, format_timestamp_ms};
+use eddy::{QueryStats, RunOptions};
+
+/// Renders batches as a header line plus one ` | `-separated line per row.
+/// NULL prints as `NULL`, TIMESTAMP as RFC 3339 UTC.
+pub fn format_rows(schema: &arrow::datatypes::Schema, batches: &[RecordBatch]) -> String {
+    let mut out = String::new();
+    let header: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| format!("{} {}", f.name(), SqlType::from_arrow(f.data_type()).map_or("?".into(), |t| t.to_string())))
+        .collect();
+    let _ = writeln!(out, "{}", header.join(" | "));
+    for b in batches {
+        let columns: Vec<Vec<String>> = b.columns().iter().map(|c| format_column(c.as_ref())).collect();
+        for row in 0..b.num_rows() {
+            let cells: Vec<&str> = columns.iter().map(|c| c[row].as_str()).collect();
+            let _ = writeln!(out, "{}", cells.join(" | "));
+        }
+    }
+    out
+}
+
+fn format_column(c: &dyn Array) -> Vec<String> {
+    if let DataType::Timestamp(TimeUnit::Millisecond, None) = c.data_type() {
+        let ts = c.as_primitive::<TimestampMillisecondType>();
+        return (0..c.len())
+            .map(|i| if ts.is_null(i) { "NULL".to_string() } else { format_timestamp_ms(ts.value(i)) })
+            .collect();
+    }
+    let options = FormatOptions::default().with_null("NULL");
+    match ArrayFormatter::try_new(c, &options) {
+        Ok(f) => (0..c.len()).map(|i| f.value(i).to_string()).collect(),
+        Err(e) => vec![format!("<{e}>"); c.len()],
+    }
+}
+
+/// Options a case file sets in `-- key: value` header lines.
+#[derive(Debug, Clone)]
+pub struct CaseOptions {
+    /// Rows per source batch (default 1: every row is its own batch, so the
+    /// watermark advances row by row as in a live stream).
+    pub batch_size: usize,
+}
+
+impl CaseOptions {
+    /// Reads `-- batch_size: N` from a script's comment lines.
+    pub fn from_script(sql: &str) -> Self {
+        let mut o = CaseOptions { batch_size: 1 };
+        for line in sql.lines() {
+            if let Some(v) = line.trim().strip_prefix("-- batch_size:") {
+                if let Ok(n) = v.trim().parse() {
+                    o.batch_size = n;
+                }
+            }
+        }
+        o
+    }
+}
+
+/// Runs every query and explain of a script and renders the outcome: the
+/// plan text for EXPLAIN, rows and a stats line for a query, or the error.
+pub fn run_script(sql: &str) -> String {
+    let options = CaseOptions::from_script(sql);
+    let script = match eddy::plan_script(sql) {
+        Ok(s) => s,
+        Err(e) => return format!("error: {e}\n"),
+    };
+    let mut out = String::new();
+    for plan in &script.explains {
+        out.push_str(&plan.explain_text());
+    }
+    let run = RunOptions { batch_size: options.batch_size, ..RunOptions::default() };
+    for plan in &script.queries {
+        match eddy::collect(plan, &run) {
+            Ok((batches, stats)) => {
+                out.push_str(&format_rows(&plan.output_schema, &batches));
+                out.push_str(&stats_line(&stats));
+            }
+            Err(e) => {
+                let _ = writeln!(out, "runtime error: {e}");
+            }
+        }
+    }
+    out
+}
+
+/// `-- stats: in=N out=N late=N null_time=N malformed=N`
+pub fn stats_line(s: &QueryStats) -> String {
+    format!(
+        "-- stats: in={} out={} late={} null_time={} malformed={}\n",
+        s.records_in, s.records_out, s.late_dropped, s.null_time_dropped, s.malformed
+    )
+}
+
+/// Splits a case file into independent scripts at lines starting with
+/// `-- case`: each case runs together with the lines before the first case
+/// (the shared preamble) and is rendered under its `-- case` line. Lines of
+/// other cases are blanked, so error positions are those of the file. A file
+/// without `-- case` lines is one script.
+pub fn run_case_file(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("-- case")).collect();
+    if starts.is_empty() {
+        return run_script(text);
+    }
+    let mut out = String::new();
+    for (k, &first) in starts.iter().enumerate() {
+        let end = starts.get(k + 1).copied().unwrap_or(lines.len());
+        let script: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| if i < starts[0] || (i > first && i < end) { *l } else { "" })
+            .collect();
+        let _ = writeln!(out, "{}", lines[first]);
+        out.push_str(&run_script(&script.join("\n")));
+    }
+    out
+}

@@ -44,12 +44,9 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
     };
     connectors::validate(&def).map_err(connector_err)?;
     if def.schema.fields().is_empty() {
-        match connectors::inferred_schema(&def).map_err(connector_err)? {
-            Some(schema) => def.schema = schema,
-            None => {
-                return Err(PlanError::new(format!("stream '{name}' declares no columns"), c.pos)
-                    .with_hint("list the columns: CREATE STREAM s (a BIGINT, b VARCHAR, ...) WITH (...)"));
-            }
+        // a sink may leave its columns to the query that feeds it
+        if let Some(schema) = connectors::inferred_schema(&def).map_err(connector_err)? {
+            def.schema = schema;
         }
     }
     if let Some(w) = &c.watermark {

@@ -147,7 +147,7 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
     }
     let fname = name.to_string();
     let Some(args) = args else {
-        let stream = lookup(catalog, &fname, rpos)?;
+        let stream = readable(lookup(catalog, &fname, rpos)?, rpos)?;
         qualifiers.push(stream.name.clone());
         return Ok(Relation { stream, qualifiers, tumble: None });
     };
@@ -175,7 +175,7 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
         return Err(PlanError::new(format!("TUMBLE takes 3 arguments, got {}", exprs.len()), rpos).with_hint(usage));
     };
     let stream_name = ident_arg(s).ok_or_else(|| PlanError::new("TUMBLE's first argument must be a stream name", pos_of(*s)).with_hint(usage))?;
-    let stream = lookup(catalog, &stream_name, pos_of(*s))?;
+    let stream = readable(lookup(catalog, &stream_name, pos_of(*s))?, pos_of(*s))?;
     let time_name = ident_arg(t)
         .ok_or_else(|| PlanError::new("TUMBLE's second argument must be a TIMESTAMP column", pos_of(*t)).with_hint(usage))?;
     let time_col = stream
@@ -206,6 +206,15 @@ fn ident_arg(e: &ast::Expr) -> Option<String> {
         },
         _ => None,
     }
+}
+
+/// A stream a query can read: it must have columns.
+fn readable(stream: Arc<StreamDef>, pos: SqlPos) -> PlanResult<Arc<StreamDef>> {
+    if stream.schema.fields().is_empty() {
+        return Err(PlanError::new(format!("stream '{}' declares no columns, so it cannot be read", stream.name), pos)
+            .with_hint("list its columns: CREATE STREAM s (a BIGINT, b VARCHAR, ...) WITH (...)"));
+    }
+    Ok(stream)
 }
 
 fn field_names(s: &StreamDef) -> Vec<String> {

@@ -1,0 +1,13 @@
+-- The shorthand window syntax, printing to stdout: bids and revenue per
+-- channel every minute of event time.
+--
+--   cargo run --release -p eddy -- run examples/sql/channels.sql
+CREATE STREAM bids (
+  WATERMARK FOR date_time AS date_time - INTERVAL '2' SECOND
+) WITH (connector = 'nexmark', stream = 'bid', events = '200000', seed = '7');
+
+SELECT channel, window_start, COUNT(*) AS bids, SUM(price) / 100.0 AS revenue_dollars
+FROM bids
+WHERE price > 0
+GROUP BY channel
+WINDOW TUMBLING(INTERVAL '1' MINUTE);
