@@ -37,5 +37,11 @@ fn sql_golden_files() {
             ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases differ (EDDY_BLESS=1 regenerates):\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ (EDDY_BLESS=1 regenerates):\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

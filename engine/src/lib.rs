@@ -139,7 +139,10 @@ impl Sink for CollectSink {
 ///
 /// # Errors
 /// Any error while starting or running the query.
-pub fn collect(plan: &PhysicalPlan, options: &RunOptions) -> Result<(Vec<RecordBatch>, QueryStats), EngineError> {
+pub fn collect(
+    plan: &PhysicalPlan,
+    options: &RunOptions,
+) -> Result<(Vec<RecordBatch>, QueryStats), EngineError> {
     let sink = CollectSink::default();
     let stats = start_query_with_sink(plan, Box::new(sink.clone()), options)?.wait()?;
     Ok((sink.batches(), stats))

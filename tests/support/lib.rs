@@ -17,11 +17,21 @@ pub fn format_rows(schema: &arrow::datatypes::Schema, batches: &[RecordBatch]) -
     let header: Vec<String> = schema
         .fields()
         .iter()
-        .map(|f| format!("{} {}", f.name(), SqlType::from_arrow(f.data_type()).map_or("?".into(), |t| t.to_string())))
+        .map(|f| {
+            format!(
+                "{} {}",
+                f.name(),
+                SqlType::from_arrow(f.data_type()).map_or("?".into(), |t| t.to_string())
+            )
+        })
         .collect();
     let _ = writeln!(out, "{}", header.join(" | "));
     for b in batches {
-        let columns: Vec<Vec<String>> = b.columns().iter().map(|c| format_column(c.as_ref())).collect();
+        let columns: Vec<Vec<String>> = b
+            .columns()
+            .iter()
+            .map(|c| format_column(c.as_ref()))
+            .collect();
         for row in 0..b.num_rows() {
             let cells: Vec<&str> = columns.iter().map(|c| c[row].as_str()).collect();
             let _ = writeln!(out, "{}", cells.join(" | "));
@@ -34,7 +44,13 @@ fn format_column(c: &dyn Array) -> Vec<String> {
     if let DataType::Timestamp(TimeUnit::Millisecond, None) = c.data_type() {
         let ts = c.as_primitive::<TimestampMillisecondType>();
         return (0..c.len())
-            .map(|i| if ts.is_null(i) { "NULL".to_string() } else { format_timestamp_ms(ts.value(i)) })
+            .map(|i| {
+                if ts.is_null(i) {
+                    "NULL".to_string()
+                } else {
+                    format_timestamp_ms(ts.value(i))
+                }
+            })
             .collect();
     }
     let options = FormatOptions::default().with_null("NULL");
@@ -79,7 +95,10 @@ pub fn run_script(sql: &str) -> String {
     for plan in &script.explains {
         out.push_str(&plan.explain_text());
     }
-    let run = RunOptions { batch_size: options.batch_size, ..RunOptions::default() };
+    let run = RunOptions {
+        batch_size: options.batch_size,
+        ..RunOptions::default()
+    };
     for plan in &script.queries {
         match eddy::collect(plan, &run) {
             Ok((batches, stats)) => {
@@ -109,7 +128,9 @@ pub fn stats_line(s: &QueryStats) -> String {
 /// without `-- case` lines is one script.
 pub fn run_case_file(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
-    let starts: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("-- case")).collect();
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("-- case"))
+        .collect();
     if starts.is_empty() {
         return run_script(text);
     }
@@ -119,7 +140,13 @@ pub fn run_case_file(text: &str) -> String {
         let script: Vec<&str> = lines
             .iter()
             .enumerate()
-            .map(|(i, l)| if i < starts[0] || (i > first && i < end) { *l } else { "" })
+            .map(|(i, l)| {
+                if i < starts[0] || (i > first && i < end) {
+                    *l
+                } else {
+                    ""
+                }
+            })
             .collect();
         let _ = writeln!(out, "{}", lines[first]);
         out.push_str(&run_script(&script.join("\n")));

@@ -67,10 +67,24 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { file, stats, progress, quiet, batch_size } => {
+        Command::Run {
+            file,
+            stats,
+            progress,
+            quiet,
+            batch_size,
+        } => {
             let script = load(&file)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
-            run(&script, stats, show_progress, RunOptions { batch_size: batch_size.max(1), ..RunOptions::default() })
+            run(
+                &script,
+                stats,
+                show_progress,
+                RunOptions {
+                    batch_size: batch_size.max(1),
+                    ..RunOptions::default()
+                },
+            )
         }
         Command::Explain { file, json } => {
             let script = load(&file)?;
@@ -102,7 +116,8 @@ fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn load(file: &Path) -> Result<Script> {
-    let sql = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let sql =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     eddy::plan_script(&sql).map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }
 
@@ -137,19 +152,23 @@ fn run(script: &Script, stats: bool, show_progress: bool, options: RunOptions) -
     while !running.iter().all(|q| q.is_finished()) {
         std::thread::sleep(Duration::from_millis(200));
         if show_progress {
-            let p = running.iter().map(|q| q.progress()).fold(Progress::default(), |a, b| Progress {
-                records_in: a.records_in + b.records_in,
-                records_out: a.records_out + b.records_out,
-                watermark: a.watermark.max(b.watermark),
-                elapsed: a.elapsed.max(b.elapsed),
-            });
+            let p = running
+                .iter()
+                .map(|q| q.progress())
+                .fold(Progress::default(), |a, b| Progress {
+                    records_in: a.records_in + b.records_in,
+                    records_out: a.records_out + b.records_out,
+                    watermark: a.watermark.max(b.watermark),
+                    elapsed: a.elapsed.max(b.elapsed),
+                });
             eprint!("\r{}", progress_line(&p));
         }
     }
     if show_progress {
         eprintln!();
     }
-    let running = Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("query handles still shared"))?;
+    let running =
+        Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("query handles still shared"))?;
     let mut first_err = None;
     for (i, q) in running.into_iter().enumerate() {
         match q.wait() {
@@ -169,7 +188,10 @@ fn run(script: &Script, stats: bool, show_progress: bool, options: RunOptions) -
 fn progress_line(p: &Progress) -> String {
     let rate = p.records_in as f64 / p.elapsed.as_secs_f64().max(1e-9);
     let wm = p.watermark.map_or("-".to_string(), format_timestamp_ms);
-    format!("in {} | out {} | {:.0} rec/s | watermark {wm}   ", p.records_in, p.records_out, rate)
+    format!(
+        "in {} | out {} | {:.0} rec/s | watermark {wm}   ",
+        p.records_in, p.records_out, rate
+    )
 }
 
 fn stats_text(i: usize, s: &QueryStats) -> String {

@@ -35,10 +35,16 @@ pub(crate) struct Evaluated {
 impl Evaluated {
     /// The rows at `indices` only.
     pub fn take(&self, indices: &UInt32Array) -> ExecResult<Evaluated> {
-        let t = |a: &ArrayRef| take(a.as_ref(), indices, None).map_err(|e| ExecError::arrow("aggregate", e));
+        let t = |a: &ArrayRef| {
+            take(a.as_ref(), indices, None).map_err(|e| ExecError::arrow("aggregate", e))
+        };
         Ok(Evaluated {
             keys: self.keys.iter().map(t).collect::<ExecResult<_>>()?,
-            args: self.args.iter().map(|v| v.iter().map(t).collect::<ExecResult<_>>()).collect::<ExecResult<_>>()?,
+            args: self
+                .args
+                .iter()
+                .map(|v| v.iter().map(t).collect::<ExecResult<_>>())
+                .collect::<ExecResult<_>>()?,
             rows: indices.len(),
         })
     }
@@ -49,11 +55,21 @@ impl AggregateSpec {
     ///
     /// # Errors
     /// An expression that cannot be compiled.
-    pub fn new(keys: &[(Expr, String)], calls: &[AggregateCall], schema: SchemaRef) -> ExecResult<Self> {
+    pub fn new(
+        keys: &[(Expr, String)],
+        calls: &[AggregateCall],
+        schema: SchemaRef,
+    ) -> ExecResult<Self> {
         Ok(Self {
-            keys: keys.iter().map(|(e, _)| compile(e)).collect::<ExecResult<_>>()?,
+            keys: keys
+                .iter()
+                .map(|(e, _)| compile(e))
+                .collect::<ExecResult<_>>()?,
             key_types: keys.iter().map(|(e, _)| e.sql_type().to_arrow()).collect(),
-            args: calls.iter().map(|c| c.arg.as_ref().map(compile).transpose()).collect::<ExecResult<_>>()?,
+            args: calls
+                .iter()
+                .map(|c| c.arg.as_ref().map(compile).transpose())
+                .collect::<ExecResult<_>>()?,
             calls: calls.to_vec(),
             schema,
         })
@@ -65,11 +81,19 @@ impl AggregateSpec {
     /// An evaluation failure.
     pub fn evaluate(&self, batch: &RecordBatch) -> ExecResult<Evaluated> {
         Ok(Evaluated {
-            keys: self.keys.iter().map(|k| k.evaluate(batch)).collect::<ExecResult<_>>()?,
+            keys: self
+                .keys
+                .iter()
+                .map(|k| k.evaluate(batch))
+                .collect::<ExecResult<_>>()?,
             args: self
                 .args
                 .iter()
-                .map(|a| a.as_ref().map(|e| e.evaluate(batch).map(|c| vec![c])).unwrap_or(Ok(vec![])))
+                .map(|a| {
+                    a.as_ref()
+                        .map(|e| e.evaluate(batch).map(|c| vec![c]))
+                        .unwrap_or(Ok(vec![]))
+                })
                 .collect::<ExecResult<_>>()?,
             rows: batch.num_rows(),
         })
@@ -105,7 +129,8 @@ impl GroupedState {
     /// # Errors
     /// An accumulator failure.
     pub fn update(&mut self, rows: &Evaluated) -> ExecResult<()> {
-        self.groups.intern(&rows.keys, rows.rows, &mut self.group_ids)?;
+        self.groups
+            .intern(&rows.keys, rows.rows, &mut self.group_ids)?;
         let n = self.groups.len();
         for (acc, args) in self.accumulators.iter_mut().zip(&rows.args) {
             acc.update_batch(args, &self.group_ids, n)?;
@@ -164,7 +189,9 @@ impl Operator for GroupAggregateOp {
         let rows = self.spec.evaluate(&batch)?;
         match &mut self.state {
             Some(s) => s.update(&rows),
-            None => Err(ExecError::Internal("group aggregate received rows after close".into())),
+            None => Err(ExecError::Internal(
+                "group aggregate received rows after close".into(),
+            )),
         }
     }
 
@@ -174,7 +201,11 @@ impl Operator for GroupAggregateOp {
             if state.len() > 0 || self.spec.keys.is_empty() {
                 let mut state = state;
                 if state.len() == 0 {
-                    let empty = Evaluated { keys: vec![], args: vec![vec![]; self.spec.calls.len()], rows: 0 };
+                    let empty = Evaluated {
+                        keys: vec![],
+                        args: vec![vec![]; self.spec.calls.len()],
+                        rows: 0,
+                    };
                     state.groups.intern(&empty.keys, 1, &mut state.group_ids)?;
                 }
                 out.push(Message::Batch(state.finish(vec![], &self.spec.schema)?));

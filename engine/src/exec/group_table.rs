@@ -48,12 +48,22 @@ impl GroupTable {
     pub fn new(key_types: &[DataType]) -> ExecResult<Self> {
         Ok(match key_types {
             [] => GroupTable::Unit { present: false },
-            [DataType::Int64] => GroupTable::Int64 { map: FxHashMap::default(), keys: Vec::new(), null_group: None },
+            [DataType::Int64] => GroupTable::Int64 {
+                map: FxHashMap::default(),
+                keys: Vec::new(),
+                null_group: None,
+            },
             types => {
-                let converter = RowConverter::new(types.iter().map(|t| SortField::new(t.clone())).collect())
-                    .map_err(|e| ExecError::arrow("group keys", e))?;
+                let converter =
+                    RowConverter::new(types.iter().map(|t| SortField::new(t.clone())).collect())
+                        .map_err(|e| ExecError::arrow("group keys", e))?;
                 let rows = converter.empty_rows(0, 0);
-                GroupTable::Rows { converter, map: HashTable::new(), hashes: Vec::new(), rows }
+                GroupTable::Rows {
+                    converter,
+                    map: HashTable::new(),
+                    hashes: Vec::new(),
+                    rows,
+                }
             }
         })
     }
@@ -72,7 +82,9 @@ impl GroupTable {
     pub fn len(&self) -> usize {
         match self {
             GroupTable::Unit { present } => usize::from(*present),
-            GroupTable::Int64 { keys, null_group, .. } => keys.len() + usize::from(null_group.is_some()),
+            GroupTable::Int64 {
+                keys, null_group, ..
+            } => keys.len() + usize::from(null_group.is_some()),
             GroupTable::Rows { hashes, .. } => hashes.len(),
         }
     }
@@ -81,7 +93,12 @@ impl GroupTable {
     ///
     /// # Errors
     /// Key columns that do not match the table's types.
-    pub fn intern(&mut self, keys: &[ArrayRef], num_rows: usize, out: &mut Vec<u32>) -> ExecResult<()> {
+    pub fn intern(
+        &mut self,
+        keys: &[ArrayRef],
+        num_rows: usize,
+        out: &mut Vec<u32>,
+    ) -> ExecResult<()> {
         out.clear();
         out.reserve(num_rows);
         match self {
@@ -89,12 +106,22 @@ impl GroupTable {
                 *present |= num_rows > 0;
                 out.resize(num_rows, 0);
             }
-            GroupTable::Int64 { map, keys: seen, null_group } => {
+            GroupTable::Int64 {
+                map,
+                keys: seen,
+                null_group,
+            } => {
                 let col = keys[0].as_primitive_opt::<Int64Type>().ok_or_else(|| {
-                    ExecError::Internal(format!("group key is {}, expected BIGINT", keys[0].data_type()))
+                    ExecError::Internal(format!(
+                        "group key is {}, expected BIGINT",
+                        keys[0].data_type()
+                    ))
                 })?;
                 let values = col.values();
-                let intern = |k: i64, map: &mut FxHashMap<i64, u32>, seen: &mut Vec<i64>, null_group: &Option<u32>| {
+                let intern = |k: i64,
+                              map: &mut FxHashMap<i64, u32>,
+                              seen: &mut Vec<i64>,
+                              null_group: &Option<u32>| {
                     *map.entry(k).or_insert_with(|| {
                         let idx = (seen.len() + usize::from(null_group.is_some())) as u32;
                         seen.push(k);
@@ -119,14 +146,23 @@ impl GroupTable {
                     }
                 }
             }
-            GroupTable::Rows { converter, map, hashes, rows } => {
-                let batch_rows = converter.convert_columns(keys).map_err(|e| ExecError::arrow("group keys", e))?;
+            GroupTable::Rows {
+                converter,
+                map,
+                hashes,
+                rows,
+            } => {
+                let batch_rows = converter
+                    .convert_columns(keys)
+                    .map_err(|e| ExecError::arrow("group keys", e))?;
                 let state = FxBuildHasher;
                 for r in 0..batch_rows.num_rows() {
                     let row = batch_rows.row(r);
                     let bytes = row.as_ref();
                     let h = state.hash_one(bytes);
-                    let found = map.find(h, |&g| rows.row(g as usize).as_ref() == bytes).copied();
+                    let found = map
+                        .find(h, |&g| rows.row(g as usize).as_ref() == bytes)
+                        .copied();
                     let g = match found {
                         Some(g) => g,
                         None => {
@@ -151,7 +187,9 @@ impl GroupTable {
     pub fn key_columns(&self) -> ExecResult<Vec<ArrayRef>> {
         match self {
             GroupTable::Unit { .. } => Ok(vec![]),
-            GroupTable::Int64 { keys, null_group, .. } => {
+            GroupTable::Int64 {
+                keys, null_group, ..
+            } => {
                 let array = match null_group {
                     None => Int64Array::from(keys.clone()),
                     Some(g) => {
@@ -163,9 +201,11 @@ impl GroupTable {
                 };
                 Ok(vec![Arc::new(array) as ArrayRef])
             }
-            GroupTable::Rows { converter, rows, .. } => {
-                converter.convert_rows(rows.iter()).map_err(|e| ExecError::arrow("group keys", e))
-            }
+            GroupTable::Rows {
+                converter, rows, ..
+            } => converter
+                .convert_rows(rows.iter())
+                .map_err(|e| ExecError::arrow("group keys", e)),
         }
     }
 
@@ -174,7 +214,9 @@ impl GroupTable {
         match self {
             GroupTable::Unit { .. } => 0,
             GroupTable::Int64 { map, keys, .. } => map.capacity() * 16 + keys.capacity() * 8,
-            GroupTable::Rows { map, hashes, rows, .. } => map.capacity() * 4 + hashes.capacity() * 8 + rows.size(),
+            GroupTable::Rows {
+                map, hashes, rows, ..
+            } => map.capacity() * 4 + hashes.capacity() * 8 + rows.size(),
         }
     }
 }
@@ -200,13 +242,21 @@ mod tests {
     fn multi_column_keys_round_trip() {
         let mut t = GroupTable::new(&[DataType::Utf8, DataType::Int64]).unwrap();
         let mut out = Vec::new();
-        let s: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("b"), Some("a"), None]));
+        let s: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            Some("b"),
+            Some("a"),
+            None,
+        ]));
         let n: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 1, 1]));
         t.intern(&[s, n], 4, &mut out).unwrap();
         assert_eq!(out, [0, 1, 0, 2]);
         assert_eq!(t.strategy(), "row-hash");
         let keys = t.key_columns().unwrap();
-        assert_eq!(keys[0].as_string::<i32>().iter().collect::<Vec<_>>(), [Some("a"), Some("b"), None]);
+        assert_eq!(
+            keys[0].as_string::<i32>().iter().collect::<Vec<_>>(),
+            [Some("a"), Some("b"), None]
+        );
     }
 
     #[test]

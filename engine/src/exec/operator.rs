@@ -50,7 +50,11 @@ pub trait Operator: Send {
     ///
     /// # Errors
     /// A failure while snapshotting.
-    fn handle_checkpoint(&mut self, barrier: CheckpointBarrier, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_checkpoint(
+        &mut self,
+        barrier: CheckpointBarrier,
+        out: &mut Vec<Message>,
+    ) -> ExecResult<()> {
         out.push(Message::Checkpoint(barrier));
         Ok(())
     }

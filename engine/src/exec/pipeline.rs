@@ -20,7 +20,11 @@ pub struct Pipeline {
     ops: Vec<Box<dyn Operator>>,
 }
 
-fn agg_schema(windowed: bool, keys: &[(crate::plan::expr::Expr, String)], aggs: &[AggregateCall]) -> arrow::datatypes::SchemaRef {
+fn agg_schema(
+    windowed: bool,
+    keys: &[(crate::plan::expr::Expr, String)],
+    aggs: &[AggregateCall],
+) -> arrow::datatypes::SchemaRef {
     let mut cols: Vec<(&str, SqlType)> = Vec::new();
     if windowed {
         cols.push(("window_start", SqlType::Timestamp));
@@ -40,18 +44,32 @@ impl Pipeline {
         let mut ops: Vec<Box<dyn Operator>> = Vec::new();
         for node in &plan.nodes {
             ops.push(match node {
-                PhysicalNode::Watermark { column, delay_ms, .. } => {
-                    Box::new(WatermarkOp::new(*column, *delay_ms, metrics.clone()))
-                }
+                PhysicalNode::Watermark {
+                    column, delay_ms, ..
+                } => Box::new(WatermarkOp::new(*column, *delay_ms, metrics.clone())),
                 PhysicalNode::Filter { predicate } => Box::new(FilterOp::new(compile(predicate)?)),
                 PhysicalNode::Project { exprs } => {
                     let schema = schema_of(exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
-                    let compiled = exprs.iter().map(|(e, _)| compile(e)).collect::<ExecResult<_>>()?;
+                    let compiled = exprs
+                        .iter()
+                        .map(|(e, _)| compile(e))
+                        .collect::<ExecResult<_>>()?;
                     Box::new(ProjectOp::new(compiled, schema))
                 }
-                PhysicalNode::TumblingAggregate { time_column, size_ms, keys, aggs, .. } => {
+                PhysicalNode::TumblingAggregate {
+                    time_column,
+                    size_ms,
+                    keys,
+                    aggs,
+                    ..
+                } => {
                     let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs))?;
-                    Box::new(TumblingAggregateOp::new(spec, *time_column, *size_ms, metrics.clone()))
+                    Box::new(TumblingAggregateOp::new(
+                        spec,
+                        *time_column,
+                        *size_ms,
+                        metrics.clone(),
+                    ))
                 }
                 PhysicalNode::GlobalAggregate { keys, aggs } => {
                     let spec = AggregateSpec::new(keys, aggs, agg_schema(false, keys, aggs))?;
@@ -86,7 +104,11 @@ impl Pipeline {
         Ok(batches)
     }
 
-    fn run_from(&mut self, first: usize, mut messages: Vec<Message>) -> ExecResult<Vec<RecordBatch>> {
+    fn run_from(
+        &mut self,
+        first: usize,
+        mut messages: Vec<Message>,
+    ) -> ExecResult<Vec<RecordBatch>> {
         for op in &mut self.ops[first..] {
             let mut next = Vec::with_capacity(messages.len());
             for m in messages {

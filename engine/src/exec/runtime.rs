@@ -28,7 +28,10 @@ pub struct RunOptions {
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { batch_size: 8192, channel_capacity: 8 }
+        Self {
+            batch_size: 8192,
+            channel_capacity: 8,
+        }
     }
 }
 
@@ -103,8 +106,10 @@ impl RunningQuery {
         let mut pipeline = Pipeline::build(plan, &metrics)?;
         let shutdown = ctx.shutdown.clone();
         let error: Arc<Mutex<Option<ExecError>>> = Arc::default();
-        let (src_tx, src_rx): (Sender<SourceMsg>, Receiver<SourceMsg>) = bounded(options.channel_capacity);
-        let (out_tx, out_rx): (Sender<RecordBatch>, Receiver<RecordBatch>) = bounded(options.channel_capacity);
+        let (src_tx, src_rx): (Sender<SourceMsg>, Receiver<SourceMsg>) =
+            bounded(options.channel_capacity);
+        let (out_tx, out_rx): (Sender<RecordBatch>, Receiver<RecordBatch>) =
+            bounded(options.channel_capacity);
         let fail = {
             let error = error.clone();
             let shutdown = shutdown.clone();
@@ -219,7 +224,10 @@ impl RunningQuery {
     pub fn wait(self) -> ExecResult<QueryStats> {
         for t in self.threads {
             if t.join().is_err() {
-                return Err(ExecError::Worker("query".into(), "a query thread panicked".into()));
+                return Err(ExecError::Worker(
+                    "query".into(),
+                    "a query thread panicked".into(),
+                ));
             }
         }
         if let Some(e) = self.error.lock().ok().and_then(|mut e| e.take()) {

@@ -24,7 +24,12 @@ pub(crate) struct WatermarkOp {
 
 impl WatermarkOp {
     pub fn new(column: usize, delay_ms: i64, metrics: Arc<QueryMetrics>) -> Self {
-        Self { column, delay_ms, current: i64::MIN, metrics }
+        Self {
+            column,
+            delay_ms,
+            current: i64::MIN,
+            metrics,
+        }
     }
 }
 
@@ -74,7 +79,8 @@ impl Operator for FilterOp {
         if kept == batch.num_rows() {
             out.push(Message::Batch(batch));
         } else if kept > 0 {
-            let b = filter_record_batch(&batch, &mask).map_err(|e| ExecError::arrow("filter", e))?;
+            let b =
+                filter_record_batch(&batch, &mask).map_err(|e| ExecError::arrow("filter", e))?;
             out.push(Message::Batch(b));
         }
         Ok(())
@@ -99,7 +105,11 @@ impl Operator for ProjectOp {
     }
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
-        let columns = self.exprs.iter().map(|e| e.evaluate(&batch)).collect::<ExecResult<Vec<_>>>()?;
+        let columns = self
+            .exprs
+            .iter()
+            .map(|e| e.evaluate(&batch))
+            .collect::<ExecResult<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         let b = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
             .map_err(|e| ExecError::arrow("project", e))?;

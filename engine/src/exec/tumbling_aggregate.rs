@@ -34,7 +34,12 @@ pub(crate) struct TumblingAggregateOp {
 const DROPPED: i64 = i64::MIN;
 
 impl TumblingAggregateOp {
-    pub fn new(spec: AggregateSpec, time_column: usize, size_ms: i64, metrics: Arc<QueryMetrics>) -> Self {
+    pub fn new(
+        spec: AggregateSpec,
+        time_column: usize,
+        size_ms: i64,
+        metrics: Arc<QueryMetrics>,
+    ) -> Self {
         Self {
             spec,
             time_column,
@@ -96,7 +101,9 @@ impl TumblingAggregateOp {
         if !self.windows.contains_key(&start) {
             self.windows.insert(start, self.spec.new_state()?);
         }
-        self.windows.get_mut(&start).ok_or_else(|| ExecError::Internal("window state vanished".into()))
+        self.windows
+            .get_mut(&start)
+            .ok_or_else(|| ExecError::Internal("window state vanished".into()))
     }
 
     fn emit(&mut self, start: i64, state: GroupedState, out: &mut Vec<Message>) -> ExecResult<()> {
@@ -126,8 +133,12 @@ impl TumblingAggregateOp {
     /// Publishes the approximate bytes of state held.
     fn report_state(&self) {
         let bytes: usize = self.windows.values().map(GroupedState::size).sum();
-        self.metrics.state_bytes.store(bytes as u64, Ordering::Relaxed);
-        self.metrics.open_windows.store(self.windows.len() as u64, Ordering::Relaxed);
+        self.metrics
+            .state_bytes
+            .store(bytes as u64, Ordering::Relaxed);
+        self.metrics
+            .open_windows
+            .store(self.windows.len() as u64, Ordering::Relaxed);
     }
 }
 

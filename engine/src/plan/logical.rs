@@ -91,7 +91,9 @@ impl LogicalPlan {
             LogicalPlan::Project { exprs, .. } => {
                 schema_of(exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())))
             }
-            LogicalPlan::Aggregate { window, keys, aggs, .. } => {
+            LogicalPlan::Aggregate {
+                window, keys, aggs, ..
+            } => {
                 let mut cols: Vec<(&str, SqlType)> = Vec::new();
                 if window.is_some() {
                     cols.push(("window_start", SqlType::Timestamp));
@@ -108,7 +110,17 @@ impl LogicalPlan {
 /// A schema of nullable columns.
 pub fn schema_of<'a>(cols: impl Iterator<Item = (&'a str, SqlType)>) -> SchemaRef {
     let fields: Vec<Field> = cols
-        .map(|(n, t)| Field::new(n, if t == SqlType::Null { SqlType::BigInt.to_arrow() } else { t.to_arrow() }, true))
+        .map(|(n, t)| {
+            Field::new(
+                n,
+                if t == SqlType::Null {
+                    SqlType::BigInt.to_arrow()
+                } else {
+                    t.to_arrow()
+                },
+                true,
+            )
+        })
         .collect();
     Arc::new(Schema::new(fields))
 }

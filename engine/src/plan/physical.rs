@@ -9,7 +9,9 @@ use serde_json::json;
 
 use crate::catalog::StreamDef;
 use crate::plan::expr::Expr;
-use crate::plan::logical::{AggregateCall, EmitMode, LogicalPlan, QueryPlan, SinkTarget, WindowSpec};
+use crate::plan::logical::{
+    AggregateCall, EmitMode, LogicalPlan, QueryPlan, SinkTarget, WindowSpec,
+};
 use crate::types::format_interval_ms;
 
 /// One operator of the pipeline.
@@ -76,7 +78,12 @@ impl PhysicalPlan {
     pub fn from_logical(q: &QueryPlan) -> Self {
         let mut nodes = Vec::new();
         let source = lower(&q.root, &mut nodes);
-        PhysicalPlan { source, nodes, sink: q.sink.clone(), output_schema: q.root.schema() }
+        PhysicalPlan {
+            source,
+            nodes,
+            sink: q.sink.clone(),
+            output_schema: q.root.schema(),
+        }
     }
 
     /// EXPLAIN as indented text, sink first, one node per line.
@@ -106,7 +113,9 @@ impl PhysicalPlan {
                 json!({ "id": id, "kind": kind, "params": p })
             })
             .collect();
-        let edges: Vec<_> = (1..rendered.len()).map(|i| json!({ "from": i - 1, "to": i })).collect();
+        let edges: Vec<_> = (1..rendered.len())
+            .map(|i| json!({ "from": i - 1, "to": i }))
+            .collect();
         json!({ "nodes": nodes, "edges": edges })
     }
 
@@ -114,16 +123,28 @@ impl PhysicalPlan {
     fn rendered(&self) -> Vec<(String, Vec<(String, String)>)> {
         let mut out = Vec::new();
         let mut src = vec![("stream".to_string(), self.source.name.clone())];
-        src.extend(self.source.options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        src.extend(
+            self.source
+                .options
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         out.push(("Source".to_string(), src));
         for n in &self.nodes {
             out.push(render(n));
         }
         let sink = match &self.sink {
-            SinkTarget::Stdout => vec![("connector".to_string(), "stdout".to_string()), ("format".into(), "json".into())],
+            SinkTarget::Stdout => vec![
+                ("connector".to_string(), "stdout".to_string()),
+                ("format".into(), "json".into()),
+            ],
             SinkTarget::Stream(s) => {
                 let mut p = vec![("stream".to_string(), s.name.clone())];
-                p.extend(s.options.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+                p.extend(
+                    s.options
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string())),
+                );
                 p
             }
         };
@@ -139,7 +160,11 @@ fn list(items: impl Iterator<Item = String>) -> String {
 fn named(exprs: &[(Expr, String)]) -> String {
     list(exprs.iter().map(|(e, n)| {
         let text = e.to_string();
-        if text == *n { text } else { format!("{text} AS {n}") }
+        if text == *n {
+            text
+        } else {
+            format!("{text} AS {n}")
+        }
     }))
 }
 
@@ -150,12 +175,25 @@ fn aggs(a: &[AggregateCall]) -> String {
 fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
     let p = |k: &str, v: String| (k.to_string(), v);
     match n {
-        PhysicalNode::Watermark { name, delay_ms, .. } => {
-            ("Watermark".into(), vec![p("column", name.clone()), p("delay", format_interval_ms(*delay_ms))])
+        PhysicalNode::Watermark { name, delay_ms, .. } => (
+            "Watermark".into(),
+            vec![
+                p("column", name.clone()),
+                p("delay", format_interval_ms(*delay_ms)),
+            ],
+        ),
+        PhysicalNode::Filter { predicate } => {
+            ("Filter".into(), vec![p("predicate", predicate.to_string())])
         }
-        PhysicalNode::Filter { predicate } => ("Filter".into(), vec![p("predicate", predicate.to_string())]),
         PhysicalNode::Project { exprs } => ("Project".into(), vec![p("exprs", named(exprs))]),
-        PhysicalNode::TumblingAggregate { time_name, size_ms, keys, aggs: a, emit, .. } => (
+        PhysicalNode::TumblingAggregate {
+            time_name,
+            size_ms,
+            keys,
+            aggs: a,
+            emit,
+            ..
+        } => (
             "TumblingWindowAggregate".into(),
             vec![
                 p("time", time_name.clone()),
@@ -167,7 +205,11 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
         ),
         PhysicalNode::GlobalAggregate { keys, aggs: a } => (
             "GroupAggregate".into(),
-            vec![p("keys", named(keys)), p("aggs", aggs(a)), p("emit", "FINAL (at end of input)".into())],
+            vec![
+                p("keys", named(keys)),
+                p("aggs", aggs(a)),
+                p("emit", "FINAL (at end of input)".into()),
+            ],
         ),
     }
 }
@@ -177,25 +219,43 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
         LogicalPlan::Scan { stream } => {
             if let Some(w) = &stream.watermark {
                 if let Ok(column) = stream.schema.index_of(&w.column) {
-                    out.push(PhysicalNode::Watermark { column, name: w.column.clone(), delay_ms: w.delay_ms });
+                    out.push(PhysicalNode::Watermark {
+                        column,
+                        name: w.column.clone(),
+                        delay_ms: w.delay_ms,
+                    });
                 }
             }
             stream.clone()
         }
         LogicalPlan::Filter { input, predicate } => {
             let s = lower(input, out);
-            out.push(PhysicalNode::Filter { predicate: predicate.clone() });
+            out.push(PhysicalNode::Filter {
+                predicate: predicate.clone(),
+            });
             s
         }
         LogicalPlan::Project { input, exprs } => {
             let s = lower(input, out);
-            out.push(PhysicalNode::Project { exprs: exprs.clone() });
+            out.push(PhysicalNode::Project {
+                exprs: exprs.clone(),
+            });
             s
         }
-        LogicalPlan::Aggregate { input, window, keys, aggs, emit } => {
+        LogicalPlan::Aggregate {
+            input,
+            window,
+            keys,
+            aggs,
+            emit,
+        } => {
             let s = lower(input, out);
             out.push(match window {
-                Some(WindowSpec::Tumble { time_column, time_name, size_ms }) => PhysicalNode::TumblingAggregate {
+                Some(WindowSpec::Tumble {
+                    time_column,
+                    time_name,
+                    size_ms,
+                }) => PhysicalNode::TumblingAggregate {
                     time_column: *time_column,
                     time_name: time_name.clone(),
                     size_ms: *size_ms,
@@ -203,7 +263,10 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     aggs: aggs.clone(),
                     emit: *emit,
                 },
-                None => PhysicalNode::GlobalAggregate { keys: keys.clone(), aggs: aggs.clone() },
+                None => PhysicalNode::GlobalAggregate {
+                    keys: keys.clone(),
+                    aggs: aggs.clone(),
+                },
             });
             s
         }

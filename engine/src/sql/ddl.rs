@@ -22,15 +22,30 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
     let mut fields: Vec<Field> = Vec::new();
     for col in &c.columns {
         let ty = SqlType::from_sql(&col.data_type).ok_or_else(|| {
-            PlanError::new(format!("unsupported type {} for column '{}'", col.data_type, col.name.value), col.type_pos)
-                .with_hint("use BIGINT, INT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP")
+            PlanError::new(
+                format!(
+                    "unsupported type {} for column '{}'",
+                    col.data_type, col.name.value
+                ),
+                col.type_pos,
+            )
+            .with_hint("use BIGINT, INT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP")
         })?;
-        if fields.iter().any(|f| f.name().eq_ignore_ascii_case(&col.name.value)) {
-            return Err(PlanError::new(format!("column '{}' is declared twice", col.name.value), span_pos(col.name.span)));
+        if fields
+            .iter()
+            .any(|f| f.name().eq_ignore_ascii_case(&col.name.value))
+        {
+            return Err(PlanError::new(
+                format!("column '{}' is declared twice", col.name.value),
+                span_pos(col.name.span),
+            ));
         }
         fields.push(Field::new(col.name.value.clone(), ty.to_arrow(), true));
     }
-    let options = Options::new(name.clone(), c.options.iter().map(|(k, v, _)| (k.clone(), v.clone())));
+    let options = Options::new(
+        name.clone(),
+        c.options.iter().map(|(k, v, _)| (k.clone(), v.clone())),
+    );
     let mut def = StreamDef {
         name: name.clone(),
         schema: Arc::new(Schema::new(fields)),
@@ -65,34 +80,63 @@ fn connector_error_pos(c: &CreateStream, message: &str) -> SqlPos {
 
 fn watermark(def: &StreamDef, w: &crate::sql::parser::WatermarkDef) -> PlanResult<WatermarkSpec> {
     let col = &w.column.value;
-    let field = def.schema.fields().iter().find(|f| f.name().eq_ignore_ascii_case(col)).ok_or_else(|| {
-        PlanError::new(format!("WATERMARK FOR unknown column '{col}'"), span_pos(w.column.span))
+    let field = def
+        .schema
+        .fields()
+        .iter()
+        .find(|f| f.name().eq_ignore_ascii_case(col))
+        .ok_or_else(|| {
+            PlanError::new(
+                format!("WATERMARK FOR unknown column '{col}'"),
+                span_pos(w.column.span),
+            )
             .with_hint("the watermark column must be one of the stream's TIMESTAMP columns")
-    })?;
+        })?;
     if SqlType::from_arrow(field.data_type()) != Some(SqlType::Timestamp) {
-        return Err(PlanError::new(format!("WATERMARK column '{col}' must be a TIMESTAMP"), span_pos(w.column.span))
-            .with_hint(format!("declare '{col}' as TIMESTAMP (JSON: epoch milliseconds or RFC 3339 text)")));
+        return Err(PlanError::new(
+            format!("WATERMARK column '{col}' must be a TIMESTAMP"),
+            span_pos(w.column.span),
+        )
+        .with_hint(format!(
+            "declare '{col}' as TIMESTAMP (JSON: epoch milliseconds or RFC 3339 text)"
+        )));
     }
     let hint = format!("write WATERMARK FOR {col} AS {col} - INTERVAL '5' SECOND");
-    let is_col = |e: &ast::Expr| matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case(col));
+    let is_col =
+        |e: &ast::Expr| matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case(col));
     let delay_ms = match &w.expr {
         e if is_col(e) => 0,
-        ast::Expr::BinaryOp { left, op: BinaryOperator::Minus, right } if is_col(left) => match right.as_ref() {
+        ast::Expr::BinaryOp {
+            left,
+            op: BinaryOperator::Minus,
+            right,
+        } if is_col(left) => match right.as_ref() {
             ast::Expr::Interval(iv) => interval_ms(iv, span_pos(right.span()))?,
             other => {
-                return Err(PlanError::new(format!("the watermark delay must be an INTERVAL, not {other}"), span_pos(other.span()))
-                    .with_hint(hint));
+                return Err(PlanError::new(
+                    format!("the watermark delay must be an INTERVAL, not {other}"),
+                    span_pos(other.span()),
+                )
+                .with_hint(hint));
             }
         },
         other => {
-            return Err(PlanError::new(format!("unsupported watermark expression {other}"), span_pos(other.span()).or(w.pos))
-                .with_hint(hint));
+            return Err(PlanError::new(
+                format!("unsupported watermark expression {other}"),
+                span_pos(other.span()).or(w.pos),
+            )
+            .with_hint(hint));
         }
     };
     if delay_ms < 0 {
-        return Err(PlanError::new("the watermark delay must not be negative", w.pos).with_hint(hint));
+        return Err(
+            PlanError::new("the watermark delay must not be negative", w.pos).with_hint(hint),
+        );
     }
-    Ok(WatermarkSpec { column: field.name().clone(), delay_ms })
+    Ok(WatermarkSpec {
+        column: field.name().clone(),
+        delay_ms,
+    })
 }
 
 trait OrPos {

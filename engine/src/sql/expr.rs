@@ -45,7 +45,11 @@ fn key_text(e: &ast::Expr) -> String {
 impl<'a> ExprPlanner<'a> {
     /// Row-mode planner over `scope`.
     pub fn new(scope: &'a Scope, clause: &'static str) -> Self {
-        Self { scope, agg: None, clause }
+        Self {
+            scope,
+            agg: None,
+            clause,
+        }
     }
 
     /// Plans `e`.
@@ -66,8 +70,10 @@ impl<'a> ExprPlanner<'a> {
             ast::Expr::Identifier(id) => self.resolve(None, &id.value, pos),
             ast::Expr::CompoundIdentifier(parts) => match parts.as_slice() {
                 [q, c] => self.resolve(Some(&q.value), &c.value, pos),
-                _ => Err(PlanError::new(format!("unsupported column reference '{e}'"), pos)
-                    .with_hint("write column or stream.column")),
+                _ => Err(
+                    PlanError::new(format!("unsupported column reference '{e}'"), pos)
+                        .with_hint("write column or stream.column"),
+                ),
             },
             ast::Expr::Value(v) => literal(&v.value, pos),
             ast::Expr::Nested(inner) => self.plan(inner),
@@ -77,7 +83,10 @@ impl<'a> ExprPlanner<'a> {
                     UnaryOperator::Not => Ok(Expr::Not(Box::new(expect_bool(inner, "NOT", pos)?))),
                     UnaryOperator::Plus if inner.sql_type().is_numeric() => Ok(inner),
                     UnaryOperator::Minus => negate(inner, pos),
-                    _ => Err(PlanError::new(format!("operator {op} is not supported on {}", inner.sql_type()), pos)),
+                    _ => Err(PlanError::new(
+                        format!("operator {op} is not supported on {}", inner.sql_type()),
+                        pos,
+                    )),
                 }
             }
             ast::Expr::BinaryOp { left, op, right } => {
@@ -89,7 +98,10 @@ impl<'a> ExprPlanner<'a> {
                 expr: Box::new(self.plan(x)?),
                 negated: matches!(e, ast::Expr::IsNotNull(_)),
             }),
-            ast::Expr::IsTrue(x) | ast::Expr::IsFalse(x) | ast::Expr::IsNotTrue(x) | ast::Expr::IsNotFalse(x) => {
+            ast::Expr::IsTrue(x)
+            | ast::Expr::IsFalse(x)
+            | ast::Expr::IsNotTrue(x)
+            | ast::Expr::IsNotFalse(x) => {
                 let v = expect_bool(self.plan(x)?, "IS TRUE/FALSE", pos)?;
                 let want = matches!(e, ast::Expr::IsTrue(_) | ast::Expr::IsNotTrue(_));
                 let test = Expr::Binary {
@@ -100,18 +112,39 @@ impl<'a> ExprPlanner<'a> {
                 };
                 // x IS TRUE = (x IS NOT NULL AND x = TRUE), never NULL
                 let is = Expr::Case {
-                    whens: vec![(Expr::IsNull { expr: Box::new(v), negated: false }, lit_bool(false))],
+                    whens: vec![(
+                        Expr::IsNull {
+                            expr: Box::new(v),
+                            negated: false,
+                        },
+                        lit_bool(false),
+                    )],
                     else_expr: Some(Box::new(test)),
                     ty: SqlType::Boolean,
                 };
-                Ok(if matches!(e, ast::Expr::IsNotTrue(_) | ast::Expr::IsNotFalse(_)) { Expr::Not(Box::new(is)) } else { is })
+                Ok(
+                    if matches!(e, ast::Expr::IsNotTrue(_) | ast::Expr::IsNotFalse(_)) {
+                        Expr::Not(Box::new(is))
+                    } else {
+                        is
+                    },
+                )
             }
-            ast::Expr::In { expr, target, negated, .. } => {
+            ast::Expr::In {
+                expr,
+                target,
+                negated,
+                ..
+            } => {
                 let ast::InTarget::List(list) = target else {
-                    return Err(PlanError::new("IN with a subquery is not supported", pos).with_hint("list the values: x IN (1, 2, 3)"));
+                    return Err(PlanError::new("IN with a subquery is not supported", pos)
+                        .with_hint("list the values: x IN (1, 2, 3)"));
                 };
                 let operand = self.plan(expr)?;
-                let items = list.iter().map(|i| self.plan(i)).collect::<PlanResult<Vec<_>>>()?;
+                let items = list
+                    .iter()
+                    .map(|i| self.plan(i))
+                    .collect::<PlanResult<Vec<_>>>()?;
                 let mut ty = operand.sql_type();
                 for (item, ast_item) in items.iter().zip(list) {
                     ty = common_or_err(ty, item, "IN", pos_of(ast_item))?;
@@ -122,7 +155,12 @@ impl<'a> ExprPlanner<'a> {
                     negated: *negated,
                 })
             }
-            ast::Expr::Between { expr, negated, low, high } => {
+            ast::Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => {
                 let (x, lo, hi) = (self.plan(expr)?, self.plan(low)?, self.plan(high)?);
                 let ty = common_or_err(x.sql_type(), &lo, "BETWEEN", pos_of(low))?;
                 let ty = common_or_err(ty, &hi, "BETWEEN", pos_of(high))?;
@@ -133,14 +171,34 @@ impl<'a> ExprPlanner<'a> {
                     negated: *negated,
                 })
             }
-            ast::Expr::Like { negated, any, expr, pattern, escape_char }
-            | ast::Expr::ILike { negated, any, expr, pattern, escape_char } => {
+            ast::Expr::Like {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            }
+            | ast::Expr::ILike {
+                negated,
+                any,
+                expr,
+                pattern,
+                escape_char,
+            } => {
                 if *any || escape_char.is_some() {
-                    return Err(PlanError::new("LIKE ANY and LIKE ... ESCAPE are not supported", pos)
-                        .with_hint("use '\\' to escape % and _ in the pattern"));
+                    return Err(PlanError::new(
+                        "LIKE ANY and LIKE ... ESCAPE are not supported",
+                        pos,
+                    )
+                    .with_hint("use '\\' to escape % and _ in the pattern"));
                 }
                 let x = expect_type(self.plan(expr)?, SqlType::Varchar, "LIKE", pos_of(expr))?;
-                let p = expect_type(self.plan(pattern)?, SqlType::Varchar, "LIKE", pos_of(pattern))?;
+                let p = expect_type(
+                    self.plan(pattern)?,
+                    SqlType::Varchar,
+                    "LIKE",
+                    pos_of(pattern),
+                )?;
                 Ok(Expr::Like {
                     expr: Box::new(x),
                     pattern: Box::new(p),
@@ -148,22 +206,58 @@ impl<'a> ExprPlanner<'a> {
                     case_insensitive: matches!(e, ast::Expr::ILike { .. }),
                 })
             }
-            ast::Expr::Case { operand, conditions, else_result, .. } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
-            ast::Expr::Cast { kind, expr, data_type, format } => {
-                if format.is_some() || !matches!(kind, ast::CastKind::Cast | ast::CastKind::TryCast | ast::CastKind::DoubleColon) {
-                    return Err(PlanError::new("this form of CAST is not supported", pos).with_hint("write CAST(x AS type)"));
+            ast::Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => self.case(operand.as_deref(), conditions, else_result.as_deref()),
+            ast::Expr::Cast {
+                kind,
+                expr,
+                data_type,
+                format,
+            } => {
+                if format.is_some()
+                    || !matches!(
+                        kind,
+                        ast::CastKind::Cast | ast::CastKind::TryCast | ast::CastKind::DoubleColon
+                    )
+                {
+                    return Err(PlanError::new("this form of CAST is not supported", pos)
+                        .with_hint("write CAST(x AS type)"));
                 }
-                let ty = SqlType::from_sql(data_type).ok_or_else(|| unsupported_type(data_type, pos))?;
+                let ty =
+                    SqlType::from_sql(data_type).ok_or_else(|| unsupported_type(data_type, pos))?;
                 let x = self.plan(expr)?;
                 Ok(fold_cast(x, ty))
             }
             ast::Expr::Extract { field, expr, .. } => {
                 let f = time_field(field, pos)?;
-                let ts = expect_type(self.plan(expr)?, SqlType::Timestamp, "EXTRACT", pos_of(expr))?;
-                Ok(Expr::Function { func: ScalarFunc::Extract(f), args: vec![ts], ty: SqlType::BigInt })
+                let ts = expect_type(
+                    self.plan(expr)?,
+                    SqlType::Timestamp,
+                    "EXTRACT",
+                    pos_of(expr),
+                )?;
+                Ok(Expr::Function {
+                    func: ScalarFunc::Extract(f),
+                    args: vec![ts],
+                    ty: SqlType::BigInt,
+                })
             }
-            ast::Expr::Substring { expr, substring_from, substring_for, .. } => {
-                let mut args = vec![expect_type(self.plan(expr)?, SqlType::Varchar, "SUBSTRING", pos_of(expr))?];
+            ast::Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut args = vec![expect_type(
+                    self.plan(expr)?,
+                    SqlType::Varchar,
+                    "SUBSTRING",
+                    pos_of(expr),
+                )?];
                 let from = match substring_from {
                     Some(f) => self.plan(f)?,
                     None => Expr::Literal(Literal::BigInt(1)),
@@ -172,31 +266,48 @@ impl<'a> ExprPlanner<'a> {
                 if let Some(n) = substring_for {
                     args.push(expect_integer(self.plan(n)?, "SUBSTRING", pos_of(n))?);
                 }
-                Ok(Expr::Function { func: ScalarFunc::Substring, args, ty: SqlType::Varchar })
+                Ok(Expr::Function {
+                    func: ScalarFunc::Substring,
+                    args,
+                    ty: SqlType::Varchar,
+                })
             }
             ast::Expr::Ceil { expr, field } | ast::Expr::Floor { expr, field } => {
-                if !matches!(field, ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)) {
+                if !matches!(
+                    field,
+                    ast::CeilFloorKind::DateTimeField(DateTimeField::NoDateTime)
+                ) {
                     return Err(PlanError::new("CEIL/FLOOR take a single number", pos));
                 }
-                let func = if matches!(e, ast::Expr::Ceil { .. }) { ScalarFunc::Ceil } else { ScalarFunc::Floor };
+                let func = if matches!(e, ast::Expr::Ceil { .. }) {
+                    ScalarFunc::Ceil
+                } else {
+                    ScalarFunc::Floor
+                };
                 let x = expect_numeric(self.plan(expr)?, &func.name(), pos)?;
                 let ty = x.sql_type();
-                Ok(Expr::Function { func, args: vec![x], ty })
+                Ok(Expr::Function {
+                    func,
+                    args: vec![x],
+                    ty,
+                })
             }
             ast::Expr::Interval(iv) => Ok(Expr::Literal(Literal::Interval(interval_ms(iv, pos)?))),
             ast::Expr::TypedString(ts) => {
                 let ty = SqlType::from_sql(&ts.data_type);
                 match (ty, &ts.value.value) {
-                    (Some(SqlType::Timestamp), Value::SingleQuotedString(s)) => {
-                        Ok(Expr::Literal(Literal::Timestamp(parse_timestamp_literal(s, pos)?)))
-                    }
+                    (Some(SqlType::Timestamp), Value::SingleQuotedString(s)) => Ok(Expr::Literal(
+                        Literal::Timestamp(parse_timestamp_literal(s, pos)?),
+                    )),
                     _ => Err(PlanError::new(format!("unsupported literal {e}"), pos)
                         .with_hint("write TIMESTAMP '2026-01-01 00:00:00' or CAST('...' AS type)")),
                 }
             }
             ast::Expr::Function(f) => self.function(f, pos),
-            other => Err(PlanError::new(format!("unsupported expression: {other}"), pos)
-                .with_hint("see docs/sql.md for the expressions Eddy supports")),
+            other => Err(
+                PlanError::new(format!("unsupported expression: {other}"), pos)
+                    .with_hint("see docs/sql.md for the expressions Eddy supports"),
+            ),
         }
     }
 
@@ -252,11 +363,17 @@ impl<'a> ExprPlanner<'a> {
     fn function(&mut self, f: &ast::Function, pos: SqlPos) -> PlanResult<Expr> {
         let name = f.name.to_string().to_ascii_lowercase();
         if f.over.is_some() {
-            return Err(PlanError::new(format!("window function {name}(...) OVER (...) is not supported yet"), pos)
-                .with_hint("use GROUP BY with TUMBLE(...) for windowed aggregates"));
+            return Err(PlanError::new(
+                format!("window function {name}(...) OVER (...) is not supported yet"),
+                pos,
+            )
+            .with_hint("use GROUP BY with TUMBLE(...) for windowed aggregates"));
         }
         if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
-            return Err(PlanError::new(format!("FILTER / WITHIN GROUP / null treatment in {name}(...) is not supported"), pos));
+            return Err(PlanError::new(
+                format!("FILTER / WITHIN GROUP / null treatment in {name}(...) is not supported"),
+                pos,
+            ));
         }
         let (distinct, args, star) = match &f.args {
             ast::FunctionArguments::None => (false, vec![], false),
@@ -265,16 +382,27 @@ impl<'a> ExprPlanner<'a> {
             }
             ast::FunctionArguments::List(list) => {
                 if !list.clauses.is_empty() {
-                    return Err(PlanError::new(format!("clauses inside {name}(...) are not supported"), pos));
+                    return Err(PlanError::new(
+                        format!("clauses inside {name}(...) are not supported"),
+                        pos,
+                    ));
                 }
-                let distinct = matches!(list.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct));
+                let distinct = matches!(
+                    list.duplicate_treatment,
+                    Some(ast::DuplicateTreatment::Distinct)
+                );
                 let mut args = Vec::new();
                 let mut star = false;
                 for a in &list.args {
                     match a {
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => args.push(x),
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Wildcard) => star = true,
-                        _ => return Err(PlanError::new(format!("unsupported argument in {name}(...)"), pos)),
+                        _ => {
+                            return Err(PlanError::new(
+                                format!("unsupported argument in {name}(...)"),
+                                pos,
+                            ));
+                        }
                     }
                 }
                 (distinct, args, star)
@@ -284,9 +412,15 @@ impl<'a> ExprPlanner<'a> {
             return self.aggregate(func, &name, distinct, star, &args, pos);
         }
         if distinct || star {
-            return Err(PlanError::new(format!("{name}(...) is not an aggregate function; DISTINCT and * are not allowed"), pos));
+            return Err(PlanError::new(
+                format!("{name}(...) is not an aggregate function; DISTINCT and * are not allowed"),
+                pos,
+            ));
         }
-        let planned = args.iter().map(|a| self.plan(a)).collect::<PlanResult<Vec<_>>>()?;
+        let planned = args
+            .iter()
+            .map(|a| self.plan(a))
+            .collect::<PlanResult<Vec<_>>>()?;
         scalar_function(&name, planned, pos)
     }
 
@@ -301,43 +435,71 @@ impl<'a> ExprPlanner<'a> {
     ) -> PlanResult<Expr> {
         let clause = self.clause;
         let Some(agg) = self.agg.as_deref_mut() else {
-            return Err(PlanError::new(format!("aggregate function {name}(...) is not allowed in {clause}"), pos)
-                .with_hint(if clause == "WHERE" {
-                    "filter on aggregates with HAVING".to_string()
-                } else {
-                    "aggregates may appear in SELECT and HAVING, not nested in other aggregates".to_string()
-                }));
+            return Err(PlanError::new(
+                format!("aggregate function {name}(...) is not allowed in {clause}"),
+                pos,
+            )
+            .with_hint(if clause == "WHERE" {
+                "filter on aggregates with HAVING".to_string()
+            } else {
+                "aggregates may appear in SELECT and HAVING, not nested in other aggregates"
+                    .to_string()
+            }));
         };
         let func = match (func, star, distinct, args.len()) {
             (AggregateFunction::Count, true, false, 0) => AggregateFunction::CountStar,
             (AggregateFunction::Count, false, true, 1) => AggregateFunction::CountDistinct,
             (_, false, false, 1) => func,
             (_, _, true, _) => {
-                return Err(PlanError::new(format!("DISTINCT is only supported in COUNT(DISTINCT x), not in {name}"), pos));
+                return Err(PlanError::new(
+                    format!("DISTINCT is only supported in COUNT(DISTINCT x), not in {name}"),
+                    pos,
+                ));
             }
             _ => {
-                return Err(PlanError::new(format!("{name} takes exactly one argument"), pos)
-                    .with_hint(format!("write {name}(column); COUNT(*) counts rows")));
+                return Err(
+                    PlanError::new(format!("{name} takes exactly one argument"), pos)
+                        .with_hint(format!("write {name}(column); COUNT(*) counts rows")),
+                );
             }
         };
         // arguments are evaluated on input rows, where aggregates may not nest
-        let mut inner = ExprPlanner { scope: self.scope, agg: None, clause: "the argument of an aggregate function" };
+        let mut inner = ExprPlanner {
+            scope: self.scope,
+            agg: None,
+            clause: "the argument of an aggregate function",
+        };
         let arg = args.first().map(|a| inner.plan(a)).transpose()?;
         let arg_type = arg.as_ref().map(Expr::sql_type);
         let ret = func.return_type(arg_type).ok_or_else(|| {
             PlanError::new(
-                format!("{name} cannot be applied to {}", arg_type.map_or("rows".to_string(), |t| t.to_string())),
+                format!(
+                    "{name} cannot be applied to {}",
+                    arg_type.map_or("rows".to_string(), |t| t.to_string())
+                ),
                 pos,
             )
             .with_hint(match func {
-                AggregateFunction::Sum | AggregateFunction::Avg | AggregateFunction::StddevSamp | AggregateFunction::VarSamp => {
+                AggregateFunction::Sum
+                | AggregateFunction::Avg
+                | AggregateFunction::StddevSamp
+                | AggregateFunction::VarSamp => {
                     "use a numeric argument (INT, BIGINT, DOUBLE), or CAST it"
                 }
                 _ => "check the argument's type",
             })
         })?;
-        let call = AggregateCall { func, arg, ret, display: display_call(name, distinct, star, args) };
-        let index = match agg.calls.iter().position(|c| c.func == call.func && c.arg == call.arg) {
+        let call = AggregateCall {
+            func,
+            arg,
+            ret,
+            display: display_call(name, distinct, star, args),
+        };
+        let index = match agg
+            .calls
+            .iter()
+            .position(|c| c.func == call.func && c.arg == call.arg)
+        {
             Some(i) => i,
             None => {
                 agg.calls.push(call);
@@ -345,12 +507,23 @@ impl<'a> ExprPlanner<'a> {
             }
         };
         let c = &agg.calls[index];
-        Ok(Expr::column(agg.first_agg_column + index, c.display.clone(), c.ret))
+        Ok(Expr::column(
+            agg.first_agg_column + index,
+            c.display.clone(),
+            c.ret,
+        ))
     }
 }
 
 fn display_call(name: &str, distinct: bool, star: bool, args: &[&ast::Expr]) -> String {
-    let inner = if star { "*".to_string() } else { args.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ") };
+    let inner = if star {
+        "*".to_string()
+    } else {
+        args.iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!("{name}({}{inner})", if distinct { "DISTINCT " } else { "" })
 }
 
@@ -381,7 +554,11 @@ fn literal(v: &Value, pos: SqlPos) -> PlanResult<Expr> {
 
 /// Coerces `e` to `ty`, folding literals.
 pub(crate) fn coerce(e: Expr, ty: SqlType) -> Expr {
-    if e.sql_type() == ty { e } else { fold_cast(e, ty) }
+    if e.sql_type() == ty {
+        e
+    } else {
+        fold_cast(e, ty)
+    }
 }
 
 /// A CAST, computed at plan time when the operand is a literal that converts exactly.
@@ -393,7 +570,11 @@ pub(crate) fn fold_cast(e: Expr, ty: SqlType) -> Expr {
             (Literal::BigInt(v), SqlType::Double) => Some(Literal::Double(*v as f64)),
             (Literal::Int(v), SqlType::BigInt) => Some(Literal::BigInt(i64::from(*v))),
             (Literal::Int(v), SqlType::Double) => Some(Literal::Double(f64::from(*v))),
-            (Literal::Varchar(s), SqlType::Timestamp) => parse_timestamp_literal(s, SqlPos::default()).ok().map(Literal::Timestamp),
+            (Literal::Varchar(s), SqlType::Timestamp) => {
+                parse_timestamp_literal(s, SqlPos::default())
+                    .ok()
+                    .map(Literal::Timestamp)
+            }
             _ => None,
         };
         if let Some(l) = folded {
@@ -416,8 +597,11 @@ fn common_or_err(acc: SqlType, item: &Expr, what: &str, pos: SqlPos) -> PlanResu
         }
     }
     SqlType::common(acc, it).ok_or_else(|| {
-        PlanError::new(format!("type mismatch in {what}: {acc} and {it} cannot be compared or combined"), pos)
-            .with_hint("CAST one side to the other's type")
+        PlanError::new(
+            format!("type mismatch in {what}: {acc} and {it} cannot be compared or combined"),
+            pos,
+        )
+        .with_hint("CAST one side to the other's type")
     })
 }
 
@@ -425,8 +609,10 @@ fn expect_type(e: Expr, ty: SqlType, what: &str, pos: SqlPos) -> PlanResult<Expr
     match e.sql_type() {
         t if t == ty => Ok(e),
         SqlType::Null => Ok(coerce(e, ty)),
-        t => Err(PlanError::new(format!("{what} expects {ty}, got {t} ({e})"), pos)
-            .with_hint(format!("CAST the argument to {ty}"))),
+        t => Err(
+            PlanError::new(format!("{what} expects {ty}, got {t} ({e})"), pos)
+                .with_hint(format!("CAST the argument to {ty}")),
+        ),
     }
 }
 
@@ -437,7 +623,10 @@ fn expect_bool(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
 fn expect_integer(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
     match e.sql_type() {
         SqlType::Int | SqlType::BigInt | SqlType::Null => Ok(coerce(e, SqlType::BigInt)),
-        t => Err(PlanError::new(format!("{what} expects an integer, got {t} ({e})"), pos)),
+        t => Err(PlanError::new(
+            format!("{what} expects an integer, got {t} ({e})"),
+            pos,
+        )),
     }
 }
 
@@ -445,8 +634,10 @@ fn expect_numeric(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
     match e.sql_type() {
         t if t.is_numeric() => Ok(e),
         SqlType::Null => Ok(coerce(e, SqlType::Double)),
-        t => Err(PlanError::new(format!("{what} expects a number, got {t} ({e})"), pos)
-            .with_hint("CAST the argument to DOUBLE or BIGINT")),
+        t => Err(
+            PlanError::new(format!("{what} expects a number, got {t} ({e})"), pos)
+                .with_hint("CAST the argument to DOUBLE or BIGINT"),
+        ),
     }
 }
 
@@ -456,7 +647,12 @@ fn negate(e: Expr, pos: SqlPos) -> PlanResult<Expr> {
         Expr::Literal(Literal::Double(v)) => Expr::Literal(Literal::Double(-v)),
         Expr::Literal(Literal::Interval(v)) => Expr::Literal(Literal::Interval(-v)),
         e if e.sql_type().is_numeric() => Expr::Negate(Box::new(e)),
-        e => return Err(PlanError::new(format!("cannot negate {} ({e})", e.sql_type()), pos)),
+        e => {
+            return Err(PlanError::new(
+                format!("cannot negate {} ({e})", e.sql_type()),
+                pos,
+            ));
+        }
     })
 }
 
@@ -477,26 +673,60 @@ fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> PlanResult<Expr
         BinaryOperator::And => BinaryOp::And,
         BinaryOperator::Or => BinaryOp::Or,
         BinaryOperator::StringConcat => BinaryOp::Concat,
-        other => return Err(PlanError::new(format!("operator {other} is not supported"), pos)),
+        other => {
+            return Err(PlanError::new(
+                format!("operator {other} is not supported"),
+                pos,
+            ));
+        }
     };
     let (lt, rt) = (l.sql_type(), r.sql_type());
     let mismatch = || {
-        PlanError::new(format!("type mismatch: cannot apply '{}' to {lt} and {rt}", op.symbol()), pos)
-            .with_hint("CAST an operand so both sides have compatible types")
+        PlanError::new(
+            format!(
+                "type mismatch: cannot apply '{}' to {lt} and {rt}",
+                op.symbol()
+            ),
+            pos,
+        )
+        .with_hint("CAST an operand so both sides have compatible types")
     };
-    let mk = |op, l: Expr, r: Expr, ty| Expr::Binary { op, left: Box::new(l), right: Box::new(r), ty };
+    let mk = |op, l: Expr, r: Expr, ty| Expr::Binary {
+        op,
+        left: Box::new(l),
+        right: Box::new(r),
+        ty,
+    };
     match op {
         BinaryOp::And | BinaryOp::Or => {
             if !matches!(lt, T::Boolean | T::Null) || !matches!(rt, T::Boolean | T::Null) {
                 return Err(mismatch());
             }
-            Ok(mk(op, coerce(l, T::Boolean), coerce(r, T::Boolean), T::Boolean))
+            Ok(mk(
+                op,
+                coerce(l, T::Boolean),
+                coerce(r, T::Boolean),
+                T::Boolean,
+            ))
         }
-        BinaryOp::Concat => Ok(mk(op, coerce(l, T::Varchar), coerce(r, T::Varchar), T::Varchar)),
-        BinaryOp::Plus | BinaryOp::Minus if lt == T::Timestamp && rt == T::Interval => Ok(mk(op, l, r, T::Timestamp)),
+        BinaryOp::Concat => Ok(mk(
+            op,
+            coerce(l, T::Varchar),
+            coerce(r, T::Varchar),
+            T::Varchar,
+        )),
+        BinaryOp::Plus | BinaryOp::Minus if lt == T::Timestamp && rt == T::Interval => {
+            Ok(mk(op, l, r, T::Timestamp))
+        }
         BinaryOp::Plus if lt == T::Interval && rt == T::Timestamp => Ok(mk(op, r, l, T::Timestamp)),
-        BinaryOp::Plus | BinaryOp::Minus | BinaryOp::Multiply | BinaryOp::Divide | BinaryOp::Modulo => {
-            let ty = SqlType::common(lt, rt).filter(|t| t.is_numeric() || *t == T::Null).ok_or_else(mismatch)?;
+        BinaryOp::Plus
+        | BinaryOp::Minus
+        | BinaryOp::Multiply
+        | BinaryOp::Divide
+        | BinaryOp::Modulo => {
+            let ty = SqlType::common(lt, rt)
+                .filter(|t| t.is_numeric() || *t == T::Null)
+                .ok_or_else(mismatch)?;
             let ty = if ty == T::Null { T::BigInt } else { ty };
             let ty = narrow_for_literal(&l, &r, ty);
             Ok(mk(op, coerce(l, ty), coerce(r, ty), ty))
@@ -517,8 +747,11 @@ fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> PlanResult<Expr
 
 /// `int_col + 1` stays INT rather than widening the column to BIGINT.
 fn narrow_for_literal(l: &Expr, r: &Expr, ty: SqlType) -> SqlType {
-    let fits = |e: &Expr| matches!(e, Expr::Literal(Literal::BigInt(v)) if i32::try_from(*v).is_ok());
-    if ty == SqlType::BigInt && ((l.sql_type() == SqlType::Int && fits(r)) || (r.sql_type() == SqlType::Int && fits(l))) {
+    let fits =
+        |e: &Expr| matches!(e, Expr::Literal(Literal::BigInt(v)) if i32::try_from(*v).is_ok());
+    if ty == SqlType::BigInt
+        && ((l.sql_type() == SqlType::Int && fits(r)) || (r.sql_type() == SqlType::Int && fits(l)))
+    {
         SqlType::Int
     } else {
         ty
@@ -564,8 +797,7 @@ fn time_field_name(name: &str) -> Option<TimeUnitField> {
     })
 }
 
-const SCALAR_FUNCTIONS: &str =
-    "lower, upper, length, char_length, substring, substr, concat, coalesce, abs, floor, ceil, round, extract, date_trunc";
+const SCALAR_FUNCTIONS: &str = "lower, upper, length, char_length, substring, substr, concat, coalesce, abs, floor, ceil, round, extract, date_trunc";
 const AGGREGATE_FUNCTIONS: &str = "count, sum, min, max, avg, stddev_samp, var_samp";
 
 fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<Expr> {
@@ -573,15 +805,29 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
         if n.contains(&args.len()) {
             Ok(())
         } else {
-            let want = if n.start() == n.end() { n.start().to_string() } else { format!("{} to {}", n.start(), n.end()) };
-            Err(PlanError::new(format!("{name} takes {want} argument(s), got {}", args.len()), pos))
+            let want = if n.start() == n.end() {
+                n.start().to_string()
+            } else {
+                format!("{} to {}", n.start(), n.end())
+            };
+            Err(PlanError::new(
+                format!("{name} takes {want} argument(s), got {}", args.len()),
+                pos,
+            ))
         }
     };
     let (func, ty) = match name {
         "lower" | "upper" => {
             arity(1..=1, &args)?;
             args[0] = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
-            (if name == "lower" { ScalarFunc::Lower } else { ScalarFunc::Upper }, SqlType::Varchar)
+            (
+                if name == "lower" {
+                    ScalarFunc::Lower
+                } else {
+                    ScalarFunc::Upper
+                },
+                SqlType::Varchar,
+            )
         }
         "length" | "char_length" | "character_length" => {
             arity(1..=1, &args)?;
@@ -591,16 +837,30 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
         "substring" | "substr" => {
             arity(2..=3, &args)?;
             let s = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
-            let mut rest = args.into_iter().map(|a| expect_integer(a, name, pos)).collect::<PlanResult<Vec<_>>>()?;
+            let mut rest = args
+                .into_iter()
+                .map(|a| expect_integer(a, name, pos))
+                .collect::<PlanResult<Vec<_>>>()?;
             rest.insert(0, s);
-            return Ok(Expr::Function { func: ScalarFunc::Substring, args: rest, ty: SqlType::Varchar });
+            return Ok(Expr::Function {
+                func: ScalarFunc::Substring,
+                args: rest,
+                ty: SqlType::Varchar,
+            });
         }
         "concat" => {
             if args.is_empty() {
                 return Err(PlanError::new("concat takes at least one argument", pos));
             }
-            let args = args.into_iter().map(|a| coerce(a, SqlType::Varchar)).collect();
-            return Ok(Expr::Function { func: ScalarFunc::Concat, args, ty: SqlType::Varchar });
+            let args = args
+                .into_iter()
+                .map(|a| coerce(a, SqlType::Varchar))
+                .collect();
+            return Ok(Expr::Function {
+                func: ScalarFunc::Concat,
+                args,
+                ty: SqlType::Varchar,
+            });
         }
         "coalesce" => {
             if args.is_empty() {
@@ -611,7 +871,11 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
                 ty = common_or_err(ty, a, "COALESCE", pos)?;
             }
             let args = args.into_iter().map(|a| coerce(a, ty)).collect();
-            return Ok(Expr::Function { func: ScalarFunc::Coalesce, args, ty });
+            return Ok(Expr::Function {
+                func: ScalarFunc::Coalesce,
+                args,
+                ty,
+            });
         }
         "abs" | "floor" | "ceil" | "ceiling" => {
             arity(1..=1, &args)?;
@@ -622,7 +886,11 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
                 "floor" => ScalarFunc::Floor,
                 _ => ScalarFunc::Ceil,
             };
-            return Ok(Expr::Function { func, args: vec![x], ty });
+            return Ok(Expr::Function {
+                func,
+                args: vec![x],
+                ty,
+            });
         }
         "round" => {
             arity(1..=2, &args)?;
@@ -632,7 +900,11 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
             if let Some(d) = args.pop() {
                 all.push(expect_integer(d, name, pos)?);
             }
-            return Ok(Expr::Function { func: ScalarFunc::Round, args: all, ty });
+            return Ok(Expr::Function {
+                func: ScalarFunc::Round,
+                args: all,
+                ty,
+            });
         }
         "date_trunc" => {
             arity(2..=2, &args)?;
@@ -644,13 +916,24 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
                 _ => return Err(PlanError::new("DATE_TRUNC's unit must be a string literal such as 'hour'", pos)),
             };
             let ts = expect_type(args.remove(1), SqlType::Timestamp, name, pos)?;
-            return Ok(Expr::Function { func: ScalarFunc::DateTrunc(unit), args: vec![ts], ty: SqlType::Timestamp });
+            return Ok(Expr::Function {
+                func: ScalarFunc::DateTrunc(unit),
+                args: vec![ts],
+                ty: SqlType::Timestamp,
+            });
         }
         _ => {
-            let known: Vec<&str> = SCALAR_FUNCTIONS.split(", ").chain(AGGREGATE_FUNCTIONS.split(", ")).collect();
+            let known: Vec<&str> = SCALAR_FUNCTIONS
+                .split(", ")
+                .chain(AGGREGATE_FUNCTIONS.split(", "))
+                .collect();
             let hint = match crate::sql::scope::closest(name, &known) {
-                Some(s) => format!("did you mean '{s}'? built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"),
-                None => format!("built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"),
+                Some(s) => format!(
+                    "did you mean '{s}'? built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"
+                ),
+                None => format!(
+                    "built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"
+                ),
             };
             return Err(PlanError::new(format!("unknown function '{name}'"), pos).with_hint(hint));
         }
@@ -671,29 +954,54 @@ pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
             (f.over.is_none() && AggregateFunction::from_name(&f.name.to_string()).is_some())
                 || match &f.args {
                     ast::FunctionArguments::List(l) => l.args.iter().any(|a| match a {
-                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => contains_aggregate(x),
+                        ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
+                            contains_aggregate(x)
+                        }
                         _ => false,
                     }),
                     _ => false,
                 }
         }
         E::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
-        E::UnaryOp { expr, .. } | E::Nested(expr) | E::IsNull(expr) | E::IsNotNull(expr) => contains_aggregate(expr),
-        E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => contains_aggregate(x),
-        E::Cast { expr, .. } | E::Extract { expr, .. } | E::Ceil { expr, .. } | E::Floor { expr, .. } => contains_aggregate(expr),
-        E::Between { expr, low, high, .. } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
-        E::In { expr, target: ast::InTarget::List(list), .. } => {
-            contains_aggregate(expr) || list.iter().any(contains_aggregate)
+        E::UnaryOp { expr, .. } | E::Nested(expr) | E::IsNull(expr) | E::IsNotNull(expr) => {
+            contains_aggregate(expr)
         }
-        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => contains_aggregate(expr) || contains_aggregate(pattern),
-        E::Substring { expr, substring_from, substring_for, .. } => {
+        E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => contains_aggregate(x),
+        E::Cast { expr, .. }
+        | E::Extract { expr, .. }
+        | E::Ceil { expr, .. }
+        | E::Floor { expr, .. } => contains_aggregate(expr),
+        E::Between {
+            expr, low, high, ..
+        } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
+        E::In {
+            expr,
+            target: ast::InTarget::List(list),
+            ..
+        } => contains_aggregate(expr) || list.iter().any(contains_aggregate),
+        E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
+            contains_aggregate(expr) || contains_aggregate(pattern)
+        }
+        E::Substring {
+            expr,
+            substring_from,
+            substring_for,
+            ..
+        } => {
             contains_aggregate(expr)
                 || substring_from.as_deref().is_some_and(contains_aggregate)
                 || substring_for.as_deref().is_some_and(contains_aggregate)
         }
-        E::Case { operand, conditions, else_result, .. } => {
+        E::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
             operand.as_deref().is_some_and(contains_aggregate)
-                || conditions.iter().any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
+                || conditions
+                    .iter()
+                    .any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
                 || else_result.as_deref().is_some_and(contains_aggregate)
         }
         _ => false,

@@ -4,7 +4,8 @@ use sqlparser::ast::{self, DateTimeField, Value};
 
 use crate::error::{PlanError, PlanResult, SqlPos};
 
-const INTERVAL_HINT: &str = "write e.g. INTERVAL '10' SECOND, INTERVAL '1' MINUTE or INTERVAL '500 milliseconds'";
+const INTERVAL_HINT: &str =
+    "write e.g. INTERVAL '10' SECOND, INTERVAL '1' MINUTE or INTERVAL '500 milliseconds'";
 
 fn unit_ms(unit: &str) -> Option<i64> {
     Some(match unit.to_ascii_lowercase().trim_end_matches('s') {
@@ -38,12 +39,25 @@ pub(crate) fn interval_ms(iv: &ast::Interval, pos: SqlPos) -> PlanResult<i64> {
         ast::Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) => s.clone(),
             Value::Number(n, _) => n.clone(),
-            _ => return Err(PlanError::new(format!("unsupported interval value {}", iv.value), pos).with_hint(INTERVAL_HINT)),
+            _ => {
+                return Err(
+                    PlanError::new(format!("unsupported interval value {}", iv.value), pos)
+                        .with_hint(INTERVAL_HINT),
+                );
+            }
         },
-        other => return Err(PlanError::new(format!("unsupported interval value {other}"), pos).with_hint(INTERVAL_HINT)),
+        other => {
+            return Err(
+                PlanError::new(format!("unsupported interval value {other}"), pos)
+                    .with_hint(INTERVAL_HINT),
+            );
+        }
     };
     if iv.last_field.is_some() {
-        return Err(PlanError::new("interval ranges like HOUR TO SECOND are not supported", pos).with_hint(INTERVAL_HINT));
+        return Err(
+            PlanError::new("interval ranges like HOUR TO SECOND are not supported", pos)
+                .with_hint(INTERVAL_HINT),
+        );
     }
     let text = text.trim();
     let (number, unit) = match &iv.leading_field {
@@ -56,21 +70,27 @@ pub(crate) fn interval_ms(iv: &ast::Interval, pos: SqlPos) -> PlanResult<i64> {
         }
         None => {
             let (n, u) = text.split_once(char::is_whitespace).ok_or_else(|| {
-                PlanError::new(format!("interval '{text}' has no unit"), pos).with_hint(INTERVAL_HINT)
+                PlanError::new(format!("interval '{text}' has no unit"), pos)
+                    .with_hint(INTERVAL_HINT)
             })?;
             let ms = unit_ms(u.trim()).ok_or_else(|| {
-                PlanError::new(format!("unknown interval unit '{}'", u.trim()), pos).with_hint(INTERVAL_HINT)
+                PlanError::new(format!("unknown interval unit '{}'", u.trim()), pos)
+                    .with_hint(INTERVAL_HINT)
             })?;
             (n, ms)
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| PlanError::new(format!("interval value '{number}' is not a number"), pos).with_hint(INTERVAL_HINT))?;
+    let value: f64 = number.parse().map_err(|_| {
+        PlanError::new(format!("interval value '{number}' is not a number"), pos)
+            .with_hint(INTERVAL_HINT)
+    })?;
     let ms = value * unit as f64;
     if !ms.is_finite() || ms.fract() != 0.0 || ms.abs() > 1e15 {
-        return Err(PlanError::new(format!("interval '{text}' is not a whole number of milliseconds"), pos)
-            .with_hint(INTERVAL_HINT));
+        return Err(PlanError::new(
+            format!("interval '{text}' is not a whole number of milliseconds"),
+            pos,
+        )
+        .with_hint(INTERVAL_HINT));
     }
     Ok(ms as i64)
 }
@@ -85,7 +105,11 @@ pub(crate) fn parse_timestamp_literal(s: &str, pos: SqlPos) -> PlanResult<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Ok(t.and_utc().timestamp_millis());
         }
@@ -95,8 +119,11 @@ pub(crate) fn parse_timestamp_literal(s: &str, pos: SqlPos) -> PlanResult<i64> {
             return Ok(t.and_utc().timestamp_millis());
         }
     }
-    Err(PlanError::new(format!("'{s}' is not a valid timestamp"), pos)
-        .with_hint("write '2026-01-01 00:00:00' (UTC) or RFC 3339 such as '2026-01-01T00:00:00Z'"))
+    Err(
+        PlanError::new(format!("'{s}' is not a valid timestamp"), pos).with_hint(
+            "write '2026-01-01 00:00:00' (UTC) or RFC 3339 such as '2026-01-01T00:00:00Z'",
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -106,7 +133,11 @@ mod tests {
     use sqlparser::parser::Parser;
 
     fn iv(sql: &str) -> PlanResult<i64> {
-        let e = Parser::new(&GenericDialect {}).try_with_sql(sql).unwrap().parse_expr().unwrap();
+        let e = Parser::new(&GenericDialect {})
+            .try_with_sql(sql)
+            .unwrap()
+            .parse_expr()
+            .unwrap();
         match e {
             ast::Expr::Interval(i) => interval_ms(&i, SqlPos::default()),
             other => panic!("{other:?}"),
@@ -120,7 +151,12 @@ mod tests {
         assert_eq!(iv("INTERVAL '500 milliseconds'").unwrap(), 500);
         assert_eq!(iv("INTERVAL '2 hours'").unwrap(), 7_200_000);
         assert_eq!(iv("INTERVAL '1.5' SECOND").unwrap(), 1500);
-        assert!(iv("INTERVAL '1' MONTH").unwrap_err().to_string().contains("no fixed length"));
+        assert!(
+            iv("INTERVAL '1' MONTH")
+                .unwrap_err()
+                .to_string()
+                .contains("no fixed length")
+        );
         assert!(iv("INTERVAL '10 fortnights'").is_err());
     }
 

@@ -26,7 +26,10 @@ pub struct Catalog {
 impl Catalog {
     /// The stream called `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<Arc<StreamDef>> {
-        self.streams.iter().find(|s| s.name.eq_ignore_ascii_case(name)).cloned()
+        self.streams
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .cloned()
     }
 
     /// All streams, in declaration order.
@@ -62,15 +65,21 @@ impl Catalog {
     /// # Errors
     /// The first statement that does not parse or plan, with its position.
     pub fn plan_script(&mut self, sql: &str) -> PlanResult<Vec<PlannedStatement>> {
-        parser::parse_script(sql)?.iter().map(|s| self.plan_statement(s)).collect()
+        parser::parse_script(sql)?
+            .iter()
+            .map(|s| self.plan_statement(s))
+            .collect()
     }
 
     fn plan_statement(&mut self, stmt: &Statement) -> PlanResult<PlannedStatement> {
         match stmt {
             Statement::CreateStream(c) => {
                 if let Some(existing) = self.get(&c.name.value) {
-                    return Err(PlanError::new(format!("stream '{}' is already declared", existing.name), c.pos)
-                        .with_hint("use a different name"));
+                    return Err(PlanError::new(
+                        format!("stream '{}' is already declared", existing.name),
+                        c.pos,
+                    )
+                    .with_hint("use a different name"));
                 }
                 let def = Arc::new(ddl::create_stream(c)?);
                 self.streams.push(def.clone());
@@ -78,9 +87,16 @@ impl Catalog {
             }
             Statement::Query(q) => {
                 let root = query::plan_query(q, self)?;
-                Ok(PlannedStatement::Query(QueryPlan { root, sink: SinkTarget::Stdout }))
+                Ok(PlannedStatement::Query(QueryPlan {
+                    root,
+                    sink: SinkTarget::Stdout,
+                }))
             }
-            Statement::Insert { target, query: q, pos } => {
+            Statement::Insert {
+                target,
+                query: q,
+                pos,
+            } => {
                 let name = target.to_string();
                 let sink = self.get(&name).ok_or_else(|| {
                     PlanError::new(format!("unknown sink stream '{name}'"), *pos)
@@ -88,25 +104,38 @@ impl Catalog {
                 })?;
                 if !matches!(sink.connector(), "file" | "stdout") {
                     return Err(PlanError::new(
-                        format!("stream '{}' uses connector '{}', which cannot be written to", sink.name, sink.connector()),
+                        format!(
+                            "stream '{}' uses connector '{}', which cannot be written to",
+                            sink.name,
+                            sink.connector()
+                        ),
                         *pos,
                     )
                     .with_hint("INSERT INTO a stream with connector 'file' or 'stdout'"));
                 }
                 let root = query::plan_query(q, self)?;
                 let root = conform_to_sink(root, &sink, *pos)?;
-                Ok(PlannedStatement::Query(QueryPlan { root, sink: SinkTarget::Stream(sink) }))
+                Ok(PlannedStatement::Query(QueryPlan {
+                    root,
+                    sink: SinkTarget::Stream(sink),
+                }))
             }
             Statement::Explain(inner) => match self.plan_statement(inner)? {
                 PlannedStatement::Query(q) => Ok(PlannedStatement::Explain(q)),
-                _ => Err(PlanError::unplaced("EXPLAIN works on SELECT and INSERT INTO")),
+                _ => Err(PlanError::unplaced(
+                    "EXPLAIN works on SELECT and INSERT INTO",
+                )),
             },
         }
     }
 }
 
 /// Renames and casts a query's output to the sink's declared columns.
-fn conform_to_sink(root: LogicalPlan, sink: &StreamDef, pos: crate::error::SqlPos) -> PlanResult<LogicalPlan> {
+fn conform_to_sink(
+    root: LogicalPlan,
+    sink: &StreamDef,
+    pos: crate::error::SqlPos,
+) -> PlanResult<LogicalPlan> {
     let fields = sink.schema.fields();
     let LogicalPlan::Project { input, exprs } = root else {
         return Ok(root);
@@ -116,12 +145,21 @@ fn conform_to_sink(root: LogicalPlan, sink: &StreamDef, pos: crate::error::SqlPo
     }
     if fields.len() != exprs.len() {
         return Err(PlanError::new(
-            format!("INSERT INTO '{}' gives {} columns, but the stream has {}", sink.name, exprs.len(), fields.len()),
+            format!(
+                "INSERT INTO '{}' gives {} columns, but the stream has {}",
+                sink.name,
+                exprs.len(),
+                fields.len()
+            ),
             pos,
         )
         .with_hint(format!(
             "select exactly: {}",
-            fields.iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+            fields
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     let exprs = exprs

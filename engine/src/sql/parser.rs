@@ -109,7 +109,12 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
     let dialect = GenericDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
-        .map_err(|e| PlanError::new(format!("syntax error: {}", strip_location(&e.message)), e.location))?;
+        .map_err(|e| {
+            PlanError::new(
+                format!("syntax error: {}", strip_location(&e.message)),
+                e.location,
+            )
+        })?;
     let mut statements = Vec::new();
     for part in tokens.split(|t| t.token == Token::SemiColon) {
         if part.iter().any(|t| !is_trivia(&t.token)) {
@@ -136,10 +141,14 @@ fn word(t: &Token) -> Option<String> {
 
 /// Indexes of the non-trivia tokens.
 fn significant(tokens: &[TokenWithSpan]) -> Vec<usize> {
-    (0..tokens.len()).filter(|&i| !is_trivia(&tokens[i].token)).collect()
+    (0..tokens.len())
+        .filter(|&i| !is_trivia(&tokens[i].token))
+        .collect()
 }
 
 fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
+    // an explicit end-of-statement token, so "unexpected end" errors have a position
+    tokens.retain(|t| t.token != Token::EOF);
     let sig = significant(&tokens);
     let first = word(&tokens[sig[0]].token).unwrap_or_default();
     let pos: SqlPos = tokens[sig[0]].span.into();
@@ -158,17 +167,35 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
             other => Ok(Statement::Explain(Box::new(other))),
         };
     }
-    if first == "CREATE" && sig.len() > 1 && word(&tokens[sig[1]].token).as_deref() == Some("STREAM") {
+    if first == "CREATE"
+        && sig.len() > 1
+        && word(&tokens[sig[1]].token).as_deref() == Some("STREAM")
+    {
+        let end = tokens[sig[sig.len() - 1]].span.end;
+        tokens.push(TokenWithSpan {
+            token: Token::EOF,
+            span: Span::new(end, end),
+        });
         return parse_create_stream(tokens, pos).map(Statement::CreateStream);
     }
+    let end = tokens[sig[sig.len() - 1]].span.end;
     let emit = take_emit(&mut tokens)?;
     let window = take_window_clause(&mut tokens)?;
+    tokens.push(TokenWithSpan {
+        token: Token::EOF,
+        span: Span::new(end, end),
+    });
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
     let stmt = parser.parse_statement().map_err(parser_error)?;
     expect_end(&parser)?;
     match stmt {
-        SqlStatement::Query(query) => Ok(Statement::Query(QueryStatement { query, window, emit, pos })),
+        SqlStatement::Query(query) => Ok(Statement::Query(QueryStatement {
+            query,
+            window,
+            emit,
+            pos,
+        })),
         SqlStatement::Insert(insert) => {
             let target = match insert.table {
                 sqlparser::ast::TableObject::TableName(name) => name,
@@ -178,27 +205,48 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
                 }
             };
             if !insert.columns.is_empty() {
-                return Err(PlanError::new("INSERT INTO with a column list is not supported", pos)
-                    .with_hint("select the columns in the sink's order instead"));
+                return Err(
+                    PlanError::new("INSERT INTO with a column list is not supported", pos)
+                        .with_hint("select the columns in the sink's order instead"),
+                );
             }
             let Some(query) = insert.source else {
                 return Err(PlanError::new("INSERT INTO needs a SELECT", pos));
             };
-            Ok(Statement::Insert { target, query: QueryStatement { query, window, emit, pos }, pos })
+            Ok(Statement::Insert {
+                target,
+                query: QueryStatement {
+                    query,
+                    window,
+                    emit,
+                    pos,
+                },
+                pos,
+            })
         }
-        other => Err(PlanError::new(format!("unsupported statement: {}", first_words(&other)), pos)
-            .with_hint("Eddy runs CREATE STREAM, SELECT, INSERT INTO ... SELECT and EXPLAIN")),
+        other => Err(PlanError::new(
+            format!("unsupported statement: {}", first_words(&other)),
+            pos,
+        )
+        .with_hint("Eddy runs CREATE STREAM, SELECT, INSERT INTO ... SELECT and EXPLAIN")),
     }
 }
 
 fn first_words(stmt: &SqlStatement) -> String {
-    stmt.to_string().split_whitespace().take(2).collect::<Vec<_>>().join(" ")
+    stmt.to_string()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Removes a trailing `EMIT FINAL` / `EMIT CHANGES`.
 fn take_emit(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<(EmitKeyword, SqlPos)>> {
     let sig = significant(tokens);
-    let Some(at) = sig.iter().position(|&i| word(&tokens[i].token).as_deref() == Some("EMIT")) else {
+    let Some(at) = sig
+        .iter()
+        .position(|&i| word(&tokens[i].token).as_deref() == Some("EMIT"))
+    else {
         return Ok(None);
     };
     let pos: SqlPos = tokens[sig[at]].span.into();
@@ -213,8 +261,10 @@ fn take_emit(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<(EmitKeyword,
     };
     if at + 2 != sig.len() {
         let next: SqlPos = tokens[sig[at + 2]].span.into();
-        return Err(PlanError::new("EMIT FINAL / EMIT CHANGES must end the query", next)
-            .with_hint("move the EMIT clause to the end of the statement"));
+        return Err(
+            PlanError::new("EMIT FINAL / EMIT CHANGES must end the query", next)
+                .with_hint("move the EMIT clause to the end of the statement"),
+        );
     }
     tokens.truncate(sig[at]);
     Ok(Some((mode, pos)))
@@ -230,15 +280,22 @@ fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<Wind
             Token::LParen => depth += 1,
             Token::RParen => depth -= 1,
             t if depth == 0 && word(t).as_deref() == Some("WINDOW") => {
-                let kind = sig.get(k + 1).and_then(|&j| word(&tokens[j].token)).unwrap_or_default();
+                let kind = sig
+                    .get(k + 1)
+                    .and_then(|&j| word(&tokens[j].token))
+                    .unwrap_or_default();
                 if !matches!(kind.as_str(), "TUMBLING" | "SLIDING" | "SESSION") {
                     continue; // a standard named-window clause: left to sqlparser
                 }
                 let pos: SqlPos = tokens[i].span.into();
-                let open = sig.get(k + 2).copied().filter(|&j| tokens[j].token == Token::LParen).ok_or_else(|| {
-                    PlanError::new(format!("WINDOW {kind} needs arguments in parentheses"), pos)
-                        .with_hint(format!("write WINDOW {kind}(INTERVAL '10' SECOND)"))
-                })?;
+                let open = sig
+                    .get(k + 2)
+                    .copied()
+                    .filter(|&j| tokens[j].token == Token::LParen)
+                    .ok_or_else(|| {
+                        PlanError::new(format!("WINDOW {kind} needs arguments in parentheses"), pos)
+                            .with_hint(format!("write WINDOW {kind}(INTERVAL '10' SECOND)"))
+                    })?;
                 let mut d = 0;
                 let close = (open..tokens.len())
                     .find(|&j| {
@@ -249,11 +306,15 @@ fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<Wind
                         }
                         d == 0
                     })
-                    .ok_or_else(|| PlanError::new(format!("unclosed parenthesis in WINDOW {kind}(...)"), pos))?;
+                    .ok_or_else(|| {
+                        PlanError::new(format!("unclosed parenthesis in WINDOW {kind}(...)"), pos)
+                    })?;
                 let inner: Vec<TokenWithSpan> = tokens[open + 1..close].to_vec();
                 let dialect = GenericDialect {};
                 let mut parser = Parser::new(&dialect).with_tokens_with_locations(inner);
-                let args = parser.parse_comma_separated(Parser::parse_expr).map_err(parser_error)?;
+                let args = parser
+                    .parse_comma_separated(Parser::parse_expr)
+                    .map_err(parser_error)?;
                 expect_end(&parser)?;
                 tokens.drain(i..=close);
                 return Ok(Some(WindowClause { kind, args, pos }));
@@ -271,8 +332,10 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
     p.next_token(); // STREAM
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     if if_not_exists {
-        return Err(PlanError::new("CREATE STREAM IF NOT EXISTS is not supported", pos)
-            .with_hint("each script declares its streams once; drop IF NOT EXISTS"));
+        return Err(
+            PlanError::new("CREATE STREAM IF NOT EXISTS is not supported", pos)
+                .with_hint("each script declares its streams once; drop IF NOT EXISTS"),
+        );
     }
     let name = p.parse_identifier().map_err(parser_error)?;
     let mut columns = Vec::new();
@@ -288,17 +351,30 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                 p.expect_keyword(Keyword::AS).map_err(parser_error)?;
                 let expr = p.parse_expr().map_err(parser_error)?;
                 if watermark.is_some() {
-                    return Err(PlanError::new("a stream can declare only one WATERMARK", wpos));
+                    return Err(PlanError::new(
+                        "a stream can declare only one WATERMARK",
+                        wpos,
+                    ));
                 }
-                watermark = Some(WatermarkDef { column, expr, pos: wpos });
+                watermark = Some(WatermarkDef {
+                    column,
+                    expr,
+                    pos: wpos,
+                });
             } else {
                 let col = p.parse_identifier().map_err(parser_error)?;
                 let type_pos: SqlPos = p.peek_token().span.into();
                 let data_type = p.parse_data_type().map_err(parser_error)?;
-                if p.parse_keywords(&[Keyword::NOT, Keyword::NULL]) || p.parse_keyword(Keyword::NULL) {
+                if p.parse_keywords(&[Keyword::NOT, Keyword::NULL])
+                    || p.parse_keyword(Keyword::NULL)
+                {
                     // nullability is accepted and ignored: every column is nullable
                 }
-                columns.push(ColumnDef { name: col, data_type, type_pos });
+                columns.push(ColumnDef {
+                    name: col,
+                    data_type,
+                    type_pos,
+                });
             }
             if p.consume_token(&Token::Comma) {
                 continue;
@@ -334,8 +410,14 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                 Token::Word(w) if w.quote_style.is_none() => w.value,
                 _ => return Err(expected(&vtok, "an option value in single quotes")),
             };
-            if options.iter().any(|(k, _, _): &(String, String, SqlPos)| k.eq_ignore_ascii_case(&key)) {
-                return Err(PlanError::new(format!("option '{key}' is given twice"), opos));
+            if options
+                .iter()
+                .any(|(k, _, _): &(String, String, SqlPos)| k.eq_ignore_ascii_case(&key))
+            {
+                return Err(PlanError::new(
+                    format!("option '{key}' is given twice"),
+                    opos,
+                ));
             }
             options.push((key, value, opos));
             if p.consume_token(&Token::Comma) {
@@ -346,11 +428,20 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
         }
     }
     expect_end(&p)?;
-    Ok(CreateStream { name, columns, watermark, options, pos })
+    Ok(CreateStream {
+        name,
+        columns,
+        watermark,
+        options,
+        pos,
+    })
 }
 
 fn expected(tok: &TokenWithSpan, what: &str) -> PlanError {
-    PlanError::new(format!("syntax error: expected {what}, found {}", tok.token), tok.span)
+    PlanError::new(
+        format!("syntax error: expected {what}, found {}", tok.token),
+        tok.span,
+    )
 }
 
 fn expect_end(p: &Parser) -> PlanResult<()> {
@@ -358,8 +449,11 @@ fn expect_end(p: &Parser) -> PlanResult<()> {
     if tok.token == Token::EOF {
         Ok(())
     } else {
-        Err(PlanError::new(format!("syntax error: unexpected '{}'", tok.token), tok.span)
-            .with_hint("check the statement near this point; separate statements with ';'"))
+        Err(PlanError::new(
+            format!("syntax error: unexpected '{}'", tok.token),
+            tok.span,
+        )
+        .with_hint("check the statement near this point; separate statements with ';'"))
     }
 }
 
@@ -391,7 +485,11 @@ fn strip_location(text: &str) -> &str {
 
 /// The span of a token list's first significant token, for messages.
 pub(crate) fn span_pos(span: Span) -> SqlPos {
-    if span.start == Location::empty() || span.start.line == 0 { SqlPos::default() } else { span.start.into() }
+    if span.start == Location::empty() || span.start.line == 0 {
+        SqlPos::default()
+    } else {
+        span.start.into()
+    }
 }
 
 #[cfg(test)]
@@ -406,18 +504,29 @@ mod tests {
              WITH (connector = 'file', path = 'b.jsonl', consumer.batch_size = 10);",
         )
         .unwrap();
-        let Statement::CreateStream(c) = &s[0] else { panic!("{s:?}") };
+        let Statement::CreateStream(c) = &s[0] else {
+            panic!("{s:?}")
+        };
         assert_eq!(c.name.value, "bids");
         assert_eq!(c.columns.len(), 3);
         assert_eq!(c.watermark.as_ref().unwrap().column.value, "date_time");
-        let keys: Vec<_> = c.options.iter().map(|(k, v, _)| format!("{k}={v}")).collect();
-        assert_eq!(keys, ["connector=file", "path=b.jsonl", "consumer.batch_size=10"]);
+        let keys: Vec<_> = c
+            .options
+            .iter()
+            .map(|(k, v, _)| format!("{k}={v}"))
+            .collect();
+        assert_eq!(
+            keys,
+            ["connector=file", "path=b.jsonl", "consumer.batch_size=10"]
+        );
     }
 
     #[test]
     fn window_and_emit_clauses_are_split_off() {
-        let s = parse_script("SELECT a, COUNT(*) FROM t GROUP BY a WINDOW TUMBLING(INTERVAL '10' SECOND) EMIT FINAL")
-            .unwrap();
+        let s = parse_script(
+            "SELECT a, COUNT(*) FROM t GROUP BY a WINDOW TUMBLING(INTERVAL '10' SECOND) EMIT FINAL",
+        )
+        .unwrap();
         let Statement::Query(q) = &s[0] else { panic!() };
         assert_eq!(q.window.as_ref().unwrap().kind, "TUMBLING");
         assert_eq!(q.window.as_ref().unwrap().args.len(), 1);
@@ -430,12 +539,17 @@ mod tests {
         let e = parse_script("SELECT a\nFROM t WHERE").unwrap_err();
         assert_eq!(e.pos, SqlPos::new(2, 13), "{e}");
         let e = parse_script("SELECT a FROM t EMIT SOON").unwrap_err();
-        assert_eq!(e.to_string().lines().next().unwrap(), "EMIT must be followed by FINAL or CHANGES at line 1, column 17");
+        assert_eq!(
+            e.to_string().lines().next().unwrap(),
+            "EMIT must be followed by FINAL or CHANGES at line 1, column 17"
+        );
     }
 
     #[test]
     fn explain_wraps_queries() {
         let s = parse_script("EXPLAIN SELECT 1 FROM t").unwrap();
-        assert!(matches!(&s[0], Statement::Explain(inner) if matches!(**inner, Statement::Query(_))));
+        assert!(
+            matches!(&s[0], Statement::Explain(inner) if matches!(**inner, Statement::Query(_)))
+        );
     }
 }

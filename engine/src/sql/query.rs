@@ -35,14 +35,20 @@ struct Relation {
 }
 
 /// Plans a query statement.
-pub(crate) fn plan_query(q: &QueryStatement, catalog: &dyn StreamLookup) -> PlanResult<LogicalPlan> {
+pub(crate) fn plan_query(
+    q: &QueryStatement,
+    catalog: &dyn StreamLookup,
+) -> PlanResult<LogicalPlan> {
     let query = &q.query;
     if query.with.is_some() {
         return Err(unsupported("WITH (common table expressions)", q.pos));
     }
     if let Some(o) = &query.order_by {
-        return Err(PlanError::new("ORDER BY is not supported on an unbounded stream", pos_of(o))
-            .with_hint("results are emitted per window in window order; sort downstream if needed"));
+        return Err(PlanError::new(
+            "ORDER BY is not supported on an unbounded stream",
+            pos_of(o),
+        )
+        .with_hint("results are emitted per window in window order; sort downstream if needed"));
     }
     if query.limit_clause.is_some() || query.fetch.is_some() {
         return Err(unsupported("LIMIT / FETCH", q.pos));
@@ -51,8 +57,11 @@ pub(crate) fn plan_query(q: &QueryStatement, catalog: &dyn StreamLookup) -> Plan
         ast::SetExpr::Select(s) => s,
         ast::SetExpr::Query(_) => return Err(unsupported("a parenthesised subquery", q.pos)),
         other => {
-            return Err(PlanError::new(format!("unsupported query form: {}", first_word(&other.to_string())), q.pos)
-                .with_hint("write SELECT ... FROM <stream> ..."));
+            return Err(PlanError::new(
+                format!("unsupported query form: {}", first_word(&other.to_string())),
+                q.pos,
+            )
+            .with_hint("write SELECT ... FROM <stream> ..."));
         }
     };
     let select_pos = pos_of(&select.select_token.0);
@@ -66,25 +75,47 @@ pub(crate) fn plan_query(q: &QueryStatement, catalog: &dyn StreamLookup) -> Plan
     let mut scope = Scope::default();
     for (i, f) in rel.stream.schema.fields().iter().enumerate() {
         let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
-        scope.push(f.name().clone(), rel.qualifiers.clone(), Expr::column(i, f.name().clone(), ty));
+        scope.push(
+            f.name().clone(),
+            rel.qualifiers.clone(),
+            Expr::column(i, f.name().clone(), ty),
+        );
     }
     if let Some((tcol, size)) = rel.tumble {
         let ts = scope.columns[tcol].expr.clone();
-        for (name, func) in [("window_start", ScalarFunc::TumbleStart(size)), ("window_end", ScalarFunc::TumbleEnd(size))] {
-            let e = Expr::Function { func, args: vec![ts.clone()], ty: SqlType::Timestamp };
+        for (name, func) in [
+            ("window_start", ScalarFunc::TumbleStart(size)),
+            ("window_end", ScalarFunc::TumbleEnd(size)),
+        ] {
+            let e = Expr::Function {
+                func,
+                args: vec![ts.clone()],
+                ty: SqlType::Timestamp,
+            };
             scope.push(name, rel.qualifiers.clone(), e.clone());
             scope.push(format!("_{name}"), rel.qualifiers.clone(), e);
         }
     }
 
-    let mut plan = LogicalPlan::Scan { stream: rel.stream.clone() };
+    let mut plan = LogicalPlan::Scan {
+        stream: rel.stream.clone(),
+    };
     if let Some(w) = &select.selection {
         let predicate = ExprPlanner::new(&scope, "WHERE").plan(w)?;
         if !matches!(predicate.sql_type(), SqlType::Boolean | SqlType::Null) {
-            return Err(PlanError::new(format!("WHERE needs a BOOLEAN condition, got {}", predicate.sql_type()), pos_of(w))
-                .with_hint("compare the value, e.g. WHERE price > 0"));
+            return Err(PlanError::new(
+                format!(
+                    "WHERE needs a BOOLEAN condition, got {}",
+                    predicate.sql_type()
+                ),
+                pos_of(w),
+            )
+            .with_hint("compare the value, e.g. WHERE price > 0"));
         }
-        plan = LogicalPlan::Filter { input: Box::new(plan), predicate };
+        plan = LogicalPlan::Filter {
+            input: Box::new(plan),
+            predicate,
+        };
     }
 
     let group_by = match &select.group_by {
@@ -96,16 +127,24 @@ pub(crate) fn plan_query(q: &QueryStatement, catalog: &dyn StreamLookup) -> Plan
         || window.is_some()
         || select.having.is_some()
         || select.projection.iter().any(|item| match item {
-            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => contains_aggregate(e),
+            ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                contains_aggregate(e)
+            }
             _ => false,
         });
     if !has_agg {
         if let Some((_, p)) = q.emit {
-            return Err(PlanError::new("EMIT applies to aggregate queries (GROUP BY or aggregate functions)", p)
-                .with_hint("remove the EMIT clause"));
+            return Err(PlanError::new(
+                "EMIT applies to aggregate queries (GROUP BY or aggregate functions)",
+                p,
+            )
+            .with_hint("remove the EMIT clause"));
         }
         let exprs = projection(select, &scope, None)?;
-        return Ok(LogicalPlan::Project { input: Box::new(plan), exprs });
+        return Ok(LogicalPlan::Project {
+            input: Box::new(plan),
+            exprs,
+        });
     }
     if let Some((EmitKeyword::Changes, p)) = q.emit {
         return Err(PlanError::new("EMIT CHANGES is not supported yet", p)
@@ -119,7 +158,8 @@ fn first_word(s: &str) -> String {
 }
 
 fn unsupported(what: &str, pos: SqlPos) -> PlanError {
-    PlanError::new(format!("{what} is not supported"), pos).with_hint("see docs/sql.md for what Eddy supports")
+    PlanError::new(format!("{what} is not supported"), pos)
+        .with_hint("see docs/sql.md for what Eddy supports")
 }
 
 fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> PlanResult<Relation> {
@@ -129,13 +169,24 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
             return Err(PlanError::new("a query needs FROM <stream>", pos)
                 .with_hint("e.g. SELECT * FROM bids, after CREATE STREAM bids (...) WITH (...)"));
         }
-        [_, second, ..] => return Err(unsupported("reading several streams (joins)", pos_of(&second.relation))),
+        [_, second, ..] => {
+            return Err(unsupported(
+                "reading several streams (joins)",
+                pos_of(&second.relation),
+            ));
+        }
     };
     if let Some(j) = twj.joins.first() {
         return Err(unsupported("JOIN", pos_of(&j.relation)));
     }
-    let ast::TableFactor::Table { name, alias, args, .. } = &twj.relation else {
-        return Err(unsupported("this kind of FROM item (subqueries, UNNEST, ...)", pos_of(&twj.relation)));
+    let ast::TableFactor::Table {
+        name, alias, args, ..
+    } = &twj.relation
+    else {
+        return Err(unsupported(
+            "this kind of FROM item (subqueries, UNNEST, ...)",
+            pos_of(&twj.relation),
+        ));
     };
     let rpos = pos_of(name);
     let mut qualifiers = Vec::new();
@@ -149,17 +200,26 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
     let Some(args) = args else {
         let stream = readable(lookup(catalog, &fname, rpos)?, rpos)?;
         qualifiers.push(stream.name.clone());
-        return Ok(Relation { stream, qualifiers, tumble: None });
+        return Ok(Relation {
+            stream,
+            qualifiers,
+            tumble: None,
+        });
     };
     match fname.to_ascii_uppercase().as_str() {
         "TUMBLE" => {}
         "HOP" | "SESSION" | "CUMULATE" => {
-            return Err(PlanError::new(format!("{fname}(...) windows are not supported yet"), rpos)
-                .with_hint("use TUMBLE(stream, time_column, INTERVAL '10' SECOND)"));
+            return Err(PlanError::new(
+                format!("{fname}(...) windows are not supported yet"),
+                rpos,
+            )
+            .with_hint("use TUMBLE(stream, time_column, INTERVAL '10' SECOND)"));
         }
         _ => {
-            return Err(PlanError::new(format!("unknown table function '{fname}'"), rpos)
-                .with_hint("the window table function is TUMBLE(stream, time_column, size)"));
+            return Err(
+                PlanError::new(format!("unknown table function '{fname}'"), rpos)
+                    .with_hint("the window table function is TUMBLE(stream, time_column, size)"),
+            );
         }
     }
     let usage = "write TUMBLE(stream, time_column, INTERVAL '10' SECOND)";
@@ -172,32 +232,55 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
         })
         .collect::<PlanResult<_>>()?;
     let [s, t, size] = exprs.as_slice() else {
-        return Err(PlanError::new(format!("TUMBLE takes 3 arguments, got {}", exprs.len()), rpos).with_hint(usage));
+        return Err(PlanError::new(
+            format!("TUMBLE takes 3 arguments, got {}", exprs.len()),
+            rpos,
+        )
+        .with_hint(usage));
     };
-    let stream_name = ident_arg(s).ok_or_else(|| PlanError::new("TUMBLE's first argument must be a stream name", pos_of(*s)).with_hint(usage))?;
+    let stream_name = ident_arg(s).ok_or_else(|| {
+        PlanError::new("TUMBLE's first argument must be a stream name", pos_of(*s)).with_hint(usage)
+    })?;
     let stream = readable(lookup(catalog, &stream_name, pos_of(*s))?, pos_of(*s))?;
-    let time_name = ident_arg(t)
-        .ok_or_else(|| PlanError::new("TUMBLE's second argument must be a TIMESTAMP column", pos_of(*t)).with_hint(usage))?;
+    let time_name = ident_arg(t).ok_or_else(|| {
+        PlanError::new(
+            "TUMBLE's second argument must be a TIMESTAMP column",
+            pos_of(*t),
+        )
+        .with_hint(usage)
+    })?;
     let time_col = stream
         .schema
         .fields()
         .iter()
         .position(|f| f.name().eq_ignore_ascii_case(&time_name))
         .ok_or_else(|| {
-            PlanError::new(format!("unknown column '{time_name}' in stream '{}'", stream.name), pos_of(*t))
-                .with_hint(format!("available columns: {}", field_names(&stream).join(", ")))
+            PlanError::new(
+                format!("unknown column '{time_name}' in stream '{}'", stream.name),
+                pos_of(*t),
+            )
+            .with_hint(format!(
+                "available columns: {}",
+                field_names(&stream).join(", ")
+            ))
         })?;
     check_time_column(&stream, time_col, pos_of(*t))?;
     let size_ms = window_size(size, "TUMBLE")?;
     qualifiers.push(stream.name.clone());
-    Ok(Relation { stream, qualifiers, tumble: Some((time_col, size_ms)) })
+    Ok(Relation {
+        stream,
+        qualifiers,
+        tumble: Some((time_col, size_ms)),
+    })
 }
 
 /// `bids`, `TABLE bids` or `DESCRIPTOR(col)` as a plain name.
 fn ident_arg(e: &ast::Expr) -> Option<String> {
     match e {
         ast::Expr::Identifier(i) => Some(i.value.clone()),
-        ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("descriptor") => match &f.args {
+        ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("descriptor") => match &f
+            .args
+        {
             ast::FunctionArguments::List(l) => match l.args.as_slice() {
                 [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(inner))] => ident_arg(inner),
                 _ => None,
@@ -211,8 +294,14 @@ fn ident_arg(e: &ast::Expr) -> Option<String> {
 /// A stream a query can read: it must have columns.
 fn readable(stream: Arc<StreamDef>, pos: SqlPos) -> PlanResult<Arc<StreamDef>> {
     if stream.schema.fields().is_empty() {
-        return Err(PlanError::new(format!("stream '{}' declares no columns, so it cannot be read", stream.name), pos)
-            .with_hint("list its columns: CREATE STREAM s (a BIGINT, b VARCHAR, ...) WITH (...)"));
+        return Err(PlanError::new(
+            format!(
+                "stream '{}' declares no columns, so it cannot be read",
+                stream.name
+            ),
+            pos,
+        )
+        .with_hint("list its columns: CREATE STREAM s (a BIGINT, b VARCHAR, ...) WITH (...)"));
     }
     Ok(stream)
 }
@@ -227,8 +316,13 @@ fn lookup(catalog: &dyn StreamLookup, name: &str, pos: SqlPos) -> PlanResult<Arc
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let err = PlanError::new(format!("unknown stream '{name}'"), pos);
         match (closest(name, &refs), names.is_empty()) {
-            (_, true) => err.with_hint("declare it first: CREATE STREAM name (...) WITH (connector = ...)"),
-            (Some(s), _) => err.with_hint(format!("did you mean '{s}'? declared streams: {}", names.join(", "))),
+            (_, true) => {
+                err.with_hint("declare it first: CREATE STREAM name (...) WITH (connector = ...)")
+            }
+            (Some(s), _) => err.with_hint(format!(
+                "did you mean '{s}'? declared streams: {}",
+                names.join(", ")
+            )),
             (None, _) => err.with_hint(format!("declared streams: {}", names.join(", "))),
         }
     })
@@ -237,57 +331,109 @@ fn lookup(catalog: &dyn StreamLookup, name: &str, pos: SqlPos) -> PlanResult<Arc
 fn check_time_column(stream: &StreamDef, col: usize, pos: SqlPos) -> PlanResult<()> {
     let f = &stream.schema.fields()[col];
     if SqlType::from_arrow(f.data_type()) != Some(SqlType::Timestamp) {
-        return Err(PlanError::new(format!("window time column '{}' must be a TIMESTAMP", f.name()), pos));
+        return Err(PlanError::new(
+            format!("window time column '{}' must be a TIMESTAMP", f.name()),
+            pos,
+        ));
     }
     match &stream.watermark {
         Some(w) if w.column.eq_ignore_ascii_case(f.name()) => Ok(()),
         Some(w) => Err(PlanError::new(
-            format!("windows must use stream '{}''s watermark column '{}', not '{}'", stream.name, w.column, f.name()),
+            format!(
+                "windows must use stream '{}''s watermark column '{}', not '{}'",
+                stream.name,
+                w.column,
+                f.name()
+            ),
             pos,
         )
         .with_hint("window on the column the WATERMARK is declared for")),
-        None => Err(PlanError::new(format!("stream '{}' has no watermark, so its windows would never close", stream.name), pos)
-            .with_hint(format!(
-                "declare one in CREATE STREAM: WATERMARK FOR {0} AS {0} - INTERVAL '5' SECOND",
-                f.name()
-            ))),
+        None => Err(PlanError::new(
+            format!(
+                "stream '{}' has no watermark, so its windows would never close",
+                stream.name
+            ),
+            pos,
+        )
+        .with_hint(format!(
+            "declare one in CREATE STREAM: WATERMARK FOR {0} AS {0} - INTERVAL '5' SECOND",
+            f.name()
+        ))),
     }
 }
 
 fn window_size(e: &ast::Expr, what: &str) -> PlanResult<i64> {
     let ast::Expr::Interval(iv) = e else {
-        return Err(PlanError::new(format!("{what}'s size must be an INTERVAL"), pos_of(e))
-            .with_hint("write INTERVAL '10' SECOND"));
+        return Err(
+            PlanError::new(format!("{what}'s size must be an INTERVAL"), pos_of(e))
+                .with_hint("write INTERVAL '10' SECOND"),
+        );
     };
     let ms = interval_ms(iv, pos_of(e))?;
     if ms <= 0 {
-        return Err(PlanError::new(format!("{what}'s size must be positive"), pos_of(e)));
+        return Err(PlanError::new(
+            format!("{what}'s size must be positive"),
+            pos_of(e),
+        ));
     }
     Ok(ms)
 }
 
-fn window_spec(q: &QueryStatement, rel: &Relation, select_pos: SqlPos) -> PlanResult<Option<WindowSpec>> {
+fn window_spec(
+    q: &QueryStatement,
+    rel: &Relation,
+    select_pos: SqlPos,
+) -> PlanResult<Option<WindowSpec>> {
     let time = |col: usize| rel.stream.schema.field(col).name().clone();
     match (&q.window, rel.tumble) {
-        (Some(w), Some(_)) => Err(PlanError::new("a query over TUMBLE(...) cannot also have a WINDOW clause", w.pos)),
-        (None, Some((c, size))) => Ok(Some(WindowSpec::Tumble { time_column: c, time_name: time(c), size_ms: size })),
+        (Some(w), Some(_)) => Err(PlanError::new(
+            "a query over TUMBLE(...) cannot also have a WINDOW clause",
+            w.pos,
+        )),
+        (None, Some((c, size))) => Ok(Some(WindowSpec::Tumble {
+            time_column: c,
+            time_name: time(c),
+            size_ms: size,
+        })),
         (None, None) => Ok(None),
         (Some(w), None) => {
             if w.kind != "TUMBLING" {
-                return Err(PlanError::new(format!("WINDOW {}(...) is not supported yet", w.kind), w.pos)
-                    .with_hint("use WINDOW TUMBLING(INTERVAL '10' SECOND)"));
+                return Err(PlanError::new(
+                    format!("WINDOW {}(...) is not supported yet", w.kind),
+                    w.pos,
+                )
+                .with_hint("use WINDOW TUMBLING(INTERVAL '10' SECOND)"));
             }
             let [size] = w.args.as_slice() else {
-                return Err(PlanError::new("WINDOW TUMBLING takes one argument, the window size", w.pos)
-                    .with_hint("write WINDOW TUMBLING(INTERVAL '10' SECOND)"));
+                return Err(PlanError::new(
+                    "WINDOW TUMBLING takes one argument, the window size",
+                    w.pos,
+                )
+                .with_hint("write WINDOW TUMBLING(INTERVAL '10' SECOND)"));
             };
             let wm = rel.stream.watermark.as_ref().ok_or_else(|| {
-                PlanError::new(format!("stream '{}' has no watermark, so WINDOW TUMBLING has no event time", rel.stream.name), w.pos)
-                    .with_hint("declare one in CREATE STREAM: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND")
+                PlanError::new(
+                    format!(
+                        "stream '{}' has no watermark, so WINDOW TUMBLING has no event time",
+                        rel.stream.name
+                    ),
+                    w.pos,
+                )
+                .with_hint(
+                    "declare one in CREATE STREAM: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
+                )
             })?;
-            let c = rel.stream.schema.index_of(&wm.column).map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
+            let c = rel
+                .stream
+                .schema
+                .index_of(&wm.column)
+                .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
             let _ = select_pos;
-            Ok(Some(WindowSpec::Tumble { time_column: c, time_name: time(c), size_ms: window_size(size, "TUMBLING")? }))
+            Ok(Some(WindowSpec::Tumble {
+                time_column: c,
+                time_name: time(c),
+                size_ms: window_size(size, "TUMBLING")?,
+            }))
         }
     }
 }
@@ -322,7 +468,8 @@ fn aggregate(
         for (i, name) in ["window_start", "window_end"].iter().enumerate() {
             let col = Expr::column(i, *name, SqlType::Timestamp);
             ctx.named.push(*name, rel.qualifiers.clone(), col.clone());
-            ctx.named.push(format!("_{name}"), rel.qualifiers.clone(), col);
+            ctx.named
+                .push(format!("_{name}"), rel.qualifiers.clone(), col);
         }
     }
     for g in group_by {
@@ -331,34 +478,53 @@ fn aggregate(
             continue;
         }
         if contains_aggregate(g) {
-            return Err(PlanError::new("aggregate functions are not allowed in GROUP BY", pos_of(g)));
+            return Err(PlanError::new(
+                "aggregate functions are not allowed in GROUP BY",
+                pos_of(g),
+            ));
         }
         let e = ExprPlanner::new(scope, "GROUP BY").plan(g)?;
         let name = match g {
             ast::Expr::Identifier(i) => i.value.clone(),
-            ast::Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
+            ast::Expr::CompoundIdentifier(p) => {
+                p.last().map(|i| i.value.clone()).unwrap_or_default()
+            }
             other => other.to_string(),
         };
         let col = Expr::column(nwin + keys.len(), name.clone(), e.sql_type());
-        ctx.keys.push((g.to_string().to_ascii_lowercase(), col.clone()));
-        if matches!(g, ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)) {
+        ctx.keys
+            .push((g.to_string().to_ascii_lowercase(), col.clone()));
+        if matches!(
+            g,
+            ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+        ) {
             ctx.named.push(name.clone(), rel.qualifiers.clone(), col);
         }
         keys.push((e, name));
     }
     if rel.tumble.is_some() && !saw_window_col {
         let pos = group_by.first().map(pos_of).unwrap_or(select_pos);
-        return Err(PlanError::new("a GROUP BY over TUMBLE(...) must include window_start and window_end", pos)
-            .with_hint("write GROUP BY window_start, window_end, <keys>"));
+        return Err(PlanError::new(
+            "a GROUP BY over TUMBLE(...) must include window_start and window_end",
+            pos,
+        )
+        .with_hint("write GROUP BY window_start, window_end, <keys>"));
     }
     ctx.first_agg_column = nwin + keys.len();
     let exprs = projection(select, scope, Some(&mut ctx))?;
     let having = match &select.having {
         Some(h) => {
-            let mut p = ExprPlanner { scope, agg: Some(&mut ctx), clause: "HAVING" };
+            let mut p = ExprPlanner {
+                scope,
+                agg: Some(&mut ctx),
+                clause: "HAVING",
+            };
             let e = p.plan(h)?;
             if !matches!(e.sql_type(), SqlType::Boolean | SqlType::Null) {
-                return Err(PlanError::new(format!("HAVING needs a BOOLEAN condition, got {}", e.sql_type()), pos_of(h)));
+                return Err(PlanError::new(
+                    format!("HAVING needs a BOOLEAN condition, got {}", e.sql_type()),
+                    pos_of(h),
+                ));
             }
             Some(e)
         }
@@ -372,24 +538,40 @@ fn aggregate(
         emit: EmitMode::Final,
     };
     if let Some(predicate) = having {
-        plan = LogicalPlan::Filter { input: Box::new(plan), predicate };
+        plan = LogicalPlan::Filter {
+            input: Box::new(plan),
+            predicate,
+        };
     }
-    Ok(LogicalPlan::Project { input: Box::new(plan), exprs })
+    Ok(LogicalPlan::Project {
+        input: Box::new(plan),
+        exprs,
+    })
 }
 
 /// Plans the SELECT list; with an aggregate context, over the aggregate's output.
-fn projection(select: &ast::Select, scope: &Scope, mut agg: Option<&mut AggContext>) -> PlanResult<Vec<(Expr, String)>> {
+fn projection(
+    select: &ast::Select,
+    scope: &Scope,
+    mut agg: Option<&mut AggContext>,
+) -> PlanResult<Vec<(Expr, String)>> {
     let mut out: Vec<(Expr, String, SqlPos)> = Vec::new();
     for item in &select.projection {
         match item {
             ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                let mut p = ExprPlanner { scope, agg: agg.as_deref_mut(), clause: "SELECT" };
+                let mut p = ExprPlanner {
+                    scope,
+                    agg: agg.as_deref_mut(),
+                    clause: "SELECT",
+                };
                 let planned = p.plan(e)?;
                 let name = match item {
                     ast::SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
                     _ => match e {
                         ast::Expr::Identifier(i) => i.value.clone(),
-                        ast::Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
+                        ast::Expr::CompoundIdentifier(p) => {
+                            p.last().map(|i| i.value.clone()).unwrap_or_default()
+                        }
                         other => other.to_string(),
                     },
                 };
@@ -397,21 +579,37 @@ fn projection(select: &ast::Select, scope: &Scope, mut agg: Option<&mut AggConte
             }
             ast::SelectItem::Wildcard(_) => {
                 if agg.is_some() {
-                    return Err(PlanError::new("SELECT * cannot be used with GROUP BY or aggregates", pos_of(item))
-                        .with_hint("list the group keys and aggregates you want"));
+                    return Err(PlanError::new(
+                        "SELECT * cannot be used with GROUP BY or aggregates",
+                        pos_of(item),
+                    )
+                    .with_hint("list the group keys and aggregates you want"));
                 }
-                for c in scope.columns.iter().filter(|c| !c.name.starts_with("_window")) {
+                for c in scope
+                    .columns
+                    .iter()
+                    .filter(|c| !c.name.starts_with("_window"))
+                {
                     out.push((c.expr.clone(), c.name.clone(), pos_of(item)));
                 }
             }
-            ast::SelectItem::ExprWithAliases { .. } => return Err(unsupported("multiple aliases", pos_of(item))),
-            ast::SelectItem::QualifiedWildcard(..) => return Err(unsupported("qualified wildcards (s.*)", pos_of(item))),
+            ast::SelectItem::ExprWithAliases { .. } => {
+                return Err(unsupported("multiple aliases", pos_of(item)));
+            }
+            ast::SelectItem::QualifiedWildcard(..) => {
+                return Err(unsupported("qualified wildcards (s.*)", pos_of(item)));
+            }
         }
     }
     for (i, (_, name, pos)) in out.iter().enumerate() {
-        if out[..i].iter().any(|(_, n, _)| n.eq_ignore_ascii_case(name)) {
-            return Err(PlanError::new(format!("output column name '{name}' is used twice"), *pos)
-                .with_hint("give one of them an alias with AS"));
+        if out[..i]
+            .iter()
+            .any(|(_, n, _)| n.eq_ignore_ascii_case(name))
+        {
+            return Err(
+                PlanError::new(format!("output column name '{name}' is used twice"), *pos)
+                    .with_hint("give one of them an alias with AS"),
+            );
         }
     }
     Ok(out.into_iter().map(|(e, n, _)| (e, n)).collect())

@@ -23,16 +23,27 @@ pub(crate) struct Scope {
 impl Scope {
     /// Adds a column.
     pub fn push(&mut self, name: impl Into<String>, qualifiers: Vec<String>, expr: Expr) {
-        self.columns.push(ScopeColumn { name: name.into(), qualifiers, expr });
+        self.columns.push(ScopeColumn {
+            name: name.into(),
+            qualifiers,
+            expr,
+        });
     }
 
     /// Resolves `[qualifier.]name`.
-    pub fn resolve(&self, qualifier: Option<&str>, name: &str, pos: SqlPos) -> Result<Expr, PlanError> {
+    pub fn resolve(
+        &self,
+        qualifier: Option<&str>,
+        name: &str,
+        pos: SqlPos,
+    ) -> Result<Expr, PlanError> {
         let matches: Vec<&ScopeColumn> = self
             .columns
             .iter()
             .filter(|c| c.name.eq_ignore_ascii_case(name))
-            .filter(|c| qualifier.is_none_or(|q| c.qualifiers.iter().any(|cq| cq.eq_ignore_ascii_case(q))))
+            .filter(|c| {
+                qualifier.is_none_or(|q| c.qualifiers.iter().any(|cq| cq.eq_ignore_ascii_case(q)))
+            })
             .collect();
         match matches.as_slice() {
             [one] => Ok(one.expr.clone()),
@@ -44,13 +55,18 @@ impl Scope {
                 let mut err = PlanError::new(format!("unknown column '{shown}'"), pos);
                 let names: Vec<&str> = self.columns.iter().map(|c| c.name.as_str()).collect();
                 err = match closest(name, &names) {
-                    Some(s) => err.with_hint(format!("did you mean '{s}'? available columns: {}", names.join(", "))),
+                    Some(s) => err.with_hint(format!(
+                        "did you mean '{s}'? available columns: {}",
+                        names.join(", ")
+                    )),
                     None => err.with_hint(format!("available columns: {}", names.join(", "))),
                 };
                 Err(err)
             }
-            _ => Err(PlanError::new(format!("column reference '{name}' is ambiguous"), pos)
-                .with_hint("qualify it with the stream name or alias")),
+            _ => Err(
+                PlanError::new(format!("column reference '{name}' is ambiguous"), pos)
+                    .with_hint("qualify it with the stream name or alias"),
+            ),
         }
     }
 }
@@ -95,9 +111,16 @@ mod tests {
     #[test]
     fn unknown_column_lists_candidates() {
         let mut s = Scope::default();
-        s.push("price", vec!["bids".into()], Expr::column(0, "price", SqlType::Double));
+        s.push(
+            "price",
+            vec!["bids".into()],
+            Expr::column(0, "price", SqlType::Double),
+        );
         let e = s.resolve(None, "prise", SqlPos::new(1, 8)).unwrap_err();
-        assert_eq!(e.to_string(), "unknown column 'prise' at line 1, column 8\nhint: did you mean 'price'? available columns: price");
+        assert_eq!(
+            e.to_string(),
+            "unknown column 'prise' at line 1, column 8\nhint: did you mean 'price'? available columns: price"
+        );
         assert!(s.resolve(Some("bids"), "PRICE", SqlPos::default()).is_ok());
     }
 }
