@@ -163,8 +163,52 @@ pub fn create_accumulator(
     func: AggregateFunction,
     arg: Option<SqlType>,
 ) -> ExecResult<Box<dyn Accumulator>> {
-    let _ = (func, arg);
-    Err(crate::ExecError::Internal(
-        "aggregates are being written".into(),
-    ))
+    use AggregateFunction as F;
+    use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
+    use min_max::PrimitiveMinMax as MM;
+    let unsupported = || {
+        crate::ExecError::Internal(format!(
+            "{}({}) has no accumulator",
+            func.name(),
+            arg.map_or("*".to_string(), |t| t.to_string())
+        ))
+    };
+    if func.return_type(arg).is_none() {
+        return Err(unsupported());
+    }
+    Ok(match (func, arg) {
+        (F::CountStar, _) => Box::new(count::CountAccumulator::new(true)),
+        (F::Count, _) => Box::new(count::CountAccumulator::new(false)),
+        (F::CountDistinct, Some(t)) => Box::new(count_distinct::CountDistinctAccumulator::new(t)),
+        (F::Sum, Some(SqlType::Double)) => Box::new(sum::SumAccumulator::<Float64Type>::new()),
+        (F::Sum, _) => Box::new(sum::SumAccumulator::<Int64Type>::new()),
+        (F::Min | F::Max, Some(t)) => match (t, func == F::Max) {
+            (SqlType::Int, false) => Box::new(MM::<Int32Type, false>::new()),
+            (SqlType::Int, true) => Box::new(MM::<Int32Type, true>::new()),
+            (SqlType::BigInt | SqlType::Null, false) => Box::new(MM::<Int64Type, false>::new()),
+            (SqlType::BigInt | SqlType::Null, true) => Box::new(MM::<Int64Type, true>::new()),
+            (SqlType::Double, false) => Box::new(MM::<Float64Type, false>::new()),
+            (SqlType::Double, true) => Box::new(MM::<Float64Type, true>::new()),
+            (SqlType::Timestamp, false) => Box::new(MM::<TimestampMillisecondType, false>::new()),
+            (SqlType::Timestamp, true) => Box::new(MM::<TimestampMillisecondType, true>::new()),
+            (SqlType::Boolean, max) => Box::new(min_max::BoolMinMax::new(max)),
+            (SqlType::Varchar, max) => Box::new(min_max::StringMinMax::new(max)),
+            (SqlType::Interval, _) => return Err(unsupported()),
+        },
+        (F::Avg, _) => Box::new(avg::AvgAccumulator::default()),
+        (F::StddevSamp, _) => Box::new(variance::VarianceAccumulator::new(true)),
+        (F::VarSamp, _) => Box::new(variance::VarianceAccumulator::new(false)),
+        (F::CountDistinct | F::Min | F::Max, None) => return Err(unsupported()),
+    })
 }
+
+mod avg;
+mod count;
+mod count_distinct;
+mod min_max;
+mod sum;
+mod util;
+mod variance;
+
+#[cfg(test)]
+mod tests;

@@ -40,10 +40,11 @@ pub(crate) fn interval_ms(iv: &ast::Interval, pos: SqlPos) -> PlanResult<i64> {
             Value::SingleQuotedString(s) => s.clone(),
             Value::Number(n, _) => n.clone(),
             _ => {
-                return Err(
-                    PlanError::new(format!("unsupported interval value {}", iv.value), pos)
-                        .with_hint(INTERVAL_HINT),
-                );
+                return Err(PlanError::new(
+                    format!("unsupported interval value {}", iv.value),
+                    pos,
+                )
+                .with_hint(INTERVAL_HINT));
             }
         },
         other => {

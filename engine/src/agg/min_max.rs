@@ -1,0 +1,238 @@
+//! `MIN(x)` and `MAX(x)` for numbers, timestamps, booleans and strings.
+//! Doubles order with NaN above every number (as PostgreSQL).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray,
+};
+use arrow::datatypes::ArrowNativeTypeOp;
+
+use crate::agg::Accumulator;
+use crate::agg::util::{for_each_valid, is_null_type, primitive_arg, validity};
+use crate::error::{ExecError, ExecResult};
+
+/// Per-group minimum (`MAX = false`) or maximum (`MAX = true`) of a primitive type.
+#[derive(Debug)]
+pub(crate) struct PrimitiveMinMax<T: ArrowPrimitiveType, const MAX: bool> {
+    best: Vec<T::Native>,
+    seen: Vec<bool>,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: ArrowPrimitiveType, const MAX: bool> PrimitiveMinMax<T, MAX> {
+    pub fn new() -> Self {
+        Self {
+            best: Vec::new(),
+            seen: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: ArrowPrimitiveType, const MAX: bool> Accumulator for PrimitiveMinMax<T, MAX> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()> {
+        self.best.resize(total_num_groups, T::Native::ZERO);
+        self.seen.resize(total_num_groups, false);
+        if is_null_type(values) {
+            return Ok(());
+        }
+        let v = primitive_arg::<T>(values, if MAX { "max" } else { "min" })?;
+        let (best, seen) = (&mut self.best, &mut self.seen);
+        for_each_valid(&v, group_indices, |g, x| {
+            // total order: for floats NaN sorts above +inf
+            let better = if MAX {
+                x.is_gt(best[g])
+            } else {
+                x.is_lt(best[g])
+            };
+            if !seen[g] || better {
+                best[g] = x;
+                seen[g] = true;
+            }
+        });
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        states: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()> {
+        self.update_batch(states, group_indices, total_num_groups)
+    }
+
+    fn evaluate(&mut self, total_num_groups: usize) -> ExecResult<ArrayRef> {
+        let mut best = std::mem::take(&mut self.best);
+        let mut seen = std::mem::take(&mut self.seen);
+        best.resize(total_num_groups, T::Native::ZERO);
+        seen.resize(total_num_groups, false);
+        Ok(Arc::new(PrimitiveArray::<T>::new(
+            best.into(),
+            validity(&seen),
+        )))
+    }
+
+    fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(total_num_groups)?])
+    }
+
+    fn size(&self) -> usize {
+        self.best.capacity() * std::mem::size_of::<T::Native>() + self.seen.capacity()
+    }
+}
+
+/// MIN/MAX of BOOLEAN (false < true).
+#[derive(Debug, Default)]
+pub(crate) struct BoolMinMax {
+    max: bool,
+    best: Vec<Option<bool>>,
+}
+
+impl BoolMinMax {
+    pub fn new(max: bool) -> Self {
+        Self {
+            max,
+            best: Vec::new(),
+        }
+    }
+}
+
+impl Accumulator for BoolMinMax {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()> {
+        self.best.resize(total_num_groups, None);
+        if is_null_type(values) {
+            return Ok(());
+        }
+        let v = values
+            .first()
+            .and_then(|v| v.as_boolean_opt())
+            .ok_or_else(|| ExecError::Internal("MIN/MAX: argument is not BOOLEAN".into()))?;
+        for (&g, x) in group_indices.iter().zip(v.iter()) {
+            if let Some(x) = x {
+                let b = &mut self.best[g as usize];
+                *b = Some(match *b {
+                    None => x,
+                    Some(cur) if self.max => cur || x,
+                    Some(cur) => cur && x,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        states: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()> {
+        self.update_batch(states, group_indices, total_num_groups)
+    }
+
+    fn evaluate(&mut self, total_num_groups: usize) -> ExecResult<ArrayRef> {
+        let mut best = std::mem::take(&mut self.best);
+        best.resize(total_num_groups, None);
+        Ok(Arc::new(BooleanArray::from(best)))
+    }
+
+    fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(total_num_groups)?])
+    }
+
+    fn size(&self) -> usize {
+        self.best.capacity() * 2
+    }
+}
+
+/// MIN/MAX of VARCHAR (byte-wise order); allocates only when a group's value improves.
+#[derive(Debug, Default)]
+pub(crate) struct StringMinMax {
+    max: bool,
+    best: Vec<Option<String>>,
+}
+
+impl StringMinMax {
+    pub fn new(max: bool) -> Self {
+        Self {
+            max,
+            best: Vec::new(),
+        }
+    }
+}
+
+impl Accumulator for StringMinMax {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()> {
+        self.best.resize(total_num_groups, None);
+        if is_null_type(values) {
+            return Ok(());
+        }
+        let v = values
+            .first()
+            .and_then(|v| v.as_string_opt::<i32>())
+            .ok_or_else(|| ExecError::Internal("MIN/MAX: argument is not VARCHAR".into()))?;
+        for (&g, x) in group_indices.iter().zip(v.iter()) {
+            let Some(x) = x else { continue };
+            let b = &mut self.best[g as usize];
+            let better = match b {
+                None => true,
+                Some(cur) if self.max => x > cur.as_str(),
+                Some(cur) => x < cur.as_str(),
+            };
+            if better {
+                match b {
+                    Some(cur) => {
+                        cur.clear();
+                        cur.push_str(x);
+                    }
+                    None => *b = Some(x.to_string()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn merge_batch(
+        &mut self,
+        states: &[ArrayRef],
+        group_indices: &[u32],
+        total_num_groups: usize,
+    ) -> ExecResult<()> {
+        self.update_batch(states, group_indices, total_num_groups)
+    }
+
+    fn evaluate(&mut self, total_num_groups: usize) -> ExecResult<ArrayRef> {
+        let mut best = std::mem::take(&mut self.best);
+        best.resize(total_num_groups, None);
+        Ok(Arc::new(StringArray::from(best)))
+    }
+
+    fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
+        Ok(vec![self.evaluate(total_num_groups)?])
+    }
+
+    fn size(&self) -> usize {
+        self.best
+            .iter()
+            .map(|s| s.as_ref().map_or(0, String::capacity))
+            .sum::<usize>()
+            + self.best.capacity() * 24
+    }
+}
