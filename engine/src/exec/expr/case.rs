@@ -1,0 +1,190 @@
+//! `CASE WHEN … THEN … [ELSE …] END` and `COALESCE`.
+//!
+//! CASE: the first condition that is TRUE wins (NULL is not TRUE); no match
+//! and no ELSE gives NULL. Branch values are computed column-wise for the
+//! whole batch and merged with Arrow's `zip`, last branch first, so that an
+//! earlier branch overrides a later one. Evaluating a branch for rows that
+//! do not take it is harmless because no expression fails on data
+//! (division by zero and failed casts are NULL). A branch whose condition
+//! is TRUE for no row is not evaluated.
+//!
+//! COALESCE: the first non-NULL argument; arguments after the point where
+//! no row is NULL any more are not evaluated.
+
+use arrow::array::{Array, ArrayRef, Datum};
+use arrow::compute::kernels::zip::zip;
+use arrow::compute::{is_not_null, prep_null_mask_filter};
+use arrow::record_batch::RecordBatch;
+
+use super::Node;
+use super::compile::sub;
+use super::value::{Value, arrow_err, booleans};
+use crate::error::ExecResult;
+use crate::plan::expr::Expr;
+use crate::types::SqlType;
+
+/// A compiled CASE.
+#[derive(Debug)]
+pub(crate) struct Case {
+    whens: Vec<(Node, Node)>,
+    else_value: Node,
+}
+
+impl Case {
+    /// Compiles a CASE: conditions as BOOLEAN, values (and ELSE, NULL when
+    /// absent) as `ty`.
+    pub(crate) fn compile(
+        whens: &[(Expr, Expr)],
+        else_expr: Option<&Expr>,
+        ty: SqlType,
+    ) -> ExecResult<Node> {
+        let whens = whens
+            .iter()
+            .map(|(c, v)| Ok((sub(c, SqlType::Boolean)?, sub(v, ty)?)))
+            .collect::<ExecResult<Vec<_>>>()?;
+        let else_value = match else_expr {
+            Some(e) => sub(e, ty)?,
+            None => Node::Const(Value::null(&ty.to_arrow())),
+        };
+        Ok(Node::Case(Box::new(Case { whens, else_value })))
+    }
+
+    /// Evaluates over `batch`.
+    pub(crate) fn eval(&self, batch: &RecordBatch) -> ExecResult<Value> {
+        let mut result = self.else_value.eval(batch)?;
+        for (cond, value) in self.whens.iter().rev() {
+            match cond.eval(batch)? {
+                Value::Scalar(s) => {
+                    let c = booleans(s.get().0)?;
+                    if c.is_valid(0) && c.value(0) {
+                        result = value.eval(batch)?;
+                    }
+                }
+                Value::Array(a) => {
+                    let mask = booleans(&a)?;
+                    let mask = if mask.null_count() > 0 {
+                        prep_null_mask_filter(mask)
+                    } else {
+                        mask.clone()
+                    };
+                    if mask.true_count() == 0 {
+                        continue;
+                    }
+                    let v = value.eval(batch)?;
+                    let merged = zip(&mask, v.datum(), result.datum()).map_err(arrow_err("CASE"))?;
+                    result = Value::Array(merged);
+                }
+            }
+        }
+        Ok(result)
+    }
+}
+
+/// COALESCE over compiled arguments (all of the result type).
+pub(crate) fn coalesce(args: &[Node], batch: &RecordBatch) -> ExecResult<Value> {
+    let Some((first, rest)) = args.split_first() else {
+        return Err(super::value::internal("COALESCE without arguments"));
+    };
+    let mut acc = first.eval(batch)?;
+    for arg in rest {
+        let nulls = match &acc {
+            Value::Scalar(_) => usize::from(acc.is_null_scalar()),
+            Value::Array(a) => a.logical_null_count(),
+        };
+        if nulls == 0 {
+            break;
+        }
+        let next = arg.eval(batch)?;
+        acc = match acc {
+            Value::Scalar(_) => next,
+            Value::Array(a) => {
+                let keep = is_not_null(&a).map_err(arrow_err("COALESCE"))?;
+                let a: ArrayRef = a;
+                Value::Array(zip(&keep, &a, next.datum()).map_err(arrow_err("COALESCE"))?)
+            }
+        };
+    }
+    Ok(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::*;
+    use super::*;
+    use crate::plan::expr::{BinaryOp, ScalarFunc};
+    use SqlType::*;
+
+    fn case(whens: Vec<(Expr, Expr)>, else_expr: Option<Expr>, ty: SqlType) -> Expr {
+        Expr::Case {
+            whens,
+            else_expr: else_expr.map(Box::new),
+            ty,
+        }
+    }
+
+    #[test]
+    fn first_true_condition_wins_and_null_is_not_true() {
+        let b = batch(vec![("x", int32(&[Some(1), Some(5), Some(50), None]))]);
+        let x = || col(0, Int);
+        let e = case(
+            vec![
+                (bin(BinaryOp::Lt, x(), int(10)), text("small")),
+                (bin(BinaryOp::Lt, x(), int(100)), text("medium")),
+            ],
+            Some(text("other")),
+            Varchar,
+        );
+        same(&eval(&e, &b), strs(&[Some("small"), Some("small"), Some("medium"), Some("other")]));
+        let no_else = case(vec![(bin(BinaryOp::Gt, x(), int(2)), x())], None, Int);
+        same(&eval(&no_else, &b), int32(&[None, Some(5), Some(50), None]));
+    }
+
+    #[test]
+    fn constant_conditions_and_values() {
+        let b = batch(vec![("x", int32(&[Some(1), None]))]);
+        let always = case(
+            vec![(lit(crate::plan::expr::Literal::Boolean(true)), col(0, Int))],
+            Some(int(9)),
+            Int,
+        );
+        same(&eval(&always, &b), int32(&[Some(1), None]));
+        let never = case(vec![(null(Boolean), col(0, Int))], Some(int(9)), Int);
+        same(&eval(&never, &b), int32(&[Some(9), Some(9)]));
+        // values widened to the result type
+        let widened = case(
+            vec![(bin(BinaryOp::Eq, col(0, Int), int(1)), int(2))],
+            Some(big(1 << 40)),
+            BigInt,
+        );
+        same(&eval(&widened, &b), int64(&[Some(2), Some(1 << 40)]));
+    }
+
+    #[test]
+    fn untaken_branches_are_not_evaluated() {
+        let b = batch(vec![("x", int32(&[Some(1), Some(2)]))]);
+        // THEN reads a missing column, but its condition is never true
+        let e = case(vec![(bin(BinaryOp::Gt, col(0, Int), int(5)), col(9, Int))], Some(int(0)), Int);
+        same(&eval(&e, &b), int32(&[Some(0), Some(0)]));
+    }
+
+    #[test]
+    fn coalesce_takes_the_first_non_null() {
+        let b = batch(vec![
+            ("a", int64(&[Some(1), None, None])),
+            ("b", int64(&[Some(10), Some(20), None])),
+        ]);
+        let c = call(
+            ScalarFunc::Coalesce,
+            vec![col(0, BigInt), col(1, BigInt), big(0)],
+            BigInt,
+        );
+        same(&eval(&c, &b), int64(&[Some(1), Some(20), Some(0)]));
+        let nulls_first = call(ScalarFunc::Coalesce, vec![null(BigInt), col(1, BigInt)], BigInt);
+        same(&eval(&nulls_first, &b), int64(&[Some(10), Some(20), None]));
+        let widened = call(ScalarFunc::Coalesce, vec![null(SqlType::Null), int(3)], BigInt);
+        same(&eval(&widened, &b), int64(&[Some(3); 3]));
+        // stops once nothing is NULL: the missing column is never read
+        let stops = call(ScalarFunc::Coalesce, vec![col(1, BigInt), big(5), col(9, BigInt)], BigInt);
+        same(&eval(&stops, &b), int64(&[Some(10), Some(20), Some(5)]));
+    }
+}
