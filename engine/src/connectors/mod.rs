@@ -153,6 +153,7 @@ pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, Co
     }
 }
 
+pub mod encode;
 pub mod file;
 pub mod json;
 pub mod nexmark;

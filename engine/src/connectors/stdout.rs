@@ -1,19 +1,79 @@
-//! placeholder (being written)
-use super::*;
-pub fn validate(_d: &StreamDef) -> Result<(), ConnectorError> {
-    unimplemented!()
+//! The `stdout` connector: JSON lines or CSV on standard output, flushed
+//! after every batch so results appear as they are emitted.
+
+use std::io::{ErrorKind, Write};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::catalog::StreamDef;
+use crate::connectors::Sink;
+use crate::connectors::encode::{Encoder, Format};
+use crate::error::ConnectorError;
+
+/// Checks the options of a `stdout` stream.
+///
+/// # Errors
+/// Unknown options or a bad `format`.
+pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
+    def.options.check_known(&["format"])?;
+    Format::from_options(&def.options)?;
+    Ok(())
 }
-pub struct StdoutSink;
+
+/// Writes to standard output. When the reader goes away (a closed pipe, as
+/// in `eddy run q.sql | head`), further output is dropped quietly.
+pub struct StdoutSink {
+    encoder: Encoder,
+    buf: Vec<u8>,
+    closed: bool,
+}
+
 impl StdoutSink {
-    pub fn open(_d: &StreamDef, _s: SchemaRef) -> Result<Self, ConnectorError> {
-        unimplemented!()
+    /// A sink for batches of `schema`.
+    ///
+    /// # Errors
+    /// Bad options.
+    pub fn open(def: &StreamDef, schema: SchemaRef) -> Result<Self, ConnectorError> {
+        validate(def)?;
+        let mut encoder = Encoder::new(Format::from_options(&def.options)?, &schema);
+        let buf = encoder.take_header().unwrap_or_default();
+        Ok(Self {
+            encoder,
+            buf,
+            closed: false,
+        })
     }
 }
+
 impl Sink for StdoutSink {
-    fn write(&mut self, _b: &RecordBatch) -> Result<(), ConnectorError> {
-        unimplemented!()
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.encoder.encode(batch, &mut self.buf);
+        let mut out = std::io::stdout().lock();
+        let result = out.write_all(&self.buf).and_then(|()| out.flush());
+        self.buf.clear();
+        match result {
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            Err(e) => Err(ConnectorError::Io {
+                context: "writing to stdout".into(),
+                source: e,
+            }),
+            Ok(()) => Ok(()),
+        }
     }
+
     fn close(&mut self) -> Result<(), ConnectorError> {
-        unimplemented!()
+        if !self.buf.is_empty() && !self.closed {
+            // a CSV header with no rows
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&self.buf).and_then(|()| out.flush());
+        }
+        Ok(())
     }
 }

@@ -110,12 +110,8 @@ fn div_rem(l: &Value, r: &Value, rows: usize, rem: bool) -> ExecResult<Value> {
         (DataType::Int32, true) => divide::<Int32Type>(l, r, rows, i32::wrapping_rem, |y| y == 0),
         (DataType::Int64, false) => divide::<Int64Type>(l, r, rows, i64::wrapping_div, |y| y == 0),
         (DataType::Int64, true) => divide::<Int64Type>(l, r, rows, i64::wrapping_rem, |y| y == 0),
-        (DataType::Float64, false) => {
-            divide::<Float64Type>(l, r, rows, |x, y| x / y, |y| y == 0.0)
-        }
-        (DataType::Float64, true) => {
-            divide::<Float64Type>(l, r, rows, |x, y| x % y, |y| y == 0.0)
-        }
+        (DataType::Float64, false) => divide::<Float64Type>(l, r, rows, |x, y| x / y, |y| y == 0.0),
+        (DataType::Float64, true) => divide::<Float64Type>(l, r, rows, |x, y| x % y, |y| y == 0.0),
         (other, _) => Err(internal(format!("cannot divide {other} values"))),
     }
 }
@@ -178,7 +174,9 @@ pub(crate) fn compile_negate(expr: &Expr, e: &Expr) -> ExecResult<Node> {
 
 /// `-v`, wrapping for integers.
 pub(crate) fn negate(v: Value) -> ExecResult<Value> {
-    map_value(v, |a| numeric::neg_wrapping(a).map_err(arrow_err("negation")))
+    map_value(v, |a| {
+        numeric::neg_wrapping(a).map_err(arrow_err("negation"))
+    })
 }
 
 #[cfg(test)]
@@ -218,8 +216,14 @@ mod tests {
     #[test]
     fn integer_division_truncates_and_zero_gives_null() {
         let b = batch(vec![
-            ("a", int64(&[Some(-7), Some(7), Some(i64::MIN), Some(5), None, Some(9)])),
-            ("b", int64(&[Some(2), Some(-2), Some(-1), Some(0), Some(1), None])),
+            (
+                "a",
+                int64(&[Some(-7), Some(7), Some(i64::MIN), Some(5), None, Some(9)]),
+            ),
+            (
+                "b",
+                int64(&[Some(2), Some(-2), Some(-1), Some(0), Some(1), None]),
+            ),
         ]);
         same(
             &eval(&bin(Divide, col(0, BigInt), col(1, BigInt)), &b),
@@ -232,7 +236,14 @@ mod tests {
         // constant divisors, zero and NULL
         same(
             &eval(&bin(Divide, col(0, BigInt), big(2)), &b),
-            int64(&[Some(-3), Some(3), Some(i64::MIN / 2), Some(2), None, Some(4)]),
+            int64(&[
+                Some(-3),
+                Some(3),
+                Some(i64::MIN / 2),
+                Some(2),
+                None,
+                Some(4),
+            ]),
         );
         let all_null = eval(&bin(Divide, col(0, BigInt), big(0)), &b);
         assert_eq!(all_null.null_count(), 6);
@@ -268,8 +279,14 @@ mod tests {
     #[test]
     fn double_arithmetic_is_ieee_but_division_by_zero_is_null() {
         let b = batch(vec![
-            ("a", f64s(&[Some(1.0), Some(1e308), Some(-7.5), Some(1.0), None])),
-            ("b", f64s(&[Some(4.0), Some(0.1), Some(2.0), Some(-0.0), Some(1.0)])),
+            (
+                "a",
+                f64s(&[Some(1.0), Some(1e308), Some(-7.5), Some(1.0), None]),
+            ),
+            (
+                "b",
+                f64s(&[Some(4.0), Some(0.1), Some(2.0), Some(-0.0), Some(1.0)]),
+            ),
         ]);
         same(
             &eval(&bin(Divide, col(0, Double), col(1, Double)), &b),
@@ -281,7 +298,13 @@ mod tests {
         );
         same(
             &eval(&bin(Multiply, col(0, Double), dbl(10.0)), &b),
-            f64s(&[Some(10.0), Some(f64::INFINITY), Some(-75.0), Some(10.0), None]),
+            f64s(&[
+                Some(10.0),
+                Some(f64::INFINITY),
+                Some(-75.0),
+                Some(10.0),
+                None,
+            ]),
         );
         assert_eq!(
             eval(&bin(Divide, col(0, Double), dbl(0.0)), &b).null_count(),

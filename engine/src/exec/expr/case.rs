@@ -71,7 +71,8 @@ impl Case {
                         continue;
                     }
                     let v = value.eval(batch)?;
-                    let merged = zip(&mask, v.datum(), result.datum()).map_err(arrow_err("CASE"))?;
+                    let merged =
+                        zip(&mask, v.datum(), result.datum()).map_err(arrow_err("CASE"))?;
                     result = Value::Array(merged);
                 }
             }
@@ -134,7 +135,10 @@ mod tests {
             Some(text("other")),
             Varchar,
         );
-        same(&eval(&e, &b), strs(&[Some("small"), Some("small"), Some("medium"), Some("other")]));
+        same(
+            &eval(&e, &b),
+            strs(&[Some("small"), Some("small"), Some("medium"), Some("other")]),
+        );
         let no_else = case(vec![(bin(BinaryOp::Gt, x(), int(2)), x())], None, Int);
         same(&eval(&no_else, &b), int32(&[None, Some(5), Some(50), None]));
     }
@@ -163,7 +167,11 @@ mod tests {
     fn untaken_branches_are_not_evaluated() {
         let b = batch(vec![("x", int32(&[Some(1), Some(2)]))]);
         // THEN reads a missing column, but its condition is never true
-        let e = case(vec![(bin(BinaryOp::Gt, col(0, Int), int(5)), col(9, Int))], Some(int(0)), Int);
+        let e = case(
+            vec![(bin(BinaryOp::Gt, col(0, Int), int(5)), col(9, Int))],
+            Some(int(0)),
+            Int,
+        );
         same(&eval(&e, &b), int32(&[Some(0), Some(0)]));
     }
 
@@ -179,12 +187,24 @@ mod tests {
             BigInt,
         );
         same(&eval(&c, &b), int64(&[Some(1), Some(20), Some(0)]));
-        let nulls_first = call(ScalarFunc::Coalesce, vec![null(BigInt), col(1, BigInt)], BigInt);
+        let nulls_first = call(
+            ScalarFunc::Coalesce,
+            vec![null(BigInt), col(1, BigInt)],
+            BigInt,
+        );
         same(&eval(&nulls_first, &b), int64(&[Some(10), Some(20), None]));
-        let widened = call(ScalarFunc::Coalesce, vec![null(SqlType::Null), int(3)], BigInt);
+        let widened = call(
+            ScalarFunc::Coalesce,
+            vec![null(SqlType::Null), int(3)],
+            BigInt,
+        );
         same(&eval(&widened, &b), int64(&[Some(3); 3]));
         // stops once nothing is NULL: the missing column is never read
-        let stops = call(ScalarFunc::Coalesce, vec![col(1, BigInt), big(5), col(9, BigInt)], BigInt);
+        let stops = call(
+            ScalarFunc::Coalesce,
+            vec![col(1, BigInt), big(5), col(9, BigInt)],
+            BigInt,
+        );
         same(&eval(&stops, &b), int64(&[Some(10), Some(20), Some(5)]));
     }
 }

@@ -95,8 +95,12 @@ impl Cast {
     /// Compiles `CAST(e AS ty)` (`whole` names it in errors).
     pub(crate) fn compile(whole: &Expr, e: &Expr, ty: SqlType) -> ExecResult<Node> {
         let node = compile_node(e)?;
-        Self::wrap(node, e.sql_type(), ty)
-            .map_err(|_| internal(ill_typed(whole, format!("no cast from {} to {ty}", e.sql_type()))))
+        Self::wrap(node, e.sql_type(), ty).map_err(|_| {
+            internal(ill_typed(
+                whole,
+                format!("no cast from {} to {ty}", e.sql_type()),
+            ))
+        })
     }
 
     /// Wraps `node`, of type `from`, in a cast to `to`.
@@ -104,7 +108,8 @@ impl Cast {
         if from == to {
             return Ok(node);
         }
-        let kind = plan(from, to).ok_or_else(|| internal(format!("no cast from {from} to {to}")))?;
+        let kind =
+            plan(from, to).ok_or_else(|| internal(format!("no cast from {from} to {to}")))?;
         Ok(Node::Cast(Box::new(Cast {
             expr: node,
             kind,
@@ -134,7 +139,11 @@ fn convert(a: &ArrayRef, kind: CastKind, to: SqlType) -> ExecResult<ArrayRef> {
         }
         CastKind::ParseBool => {
             let s = strings(a)?;
-            Ok(Arc::new(s.iter().map(|v| v.and_then(parse_bool)).collect::<BooleanArray>()))
+            Ok(Arc::new(
+                s.iter()
+                    .map(|v| v.and_then(parse_bool))
+                    .collect::<BooleanArray>(),
+            ))
         }
         CastKind::ParseInt => Ok(Arc::new(parse_number::<Int32Type>(strings(a)?))),
         CastKind::ParseBigInt => Ok(Arc::new(parse_number::<Int64Type>(strings(a)?))),
@@ -148,19 +157,27 @@ fn convert(a: &ArrayRef, kind: CastKind, to: SqlType) -> ExecResult<ArrayRef> {
         }
         CastKind::FormatDouble => {
             let v = prim::<Float64Type>(a)?;
-            format_each(v.len(), |i| v.is_valid(i), |i, out| format_f64(v.value(i), out))
+            format_each(
+                v.len(),
+                |i| v.is_valid(i),
+                |i, out| format_f64(v.value(i), out),
+            )
         }
         CastKind::FormatTimestamp => {
             let v = timestamps(a)?;
-            format_each(v.len(), |i| v.is_valid(i), |i, out| {
-                out.push_str(&format_timestamp_ms(v.value(i)))
-            })
+            format_each(
+                v.len(),
+                |i| v.is_valid(i),
+                |i, out| out.push_str(&format_timestamp_ms(v.value(i))),
+            )
         }
         CastKind::FormatInterval => {
             let v = prim::<Int64Type>(a)?;
-            format_each(v.len(), |i| v.is_valid(i), |i, out| {
-                out.push_str(&format_interval_ms(v.value(i)))
-            })
+            format_each(
+                v.len(),
+                |i| v.is_valid(i),
+                |i, out| out.push_str(&format_interval_ms(v.value(i))),
+            )
         }
     }
 }
@@ -265,8 +282,14 @@ mod tests {
             int64(&[Some(2), Some(-2), None, None, None]),
         );
         let big_values = int64(&[Some(1 << 40), Some(-5)]);
-        same(&eval1(&cast(col(0, BigInt), Int), big_values), int32(&[None, Some(-5)]));
-        same(&eval1(&cast(col(0, Int), Double), int32(&[Some(3)])), f64s(&[Some(3.0)]));
+        same(
+            &eval1(&cast(col(0, BigInt), Int), big_values),
+            int32(&[None, Some(-5)]),
+        );
+        same(
+            &eval1(&cast(col(0, Int), Double), int32(&[Some(3)])),
+            f64s(&[Some(3.0)]),
+        );
     }
 
     #[test]
@@ -291,13 +314,23 @@ mod tests {
 
     #[test]
     fn strings_parse_to_numbers_and_booleans() {
-        let c = strs(&[Some(" 42 "), Some("+7"), Some("1.5"), Some("abc"), Some(""), None]);
+        let c = strs(&[
+            Some(" 42 "),
+            Some("+7"),
+            Some("1.5"),
+            Some("abc"),
+            Some(""),
+            None,
+        ]);
         same(
             &eval1(&cast(col(0, Varchar), Int), c.clone()),
             int32(&[Some(42), Some(7), None, None, None, None]),
         );
         same(
-            &eval1(&cast(col(0, Varchar), BigInt), strs(&[Some("-9223372036854775808"), Some("9223372036854775808")])),
+            &eval1(
+                &cast(col(0, Varchar), BigInt),
+                strs(&[Some("-9223372036854775808"), Some("9223372036854775808")]),
+            ),
             int64(&[Some(i64::MIN), None]),
         );
         same(
@@ -305,12 +338,21 @@ mod tests {
             f64s(&[Some(42.0), Some(7.0), Some(1.5), None, None, None]),
         );
         same(
-            &eval1(&cast(col(0, Varchar), Double), strs(&[Some("1e3"), Some("-inf")])),
+            &eval1(
+                &cast(col(0, Varchar), Double),
+                strs(&[Some("1e3"), Some("-inf")]),
+            ),
             f64s(&[Some(1000.0), Some(f64::NEG_INFINITY)]),
         );
         let b = strs(&[
-            Some("TRUE"), Some("f"), Some(" 1 "), Some("0"), Some("T"), Some("False"),
-            Some("yes"), None,
+            Some("TRUE"),
+            Some("f"),
+            Some(" 1 "),
+            Some("0"),
+            Some("T"),
+            Some("False"),
+            Some("yes"),
+            None,
         ]);
         let (t, f) = (Some(true), Some(false));
         same(
@@ -358,22 +400,46 @@ mod tests {
     #[test]
     fn values_format_as_text() {
         same(
-            &eval1(&cast(col(0, Timestamp), Varchar), tss(&[Some(1_767_225_610_000), Some(1_767_225_610_250), None])),
-            strs(&[Some("2026-01-01T00:00:10Z"), Some("2026-01-01T00:00:10.250Z"), None]),
+            &eval1(
+                &cast(col(0, Timestamp), Varchar),
+                tss(&[Some(1_767_225_610_000), Some(1_767_225_610_250), None]),
+            ),
+            strs(&[
+                Some("2026-01-01T00:00:10Z"),
+                Some("2026-01-01T00:00:10.250Z"),
+                None,
+            ]),
         );
         same(
-            &eval1(&cast(col(0, Boolean), Varchar), bools(&[Some(true), Some(false), None])),
+            &eval1(
+                &cast(col(0, Boolean), Varchar),
+                bools(&[Some(true), Some(false), None]),
+            ),
             strs(&[Some("true"), Some("false"), None]),
         );
         let d = f64s(&[
-            Some(0.1), Some(1.0), Some(1e20), Some(-0.0), Some(f64::NAN), Some(f64::INFINITY),
-            Some(f64::NEG_INFINITY), Some(123.456), None,
+            Some(0.1),
+            Some(1.0),
+            Some(1e20),
+            Some(-0.0),
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            Some(123.456),
+            None,
         ]);
         same(
             &eval1(&cast(col(0, Double), Varchar), d),
             strs(&[
-                Some("0.1"), Some("1.0"), Some("1e20"), Some("-0.0"), Some("NaN"), Some("Infinity"),
-                Some("-Infinity"), Some("123.456"), None,
+                Some("0.1"),
+                Some("1.0"),
+                Some("1e20"),
+                Some("-0.0"),
+                Some("NaN"),
+                Some("Infinity"),
+                Some("-Infinity"),
+                Some("123.456"),
+                None,
             ]),
         );
         same(
@@ -387,11 +453,17 @@ mod tests {
     #[test]
     fn booleans_and_numbers_convert() {
         same(
-            &eval1(&cast(col(0, Int), Boolean), int32(&[Some(0), Some(-3), None])),
+            &eval1(
+                &cast(col(0, Int), Boolean),
+                int32(&[Some(0), Some(-3), None]),
+            ),
             bools(&[Some(false), Some(true), None]),
         );
         same(
-            &eval1(&cast(col(0, Boolean), BigInt), bools(&[Some(true), Some(false)])),
+            &eval1(
+                &cast(col(0, Boolean), BigInt),
+                bools(&[Some(true), Some(false)]),
+            ),
             int64(&[Some(1), Some(0)]),
         );
     }
@@ -399,11 +471,21 @@ mod tests {
     #[test]
     fn null_casts_and_unsupported_pairs() {
         for t in [Boolean, Int, BigInt, Double, Varchar, Timestamp] {
-            let out = eval1(&cast(col(0, SqlType::Null), t), new_null_array(&SqlType::Null.to_arrow(), 2));
+            let out = eval1(
+                &cast(col(0, SqlType::Null), t),
+                new_null_array(&SqlType::Null.to_arrow(), 2),
+            );
             assert_eq!(out.null_count(), 2);
         }
-        for (from, to) in [(Boolean, Timestamp), (Timestamp, Boolean), (Varchar, Interval)] {
-            assert!(super::super::compile(&cast(col(0, from), to)).is_err(), "{from} -> {to}");
+        for (from, to) in [
+            (Boolean, Timestamp),
+            (Timestamp, Boolean),
+            (Varchar, Interval),
+        ] {
+            assert!(
+                super::super::compile(&cast(col(0, from), to)).is_err(),
+                "{from} -> {to}"
+            );
         }
     }
 }

@@ -39,9 +39,8 @@ pub(crate) struct Compare {
 fn common_type(expr: &Expr, types: &[SqlType]) -> ExecResult<SqlType> {
     let mut t = SqlType::Null;
     for &u in types {
-        t = SqlType::common(t, u).ok_or_else(|| {
-            internal(ill_typed(expr, format!("cannot compare {t} with {u}")))
-        })?;
+        t = SqlType::common(t, u)
+            .ok_or_else(|| internal(ill_typed(expr, format!("cannot compare {t} with {u}"))))?;
     }
     if t == SqlType::Interval {
         return Ok(SqlType::BigInt);
@@ -240,8 +239,8 @@ impl Between {
         let above = compare(BinaryOp::LtEq, &self.low.eval(batch)?, &e, rows)?;
         let below = compare(BinaryOp::LtEq, &e, &self.high.eval(batch)?, rows)?;
         let both = map_values(vec![above, below], rows, |a: &[ArrayRef]| {
-            let out = and_kleene(booleans(&a[0])?, booleans(&a[1])?)
-                .map_err(arrow_err("BETWEEN"))?;
+            let out =
+                and_kleene(booleans(&a[0])?, booleans(&a[1])?).map_err(arrow_err("BETWEEN"))?;
             Ok(Arc::new(out) as ArrayRef)
         })?;
         if self.negated { not(both) } else { Ok(both) }
@@ -295,7 +294,10 @@ mod tests {
     fn strings_compare_bytewise() {
         let b = batch(vec![
             ("a", strs(&[Some("Google"), Some("apple"), Some("é"), None])),
-            ("b", strs(&[Some("Google"), Some("Zebra"), Some("z"), Some("x")])),
+            (
+                "b",
+                strs(&[Some("Google"), Some("Zebra"), Some("z"), Some("x")]),
+            ),
         ]);
         same(
             &eval(&bin(Eq, col(0, Varchar), col(1, Varchar)), &b),
@@ -322,7 +324,10 @@ mod tests {
             bools(&[Some(true), Some(false), None]),
         );
         same(
-            &eval(&bin(GtEq, col(1, Timestamp), lit(Literal::Timestamp(0))), &b),
+            &eval(
+                &bin(GtEq, col(1, Timestamp), lit(Literal::Timestamp(0))),
+                &b,
+            ),
             bools(&[Some(false), Some(true), Some(true)]),
         );
     }
@@ -332,17 +337,79 @@ mod tests {
         let nan = f64::NAN;
         let neg_nan = -f64::NAN;
         let b = batch(vec![
-            ("a", f64s(&[Some(-0.0), Some(nan), Some(neg_nan), Some(f64::INFINITY), Some(1.0), None])),
-            ("b", f64s(&[Some(0.0), Some(neg_nan), Some(5.0), Some(nan), Some(2.0), Some(1.0)])),
+            (
+                "a",
+                f64s(&[
+                    Some(-0.0),
+                    Some(nan),
+                    Some(neg_nan),
+                    Some(f64::INFINITY),
+                    Some(1.0),
+                    None,
+                ]),
+            ),
+            (
+                "b",
+                f64s(&[
+                    Some(0.0),
+                    Some(neg_nan),
+                    Some(5.0),
+                    Some(nan),
+                    Some(2.0),
+                    Some(1.0),
+                ]),
+            ),
         ]);
         let got = cmp_all(col(0, Double), col(1, Double), &b);
         let want = [
-            [Some(true), Some(true), Some(false), Some(false), Some(false), None],
-            [Some(false), Some(false), Some(true), Some(true), Some(true), None],
-            [Some(false), Some(false), Some(false), Some(true), Some(true), None],
-            [Some(true), Some(true), Some(false), Some(true), Some(true), None],
-            [Some(false), Some(false), Some(true), Some(false), Some(false), None],
-            [Some(true), Some(true), Some(true), Some(false), Some(false), None],
+            [
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                Some(false),
+                None,
+            ],
+            [
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(true),
+                Some(true),
+                None,
+            ],
+            [
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(true),
+                None,
+            ],
+            [
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(true),
+                Some(true),
+                None,
+            ],
+            [
+                Some(false),
+                Some(false),
+                Some(true),
+                Some(false),
+                Some(false),
+                None,
+            ],
+            [
+                Some(true),
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                None,
+            ],
         ];
         for (g, w) in got.iter().zip(want) {
             same(g, bools(&w));
@@ -350,15 +417,36 @@ mod tests {
         // against constants, on either side
         same(
             &eval(&bin(Lt, col(0, Double), dbl(0.0)), &b),
-            bools(&[Some(false), Some(false), Some(false), Some(false), Some(false), None]),
+            bools(&[
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false),
+                None,
+            ]),
         );
         same(
             &eval(&bin(Gt, dbl(0.0), col(0, Double)), &b),
-            bools(&[Some(false), Some(false), Some(false), Some(false), Some(false), None]),
+            bools(&[
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false),
+                Some(false),
+                None,
+            ]),
         );
         same(
             &eval(&bin(GtEq, col(0, Double), dbl(nan)), &b),
-            bools(&[Some(false), Some(true), Some(true), Some(false), Some(false), None]),
+            bools(&[
+                Some(false),
+                Some(true),
+                Some(true),
+                Some(false),
+                Some(false),
+                None,
+            ]),
         );
         assert_eq!(
             eval(&bin(Eq, col(0, Double), null(Double)), &b).null_count(),
@@ -388,8 +476,14 @@ mod tests {
     #[test]
     fn between_is_inclusive_and_three_valued() {
         let b = batch(vec![
-            ("a", int64(&[Some(1), Some(5), Some(10), Some(11), None, Some(7)])),
-            ("h", int64(&[Some(10), Some(10), Some(10), Some(10), Some(10), None])),
+            (
+                "a",
+                int64(&[Some(1), Some(5), Some(10), Some(11), None, Some(7)]),
+            ),
+            (
+                "h",
+                int64(&[Some(10), Some(10), Some(10), Some(10), Some(10), None]),
+            ),
         ]);
         let between = |negated| Expr::Between {
             expr: Box::new(col(0, BigInt)),

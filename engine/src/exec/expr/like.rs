@@ -98,7 +98,11 @@ impl Pattern {
                     _ => seg.push(Piece::Any(1)),
                 },
                 c => {
-                    let c = if c == '\\' { chars.next().unwrap_or('\\') } else { c };
+                    let c = if c == '\\' {
+                        chars.next().unwrap_or('\\')
+                    } else {
+                        c
+                    };
                     match seg.last_mut() {
                         Some(Piece::Lit(s)) => s.push(c),
                         _ => seg.push(Piece::Lit(c.to_string())),
@@ -154,9 +158,7 @@ fn classify(segments: Vec<Segment>) -> Matcher {
         [Some(a), Some(b)] if a.is_empty() && b.is_empty() => Matcher::All,
         [Some(a), Some(b)] if b.is_empty() => Matcher::Prefix(a.clone()),
         [Some(a), Some(b)] if a.is_empty() => Matcher::Suffix(b.clone()),
-        [Some(a), Some(m), Some(b)] if a.is_empty() && b.is_empty() => {
-            Matcher::Contains(m.clone())
-        }
+        [Some(a), Some(m), Some(b)] if a.is_empty() && b.is_empty() => Matcher::Contains(m.clone()),
         _ => Matcher::General(segments),
     }
 }
@@ -407,23 +409,47 @@ mod tests {
     #[test]
     fn like_over_columns_with_nulls() {
         let b = batch(vec![
-            ("s", strs(&[Some("Google"), Some("Bing"), None, Some("goo")])),
+            (
+                "s",
+                strs(&[Some("Google"), Some("Bing"), None, Some("goo")]),
+            ),
             ("p", strs(&[Some("G%"), Some("%g"), Some("%"), None])),
         ]);
         let (t, f) = (Some(true), Some(false));
         let s = || col(0, SqlType::Varchar);
-        same(&eval(&like(s(), text("G%"), false, false), &b), bools(&[t, f, None, f]));
-        same(&eval(&like(s(), text("G%"), true, false), &b), bools(&[f, t, None, t]));
-        same(&eval(&like(s(), text("G%"), false, true), &b), bools(&[t, f, None, t]));
-        same(&eval(&like(s(), text("G%"), true, true), &b), bools(&[f, t, None, f]));
+        same(
+            &eval(&like(s(), text("G%"), false, false), &b),
+            bools(&[t, f, None, f]),
+        );
+        same(
+            &eval(&like(s(), text("G%"), true, false), &b),
+            bools(&[f, t, None, t]),
+        );
+        same(
+            &eval(&like(s(), text("G%"), false, true), &b),
+            bools(&[t, f, None, t]),
+        );
+        same(
+            &eval(&like(s(), text("G%"), true, true), &b),
+            bools(&[f, t, None, f]),
+        );
         same(
             &eval(&like(s(), null(SqlType::Varchar), false, false), &b),
             bools(&[None; 4]),
         );
         // pattern from a column
         let p = || col(1, SqlType::Varchar);
-        same(&eval(&like(s(), p(), false, false), &b), bools(&[t, t, None, None]));
-        same(&eval(&like(s(), p(), true, false), &b), bools(&[f, f, None, None]));
-        same(&eval(&like(text("bing"), p(), false, true), &b), bools(&[f, t, t, None]));
+        same(
+            &eval(&like(s(), p(), false, false), &b),
+            bools(&[t, t, None, None]),
+        );
+        same(
+            &eval(&like(s(), p(), true, false), &b),
+            bools(&[f, f, None, None]),
+        );
+        same(
+            &eval(&like(text("bing"), p(), false, true), &b),
+            bools(&[f, t, t, None]),
+        );
     }
 }

@@ -347,13 +347,22 @@ mod tests {
             };
             let plain = pad(vec![big(1), big(2)]);
             let with_null = pad(vec![big(1), null(BigInt)]);
-            same(&eval(&in_list(col(0, BigInt), plain.clone(), false), &b), bools(&[t, f, None]));
-            same(&eval(&in_list(col(0, BigInt), plain, true), &b), bools(&[f, t, None]));
+            same(
+                &eval(&in_list(col(0, BigInt), plain.clone(), false), &b),
+                bools(&[t, f, None]),
+            );
+            same(
+                &eval(&in_list(col(0, BigInt), plain, true), &b),
+                bools(&[f, t, None]),
+            );
             same(
                 &eval(&in_list(col(0, BigInt), with_null.clone(), false), &b),
                 bools(&[t, None, None]),
             );
-            same(&eval(&in_list(col(0, BigInt), with_null, true), &b), bools(&[f, None, None]));
+            same(
+                &eval(&in_list(col(0, BigInt), with_null, true), &b),
+                bools(&[f, None, None]),
+            );
         }
     }
 
@@ -367,19 +376,34 @@ mod tests {
         ]);
         let (t, f) = (Some(true), Some(false));
         let letters: Vec<Expr> = ["a", "b", "c", "d", "e", "f", "g"].map(text).into();
-        same(&eval(&in_list(col(0, Varchar), letters, false), &b), bools(&[t, f, None]));
+        same(
+            &eval(&in_list(col(0, Varchar), letters, false), &b),
+            bools(&[t, f, None]),
+        );
         let times: Vec<Expr> = (0..7).map(|i| lit(Literal::Timestamp(i))).collect();
-        same(&eval(&in_list(col(1, Timestamp), times, false), &b), bools(&[t, t, f]));
+        same(
+            &eval(&in_list(col(1, Timestamp), times, false), &b),
+            bools(&[t, t, f]),
+        );
         let doubles = vec![dbl(0.0), dbl(2.0)];
-        same(&eval(&in_list(col(2, Double), doubles, false), &b), bools(&[t, f, None]));
+        same(
+            &eval(&in_list(col(2, Double), doubles, false), &b),
+            bools(&[t, f, None]),
+        );
         // a column as an item, a constant operand
         let mixed = vec![col(3, Int), int(9)];
         same(&eval(&in_list(int(2), mixed, false), &b), bools(&[f, t, f]));
         let ints: Vec<Expr> = (0..8).map(int).collect();
-        same(&eval(&in_list(col(3, Int), ints, true), &b), bools(&[f, f, f]));
+        same(
+            &eval(&in_list(col(3, Int), ints, true), &b),
+            bools(&[f, f, f]),
+        );
         // an INT operand against BIGINT items is widened, not the items narrowed
         let wide = vec![big(1 << 40), big(2)];
-        same(&eval(&in_list(col(3, Int), wide, false), &b), bools(&[f, t, f]));
+        same(
+            &eval(&in_list(col(3, Int), wide, false), &b),
+            bools(&[f, t, f]),
+        );
         // NULL operand
         same(
             &eval(&in_list(null(SqlType::Null), vec![int(1)], false), &b),

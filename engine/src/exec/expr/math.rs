@@ -66,7 +66,10 @@ impl MathCall {
         if let Some(d) = args.get(1) {
             nodes.push(sub(d, SqlType::BigInt)?);
         }
-        Ok(Node::Math(Box::new(MathCall { func: f, args: nodes })))
+        Ok(Node::Math(Box::new(MathCall {
+            func: f,
+            args: nodes,
+        })))
     }
 
     /// Evaluates over `batch`.
@@ -114,12 +117,16 @@ fn float_only(a: &ArrayRef, f: fn(f64) -> f64) -> ExecResult<ArrayRef> {
 
 fn round_const(a: &ArrayRef, d: i64) -> ExecResult<ArrayRef> {
     Ok(match a.data_type() {
-        DataType::Float64 => Arc::new(prim::<Float64Type>(a)?.unary::<_, Float64Type>(|x| round_f64(x, d))),
+        DataType::Float64 => {
+            Arc::new(prim::<Float64Type>(a)?.unary::<_, Float64Type>(|x| round_f64(x, d)))
+        }
         _ if d >= 0 => a.clone(),
         DataType::Int32 => Arc::new(
             prim::<Int32Type>(a)?.unary::<_, Int32Type>(|x| round_i64(i64::from(x), d) as i32),
         ),
-        DataType::Int64 => Arc::new(prim::<Int64Type>(a)?.unary::<_, Int64Type>(|x| round_i64(x, d))),
+        DataType::Int64 => {
+            Arc::new(prim::<Int64Type>(a)?.unary::<_, Int64Type>(|x| round_i64(x, d)))
+        }
         other => return Err(internal(format!("ROUND of {other}"))),
     })
 }
@@ -141,7 +148,9 @@ fn round_rows(a: &[ArrayRef]) -> ExecResult<ArrayRef> {
     }
     Ok(match x.data_type() {
         DataType::Float64 => per_row(prim::<Float64Type>(x)?, d, round_f64),
-        DataType::Int32 => per_row(prim::<Int32Type>(x)?, d, |v, d| round_i64(i64::from(v), d) as i32),
+        DataType::Int32 => per_row(prim::<Int32Type>(x)?, d, |v, d| {
+            round_i64(i64::from(v), d) as i32
+        }),
         DataType::Int64 => per_row(prim::<Int64Type>(x)?, d, round_i64),
         other => return Err(internal(format!("ROUND of {other}"))),
     })
@@ -160,7 +169,11 @@ pub(crate) fn round_i64(x: i64, d: i64) -> i64 {
     let q = i128::from(x);
     let r = q % m;
     let base = q - r;
-    let rounded = if r.abs() * 2 >= m { base + m * q.signum() } else { base };
+    let rounded = if r.abs() * 2 >= m {
+        base + m * q.signum()
+    } else {
+        base
+    };
     rounded as i64
 }
 
@@ -209,7 +222,11 @@ fn round_decimal_text(x: f64, d: i64) -> Option<f64> {
         return Some(0.0);
     }
     let keep = keep as usize;
-    let mut kept: u128 = if keep == 0 { 0 } else { digits.get(..keep)?.parse().ok()? };
+    let mut kept: u128 = if keep == 0 {
+        0
+    } else {
+        digits.get(..keep)?.parse().ok()?
+    };
     if digits.as_bytes().get(keep)? >= &b'5' {
         kept += 1;
     }
@@ -262,7 +279,10 @@ mod tests {
         assert_eq!(round_i64(-1249, -2), -1200);
         assert_eq!(round_i64(i64::MAX, -25), 0);
         assert_eq!(round_i64(4_999_999_999_999_999_999, -19), 0);
-        assert_eq!(round_i64(i64::MAX, -19), 10_000_000_000_000_000_000_i128 as i64);
+        assert_eq!(
+            round_i64(i64::MAX, -19),
+            10_000_000_000_000_000_000_i128 as i64
+        );
     }
 
     #[test]
@@ -270,18 +290,54 @@ mod tests {
         let d = f64s(&[Some(-2.5), Some(2.4), None]);
         let i = int32(&[Some(i32::MIN), Some(-7), None]);
         let f = |func, a: Expr, ty| call(func, vec![a], ty);
-        same(&eval1(&f(ScalarFunc::Abs, col(0, Double), Double), d.clone()), f64s(&[Some(2.5), Some(2.4), None]));
-        same(&eval1(&f(ScalarFunc::Abs, col(0, Int), Int), i.clone()), int32(&[Some(i32::MIN), Some(7), None]));
-        same(&eval1(&f(ScalarFunc::Floor, col(0, Double), Double), d.clone()), f64s(&[Some(-3.0), Some(2.0), None]));
-        same(&eval1(&f(ScalarFunc::Ceil, col(0, Double), Double), d.clone()), f64s(&[Some(-2.0), Some(3.0), None]));
-        same(&eval1(&f(ScalarFunc::Floor, col(0, Int), Int), i.clone()), i.clone());
-        same(&eval1(&f(ScalarFunc::Round, col(0, Double), Double), d.clone()), f64s(&[Some(-3.0), Some(2.0), None]));
-        same(&eval1(&f(ScalarFunc::Round, col(0, Int), Int), i.clone()), i.clone());
+        same(
+            &eval1(&f(ScalarFunc::Abs, col(0, Double), Double), d.clone()),
+            f64s(&[Some(2.5), Some(2.4), None]),
+        );
+        same(
+            &eval1(&f(ScalarFunc::Abs, col(0, Int), Int), i.clone()),
+            int32(&[Some(i32::MIN), Some(7), None]),
+        );
+        same(
+            &eval1(&f(ScalarFunc::Floor, col(0, Double), Double), d.clone()),
+            f64s(&[Some(-3.0), Some(2.0), None]),
+        );
+        same(
+            &eval1(&f(ScalarFunc::Ceil, col(0, Double), Double), d.clone()),
+            f64s(&[Some(-2.0), Some(3.0), None]),
+        );
+        same(
+            &eval1(&f(ScalarFunc::Floor, col(0, Int), Int), i.clone()),
+            i.clone(),
+        );
+        same(
+            &eval1(&f(ScalarFunc::Round, col(0, Double), Double), d.clone()),
+            f64s(&[Some(-3.0), Some(2.0), None]),
+        );
+        same(
+            &eval1(&f(ScalarFunc::Round, col(0, Int), Int), i.clone()),
+            i.clone(),
+        );
         let r = |x: Expr, dg: Expr, ty| call(ScalarFunc::Round, vec![x, dg], ty);
-        same(&eval1(&r(col(0, Int), big(-1), Int), i.clone()), int32(&[Some(i32::MAX - 1), Some(-10), None]));
-        same(&eval1(&r(col(0, Double), null(BigInt), Double), d.clone()), f64s(&[None, None, None]));
-        let b = batch(vec![("x", f64s(&[Some(2.675), Some(2.675), None])), ("d", int64(&[Some(2), None, Some(1)]))]);
-        same(&eval(&r(col(0, Double), col(1, BigInt), Double), &b), f64s(&[Some(2.68), None, None]));
-        same(&eval(&r(int(1250), big(-2), Int), &b), int32(&[Some(1300); 3]));
+        same(
+            &eval1(&r(col(0, Int), big(-1), Int), i.clone()),
+            int32(&[Some(i32::MAX - 1), Some(-10), None]),
+        );
+        same(
+            &eval1(&r(col(0, Double), null(BigInt), Double), d.clone()),
+            f64s(&[None, None, None]),
+        );
+        let b = batch(vec![
+            ("x", f64s(&[Some(2.675), Some(2.675), None])),
+            ("d", int64(&[Some(2), None, Some(1)])),
+        ]);
+        same(
+            &eval(&r(col(0, Double), col(1, BigInt), Double), &b),
+            f64s(&[Some(2.68), None, None]),
+        );
+        same(
+            &eval(&r(int(1250), big(-2), Int), &b),
+            int32(&[Some(1300); 3]),
+        );
     }
 }

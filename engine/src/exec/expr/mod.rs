@@ -433,7 +433,11 @@ mod tests {
 
     fn typed_batch(rows: usize) -> RecordBatch {
         fn some<T>(rows: usize, v: T) -> Vec<Option<T>> {
-            if rows == 0 { vec![] } else { vec![Some(v), None] }
+            if rows == 0 {
+                vec![]
+            } else {
+                vec![Some(v), None]
+            }
         }
         batch(vec![
             ("c0", int32(&some(rows, 3))),
@@ -471,7 +475,10 @@ mod tests {
         let google = bin(BinaryOp::Eq, col(1, SqlType::Varchar), text("Google"));
         for (name, e) in [
             ("price > 100", price_gt()),
-            ("price > 100 AND channel = 'Google'", bin(BinaryOp::And, price_gt(), google)),
+            (
+                "price > 100 AND channel = 'Google'",
+                bin(BinaryOp::And, price_gt(), google),
+            ),
         ] {
             let c = compile(&e).unwrap();
             let start = std::time::Instant::now();
@@ -488,7 +495,12 @@ mod tests {
     #[test]
     fn missing_or_mistyped_columns_are_errors() {
         let b = batch(vec![("x", int32(&[Some(1)]))]);
-        assert!(compile(&col(3, SqlType::Int)).unwrap().evaluate(&b).is_err());
+        assert!(
+            compile(&col(3, SqlType::Int))
+                .unwrap()
+                .evaluate(&b)
+                .is_err()
+        );
         assert!(
             compile(&col(0, SqlType::Varchar))
                 .unwrap()
@@ -499,6 +511,11 @@ mod tests {
             "s",
             Arc::new(StringArray::from(vec!["a"])) as ArrayRef,
         )]);
-        assert!(compile(&col(0, SqlType::Varchar)).unwrap().evaluate(&s).is_ok());
+        assert!(
+            compile(&col(0, SqlType::Varchar))
+                .unwrap()
+                .evaluate(&s)
+                .is_ok()
+        );
     }
 }

@@ -85,7 +85,12 @@ impl StrCall {
                     .collect::<ExecResult<Vec<_>>>()?;
                 (StrFunc::Concat, Varchar, nodes)
             }
-            other => return Err(internal(format!("{} is not a string function", other.name()))),
+            other => {
+                return Err(internal(format!(
+                    "{} is not a string function",
+                    other.name()
+                )));
+            }
         };
         let node = Node::Str(Box::new(StrCall {
             func: f,
@@ -138,8 +143,12 @@ fn case_map(a: &StringArray, upper: bool) -> ExecResult<ArrayRef> {
         } else {
             data.to_ascii_lowercase()
         };
-        let out = StringArray::try_new(a.offsets().clone(), Buffer::from(mapped), a.nulls().cloned())
-            .map_err(arrow_err("LOWER/UPPER"))?;
+        let out = StringArray::try_new(
+            a.offsets().clone(),
+            Buffer::from(mapped),
+            a.nulls().cloned(),
+        )
+        .map_err(arrow_err("LOWER/UPPER"))?;
         return Ok(Arc::new(out));
     }
     let mut b = StringBuilder::with_capacity(a.len(), data.len());
@@ -185,8 +194,14 @@ pub(crate) fn substr(s: &str, start: i64, len: Option<i64>) -> Option<&str> {
 }
 
 fn substring(a: &[ArrayRef]) -> ExecResult<ArrayRef> {
-    let s = strings(a.first().ok_or_else(|| internal("SUBSTRING without a string"))?)?;
-    let start = prim::<Int64Type>(a.get(1).ok_or_else(|| internal("SUBSTRING without start"))?)?;
+    let s = strings(
+        a.first()
+            .ok_or_else(|| internal("SUBSTRING without a string"))?,
+    )?;
+    let start = prim::<Int64Type>(
+        a.get(1)
+            .ok_or_else(|| internal("SUBSTRING without start"))?,
+    )?;
     let len = a.get(2).map(|l| prim::<Int64Type>(l)).transpose()?;
     let mut b = StringBuilder::with_capacity(s.len(), s.values().len());
     for i in 0..s.len() {
@@ -211,7 +226,10 @@ fn substring(a: &[ArrayRef]) -> ExecResult<ArrayRef> {
 }
 
 fn concat(a: &[ArrayRef]) -> ExecResult<ArrayRef> {
-    let cols = a.iter().map(|c| strings(c)).collect::<ExecResult<Vec<_>>>()?;
+    let cols = a
+        .iter()
+        .map(|c| strings(c))
+        .collect::<ExecResult<Vec<_>>>()?;
     let rows = cols.first().map_or(0, |c| c.len());
     let bytes = cols.iter().map(|c| c.values().len()).sum();
     let mut b = StringBuilder::with_capacity(rows, bytes);
@@ -238,8 +256,16 @@ mod tests {
     fn lower_upper_are_unicode_aware() {
         let c = strs(&[Some("Hello"), Some("ÉCOLE straße"), Some("ΟΔΟΣ"), None]);
         same(
-            &eval1(&call(ScalarFunc::Lower, vec![col(0, Varchar)], Varchar), c.clone()),
-            strs(&[Some("hello"), Some("école straße"), Some("οδο\u{3c2}"), None]),
+            &eval1(
+                &call(ScalarFunc::Lower, vec![col(0, Varchar)], Varchar),
+                c.clone(),
+            ),
+            strs(&[
+                Some("hello"),
+                Some("école straße"),
+                Some("οδο\u{3c2}"),
+                None,
+            ]),
         );
         same(
             &eval1(&call(ScalarFunc::Upper, vec![col(0, Varchar)], Varchar), c),
@@ -248,7 +274,10 @@ mod tests {
         // ASCII fast path on a sliced column
         let ascii = strs(&[Some("AbC"), None, Some("xY")]).slice(1, 2);
         same(
-            &eval1(&call(ScalarFunc::Upper, vec![col(0, Varchar)], Varchar), ascii),
+            &eval1(
+                &call(ScalarFunc::Upper, vec![col(0, Varchar)], Varchar),
+                ascii,
+            ),
             strs(&[None, Some("XY")]),
         );
     }
@@ -293,11 +322,25 @@ mod tests {
             Varchar,
         );
         same(&eval(&sub3, &b), strs(&[Some("él"), None, None, None]));
-        let sub2 = call(ScalarFunc::Substring, vec![col(0, Varchar), col(1, BigInt)], Varchar);
-        same(&eval(&sub2, &b), strs(&[Some("éllo"), None, None, Some("abc")]));
+        let sub2 = call(
+            ScalarFunc::Substring,
+            vec![col(0, Varchar), col(1, BigInt)],
+            Varchar,
+        );
+        same(
+            &eval(&sub2, &b),
+            strs(&[Some("éllo"), None, None, Some("abc")]),
+        );
         // INT start is widened
-        let sub_int = call(ScalarFunc::Substring, vec![col(0, Varchar), int(3)], Varchar);
-        same(&eval(&sub_int, &b), strs(&[Some("llo"), None, Some("c"), Some("c")]));
+        let sub_int = call(
+            ScalarFunc::Substring,
+            vec![col(0, Varchar), int(3)],
+            Varchar,
+        );
+        same(
+            &eval(&sub_int, &b),
+            strs(&[Some("llo"), None, Some("c"), Some("c")]),
+        );
     }
 
     #[test]
@@ -312,12 +355,19 @@ mod tests {
             Varchar,
         );
         same(&eval(&c, &b), strs(&[Some("a-é"), Some("-b"), Some("-")]));
-        let all_null = call(ScalarFunc::Concat, vec![col(0, Varchar), null(Varchar)], Varchar);
+        let all_null = call(
+            ScalarFunc::Concat,
+            vec![col(0, Varchar), null(Varchar)],
+            Varchar,
+        );
         same(&eval(&all_null, &b), strs(&[Some("a"), Some(""), Some("")]));
         let pipe = bin(BinaryOp::Concat, col(0, Varchar), col(1, Varchar));
         same(&eval(&pipe, &b), strs(&[Some("aé"), None, None]));
         let pipe_lit = bin(BinaryOp::Concat, text("x:"), col(1, Varchar));
-        same(&eval(&pipe_lit, &b), strs(&[Some("x:é"), Some("x:b"), None]));
+        same(
+            &eval(&pipe_lit, &b),
+            strs(&[Some("x:é"), Some("x:b"), None]),
+        );
         let none = call(ScalarFunc::Concat, vec![], Varchar);
         same(&eval(&none, &b), strs(&[Some(""); 3]));
     }

@@ -31,7 +31,11 @@ pub(crate) fn eval1(e: &Expr, column: ArrayRef) -> ArrayRef {
 
 /// Asserts that two arrays are equal, printing both otherwise.
 pub(crate) fn same(got: &ArrayRef, want: ArrayRef) {
-    assert_eq!(got.as_ref(), want.as_ref() as &dyn Array, "\ngot:  {got:?}\nwant: {want:?}");
+    assert_eq!(
+        got.as_ref(),
+        want.as_ref() as &dyn Array,
+        "\ngot:  {got:?}\nwant: {want:?}"
+    );
 }
 
 /// Column `i` named `c{i}`.

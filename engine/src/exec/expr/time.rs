@@ -109,9 +109,11 @@ impl TimeCall {
             match op {
                 TimeOp::Extract(f) => Ok(extract(ts, f)),
                 TimeOp::Trunc(f) => trunc(ts, f),
-                TimeOp::TumbleStart(size) => Ok(Arc::new(
-                    ts.unary::<_, TimestampMillisecondType>(|ms| floor_to(ms, size)),
-                )),
+                TimeOp::TumbleStart(size) => {
+                    Ok(Arc::new(ts.unary::<_, TimestampMillisecondType>(|ms| {
+                        floor_to(ms, size)
+                    })))
+                }
                 TimeOp::TumbleEnd(size) => {
                     Ok(Arc::new(ts.unary::<_, TimestampMillisecondType>(|ms| {
                         floor_to(ms, size).wrapping_add(size)
@@ -178,7 +180,12 @@ fn trunc(ts: &TimestampMillisecondArray, f: TimeUnitField) -> ExecResult<ArrayRe
         F::Month => calendar(|d| d.with_day(1)),
         F::Quarter => calendar(|d| NaiveDate::from_ymd_opt(d.year(), d.month0() / 3 * 3 + 1, 1)),
         F::Year => calendar(|d| NaiveDate::from_ymd_opt(d.year(), 1, 1)),
-        other => return Err(internal(format!("DATE_TRUNC does not support {}", other.name()))),
+        other => {
+            return Err(internal(format!(
+                "DATE_TRUNC does not support {}",
+                other.name()
+            )));
+        }
     }))
 }
 
@@ -192,12 +199,20 @@ mod tests {
     const T: i64 = 1_767_225_610_250;
 
     fn ex(f: F, v: &[Option<i64>]) -> ArrayRef {
-        let e = call(ScalarFunc::Extract(f), vec![col(0, SqlType::Timestamp)], SqlType::BigInt);
+        let e = call(
+            ScalarFunc::Extract(f),
+            vec![col(0, SqlType::Timestamp)],
+            SqlType::BigInt,
+        );
         eval1(&e, tss(v))
     }
 
     fn tr(f: F, v: &[Option<i64>]) -> ArrayRef {
-        let e = call(ScalarFunc::DateTrunc(f), vec![col(0, SqlType::Timestamp)], SqlType::Timestamp);
+        let e = call(
+            ScalarFunc::DateTrunc(f),
+            vec![col(0, SqlType::Timestamp)],
+            SqlType::Timestamp,
+        );
         eval1(&e, tss(v))
     }
 
@@ -230,7 +245,10 @@ mod tests {
         let out = ex(F::Year, &[Some(i64::MAX), Some(i64::MIN)]);
         assert_eq!(out.null_count(), 2);
         // fixed units still work
-        same(&ex(F::Epoch, &[Some(i64::MIN)]), int64(&[Some(i64::MIN.div_euclid(1000))]));
+        same(
+            &ex(F::Epoch, &[Some(i64::MIN)]),
+            int64(&[Some(i64::MIN.div_euclid(1000))]),
+        );
     }
 
     #[test]
@@ -269,19 +287,51 @@ mod tests {
     #[test]
     fn unsupported_units_and_sizes_are_rejected() {
         for f in [F::DayOfWeek, F::DayOfYear, F::Epoch] {
-            let e = call(ScalarFunc::DateTrunc(f), vec![col(0, SqlType::Timestamp)], SqlType::Timestamp);
+            let e = call(
+                ScalarFunc::DateTrunc(f),
+                vec![col(0, SqlType::Timestamp)],
+                SqlType::Timestamp,
+            );
             assert!(super::super::compile(&e).is_err());
         }
-        let e = call(ScalarFunc::TumbleStart(0), vec![col(0, SqlType::Timestamp)], SqlType::Timestamp);
+        let e = call(
+            ScalarFunc::TumbleStart(0),
+            vec![col(0, SqlType::Timestamp)],
+            SqlType::Timestamp,
+        );
         assert!(super::super::compile(&e).is_err());
     }
 
     #[test]
     fn tumble_windows_align_to_the_epoch() {
-        let v = [Some(0), Some(9_999), Some(10_000), Some(-1), Some(-10_000), Some(-10_001), None];
-        let start = call(ScalarFunc::TumbleStart(10_000), vec![col(0, SqlType::Timestamp)], SqlType::Timestamp);
-        let end = call(ScalarFunc::TumbleEnd(10_000), vec![col(0, SqlType::Timestamp)], SqlType::Timestamp);
-        let starts = [Some(0), Some(0), Some(10_000), Some(-10_000), Some(-10_000), Some(-20_000), None];
+        let v = [
+            Some(0),
+            Some(9_999),
+            Some(10_000),
+            Some(-1),
+            Some(-10_000),
+            Some(-10_001),
+            None,
+        ];
+        let start = call(
+            ScalarFunc::TumbleStart(10_000),
+            vec![col(0, SqlType::Timestamp)],
+            SqlType::Timestamp,
+        );
+        let end = call(
+            ScalarFunc::TumbleEnd(10_000),
+            vec![col(0, SqlType::Timestamp)],
+            SqlType::Timestamp,
+        );
+        let starts = [
+            Some(0),
+            Some(0),
+            Some(10_000),
+            Some(-10_000),
+            Some(-10_000),
+            Some(-20_000),
+            None,
+        ];
         same(&eval1(&start, tss(&v)), tss(&starts));
         let ends: Vec<Option<i64>> = starts.iter().map(|s| s.map(|s| s + 10_000)).collect();
         same(&eval1(&end, tss(&v)), tss(&ends));

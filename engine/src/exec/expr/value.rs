@@ -153,8 +153,14 @@ pub(crate) fn repeat(one: &dyn Array, rows: usize) -> ExecResult<ArrayRef> {
             };
             Arc::new(BooleanArray::new(bits, None))
         }
-        DataType::Int32 => Arc::new(Int32Array::from_value(prim::<Int32Type>(one)?.value(0), rows)),
-        DataType::Int64 => Arc::new(Int64Array::from_value(prim::<Int64Type>(one)?.value(0), rows)),
+        DataType::Int32 => Arc::new(Int32Array::from_value(
+            prim::<Int32Type>(one)?.value(0),
+            rows,
+        )),
+        DataType::Int64 => Arc::new(Int64Array::from_value(
+            prim::<Int64Type>(one)?.value(0),
+            rows,
+        )),
         DataType::Float64 => Arc::new(Float64Array::from_value(
             prim::<Float64Type>(one)?.value(0),
             rows,
@@ -163,7 +169,11 @@ pub(crate) fn repeat(one: &dyn Array, rows: usize) -> ExecResult<ArrayRef> {
             TimestampMillisecondArray::from_value(timestamps(one)?.value(0), rows),
         ),
         DataType::Utf8 => Arc::new(StringArray::new_repeated(strings(one)?.value(0), rows)),
-        other => return Err(internal(format!("cannot repeat a constant of type {other}"))),
+        other => {
+            return Err(internal(format!(
+                "cannot repeat a constant of type {other}"
+            )));
+        }
     })
 }
 
@@ -261,7 +271,10 @@ mod tests {
     fn retype_reinterprets_timestamps() {
         let ts: ArrayRef = Arc::new(TimestampMillisecondArray::from(vec![Some(1), None]));
         let i = retype(ts.clone(), &DataType::Int64).unwrap();
-        assert_eq!(i.as_ref(), &Int64Array::from(vec![Some(1), None]) as &dyn Array);
+        assert_eq!(
+            i.as_ref(),
+            &Int64Array::from(vec![Some(1), None]) as &dyn Array
+        );
         let back = retype(i, &ts.data_type().clone()).unwrap();
         assert_eq!(&back, &ts);
         assert!(retype(ts, &DataType::Utf8).is_err());
