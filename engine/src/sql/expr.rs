@@ -819,7 +819,7 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
     let (func, ty) = match name {
         "lower" | "upper" => {
             arity(1..=1, &args)?;
-            args[0] = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+            args = vec![expect_type(args.remove(0), SqlType::Varchar, name, pos)?];
             (
                 if name == "lower" {
                     ScalarFunc::Lower
@@ -831,7 +831,7 @@ fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<E
         }
         "length" | "char_length" | "character_length" => {
             arity(1..=1, &args)?;
-            args[0] = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+            args = vec![expect_type(args.remove(0), SqlType::Varchar, name, pos)?];
             (ScalarFunc::Length, SqlType::BigInt)
         }
         "substring" | "substr" => {

@@ -172,3 +172,45 @@ fn conform_to_sink(
         .collect::<Vec<(Expr, String)>>();
     Ok(LogicalPlan::Project { input, exprs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(sql: &str) -> PlanResult<Vec<PlannedStatement>> {
+        Catalog::default().plan_script(sql)
+    }
+
+    const BIDS: &str = "CREATE STREAM bids (auction BIGINT, channel VARCHAR, date_time TIMESTAMP) \
+                        WITH (connector = 'file', path = 'x.jsonl');";
+
+    /// Regression: LOWER/UPPER/LENGTH indexed their argument list after
+    /// emptying it and panicked while planning.
+    #[test]
+    fn one_argument_string_functions_plan_without_panicking() {
+        for f in ["LOWER", "UPPER", "LENGTH", "CHAR_LENGTH"] {
+            plan(&format!("{BIDS} SELECT {f}(channel) AS x FROM bids")).unwrap();
+            let e = plan(&format!("{BIDS} SELECT {f}() FROM bids")).unwrap_err();
+            assert!(e.message.contains("takes 1 argument(s), got 0"), "{e}");
+        }
+    }
+
+    #[test]
+    fn every_statement_kind_plans() {
+        let out = plan(&format!(
+            "{BIDS} CREATE STREAM o WITH (connector = 'stdout');
+             SELECT * FROM bids; INSERT INTO o SELECT auction FROM bids; EXPLAIN SELECT auction FROM bids;"
+        ))
+        .unwrap();
+        assert!(matches!(
+            out.as_slice(),
+            [
+                PlannedStatement::CreatedStream(_),
+                PlannedStatement::CreatedStream(_),
+                PlannedStatement::Query(_),
+                PlannedStatement::Query(_),
+                PlannedStatement::Explain(_)
+            ]
+        ));
+    }
+}

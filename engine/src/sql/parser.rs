@@ -465,7 +465,9 @@ fn parser_error(e: ParserError) -> PlanError {
         ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
     };
     let pos = location_in(&text).unwrap_or_default();
-    PlanError::new(format!("syntax error: {}", strip_location(&text)), pos)
+    let what = strip_location(&text).replace("found: EOF", "found the end of the statement");
+    PlanError::new(format!("syntax error: {what}"), pos)
+        .with_hint("check the SQL at this point; docs/sql.md shows the statements Eddy accepts")
 }
 
 fn location_in(text: &str) -> Option<SqlPos> {
