@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 
 pub use error::{ConnectorError, EngineError, ExecError, PlanError};
-pub use exec::runtime::{Progress, QueryStats, RunOptions, RunningQuery};
+pub use exec::runtime::{Progress, QueryStats, RunOptions, RunningQuery, StopHandle};
 pub use plan::physical::PhysicalPlan;
 pub use sql::{Catalog, PlannedStatement};
 

@@ -73,10 +73,12 @@ impl CaseOptions {
     pub fn from_script(sql: &str) -> Self {
         let mut o = CaseOptions { batch_size: 1 };
         for line in sql.lines() {
-            if let Some(v) = line.trim().strip_prefix("-- batch_size:") {
-                if let Ok(n) = v.trim().parse() {
-                    o.batch_size = n;
-                }
+            let value = line
+                .trim()
+                .strip_prefix("-- batch_size:")
+                .and_then(|v| v.trim().parse().ok());
+            if let Some(n) = value {
+                o.batch_size = n;
             }
         }
         o

@@ -135,22 +135,18 @@ fn run(script: &Script, stats: bool, show_progress: bool, options: RunOptions) -
     for plan in &script.queries {
         running.push(eddy::start_query(plan, &options)?);
     }
-    let running = Arc::new(running);
+    let stoppers: Vec<_> = running.iter().map(|q| q.stop_handle()).collect();
     let interrupts = Arc::new(AtomicUsize::new(0));
-    {
-        let running = running.clone();
-        let interrupts = interrupts.clone();
-        ctrlc::set_handler(move || {
-            if interrupts.fetch_add(1, Ordering::SeqCst) > 0 {
-                std::process::exit(130);
-            }
-            eprintln!("\nstopping (Ctrl-C again to quit at once)...");
-            running.iter().for_each(|q| q.stop());
-        })
-        .context("cannot install the Ctrl-C handler")?;
-    }
+    ctrlc::set_handler(move || {
+        if interrupts.fetch_add(1, Ordering::SeqCst) > 0 {
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping (Ctrl-C again to quit at once)...");
+        stoppers.iter().for_each(|s| s.stop());
+    })
+    .context("cannot install the Ctrl-C handler")?;
     while !running.iter().all(|q| q.is_finished()) {
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(50));
         if show_progress {
             let p = running
                 .iter()
@@ -167,8 +163,6 @@ fn run(script: &Script, stats: bool, show_progress: bool, options: RunOptions) -
     if show_progress {
         eprintln!();
     }
-    let running =
-        Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("query handles still shared"))?;
     let mut first_err = None;
     for (i, q) in running.into_iter().enumerate() {
         match q.wait() {

@@ -288,7 +288,7 @@ impl Rng {
 
 /// People before event `i`.
 fn people_before(i: u64) -> i64 {
-    ((i / PROPORTION) + u64::from(i % PROPORTION > 0)) as i64
+    ((i / PROPORTION) + u64::from(!i.is_multiple_of(PROPORTION))) as i64
 }
 
 /// Auctions before event `i`.

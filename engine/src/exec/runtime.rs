@@ -74,6 +74,17 @@ pub struct Progress {
     pub elapsed: Duration,
 }
 
+/// Stops a running query; cheap to clone and send to other threads.
+#[derive(Debug, Clone)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Asks the query to stop, as [`RunningQuery::stop`] does.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 enum SourceMsg {
     Batch(RecordBatch),
     /// The source ended by itself: close windows and flush.
@@ -88,6 +99,8 @@ pub struct RunningQuery {
     error: Arc<Mutex<Option<ExecError>>>,
     threads: Vec<JoinHandle<()>>,
     started: Instant,
+    /// When the sink finished, for an exact elapsed time.
+    finished: Arc<Mutex<Option<Instant>>>,
 }
 
 impl RunningQuery {
@@ -102,6 +115,7 @@ impl RunningQuery {
         mut sink: Box<dyn Sink>,
         options: &RunOptions,
     ) -> ExecResult<Self> {
+        let started = Instant::now();
         let metrics = Arc::new(QueryMetrics::default());
         let mut pipeline = Pipeline::build(plan, &metrics)?;
         let shutdown = ctx.shutdown.clone();
@@ -167,6 +181,8 @@ impl RunningQuery {
 
         let sink_metrics = metrics.clone();
         let sink_fail = fail;
+        let finished: Arc<Mutex<Option<Instant>>> = Arc::default();
+        let sink_finished = finished.clone();
         let sink_thread = spawn("eddy-sink", move || {
             let result = (|| -> ExecResult<()> {
                 for b in out_rx.iter() {
@@ -179,6 +195,9 @@ impl RunningQuery {
             if let Err(e) = result {
                 sink_fail(e);
             }
+            if let Ok(mut f) = sink_finished.lock() {
+                *f = Some(Instant::now());
+            }
         })?;
 
         Ok(Self {
@@ -187,7 +206,8 @@ impl RunningQuery {
             metrics,
             error,
             threads: vec![source_thread, worker_thread, sink_thread],
-            started: Instant::now(),
+            started,
+            finished,
         })
     }
 
@@ -195,6 +215,11 @@ impl RunningQuery {
     /// windows still open are not emitted.
     pub fn stop(&self) {
         self.shutdown.store(true, Ordering::SeqCst);
+    }
+
+    /// A handle that stops the query from elsewhere (a signal handler).
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle(self.shutdown.clone())
     }
 
     /// Whether all threads have finished.
@@ -234,6 +259,12 @@ impl RunningQuery {
             return Err(e);
         }
         let m = &self.metrics;
+        let end = self
+            .finished
+            .lock()
+            .ok()
+            .and_then(|f| *f)
+            .unwrap_or_else(Instant::now);
         Ok(QueryStats {
             records_in: self.counters.records.load(Ordering::Relaxed),
             records_out: m.rows_out.load(Ordering::Relaxed),
@@ -241,7 +272,7 @@ impl RunningQuery {
             late_dropped: m.late_rows.load(Ordering::Relaxed),
             null_time_dropped: m.null_time_rows.load(Ordering::Relaxed),
             watermark: m.watermark(),
-            elapsed: self.started.elapsed(),
+            elapsed: end.duration_since(self.started),
         })
     }
 }

@@ -122,7 +122,7 @@ impl PhysicalPlan {
     /// (kind, params) per node in data-flow order, source and sink included.
     fn rendered(&self) -> Vec<(String, Vec<(String, String)>)> {
         let mut out = Vec::new();
-        let mut src = vec![("stream".to_string(), self.source.name.clone())];
+        let mut src = vec![("name".to_string(), self.source.name.clone())];
         src.extend(
             self.source
                 .options
@@ -139,7 +139,7 @@ impl PhysicalPlan {
                 ("format".into(), "json".into()),
             ],
             SinkTarget::Stream(s) => {
-                let mut p = vec![("stream".to_string(), s.name.clone())];
+                let mut p = vec![("name".to_string(), s.name.clone())];
                 p.extend(
                     s.options
                         .iter()
@@ -217,14 +217,16 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
 fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
     match plan {
         LogicalPlan::Scan { stream } => {
-            if let Some(w) = &stream.watermark {
-                if let Ok(column) = stream.schema.index_of(&w.column) {
-                    out.push(PhysicalNode::Watermark {
-                        column,
-                        name: w.column.clone(),
-                        delay_ms: w.delay_ms,
-                    });
-                }
+            if let Some((w, column)) = stream
+                .watermark
+                .as_ref()
+                .and_then(|w| stream.schema.index_of(&w.column).ok().map(|c| (w, c)))
+            {
+                out.push(PhysicalNode::Watermark {
+                    column,
+                    name: w.column.clone(),
+                    delay_ms: w.delay_ms,
+                });
             }
             stream.clone()
         }

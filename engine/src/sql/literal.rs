@@ -115,10 +115,11 @@ pub(crate) fn parse_timestamp_literal(s: &str, pos: SqlPos) -> PlanResult<i64> {
             return Ok(t.and_utc().timestamp_millis());
         }
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        if let Some(t) = d.and_hms_opt(0, 0, 0) {
-            return Ok(t.and_utc().timestamp_millis());
-        }
+    let day = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0));
+    if let Some(t) = day {
+        return Ok(t.and_utc().timestamp_millis());
     }
     Err(
         PlanError::new(format!("'{s}' is not a valid timestamp"), pos).with_hint(

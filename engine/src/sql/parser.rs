@@ -15,7 +15,7 @@ use crate::error::{PlanError, PlanResult, SqlPos};
 #[derive(Debug, Clone)]
 pub enum Statement {
     /// `CREATE STREAM ...`
-    CreateStream(CreateStream),
+    CreateStream(Box<CreateStream>),
     /// A bare query (results to stdout).
     Query(QueryStatement),
     /// `INSERT INTO sink SELECT ...`
@@ -176,7 +176,7 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
             token: Token::EOF,
             span: Span::new(end, end),
         });
-        return parse_create_stream(tokens, pos).map(Statement::CreateStream);
+        return parse_create_stream(tokens, pos).map(|c| Statement::CreateStream(Box::new(c)));
     }
     let end = tokens[sig[sig.len() - 1]].span.end;
     let emit = take_emit(&mut tokens)?;

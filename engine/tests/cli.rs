@@ -1,0 +1,129 @@
+//! The `eddy` binary as a user runs it: run, explain, check, and the exit
+//! codes and messages of mistakes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn eddy(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eddy"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("eddy runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const INPUT: &str = "{\"k\":\"a\",\"v\":1,\"t\":\"2026-01-01T00:00:01Z\"}\n\
+                     {\"k\":\"b\",\"v\":2,\"t\":\"2026-01-01T00:00:02Z\"}\n\
+                     not json\n\
+                     {\"k\":\"a\",\"v\":3,\"t\":\"2026-01-01T00:00:12Z\"}\n";
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("in.jsonl"), INPUT).expect("write input");
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE STREAM s (k VARCHAR, v BIGINT, t TIMESTAMP, WATERMARK FOR t AS t - INTERVAL '1' SECOND)
+           WITH (connector = 'file', path = 'in.jsonl', 'format.on_error' = 'skip');
+         CREATE STREAM out WITH (connector = 'file', path = 'out.csv', format = 'csv');
+         INSERT INTO out SELECT k, window_start, SUM(v) AS total
+         FROM TUMBLE(s, t, INTERVAL '10' SECOND) GROUP BY k, window_start, window_end;",
+    )
+    .expect("write query");
+    dir
+}
+
+#[test]
+fn run_writes_the_sink_and_prints_stats() {
+    let dir = setup();
+    let out = eddy(&["run", "q.sql", "--stats"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("query 1: 3 records in, 3 out, 0 late (dropped)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 malformed (skipped)"), "{stderr}");
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).expect("sink file");
+    assert_eq!(
+        csv,
+        "k,window_start,total\na,2026-01-01T00:00:00Z,1\nb,2026-01-01T00:00:00Z,2\na,2026-01-01T00:00:10Z,3\n"
+    );
+}
+
+#[test]
+fn bare_select_prints_json_lines() {
+    let dir = setup();
+    std::fs::write(
+        dir.path().join("s.sql"),
+        "CREATE STREAM s (k VARCHAR, v BIGINT) WITH (connector = 'file', path = 'in.jsonl', 'format.on_error' = 'skip');
+         SELECT k, v * 10 AS v10 FROM s WHERE v > 1;",
+    )
+    .expect("write query");
+    let out = eddy(&["run", "s.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"k\":\"b\",\"v10\":20}\n{\"k\":\"a\",\"v10\":30}\n"
+    );
+}
+
+#[test]
+fn explain_and_check() {
+    let dir = setup();
+    let out = eddy(&["explain", "q.sql"], dir.path());
+    assert!(out.status.success());
+    let plan = text(&out.stdout);
+    assert!(
+        plan.starts_with("Sink: name=out, connector=file, format=csv, path=out.csv\n"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("    TumblingWindowAggregate: time=t, size=10 SECOND, keys=[k]"),
+        "{plan}"
+    );
+    let out = eddy(&["explain", "--json", "q.sql"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON plan");
+    assert_eq!(json["nodes"][0]["kind"], "Source");
+    assert_eq!(json["edges"].as_array().map(Vec::len), Some(4));
+    let out = eddy(&["check", "q.sql"], dir.path());
+    assert_eq!(
+        text(&out.stdout),
+        "q.sql: ok (2 streams, 1 queries, 0 explained)\n"
+    );
+}
+
+#[test]
+fn mistakes_exit_non_zero_with_a_clear_message() {
+    let dir = setup();
+    std::fs::write(
+        dir.path().join("bad.sql"),
+        "CREATE STREAM s (a BIGINT) WITH (connector = 'file', path = 'x');\nSELECT b FROM s;",
+    )
+    .expect("write");
+    let out = eddy(&["run", "bad.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "error: in bad.sql: unknown column 'b' at line 2, column 8\nhint: available columns: a\n"
+    );
+    let out = eddy(&["run", "missing.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("error: cannot read missing.sql"));
+    // a malformed line under the default 'fail' policy stops the query with its line number
+    std::fs::write(
+        dir.path().join("strict.sql"),
+        "CREATE STREAM s (k VARCHAR) WITH (connector = 'file', path = 'in.jsonl'); SELECT k FROM s;",
+    )
+    .expect("write");
+    let out = eddy(&["run", "strict.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("in.jsonl: malformed record at line 3"),
+        "{}",
+        text(&out.stderr)
+    );
+}
