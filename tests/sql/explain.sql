@@ -3,7 +3,7 @@ CREATE STREAM bids (
   auction BIGINT, bidder BIGINT, price DOUBLE, channel VARCHAR, date_time TIMESTAMP,
   WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND
 ) WITH (connector = 'file', path = 'tests/sql/data/bids.jsonl');
-CREATE STREAM out WITH (connector = 'file', path = '/tmp/eddy-explain-out.jsonl', format = 'csv');
+CREATE STREAM out WITH (connector = 'file', path = 'hot_auctions.csv', format = 'csv');
 
 EXPLAIN INSERT INTO out
 SELECT auction, window_start, COUNT(*) AS bids, AVG(price) AS mean

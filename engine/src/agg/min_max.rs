@@ -1,7 +1,6 @@
 //! `MIN(x)` and `MAX(x)` for numbers, timestamps, booleans and strings.
 //! Doubles order with NaN above every number (as PostgreSQL).
 
-use std::marker::PhantomData;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -10,82 +9,20 @@ use arrow::array::{
 use arrow::datatypes::ArrowNativeTypeOp;
 
 use crate::agg::Accumulator;
-use crate::agg::util::{for_each_valid, is_null_type, primitive_arg, validity};
+use crate::agg::fold::FoldOp;
+use crate::agg::util::is_null_type;
 use crate::error::{ExecError, ExecResult};
 
-/// Per-group minimum (`MAX = false`) or maximum (`MAX = true`) of a primitive type.
-#[derive(Debug)]
-pub(crate) struct PrimitiveMinMax<T: ArrowPrimitiveType, const MAX: bool> {
-    best: Vec<T::Native>,
-    seen: Vec<bool>,
-    _t: PhantomData<fn() -> T>,
-}
+/// The smaller value (`MAX = false`) or the larger (`MAX = true`), in a total
+/// order where a double's NaN sorts above every number.
+pub(crate) struct MinMaxOp<const MAX: bool>;
 
-impl<T: ArrowPrimitiveType, const MAX: bool> PrimitiveMinMax<T, MAX> {
-    pub fn new() -> Self {
-        Self {
-            best: Vec::new(),
-            seen: Vec::new(),
-            _t: PhantomData,
-        }
-    }
-}
+impl<N: ArrowNativeTypeOp, const MAX: bool> FoldOp<N> for MinMaxOp<MAX> {
+    const NAME: &'static str = if MAX { "max" } else { "min" };
 
-impl<T: ArrowPrimitiveType, const MAX: bool> Accumulator for PrimitiveMinMax<T, MAX> {
-    fn update_batch(
-        &mut self,
-        values: &[ArrayRef],
-        group_indices: &[u32],
-        total_num_groups: usize,
-    ) -> ExecResult<()> {
-        self.best.resize(total_num_groups, T::Native::ZERO);
-        self.seen.resize(total_num_groups, false);
-        if is_null_type(values) {
-            return Ok(());
-        }
-        let v = primitive_arg::<T>(values, if MAX { "max" } else { "min" })?;
-        let (best, seen) = (&mut self.best, &mut self.seen);
-        for_each_valid(&v, group_indices, |g, x| {
-            // total order: for floats NaN sorts above +inf
-            let better = if MAX {
-                x.is_gt(best[g])
-            } else {
-                x.is_lt(best[g])
-            };
-            if !seen[g] || better {
-                best[g] = x;
-                seen[g] = true;
-            }
-        });
-        Ok(())
-    }
-
-    fn merge_batch(
-        &mut self,
-        states: &[ArrayRef],
-        group_indices: &[u32],
-        total_num_groups: usize,
-    ) -> ExecResult<()> {
-        self.update_batch(states, group_indices, total_num_groups)
-    }
-
-    fn evaluate(&mut self, total_num_groups: usize) -> ExecResult<ArrayRef> {
-        let mut best = std::mem::take(&mut self.best);
-        let mut seen = std::mem::take(&mut self.seen);
-        best.resize(total_num_groups, T::Native::ZERO);
-        seen.resize(total_num_groups, false);
-        Ok(Arc::new(PrimitiveArray::<T>::new(
-            best.into(),
-            validity(&seen),
-        )))
-    }
-
-    fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
-        Ok(vec![self.evaluate(total_num_groups)?])
-    }
-
-    fn size(&self) -> usize {
-        self.best.capacity() * std::mem::size_of::<T::Native>() + self.seen.capacity()
+    fn combine(acc: N, x: N) -> N {
+        let better = if MAX { x.is_gt(acc) } else { x.is_lt(acc) };
+        if better { x } else { acc }
     }
 }
 

@@ -165,7 +165,9 @@ pub fn create_accumulator(
 ) -> ExecResult<Box<dyn Accumulator>> {
     use AggregateFunction as F;
     use arrow::datatypes::{Float64Type, Int32Type, Int64Type, TimestampMillisecondType};
-    use min_max::PrimitiveMinMax as MM;
+    use fold::PrimitiveFold;
+    type Min<T> = PrimitiveFold<T, min_max::MinMaxOp<false>>;
+    type Max<T> = PrimitiveFold<T, min_max::MinMaxOp<true>>;
     let unsupported = || {
         crate::ExecError::Internal(format!(
             "{}({}) has no accumulator",
@@ -180,17 +182,19 @@ pub fn create_accumulator(
         (F::CountStar, _) => Box::new(count::CountAccumulator::new(true)),
         (F::Count, _) => Box::new(count::CountAccumulator::new(false)),
         (F::CountDistinct, Some(t)) => Box::new(count_distinct::CountDistinctAccumulator::new(t)),
-        (F::Sum, Some(SqlType::Double)) => Box::new(sum::SumAccumulator::<Float64Type>::new()),
-        (F::Sum, _) => Box::new(sum::SumAccumulator::<Int64Type>::new()),
+        (F::Sum, Some(SqlType::Double)) => {
+            Box::new(PrimitiveFold::<Float64Type, sum::SumOp>::new())
+        }
+        (F::Sum, _) => Box::new(PrimitiveFold::<Int64Type, sum::SumOp>::new()),
         (F::Min | F::Max, Some(t)) => match (t, func == F::Max) {
-            (SqlType::Int, false) => Box::new(MM::<Int32Type, false>::new()),
-            (SqlType::Int, true) => Box::new(MM::<Int32Type, true>::new()),
-            (SqlType::BigInt | SqlType::Null, false) => Box::new(MM::<Int64Type, false>::new()),
-            (SqlType::BigInt | SqlType::Null, true) => Box::new(MM::<Int64Type, true>::new()),
-            (SqlType::Double, false) => Box::new(MM::<Float64Type, false>::new()),
-            (SqlType::Double, true) => Box::new(MM::<Float64Type, true>::new()),
-            (SqlType::Timestamp, false) => Box::new(MM::<TimestampMillisecondType, false>::new()),
-            (SqlType::Timestamp, true) => Box::new(MM::<TimestampMillisecondType, true>::new()),
+            (SqlType::Int, false) => Box::new(Min::<Int32Type>::new()),
+            (SqlType::Int, true) => Box::new(Max::<Int32Type>::new()),
+            (SqlType::BigInt | SqlType::Null, false) => Box::new(Min::<Int64Type>::new()),
+            (SqlType::BigInt | SqlType::Null, true) => Box::new(Max::<Int64Type>::new()),
+            (SqlType::Double, false) => Box::new(Min::<Float64Type>::new()),
+            (SqlType::Double, true) => Box::new(Max::<Float64Type>::new()),
+            (SqlType::Timestamp, false) => Box::new(Min::<TimestampMillisecondType>::new()),
+            (SqlType::Timestamp, true) => Box::new(Max::<TimestampMillisecondType>::new()),
             (SqlType::Boolean, max) => Box::new(min_max::BoolMinMax::new(max)),
             (SqlType::Varchar, max) => Box::new(min_max::StringMinMax::new(max)),
             (SqlType::Interval, _) => return Err(unsupported()),
@@ -205,6 +209,7 @@ pub fn create_accumulator(
 mod avg;
 mod count;
 mod count_distinct;
+mod fold;
 mod min_max;
 mod sum;
 mod util;
