@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, PrimitiveArray, StringArray,
-};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, StringArray};
 use arrow::datatypes::ArrowNativeTypeOp;
 
 use crate::agg::Accumulator;
