@@ -176,13 +176,13 @@ impl ExecError {
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     /// The SQL is wrong.
-    #[error("{0}")]
+    #[error(transparent)]
     Plan(#[from] PlanError),
     /// Running the query failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Exec(#[from] ExecError),
     /// A connector failed outside of a running query.
-    #[error("{0}")]
+    #[error(transparent)]
     Connector(#[from] ConnectorError),
 }
 

@@ -127,3 +127,21 @@ fn mistakes_exit_non_zero_with_a_clear_message() {
         text(&out.stderr)
     );
 }
+
+/// Regression: an I/O error was printed three times (the error chain
+/// repeated causes the message already contained).
+#[test]
+fn an_io_error_is_reported_once() {
+    let dir = setup();
+    std::fs::write(dir.path().join("io.sql"), "CREATE STREAM s (a BIGINT) WITH (connector = 'file', path = 'nope.jsonl'); SELECT a FROM s;")
+        .expect("write");
+    let out = eddy(&["run", "io.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr
+            .starts_with("error: stream 's': cannot open 'nope.jsonl' (check the 'path' option): "),
+        "{stderr}"
+    );
+}

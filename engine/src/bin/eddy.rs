@@ -59,7 +59,8 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // our errors carry their causes in their own text: print it once
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
@@ -116,8 +117,8 @@ fn dispatch(cli: Cli) -> Result<()> {
 }
 
 fn load(file: &Path) -> Result<Script> {
-    let sql =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let sql = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
     eddy::plan_script(&sql).map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }
 
