@@ -191,3 +191,59 @@ impl Operator for TumblingAggregateOp {
         self.emit_until(i64::MAX, out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::pipeline::Pipeline;
+    use arrow::array::{Int64Array, TimestampMillisecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    fn batch(keys: std::ops::Range<i64>, ts: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+        ]));
+        let n = (keys.end - keys.start) as usize;
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from_iter_values(keys)),
+                Arc::new(TimestampMillisecondArray::from(vec![ts; n])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn emitting_a_window_releases_its_state() {
+        let script = crate::plan_script(
+            "CREATE STREAM s (k BIGINT, t TIMESTAMP, WATERMARK FOR t AS t) WITH (connector = 'file', path = 'x');
+             SELECT k, COUNT(*) AS n FROM TUMBLE(s, t, INTERVAL '1' SECOND) GROUP BY k, window_start, window_end",
+        )
+        .unwrap();
+        let metrics = Arc::new(QueryMetrics::default());
+        let mut p = Pipeline::build(&script.queries[0], &metrics).unwrap();
+        // 100,000 keys in window [0, 1000): nothing emitted yet, state held
+        assert!(
+            p.push(Message::Batch(batch(0..100_000, 500)))
+                .unwrap()
+                .is_empty()
+        );
+        let held = metrics.state_bytes.load(Ordering::Relaxed);
+        assert!(held > 1_000_000, "{held} bytes");
+        assert_eq!(metrics.open_windows.load(Ordering::Relaxed), 1);
+        // a row at 1000 moves the watermark to 1000: the first window is emitted and dropped
+        let out = p.push(Message::Batch(batch(0..1, 1000))).unwrap();
+        assert_eq!(
+            out.iter().map(RecordBatch::num_rows).sum::<usize>(),
+            100_000
+        );
+        assert_eq!(metrics.open_windows.load(Ordering::Relaxed), 1);
+        let after = metrics.state_bytes.load(Ordering::Relaxed);
+        assert!(
+            after < held / 100,
+            "{after} bytes still held after emitting"
+        );
+    }
+}
