@@ -1,7 +1,9 @@
 //! Grouped aggregation state shared by the window operators, and the
 //! non-windowed GROUP BY operator (emits when its input ends).
 
-use arrow::array::{ArrayRef, UInt32Array};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -116,6 +118,22 @@ impl AggregateSpec {
     }
 }
 
+/// A finished partial aggregate: group keys and each accumulator's state,
+/// as arrays that can be merged into other states any number of times.
+pub(crate) struct Frozen {
+    keys: Vec<ArrayRef>,
+    states: Vec<Vec<ArrayRef>>,
+    rows: usize,
+}
+
+impl Frozen {
+    /// Approximate bytes held.
+    pub fn size(&self) -> usize {
+        let arrays = self.keys.iter().chain(self.states.iter().flatten());
+        arrays.map(|a| a.get_array_memory_size()).sum()
+    }
+}
+
 /// Groups and their accumulators for one window.
 pub(crate) struct GroupedState {
     groups: GroupTable,
@@ -141,6 +159,35 @@ impl GroupedState {
     /// Number of groups.
     pub fn len(&self) -> usize {
         self.groups.len()
+    }
+
+    /// Takes the keys and partial states out, as arrays.
+    ///
+    /// # Errors
+    /// An Arrow failure while building them.
+    pub fn freeze(mut self) -> ExecResult<Frozen> {
+        let rows = self.groups.len();
+        let keys = self.groups.key_columns()?;
+        let states = self
+            .accumulators
+            .iter_mut()
+            .map(|a| a.state(rows))
+            .collect::<ExecResult<_>>()?;
+        Ok(Frozen { keys, states, rows })
+    }
+
+    /// Merges a frozen partial aggregate into this one, group by group.
+    ///
+    /// # Errors
+    /// An accumulator failure.
+    pub fn merge(&mut self, part: &Frozen) -> ExecResult<()> {
+        self.groups
+            .intern(&part.keys, part.rows, &mut self.group_ids)?;
+        let n = self.groups.len();
+        for (acc, state) in self.accumulators.iter_mut().zip(&part.states) {
+            acc.merge_batch(state, &self.group_ids, n)?;
+        }
+        Ok(())
     }
 
     /// Approximate heap bytes held.
@@ -213,4 +260,10 @@ impl Operator for GroupAggregateOp {
         }
         Ok(())
     }
+}
+
+/// The `window_start`, `window_end` columns of `n` rows of one window.
+pub(crate) fn window_prefix(start: i64, end: i64, n: usize) -> Vec<ArrayRef> {
+    let bound = |v: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![v; n])) };
+    vec![bound(start), bound(end)]
 }

@@ -4,6 +4,7 @@
 pub(crate) mod aggregate;
 pub mod expr;
 pub(crate) mod group_table;
+pub(crate) mod hopping_aggregate;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;

@@ -7,6 +7,7 @@ use arrow::record_batch::RecordBatch;
 use crate::error::ExecResult;
 use crate::exec::aggregate::{AggregateSpec, GroupAggregateOp};
 use crate::exec::expr::compile;
+use crate::exec::hopping_aggregate::HoppingAggregateOp;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
 use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
@@ -68,6 +69,25 @@ impl Pipeline {
                         spec,
                         *time_column,
                         *size_ms,
+                        metrics.clone(),
+                    ))
+                }
+                PhysicalNode::HoppingAggregate {
+                    time_column,
+                    size_ms,
+                    slide_ms,
+                    pane_ms,
+                    keys,
+                    aggs,
+                    ..
+                } => {
+                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs))?;
+                    Box::new(HoppingAggregateOp::new(
+                        spec,
+                        *time_column,
+                        *size_ms,
+                        *slide_ms,
+                        *pane_ms,
                         metrics.clone(),
                     ))
                 }

@@ -248,10 +248,16 @@ impl RunningQuery {
     /// The first error any stage hit.
     pub fn wait(self) -> ExecResult<QueryStats> {
         for t in self.threads {
-            if t.join().is_err() {
+            let name = t.thread().name().unwrap_or("query").to_string();
+            if let Err(payload) = t.join() {
+                let why = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into());
                 return Err(ExecError::Worker(
-                    "query".into(),
-                    "a query thread panicked".into(),
+                    name,
+                    format!("{why} (a bug in Eddy: please report it)"),
                 ));
             }
         }

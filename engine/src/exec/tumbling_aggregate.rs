@@ -8,12 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{Array, AsArray, TimestampMillisecondArray, UInt32Array};
 use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{AggregateSpec, GroupedState};
+use crate::exec::aggregate::{AggregateSpec, GroupedState, window_prefix};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
 
@@ -111,8 +111,7 @@ impl TumblingAggregateOp {
         if n == 0 {
             return Ok(());
         }
-        let bounds = |v: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![v; n])) };
-        let prefix = vec![bounds(start), bounds(start + self.size_ms)];
+        let prefix = window_prefix(start, start + self.size_ms, n);
         out.push(Message::Batch(state.finish(prefix, &self.spec.schema)?));
         Ok(())
     }

@@ -34,6 +34,18 @@ pub enum WindowSpec {
         /// Window size in ms.
         size_ms: i64,
     },
+    /// Overlapping windows `[s, s + size)` starting every `slide` ms (aligned
+    /// to the epoch); a row belongs to every window that covers it.
+    Hop {
+        /// Event-time column (index into the input).
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// Distance between window starts in ms.
+        slide_ms: i64,
+        /// Window size in ms.
+        size_ms: i64,
+    },
 }
 
 /// When an aggregate emits its rows.

@@ -51,6 +51,27 @@ pub enum PhysicalNode {
         /// Emit mode.
         emit: EmitMode,
     },
+    /// Hopping-window aggregation: rows are aggregated once into panes of
+    /// `pane_ms` (the gcd of size and slide); a window merges its panes'
+    /// partial states when it closes.
+    HoppingAggregate {
+        /// Event-time column.
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// Window size in ms.
+        size_ms: i64,
+        /// Distance between window starts in ms.
+        slide_ms: i64,
+        /// Pane size in ms.
+        pane_ms: i64,
+        /// Group keys.
+        keys: Vec<(Expr, String)>,
+        /// Aggregates.
+        aggs: Vec<AggregateCall>,
+        /// Emit mode.
+        emit: EmitMode,
+    },
     /// Aggregation without a window; emits when the input ends.
     GlobalAggregate {
         /// Group keys.
@@ -203,6 +224,27 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
                 p("emit", format!("{emit:?}").to_ascii_uppercase()),
             ],
         ),
+        PhysicalNode::HoppingAggregate {
+            time_name,
+            size_ms,
+            slide_ms,
+            pane_ms,
+            keys,
+            aggs: a,
+            emit,
+            ..
+        } => (
+            "HoppingWindowAggregate".into(),
+            vec![
+                p("time", time_name.clone()),
+                p("size", format_interval_ms(*size_ms)),
+                p("slide", format_interval_ms(*slide_ms)),
+                p("pane", format_interval_ms(*pane_ms)),
+                p("keys", named(keys)),
+                p("aggs", aggs(a)),
+                p("emit", format!("{emit:?}").to_ascii_uppercase()),
+            ],
+        ),
         PhysicalNode::GlobalAggregate { keys, aggs: a } => (
             "GroupAggregate".into(),
             vec![
@@ -265,6 +307,21 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     aggs: aggs.clone(),
                     emit: *emit,
                 },
+                Some(WindowSpec::Hop {
+                    time_column,
+                    time_name,
+                    slide_ms,
+                    size_ms,
+                }) => PhysicalNode::HoppingAggregate {
+                    time_column: *time_column,
+                    time_name: time_name.clone(),
+                    size_ms: *size_ms,
+                    slide_ms: *slide_ms,
+                    pane_ms: gcd(*size_ms, *slide_ms),
+                    keys: keys.clone(),
+                    aggs: aggs.clone(),
+                    emit: *emit,
+                },
                 None => PhysicalNode::GlobalAggregate {
                     keys: keys.clone(),
                     aggs: aggs.clone(),
@@ -273,4 +330,9 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             s
         }
     }
+}
+
+/// Greatest common divisor (both positive).
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }

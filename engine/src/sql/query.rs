@@ -31,7 +31,36 @@ pub(crate) trait StreamLookup {
 struct Relation {
     stream: Arc<StreamDef>,
     qualifiers: Vec<String>,
-    tumble: Option<(usize, i64)>,
+    /// The window table function, if the relation is one.
+    window: Option<TableWindow>,
+}
+
+/// `TUMBLE(...)` or `HOP(...)` in FROM.
+#[derive(Clone, Copy)]
+struct TableWindow {
+    time_column: usize,
+    /// Slide (= size for TUMBLE).
+    slide_ms: i64,
+    size_ms: i64,
+}
+
+impl TableWindow {
+    fn spec(&self, time_name: String) -> WindowSpec {
+        if self.slide_ms == self.size_ms {
+            WindowSpec::Tumble {
+                time_column: self.time_column,
+                time_name,
+                size_ms: self.size_ms,
+            }
+        } else {
+            WindowSpec::Hop {
+                time_column: self.time_column,
+                time_name,
+                slide_ms: self.slide_ms,
+                size_ms: self.size_ms,
+            }
+        }
+    }
 }
 
 /// Plans a query statement.
@@ -81,7 +110,8 @@ pub(crate) fn plan_query(
             Expr::column(i, f.name().clone(), ty),
         );
     }
-    if let Some((tcol, size)) = rel.tumble {
+    if let Some(w) = rel.window.filter(|w| w.slide_ms == w.size_ms) {
+        let (tcol, size) = (w.time_column, w.size_ms);
         let ts = scope.columns[tcol].expr.clone();
         for (name, func) in [
             ("window_start", ScalarFunc::TumbleStart(size)),
@@ -122,9 +152,10 @@ pub(crate) fn plan_query(
         ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.clone(),
         _ => return Err(unsupported("GROUP BY ALL / ROLLUP / CUBE", select_pos)),
     };
-    let window = window_spec(q, &rel, select_pos)?;
+    let window = window_spec(q, &rel)?;
+    // the WINDOW clause implies grouping; a window table function alone does not
     let has_agg = !group_by.is_empty()
-        || window.is_some()
+        || q.window.is_some()
         || select.having.is_some()
         || select.projection.iter().any(|item| match item {
             ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
@@ -132,6 +163,13 @@ pub(crate) fn plan_query(
             }
             _ => false,
         });
+    if !has_agg && rel.window.is_some_and(|w| w.slide_ms != w.size_ms) {
+        return Err(PlanError::new(
+            "a query over HOP(...) must aggregate: a row belongs to several windows",
+            select_pos,
+        )
+        .with_hint("GROUP BY window_start, window_end (and keys) with aggregate functions"));
+    }
     if !has_agg {
         if let Some((_, p)) = q.emit {
             return Err(PlanError::new(
@@ -203,49 +241,65 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
         return Ok(Relation {
             stream,
             qualifiers,
-            tumble: None,
+            window: None,
         });
     };
-    match fname.to_ascii_uppercase().as_str() {
-        "TUMBLE" => {}
-        "HOP" | "SESSION" | "CUMULATE" => {
+    let (what, usage, nargs) = match fname.to_ascii_uppercase().as_str() {
+        "TUMBLE" => (
+            "TUMBLE",
+            "write TUMBLE(stream, time_column, INTERVAL '10' SECOND)",
+            3,
+        ),
+        "HOP" => (
+            "HOP",
+            "write HOP(stream, time_column, INTERVAL '2' SECOND, INTERVAL '10' SECOND): the slide, then the size",
+            4,
+        ),
+        "SESSION" | "CUMULATE" => {
             return Err(PlanError::new(
                 format!("{fname}(...) windows are not supported yet"),
                 rpos,
             )
-            .with_hint("use TUMBLE(stream, time_column, INTERVAL '10' SECOND)"));
+            .with_hint(
+                "use TUMBLE(stream, time_column, size) or HOP(stream, time_column, slide, size)",
+            ));
         }
         _ => {
-            return Err(
-                PlanError::new(format!("unknown table function '{fname}'"), rpos)
-                    .with_hint("the window table function is TUMBLE(stream, time_column, size)"),
-            );
+            return Err(PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(
+                "the window table functions are TUMBLE(stream, time_column, size) and HOP(stream, time_column, slide, size)",
+            ));
         }
-    }
-    let usage = "write TUMBLE(stream, time_column, INTERVAL '10' SECOND)";
+    };
     let exprs: Vec<&ast::Expr> = args
         .args
         .iter()
         .map(|a| match a {
             ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
-            _ => Err(PlanError::new("TUMBLE takes positional arguments", rpos).with_hint(usage)),
+            _ => Err(
+                PlanError::new(format!("{what} takes positional arguments"), rpos).with_hint(usage),
+            ),
         })
         .collect::<PlanResult<_>>()?;
-    let [s, t, size] = exprs.as_slice() else {
+    if exprs.len() != nargs {
         return Err(PlanError::new(
-            format!("TUMBLE takes 3 arguments, got {}", exprs.len()),
+            format!("{what} takes {nargs} arguments, got {}", exprs.len()),
             rpos,
         )
         .with_hint(usage));
-    };
+    }
+    let (s, t) = (exprs[0], exprs[1]);
     let stream_name = ident_arg(s).ok_or_else(|| {
-        PlanError::new("TUMBLE's first argument must be a stream name", pos_of(*s)).with_hint(usage)
+        PlanError::new(
+            format!("{what}'s first argument must be a stream name"),
+            pos_of(s),
+        )
+        .with_hint(usage)
     })?;
-    let stream = readable(lookup(catalog, &stream_name, pos_of(*s))?, pos_of(*s))?;
+    let stream = readable(lookup(catalog, &stream_name, pos_of(s))?, pos_of(s))?;
     let time_name = ident_arg(t).ok_or_else(|| {
         PlanError::new(
-            "TUMBLE's second argument must be a TIMESTAMP column",
-            pos_of(*t),
+            format!("{what}'s second argument must be a TIMESTAMP column"),
+            pos_of(t),
         )
         .with_hint(usage)
     })?;
@@ -257,20 +311,32 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
         .ok_or_else(|| {
             PlanError::new(
                 format!("unknown column '{time_name}' in stream '{}'", stream.name),
-                pos_of(*t),
+                pos_of(t),
             )
             .with_hint(format!(
                 "available columns: {}",
                 field_names(&stream).join(", ")
             ))
         })?;
-    check_time_column(&stream, time_col, pos_of(*t))?;
-    let size_ms = window_size(size, "TUMBLE")?;
+    check_time_column(&stream, time_col, pos_of(t))?;
+    let (slide_ms, size_ms) = if nargs == 3 {
+        let size = window_size(exprs[2], &format!("{what}'s size"))?;
+        (size, size)
+    } else {
+        (
+            window_size(exprs[2], "HOP's slide")?,
+            window_size(exprs[3], "HOP's size")?,
+        )
+    };
     qualifiers.push(stream.name.clone());
     Ok(Relation {
         stream,
         qualifiers,
-        tumble: Some((time_col, size_ms)),
+        window: Some(TableWindow {
+            time_column: time_col,
+            slide_ms,
+            size_ms,
+        }),
     })
 }
 
@@ -365,77 +431,83 @@ fn check_time_column(stream: &StreamDef, col: usize, pos: SqlPos) -> PlanResult<
 fn window_size(e: &ast::Expr, what: &str) -> PlanResult<i64> {
     let ast::Expr::Interval(iv) = e else {
         return Err(
-            PlanError::new(format!("{what}'s size must be an INTERVAL"), pos_of(e))
+            PlanError::new(format!("{what} must be an INTERVAL"), pos_of(e))
                 .with_hint("write INTERVAL '10' SECOND"),
         );
     };
     let ms = interval_ms(iv, pos_of(e))?;
     if ms <= 0 {
         return Err(PlanError::new(
-            format!("{what}'s size must be positive"),
+            format!("{what} must be positive"),
             pos_of(e),
         ));
     }
     Ok(ms)
 }
 
-fn window_spec(
-    q: &QueryStatement,
-    rel: &Relation,
-    select_pos: SqlPos,
-) -> PlanResult<Option<WindowSpec>> {
+fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSpec>> {
     let time = |col: usize| rel.stream.schema.field(col).name().clone();
-    match (&q.window, rel.tumble) {
-        (Some(w), Some(_)) => Err(PlanError::new(
-            "a query over TUMBLE(...) cannot also have a WINDOW clause",
+    let Some(w) = &q.window else {
+        return Ok(rel.window.map(|tw| tw.spec(time(tw.time_column))));
+    };
+    if rel.window.is_some() {
+        return Err(PlanError::new(
+            "a query over a window table function cannot also have a WINDOW clause",
             w.pos,
-        )),
-        (None, Some((c, size))) => Ok(Some(WindowSpec::Tumble {
-            time_column: c,
-            time_name: time(c),
-            size_ms: size,
-        })),
-        (None, None) => Ok(None),
-        (Some(w), None) => {
-            if w.kind != "TUMBLING" {
-                return Err(PlanError::new(
-                    format!("WINDOW {}(...) is not supported yet", w.kind),
-                    w.pos,
-                )
-                .with_hint("use WINDOW TUMBLING(INTERVAL '10' SECOND)"));
-            }
-            let [size] = w.args.as_slice() else {
-                return Err(PlanError::new(
-                    "WINDOW TUMBLING takes one argument, the window size",
-                    w.pos,
-                )
-                .with_hint("write WINDOW TUMBLING(INTERVAL '10' SECOND)"));
-            };
-            let wm = rel.stream.watermark.as_ref().ok_or_else(|| {
-                PlanError::new(
-                    format!(
-                        "stream '{}' has no watermark, so WINDOW TUMBLING has no event time",
-                        rel.stream.name
-                    ),
-                    w.pos,
-                )
-                .with_hint(
-                    "declare one in CREATE STREAM: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND",
-                )
-            })?;
-            let c = rel
-                .stream
-                .schema
-                .index_of(&wm.column)
-                .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
-            let _ = select_pos;
-            Ok(Some(WindowSpec::Tumble {
-                time_column: c,
-                time_name: time(c),
-                size_ms: window_size(size, "TUMBLING")?,
-            }))
-        }
+        ));
     }
+    let (args_ok, usage) = match w.kind.as_str() {
+        "TUMBLING" => (
+            w.args.len() == 1,
+            "write WINDOW TUMBLING(INTERVAL '10' SECOND)",
+        ),
+        "SLIDING" => (
+            w.args.len() == 2,
+            "write WINDOW SLIDING(INTERVAL '10' SECOND, INTERVAL '2' SECOND): the size, then the advance",
+        ),
+        _ => {
+            return Err(PlanError::new(
+                format!("WINDOW {}(...) is not supported yet", w.kind),
+                w.pos,
+            )
+            .with_hint("use WINDOW TUMBLING(size) or WINDOW SLIDING(size, advance)"));
+        }
+    };
+    if !args_ok {
+        return Err(PlanError::new(
+            format!("wrong number of arguments to WINDOW {}", w.kind),
+            w.pos,
+        )
+        .with_hint(usage));
+    }
+    let wm = rel.stream.watermark.as_ref().ok_or_else(|| {
+        PlanError::new(
+            format!(
+                "stream '{}' has no watermark, so WINDOW {} has no event time",
+                rel.stream.name, w.kind
+            ),
+            w.pos,
+        )
+        .with_hint("declare one in CREATE STREAM: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND")
+    })?;
+    let c = rel
+        .stream
+        .schema
+        .index_of(&wm.column)
+        .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
+    let size_ms = window_size(&w.args[0], &format!("WINDOW {}'s size", w.kind))?;
+    let slide_ms = match w.args.get(1) {
+        Some(advance) => window_size(advance, "WINDOW SLIDING's advance")?,
+        None => size_ms,
+    };
+    Ok(Some(
+        TableWindow {
+            time_column: c,
+            slide_ms,
+            size_ms,
+        }
+        .spec(time(c)),
+    ))
 }
 
 fn is_window_column(e: &ast::Expr) -> Option<usize> {
@@ -502,10 +574,10 @@ fn aggregate(
         }
         keys.push((e, name));
     }
-    if rel.tumble.is_some() && !saw_window_col {
+    if rel.window.is_some() && !saw_window_col {
         let pos = group_by.first().map(pos_of).unwrap_or(select_pos);
         return Err(PlanError::new(
-            "a GROUP BY over TUMBLE(...) must include window_start and window_end",
+            "a GROUP BY over a window table function must include window_start and window_end",
             pos,
         )
         .with_hint("write GROUP BY window_start, window_end, <keys>"));

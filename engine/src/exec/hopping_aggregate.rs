@@ -1,0 +1,241 @@
+//! Hopping (sliding) window aggregation with panes: windows of `size` start
+//! every `slide` (aligned to the epoch). Each row is aggregated once, into
+//! the pane of `gcd(size, slide)` containing it; when the watermark reaches a
+//! window's end, the window merges its panes' partial states (the
+//! accumulators' `state` / `merge_batch`) and is emitted. A pane is dropped
+//! once the last window covering it has been emitted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use arrow::array::{Array, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::datatypes::TimestampMillisecondType;
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{ExecError, ExecResult};
+use crate::exec::aggregate::{AggregateSpec, Frozen, GroupedState, window_prefix};
+use crate::exec::metrics::QueryMetrics;
+use crate::exec::operator::{Message, Operator};
+
+/// One pane: rows still arriving (`live`) and parts already frozen for merging.
+#[derive(Default)]
+struct Pane {
+    live: Option<GroupedState>,
+    frozen: Vec<Frozen>,
+}
+
+impl Pane {
+    /// Freezes the live part so the pane can be merged (repeatedly).
+    fn freeze(&mut self) -> ExecResult<()> {
+        if let Some(live) = self.live.take() {
+            self.frozen.push(live.freeze()?);
+        }
+        Ok(())
+    }
+
+    fn size(&self) -> usize {
+        self.live.as_ref().map_or(0, GroupedState::size)
+            + self.frozen.iter().map(Frozen::size).sum::<usize>()
+    }
+}
+
+/// The hopping window aggregate operator.
+pub(crate) struct HoppingAggregateOp {
+    spec: AggregateSpec,
+    time_column: usize,
+    size_ms: i64,
+    slide_ms: i64,
+    pane_ms: i64,
+    panes: BTreeMap<i64, Pane>,
+    /// The next window start to consider emitting.
+    next_start: Option<i64>,
+    watermark: i64,
+    metrics: Arc<QueryMetrics>,
+    pane_of_row: Vec<i64>,
+}
+
+const DROPPED: i64 = i64::MIN;
+
+impl HoppingAggregateOp {
+    pub fn new(
+        spec: AggregateSpec,
+        time_column: usize,
+        size_ms: i64,
+        slide_ms: i64,
+        pane_ms: i64,
+        metrics: Arc<QueryMetrics>,
+    ) -> Self {
+        Self {
+            spec,
+            time_column,
+            size_ms,
+            slide_ms,
+            pane_ms,
+            panes: BTreeMap::new(),
+            next_start: None,
+            watermark: i64::MIN,
+            metrics,
+            pane_of_row: Vec::new(),
+        }
+    }
+
+    /// The first window start whose window covers time `t` (or, for a pane
+    /// start, the pane).
+    fn first_window_covering(&self, t: i64) -> i64 {
+        // i128: `t` may be the i64::MIN "no watermark yet" sentinel
+        let (size, slide) = (i128::from(self.size_ms), i128::from(self.slide_ms));
+        let s = (i128::from(t) - size).div_euclid(slide) * slide + slide;
+        s.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+
+    /// Fills `pane_of_row`; returns the pane shared by every row, if one is.
+    fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
+        let (size, slide, pane) = (self.size_ms, self.slide_ms, self.pane_ms);
+        let wm = self.watermark;
+        let mut panes = std::mem::take(&mut self.pane_of_row);
+        panes.clear();
+        let (mut late, mut null_time) = (0u64, 0u64);
+        let mut uniform: Option<Option<i64>> = None;
+        for (i, &t) in ts.values().iter().enumerate() {
+            let p = if ts.is_null(i) {
+                null_time += 1;
+                DROPPED
+            } else {
+                let last_start = t - t.rem_euclid(slide);
+                if t >= last_start + size {
+                    DROPPED // in a gap between windows (slide > size): no window covers it
+                } else if last_start.saturating_add(size) <= wm {
+                    late += 1;
+                    DROPPED
+                } else {
+                    t - t.rem_euclid(pane)
+                }
+            };
+            uniform = match uniform {
+                None => Some(Some(p)),
+                Some(Some(u)) if u == p => Some(Some(u)),
+                _ => Some(None),
+            };
+            panes.push(p);
+        }
+        QueryMetrics::add(&self.metrics.late_rows, late);
+        QueryMetrics::add(&self.metrics.null_time_rows, null_time);
+        self.pane_of_row = panes;
+        uniform.flatten().filter(|&p| p != DROPPED)
+    }
+
+    fn update_pane(
+        &mut self,
+        pane: i64,
+        rows: &crate::exec::aggregate::Evaluated,
+    ) -> ExecResult<()> {
+        // windows ending at or before the watermark are decided: start from the first open one
+        let open = self.first_window_covering(self.watermark);
+        let first = self.first_window_covering(pane).max(open);
+        self.next_start = Some(self.next_start.map_or(first, |n| n.min(first)));
+        let entry = self.panes.entry(pane).or_default();
+        if entry.live.is_none() {
+            entry.live = Some(self.spec.new_state()?);
+        }
+        match entry.live.as_mut() {
+            Some(live) => live.update(rows),
+            None => Err(ExecError::Internal("pane state vanished".into())),
+        }
+    }
+
+    /// Emits, in order, every window ending at or before `until`.
+    fn emit_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        while let Some(start) = self.next_start {
+            let end = start.saturating_add(self.size_ms);
+            if end > until {
+                break;
+            }
+            let mut window: Option<GroupedState> = None;
+            for (_, pane) in self.panes.range_mut(start..end) {
+                pane.freeze()?;
+                let state = match &mut window {
+                    Some(s) => s,
+                    None => window.insert(self.spec.new_state()?),
+                };
+                for part in &pane.frozen {
+                    state.merge(part)?;
+                }
+            }
+            if let Some(state) = window.filter(|s| s.len() > 0) {
+                let n = state.len();
+                out.push(Message::Batch(
+                    state.finish(window_prefix(start, end, n), &self.spec.schema)?,
+                ));
+            }
+            // later windows start at start + slide: earlier panes are done
+            let keep = self.panes.split_off(&(start + self.slide_ms));
+            self.panes = keep;
+            self.next_start = self
+                .panes
+                .keys()
+                .next()
+                .map(|&p| self.first_window_covering(p).max(start + self.slide_ms));
+        }
+        self.report_state();
+        Ok(())
+    }
+
+    fn report_state(&self) {
+        let bytes: usize = self.panes.values().map(Pane::size).sum();
+        self.metrics
+            .state_bytes
+            .store(bytes as u64, Ordering::Relaxed);
+        self.metrics
+            .open_windows
+            .store(self.panes.len() as u64, Ordering::Relaxed);
+    }
+}
+
+impl Operator for HoppingAggregateOp {
+    fn name(&self) -> &'static str {
+        "hopping_aggregate"
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Message>) -> ExecResult<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let ts = batch
+            .column(self.time_column)
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| ExecError::Internal("window time column is not a TIMESTAMP".into()))?
+            .clone();
+        let uniform = self.assign(&ts);
+        let rows = self.spec.evaluate(&batch)?;
+        if let Some(pane) = uniform {
+            self.update_pane(pane, &rows)?;
+        } else {
+            let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+            for (i, &p) in self.pane_of_row.iter().enumerate() {
+                if p != DROPPED {
+                    by_pane.entry(p).or_default().push(i as u32);
+                }
+            }
+            for (pane, idx) in by_pane {
+                let part = rows.take(&UInt32Array::from(idx))?;
+                self.update_pane(pane, &part)?;
+            }
+        }
+        self.report_state();
+        Ok(())
+    }
+
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.emit_until(watermark, out)?;
+        }
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+        self.emit_until(i64::MAX, out)
+    }
+}
