@@ -7,77 +7,9 @@
 //! query pays), so the ratio survives a noisy machine.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
-use arrow::array::{Float64Array, Int64Array, TimestampMillisecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use arrow::record_batch::RecordBatch;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eddy::exec::metrics::QueryMetrics;
-use eddy::exec::operator::Message;
-use eddy::exec::pipeline::Pipeline;
-
-const ROWS: usize = 1_000_000;
-const BATCH: usize = 8192;
-const AUCTIONS: u64 = 1000;
-
-/// Nexmark-like bids: 10,000 events per second of event time (so 100,000
-/// rows per 10 s window), ~1000 live auctions, prices up to $100.
-fn batches() -> Vec<RecordBatch> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("auction", DataType::Int64, true),
-        Field::new("price", DataType::Float64, true),
-        Field::new(
-            "date_time",
-            DataType::Timestamp(TimeUnit::Millisecond, None),
-            true,
-        ),
-    ]));
-    let mut x: u64 = 42;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    (0..ROWS)
-        .step_by(BATCH)
-        .map(|start| {
-            let n = BATCH.min(ROWS - start);
-            let auction: Int64Array = (0..n).map(|_| 1000 + (next() % AUCTIONS) as i64).collect();
-            let price: Float64Array = (0..n).map(|_| (next() % 10_000) as f64 / 100.0).collect();
-            let ts = TimestampMillisecondArray::from_iter_values(
-                (start..start + n).map(|i| 1_767_225_600_000 + (i as i64) / 10),
-            );
-            RecordBatch::try_new(
-                schema.clone(),
-                vec![Arc::new(auction), Arc::new(price), Arc::new(ts)],
-            )
-            .expect("valid batch")
-        })
-        .collect()
-}
-
-fn pipeline(select: &str) -> Pipeline {
-    let sql = format!(
-        "CREATE STREAM bids (auction BIGINT, price DOUBLE, date_time TIMESTAMP,
-           WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
-         WITH (connector = 'file', path = 'in-memory.jsonl');
-         {select}"
-    );
-    let script = eddy::plan_script(&sql).expect("bench SQL plans");
-    Pipeline::build(&script.queries[0], &Arc::new(QueryMetrics::default()))
-        .expect("pipeline builds")
-}
-
-fn run(select: &str, input: &[RecordBatch]) -> usize {
-    let mut p = pipeline(select);
-    let mut out = 0;
-    for b in input {
-        out += p.push(Message::Batch(b.clone())).expect("push").len();
-    }
-    out + p.close().expect("close").len()
-}
+use eddy_suite::bench::{ROWS, batches, run};
 
 fn bench(c: &mut Criterion) {
     let input = batches();

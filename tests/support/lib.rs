@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests and benches: running SQL cases
 //! and rendering their results as readable text for golden files.
 
+pub mod bench;
+
 use std::fmt::Write as _;
 
 use arrow::array::{Array, AsArray};
