@@ -34,8 +34,8 @@ SELECT COUNT(*) FROM TUMBLE(plain, ts, INTERVAL '10' SECOND) GROUP BY window_sta
 SELECT COUNT(*) FROM TUMBLE(bids, date_time, 10) GROUP BY window_start, window_end;
 -- case: months have no fixed length
 SELECT COUNT(*) FROM TUMBLE(bids, date_time, INTERVAL '1' MONTH) GROUP BY window_start, window_end;
--- case: SESSION is not there yet
-SELECT COUNT(*) FROM SESSION(bids, date_time, INTERVAL '5' SECOND) GROUP BY window_start, window_end;
+-- case: CUMULATE is not there yet
+SELECT COUNT(*) FROM CUMULATE(bids, date_time, INTERVAL '5' SECOND) GROUP BY window_start, window_end;
 -- case: HOP with a missing argument
 SELECT COUNT(*) FROM HOP(bids, date_time, INTERVAL '10' SECOND) GROUP BY window_start, window_end;
 -- case: HOP without aggregation

@@ -35,6 +35,22 @@ pub(crate) struct Evaluated {
 }
 
 impl Evaluated {
+    /// The argument columns of the rows at `indices` only (keys left out).
+    pub fn take_args(&self, indices: &UInt32Array) -> ExecResult<Evaluated> {
+        let t = |a: &ArrayRef| {
+            take(a.as_ref(), indices, None).map_err(|e| ExecError::arrow("aggregate", e))
+        };
+        Ok(Evaluated {
+            keys: vec![],
+            args: self
+                .args
+                .iter()
+                .map(|v| v.iter().map(t).collect::<ExecResult<_>>())
+                .collect::<ExecResult<_>>()?,
+            rows: indices.len(),
+        })
+    }
+
     /// The rows at `indices` only.
     pub fn take(&self, indices: &UInt32Array) -> ExecResult<Evaluated> {
         let t = |a: &ArrayRef| {
@@ -99,6 +115,21 @@ impl AggregateSpec {
                 .collect::<ExecResult<_>>()?,
             rows: batch.num_rows(),
         })
+    }
+
+    /// Empty state grouped by the given key types instead of the query's keys.
+    ///
+    /// # Errors
+    /// Unsupported key or argument types (a planner bug).
+    pub fn new_state_keyed_by(&self, key_types: &[DataType]) -> ExecResult<GroupedState> {
+        let mut s = self.new_state()?;
+        s.groups = GroupTable::new(key_types)?;
+        Ok(s)
+    }
+
+    /// The query's key types.
+    pub fn key_types(&self) -> &[DataType] {
+        &self.key_types
     }
 
     /// Empty state for one window (or the whole stream).
@@ -176,18 +207,38 @@ impl GroupedState {
         Ok(Frozen { keys, states, rows })
     }
 
-    /// Merges a frozen partial aggregate into this one, group by group.
+    /// Merges a frozen partial aggregate under other keys (one row per group
+    /// of `part`): e.g. many one-group sessions into one output state.
     ///
     /// # Errors
     /// An accumulator failure.
-    pub fn merge(&mut self, part: &Frozen) -> ExecResult<()> {
-        self.groups
-            .intern(&part.keys, part.rows, &mut self.group_ids)?;
+    pub fn merge_as(&mut self, keys: &[ArrayRef], part: &Frozen) -> ExecResult<()> {
+        self.groups.intern(keys, part.rows, &mut self.group_ids)?;
         let n = self.groups.len();
         for (acc, state) in self.accumulators.iter_mut().zip(&part.states) {
             acc.merge_batch(state, &self.group_ids, n)?;
         }
         Ok(())
+    }
+
+    /// The final aggregate values of every group, without the keys.
+    ///
+    /// # Errors
+    /// An accumulator failure.
+    pub fn finish_values(mut self) -> ExecResult<Vec<ArrayRef>> {
+        let n = self.groups.len();
+        self.accumulators
+            .iter_mut()
+            .map(|a| a.evaluate(n))
+            .collect()
+    }
+
+    /// Merges a frozen partial aggregate into this one, group by group.
+    ///
+    /// # Errors
+    /// An accumulator failure.
+    pub fn merge(&mut self, part: &Frozen) -> ExecResult<()> {
+        self.merge_as(&part.keys, part)
     }
 
     /// Approximate heap bytes held.

@@ -9,5 +9,6 @@ pub mod metrics;
 pub mod operator;
 pub mod pipeline;
 pub mod runtime;
+pub(crate) mod session_aggregate;
 pub(crate) mod stateless;
 pub(crate) mod tumbling_aggregate;

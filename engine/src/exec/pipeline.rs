@@ -10,6 +10,7 @@ use crate::exec::expr::compile;
 use crate::exec::hopping_aggregate::HoppingAggregateOp;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
+use crate::exec::session_aggregate::SessionAggregateOp;
 use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
 use crate::exec::tumbling_aggregate::TumblingAggregateOp;
 use crate::plan::logical::{AggregateCall, schema_of};
@@ -90,6 +91,21 @@ impl Pipeline {
                         *pane_ms,
                         metrics.clone(),
                     ))
+                }
+                PhysicalNode::SessionAggregate {
+                    time_column,
+                    gap_ms,
+                    keys,
+                    aggs,
+                    ..
+                } => {
+                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs))?;
+                    Box::new(SessionAggregateOp::new(
+                        spec,
+                        *time_column,
+                        *gap_ms,
+                        metrics.clone(),
+                    )?)
                 }
                 PhysicalNode::GlobalAggregate { keys, aggs } => {
                     let spec = AggregateSpec::new(keys, aggs, agg_schema(false, keys, aggs))?;

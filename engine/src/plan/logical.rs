@@ -46,6 +46,16 @@ pub enum WindowSpec {
         /// Window size in ms.
         size_ms: i64,
     },
+    /// Per group key, rows closer than `gap` in event time form one session
+    /// `[first, last + gap)`; sessions that come to overlap merge.
+    Session {
+        /// Event-time column (index into the input).
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// Inactivity gap in ms.
+        gap_ms: i64,
+    },
 }
 
 /// When an aggregate emits its rows.

@@ -72,6 +72,21 @@ pub enum PhysicalNode {
         /// Emit mode.
         emit: EmitMode,
     },
+    /// Session-window aggregation per group key.
+    SessionAggregate {
+        /// Event-time column.
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// Inactivity gap in ms.
+        gap_ms: i64,
+        /// Group keys.
+        keys: Vec<(Expr, String)>,
+        /// Aggregates.
+        aggs: Vec<AggregateCall>,
+        /// Emit mode.
+        emit: EmitMode,
+    },
     /// Aggregation without a window; emits when the input ends.
     GlobalAggregate {
         /// Group keys.
@@ -245,6 +260,23 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
                 p("emit", format!("{emit:?}").to_ascii_uppercase()),
             ],
         ),
+        PhysicalNode::SessionAggregate {
+            time_name,
+            gap_ms,
+            keys,
+            aggs: a,
+            emit,
+            ..
+        } => (
+            "SessionWindowAggregate".into(),
+            vec![
+                p("time", time_name.clone()),
+                p("gap", format_interval_ms(*gap_ms)),
+                p("keys", named(keys)),
+                p("aggs", aggs(a)),
+                p("emit", format!("{emit:?}").to_ascii_uppercase()),
+            ],
+        ),
         PhysicalNode::GlobalAggregate { keys, aggs: a } => (
             "GroupAggregate".into(),
             vec![
@@ -318,6 +350,18 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     size_ms: *size_ms,
                     slide_ms: *slide_ms,
                     pane_ms: gcd(*size_ms, *slide_ms),
+                    keys: keys.clone(),
+                    aggs: aggs.clone(),
+                    emit: *emit,
+                },
+                Some(WindowSpec::Session {
+                    time_column,
+                    time_name,
+                    gap_ms,
+                }) => PhysicalNode::SessionAggregate {
+                    time_column: *time_column,
+                    time_name: time_name.clone(),
+                    gap_ms: *gap_ms,
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,

@@ -362,6 +362,11 @@ impl<'a> ExprPlanner<'a> {
 
     fn function(&mut self, f: &ast::Function, pos: SqlPos) -> PlanResult<Expr> {
         let name = f.name.to_string().to_ascii_lowercase();
+        // keywords written without parentheses (USER, CURRENT_DATE, ...) that
+        // name a column are that column
+        if matches!(f.args, ast::FunctionArguments::None) && f.name.0.len() == 1 {
+            return self.resolve(None, &f.name.to_string(), pos);
+        }
         if f.over.is_some() {
             return Err(PlanError::new(
                 format!("window function {name}(...) OVER (...) is not supported yet"),

@@ -39,14 +39,30 @@ struct Relation {
 #[derive(Clone, Copy)]
 struct TableWindow {
     time_column: usize,
-    /// Slide (= size for TUMBLE).
+    kind: WindowKind,
+    /// Slide (= size for TUMBLE, = gap for SESSION).
     slide_ms: i64,
+    /// Size (the gap for SESSION).
     size_ms: i64,
+}
+
+/// Which window a [`TableWindow`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WindowKind {
+    Tumble,
+    Hop,
+    Session,
 }
 
 impl TableWindow {
     fn spec(&self, time_name: String) -> WindowSpec {
-        if self.slide_ms == self.size_ms {
+        if self.kind == WindowKind::Session {
+            WindowSpec::Session {
+                time_column: self.time_column,
+                time_name,
+                gap_ms: self.size_ms,
+            }
+        } else if self.kind == WindowKind::Tumble {
             WindowSpec::Tumble {
                 time_column: self.time_column,
                 time_name,
@@ -110,7 +126,7 @@ pub(crate) fn plan_query(
             Expr::column(i, f.name().clone(), ty),
         );
     }
-    if let Some(w) = rel.window.filter(|w| w.slide_ms == w.size_ms) {
+    if let Some(w) = rel.window.filter(|w| w.kind == WindowKind::Tumble) {
         let (tcol, size) = (w.time_column, w.size_ms);
         let ts = scope.columns[tcol].expr.clone();
         for (name, func) in [
@@ -163,9 +179,9 @@ pub(crate) fn plan_query(
             }
             _ => false,
         });
-    if !has_agg && rel.window.is_some_and(|w| w.slide_ms != w.size_ms) {
+    if !has_agg && rel.window.is_some_and(|w| w.kind != WindowKind::Tumble) {
         return Err(PlanError::new(
-            "a query over HOP(...) must aggregate: a row belongs to several windows",
+            "a query over HOP(...) or SESSION(...) must aggregate its windows",
             select_pos,
         )
         .with_hint("GROUP BY window_start, window_end (and keys) with aggregate functions"));
@@ -255,18 +271,18 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
             "write HOP(stream, time_column, INTERVAL '2' SECOND, INTERVAL '10' SECOND): the slide, then the size",
             4,
         ),
-        "SESSION" | "CUMULATE" => {
-            return Err(PlanError::new(
-                format!("{fname}(...) windows are not supported yet"),
-                rpos,
-            )
-            .with_hint(
-                "use TUMBLE(stream, time_column, size) or HOP(stream, time_column, slide, size)",
-            ));
+        "SESSION" => (
+            "SESSION",
+            "write SESSION(stream, time_column, INTERVAL '5' SECOND): the gap",
+            3,
+        ),
+        "CUMULATE" => {
+            return Err(PlanError::new(format!("{fname}(...) windows are not supported yet"), rpos)
+                .with_hint("use TUMBLE(stream, time_column, size), HOP(stream, time_column, slide, size) or SESSION(stream, time_column, gap)"));
         }
         _ => {
             return Err(PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(
-                "the window table functions are TUMBLE(stream, time_column, size) and HOP(stream, time_column, slide, size)",
+                "the window table functions are TUMBLE(stream, time_column, size), HOP(stream, time_column, slide, size) and SESSION(stream, time_column, gap)",
             ));
         }
     };
@@ -319,7 +335,15 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
             ))
         })?;
     check_time_column(&stream, time_col, pos_of(t))?;
-    let (slide_ms, size_ms) = if nargs == 3 {
+    let kind = match what {
+        "HOP" => WindowKind::Hop,
+        "SESSION" => WindowKind::Session,
+        _ => WindowKind::Tumble,
+    };
+    let (slide_ms, size_ms) = if kind == WindowKind::Session {
+        let gap = window_size(exprs[2], "SESSION's gap")?;
+        (gap, gap)
+    } else if nargs == 3 {
         let size = window_size(exprs[2], &format!("{what}'s size"))?;
         (size, size)
     } else {
@@ -334,6 +358,7 @@ fn relation(select: &ast::Select, catalog: &dyn StreamLookup, pos: SqlPos) -> Pl
         qualifiers,
         window: Some(TableWindow {
             time_column: time_col,
+            kind,
             slide_ms,
             size_ms,
         }),
@@ -461,6 +486,10 @@ fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSp
             w.args.len() == 1,
             "write WINDOW TUMBLING(INTERVAL '10' SECOND)",
         ),
+        "SESSION" => (
+            w.args.len() == 1,
+            "write WINDOW SESSION(INTERVAL '5' SECOND): the gap",
+        ),
         "SLIDING" => (
             w.args.len() == 2,
             "write WINDOW SLIDING(INTERVAL '10' SECOND, INTERVAL '2' SECOND): the size, then the advance",
@@ -495,14 +524,21 @@ fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSp
         .schema
         .index_of(&wm.column)
         .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
-    let size_ms = window_size(&w.args[0], &format!("WINDOW {}'s size", w.kind))?;
+    let first = if w.kind == "SESSION" { "gap" } else { "size" };
+    let size_ms = window_size(&w.args[0], &format!("WINDOW {}'s {first}", w.kind))?;
     let slide_ms = match w.args.get(1) {
         Some(advance) => window_size(advance, "WINDOW SLIDING's advance")?,
         None => size_ms,
     };
+    let kind = match w.kind.as_str() {
+        "SESSION" => WindowKind::Session,
+        "SLIDING" => WindowKind::Hop,
+        _ => WindowKind::Tumble,
+    };
     Ok(Some(
         TableWindow {
             time_column: c,
+            kind,
             slide_ms,
             size_ms,
         }
