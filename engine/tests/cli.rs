@@ -145,3 +145,96 @@ fn an_io_error_is_reported_once() {
         "{stderr}"
     );
 }
+
+/// `--metrics-addr` serves Prometheus text while a query runs.
+#[test]
+fn metrics_are_served_while_a_query_runs() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = setup();
+    std::fs::write(
+        dir.path().join("live.sql"),
+        "CREATE STREAM bids (WATERMARK FOR date_time AS date_time - INTERVAL '1' SECOND)
+           WITH (connector = 'nexmark', realtime = 'true', rate = '20000');
+         CREATE STREAM out WITH (connector = 'file', path = 'live.jsonl');
+         INSERT INTO out SELECT auction, window_start, COUNT(*) AS n
+         FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND) GROUP BY auction, window_start, window_end;",
+    )
+    .expect("write");
+    /// Kills the unbounded query however the test ends.
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Running(
+        Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", "live.sql", "--metrics-addr", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("eddy starts"),
+    );
+    let mut stderr = BufReader::new(child.0.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("first stderr line");
+    let addr = line
+        .trim()
+        .strip_prefix("metrics: http://")
+        .and_then(|s| s.strip_suffix("/metrics"));
+    let addr = addr
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .to_string();
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).expect("connect");
+        // in two pieces, as slow clients send: the server must wait for the whole head
+        s.write_all(b"GET ").expect("send");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        s.write_all(format!("{path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .expect("send");
+        let mut body = String::new();
+        s.read_to_string(&mut body).expect("read");
+        body
+    };
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let text = get("/metrics");
+    drop(child);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    for name in [
+        "eddy_source_rows_total{query=\"1\"}",
+        "eddy_sink_rows_total{query=\"1\"}",
+        "eddy_watermark_lag_milliseconds{query=\"1\"}",
+        "eddy_operator_rows_in_total{",
+        "eddy_queue_depth{",
+        "eddy_batch_latency_seconds_count{query=\"1\"}",
+        "eddy_late_rows_total{query=\"1\"}",
+    ] {
+        assert!(text.contains(name), "missing {name} in:\n{text}");
+    }
+    let rows: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("eddy_source_rows_total{query=\"1\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        rows > 1000,
+        "{rows} rows read after 1.5 s at 20,000 events/s"
+    );
+}
+
+#[test]
+fn a_bad_metrics_address_is_a_clear_error() {
+    let dir = setup();
+    let out = eddy(
+        &["run", "q.sql", "--metrics-addr", "not-an-address"],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("error: cannot serve metrics on 'not-an-address'"),
+        "{}",
+        text(&out.stderr)
+    );
+}

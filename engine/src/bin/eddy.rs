@@ -1,6 +1,7 @@
 //! The `eddy` command line: run, explain or check a SQL script.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use eddy::exec::export::Exporter;
 use eddy::types::format_timestamp_ms;
 use eddy::{Progress, QueryStats, RunOptions, Script};
 
@@ -38,6 +40,9 @@ enum Command {
         /// Rows per source batch.
         #[arg(long, default_value_t = 8192)]
         batch_size: usize,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
+        #[arg(long, value_name = "ADDR")]
+        metrics_addr: Option<String>,
     },
     /// Print the physical plan of each query.
     Explain {
@@ -74,18 +79,19 @@ fn dispatch(cli: Cli) -> Result<()> {
             progress,
             quiet,
             batch_size,
+            metrics_addr,
         } => {
             let script = load(&file)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
-            run(
-                &script,
-                stats,
-                show_progress,
-                RunOptions {
-                    batch_size: batch_size.max(1),
-                    ..RunOptions::default()
-                },
-            )
+            let exporter = match metrics_addr {
+                Some(addr) => Some(serve_metrics(&addr)?),
+                None => None,
+            };
+            let options = RunOptions {
+                batch_size: batch_size.max(1),
+                ..RunOptions::default()
+            };
+            run(&script, stats, show_progress, options, exporter)
         }
         Command::Explain { file, json } => {
             let script = load(&file)?;
@@ -122,7 +128,77 @@ fn load(file: &Path) -> Result<Script> {
     eddy::plan_script(&sql).map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }
 
-fn run(script: &Script, stats: bool, show_progress: bool, options: RunOptions) -> Result<()> {
+/// Binds `addr` and answers `GET /metrics` on a thread of its own.
+fn serve_metrics(addr: &str) -> Result<Arc<Exporter>> {
+    let listener = TcpListener::bind(addr).map_err(|e| {
+        anyhow::anyhow!("cannot serve metrics on '{addr}': {e} (use --metrics-addr HOST:PORT, e.g. 127.0.0.1:9898)")
+    })?;
+    let bound = listener.local_addr()?;
+    eprintln!("metrics: http://{bound}/metrics");
+    let exporter = Arc::new(Exporter::default());
+    let served = exporter.clone();
+    std::thread::Builder::new()
+        .name("eddy-metrics".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let _ = answer(stream, &served);
+            }
+        })?;
+    Ok(exporter)
+}
+
+/// Answers one HTTP request: the metrics for `GET /metrics`, 404 otherwise.
+fn answer(mut stream: TcpStream, exporter: &Exporter) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    // read the request head (until a blank line), at most 8 KiB
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let request = String::from_utf8_lossy(&head);
+    let first = request.lines().next().unwrap_or("");
+    let (status, content_type, body) = match first
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["GET", "/metrics"] => (
+            "200 OK",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            exporter.render(),
+        ),
+        ["GET", _] => (
+            "404 Not Found",
+            "text/plain",
+            "not found: the metrics are at /metrics\n".to_string(),
+        ),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET /metrics is served\n".to_string(),
+        ),
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body.as_bytes())
+}
+
+fn run(
+    script: &Script,
+    stats: bool,
+    show_progress: bool,
+    options: RunOptions,
+    exporter: Option<Arc<Exporter>>,
+) -> Result<()> {
     for plan in &script.explains {
         print!("{}", plan.explain_text());
     }
@@ -133,8 +209,15 @@ fn run(script: &Script, stats: bool, show_progress: bool, options: RunOptions) -
         return Ok(());
     }
     let mut running = Vec::new();
-    for plan in &script.queries {
-        running.push(eddy::start_query(plan, &options)?);
+    for (i, plan) in script.queries.iter().enumerate() {
+        let label = (i + 1).to_string();
+        let mut options = options.clone();
+        options.batch_latency = exporter.as_ref().map(|e| e.batch_latency(&label));
+        let q = eddy::start_query(plan, &options)?;
+        if let Some(e) = &exporter {
+            e.register(&label, q.metrics().clone(), q.source_counters().clone());
+        }
+        running.push(q);
     }
     let stoppers: Vec<_> = running.iter().map(|q| q.stop_handle()).collect();
     let interrupts = Arc::new(AtomicUsize::new(0));

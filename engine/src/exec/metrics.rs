@@ -1,6 +1,18 @@
 //! Counters a running query updates and the progress line and stats read.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Rows into and out of one operator.
+#[derive(Debug, Default)]
+pub struct OperatorCounters {
+    /// The operator's position in the pipeline and name, e.g. `2_filter`.
+    pub label: String,
+    /// Rows received.
+    pub rows_in: AtomicU64,
+    /// Rows emitted.
+    pub rows_out: AtomicU64,
+}
 
 /// Live counters of one query. All updates are relaxed atomics.
 #[derive(Debug)]
@@ -17,6 +29,14 @@ pub struct QueryMetrics {
     pub open_windows: AtomicU64,
     /// Approximate bytes of operator state held.
     pub state_bytes: AtomicU64,
+    /// Batches waiting between the source and the worker.
+    pub source_queue_depth: AtomicU64,
+    /// Batches waiting between the worker and the sink.
+    pub sink_queue_depth: AtomicU64,
+    /// Microseconds the source spent blocked on a full queue (backpressure).
+    pub source_blocked_us: AtomicU64,
+    /// Per-operator row counters, in pipeline order.
+    pub operators: Mutex<Vec<Arc<OperatorCounters>>>,
 }
 
 impl Default for QueryMetrics {
@@ -28,6 +48,10 @@ impl Default for QueryMetrics {
             watermark: AtomicI64::new(i64::MIN),
             open_windows: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
+            source_queue_depth: AtomicU64::new(0),
+            sink_queue_depth: AtomicU64::new(0),
+            source_blocked_us: AtomicU64::new(0),
+            operators: Mutex::new(Vec::new()),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! operator pipeline and the threads that run it.
 
 pub(crate) mod aggregate;
+pub mod export;
 pub mod expr;
 pub(crate) mod group_table;
 pub(crate) mod hopping_aggregate;

@@ -8,7 +8,7 @@ use crate::error::ExecResult;
 use crate::exec::aggregate::{AggregateSpec, GroupAggregateOp};
 use crate::exec::expr::compile;
 use crate::exec::hopping_aggregate::HoppingAggregateOp;
-use crate::exec::metrics::QueryMetrics;
+use crate::exec::metrics::{OperatorCounters, QueryMetrics};
 use crate::exec::operator::{Message, Operator};
 use crate::exec::session_aggregate::SessionAggregateOp;
 use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
@@ -20,6 +20,7 @@ use crate::types::SqlType;
 /// A chain of operators; messages enter at the first and batches leave the last.
 pub struct Pipeline {
     ops: Vec<Box<dyn Operator>>,
+    counters: Vec<Arc<OperatorCounters>>,
 }
 
 fn agg_schema(
@@ -113,7 +114,20 @@ impl Pipeline {
                 }
             });
         }
-        Ok(Self { ops })
+        let counters: Vec<Arc<OperatorCounters>> = ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                Arc::new(OperatorCounters {
+                    label: format!("{}_{}", i + 1, op.name()),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        if let Ok(mut registered) = metrics.operators.lock() {
+            *registered = counters.clone();
+        }
+        Ok(Self { ops, counters })
     }
 
     /// Pushes one message through every operator; returns the batches that
@@ -145,15 +159,29 @@ impl Pipeline {
         first: usize,
         mut messages: Vec<Message>,
     ) -> ExecResult<Vec<RecordBatch>> {
-        for op in &mut self.ops[first..] {
+        for (op, counters) in self.ops[first..].iter_mut().zip(&self.counters[first..]) {
             let mut next = Vec::with_capacity(messages.len());
             for m in messages {
                 match m {
-                    Message::Batch(b) => op.process_batch(b, &mut next)?,
+                    Message::Batch(b) => {
+                        QueryMetrics::add(&counters.rows_in, b.num_rows() as u64);
+                        op.process_batch(b, &mut next)?
+                    }
                     Message::Watermark(w) => op.handle_watermark(w, &mut next)?,
                     Message::Checkpoint(c) => op.handle_checkpoint(c, &mut next)?,
                 }
             }
+            let out: usize = next
+                .iter()
+                .map(|m| {
+                    if let Message::Batch(b) = m {
+                        b.num_rows()
+                    } else {
+                        0
+                    }
+                })
+                .sum();
+            QueryMetrics::add(&counters.rows_out, out as u64);
             messages = next;
         }
         Ok(messages

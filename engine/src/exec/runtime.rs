@@ -24,6 +24,9 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Batches that may wait between two stages.
     pub channel_capacity: usize,
+    /// Where the worker records how long each input batch takes through the
+    /// operators (see [`crate::exec::export::Exporter`]).
+    pub batch_latency: Option<prometheus_client::metrics::histogram::Histogram>,
 }
 
 impl Default for RunOptions {
@@ -31,6 +34,7 @@ impl Default for RunOptions {
         Self {
             batch_size: 8192,
             channel_capacity: 8,
+            batch_latency: None,
         }
     }
 }
@@ -137,6 +141,9 @@ impl RunningQuery {
 
         let src_fail = fail.clone();
         let src_shutdown = shutdown.clone();
+        let src_metrics = metrics.clone();
+        let work_metrics = metrics.clone();
+        let latency = options.batch_latency.clone();
         let source_thread = spawn("eddy-source", move || {
             loop {
                 if src_shutdown.load(Ordering::Relaxed) {
@@ -144,8 +151,18 @@ impl RunningQuery {
                 }
                 match source.poll() {
                     Ok(SourceEvent::Batch(b)) => {
-                        if b.num_rows() > 0 && src_tx.send(SourceMsg::Batch(b)).is_err() {
+                        if b.num_rows() == 0 {
+                            continue;
+                        }
+                        let blocked = src_tx.is_full().then(Instant::now);
+                        if src_tx.send(SourceMsg::Batch(b)).is_err() {
                             return;
+                        }
+                        if let Some(t) = blocked {
+                            QueryMetrics::add(
+                                &src_metrics.source_blocked_us,
+                                t.elapsed().as_micros() as u64,
+                            );
                         }
                     }
                     Ok(SourceEvent::Idle) => std::thread::sleep(Duration::from_millis(1)),
@@ -162,10 +179,20 @@ impl RunningQuery {
         let worker_thread = spawn("eddy-worker", move || {
             let result = (|| -> ExecResult<()> {
                 for msg in src_rx.iter() {
+                    work_metrics
+                        .source_queue_depth
+                        .store(src_rx.len() as u64, Ordering::Relaxed);
+                    work_metrics
+                        .sink_queue_depth
+                        .store(out_tx.len() as u64, Ordering::Relaxed);
+                    let started = Instant::now();
                     let outputs = match msg {
                         SourceMsg::Batch(b) => pipeline.push(Message::Batch(b))?,
                         SourceMsg::End => pipeline.close()?,
                     };
+                    if let Some(h) = &latency {
+                        h.observe(started.elapsed().as_secs_f64());
+                    }
                     for b in outputs {
                         if out_tx.send(b).is_err() {
                             return Ok(());
@@ -230,6 +257,11 @@ impl RunningQuery {
     /// The live counters.
     pub fn metrics(&self) -> &Arc<QueryMetrics> {
         &self.metrics
+    }
+
+    /// The source's live counters (rows read, malformed records).
+    pub fn source_counters(&self) -> &Arc<SourceCounters> {
+        &self.counters
     }
 
     /// Progress so far.

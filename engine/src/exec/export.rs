@@ -1,0 +1,231 @@
+//! Prometheus text exposition of running queries' metrics: rows in and out
+//! per query and per operator, batch latency, watermark and its lag behind
+//! the wall clock, late and malformed rows, open windows and state size,
+//! queue depths and time blocked on a full queue (backpressure).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::connectors::SourceCounters;
+use crate::exec::metrics::QueryMetrics;
+
+type Labels = Vec<(String, String)>;
+
+fn new_latency_histogram() -> Histogram {
+    // 10 µs .. ~2.6 s
+    Histogram::new(exponential_buckets(1e-5, 4.0, 10))
+}
+
+/// One query's live counters, as registered with an [`Exporter`].
+struct Registered {
+    label: String,
+    metrics: Arc<QueryMetrics>,
+    source: Arc<SourceCounters>,
+}
+
+/// Collects the metrics of every query of a process and renders them.
+pub struct Exporter {
+    latency: Family<Labels, Histogram, fn() -> Histogram>,
+    queries: Mutex<Vec<Registered>>,
+}
+
+impl Default for Exporter {
+    fn default() -> Self {
+        Self {
+            latency: Family::new_with_constructor(new_latency_histogram as fn() -> Histogram),
+            queries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Exporter")
+    }
+}
+
+impl Exporter {
+    /// The histogram a query labelled `query` records its batch latency in
+    /// (pass it in [`crate::RunOptions::batch_latency`]).
+    pub fn batch_latency(&self, query: &str) -> Histogram {
+        self.latency
+            .get_or_create(&vec![("query".to_string(), query.to_string())])
+            .clone()
+    }
+
+    /// Adds a running query's counters under the label `query`.
+    pub fn register(&self, query: &str, metrics: Arc<QueryMetrics>, source: Arc<SourceCounters>) {
+        if let Ok(mut q) = self.queries.lock() {
+            q.push(Registered {
+                label: query.to_string(),
+                metrics,
+                source,
+            });
+        }
+    }
+
+    /// The metrics in Prometheus text format, with `# EOF`.
+    pub fn render(&self) -> String {
+        let mut registry = Registry::with_prefix("eddy");
+        let counter = |r: &mut Registry, name: &str, help: &str| {
+            let f = Family::<Labels, Counter>::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        let gauge = |r: &mut Registry, name: &str, help: &str| {
+            let f = Family::<Labels, Gauge<i64, AtomicI64>>::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        let rows_in = counter(&mut registry, "source_rows", "Rows read from the source");
+        let malformed = counter(
+            &mut registry,
+            "malformed_records",
+            "Malformed input records skipped",
+        );
+        let rows_out = counter(&mut registry, "sink_rows", "Rows written to the sink");
+        let late = counter(
+            &mut registry,
+            "late_rows",
+            "Rows dropped because their window had been emitted",
+        );
+        let op_in = counter(&mut registry, "operator_rows_in", "Rows into an operator");
+        let op_out = counter(
+            &mut registry,
+            "operator_rows_out",
+            "Rows out of an operator",
+        );
+        let blocked = counter(
+            &mut registry,
+            "source_blocked_microseconds",
+            "Time the source waited on a full queue",
+        );
+        let watermark = gauge(
+            &mut registry,
+            "watermark_milliseconds",
+            "Current watermark, epoch ms",
+        );
+        let lag = gauge(
+            &mut registry,
+            "watermark_lag_milliseconds",
+            "Wall clock minus watermark, ms",
+        );
+        let windows = gauge(
+            &mut registry,
+            "open_windows",
+            "Windows (panes, sessions) holding state",
+        );
+        let state = gauge(
+            &mut registry,
+            "state_bytes",
+            "Approximate bytes of operator state",
+        );
+        let queue = gauge(
+            &mut registry,
+            "queue_depth",
+            "Batches waiting between two stages",
+        );
+        registry.register(
+            "batch_latency_seconds",
+            "Time from an input batch to its outputs",
+            self.latency.clone(),
+        );
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let queries = self
+            .queries
+            .lock()
+            .map(|q| {
+                q.iter()
+                    .map(|r| (r.label.clone(), r.metrics.clone(), r.source.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        for (label, m, s) in queries {
+            let l = vec![("query".to_string(), label.clone())];
+            let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            rows_in.get_or_create(&l).inc_by(read(&s.records));
+            malformed.get_or_create(&l).inc_by(read(&s.malformed));
+            rows_out.get_or_create(&l).inc_by(read(&m.rows_out));
+            late.get_or_create(&l).inc_by(read(&m.late_rows));
+            blocked.get_or_create(&l).inc_by(read(&m.source_blocked_us));
+            if let Some(w) = m.watermark() {
+                watermark.get_or_create(&l).set(w);
+                lag.get_or_create(&l).set(now_ms.saturating_sub(w));
+            }
+            windows.get_or_create(&l).set(read(&m.open_windows) as i64);
+            state.get_or_create(&l).set(read(&m.state_bytes) as i64);
+            for (stage, depth) in [
+                ("source", &m.source_queue_depth),
+                ("sink", &m.sink_queue_depth),
+            ] {
+                let ls = vec![
+                    ("query".to_string(), label.clone()),
+                    ("queue".to_string(), stage.to_string()),
+                ];
+                queue.get_or_create(&ls).set(read(depth) as i64);
+            }
+            let ops = m.operators.lock().map(|o| o.clone()).unwrap_or_default();
+            for op in ops {
+                let lo = vec![
+                    ("query".to_string(), label.clone()),
+                    ("operator".to_string(), op.label.clone()),
+                ];
+                op_in.get_or_create(&lo).inc_by(read(&op.rows_in));
+                op_out.get_or_create(&lo).inc_by(read(&op.rows_out));
+            }
+        }
+        let mut out = String::new();
+        if encode(&mut out, &registry).is_err() {
+            let _ = writeln!(out, "# error: the metrics could not be encoded");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_one_family_per_metric_with_query_labels() {
+        let e = Exporter::default();
+        for q in ["1", "2"] {
+            let m = Arc::new(QueryMetrics::default());
+            m.rows_out.store(5, Ordering::Relaxed);
+            m.watermark.store(1_000, Ordering::Relaxed);
+            e.register(q, m, Arc::new(SourceCounters::default()));
+            e.batch_latency(q).observe(0.002);
+        }
+        let text = e.render();
+        assert_eq!(
+            text.matches("# TYPE eddy_sink_rows counter").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("eddy_sink_rows_total{query=\"1\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("eddy_sink_rows_total{query=\"2\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("eddy_watermark_milliseconds{query=\"2\"} 1000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("eddy_batch_latency_seconds_count{query=\"1\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
