@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::agg::{Accumulator, create_accumulator};
@@ -317,4 +317,44 @@ impl Operator for GroupAggregateOp {
 pub(crate) fn window_prefix(start: i64, end: i64, n: usize) -> Vec<ArrayRef> {
     let bound = |v: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![v; n])) };
     vec![bound(start), bound(end)]
+}
+
+/// Marks a row that belongs to no open window (late, NULL time, in a gap).
+pub(crate) const NO_WINDOW: i64 = i64::MIN;
+
+/// The event-time column of a window operator's input.
+///
+/// # Errors
+/// A column that is not a TIMESTAMP (a planner bug).
+pub(crate) fn time_column(
+    batch: &RecordBatch,
+    index: usize,
+) -> ExecResult<TimestampMillisecondArray> {
+    batch
+        .column(index)
+        .as_primitive_opt::<TimestampMillisecondType>()
+        .cloned()
+        .ok_or_else(|| ExecError::Internal("window time column is not a TIMESTAMP".into()))
+}
+
+/// Splits evaluated rows by the window (or pane) each belongs to, skipping
+/// rows marked [`NO_WINDOW`]; windows come out in order.
+///
+/// # Errors
+/// An Arrow failure while gathering rows.
+pub(crate) fn split_by_window(
+    slots: &[i64],
+    rows: &Evaluated,
+) -> ExecResult<Vec<(i64, Evaluated)>> {
+    let mut by_window: std::collections::BTreeMap<i64, Vec<u32>> =
+        std::collections::BTreeMap::new();
+    for (i, &s) in slots.iter().enumerate() {
+        if s != NO_WINDOW {
+            by_window.entry(s).or_default().push(i as u32);
+        }
+    }
+    by_window
+        .into_iter()
+        .map(|(s, idx)| Ok((s, rows.take(&UInt32Array::from(idx))?)))
+        .collect()
 }

@@ -9,12 +9,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, AsArray, TimestampMillisecondArray, UInt32Array};
-use arrow::datatypes::TimestampMillisecondType;
+use arrow::array::{Array, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{AggregateSpec, Frozen, GroupedState, window_prefix};
+use crate::exec::aggregate::{
+    AggregateSpec, Frozen, GroupedState, NO_WINDOW, split_by_window, time_column, window_prefix,
+};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
 
@@ -54,8 +55,6 @@ pub(crate) struct HoppingAggregateOp {
     metrics: Arc<QueryMetrics>,
     pane_of_row: Vec<i64>,
 }
-
-const DROPPED: i64 = i64::MIN;
 
 impl HoppingAggregateOp {
     pub fn new(
@@ -100,14 +99,14 @@ impl HoppingAggregateOp {
         for (i, &t) in ts.values().iter().enumerate() {
             let p = if ts.is_null(i) {
                 null_time += 1;
-                DROPPED
+                NO_WINDOW
             } else {
                 let last_start = t - t.rem_euclid(slide);
                 if t >= last_start + size {
-                    DROPPED // in a gap between windows (slide > size): no window covers it
+                    NO_WINDOW // in a gap between windows (slide > size): no window covers it
                 } else if last_start.saturating_add(size) <= wm {
                     late += 1;
-                    DROPPED
+                    NO_WINDOW
                 } else {
                     t - t.rem_euclid(pane)
                 }
@@ -122,7 +121,7 @@ impl HoppingAggregateOp {
         QueryMetrics::add(&self.metrics.late_rows, late);
         QueryMetrics::add(&self.metrics.null_time_rows, null_time);
         self.pane_of_row = panes;
-        uniform.flatten().filter(|&p| p != DROPPED)
+        uniform.flatten().filter(|&p| p != NO_WINDOW)
     }
 
     fn update_pane(
@@ -201,24 +200,13 @@ impl Operator for HoppingAggregateOp {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let ts = batch
-            .column(self.time_column)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| ExecError::Internal("window time column is not a TIMESTAMP".into()))?
-            .clone();
+        let ts = time_column(&batch, self.time_column)?;
         let uniform = self.assign(&ts);
         let rows = self.spec.evaluate(&batch)?;
         if let Some(pane) = uniform {
             self.update_pane(pane, &rows)?;
         } else {
-            let mut by_pane: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-            for (i, &p) in self.pane_of_row.iter().enumerate() {
-                if p != DROPPED {
-                    by_pane.entry(p).or_default().push(i as u32);
-                }
-            }
-            for (pane, idx) in by_pane {
-                let part = rows.take(&UInt32Array::from(idx))?;
+            for (pane, part) in split_by_window(&self.pane_of_row, &rows)? {
                 self.update_pane(pane, &part)?;
             }
         }

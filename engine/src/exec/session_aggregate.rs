@@ -9,14 +9,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
-use arrow::datatypes::{DataType, TimestampMillisecondType};
+use arrow::datatypes::DataType;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState};
+use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, time_column};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
@@ -251,11 +251,7 @@ impl Operator for SessionAggregateOp {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let ts = batch
-            .column(self.time_column)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| ExecError::Internal("window time column is not a TIMESTAMP".into()))?
-            .clone();
+        let ts = time_column(&batch, self.time_column)?;
         let rows = self.spec.evaluate(&batch)?;
         let mut ids = std::mem::take(&mut self.key_ids);
         self.keys.intern(&rows.keys, rows.rows, &mut ids)?;

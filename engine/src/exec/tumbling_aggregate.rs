@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, AsArray, TimestampMillisecondArray, UInt32Array};
-use arrow::datatypes::TimestampMillisecondType;
+use arrow::array::{Array, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{AggregateSpec, GroupedState, window_prefix};
+use crate::exec::aggregate::{
+    AggregateSpec, GroupedState, NO_WINDOW, split_by_window, time_column, window_prefix,
+};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
 
@@ -29,9 +30,6 @@ pub(crate) struct TumblingAggregateOp {
     metrics: Arc<QueryMetrics>,
     starts: Vec<i64>,
 }
-
-/// Marks a row that belongs to no open window.
-const DROPPED: i64 = i64::MIN;
 
 impl TumblingAggregateOp {
     pub fn new(
@@ -55,7 +53,7 @@ impl TumblingAggregateOp {
         ts - ts.rem_euclid(self.size_ms)
     }
 
-    /// Fills `self.starts` with each row's window start (or DROPPED) and
+    /// Fills `self.starts` with each row's window start (or NO_WINDOW) and
     /// returns the single start shared by all rows, if there is one.
     fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
         let size = self.size_ms;
@@ -69,7 +67,7 @@ impl TumblingAggregateOp {
         for (i, &t) in ts.values().iter().enumerate() {
             if ts.is_null(i) {
                 null_time += 1;
-                starts.push(DROPPED);
+                starts.push(NO_WINDOW);
                 uniform = false;
                 continue;
             }
@@ -80,7 +78,7 @@ impl TumblingAggregateOp {
             let s = if cur.saturating_add(size) <= wm {
                 late += 1;
                 uniform = false;
-                DROPPED
+                NO_WINDOW
             } else {
                 cur
             };
@@ -150,11 +148,7 @@ impl Operator for TumblingAggregateOp {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let ts = batch
-            .column(self.time_column)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| ExecError::Internal("window time column is not a TIMESTAMP".into()))?
-            .clone();
+        let ts = time_column(&batch, self.time_column)?;
         let uniform = self.assign(&ts);
         let rows = self.spec.evaluate(&batch)?;
         if let Some(start) = uniform {
@@ -163,14 +157,7 @@ impl Operator for TumblingAggregateOp {
             return Ok(());
         }
         // rows span several windows (or some are dropped): split by window
-        let mut by_window: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
-        for (i, &s) in self.starts.iter().enumerate() {
-            if s != DROPPED {
-                by_window.entry(s).or_default().push(i as u32);
-            }
-        }
-        for (start, idx) in by_window {
-            let part = rows.take(&UInt32Array::from(idx))?;
+        for (start, part) in split_by_window(&self.starts, &rows)? {
             self.state_for(start)?.update(&part)?;
         }
         self.report_state();
