@@ -51,11 +51,16 @@ pub struct JsonDecoder {
     decoder: Decoder,
 }
 
+/// Rows a chunk decoder holds before it flushes (it reserves room for them).
 const MAX_ROWS: usize = 1 << 20;
 
-fn new_decoder(schema: &SchemaRef, source_name: &str) -> Result<Decoder, ConnectorError> {
+fn new_decoder(
+    schema: &SchemaRef,
+    source_name: &str,
+    rows: usize,
+) -> Result<Decoder, ConnectorError> {
     ReaderBuilder::new(schema.clone())
-        .with_batch_size(MAX_ROWS)
+        .with_batch_size(rows)
         .build_decoder()
         .map_err(|e| ConnectorError::Arrow {
             context: format!("{source_name}: JSON decoder"),
@@ -74,7 +79,7 @@ impl JsonDecoder {
         on_error: OnError,
     ) -> Result<Self, ConnectorError> {
         let source_name = source_name.into();
-        let decoder = new_decoder(&schema, &source_name)?;
+        let decoder = new_decoder(&schema, &source_name, MAX_ROWS)?;
         Ok(Self {
             schema,
             source_name,
@@ -89,44 +94,13 @@ impl JsonDecoder {
     /// # Errors
     /// [`ConnectorError::Malformed`] for the first bad line under [`OnError::Fail`].
     pub fn decode(&mut self, chunk: &[u8], first_line: u64) -> Result<Decoded, ConnectorError> {
-        match self.decode_all(chunk) {
+        match decode_with(&mut self.decoder, &self.schema, chunk, MAX_ROWS) {
             Ok(batch) => Ok(Decoded { batch, skipped: 0 }),
             Err(_) => {
                 // the decoder may hold half a record: start afresh
-                self.decoder = new_decoder(&self.schema, &self.source_name)?;
+                self.decoder = new_decoder(&self.schema, &self.source_name, MAX_ROWS)?;
                 self.decode_lines(chunk, first_line)
             }
-        }
-    }
-
-    fn decode_all(&mut self, chunk: &[u8]) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let mut batches = Vec::new();
-        let mut pos = 0;
-        while pos < chunk.len() {
-            let n = self.decoder.decode(&chunk[pos..])?;
-            pos += n;
-            if n == 0 || self.decoder.len() >= MAX_ROWS {
-                if let Some(b) = self.decoder.flush()? {
-                    batches.push(b);
-                }
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-        if let Some(b) = self.decoder.flush()? {
-            batches.push(b);
-        }
-        if !self.decoder.has_partial_record() {
-            match batches.len() {
-                0 => Ok(RecordBatch::new_empty(self.schema.clone())),
-                1 => Ok(batches.remove(0)),
-                _ => arrow::compute::concat_batches(&self.schema, &batches),
-            }
-        } else {
-            Err(arrow::error::ArrowError::JsonError(
-                "the record is not complete".into(),
-            ))
         }
     }
 
@@ -134,17 +108,19 @@ impl JsonDecoder {
     fn decode_lines(&mut self, chunk: &[u8], first_line: u64) -> Result<Decoded, ConnectorError> {
         let mut good: Vec<u8> = Vec::with_capacity(chunk.len());
         let mut skipped = 0;
+        // a one-row decoder to test lines: cheap to rebuild after a bad one
+        let mut probe = new_decoder(&self.schema, &self.source_name, 1)?;
         for (i, line) in chunk.split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match self.decode_all(line) {
+            match decode_with(&mut probe, &self.schema, line, 1) {
                 Ok(_) => {
                     good.extend_from_slice(line);
                     good.push(b'\n');
                 }
                 Err(e) => {
-                    self.decoder = new_decoder(&self.schema, &self.source_name)?;
+                    probe = new_decoder(&self.schema, &self.source_name, 1)?;
                     if self.on_error == OnError::Fail {
                         return Err(ConnectorError::Malformed {
                             source_name: self.source_name.clone(),
@@ -156,11 +132,50 @@ impl JsonDecoder {
                 }
             }
         }
-        let batch = self.decode_all(&good).map_err(|e| ConnectorError::Arrow {
-            context: format!("{}: re-decoding the valid lines", self.source_name),
-            source: e,
+        let batch = decode_with(&mut self.decoder, &self.schema, &good, MAX_ROWS).map_err(|e| {
+            ConnectorError::Arrow {
+                context: format!("{}: re-decoding the valid lines", self.source_name),
+                source: e,
+            }
         })?;
         Ok(Decoded { batch, skipped })
+    }
+}
+
+/// Decodes every record of `chunk` with `decoder` (which flushes every `max_rows`).
+fn decode_with(
+    decoder: &mut Decoder,
+    schema: &SchemaRef,
+    chunk: &[u8],
+    max_rows: usize,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let mut batches = Vec::new();
+    let mut pos = 0;
+    while pos < chunk.len() {
+        let n = decoder.decode(&chunk[pos..])?;
+        pos += n;
+        if n == 0 || decoder.len() >= max_rows {
+            if let Some(b) = decoder.flush()? {
+                batches.push(b);
+            }
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    if let Some(b) = decoder.flush()? {
+        batches.push(b);
+    }
+    if !decoder.has_partial_record() {
+        match batches.len() {
+            0 => Ok(RecordBatch::new_empty(schema.clone())),
+            1 => Ok(batches.remove(0)),
+            _ => arrow::compute::concat_batches(schema, &batches),
+        }
+    } else {
+        Err(arrow::error::ArrowError::JsonError(
+            "the record is not complete".into(),
+        ))
     }
 }
 
