@@ -142,13 +142,33 @@ impl Options {
             })
     }
 
-    /// Fails on any key not in `known` (a typo must not pass silently).
+    /// A duration such as `'5 s'`, `'500 ms'`, `'2 minutes'` or `'1h'`, in
+    /// ms, or `default`.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] when the value is not a non-negative duration.
+    pub fn duration_ms_or(&self, key: &str, default: i64) -> Result<i64, ConnectorError> {
+        let Some(v) = self.get(key) else {
+            return Ok(default);
+        };
+        parse_duration_ms(v).ok_or_else(|| {
+            self.error(format!(
+                "option '{key}' = '{v}' is not a duration; write e.g. '5 s', '500 ms', '2 minutes'"
+            ))
+        })
+    }
+
+    /// Fails on any key not in `known` or in [`EventTimeOptions::KEYS`] (a
+    /// typo must not pass silently).
     ///
     /// # Errors
     /// [`ConnectorError::Config`] naming the unknown key and listing the known ones.
     pub fn check_known(&self, known: &[&str]) -> Result<(), ConnectorError> {
         for k in self.map.keys() {
-            if k != "connector" && !known.contains(&k.as_str()) {
+            if k != "connector"
+                && !known.contains(&k.as_str())
+                && !EventTimeOptions::KEYS.contains(&k.as_str())
+            {
                 return Err(self.error(format!(
                     "unknown option '{k}' for connector '{}'; known options: {}",
                     self.get("connector").unwrap_or(""),
@@ -165,6 +185,84 @@ impl Options {
             stream: self.stream.clone(),
             message: message.into(),
         }
+    }
+}
+
+/// A duration in ms: a non-negative integer and a unit (ms, s, m/min, h,
+/// or their long names), with or without a space.
+pub fn parse_duration_ms(text: &str) -> Option<i64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: i64 = n.parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "ms" | "millisecond" | "milliseconds" => 1,
+        "s" | "sec" | "second" | "seconds" => 1000,
+        "m" | "min" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+/// What happens to a row that arrives after its window has closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LatePolicy {
+    /// Dropped and counted.
+    #[default]
+    Drop,
+    /// Counted and written, with the reason, to the dead-letter sink.
+    DeadLetter,
+}
+
+/// The event-time options any stream with a watermark may set in `WITH (...)`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EventTimeOptions {
+    /// How long a window stays open after the watermark passes its end (ms).
+    pub allowed_lateness_ms: i64,
+    /// What happens to rows later than that.
+    pub late_policy: LatePolicy,
+    /// JSON-lines file that receives dead letters.
+    pub dead_letter_path: Option<String>,
+    /// After this long without input, event time advances with wall-clock time (ms).
+    pub idle_timeout_ms: Option<i64>,
+}
+
+impl EventTimeOptions {
+    /// The option keys, accepted by every connector.
+    pub const KEYS: &'static [&'static str] = &[
+        "allowed_lateness",
+        "late_policy",
+        "dead_letter.path",
+        "idle_timeout",
+    ];
+
+    /// Reads them from a stream's options.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] for a bad duration or policy, or a
+    /// `dead_letter` policy without a `dead_letter.path`.
+    pub fn from_options(o: &Options) -> Result<Self, ConnectorError> {
+        let late_policy = match o.choice_or("late_policy", &["drop", "dead_letter"], "drop")? {
+            "dead_letter" => LatePolicy::DeadLetter,
+            _ => LatePolicy::Drop,
+        };
+        let dead_letter_path = o.get("dead_letter.path").map(str::to_string);
+        if late_policy == LatePolicy::DeadLetter && dead_letter_path.is_none() {
+            return Err(o.error(
+                "'late_policy' = 'dead_letter' needs 'dead_letter.path', the JSON-lines file that receives late rows",
+            ));
+        }
+        let idle_timeout_ms = match o.get("idle_timeout") {
+            None => None,
+            Some(_) => Some(o.duration_ms_or("idle_timeout", 0)?.max(1)),
+        };
+        Ok(Self {
+            allowed_lateness_ms: o.duration_ms_or("allowed_lateness", 0)?,
+            late_policy,
+            dead_letter_path,
+            idle_timeout_ms,
+        })
     }
 }
 
@@ -186,6 +284,28 @@ mod tests {
         let e = o.parse_or("rate", 1u64).unwrap_err().to_string();
         assert_eq!(e, "stream 's': option 'rate' = 'x' is not a valid u64");
         assert!(o.bool_or("follow", false).unwrap());
+    }
+
+    #[test]
+    fn event_time_options_parse_and_explain_mistakes() {
+        let o = opts(&[
+            ("allowed_lateness", "5 s"),
+            ("late_policy", "dead_letter"),
+            ("dead_letter.path", "late.jsonl"),
+            ("idle_timeout", "2min"),
+        ]);
+        let e = EventTimeOptions::from_options(&o).unwrap();
+        assert_eq!(e.allowed_lateness_ms, 5000);
+        assert_eq!(e.late_policy, LatePolicy::DeadLetter);
+        assert_eq!(e.idle_timeout_ms, Some(120_000));
+        assert_eq!(parse_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_duration_ms("1 hour"), Some(3_600_000));
+        assert_eq!(parse_duration_ms("-1 s"), None);
+        assert_eq!(parse_duration_ms("5 parsecs"), None);
+        let bad = EventTimeOptions::from_options(&opts(&[("late_policy", "dead_letter")]));
+        assert!(bad.unwrap_err().to_string().contains("dead_letter.path"));
+        let bad = EventTimeOptions::from_options(&opts(&[("allowed_lateness", "soon")]));
+        assert!(bad.unwrap_err().to_string().contains("'5 s'"));
     }
 
     #[test]

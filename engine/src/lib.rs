@@ -34,7 +34,8 @@ pub use exec::runtime::{Progress, QueryStats, RunOptions, RunningQuery, StopHand
 pub use plan::physical::PhysicalPlan;
 pub use sql::{Catalog, PlannedStatement};
 
-use catalog::{Options, StreamDef};
+use catalog::{EventTimeOptions, LatePolicy, Options, StreamDef};
+use connectors::dead_letter::{CollectDeadLetters, DeadLetterSink, FileDeadLetters};
 use connectors::{Sink, SourceContext};
 use plan::logical::SinkTarget;
 
@@ -85,7 +86,47 @@ pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, ConnectorErr
     }
 }
 
-/// Starts a query writing to `sink`.
+/// Opens the dead-letter sink the plan's source stream asks for
+/// (`'late_policy' = 'dead_letter'` with `'dead_letter.path'`), if any.
+///
+/// # Errors
+/// Bad options or a file that cannot be opened.
+pub fn open_dead_letter_sink(
+    plan: &PhysicalPlan,
+) -> Result<Option<Box<dyn DeadLetterSink>>, ConnectorError> {
+    let o = EventTimeOptions::from_options(&plan.source.options)?;
+    match (o.late_policy, o.dead_letter_path) {
+        (LatePolicy::DeadLetter, Some(path)) => Ok(Some(Box::new(FileDeadLetters::open(
+            &plan.source.name,
+            &path,
+        )?))),
+        _ => Ok(None),
+    }
+}
+
+/// Starts a query writing rows to `sink` and dead letters to `dead_letters`.
+///
+/// # Errors
+/// The source cannot be opened or the pipeline cannot be built.
+pub fn start_query_with_sinks(
+    plan: &PhysicalPlan,
+    sink: Box<dyn Sink>,
+    dead_letters: Option<Box<dyn DeadLetterSink>>,
+    options: &RunOptions,
+) -> Result<RunningQuery, EngineError> {
+    let ctx = SourceContext::new(options.batch_size);
+    let source = connectors::open_source(&plan.source, &ctx)?;
+    Ok(RunningQuery::start(
+        plan,
+        source,
+        &ctx,
+        sink,
+        dead_letters,
+        options,
+    )?)
+}
+
+/// Starts a query writing to `sink` (dead letters go where the stream says).
 ///
 /// # Errors
 /// The source cannot be opened or the pipeline cannot be built.
@@ -94,9 +135,8 @@ pub fn start_query_with_sink(
     sink: Box<dyn Sink>,
     options: &RunOptions,
 ) -> Result<RunningQuery, EngineError> {
-    let ctx = SourceContext::new(options.batch_size);
-    let source = connectors::open_source(&plan.source, &ctx)?;
-    Ok(RunningQuery::start(plan, source, &ctx, sink, options)?)
+    let dead = open_dead_letter_sink(plan)?;
+    start_query_with_sinks(plan, sink, dead, options)
 }
 
 /// Starts a query writing to its own sink.
@@ -134,6 +174,39 @@ impl Sink for CollectSink {
     }
 }
 
+/// What [`collect_all`] gathered.
+#[derive(Debug, Clone)]
+pub struct Collected {
+    /// Output batches in the order the sink received them.
+    pub batches: Vec<RecordBatch>,
+    /// Dead letters as JSON lines (see [`connectors::dead_letter`]).
+    pub dead_letters: Vec<String>,
+    /// The run's statistics.
+    pub stats: QueryStats,
+}
+
+/// Runs a query to the end of its input and returns its output batches and
+/// dead letters instead of writing them to its sinks.
+///
+/// # Errors
+/// Any error while starting or running the query.
+pub fn collect_all(plan: &PhysicalPlan, options: &RunOptions) -> Result<Collected, EngineError> {
+    let sink = CollectSink::default();
+    let dead = CollectDeadLetters::new(&plan.source.name);
+    let stats = start_query_with_sinks(
+        plan,
+        Box::new(sink.clone()),
+        Some(Box::new(dead.clone())),
+        options,
+    )?
+    .wait()?;
+    Ok(Collected {
+        batches: sink.batches(),
+        dead_letters: dead.lines(),
+        stats,
+    })
+}
+
 /// Runs a query to the end of its input and returns its output batches
 /// instead of writing them to its sink.
 ///
@@ -143,7 +216,6 @@ pub fn collect(
     plan: &PhysicalPlan,
     options: &RunOptions,
 ) -> Result<(Vec<RecordBatch>, QueryStats), EngineError> {
-    let sink = CollectSink::default();
-    let stats = start_query_with_sink(plan, Box::new(sink.clone()), options)?.wait()?;
-    Ok((sink.batches(), stats))
+    let c = collect_all(plan, options)?;
+    Ok((c.batches, c.stats))
 }

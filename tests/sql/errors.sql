@@ -42,8 +42,8 @@ SELECT COUNT(*) FROM HOP(bids, date_time, INTERVAL '10' SECOND) GROUP BY window_
 SELECT auction FROM HOP(bids, date_time, INTERVAL '2' SECOND, INTERVAL '10' SECOND);
 -- case: WINDOW SLIDING with one argument
 SELECT COUNT(*) FROM bids GROUP BY auction WINDOW SLIDING(INTERVAL '10' SECOND);
--- case: EMIT CHANGES is not there yet
-SELECT auction, COUNT(*) FROM bids GROUP BY auction EMIT CHANGES;
+-- case: _op is the changelog's column under EMIT CHANGES
+SELECT auction AS _op, COUNT(*) FROM bids GROUP BY auction EMIT CHANGES;
 -- case: EMIT on a query without aggregates
 SELECT auction FROM bids EMIT FINAL;
 -- case: joins are not supported

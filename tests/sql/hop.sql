@@ -3,7 +3,8 @@
 -- window merges its five panes when it closes. Windows start at multiples of
 -- 4 s: [-4, 6), [0, 10), [4, 14), ... A row counts in every window covering
 -- it that is still open: the bid at 00:00:07 arrives after the watermark
--- passed 00:00:10, so it misses [0, 10) but counts in [4, 14); it is not late.
+-- passed 00:00:10, so it misses [0, 10) but counts in [4, 14): it is late
+-- but still accepted (late_accepted in the stats), not dropped.
 -- No row covers [20, 30) or [24, 34): no output for them.
 CREATE STREAM bids (
   auction BIGINT, bidder BIGINT, price DOUBLE, channel VARCHAR, date_time TIMESTAMP,

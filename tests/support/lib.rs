@@ -99,30 +99,66 @@ pub fn run_script(sql: &str) -> String {
     for plan in &script.explains {
         out.push_str(&plan.explain_text());
     }
+    for plan in &script.queries {
+        let one = run_query(plan, options.batch_size, 1);
+        // the same rows (as a multiset) with the keyed state split over 4 workers
+        let four = run_query(plan, options.batch_size, 4);
+        if sorted_lines(&one) != sorted_lines(&four) {
+            let _ = writeln!(
+                out,
+                "-- partitions=4 differs from partitions=1:\n{four}-- end of partitions=4"
+            );
+        }
+        out.push_str(&one);
+    }
+    out
+}
+
+/// Runs one query and renders its rows, dead letters and stats.
+pub fn run_query(plan: &eddy::PhysicalPlan, batch_size: usize, partitions: usize) -> String {
     let run = RunOptions {
-        batch_size: options.batch_size,
+        batch_size,
+        partitions,
         ..RunOptions::default()
     };
-    for plan in &script.queries {
-        match eddy::collect(plan, &run) {
-            Ok((batches, stats)) => {
-                out.push_str(&format_rows(&plan.output_schema, &batches));
-                out.push_str(&stats_line(&stats));
+    let mut out = String::new();
+    match eddy::collect_all(plan, &run) {
+        Ok(c) => {
+            out.push_str(&format_rows(&plan.output_schema, &c.batches));
+            for d in &c.dead_letters {
+                let _ = writeln!(out, "-- dead letter: {d}");
             }
-            Err(e) => {
-                let _ = writeln!(out, "runtime error: {e}");
-            }
+            out.push_str(&stats_line(&c.stats));
+        }
+        Err(e) => {
+            let _ = writeln!(out, "runtime error: {e}");
         }
     }
     out
 }
 
-/// `-- stats: in=N out=N late=N null_time=N malformed=N`
+fn sorted_lines(text: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+/// `-- stats: in=N out=N late=N null_time=N malformed=N`, plus
+/// `late_accepted=N dead_letters=N` when either is not zero.
 pub fn stats_line(s: &QueryStats) -> String {
-    format!(
-        "-- stats: in={} out={} late={} null_time={} malformed={}\n",
+    let mut line = format!(
+        "-- stats: in={} out={} late={} null_time={} malformed={}",
         s.records_in, s.records_out, s.late_dropped, s.null_time_dropped, s.malformed
-    )
+    );
+    if s.late_accepted > 0 || s.dead_letters > 0 {
+        let _ = write!(
+            line,
+            " late_accepted={} dead_letters={}",
+            s.late_accepted, s.dead_letters
+        );
+    }
+    line.push('\n');
+    line
 }
 
 /// Splits a case file into independent scripts at lines starting with

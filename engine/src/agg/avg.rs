@@ -84,6 +84,18 @@ impl Accumulator for AvgAccumulator {
         Ok(Arc::new(means))
     }
 
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        let means: Float64Array = groups
+            .iter()
+            .map(|&g| {
+                let g = g as usize;
+                let c = self.counts.get(g).copied().unwrap_or(0);
+                (c > 0).then(|| self.sums[g] / c as f64)
+            })
+            .collect();
+        Ok(Arc::new(means))
+    }
+
     fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
         let (sums, counts) = self.take(total_num_groups);
         Ok(vec![

@@ -75,6 +75,12 @@ impl Accumulator for CountAccumulator {
         Ok(Arc::new(Int64Array::from(counts)))
     }
 
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        Ok(Arc::new(Int64Array::from_iter_values(groups.iter().map(
+            |g| self.counts.get(*g as usize).copied().unwrap_or(0),
+        ))))
+    }
+
     fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
         Ok(vec![self.evaluate(total_num_groups)?])
     }

@@ -192,6 +192,20 @@ impl Accumulator for CountDistinctAccumulator {
         Ok(Arc::new(Int64Array::from(counts)))
     }
 
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        let len = |g: &u32| {
+            let g = *g as usize;
+            if self.is_string() {
+                self.strings.get(g).map_or(0, |s| s.len() as i64)
+            } else {
+                self.bits.get(g).map_or(0, |s| s.len() as i64)
+            }
+        };
+        Ok(Arc::new(Int64Array::from_iter_values(
+            groups.iter().map(len),
+        )))
+    }
+
     fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
         self.grow(total_num_groups);
         let (values, offsets) = self.flatten(total_num_groups)?;

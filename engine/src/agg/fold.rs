@@ -78,6 +78,24 @@ impl<T: ArrowPrimitiveType, O: FoldOp<T::Native>> Accumulator for PrimitiveFold<
         )))
     }
 
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        let at = |g: &u32| self.seen.get(*g as usize).copied().unwrap_or(false);
+        let values: Vec<T::Native> = groups
+            .iter()
+            .map(|g| {
+                self.values
+                    .get(*g as usize)
+                    .copied()
+                    .unwrap_or(T::Native::ZERO)
+            })
+            .collect();
+        let seen: Vec<bool> = groups.iter().map(at).collect();
+        Ok(Arc::new(PrimitiveArray::<T>::new(
+            values.into(),
+            validity(&seen),
+        )))
+    }
+
     fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
         Ok(vec![self.evaluate(total_num_groups)?])
     }

@@ -83,6 +83,14 @@ impl Accumulator for BoolMinMax {
         Ok(Arc::new(BooleanArray::from(best)))
     }
 
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        Ok(Arc::new(BooleanArray::from_iter(
+            groups
+                .iter()
+                .map(|g| self.best.get(*g as usize).copied().flatten()),
+        )))
+    }
+
     fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {
         Ok(vec![self.evaluate(total_num_groups)?])
     }
@@ -157,6 +165,12 @@ impl Accumulator for StringMinMax {
         let mut best = std::mem::take(&mut self.best);
         best.resize(total_num_groups, None);
         Ok(Arc::new(StringArray::from(best)))
+    }
+
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        Ok(Arc::new(StringArray::from_iter(groups.iter().map(|g| {
+            self.best.get(*g as usize).and_then(|s| s.as_deref())
+        }))))
     }
 
     fn state(&mut self, total_num_groups: usize) -> ExecResult<Vec<ArrayRef>> {

@@ -50,6 +50,14 @@ pub trait Accumulator: Send {
     /// An Arrow failure while building the array.
     fn evaluate(&mut self, total_num_groups: usize) -> ExecResult<ArrayRef>;
 
+    /// The current value of the groups in `groups` (in that order), without
+    /// changing any state: what EMIT CHANGES reports after each batch. A group
+    /// never updated reads as an empty group.
+    ///
+    /// # Errors
+    /// An Arrow failure while building the array.
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef>;
+
     /// The partial state of every group `0..total_num_groups`, one array per
     /// state field (see [`AggregateFunction::state_types`]). Takes the state out.
     ///

@@ -23,7 +23,14 @@ fn one_pass(func: F, t: Option<SqlType>, v: &ArrayRef, groups: &[u32], n: usize)
     let mut acc = create_accumulator(func, t).unwrap();
     let values = if t.is_some() { vec![v.clone()] } else { vec![] };
     acc.update_batch(&values, groups, n).unwrap();
+    // reading the groups (in reverse, plus one never seen) changes nothing
+    let order: Vec<u32> = (0..=n as u32).rev().collect();
+    let peeked = show(&acc.evaluate_groups(&order).unwrap());
     let out = acc.evaluate(n).unwrap();
+    let mut expected = show(&out);
+    expected.push(show(&acc.evaluate_groups(&[0]).unwrap())[0].clone());
+    expected.reverse();
+    assert_eq!(peeked, expected, "{func:?} evaluate_groups");
     assert_eq!(
         out.data_type(),
         &func.return_type(t).unwrap().to_arrow(),

@@ -34,6 +34,14 @@ impl VarianceAccumulator {
         self.m2s.resize(n, 0.0);
     }
 
+    /// The result for a group of `n` values with squared-deviation sum `m2`.
+    fn finish(&self, n: i64, m2: f64) -> Option<f64> {
+        (n >= 2).then(|| {
+            let var = (m2 / (n - 1) as f64).max(0.0);
+            if self.stddev { var.sqrt() } else { var }
+        })
+    }
+
     fn take(&mut self, n: usize) -> (Vec<i64>, Vec<f64>, Vec<f64>) {
         self.grow(n);
         (
@@ -107,11 +115,18 @@ impl Accumulator for VarianceAccumulator {
         let out: Float64Array = counts
             .iter()
             .zip(&m2s)
-            .map(|(&n, &m2)| {
-                (n >= 2).then(|| {
-                    let var = (m2 / (n - 1) as f64).max(0.0);
-                    if self.stddev { var.sqrt() } else { var }
-                })
+            .map(|(&n, &m2)| self.finish(n, m2))
+            .collect();
+        Ok(Arc::new(out))
+    }
+
+    fn evaluate_groups(&self, groups: &[u32]) -> ExecResult<ArrayRef> {
+        let out: Float64Array = groups
+            .iter()
+            .map(|&g| {
+                let g = g as usize;
+                let n = self.counts.get(g).copied().unwrap_or(0);
+                self.finish(n, self.m2s.get(g).copied().unwrap_or(0.0))
             })
             .collect();
         Ok(Arc::new(out))

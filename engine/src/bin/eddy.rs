@@ -43,6 +43,10 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<String>,
+        /// Worker threads that share a keyed aggregate's state by key hash
+        /// (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        partitions: Option<usize>,
     },
     /// Print the physical plan of each query.
     Explain {
@@ -80,6 +84,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             quiet,
             batch_size,
             metrics_addr,
+            partitions,
         } => {
             let script = load(&file)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
@@ -87,8 +92,13 @@ fn dispatch(cli: Cli) -> Result<()> {
                 Some(addr) => Some(serve_metrics(&addr)?),
                 None => None,
             };
+            if partitions == Some(0) {
+                bail!("--partitions must be at least 1");
+            }
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
             let options = RunOptions {
                 batch_size: batch_size.max(1),
+                partitions: partitions.unwrap_or(cores),
                 ..RunOptions::default()
             };
             run(&script, stats, show_progress, options, exporter)
@@ -274,12 +284,14 @@ fn progress_line(p: &Progress) -> String {
 
 fn stats_text(i: usize, s: &QueryStats) -> String {
     format!(
-        "query {}: {} records in, {} out, {} late (dropped), {} null event time (dropped), {} malformed (skipped); \
-         {:.3} s, {:.0} rec/s; watermark {}",
+        "query {}: {} records in, {} out, {} too late ({} dead-lettered), {} late within the allowed lateness, \
+         {} null event time (dropped), {} malformed (skipped); {:.3} s, {:.0} rec/s; watermark {}",
         i + 1,
         s.records_in,
         s.records_out,
         s.late_dropped,
+        s.dead_letters,
+        s.late_accepted,
         s.null_time_dropped,
         s.malformed,
         s.elapsed.as_secs_f64(),

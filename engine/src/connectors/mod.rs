@@ -109,6 +109,7 @@ pub fn inferred_schema(def: &StreamDef) -> Result<Option<SchemaRef>, ConnectorEr
 /// # Errors
 /// [`ConnectorError::Config`] naming the unknown connector or bad option.
 pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
+    crate::catalog::EventTimeOptions::from_options(&def.options)?;
     match def.connector() {
         "nexmark" => nexmark::validate(def),
         "file" => file::validate(def),
@@ -153,6 +154,7 @@ pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, Co
     }
 }
 
+pub mod dead_letter;
 pub mod encode;
 pub mod file;
 pub mod json;

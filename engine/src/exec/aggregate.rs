@@ -3,18 +3,21 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::agg::{Accumulator, create_accumulator};
+use crate::catalog::LatePolicy;
 use crate::error::{ExecError, ExecResult};
+use crate::exec::changelog::ChangeTracker;
 use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::group_table::GroupTable;
-use crate::exec::operator::{Message, Operator};
+use crate::exec::metrics::QueryMetrics;
+use crate::exec::operator::{DeadLetter, Message, Operator};
 use crate::plan::expr::Expr;
-use crate::plan::logical::AggregateCall;
+use crate::plan::logical::{AggregateCall, EmitMode, Lateness};
 
 /// The compiled key and argument expressions of an aggregate, and what it needs
 /// to create state.
@@ -145,7 +148,18 @@ impl AggregateSpec {
                 .map(|c| create_accumulator(c.func, c.arg.as_ref().map(Expr::sql_type)))
                 .collect::<ExecResult<_>>()?,
             group_ids: Vec::new(),
+            changes: None,
         })
+    }
+
+    /// Empty state that records its changes for EMIT CHANGES.
+    ///
+    /// # Errors
+    /// Unsupported key or argument types (a planner bug).
+    pub fn new_tracked_state(&self) -> ExecResult<GroupedState> {
+        let mut s = self.new_state()?;
+        s.changes = Some(ChangeTracker::default());
+        Ok(s)
     }
 }
 
@@ -170,6 +184,8 @@ pub(crate) struct GroupedState {
     groups: GroupTable,
     accumulators: Vec<Box<dyn Accumulator>>,
     group_ids: Vec<u32>,
+    /// Set under EMIT CHANGES.
+    changes: Option<ChangeTracker>,
 }
 
 impl GroupedState {
@@ -181,10 +197,69 @@ impl GroupedState {
         self.groups
             .intern(&rows.keys, rows.rows, &mut self.group_ids)?;
         let n = self.groups.len();
+        self.track(n)?;
         for (acc, args) in self.accumulators.iter_mut().zip(&rows.args) {
             acc.update_batch(args, &self.group_ids, n)?;
         }
         Ok(())
+    }
+
+    /// Under EMIT CHANGES, marks the groups of `group_ids` as changed and
+    /// saves the emitted values of those about to change for the first time.
+    fn track(&mut self, num_groups: usize) -> ExecResult<()> {
+        let Some(t) = &mut self.changes else {
+            return Ok(());
+        };
+        let first = t.mark(&self.group_ids, num_groups);
+        if !first.is_empty() {
+            let before = self
+                .accumulators
+                .iter()
+                .map(|a| a.evaluate_groups(first))
+                .collect::<ExecResult<_>>()?;
+            t.save(before);
+        }
+        Ok(())
+    }
+
+    /// The changelog rows since the last call (EMIT CHANGES): `prefix`
+    /// builds the leading columns for a number of rows. `None` when nothing
+    /// changed or changes are not tracked.
+    ///
+    /// # Errors
+    /// An Arrow failure building the batch.
+    pub fn take_changes(
+        &mut self,
+        prefix: impl FnOnce(usize) -> Vec<ArrayRef>,
+        schema: &SchemaRef,
+    ) -> ExecResult<Option<RecordBatch>> {
+        let n = self.groups.len();
+        let (groups, accumulators) = (&self.groups, &self.accumulators);
+        let Some(t) = self.changes.as_mut().filter(|t| t.has_changes()) else {
+            return Ok(None);
+        };
+        let columns = t.take(
+            n,
+            |g| groups.key_columns_of(g),
+            |g| accumulators.iter().map(|a| a.evaluate_groups(g)).collect(),
+            prefix,
+        )?;
+        let rows = columns.last().map_or(0, |c| c.len());
+        let options = RecordBatchOptions::new().with_row_count(Some(rows));
+        RecordBatch::try_new_with_options(schema.clone(), columns, &options)
+            .map(Some)
+            .map_err(|e| ExecError::arrow("changelog output", e))
+    }
+
+    /// The current aggregate values of the given groups, without changing them.
+    ///
+    /// # Errors
+    /// An accumulator failure.
+    pub fn values_of(&self, groups: &[u32]) -> ExecResult<Vec<ArrayRef>> {
+        self.accumulators
+            .iter()
+            .map(|a| a.evaluate_groups(groups))
+            .collect()
     }
 
     /// Number of groups.
@@ -215,6 +290,7 @@ impl GroupedState {
     pub fn merge_as(&mut self, keys: &[ArrayRef], part: &Frozen) -> ExecResult<()> {
         self.groups.intern(keys, part.rows, &mut self.group_ids)?;
         let n = self.groups.len();
+        self.track(n)?;
         for (acc, state) in self.accumulators.iter_mut().zip(&part.states) {
             acc.merge_batch(state, &self.group_ids, n)?;
         }
@@ -264,17 +340,36 @@ impl GroupedState {
     }
 }
 
-/// GROUP BY without a window: one state for the whole input, emitted when
-/// the input ends.
+/// GROUP BY without a window: one state for the whole input. Under EMIT
+/// CHANGES a changelog after every batch; under EMIT FINAL one row per group
+/// when the input ends.
 pub(crate) struct GroupAggregateOp {
     spec: AggregateSpec,
     state: Option<GroupedState>,
+    emit: EmitMode,
+    /// Whether any changelog row has been emitted.
+    emitted: bool,
 }
 
 impl GroupAggregateOp {
-    pub fn new(spec: AggregateSpec) -> ExecResult<Self> {
-        let state = Some(spec.new_state()?);
-        Ok(Self { spec, state })
+    pub fn new(spec: AggregateSpec, emit: EmitMode) -> ExecResult<Self> {
+        let state = Some(match emit {
+            EmitMode::Final => spec.new_state()?,
+            EmitMode::Changes => spec.new_tracked_state()?,
+        });
+        Ok(Self {
+            spec,
+            state,
+            emit,
+            emitted: false,
+        })
+    }
+
+    /// The state, or an error once the input has ended.
+    fn state(&mut self) -> ExecResult<&mut GroupedState> {
+        self.state
+            .as_mut()
+            .ok_or_else(|| ExecError::Internal("group aggregate received rows after close".into()))
     }
 }
 
@@ -283,31 +378,38 @@ impl Operator for GroupAggregateOp {
         "group_aggregate"
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         let rows = self.spec.evaluate(&batch)?;
-        match &mut self.state {
-            Some(s) => s.update(&rows),
-            None => Err(ExecError::Internal(
-                "group aggregate received rows after close".into(),
-            )),
+        let schema = self.spec.schema.clone();
+        let state = self.state()?;
+        state.update(&rows)?;
+        if let Some(b) = state.take_changes(|_| vec![], &schema)? {
+            self.emitted = true;
+            out.push(Message::Batch(b));
         }
+        Ok(())
     }
 
     fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
-        if let Some(state) = self.state.take() {
-            // SQL: an aggregate without GROUP BY yields one row even on empty input.
-            if state.len() > 0 || self.spec.keys.is_empty() {
-                let mut state = state;
-                if state.len() == 0 {
-                    let empty = Evaluated {
-                        keys: vec![],
-                        args: vec![vec![]; self.spec.calls.len()],
-                        rows: 0,
-                    };
-                    state.groups.intern(&empty.keys, 1, &mut state.group_ids)?;
-                }
+        let Some(mut state) = self.state.take() else {
+            return Ok(());
+        };
+        // SQL: an aggregate without GROUP BY yields one row even on empty input
+        let empty_global = self.spec.keys.is_empty() && state.len() == 0;
+        if empty_global {
+            state.groups.intern(&[], 1, &mut state.group_ids)?;
+        }
+        match self.emit {
+            EmitMode::Final if state.len() > 0 => {
                 out.push(Message::Batch(state.finish(vec![], &self.spec.schema)?));
             }
+            EmitMode::Changes if empty_global && !self.emitted => {
+                state.track(1)?;
+                if let Some(b) = state.take_changes(|_| vec![], &self.spec.schema)? {
+                    out.push(Message::Batch(b));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -357,4 +459,107 @@ pub(crate) fn split_by_window(
         .into_iter()
         .map(|(s, idx)| Ok((s, rows.take(&UInt32Array::from(idx))?)))
         .collect()
+}
+
+/// Tallies the rows of one batch that a window operator cannot use, and
+/// hands them on: counted, and under `late_policy = 'dead_letter'` sent on
+/// as a [`DeadLetter`] message.
+pub(crate) struct Rejects {
+    lateness: Lateness,
+    metrics: Arc<QueryMetrics>,
+    late: Vec<u32>,
+    null_time: Vec<u32>,
+    accepted: u64,
+}
+
+impl Rejects {
+    pub fn new(lateness: Lateness, metrics: Arc<QueryMetrics>) -> Self {
+        Self {
+            lateness,
+            metrics,
+            late: Vec::new(),
+            null_time: Vec::new(),
+            accepted: 0,
+        }
+    }
+
+    /// The watermark below which windows are closed: `watermark` minus the
+    /// allowed lateness.
+    pub fn close_watermark(&self, watermark: i64) -> i64 {
+        watermark.saturating_sub(self.lateness.allowed_ms)
+    }
+
+    /// Row `i` is too late for every window it belongs to.
+    #[inline]
+    pub fn late(&mut self, i: usize) {
+        self.late.push(i as u32);
+    }
+
+    /// Row `i` has no event time.
+    #[inline]
+    pub fn null_time(&mut self, i: usize) {
+        self.null_time.push(i as u32);
+    }
+
+    /// A row behind the watermark was still in time (within the lateness).
+    #[inline]
+    pub fn accepted(&mut self) {
+        self.accepted += 1;
+    }
+
+    /// Counts this batch's rejects and, under the dead-letter policy, pushes
+    /// them (with their reason) to `out`; starts over for the next batch.
+    ///
+    /// # Errors
+    /// An Arrow failure while gathering the rows.
+    pub fn finish(
+        &mut self,
+        batch: &RecordBatch,
+        ts: &TimestampMillisecondArray,
+        watermark: i64,
+        out: &mut Vec<Message>,
+    ) -> ExecResult<()> {
+        QueryMetrics::add(&self.metrics.late_rows, self.late.len() as u64);
+        QueryMetrics::add(&self.metrics.null_time_rows, self.null_time.len() as u64);
+        QueryMetrics::add(&self.metrics.late_accepted, self.accepted);
+        self.accepted = 0;
+        let late = std::mem::take(&mut self.late);
+        let null_time = std::mem::take(&mut self.null_time);
+        if self.lateness.policy != LatePolicy::DeadLetter {
+            self.late = late;
+            self.late.clear();
+            self.null_time = null_time;
+            self.null_time.clear();
+            return Ok(());
+        }
+        let lateness = crate::types::format_interval_ms(self.lateness.allowed_ms);
+        for (idx, reason) in [
+            (
+                late,
+                format!(
+                    "too late: every window of the row closed (the watermark passed its end by more than the allowed lateness, {lateness})"
+                ),
+            ),
+            (null_time, "the event-time column is NULL".to_string()),
+        ] {
+            if idx.is_empty() {
+                continue;
+            }
+            let event_times = idx
+                .iter()
+                .map(|&i| ts.is_valid(i as usize).then(|| ts.value(i as usize)))
+                .collect();
+            let indices = UInt32Array::from(idx);
+            let rows = arrow::compute::take_record_batch(batch, &indices)
+                .map_err(|e| ExecError::arrow("dead letters", e))?;
+            QueryMetrics::add(&self.metrics.dead_letters, rows.num_rows() as u64);
+            out.push(Message::DeadLetter(DeadLetter {
+                rows,
+                reason,
+                event_times,
+                watermark,
+            }));
+        }
+        Ok(())
+    }
 }

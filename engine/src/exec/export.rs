@@ -95,7 +95,27 @@ impl Exporter {
         let late = counter(
             &mut registry,
             "late_rows",
-            "Rows dropped because their window had been emitted",
+            "Rows too late for any open window (dropped or dead-lettered)",
+        );
+        let accepted = counter(
+            &mut registry,
+            "late_rows_accepted",
+            "Rows behind the watermark but within the allowed lateness",
+        );
+        let dead = counter(
+            &mut registry,
+            "dead_letter_rows",
+            "Rows written to the dead-letter sink",
+        );
+        let part_rows = counter(
+            &mut registry,
+            "partition_rows",
+            "Rows routed to a partition worker",
+        );
+        let part_state = gauge(
+            &mut registry,
+            "partition_state_bytes",
+            "Approximate bytes of state held by a partition worker",
         );
         let op_in = counter(&mut registry, "operator_rows_in", "Rows into an operator");
         let op_out = counter(
@@ -154,21 +174,41 @@ impl Exporter {
             rows_in.get_or_create(&l).inc_by(read(&s.records));
             malformed.get_or_create(&l).inc_by(read(&s.malformed));
             rows_out.get_or_create(&l).inc_by(read(&m.rows_out));
-            late.get_or_create(&l).inc_by(read(&m.late_rows));
+            late.get_or_create(&l).inc_by(m.total(|m| &m.late_rows));
+            accepted
+                .get_or_create(&l)
+                .inc_by(m.total(|m| &m.late_accepted));
+            dead.get_or_create(&l).inc_by(read(&m.dead_letters));
             blocked.get_or_create(&l).inc_by(read(&m.source_blocked_us));
             if let Some(w) = m.watermark() {
                 watermark.get_or_create(&l).set(w);
                 lag.get_or_create(&l).set(now_ms.saturating_sub(w));
             }
-            windows.get_or_create(&l).set(read(&m.open_windows) as i64);
-            state.get_or_create(&l).set(read(&m.state_bytes) as i64);
-            for (stage, depth) in [
-                ("source", &m.source_queue_depth),
-                ("sink", &m.sink_queue_depth),
-            ] {
+            windows
+                .get_or_create(&l)
+                .set(m.total(|m| &m.open_windows) as i64);
+            state
+                .get_or_create(&l)
+                .set(m.total(|m| &m.state_bytes) as i64);
+            let mut queues = vec![
+                ("source".to_string(), &m.source_queue_depth),
+                ("sink".to_string(), &m.sink_queue_depth),
+            ];
+            for (p, pm) in m.partitions.iter().enumerate() {
+                queues.push((format!("partition_{p}"), &pm.source_queue_depth));
+                let lp = vec![
+                    ("query".to_string(), label.clone()),
+                    ("partition".to_string(), p.to_string()),
+                ];
+                part_state
+                    .get_or_create(&lp)
+                    .set(read(&pm.state_bytes) as i64);
+                part_rows.get_or_create(&lp).inc_by(read(&pm.rows_in));
+            }
+            for (stage, depth) in queues {
                 let ls = vec![
                     ("query".to_string(), label.clone()),
-                    ("queue".to_string(), stage.to_string()),
+                    ("queue".to_string(), stage),
                 ];
                 queue.get_or_create(&ls).set(read(depth) as i64);
             }

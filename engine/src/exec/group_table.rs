@@ -209,6 +209,32 @@ impl GroupTable {
         }
     }
 
+    /// The key columns of the given groups, in that order.
+    ///
+    /// # Errors
+    /// An Arrow failure while decoding rows.
+    pub fn key_columns_of(&self, groups: &[u32]) -> ExecResult<Vec<ArrayRef>> {
+        match self {
+            GroupTable::Unit { .. } => Ok(vec![]),
+            GroupTable::Int64 {
+                keys, null_group, ..
+            } => {
+                let key = |g: u32| match null_group {
+                    Some(n) if g == *n => None,
+                    Some(n) if g > *n => keys.get(g as usize - 1).copied(),
+                    _ => keys.get(g as usize).copied(),
+                };
+                let array: Int64Array = groups.iter().map(|&g| key(g)).collect();
+                Ok(vec![Arc::new(array) as ArrayRef])
+            }
+            GroupTable::Rows {
+                converter, rows, ..
+            } => converter
+                .convert_rows(groups.iter().map(|&g| rows.row(g as usize)))
+                .map_err(|e| ExecError::arrow("group keys", e)),
+        }
+    }
+
     /// Approximate heap bytes held.
     pub fn size(&self) -> usize {
         match self {
@@ -257,6 +283,25 @@ mod tests {
             keys[0].as_string::<i32>().iter().collect::<Vec<_>>(),
             [Some("a"), Some("b"), None]
         );
+    }
+
+    #[test]
+    fn keys_of_chosen_groups() {
+        let mut t = GroupTable::new(&[DataType::Int64]).unwrap();
+        let keys: ArrayRef = Arc::new(Int64Array::from(vec![Some(7), None, Some(9)]));
+        let mut ids = Vec::new();
+        t.intern(&[keys], 3, &mut ids).unwrap();
+        let got = t.key_columns_of(&[2, 0, 1]).unwrap();
+        let expect: ArrayRef = Arc::new(Int64Array::from(vec![Some(9), Some(7), None]));
+        assert_eq!(&got[0], &expect);
+        let mut t = GroupTable::new(&[DataType::Utf8, DataType::Int64]).unwrap();
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(vec!["a", "b"])),
+            Arc::new(Int64Array::from(vec![1, 2])),
+        ];
+        t.intern(&cols, 2, &mut ids).unwrap();
+        let got = t.key_columns_of(&[1]).unwrap();
+        assert_eq!(got[0].as_string::<i32>().value(0), "b");
     }
 
     #[test]

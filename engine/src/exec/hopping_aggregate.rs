@@ -3,7 +3,9 @@
 //! the pane of `gcd(size, slide)` containing it; when the watermark reaches a
 //! window's end, the window merges its panes' partial states (the
 //! accumulators' `state` / `merge_batch`) and is emitted. A pane is dropped
-//! once the last window covering it has been emitted.
+//! once the last window covering it has been emitted. Windows close when the
+//! watermark minus the allowed lateness reaches their end. This is the EMIT
+//! FINAL strategy; EMIT CHANGES keeps a state per window (`tumbling_aggregate`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +16,8 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{
-    AggregateSpec, Frozen, GroupedState, NO_WINDOW, split_by_window, time_column, window_prefix,
+    AggregateSpec, Frozen, GroupedState, NO_WINDOW, Rejects, split_by_window, time_column,
+    window_prefix,
 };
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
@@ -51,7 +54,11 @@ pub(crate) struct HoppingAggregateOp {
     panes: BTreeMap<i64, Pane>,
     /// The next window start to consider emitting.
     next_start: Option<i64>,
+    /// The watermark as received.
     watermark: i64,
+    /// Windows ending at or before this are closed (watermark − lateness).
+    closed_until: i64,
+    rejects: Rejects,
     metrics: Arc<QueryMetrics>,
     pane_of_row: Vec<i64>,
 }
@@ -63,6 +70,7 @@ impl HoppingAggregateOp {
         size_ms: i64,
         slide_ms: i64,
         pane_ms: i64,
+        lateness: crate::plan::logical::Lateness,
         metrics: Arc<QueryMetrics>,
     ) -> Self {
         Self {
@@ -74,6 +82,8 @@ impl HoppingAggregateOp {
             panes: BTreeMap::new(),
             next_start: None,
             watermark: i64::MIN,
+            closed_until: i64::MIN,
+            rejects: Rejects::new(lateness, metrics.clone()),
             metrics,
             pane_of_row: Vec::new(),
         }
@@ -91,23 +101,27 @@ impl HoppingAggregateOp {
     /// Fills `pane_of_row`; returns the pane shared by every row, if one is.
     fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
         let (size, slide, pane) = (self.size_ms, self.slide_ms, self.pane_ms);
-        let wm = self.watermark;
+        let (wm, closed) = (self.watermark, self.closed_until);
         let mut panes = std::mem::take(&mut self.pane_of_row);
         panes.clear();
-        let (mut late, mut null_time) = (0u64, 0u64);
         let mut uniform: Option<Option<i64>> = None;
         for (i, &t) in ts.values().iter().enumerate() {
             let p = if ts.is_null(i) {
-                null_time += 1;
+                self.rejects.null_time(i);
                 NO_WINDOW
             } else {
                 let last_start = t - t.rem_euclid(slide);
-                if t >= last_start + size {
+                let last_end = last_start.saturating_add(size);
+                if t >= last_end {
                     NO_WINDOW // in a gap between windows (slide > size): no window covers it
-                } else if last_start.saturating_add(size) <= wm {
-                    late += 1;
+                } else if last_end <= closed {
+                    self.rejects.late(i);
                     NO_WINDOW
                 } else {
+                    // late: the watermark passed the end of its first window
+                    if self.first_window_covering(t).saturating_add(size) <= wm {
+                        self.rejects.accepted();
+                    }
                     t - t.rem_euclid(pane)
                 }
             };
@@ -118,8 +132,6 @@ impl HoppingAggregateOp {
             };
             panes.push(p);
         }
-        QueryMetrics::add(&self.metrics.late_rows, late);
-        QueryMetrics::add(&self.metrics.null_time_rows, null_time);
         self.pane_of_row = panes;
         uniform.flatten().filter(|&p| p != NO_WINDOW)
     }
@@ -130,7 +142,7 @@ impl HoppingAggregateOp {
         rows: &crate::exec::aggregate::Evaluated,
     ) -> ExecResult<()> {
         // windows ending at or before the watermark are decided: start from the first open one
-        let open = self.first_window_covering(self.watermark);
+        let open = self.first_window_covering(self.closed_until);
         let first = self.first_window_covering(pane).max(open);
         self.next_start = Some(self.next_start.map_or(first, |n| n.min(first)));
         let entry = self.panes.entry(pane).or_default();
@@ -196,7 +208,7 @@ impl Operator for HoppingAggregateOp {
         "hopping_aggregate"
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -210,6 +222,7 @@ impl Operator for HoppingAggregateOp {
                 self.update_pane(pane, &part)?;
             }
         }
+        self.rejects.finish(&batch, &ts, self.watermark, out)?;
         self.report_state();
         Ok(())
     }
@@ -217,7 +230,8 @@ impl Operator for HoppingAggregateOp {
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
         if watermark > self.watermark {
             self.watermark = watermark;
-            self.emit_until(watermark, out)?;
+            self.closed_until = self.rejects.close_watermark(watermark);
+            self.emit_until(self.closed_until, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())

@@ -19,8 +19,15 @@ pub struct OperatorCounters {
 pub struct QueryMetrics {
     /// Rows handed to the sink.
     pub rows_out: AtomicU64,
-    /// Rows dropped because their window had already been emitted.
+    /// Rows received (by a partition worker).
+    pub rows_in: AtomicU64,
+    /// Rows too late for any open window (past the allowed lateness):
+    /// dropped, or sent to the dead-letter sink.
     pub late_rows: AtomicU64,
+    /// Rows behind the watermark but within the allowed lateness: applied.
+    pub late_accepted: AtomicU64,
+    /// Rows written to the dead-letter sink.
+    pub dead_letters: AtomicU64,
     /// Rows dropped because their event time was NULL.
     pub null_time_rows: AtomicU64,
     /// Current watermark (ms); `i64::MIN` before the first.
@@ -37,13 +44,19 @@ pub struct QueryMetrics {
     pub source_blocked_us: AtomicU64,
     /// Per-operator row counters, in pipeline order.
     pub operators: Mutex<Vec<Arc<OperatorCounters>>>,
+    /// With several partition workers, each one's own counters and gauges
+    /// (state, windows, queue depth, watermark); empty with one worker.
+    pub partitions: Vec<Arc<QueryMetrics>>,
 }
 
 impl Default for QueryMetrics {
     fn default() -> Self {
         Self {
             rows_out: AtomicU64::new(0),
+            rows_in: AtomicU64::new(0),
             late_rows: AtomicU64::new(0),
+            late_accepted: AtomicU64::new(0),
+            dead_letters: AtomicU64::new(0),
             null_time_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
             open_windows: AtomicU64::new(0),
@@ -52,11 +65,43 @@ impl Default for QueryMetrics {
             sink_queue_depth: AtomicU64::new(0),
             source_blocked_us: AtomicU64::new(0),
             operators: Mutex::new(Vec::new()),
+            partitions: Vec::new(),
         }
     }
 }
 
 impl QueryMetrics {
+    /// Metrics for a query run by `n` partition workers.
+    pub fn with_partitions(n: usize) -> Self {
+        let partitions = if n > 1 {
+            (0..n).map(|_| Arc::new(QueryMetrics::default())).collect()
+        } else {
+            Vec::new()
+        };
+        Self {
+            partitions,
+            ..Self::default()
+        }
+    }
+
+    /// The metrics partition `p`'s operators update (the query's own with one worker).
+    pub fn partition(this: &Arc<Self>, p: usize) -> Arc<Self> {
+        this.partitions
+            .get(p)
+            .cloned()
+            .unwrap_or_else(|| this.clone())
+    }
+
+    /// A counter or gauge summed over the query and its partitions.
+    pub fn total(&self, field: impl Fn(&QueryMetrics) -> &AtomicU64) -> u64 {
+        field(self).load(Ordering::Relaxed)
+            + self
+                .partitions
+                .iter()
+                .map(|p| field(p).load(Ordering::Relaxed))
+                .sum::<u64>()
+    }
+
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
         if n > 0 {

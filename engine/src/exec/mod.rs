@@ -2,6 +2,8 @@
 //! operator pipeline and the threads that run it.
 
 pub(crate) mod aggregate;
+pub mod changelog;
+pub(crate) mod exchange;
 pub mod export;
 pub mod expr;
 pub(crate) mod group_table;

@@ -3,6 +3,7 @@
 
 use arrow::record_batch::RecordBatch;
 
+pub use crate::connectors::dead_letter::DeadLetter;
 use crate::error::ExecResult;
 
 /// A checkpoint barrier (state snapshots are taken when it passes).
@@ -22,6 +23,13 @@ pub enum Message {
     Watermark(i64),
     /// A checkpoint barrier.
     Checkpoint(CheckpointBarrier),
+    /// The source has been silent past its `idle_timeout`: event time is
+    /// taken to have advanced this many ms (the watermark operator turns it
+    /// into a watermark).
+    IdleAdvance(i64),
+    /// Input rows an operator could not use (too late for any open window),
+    /// on their way to the dead-letter sink; operators pass them on untouched.
+    DeadLetter(DeadLetter),
 }
 
 /// A push-based streaming operator. Each method may push any number of
@@ -56,6 +64,16 @@ pub trait Operator: Send {
         out: &mut Vec<Message>,
     ) -> ExecResult<()> {
         out.push(Message::Checkpoint(barrier));
+        Ok(())
+    }
+
+    /// The source is idle and event time advanced by `ms` with the wall
+    /// clock; the default forwards it.
+    ///
+    /// # Errors
+    /// A failure while emitting.
+    fn handle_idle_advance(&mut self, ms: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        out.push(Message::IdleAdvance(ms));
         Ok(())
     }
 

@@ -2,8 +2,6 @@
 
 use std::sync::Arc;
 
-use arrow::record_batch::RecordBatch;
-
 use crate::error::ExecResult;
 use crate::exec::aggregate::{AggregateSpec, GroupAggregateOp};
 use crate::exec::expr::compile;
@@ -12,8 +10,8 @@ use crate::exec::metrics::{OperatorCounters, QueryMetrics};
 use crate::exec::operator::{Message, Operator};
 use crate::exec::session_aggregate::SessionAggregateOp;
 use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
-use crate::exec::tumbling_aggregate::TumblingAggregateOp;
-use crate::plan::logical::{AggregateCall, schema_of};
+use crate::exec::tumbling_aggregate::{Aligned, TumblingAggregateOp};
+use crate::plan::logical::{AggregateCall, EmitMode, OP_COLUMN, schema_of};
 use crate::plan::physical::{PhysicalNode, PhysicalPlan};
 use crate::types::SqlType;
 
@@ -27,6 +25,7 @@ fn agg_schema(
     windowed: bool,
     keys: &[(crate::plan::expr::Expr, String)],
     aggs: &[AggregateCall],
+    emit: EmitMode,
 ) -> arrow::datatypes::SchemaRef {
     let mut cols: Vec<(&str, SqlType)> = Vec::new();
     if windowed {
@@ -35,6 +34,9 @@ fn agg_schema(
     }
     cols.extend(keys.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
     cols.extend(aggs.iter().map(|a| (a.display.as_str(), a.ret)));
+    if emit == EmitMode::Changes {
+        cols.push((OP_COLUMN, SqlType::Varchar));
+    }
     schema_of(cols.into_iter())
 }
 
@@ -44,9 +46,31 @@ impl Pipeline {
     /// # Errors
     /// An expression or aggregate that cannot be compiled.
     pub fn build(plan: &PhysicalPlan, metrics: &Arc<QueryMetrics>) -> ExecResult<Self> {
+        Self::build_nodes(&plan.nodes, 0, metrics, None)
+    }
+
+    /// Builds the operators of `nodes` (the plan's nodes from position
+    /// `first` on), for partition worker `partition` (with its own gauges)
+    /// or, with `None`, for the query as a whole; an exchange is skipped (the
+    /// runtime routes rows). Operators at the same plan position share row
+    /// counters across partitions.
+    ///
+    /// # Errors
+    /// An expression or aggregate that cannot be compiled.
+    pub fn build_nodes(
+        nodes: &[PhysicalNode],
+        first: usize,
+        query_metrics: &Arc<QueryMetrics>,
+        partition: Option<usize>,
+    ) -> ExecResult<Self> {
+        let metrics = &match partition {
+            Some(p) => QueryMetrics::partition(query_metrics, p),
+            None => query_metrics.clone(),
+        };
         let mut ops: Vec<Box<dyn Operator>> = Vec::new();
-        for node in &plan.nodes {
+        for node in nodes {
             ops.push(match node {
+                PhysicalNode::Exchange { .. } => continue,
                 PhysicalNode::Watermark {
                     column, delay_ms, ..
                 } => Box::new(WatermarkOp::new(*column, *delay_ms, metrics.clone())),
@@ -64,13 +88,21 @@ impl Pipeline {
                     size_ms,
                     keys,
                     aggs,
+                    emit,
+                    lateness,
                     ..
                 } => {
-                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs))?;
+                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs, *emit))?;
+                    let geometry = Aligned {
+                        size_ms: *size_ms,
+                        slide_ms: *size_ms,
+                    };
                     Box::new(TumblingAggregateOp::new(
                         spec,
                         *time_column,
-                        *size_ms,
+                        geometry,
+                        *emit,
+                        *lateness,
                         metrics.clone(),
                     ))
                 }
@@ -81,84 +113,115 @@ impl Pipeline {
                     pane_ms,
                     keys,
                     aggs,
+                    emit,
+                    lateness,
                     ..
                 } => {
-                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs))?;
-                    Box::new(HoppingAggregateOp::new(
-                        spec,
-                        *time_column,
-                        *size_ms,
-                        *slide_ms,
-                        *pane_ms,
-                        metrics.clone(),
-                    ))
+                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs, *emit))?;
+                    match emit {
+                        EmitMode::Final => Box::new(HoppingAggregateOp::new(
+                            spec,
+                            *time_column,
+                            *size_ms,
+                            *slide_ms,
+                            *pane_ms,
+                            *lateness,
+                            metrics.clone(),
+                        )),
+                        EmitMode::Changes => Box::new(TumblingAggregateOp::new(
+                            spec,
+                            *time_column,
+                            Aligned {
+                                size_ms: *size_ms,
+                                slide_ms: *slide_ms,
+                            },
+                            *emit,
+                            *lateness,
+                            metrics.clone(),
+                        )),
+                    }
                 }
                 PhysicalNode::SessionAggregate {
                     time_column,
                     gap_ms,
                     keys,
                     aggs,
+                    emit,
+                    lateness,
                     ..
                 } => {
-                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs))?;
+                    let spec = AggregateSpec::new(keys, aggs, agg_schema(true, keys, aggs, *emit))?;
                     Box::new(SessionAggregateOp::new(
                         spec,
                         *time_column,
                         *gap_ms,
+                        *emit,
+                        *lateness,
                         metrics.clone(),
                     )?)
                 }
-                PhysicalNode::GlobalAggregate { keys, aggs } => {
-                    let spec = AggregateSpec::new(keys, aggs, agg_schema(false, keys, aggs))?;
-                    Box::new(GroupAggregateOp::new(spec)?)
+                PhysicalNode::GlobalAggregate { keys, aggs, emit } => {
+                    let spec =
+                        AggregateSpec::new(keys, aggs, agg_schema(false, keys, aggs, *emit))?;
+                    Box::new(GroupAggregateOp::new(spec, *emit)?)
                 }
             });
         }
-        let counters: Vec<Arc<OperatorCounters>> = ops
-            .iter()
-            .enumerate()
-            .map(|(i, op)| {
-                Arc::new(OperatorCounters {
-                    label: format!("{}_{}", i + 1, op.name()),
-                    ..Default::default()
-                })
-            })
-            .collect();
-        if let Ok(mut registered) = metrics.operators.lock() {
-            *registered = counters.clone();
+        let mut counters = Vec::with_capacity(ops.len());
+        if let Ok(mut registered) = query_metrics.operators.lock() {
+            if first == 0 && partition.unwrap_or(0) == 0 {
+                registered.clear();
+            }
+            let positions = nodes
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !matches!(n, PhysicalNode::Exchange { .. }));
+            for ((i, _), op) in positions.zip(&ops) {
+                let label = format!("{}_{}", first + i + 1, op.name());
+                let shared = registered.iter().find(|c| c.label == label).cloned();
+                counters.push(shared.unwrap_or_else(|| {
+                    let c = Arc::new(OperatorCounters {
+                        label,
+                        ..Default::default()
+                    });
+                    registered.push(c.clone());
+                    c
+                }));
+            }
+        }
+        if counters.len() != ops.len() {
+            return Err(crate::error::ExecError::Internal(
+                "operator counters could not be registered".into(),
+            ));
         }
         Ok(Self { ops, counters })
     }
 
-    /// Pushes one message through every operator; returns the batches that
-    /// come out of the last one.
+    /// Pushes one message through every operator; returns the messages that
+    /// come out of the last one (non-empty batches, watermarks, dead letters).
     ///
     /// # Errors
     /// The first operator failure.
-    pub fn push(&mut self, message: Message) -> ExecResult<Vec<RecordBatch>> {
+    pub fn push(&mut self, message: Message) -> ExecResult<Vec<Message>> {
         self.run_from(0, vec![message])
     }
 
     /// The input ended: closes operators in order, each one's final output
-    /// flowing through the rest. Returns the batches that come out.
+    /// flowing through the rest. Returns the messages that come out.
     ///
     /// # Errors
     /// The first operator failure.
-    pub fn close(&mut self) -> ExecResult<Vec<RecordBatch>> {
-        let mut batches = Vec::new();
+    pub fn close(&mut self) -> ExecResult<Vec<Message>> {
+        let mut all = Vec::new();
         for i in 0..self.ops.len() {
             let mut out = Vec::new();
             self.ops[i].on_close(&mut out)?;
-            batches.extend(self.run_from(i + 1, out)?);
+            all.extend(self.run_from(i + 1, out)?);
         }
-        Ok(batches)
+        Ok(all)
     }
 
-    fn run_from(
-        &mut self,
-        first: usize,
-        mut messages: Vec<Message>,
-    ) -> ExecResult<Vec<RecordBatch>> {
+    fn run_from(&mut self, first: usize, mut messages: Vec<Message>) -> ExecResult<Vec<Message>> {
         for (op, counters) in self.ops[first..].iter_mut().zip(&self.counters[first..]) {
             let mut next = Vec::with_capacity(messages.len());
             for m in messages {
@@ -169,6 +232,8 @@ impl Pipeline {
                     }
                     Message::Watermark(w) => op.handle_watermark(w, &mut next)?,
                     Message::Checkpoint(c) => op.handle_checkpoint(c, &mut next)?,
+                    Message::DeadLetter(d) => next.push(Message::DeadLetter(d)),
+                    Message::IdleAdvance(ms) => op.handle_idle_advance(ms, &mut next)?,
                 }
             }
             let out: usize = next
@@ -184,12 +249,7 @@ impl Pipeline {
             QueryMetrics::add(&counters.rows_out, out as u64);
             messages = next;
         }
-        Ok(messages
-            .into_iter()
-            .filter_map(|m| match m {
-                Message::Batch(b) if b.num_rows() > 0 => Some(b),
-                _ => None,
-            })
-            .collect())
+        messages.retain(|m| !matches!(m, Message::Batch(b) if b.num_rows() == 0));
+        Ok(messages)
     }
 }

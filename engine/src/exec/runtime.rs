@@ -1,21 +1,26 @@
-//! Runs a physical plan on threads: a source thread (read + decode), a
-//! worker thread (the operator pipeline) and a sink thread (encode + write),
-//! joined by bounded channels so a slow stage slows the ones before it.
+//! Runs a physical plan on threads: a source thread (read, decode, the
+//! operators before the exchange, routing), one or more partition workers
+//! (the operators after it) and a sink thread (encode + write), joined by
+//! bounded channels so a slow stage slows the ones before it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use arrow::array::UInt32Array;
+use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
+use crate::connectors::dead_letter::{DeadLetter, DeadLetterSink};
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::{ExecError, ExecResult};
+use crate::exec::exchange::Router;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::Message;
 use crate::exec::pipeline::Pipeline;
-use crate::plan::physical::PhysicalPlan;
+use crate::plan::physical::{PhysicalNode, PhysicalPlan};
 
 /// Options for running a query.
 #[derive(Debug, Clone)]
@@ -24,9 +29,12 @@ pub struct RunOptions {
     pub batch_size: usize,
     /// Batches that may wait between two stages.
     pub channel_capacity: usize,
-    /// Where the worker records how long each input batch takes through the
+    /// Where the workers record how long each input batch takes through the
     /// operators (see [`crate::exec::export::Exporter`]).
     pub batch_latency: Option<prometheus_client::metrics::histogram::Histogram>,
+    /// Worker threads sharing the keyed state of an aggregate (hash
+    /// exchange on the group keys); 1 runs everything on one worker.
+    pub partitions: usize,
 }
 
 impl Default for RunOptions {
@@ -35,6 +43,7 @@ impl Default for RunOptions {
             batch_size: 8192,
             channel_capacity: 8,
             batch_latency: None,
+            partitions: 1,
         }
     }
 }
@@ -48,8 +57,12 @@ pub struct QueryStats {
     pub records_out: u64,
     /// Malformed input records counted and skipped.
     pub malformed: u64,
-    /// Rows dropped because their window had already been emitted.
+    /// Rows too late for any open window: dropped or dead-lettered.
     pub late_dropped: u64,
+    /// Rows behind the watermark but within the allowed lateness (applied).
+    pub late_accepted: u64,
+    /// Rows sent to the dead-letter sink.
+    pub dead_letters: u64,
     /// Rows dropped because their event time was NULL.
     pub null_time_dropped: u64,
     /// Last watermark (ms), if any.
@@ -89,10 +102,20 @@ impl StopHandle {
     }
 }
 
-enum SourceMsg {
-    Batch(RecordBatch),
+/// What the source stage hands a worker.
+enum WorkMsg {
+    /// A batch, with the rows of it this worker owns (all when `None`).
+    Batch(RecordBatch, Option<UInt32Array>),
+    /// Event time advanced (sent to every worker).
+    Watermark(i64),
     /// The source ended by itself: close windows and flush.
     End,
+}
+
+/// What a worker hands the sink stage.
+enum SinkMsg {
+    Rows(RecordBatch),
+    Dead(DeadLetter),
 }
 
 /// A query running on its threads.
@@ -107,132 +130,350 @@ pub struct RunningQuery {
     finished: Arc<Mutex<Option<Instant>>>,
 }
 
+/// Records the first error and stops every stage.
+#[derive(Clone)]
+struct Failure {
+    error: Arc<Mutex<Option<ExecError>>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl Failure {
+    fn fail(&self, e: ExecError) {
+        if let Ok(mut slot) = self.error.lock() {
+            slot.get_or_insert(e);
+        }
+        self.shutdown.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The source stage: reads, runs the operators before the exchange, and
+/// hands rows to the workers (routed by key hash when there are several).
+struct SourceStage {
+    source: Box<dyn Source>,
+    prefix: Pipeline,
+    router: Option<Router>,
+    workers: Vec<Sender<WorkMsg>>,
+    sink: Sender<SinkMsg>,
+    metrics: Arc<QueryMetrics>,
+    shutdown: Arc<AtomicBool>,
+    idle: Option<IdleClock>,
+}
+
+impl SourceStage {
+    fn run(mut self) -> ExecResult<()> {
+        loop {
+            if self.shutdown.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            match self.source.poll()? {
+                SourceEvent::Batch(b) => {
+                    if b.num_rows() == 0 {
+                        continue;
+                    }
+                    if let Some(idle) = &mut self.idle {
+                        idle.saw_input();
+                    }
+                    let out = self.prefix.push(Message::Batch(b))?;
+                    if !self.forward(out)? {
+                        return Ok(());
+                    }
+                }
+                SourceEvent::Idle => {
+                    let tick = self.idle.as_mut().and_then(IdleClock::tick);
+                    if let Some(advance) = tick {
+                        let out = self.prefix.push(Message::IdleAdvance(advance))?;
+                        if !self.forward(out)? {
+                            return Ok(());
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                SourceEvent::End => {
+                    let out = self.prefix.close()?;
+                    if self.forward(out)? {
+                        for w in &self.workers {
+                            let _ = w.send(WorkMsg::End);
+                        }
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    /// Sends the prefix's output on; `false` once the workers have gone.
+    fn forward(&mut self, messages: Vec<Message>) -> ExecResult<bool> {
+        for m in messages {
+            let ok = match m {
+                Message::Batch(b) => self.route(b)?,
+                Message::Watermark(w) => self
+                    .workers
+                    .iter()
+                    .all(|tx| tx.send(WorkMsg::Watermark(w)).is_ok()),
+                Message::DeadLetter(d) => self.sink.send(SinkMsg::Dead(d)).is_ok(),
+                Message::Checkpoint(_) | Message::IdleAdvance(_) => true,
+            };
+            if !ok {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn route(&mut self, batch: RecordBatch) -> ExecResult<bool> {
+        let Some(router) = &self.router else {
+            return Ok(self.send(0, WorkMsg::Batch(batch, None)));
+        };
+        for (p, rows) in router.route(&batch)?.into_iter().enumerate() {
+            if rows.is_empty() {
+                continue;
+            }
+            let rows = UInt32Array::from(rows);
+            if !self.send(p, WorkMsg::Batch(batch.clone(), Some(rows))) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends to worker `p`, recording time blocked on its full queue.
+    fn send(&self, p: usize, msg: WorkMsg) -> bool {
+        let tx = &self.workers[p];
+        let blocked = tx.is_full().then(Instant::now);
+        let ok = tx.send(msg).is_ok();
+        if let Some(t) = blocked {
+            QueryMetrics::add(
+                &self.metrics.source_blocked_us,
+                t.elapsed().as_micros() as u64,
+            );
+        }
+        ok
+    }
+}
+
+/// Tracks how long the source has been silent, for `idle_timeout`.
+struct IdleClock {
+    timeout: Duration,
+    last_input: Instant,
+    /// Event time already advanced during this silence (ms).
+    advanced_ms: i64,
+}
+
+impl IdleClock {
+    fn new(timeout_ms: i64) -> Self {
+        Self {
+            timeout: Duration::from_millis(timeout_ms.max(1) as u64),
+            last_input: Instant::now(),
+            advanced_ms: 0,
+        }
+    }
+
+    fn saw_input(&mut self) {
+        self.last_input = Instant::now();
+        self.advanced_ms = 0;
+    }
+
+    /// How much further event time should advance now (ms), once the
+    /// silence has outlasted the timeout.
+    fn tick(&mut self) -> Option<i64> {
+        let silent = self.last_input.elapsed();
+        let over = silent.checked_sub(self.timeout)?;
+        let due = over.as_millis() as i64;
+        (due > self.advanced_ms).then(|| {
+            let step = due - self.advanced_ms;
+            self.advanced_ms = due;
+            step
+        })
+    }
+}
+
+/// One partition worker: the operators after the exchange, over its rows.
+fn run_worker(
+    rx: Receiver<WorkMsg>,
+    mut pipeline: Pipeline,
+    out: Sender<SinkMsg>,
+    metrics: Arc<QueryMetrics>,
+    latency: Option<prometheus_client::metrics::histogram::Histogram>,
+) -> ExecResult<()> {
+    for msg in rx.iter() {
+        metrics
+            .source_queue_depth
+            .store(rx.len() as u64, Ordering::Relaxed);
+        metrics
+            .sink_queue_depth
+            .store(out.len() as u64, Ordering::Relaxed);
+        let started = Instant::now();
+        let outputs = match msg {
+            WorkMsg::Batch(b, rows) => {
+                let b = match rows {
+                    Some(rows) => {
+                        take_record_batch(&b, &rows).map_err(|e| ExecError::arrow("exchange", e))?
+                    }
+                    None => b,
+                };
+                QueryMetrics::add(&metrics.rows_in, b.num_rows() as u64);
+                pipeline.push(Message::Batch(b))?
+            }
+            WorkMsg::Watermark(w) => pipeline.push(Message::Watermark(w))?,
+            WorkMsg::End => pipeline.close()?,
+        };
+        if let Some(h) = &latency {
+            h.observe(started.elapsed().as_secs_f64());
+        }
+        for m in outputs {
+            let sent = match m {
+                Message::Batch(b) => out.send(SinkMsg::Rows(b)),
+                Message::DeadLetter(d) => out.send(SinkMsg::Dead(d)),
+                _ => Ok(()),
+            };
+            if sent.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
 impl RunningQuery {
-    /// Starts `plan`, reading from `source` and writing to `sink`.
+    /// Starts `plan`, reading from `source` and writing rows to `sink` and
+    /// dead letters (if any) to `dead_letters`.
+    ///
+    /// With `options.partitions` > 1 and a plan with a hash exchange, the
+    /// operators after the exchange run on that many worker threads, each
+    /// owning the keys that hash to it.
     ///
     /// # Errors
     /// The pipeline cannot be built (an expression fails to compile).
     pub fn start(
         plan: &PhysicalPlan,
-        mut source: Box<dyn Source>,
+        source: Box<dyn Source>,
         ctx: &SourceContext,
-        mut sink: Box<dyn Sink>,
+        sink: Box<dyn Sink>,
+        dead_letters: Option<Box<dyn DeadLetterSink>>,
         options: &RunOptions,
     ) -> ExecResult<Self> {
         let started = Instant::now();
-        let metrics = Arc::new(QueryMetrics::default());
-        let mut pipeline = Pipeline::build(plan, &metrics)?;
-        let shutdown = ctx.shutdown.clone();
-        let error: Arc<Mutex<Option<ExecError>>> = Arc::default();
-        let (src_tx, src_rx): (Sender<SourceMsg>, Receiver<SourceMsg>) =
-            bounded(options.channel_capacity);
-        let (out_tx, out_rx): (Sender<RecordBatch>, Receiver<RecordBatch>) =
-            bounded(options.channel_capacity);
-        let fail = {
-            let error = error.clone();
-            let shutdown = shutdown.clone();
-            move |e: ExecError| {
-                if let Ok(mut slot) = error.lock() {
-                    slot.get_or_insert(e);
-                }
-                shutdown.store(true, Ordering::SeqCst);
-            }
+        let split = plan.exchange().filter(|_| options.partitions > 1);
+        let n = if split.is_some() {
+            options.partitions
+        } else {
+            1
         };
-
-        let src_fail = fail.clone();
-        let src_shutdown = shutdown.clone();
-        let src_metrics = metrics.clone();
-        let work_metrics = metrics.clone();
-        let latency = options.batch_latency.clone();
-        let source_thread = spawn("eddy-source", move || {
-            loop {
-                if src_shutdown.load(Ordering::Relaxed) {
-                    return;
-                }
-                match source.poll() {
-                    Ok(SourceEvent::Batch(b)) => {
-                        if b.num_rows() == 0 {
-                            continue;
-                        }
-                        let blocked = src_tx.is_full().then(Instant::now);
-                        if src_tx.send(SourceMsg::Batch(b)).is_err() {
-                            return;
-                        }
-                        if let Some(t) = blocked {
-                            QueryMetrics::add(
-                                &src_metrics.source_blocked_us,
-                                t.elapsed().as_micros() as u64,
-                            );
-                        }
-                    }
-                    Ok(SourceEvent::Idle) => std::thread::sleep(Duration::from_millis(1)),
-                    Ok(SourceEvent::End) => {
-                        let _ = src_tx.send(SourceMsg::End);
-                        return;
-                    }
-                    Err(e) => return src_fail(e.into()),
-                }
+        let metrics = Arc::new(QueryMetrics::with_partitions(n));
+        // the watermark is generated on the source thread (where idleness is seen)
+        let lead = plan
+            .nodes
+            .iter()
+            .take_while(|n| matches!(n, PhysicalNode::Watermark { .. }))
+            .count();
+        let (prefix, router) = match split {
+            Some(at) => {
+                let keys = match &plan.nodes[at] {
+                    PhysicalNode::Exchange { keys } => keys.clone(),
+                    _ => Vec::new(),
+                };
+                (
+                    Pipeline::build_nodes(&plan.nodes[..at], 0, &metrics, None)?,
+                    Some(Router::new(&keys, n)?),
+                )
             }
-        })?;
-
-        let work_fail = fail.clone();
-        let worker_thread = spawn("eddy-worker", move || {
-            let result = (|| -> ExecResult<()> {
-                for msg in src_rx.iter() {
-                    work_metrics
-                        .source_queue_depth
-                        .store(src_rx.len() as u64, Ordering::Relaxed);
-                    work_metrics
-                        .sink_queue_depth
-                        .store(out_tx.len() as u64, Ordering::Relaxed);
-                    let started = Instant::now();
-                    let outputs = match msg {
-                        SourceMsg::Batch(b) => pipeline.push(Message::Batch(b))?,
-                        SourceMsg::End => pipeline.close()?,
-                    };
-                    if let Some(h) = &latency {
-                        h.observe(started.elapsed().as_secs_f64());
-                    }
-                    for b in outputs {
-                        if out_tx.send(b).is_err() {
-                            return Ok(());
-                        }
-                    }
+            None => (
+                Pipeline::build_nodes(&plan.nodes[..lead], 0, &metrics, None)?,
+                None,
+            ),
+        };
+        let first = split.unwrap_or(lead);
+        let shutdown = ctx.shutdown.clone();
+        let failure = Failure {
+            error: Arc::default(),
+            shutdown: shutdown.clone(),
+        };
+        let (out_tx, out_rx) = bounded::<SinkMsg>(options.channel_capacity);
+        let mut workers = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n + 2);
+        for p in 0..n {
+            let pipeline = Pipeline::build_nodes(&plan.nodes[first..], first, &metrics, Some(p))?;
+            let (tx, rx) = bounded::<WorkMsg>(options.channel_capacity);
+            workers.push(tx);
+            let out = out_tx.clone();
+            let m = QueryMetrics::partition(&metrics, p);
+            let latency = options.batch_latency.clone();
+            let f = failure.clone();
+            let name = if n == 1 {
+                "eddy-worker".to_string()
+            } else {
+                format!("eddy-worker-{p}")
+            };
+            threads.push(spawn(&name, move || {
+                if let Err(e) = run_worker(rx, pipeline, out, m, latency) {
+                    f.fail(e);
                 }
-                Ok(())
-            })();
-            if let Err(e) = result {
-                work_fail(e);
-            }
-        })?;
+            })?);
+        }
+        let idle = crate::catalog::EventTimeOptions::from_options(&plan.source.options)
+            .ok()
+            .and_then(|o| o.idle_timeout_ms)
+            .map(IdleClock::new);
+        let stage = SourceStage {
+            source,
+            prefix,
+            router,
+            workers,
+            sink: out_tx,
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            idle,
+        };
+        let f = failure.clone();
+        threads.insert(
+            0,
+            spawn("eddy-source", move || {
+                if let Err(e) = stage.run() {
+                    f.fail(e);
+                }
+            })?,
+        );
 
         let sink_metrics = metrics.clone();
-        let sink_fail = fail;
         let finished: Arc<Mutex<Option<Instant>>> = Arc::default();
         let sink_finished = finished.clone();
-        let sink_thread = spawn("eddy-sink", move || {
+        let f = failure.clone();
+        let (mut sink, mut dead) = (sink, dead_letters);
+        threads.push(spawn("eddy-sink", move || {
             let result = (|| -> ExecResult<()> {
-                for b in out_rx.iter() {
-                    sink.write(&b)?;
-                    QueryMetrics::add(&sink_metrics.rows_out, b.num_rows() as u64);
+                for msg in out_rx.iter() {
+                    match msg {
+                        SinkMsg::Rows(b) => {
+                            sink.write(&b)?;
+                            QueryMetrics::add(&sink_metrics.rows_out, b.num_rows() as u64);
+                        }
+                        SinkMsg::Dead(d) => {
+                            if let Some(dl) = &mut dead {
+                                dl.write(&d)?;
+                            }
+                        }
+                    }
                 }
                 sink.close()?;
+                if let Some(dl) = &mut dead {
+                    dl.close()?;
+                }
                 Ok(())
             })();
             if let Err(e) = result {
-                sink_fail(e);
+                f.fail(e);
             }
-            if let Ok(mut f) = sink_finished.lock() {
-                *f = Some(Instant::now());
+            if let Ok(mut fin) = sink_finished.lock() {
+                *fin = Some(Instant::now());
             }
-        })?;
+        })?);
 
         Ok(Self {
             shutdown,
             counters: ctx.counters.clone(),
             metrics,
-            error,
-            threads: vec![source_thread, worker_thread, sink_thread],
+            error: failure.error,
+            threads,
             started,
             finished,
         })
@@ -307,8 +548,10 @@ impl RunningQuery {
             records_in: self.counters.records.load(Ordering::Relaxed),
             records_out: m.rows_out.load(Ordering::Relaxed),
             malformed: self.counters.malformed.load(Ordering::Relaxed),
-            late_dropped: m.late_rows.load(Ordering::Relaxed),
-            null_time_dropped: m.null_time_rows.load(Ordering::Relaxed),
+            late_dropped: m.total(|m| &m.late_rows),
+            late_accepted: m.total(|m| &m.late_accepted),
+            dead_letters: m.total(|m| &m.dead_letters),
+            null_time_dropped: m.total(|m| &m.null_time_rows),
             watermark: m.watermark(),
             elapsed: end.duration_since(self.started),
         })

@@ -2,8 +2,11 @@
 //! `[t, t + gap)`; intervals of one key that overlap or touch merge into one
 //! session `[first, last + gap)`, combining their partial aggregates (frozen
 //! states merged through `merge_batch`, never recomputed from raw rows). A
-//! session is emitted once the watermark reaches its end; a row whose own
-//! interval already ends at or before the watermark is late.
+//! session closes once the watermark minus the allowed lateness reaches its
+//! end (EMIT FINAL emits it then); a row whose own interval already ends
+//! before that is too late. Under EMIT CHANGES every batch reports the
+//! sessions it changed: `-U` for each session it replaced (extended or
+//! merged), then `+U` (or `+I` for a brand-new session) for the result.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -16,10 +19,15 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use rustc_hash::FxHashMap;
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, time_column};
+use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, Rejects, time_column};
+use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
+use crate::plan::logical::{EmitMode, Lateness};
+
+/// One changelog row: op, session bounds, key id, aggregate values (one row each).
+type Change = (&'static str, i64, i64, u32, Vec<ArrayRef>);
 
 /// One open session of one key.
 struct Session {
@@ -30,7 +38,7 @@ struct Session {
 
 /// What a merge sweep combines: an existing session or new rows.
 enum Piece {
-    Old(Session),
+    Old(Box<Session>),
     New {
         start: i64,
         end: i64,
@@ -58,6 +66,12 @@ pub(crate) struct SessionAggregateOp {
     /// (end, key id, start) of every open session, to find the ones to close.
     by_end: BTreeSet<(i64, u32, i64)>,
     watermark: i64,
+    /// Sessions ending at or before this are closed (watermark − lateness).
+    closed_until: i64,
+    emit: EmitMode,
+    rejects: Rejects,
+    /// EMIT CHANGES rows of the current batch.
+    changes: Vec<Change>,
     metrics: Arc<QueryMetrics>,
     key_ids: Vec<u32>,
 }
@@ -69,6 +83,8 @@ impl SessionAggregateOp {
         spec: AggregateSpec,
         time_column: usize,
         gap_ms: i64,
+        emit: EmitMode,
+        lateness: Lateness,
         metrics: Arc<QueryMetrics>,
     ) -> ExecResult<Self> {
         let keys = GroupTable::new(spec.key_types())?;
@@ -80,6 +96,10 @@ impl SessionAggregateOp {
             sessions: Vec::new(),
             by_end: BTreeSet::new(),
             watermark: i64::MIN,
+            closed_until: i64::MIN,
+            emit,
+            rejects: Rejects::new(lateness, metrics.clone()),
+            changes: Vec::new(),
             metrics,
             key_ids: Vec::new(),
         })
@@ -90,7 +110,7 @@ impl SessionAggregateOp {
         let gap = self.gap_ms;
         let mut pieces: Vec<Piece> = std::mem::take(&mut self.sessions[key as usize])
             .into_iter()
-            .map(Piece::Old)
+            .map(|s| Piece::Old(Box::new(s)))
             .collect();
         for s in &pieces {
             let (start, end) = s.bounds();
@@ -124,14 +144,14 @@ impl SessionAggregateOp {
         for p in pieces {
             let (start, end) = p.bounds();
             if !group.is_empty() && start > group_end {
-                merged.push(self.combine(std::mem::take(&mut group), rows)?);
+                merged.push(self.combine(key, std::mem::take(&mut group), rows)?);
                 group_end = i64::MIN;
             }
             group_end = group_end.max(end);
             group.push(p);
         }
         if !group.is_empty() {
-            merged.push(self.combine(group, rows)?);
+            merged.push(self.combine(key, group, rows)?);
         }
         for s in &merged {
             self.by_end.insert((s.end, key, s.start));
@@ -141,7 +161,20 @@ impl SessionAggregateOp {
     }
 
     /// One session from pieces that overlap: existing states merged, new rows added.
-    fn combine(&self, pieces: Vec<Piece>, rows: &Evaluated) -> ExecResult<Session> {
+    fn combine(&mut self, key: u32, pieces: Vec<Piece>, rows: &Evaluated) -> ExecResult<Session> {
+        let changed = !matches!(pieces.as_slice(), [Piece::Old(_)]);
+        let track = changed && self.emit == EmitMode::Changes;
+        let mut had_old = false;
+        if track {
+            for p in &pieces {
+                if let Piece::Old(old) = p {
+                    had_old = true;
+                    let values = old.state.values_of(&[0])?;
+                    self.changes
+                        .push((UPDATE_BEFORE, old.start, old.end, key, values));
+                }
+            }
+        }
         let (mut start, mut end) = (i64::MAX, i64::MIN);
         let mut olds = Vec::new();
         let mut new_rows = Vec::new();
@@ -171,6 +204,11 @@ impl SessionAggregateOp {
             let part = rows.take_args(&UInt32Array::from(new_rows))?;
             state.update(&part)?;
         }
+        if track {
+            let op = if had_old { UPDATE_AFTER } else { INSERT };
+            self.changes
+                .push((op, start, end, key, state.values_of(&[0])?));
+        }
         Ok(Session { start, end, state })
     }
 
@@ -187,7 +225,7 @@ impl SessionAggregateOp {
                 closing.push((key, list.remove(pos)));
             }
         }
-        if !closing.is_empty() {
+        if !closing.is_empty() && self.emit == EmitMode::Final {
             out.push(Message::Batch(self.output(closing)?));
         }
         self.report_state();
@@ -225,6 +263,40 @@ impl SessionAggregateOp {
             .map_err(|e| ExecError::arrow("session output", e))
     }
 
+    /// The EMIT CHANGES rows of the batch just processed.
+    fn changelog(&mut self) -> ExecResult<Option<RecordBatch>> {
+        if self.changes.is_empty() {
+            return Ok(None);
+        }
+        let changes = std::mem::take(&mut self.changes);
+        let n = changes.len();
+        let err = |e| ExecError::arrow("session changelog", e);
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(TimestampMillisecondArray::from_iter_values(
+                changes.iter().map(|c| c.1),
+            )),
+            Arc::new(TimestampMillisecondArray::from_iter_values(
+                changes.iter().map(|c| c.2),
+            )),
+        ];
+        let ids = UInt32Array::from_iter_values(changes.iter().map(|c| c.3));
+        for k in self.keys.key_columns_of(ids.values())? {
+            columns.push(k);
+        }
+        let naggs = changes.first().map_or(0, |c| c.4.len());
+        for a in 0..naggs {
+            let parts: Vec<&dyn Array> = changes.iter().map(|c| c.4[a].as_ref()).collect();
+            columns.push(arrow::compute::concat(&parts).map_err(err)?);
+        }
+        columns.push(Arc::new(arrow::array::StringArray::from_iter_values(
+            changes.iter().map(|c| c.0),
+        )));
+        let options = RecordBatchOptions::new().with_row_count(Some(n));
+        RecordBatch::try_new_with_options(self.spec.schema.clone(), columns, &options)
+            .map(Some)
+            .map_err(|e| ExecError::arrow("session changelog", e))
+    }
+
     fn report_state(&self) {
         let bytes: usize = self
             .sessions
@@ -247,7 +319,7 @@ impl Operator for SessionAggregateOp {
         "session_aggregate"
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -256,20 +328,24 @@ impl Operator for SessionAggregateOp {
         let mut ids = std::mem::take(&mut self.key_ids);
         self.keys.intern(&rows.keys, rows.rows, &mut ids)?;
         self.sessions.resize_with(self.keys.len(), Vec::new);
-        let (mut late, mut null_time) = (0u64, 0u64);
         let mut by_key: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
         let values = ts.values();
         for (i, &k) in ids.iter().enumerate() {
             if ts.is_null(i) {
-                null_time += 1;
-            } else if values[i].saturating_add(self.gap_ms) <= self.watermark {
-                late += 1;
-            } else {
-                by_key.entry(k).or_default().push(i as u32);
+                self.rejects.null_time(i);
+                continue;
             }
+            let end = values[i].saturating_add(self.gap_ms);
+            if end <= self.closed_until {
+                self.rejects.late(i);
+                continue;
+            }
+            if end <= self.watermark {
+                self.rejects.accepted();
+            }
+            by_key.entry(k).or_default().push(i as u32);
         }
-        QueryMetrics::add(&self.metrics.late_rows, late);
-        QueryMetrics::add(&self.metrics.null_time_rows, null_time);
+        self.rejects.finish(&batch, &ts, self.watermark, out)?;
         let mut keys: Vec<u32> = by_key.keys().copied().collect();
         keys.sort_unstable();
         for k in keys {
@@ -278,6 +354,9 @@ impl Operator for SessionAggregateOp {
             self.add(k, idx, values, &rows)?;
         }
         self.key_ids = ids;
+        if let Some(b) = self.changelog()? {
+            out.push(Message::Batch(b));
+        }
         self.report_state();
         Ok(())
     }
@@ -285,7 +364,8 @@ impl Operator for SessionAggregateOp {
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
         if watermark > self.watermark {
             self.watermark = watermark;
-            self.emit_until(watermark, out)?;
+            self.closed_until = self.rejects.close_watermark(watermark);
+            self.emit_until(self.closed_until, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())

@@ -55,6 +55,18 @@ impl Operator for WatermarkOp {
         }
         Ok(())
     }
+
+    fn handle_idle_advance(&mut self, ms: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        // nothing seen yet: no event time to advance from
+        if self.current != i64::MIN {
+            self.current = self.current.saturating_add(ms);
+            self.metrics
+                .watermark
+                .store(self.current, Ordering::Relaxed);
+            out.push(Message::Watermark(self.current));
+        }
+        Ok(())
+    }
 }
 
 /// Keeps rows whose predicate is TRUE.

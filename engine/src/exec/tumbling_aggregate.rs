@@ -1,8 +1,15 @@
-//! Tumbling-window aggregation: rows go to the window `[start, start + size)`
-//! (aligned to the epoch) containing their event time; each window holds its
-//! own group table and accumulators, emitted and released once the
-//! watermark reaches its end. Rows for an already-emitted window are dropped
-//! and counted as late.
+//! Windows aligned to the epoch, each with its own group table and
+//! accumulators: tumbling windows (a row goes to the one window
+//! `[start, start + size)` containing its event time) and, under EMIT
+//! CHANGES, hopping windows (a row goes to each of the windows of `size`
+//! starting every `slide` that cover it, so every window can report its
+//! current value; EMIT FINAL hopping windows use panes instead, see
+//! `hopping_aggregate`).
+//!
+//! A window closes once the watermark minus the allowed lateness reaches its
+//! end: EMIT FINAL emits it then, EMIT CHANGES has reported it batch by batch.
+//! Its state is released either way. Rows for a closed window are too late:
+//! counted, and dropped or sent to the dead-letter sink.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,20 +20,32 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{
-    AggregateSpec, GroupedState, NO_WINDOW, split_by_window, time_column, window_prefix,
+    AggregateSpec, GroupedState, NO_WINDOW, Rejects, split_by_window, time_column, window_prefix,
 };
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
+use crate::plan::logical::{EmitMode, Lateness};
 
-/// The tumbling window aggregate operator.
+/// Window geometry: `size`, a new window every `slide` (= size when tumbling).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Aligned {
+    pub size_ms: i64,
+    pub slide_ms: i64,
+}
+
+/// The aligned-window aggregate operator.
 pub(crate) struct TumblingAggregateOp {
     spec: AggregateSpec,
     time_column: usize,
-    size_ms: i64,
+    geometry: Aligned,
+    emit: EmitMode,
     /// Open windows by start.
     windows: BTreeMap<i64, GroupedState>,
-    /// Windows ending at or before this have been emitted.
+    /// The watermark as received.
     watermark: i64,
+    /// Windows ending at or before this are closed (watermark − lateness).
+    closed_until: i64,
+    rejects: Rejects,
     metrics: Arc<QueryMetrics>,
     starts: Vec<i64>,
 }
@@ -35,51 +54,56 @@ impl TumblingAggregateOp {
     pub fn new(
         spec: AggregateSpec,
         time_column: usize,
-        size_ms: i64,
+        geometry: Aligned,
+        emit: EmitMode,
+        lateness: Lateness,
         metrics: Arc<QueryMetrics>,
     ) -> Self {
         Self {
             spec,
             time_column,
-            size_ms,
+            geometry,
+            emit,
             windows: BTreeMap::new(),
             watermark: i64::MIN,
+            closed_until: i64::MIN,
+            rejects: Rejects::new(lateness, metrics.clone()),
             metrics,
             starts: Vec::new(),
         }
     }
 
-    fn window_start(&self, ts: i64) -> i64 {
-        ts - ts.rem_euclid(self.size_ms)
-    }
-
     /// Fills `self.starts` with each row's window start (or NO_WINDOW) and
     /// returns the single start shared by all rows, if there is one.
+    /// Tumbling windows only.
     fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
-        let size = self.size_ms;
-        let wm = self.watermark;
+        let size = self.geometry.size_ms;
+        let (wm, closed) = (self.watermark, self.closed_until);
         let mut starts = std::mem::take(&mut self.starts);
         starts.clear();
-        let (mut late, mut null_time) = (0u64, 0u64);
         let mut cur = i64::MIN;
         let mut uniform = true;
         let mut first: Option<i64> = None;
         for (i, &t) in ts.values().iter().enumerate() {
             if ts.is_null(i) {
-                null_time += 1;
+                self.rejects.null_time(i);
                 starts.push(NO_WINDOW);
                 uniform = false;
                 continue;
             }
             // most rows fall in the same window as the previous one: skip the division
             if !(t >= cur && t < cur.saturating_add(size)) {
-                cur = self.window_start(t);
+                cur = t - t.rem_euclid(size);
             }
-            let s = if cur.saturating_add(size) <= wm {
-                late += 1;
+            let end = cur.saturating_add(size);
+            let s = if end <= closed {
+                self.rejects.late(i);
                 uniform = false;
                 NO_WINDOW
             } else {
+                if end <= wm {
+                    self.rejects.accepted();
+                }
                 cur
             };
             match first {
@@ -89,15 +113,52 @@ impl TumblingAggregateOp {
             }
             starts.push(s);
         }
-        QueryMetrics::add(&self.metrics.late_rows, late);
-        QueryMetrics::add(&self.metrics.null_time_rows, null_time);
         self.starts = starts;
         if uniform { first } else { None }
     }
 
+    /// Hopping windows: (window start, row) for every open window covering
+    /// each row.
+    fn assign_hopping(&mut self, ts: &TimestampMillisecondArray) -> (Vec<i64>, Vec<u32>) {
+        let Aligned { size_ms, slide_ms } = self.geometry;
+        let (wm, closed) = (self.watermark, self.closed_until);
+        let (mut starts, mut rows) = (Vec::new(), Vec::new());
+        for (i, &t) in ts.values().iter().enumerate() {
+            if ts.is_null(i) {
+                self.rejects.null_time(i);
+                continue;
+            }
+            let last = t - t.rem_euclid(slide_ms);
+            let (mut any, mut behind) = (false, false);
+            let mut s = last;
+            while t < s.saturating_add(size_ms) {
+                let end = s.saturating_add(size_ms);
+                // late: the watermark passed the end of one of its windows
+                behind |= end <= wm;
+                if end > closed {
+                    any = true;
+                    starts.push(s);
+                    rows.push(i as u32);
+                }
+                s -= slide_ms;
+            }
+            // a row in a gap between windows (slide > size) belongs to none: not late
+            if !any && t < last.saturating_add(size_ms) {
+                self.rejects.late(i);
+            } else if behind {
+                self.rejects.accepted();
+            }
+        }
+        (starts, rows)
+    }
+
     fn state_for(&mut self, start: i64) -> ExecResult<&mut GroupedState> {
         if !self.windows.contains_key(&start) {
-            self.windows.insert(start, self.spec.new_state()?);
+            let state = match self.emit {
+                EmitMode::Final => self.spec.new_state()?,
+                EmitMode::Changes => self.spec.new_tracked_state()?,
+            };
+            self.windows.insert(start, state);
         }
         self.windows
             .get_mut(&start)
@@ -106,18 +167,30 @@ impl TumblingAggregateOp {
 
     fn emit(&mut self, start: i64, state: GroupedState, out: &mut Vec<Message>) -> ExecResult<()> {
         let n = state.len();
-        if n == 0 {
+        if n == 0 || self.emit == EmitMode::Changes {
             return Ok(());
         }
-        let prefix = window_prefix(start, start + self.size_ms, n);
+        let prefix = window_prefix(start, start + self.geometry.size_ms, n);
         out.push(Message::Batch(state.finish(prefix, &self.spec.schema)?));
         Ok(())
     }
 
-    /// Emits every window ending at or before `until`, oldest first.
-    fn emit_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    /// Under EMIT CHANGES, the changelog of every window a batch changed.
+    fn emit_changes(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+        let size = self.geometry.size_ms;
+        for (&start, state) in self.windows.iter_mut() {
+            let prefix = |n| window_prefix(start, start + size, n);
+            if let Some(b) = state.take_changes(prefix, &self.spec.schema)? {
+                out.push(Message::Batch(b));
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes every window ending at or before `until`, oldest first.
+    fn close_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
         while let Some(entry) = self.windows.first_entry() {
-            if entry.key().saturating_add(self.size_ms) > until {
+            if entry.key().saturating_add(self.geometry.size_ms) > until {
                 break;
             }
             let (start, state) = entry.remove_entry();
@@ -141,24 +214,38 @@ impl TumblingAggregateOp {
 
 impl Operator for TumblingAggregateOp {
     fn name(&self) -> &'static str {
-        "tumbling_aggregate"
+        if self.geometry.slide_ms == self.geometry.size_ms {
+            "tumbling_aggregate"
+        } else {
+            "hopping_aggregate"
+        }
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, _out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         let ts = time_column(&batch, self.time_column)?;
-        let uniform = self.assign(&ts);
         let rows = self.spec.evaluate(&batch)?;
-        if let Some(start) = uniform {
+        if self.geometry.slide_ms != self.geometry.size_ms {
+            let (starts, idx) = self.assign_hopping(&ts);
+            let rows = rows.take(&arrow::array::UInt32Array::from(idx))?;
+            for (start, part) in split_by_window(&starts, &rows)? {
+                self.state_for(start)?.update(&part)?;
+            }
+        } else if let Some(start) = self.assign(&ts) {
             self.state_for(start)?.update(&rows)?;
-            self.report_state();
-            return Ok(());
+        } else {
+            // rows span several windows (or some are dropped): split by window
+            let starts = std::mem::take(&mut self.starts);
+            for (start, part) in split_by_window(&starts, &rows)? {
+                self.state_for(start)?.update(&part)?;
+            }
+            self.starts = starts;
         }
-        // rows span several windows (or some are dropped): split by window
-        for (start, part) in split_by_window(&self.starts, &rows)? {
-            self.state_for(start)?.update(&part)?;
+        self.rejects.finish(&batch, &ts, self.watermark, out)?;
+        if self.emit == EmitMode::Changes {
+            self.emit_changes(out)?;
         }
         self.report_state();
         Ok(())
@@ -167,14 +254,15 @@ impl Operator for TumblingAggregateOp {
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
         if watermark > self.watermark {
             self.watermark = watermark;
-            self.emit_until(watermark, out)?;
+            self.closed_until = self.rejects.close_watermark(watermark);
+            self.close_until(self.closed_until, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())
     }
 
     fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
-        self.emit_until(i64::MAX, out)
+        self.close_until(i64::MAX, out)
     }
 }
 
@@ -211,20 +299,21 @@ mod tests {
         let metrics = Arc::new(QueryMetrics::default());
         let mut p = Pipeline::build(&script.queries[0], &metrics).unwrap();
         // 100,000 keys in window [0, 1000): nothing emitted yet, state held
-        assert!(
-            p.push(Message::Batch(batch(0..100_000, 500)))
-                .unwrap()
-                .is_empty()
-        );
+        let out = p.push(Message::Batch(batch(0..100_000, 500))).unwrap();
+        assert!(!out.iter().any(|m| matches!(m, Message::Batch(_))));
         let held = metrics.state_bytes.load(Ordering::Relaxed);
         assert!(held > 1_000_000, "{held} bytes");
         assert_eq!(metrics.open_windows.load(Ordering::Relaxed), 1);
         // a row at 1000 moves the watermark to 1000: the first window is emitted and dropped
         let out = p.push(Message::Batch(batch(0..1, 1000))).unwrap();
-        assert_eq!(
-            out.iter().map(RecordBatch::num_rows).sum::<usize>(),
-            100_000
-        );
+        let rows: usize = out
+            .iter()
+            .map(|m| match m {
+                Message::Batch(b) => b.num_rows(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(rows, 100_000);
         assert_eq!(metrics.open_windows.load(Ordering::Relaxed), 1);
         let after = metrics.state_bytes.load(Ordering::Relaxed);
         assert!(

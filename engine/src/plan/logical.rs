@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::agg::AggregateFunction;
-use crate::catalog::StreamDef;
+use crate::catalog::{LatePolicy, StreamDef};
 use crate::plan::expr::Expr;
 use crate::types::SqlType;
 
@@ -62,8 +62,34 @@ pub enum WindowSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EmitMode {
     /// One row per window and group, once the watermark passes the window's
-    /// end (or, without a window, once the input ends).
+    /// end plus the allowed lateness (or, without a window, once the input ends).
     Final,
+    /// After each input batch, a changelog row for every (window, group) it
+    /// changed, in the `_op` column: `+I`, or `-U` then `+U` (see
+    /// [`crate::exec::changelog`]).
+    Changes,
+}
+
+impl EmitMode {
+    /// As written in SQL and EXPLAIN.
+    pub fn name(self) -> &'static str {
+        match self {
+            EmitMode::Final => "FINAL",
+            EmitMode::Changes => "CHANGES",
+        }
+    }
+}
+
+/// Name of the changelog column an EMIT CHANGES aggregate adds.
+pub const OP_COLUMN: &str = "_op";
+
+/// How a windowed aggregate treats rows behind the watermark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Lateness {
+    /// A window stays open this long (ms) after the watermark passes its end.
+    pub allowed_ms: i64,
+    /// What happens to rows later than that.
+    pub policy: LatePolicy,
 }
 
 /// A node of the logical plan.
@@ -101,6 +127,8 @@ pub enum LogicalPlan {
         aggs: Vec<AggregateCall>,
         /// When results are emitted.
         emit: EmitMode,
+        /// Late-row handling (windowed only).
+        lateness: Lateness,
     },
 }
 
@@ -114,7 +142,11 @@ impl LogicalPlan {
                 schema_of(exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())))
             }
             LogicalPlan::Aggregate {
-                window, keys, aggs, ..
+                window,
+                keys,
+                aggs,
+                emit,
+                ..
             } => {
                 let mut cols: Vec<(&str, SqlType)> = Vec::new();
                 if window.is_some() {
@@ -123,6 +155,9 @@ impl LogicalPlan {
                 }
                 cols.extend(keys.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
                 cols.extend(aggs.iter().map(|a| (a.display.as_str(), a.ret)));
+                if *emit == EmitMode::Changes {
+                    cols.push((OP_COLUMN, SqlType::Varchar));
+                }
                 schema_of(cols.into_iter())
             }
         }

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use arrow::datatypes::SchemaRef;
 use serde_json::json;
 
+use crate::catalog::LatePolicy;
 use crate::catalog::StreamDef;
 use crate::plan::expr::Expr;
 use crate::plan::logical::{
-    AggregateCall, EmitMode, LogicalPlan, QueryPlan, SinkTarget, WindowSpec,
+    AggregateCall, EmitMode, Lateness, LogicalPlan, QueryPlan, SinkTarget, WindowSpec,
 };
 use crate::types::format_interval_ms;
 
@@ -31,6 +32,13 @@ pub enum PhysicalNode {
         /// The predicate.
         predicate: Expr,
     },
+    /// Hash exchange: rows are routed by a hash of `keys` to one of the
+    /// partition workers (`--partitions N`); each worker owns the state of
+    /// its keys. Watermarks go to every worker. A no-op with one partition.
+    Exchange {
+        /// The keys hashed (the GROUP BY keys of the aggregate that follows).
+        keys: Vec<(Expr, String)>,
+    },
     /// Computes the output columns.
     Project {
         /// (expression, output name).
@@ -50,6 +58,8 @@ pub enum PhysicalNode {
         aggs: Vec<AggregateCall>,
         /// Emit mode.
         emit: EmitMode,
+        /// Late-row handling.
+        lateness: Lateness,
     },
     /// Hopping-window aggregation: rows are aggregated once into panes of
     /// `pane_ms` (the gcd of size and slide); a window merges its panes'
@@ -71,6 +81,8 @@ pub enum PhysicalNode {
         aggs: Vec<AggregateCall>,
         /// Emit mode.
         emit: EmitMode,
+        /// Late-row handling.
+        lateness: Lateness,
     },
     /// Session-window aggregation per group key.
     SessionAggregate {
@@ -86,13 +98,18 @@ pub enum PhysicalNode {
         aggs: Vec<AggregateCall>,
         /// Emit mode.
         emit: EmitMode,
+        /// Late-row handling.
+        lateness: Lateness,
     },
-    /// Aggregation without a window; emits when the input ends.
+    /// Aggregation without a window: a changelog after every batch (EMIT
+    /// CHANGES, the default) or one row per group when the input ends.
     GlobalAggregate {
         /// Group keys.
         keys: Vec<(Expr, String)>,
         /// Aggregates.
         aggs: Vec<AggregateCall>,
+        /// Emit mode.
+        emit: EmitMode,
     },
 }
 
@@ -110,6 +127,14 @@ pub struct PhysicalPlan {
 }
 
 impl PhysicalPlan {
+    /// The position of the hash exchange, if the plan has one: nodes before
+    /// it run once, nodes after it once per partition.
+    pub fn exchange(&self) -> Option<usize> {
+        self.nodes
+            .iter()
+            .position(|n| matches!(n, PhysicalNode::Exchange { .. }))
+    }
+
     /// Lowers a logical plan to a pipeline.
     pub fn from_logical(q: &QueryPlan) -> Self {
         let mut nodes = Vec::new();
@@ -208,6 +233,25 @@ fn aggs(a: &[AggregateCall]) -> String {
     list(a.iter().map(|c| c.display.clone()))
 }
 
+/// Appends `emit` and, when set, `allowed_lateness` and `late_policy`.
+fn with_emit(
+    mut params: Vec<(String, String)>,
+    emit: EmitMode,
+    lateness: &Lateness,
+) -> Vec<(String, String)> {
+    params.push(("emit".into(), emit.name().into()));
+    if lateness.allowed_ms > 0 {
+        params.push((
+            "allowed_lateness".into(),
+            format_interval_ms(lateness.allowed_ms),
+        ));
+    }
+    if lateness.policy == LatePolicy::DeadLetter {
+        params.push(("late_policy".into(), "dead_letter".into()));
+    }
+    params
+}
+
 fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
     let p = |k: &str, v: String| (k.to_string(), v);
     match n {
@@ -222,22 +266,27 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
             ("Filter".into(), vec![p("predicate", predicate.to_string())])
         }
         PhysicalNode::Project { exprs } => ("Project".into(), vec![p("exprs", named(exprs))]),
+        PhysicalNode::Exchange { keys } => ("Exchange".into(), vec![p("hash", named(keys))]),
         PhysicalNode::TumblingAggregate {
             time_name,
             size_ms,
             keys,
             aggs: a,
             emit,
+            lateness,
             ..
         } => (
             "TumblingWindowAggregate".into(),
-            vec![
-                p("time", time_name.clone()),
-                p("size", format_interval_ms(*size_ms)),
-                p("keys", named(keys)),
-                p("aggs", aggs(a)),
-                p("emit", format!("{emit:?}").to_ascii_uppercase()),
-            ],
+            with_emit(
+                vec![
+                    p("time", time_name.clone()),
+                    p("size", format_interval_ms(*size_ms)),
+                    p("keys", named(keys)),
+                    p("aggs", aggs(a)),
+                ],
+                *emit,
+                lateness,
+            ),
         ),
         PhysicalNode::HoppingAggregate {
             time_name,
@@ -247,42 +296,62 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
             keys,
             aggs: a,
             emit,
+            lateness,
             ..
-        } => (
-            "HoppingWindowAggregate".into(),
-            vec![
+        } => {
+            let mut params = vec![
                 p("time", time_name.clone()),
                 p("size", format_interval_ms(*size_ms)),
                 p("slide", format_interval_ms(*slide_ms)),
-                p("pane", format_interval_ms(*pane_ms)),
-                p("keys", named(keys)),
-                p("aggs", aggs(a)),
-                p("emit", format!("{emit:?}").to_ascii_uppercase()),
-            ],
-        ),
+            ];
+            // EMIT CHANGES keeps one state per window, so updates read directly
+            if *emit == EmitMode::Final {
+                params.push(p("pane", format_interval_ms(*pane_ms)));
+            }
+            params.push(p("keys", named(keys)));
+            params.push(p("aggs", aggs(a)));
+            (
+                "HoppingWindowAggregate".into(),
+                with_emit(params, *emit, lateness),
+            )
+        }
         PhysicalNode::SessionAggregate {
             time_name,
             gap_ms,
             keys,
             aggs: a,
             emit,
+            lateness,
             ..
         } => (
             "SessionWindowAggregate".into(),
-            vec![
-                p("time", time_name.clone()),
-                p("gap", format_interval_ms(*gap_ms)),
-                p("keys", named(keys)),
-                p("aggs", aggs(a)),
-                p("emit", format!("{emit:?}").to_ascii_uppercase()),
-            ],
+            with_emit(
+                vec![
+                    p("time", time_name.clone()),
+                    p("gap", format_interval_ms(*gap_ms)),
+                    p("keys", named(keys)),
+                    p("aggs", aggs(a)),
+                ],
+                *emit,
+                lateness,
+            ),
         ),
-        PhysicalNode::GlobalAggregate { keys, aggs: a } => (
+        PhysicalNode::GlobalAggregate {
+            keys,
+            aggs: a,
+            emit,
+        } => (
             "GroupAggregate".into(),
             vec![
                 p("keys", named(keys)),
                 p("aggs", aggs(a)),
-                p("emit", "FINAL (at end of input)".into()),
+                p(
+                    "emit",
+                    match emit {
+                        EmitMode::Final => "FINAL (at end of input)".into(),
+                        EmitMode::Changes => "CHANGES".into(),
+                    },
+                ),
             ],
         ),
     }
@@ -324,8 +393,13 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             keys,
             aggs,
             emit,
+            lateness,
         } => {
             let s = lower(input, out);
+            // state is per key: partition workers can share the work by key
+            if !keys.is_empty() {
+                out.push(PhysicalNode::Exchange { keys: keys.clone() });
+            }
             out.push(match window {
                 Some(WindowSpec::Tumble {
                     time_column,
@@ -338,6 +412,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,
+                    lateness: *lateness,
                 },
                 Some(WindowSpec::Hop {
                     time_column,
@@ -353,6 +428,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,
+                    lateness: *lateness,
                 },
                 Some(WindowSpec::Session {
                     time_column,
@@ -365,10 +441,12 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,
+                    lateness: *lateness,
                 },
                 None => PhysicalNode::GlobalAggregate {
                     keys: keys.clone(),
                     aggs: aggs.clone(),
+                    emit: *emit,
                 },
             });
             s

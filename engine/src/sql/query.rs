@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use sqlparser::ast::{self, Spanned};
 
-use crate::catalog::StreamDef;
+use crate::catalog::{EventTimeOptions, StreamDef};
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::{Expr, ScalarFunc};
-use crate::plan::logical::{EmitMode, LogicalPlan, WindowSpec};
+use crate::plan::logical::{EmitMode, Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
 use crate::sql::expr::{AggContext, ExprPlanner, contains_aggregate};
 use crate::sql::literal::interval_ms;
 use crate::sql::parser::{EmitKeyword, QueryStatement, span_pos};
@@ -200,11 +200,20 @@ pub(crate) fn plan_query(
             exprs,
         });
     }
-    if let Some((EmitKeyword::Changes, p)) = q.emit {
-        return Err(PlanError::new("EMIT CHANGES is not supported yet", p)
-            .with_hint("use EMIT FINAL (the default): one row per window once the watermark passes its end"));
-    }
-    aggregate(select, plan, &scope, &rel, window, &group_by, select_pos)
+    // a window emits when it closes by default; a global GROUP BY never
+    // closes, so it reports changes by default
+    let emit = match q.emit {
+        Some((EmitKeyword::Final, _)) => EmitMode::Final,
+        Some((EmitKeyword::Changes, _)) => EmitMode::Changes,
+        None if window.is_some() => EmitMode::Final,
+        None => EmitMode::Changes,
+    };
+    let agg = AggregateShape {
+        window,
+        emit,
+        lateness: lateness(&rel.stream, select_pos)?,
+    };
+    aggregate(select, plan, &scope, &rel, agg, &group_by, select_pos)
 }
 
 fn first_word(s: &str) -> String {
@@ -559,15 +568,37 @@ fn is_window_column(e: &ast::Expr) -> Option<usize> {
     }
 }
 
+/// The stream's allowed lateness and late-row policy.
+fn lateness(stream: &StreamDef, pos: SqlPos) -> PlanResult<Lateness> {
+    let o = EventTimeOptions::from_options(&stream.options)
+        .map_err(|e| PlanError::new(e.to_string(), pos))?;
+    Ok(Lateness {
+        allowed_ms: o.allowed_lateness_ms,
+        policy: o.late_policy,
+    })
+}
+
+/// How an aggregate query groups in time and emits.
+struct AggregateShape {
+    window: Option<WindowSpec>,
+    emit: EmitMode,
+    lateness: Lateness,
+}
+
 fn aggregate(
     select: &ast::Select,
     input: LogicalPlan,
     scope: &Scope,
     rel: &Relation,
-    window: Option<WindowSpec>,
+    shape: AggregateShape,
     group_by: &[ast::Expr],
     select_pos: SqlPos,
 ) -> PlanResult<LogicalPlan> {
+    let AggregateShape {
+        window,
+        emit,
+        lateness,
+    } = shape;
     let nwin = if window.is_some() { 2 } else { 0 };
     let mut ctx = AggContext::default();
     let mut keys: Vec<(Expr, String)> = Vec::new();
@@ -619,7 +650,7 @@ fn aggregate(
         .with_hint("write GROUP BY window_start, window_end, <keys>"));
     }
     ctx.first_agg_column = nwin + keys.len();
-    let exprs = projection(select, scope, Some(&mut ctx))?;
+    let mut exprs = projection(select, scope, Some(&mut ctx))?;
     let having = match &select.having {
         Some(h) => {
             let mut p = ExprPlanner {
@@ -638,12 +669,28 @@ fn aggregate(
         }
         None => None,
     };
+    if emit == EmitMode::Changes {
+        if exprs.iter().any(|(_, n)| n.eq_ignore_ascii_case(OP_COLUMN)) {
+            return Err(PlanError::new(
+                format!("output column '{OP_COLUMN}' is reserved for the EMIT CHANGES changelog"),
+                select_pos,
+            )
+            .with_hint("give that column another alias"));
+        }
+        let op = Expr::column(
+            nwin + keys.len() + ctx.calls.len(),
+            OP_COLUMN,
+            SqlType::Varchar,
+        );
+        exprs.insert(0, (op, OP_COLUMN.to_string()));
+    }
     let mut plan = LogicalPlan::Aggregate {
         input: Box::new(input),
         window,
         keys,
         aggs: ctx.calls,
-        emit: EmitMode::Final,
+        emit,
+        lateness,
     };
     if let Some(predicate) = having {
         plan = LogicalPlan::Filter {
