@@ -1,4 +1,5 @@
-//! Session windows per key (gap 5 s), COUNT per session, over pre-built
+//! Session windows per auction (~1000 keys) and per bidder (~10,000 keys),
+//! gap 5 s, COUNT per session, over pre-built
 //! in-memory batches: the operator pipeline alone, one thread.
 //!
 //! Run: `cargo bench --bench session_aggregate`. Baseline in the same run:
@@ -28,6 +29,15 @@ fn bench(c: &mut Criterion) {
             black_box(run(
                 "SELECT auction, window_start, window_end, COUNT(*) AS n
                  FROM SESSION(bids, date_time, INTERVAL '5' SECOND) GROUP BY auction, window_start, window_end",
+                &input,
+            ))
+        })
+    });
+    g.bench_function("session_5s_count_by_bidder", |b| {
+        b.iter(|| {
+            black_box(run(
+                "SELECT bidder, window_start, window_end, COUNT(*) AS n
+                 FROM SESSION(bids, date_time, INTERVAL '5' SECOND) GROUP BY bidder, window_start, window_end",
                 &input,
             ))
         })

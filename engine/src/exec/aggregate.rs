@@ -54,6 +54,19 @@ impl Evaluated {
         })
     }
 
+    /// Rows `offset..offset + len` of the arguments (keys left out), without copying.
+    pub fn slice(&self, offset: usize, len: usize) -> Evaluated {
+        Evaluated {
+            keys: vec![],
+            args: self
+                .args
+                .iter()
+                .map(|v| v.iter().map(|a| a.slice(offset, len)).collect())
+                .collect(),
+            rows: len,
+        }
+    }
+
     /// The rows at `indices` only.
     pub fn take(&self, indices: &UInt32Array) -> ExecResult<Evaluated> {
         let t = |a: &ArrayRef| {

@@ -8,7 +8,8 @@
 //! sessions it changed: `-U` for each session it replaced (extended or
 //! merged), then `+U` (or `+I` for a brand-new session) for the result.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -16,7 +17,6 @@ use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt3
 use arrow::compute::take;
 use arrow::datatypes::DataType;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
-use rustc_hash::FxHashMap;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, Rejects, time_column};
@@ -36,13 +36,14 @@ struct Session {
     state: GroupedState,
 }
 
-/// What a merge sweep combines: an existing session or new rows.
+/// What a merge sweep combines: an existing session or new rows (a range
+/// of the key's rows, which are sorted by time).
 enum Piece {
     Old(Box<Session>),
     New {
         start: i64,
         end: i64,
-        rows: Vec<u32>,
+        rows: std::ops::Range<usize>,
     },
 }
 
@@ -63,8 +64,15 @@ pub(crate) struct SessionAggregateOp {
     keys: GroupTable,
     /// Open sessions per key id, sorted by start, never overlapping.
     sessions: Vec<Vec<Session>>,
-    /// (end, key id, start) of every open session, to find the ones to close.
-    by_end: BTreeSet<(i64, u32, i64)>,
+    /// When to look at a key's sessions next: (time, key id), at most one
+    /// live entry per key, no later than the end of its earliest session.
+    /// A session that grows does not touch the heap: when its key comes up,
+    /// sessions that ended are closed and the key is scheduled again.
+    checks: BinaryHeap<Reverse<(i64, u32)>>,
+    /// Per key id, the time of its live entry in `checks` (`i64::MAX`: none).
+    next_check: Vec<i64>,
+    /// Batches seen, to publish the state size every so often.
+    batches: u64,
     watermark: i64,
     /// Sessions ending at or before this are closed (watermark − lateness).
     closed_until: i64,
@@ -94,7 +102,9 @@ impl SessionAggregateOp {
             gap_ms,
             keys,
             sessions: Vec::new(),
-            by_end: BTreeSet::new(),
+            checks: BinaryHeap::new(),
+            next_check: Vec::new(),
+            batches: 0,
             watermark: i64::MIN,
             closed_until: i64::MIN,
             emit,
@@ -105,38 +115,93 @@ impl SessionAggregateOp {
         })
     }
 
-    /// Merges the rows `idx` (sorted by time) of one key into its sessions.
-    fn add(&mut self, key: u32, idx: Vec<u32>, ts: &[i64], rows: &Evaluated) -> ExecResult<()> {
+    /// Merges one key's new rows into its sessions: `times` are their event
+    /// times, ascending, and `rows` their arguments in the same order.
+    fn add(&mut self, key: u32, times: &[i64], rows: &Evaluated) -> ExecResult<()> {
+        if !self.extend_single(key, times, rows)? {
+            self.merge_pieces(key, times, rows)?;
+        }
+        self.schedule(key);
+        Ok(())
+    }
+
+    /// Makes sure the key is looked at no later than its earliest session's end.
+    fn schedule(&mut self, key: u32) {
+        let k = key as usize;
+        let Some(end) = self.sessions[k].iter().map(|s| s.end).min() else {
+            return;
+        };
+        if end < self.next_check[k] {
+            self.next_check[k] = end;
+            self.checks.push(Reverse((end, key)));
+        }
+    }
+
+    /// The common case: the key has one session and the new rows form one
+    /// run that overlaps or touches it: the session grows in place.
+    fn extend_single(&mut self, key: u32, times: &[i64], rows: &Evaluated) -> ExecResult<bool> {
+        let gap = self.gap_ms;
+        let [session] = self.sessions[key as usize].as_mut_slice() else {
+            return Ok(false);
+        };
+        let Some(&start) = times.first() else {
+            return Ok(true);
+        };
+        let mut end = start.saturating_add(gap);
+        for &t in &times[1..] {
+            if t > end {
+                return Ok(false);
+            }
+            end = end.max(t.saturating_add(gap));
+        }
+        if start > session.end || end < session.start {
+            return Ok(false);
+        }
+        let track = self.emit == EmitMode::Changes;
+        if track {
+            let values = session.state.values_of(&[0])?;
+            self.changes
+                .push((UPDATE_BEFORE, session.start, session.end, key, values));
+        }
+        session.state.update(rows)?;
+        session.start = session.start.min(start);
+        session.end = session.end.max(end);
+        if track {
+            let values = session.state.values_of(&[0])?;
+            self.changes
+                .push((UPDATE_AFTER, session.start, session.end, key, values));
+        }
+        Ok(true)
+    }
+
+    /// The general case: sessions and runs of new rows that overlap merge.
+    fn merge_pieces(&mut self, key: u32, times: &[i64], rows: &Evaluated) -> ExecResult<()> {
         let gap = self.gap_ms;
         let mut pieces: Vec<Piece> = std::mem::take(&mut self.sessions[key as usize])
             .into_iter()
             .map(|s| Piece::Old(Box::new(s)))
             .collect();
-        for s in &pieces {
-            let (start, end) = s.bounds();
-            self.by_end.remove(&(end, key, start));
-        }
+        let olds = pieces.len();
         // runs of new rows no further than `gap` apart
-        let mut run: Option<(i64, i64, Vec<u32>)> = None;
-        for i in idx {
-            let t = ts[i as usize];
-            match &mut run {
-                Some((_, end, rows)) if t <= *end => {
-                    *end = (*end).max(t.saturating_add(gap));
-                    rows.push(i);
-                }
-                _ => {
-                    if let Some((start, end, rows)) = run.take() {
-                        pieces.push(Piece::New { start, end, rows });
-                    }
-                    run = Some((t, t.saturating_add(gap), vec![i]));
-                }
+        let mut first = 0;
+        while first < times.len() {
+            let start = times[first];
+            let mut end = start.saturating_add(gap);
+            let mut last = first + 1;
+            while last < times.len() && times[last] <= end {
+                end = end.max(times[last].saturating_add(gap));
+                last += 1;
             }
+            pieces.push(Piece::New {
+                start,
+                end,
+                rows: first..last,
+            });
+            first = last;
         }
-        if let Some((start, end, rows)) = run {
-            pieces.push(Piece::New { start, end, rows });
+        if olds > 0 {
+            pieces.sort_by_key(|p| p.bounds().0);
         }
-        pieces.sort_by_key(|p| p.bounds().0);
         // sweep: pieces that overlap or touch become one session
         let mut merged: Vec<Session> = Vec::new();
         let mut group: Vec<Piece> = Vec::new();
@@ -152,9 +217,6 @@ impl SessionAggregateOp {
         }
         if !group.is_empty() {
             merged.push(self.combine(key, group, rows)?);
-        }
-        for s in &merged {
-            self.by_end.insert((s.end, key, s.start));
         }
         self.sessions[key as usize] = merged;
         Ok(())
@@ -177,14 +239,20 @@ impl SessionAggregateOp {
         }
         let (mut start, mut end) = (i64::MAX, i64::MIN);
         let mut olds = Vec::new();
-        let mut new_rows = Vec::new();
+        let mut new_rows: Option<std::ops::Range<usize>> = None;
         for p in pieces {
             let (s, e) = p.bounds();
             start = start.min(s);
             end = end.max(e);
             match p {
                 Piece::Old(session) => olds.push(session.state),
-                Piece::New { rows, .. } => new_rows.extend(rows),
+                // the new rows of one session are consecutive in time order
+                Piece::New { rows: r, .. } => {
+                    new_rows = Some(match new_rows {
+                        Some(n) => n.start.min(r.start)..n.end.max(r.end),
+                        None => r,
+                    })
+                }
             }
         }
         let mut state = match olds.len() {
@@ -199,10 +267,8 @@ impl SessionAggregateOp {
                 s
             }
         };
-        if !new_rows.is_empty() {
-            new_rows.sort_unstable();
-            let part = rows.take_args(&UInt32Array::from(new_rows))?;
-            state.update(&part)?;
+        if let Some(r) = new_rows {
+            state.update(&rows.slice(r.start, r.len()))?;
         }
         if track {
             let op = if had_old { UPDATE_AFTER } else { INSERT };
@@ -215,20 +281,32 @@ impl SessionAggregateOp {
     /// Emits every session ending at or before `until`, in order of end.
     fn emit_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
         let mut closing: Vec<(u32, Session)> = Vec::new();
-        while let Some(&(end, key, start)) = self.by_end.first() {
-            if end > until {
+        while let Some(&Reverse((at, key))) = self.checks.peek() {
+            if at > until {
                 break;
             }
-            self.by_end.pop_first();
-            let list = &mut self.sessions[key as usize];
-            if let Some(pos) = list.iter().position(|s| s.start == start) {
-                closing.push((key, list.remove(pos)));
+            self.checks.pop();
+            let k = key as usize;
+            if self.next_check[k] != at {
+                continue; // superseded by an earlier entry for this key
             }
+            self.next_check[k] = i64::MAX;
+            let list = std::mem::take(&mut self.sessions[k]);
+            let (done, open): (Vec<Session>, Vec<Session>) =
+                list.into_iter().partition(|s| s.end <= until);
+            closing.extend(done.into_iter().map(|s| (key, s)));
+            self.sessions[k] = open;
+            self.schedule(key);
         }
-        if !closing.is_empty() && self.emit == EmitMode::Final {
+        // in order of end, as they close
+        closing.sort_by_key(|(key, s)| (s.end, *key, s.start));
+        let closed = !closing.is_empty();
+        if closed && self.emit == EmitMode::Final {
             out.push(Message::Batch(self.output(closing)?));
         }
-        self.report_state();
+        if until == i64::MAX {
+            self.report_state();
+        }
         Ok(())
     }
 
@@ -308,9 +386,10 @@ impl SessionAggregateOp {
         self.metrics
             .state_bytes
             .store(bytes as u64, Ordering::Relaxed);
+        let open: usize = self.sessions.iter().map(Vec::len).sum();
         self.metrics
             .open_windows
-            .store(self.by_end.len() as u64, Ordering::Relaxed);
+            .store(open as u64, Ordering::Relaxed);
     }
 }
 
@@ -328,9 +407,10 @@ impl Operator for SessionAggregateOp {
         let mut ids = std::mem::take(&mut self.key_ids);
         self.keys.intern(&rows.keys, rows.rows, &mut ids)?;
         self.sessions.resize_with(self.keys.len(), Vec::new);
-        let mut by_key: FxHashMap<u32, Vec<u32>> = FxHashMap::default();
+        self.next_check.resize(self.keys.len(), i64::MAX);
         let values = ts.values();
-        for (i, &k) in ids.iter().enumerate() {
+        let mut order: Vec<u32> = Vec::with_capacity(ids.len());
+        for i in 0..ids.len() {
             if ts.is_null(i) {
                 self.rejects.null_time(i);
                 continue;
@@ -343,21 +423,33 @@ impl Operator for SessionAggregateOp {
             if end <= self.watermark {
                 self.rejects.accepted();
             }
-            by_key.entry(k).or_default().push(i as u32);
+            order.push(i as u32);
         }
         self.rejects.finish(&batch, &ts, self.watermark, out)?;
-        let mut keys: Vec<u32> = by_key.keys().copied().collect();
-        keys.sort_unstable();
-        for k in keys {
-            let mut idx = by_key.remove(&k).unwrap_or_default();
-            idx.sort_by_key(|&i| values[i as usize]);
-            self.add(k, idx, values, &rows)?;
+        // rows by key, then time: each key's rows are one slice
+        order.sort_unstable_by_key(|&i| (ids[i as usize], values[i as usize]));
+        let times: Vec<i64> = order.iter().map(|&i| values[i as usize]).collect();
+        let keys_in_order: Vec<u32> = order.iter().map(|&i| ids[i as usize]).collect();
+        let sorted = rows.take_args(&UInt32Array::from(order))?;
+        let mut first = 0;
+        while first < keys_in_order.len() {
+            let key = keys_in_order[first];
+            let mut last = first + 1;
+            while last < keys_in_order.len() && keys_in_order[last] == key {
+                last += 1;
+            }
+            self.add(key, &times[first..last], &sorted.slice(first, last - first))?;
+            first = last;
         }
         self.key_ids = ids;
         if let Some(b) = self.changelog()? {
             out.push(Message::Batch(b));
         }
-        self.report_state();
+        // summing every session's size is not free: publish it now and then
+        self.batches += 1;
+        if self.batches % 32 == 1 {
+            self.report_state();
+        }
         Ok(())
     }
 
