@@ -81,11 +81,11 @@ pub fn pipeline(select: &str) -> Pipeline {
 }
 
 /// A source handing out pre-built batches, then ending.
-pub struct MemorySource(pub std::vec::IntoIter<RecordBatch>);
+pub struct MemorySource(pub std::collections::VecDeque<RecordBatch>);
 
 impl eddy::connectors::Source for MemorySource {
     fn poll(&mut self) -> Result<eddy::connectors::SourceEvent, eddy::ConnectorError> {
-        Ok(match self.0.next() {
+        Ok(match self.0.pop_front() {
             Some(b) => eddy::connectors::SourceEvent::Batch(b),
             None => eddy::connectors::SourceEvent::End,
         })
@@ -112,7 +112,7 @@ impl eddy::connectors::Sink for CountSink {
 pub fn run_threads(select: &str, input: &[RecordBatch], partitions: usize) -> u64 {
     let plan = plan(select);
     let ctx = eddy::connectors::SourceContext::new(BATCH);
-    let source = Box::new(MemorySource(input.to_vec().into_iter()));
+    let source = Box::new(MemorySource(input.iter().cloned().collect()));
     let options = eddy::RunOptions {
         partitions,
         ..eddy::RunOptions::default()
