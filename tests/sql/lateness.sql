@@ -52,3 +52,7 @@ EMIT CHANGES;
 CREATE STREAM bad (a BIGINT) WITH (connector = 'file', path = 'x', allowed_lateness = 'a while');
 -- case: dead_letter needs a path
 CREATE STREAM bad (a BIGINT) WITH (connector = 'file', path = 'x', late_policy = 'dead_letter');
+-- case: idle_timeout shows on the watermark (tests/idle_timeout.rs runs it)
+CREATE STREAM quiet (k BIGINT, t TIMESTAMP, WATERMARK FOR t AS t - INTERVAL '1' SECOND)
+WITH (connector = 'file', path = 'x', follow = 'true', idle_timeout = '30 s');
+EXPLAIN SELECT k, COUNT(*) FROM TUMBLE(quiet, t, INTERVAL '1' MINUTE) GROUP BY k, window_start, window_end;

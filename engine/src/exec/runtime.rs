@@ -410,10 +410,12 @@ impl RunningQuery {
                 }
             })?);
         }
-        let idle = crate::catalog::EventTimeOptions::from_options(&plan.source.options)
-            .ok()
-            .and_then(|o| o.idle_timeout_ms)
-            .map(IdleClock::new);
+        let idle = plan.nodes.iter().find_map(|n| match n {
+            PhysicalNode::Watermark {
+                idle_timeout_ms, ..
+            } => idle_timeout_ms.map(IdleClock::new),
+            _ => None,
+        });
         let stage = SourceStage {
             source,
             prefix,

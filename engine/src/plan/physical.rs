@@ -26,6 +26,8 @@ pub enum PhysicalNode {
         name: String,
         /// Delay in ms.
         delay_ms: i64,
+        /// After this long without input, event time follows the wall clock (ms).
+        idle_timeout_ms: Option<i64>,
     },
     /// Keeps rows where the predicate is TRUE.
     Filter {
@@ -255,13 +257,21 @@ fn with_emit(
 fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
     let p = |k: &str, v: String| (k.to_string(), v);
     match n {
-        PhysicalNode::Watermark { name, delay_ms, .. } => (
-            "Watermark".into(),
-            vec![
+        PhysicalNode::Watermark {
+            name,
+            delay_ms,
+            idle_timeout_ms,
+            ..
+        } => {
+            let mut params = vec![
                 p("column", name.clone()),
                 p("delay", format_interval_ms(*delay_ms)),
-            ],
-        ),
+            ];
+            if let Some(idle) = idle_timeout_ms {
+                params.push(p("idle_timeout", format_interval_ms(*idle)));
+            }
+            ("Watermark".into(), params)
+        }
         PhysicalNode::Filter { predicate } => {
             ("Filter".into(), vec![p("predicate", predicate.to_string())])
         }
@@ -365,10 +375,15 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 .as_ref()
                 .and_then(|w| stream.schema.index_of(&w.column).ok().map(|c| (w, c)))
             {
+                let idle_timeout_ms =
+                    crate::catalog::EventTimeOptions::from_options(&stream.options)
+                        .ok()
+                        .and_then(|o| o.idle_timeout_ms);
                 out.push(PhysicalNode::Watermark {
                     column,
                     name: w.column.clone(),
                     delay_ms: w.delay_ms,
+                    idle_timeout_ms,
                 });
             }
             stream.clone()
