@@ -14,4 +14,5 @@ pub mod pipeline;
 pub mod runtime;
 pub(crate) mod session_aggregate;
 pub(crate) mod stateless;
+pub(crate) mod top_n;
 pub(crate) mod tumbling_aggregate;

@@ -10,6 +10,7 @@ use crate::exec::metrics::{OperatorCounters, QueryMetrics};
 use crate::exec::operator::{Message, Operator};
 use crate::exec::session_aggregate::SessionAggregateOp;
 use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
+use crate::exec::top_n::TopNOp;
 use crate::exec::tumbling_aggregate::{Aligned, TumblingAggregateOp};
 use crate::plan::logical::{AggregateCall, EmitMode, OP_COLUMN, schema_of};
 use crate::plan::physical::{PhysicalNode, PhysicalPlan};
@@ -70,7 +71,27 @@ impl Pipeline {
         let mut ops: Vec<Box<dyn Operator>> = Vec::new();
         for node in nodes {
             ops.push(match node {
-                PhysicalNode::Exchange { .. } => continue,
+                PhysicalNode::Exchange { .. } | PhysicalNode::Gather => continue,
+                PhysicalNode::TopN {
+                    input_schema,
+                    output_schema,
+                    window_end,
+                    partition,
+                    order,
+                    limit,
+                    kind,
+                    lateness,
+                } => Box::new(TopNOp::new(
+                    input_schema,
+                    *window_end,
+                    partition.iter().map(|(c, _)| *c).collect(),
+                    order.iter().map(|(k, _)| *k).collect(),
+                    *limit,
+                    *kind,
+                    output_schema.clone(),
+                    *lateness,
+                    metrics.clone(),
+                )?),
                 PhysicalNode::Watermark {
                     column, delay_ms, ..
                 } => Box::new(WatermarkOp::new(*column, *delay_ms, metrics.clone())),
@@ -172,10 +193,9 @@ impl Pipeline {
             if first == 0 && partition.unwrap_or(0) == 0 {
                 registered.clear();
             }
-            let positions = nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| !matches!(n, PhysicalNode::Exchange { .. }));
+            let positions = nodes.iter().enumerate().filter(|(_, n)| {
+                !matches!(n, PhysicalNode::Exchange { .. } | PhysicalNode::Gather)
+            });
             for ((i, _), op) in positions.zip(&ops) {
                 let label = format!("{}_{}", first + i + 1, op.name());
                 let shared = registered.iter().find(|c| c.label == label).cloned();

@@ -116,6 +116,8 @@ enum WorkMsg {
 enum SinkMsg {
     Rows(RecordBatch),
     Dead(DeadLetter),
+    /// Partition `p`'s watermark advanced (used by the nodes after a gather).
+    Watermark(usize, i64),
 }
 
 /// A query running on its threads.
@@ -289,6 +291,7 @@ impl IdleClock {
 
 /// One partition worker: the operators after the exchange, over its rows.
 fn run_worker(
+    partition: usize,
     rx: Receiver<WorkMsg>,
     mut pipeline: Pipeline,
     out: Sender<SinkMsg>,
@@ -324,6 +327,7 @@ fn run_worker(
             let sent = match m {
                 Message::Batch(b) => out.send(SinkMsg::Rows(b)),
                 Message::DeadLetter(d) => out.send(SinkMsg::Dead(d)),
+                Message::Watermark(w) => out.send(SinkMsg::Watermark(partition, w)),
                 _ => Ok(()),
             };
             if sent.is_err() {
@@ -383,6 +387,17 @@ impl RunningQuery {
             ),
         };
         let first = split.unwrap_or(lead);
+        // with several workers, the nodes after a gather run once, on the sink thread
+        let gather = plan
+            .nodes
+            .iter()
+            .position(|n| matches!(n, PhysicalNode::Gather))
+            .filter(|_| n > 1);
+        let worker_end = gather.unwrap_or(plan.nodes.len());
+        let mut post = match gather {
+            Some(g) => Pipeline::build_nodes(&plan.nodes[g + 1..], g + 1, &metrics, None)?,
+            None => Pipeline::build_nodes(&[], plan.nodes.len(), &metrics, None)?,
+        };
         let shutdown = ctx.shutdown.clone();
         let failure = Failure {
             error: Arc::default(),
@@ -392,7 +407,8 @@ impl RunningQuery {
         let mut workers = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n + 2);
         for p in 0..n {
-            let pipeline = Pipeline::build_nodes(&plan.nodes[first..], first, &metrics, Some(p))?;
+            let pipeline =
+                Pipeline::build_nodes(&plan.nodes[first..worker_end], first, &metrics, Some(p))?;
             let (tx, rx) = bounded::<WorkMsg>(options.channel_capacity);
             workers.push(tx);
             let out = out_tx.clone();
@@ -405,7 +421,7 @@ impl RunningQuery {
                 format!("eddy-worker-{p}")
             };
             threads.push(spawn(&name, move || {
-                if let Err(e) = run_worker(rx, pipeline, out, m, latency) {
+                if let Err(e) = run_worker(p, rx, pipeline, out, m, latency) {
                     f.fail(e);
                 }
             })?);
@@ -443,19 +459,41 @@ impl RunningQuery {
         let (mut sink, mut dead) = (sink, dead_letters);
         threads.push(spawn("eddy-sink", move || {
             let result = (|| -> ExecResult<()> {
+                let mut write = |messages: Vec<Message>| -> ExecResult<()> {
+                    for m in messages {
+                        match m {
+                            Message::Batch(b) => {
+                                sink.write(&b)?;
+                                QueryMetrics::add(&sink_metrics.rows_out, b.num_rows() as u64);
+                            }
+                            Message::DeadLetter(d) => {
+                                if let Some(dl) = &mut dead {
+                                    dl.write(&d)?;
+                                }
+                            }
+                            _ => {}
+                        }
+                    }
+                    Ok(())
+                };
+                // the gathered watermark: the minimum over the workers
+                let mut marks = vec![i64::MIN; n];
+                let mut combined = i64::MIN;
                 for msg in out_rx.iter() {
                     match msg {
-                        SinkMsg::Rows(b) => {
-                            sink.write(&b)?;
-                            QueryMetrics::add(&sink_metrics.rows_out, b.num_rows() as u64);
-                        }
-                        SinkMsg::Dead(d) => {
-                            if let Some(dl) = &mut dead {
-                                dl.write(&d)?;
+                        SinkMsg::Rows(b) => write(post.push(Message::Batch(b))?)?,
+                        SinkMsg::Dead(d) => write(vec![Message::DeadLetter(d)])?,
+                        SinkMsg::Watermark(p, w) => {
+                            marks[p] = marks[p].max(w);
+                            let min = marks.iter().copied().min().unwrap_or(i64::MIN);
+                            if min > combined {
+                                combined = min;
+                                write(post.push(Message::Watermark(min))?)?;
                             }
                         }
                     }
                 }
+                write(post.close()?)?;
                 sink.close()?;
                 if let Some(dl) = &mut dead {
                     dl.close()?;

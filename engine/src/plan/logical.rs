@@ -130,6 +130,60 @@ pub enum LogicalPlan {
         /// Late-row handling (windowed only).
         lateness: Lateness,
     },
+    /// Top-N per window: ranks the rows of each (window, partition) by
+    /// `order` and keeps those ranked `<= limit`, when the window closes.
+    /// Output: the input columns, then the rank (BIGINT).
+    TopN {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// The input column holding each row's window end (TIMESTAMP).
+        window_end: usize,
+        /// Input columns that partition the rows (include the window).
+        partition: Vec<usize>,
+        /// Sort keys, most significant first.
+        order: Vec<SortKey>,
+        /// Rows ranked at most this are kept.
+        limit: usize,
+        /// How rows are ranked.
+        kind: RankKind,
+        /// Name of the rank column.
+        rank_name: String,
+        /// When windows close.
+        lateness: Lateness,
+    },
+}
+
+/// One ORDER BY key of a top-N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortKey {
+    /// Input column.
+    pub column: usize,
+    /// `DESC`.
+    pub descending: bool,
+    /// NULLs before other values (default: last for ASC, first for DESC, as PostgreSQL).
+    pub nulls_first: bool,
+}
+
+/// The ranking function of a top-N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RankKind {
+    /// `ROW_NUMBER()`: 1, 2, 3, ... (ties in arrival order).
+    RowNumber,
+    /// `RANK()`: ties share a rank, with gaps after them.
+    Rank,
+    /// `DENSE_RANK()`: ties share a rank, without gaps.
+    DenseRank,
+}
+
+impl RankKind {
+    /// SQL name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RankKind::RowNumber => "row_number",
+            RankKind::Rank => "rank",
+            RankKind::DenseRank => "dense_rank",
+        }
+    }
 }
 
 impl LogicalPlan {
@@ -160,6 +214,26 @@ impl LogicalPlan {
                 }
                 schema_of(cols.into_iter())
             }
+            LogicalPlan::TopN {
+                input, rank_name, ..
+            } => {
+                let inner = input.schema();
+                let mut fields: Vec<Field> =
+                    inner.fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.push(Field::new(rank_name, SqlType::BigInt.to_arrow(), true));
+                Arc::new(Schema::new(fields))
+            }
+        }
+    }
+
+    /// The stream the plan reads.
+    pub fn source(&self) -> &Arc<StreamDef> {
+        match self {
+            LogicalPlan::Scan { stream } => stream,
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Project { input, .. }
+            | LogicalPlan::Aggregate { input, .. }
+            | LogicalPlan::TopN { input, .. } => input.source(),
         }
     }
 }

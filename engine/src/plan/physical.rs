@@ -11,7 +11,8 @@ use crate::catalog::LatePolicy;
 use crate::catalog::StreamDef;
 use crate::plan::expr::Expr;
 use crate::plan::logical::{
-    AggregateCall, EmitMode, Lateness, LogicalPlan, QueryPlan, SinkTarget, WindowSpec,
+    AggregateCall, EmitMode, Lateness, LogicalPlan, QueryPlan, RankKind, SinkTarget, SortKey,
+    WindowSpec,
 };
 use crate::types::format_interval_ms;
 
@@ -40,6 +41,29 @@ pub enum PhysicalNode {
     Exchange {
         /// The keys hashed (the GROUP BY keys of the aggregate that follows).
         keys: Vec<(Expr, String)>,
+    },
+    /// The partition workers' outputs merge here: the nodes after it run
+    /// once, over every worker's rows, with the minimum of the workers'
+    /// watermarks.
+    Gather,
+    /// Top-N per window and partition, emitted when the window closes.
+    TopN {
+        /// Input columns.
+        input_schema: SchemaRef,
+        /// Output columns: the input's, then the rank.
+        output_schema: SchemaRef,
+        /// Input column with the window end.
+        window_end: usize,
+        /// Partition columns (with their names, for EXPLAIN).
+        partition: Vec<(usize, String)>,
+        /// Sort keys (with their names).
+        order: Vec<(SortKey, String)>,
+        /// Rows ranked at most this are kept.
+        limit: usize,
+        /// Ranking function.
+        kind: RankKind,
+        /// When windows close.
+        lateness: Lateness,
     },
     /// Computes the output columns.
     Project {
@@ -277,6 +301,34 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
         }
         PhysicalNode::Project { exprs } => ("Project".into(), vec![p("exprs", named(exprs))]),
         PhysicalNode::Exchange { keys } => ("Exchange".into(), vec![p("hash", named(keys))]),
+        PhysicalNode::Gather => ("Gather".into(), vec![p("watermark", "min".into())]),
+        PhysicalNode::TopN {
+            partition,
+            order,
+            limit,
+            kind,
+            lateness,
+            ..
+        } => {
+            let mut params = vec![
+                p("rank", format!("{}()", kind.name())),
+                p("partition", list(partition.iter().map(|(_, n)| n.clone()))),
+                p(
+                    "order",
+                    list(order.iter().map(|(k, n)| {
+                        format!("{n} {}", if k.descending { "DESC" } else { "ASC" })
+                    })),
+                ),
+                p("limit", limit.to_string()),
+            ];
+            if lateness.allowed_ms > 0 {
+                params.push(p(
+                    "allowed_lateness",
+                    format_interval_ms(lateness.allowed_ms),
+                ));
+            }
+            ("TopN".into(), params)
+        }
         PhysicalNode::TumblingAggregate {
             time_name,
             size_ms,
@@ -399,6 +451,41 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             let s = lower(input, out);
             out.push(PhysicalNode::Project {
                 exprs: exprs.clone(),
+            });
+            s
+        }
+        LogicalPlan::TopN {
+            input,
+            window_end,
+            partition,
+            order,
+            limit,
+            kind,
+            lateness,
+            ..
+        } => {
+            let schema = input.schema();
+            let s = lower(input, out);
+            // the planner's hidden columns read better as the expressions they hold
+            let name = |i: usize| match input.as_ref() {
+                LogicalPlan::Project { exprs, .. } if i < exprs.len() => exprs[i].0.to_string(),
+                _ => schema.field(i).name().clone(),
+            };
+            if out
+                .iter()
+                .any(|n| matches!(n, PhysicalNode::Exchange { .. }))
+            {
+                out.push(PhysicalNode::Gather);
+            }
+            out.push(PhysicalNode::TopN {
+                input_schema: schema.clone(),
+                output_schema: plan.schema(),
+                window_end: *window_end,
+                partition: partition.iter().map(|&i| (i, name(i))).collect(),
+                order: order.iter().map(|k| (*k, name(k.column))).collect(),
+                limit: *limit,
+                kind: *kind,
+                lateness: *lateness,
             });
             s
         }

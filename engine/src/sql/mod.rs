@@ -7,6 +7,7 @@ pub(crate) mod literal;
 pub mod parser;
 pub(crate) mod query;
 pub(crate) mod scope;
+pub(crate) mod top_n;
 
 use std::sync::Arc;
 

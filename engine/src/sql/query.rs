@@ -84,6 +84,9 @@ pub(crate) fn plan_query(
     q: &QueryStatement,
     catalog: &dyn StreamLookup,
 ) -> PlanResult<LogicalPlan> {
+    if let Some(plan) = crate::sql::top_n::plan_top_n(q, catalog)? {
+        return Ok(plan);
+    }
     let query = &q.query;
     if query.with.is_some() {
         return Err(unsupported("WITH (common table expressions)", q.pos));
@@ -113,8 +116,8 @@ pub(crate) fn plan_query(
     if select.distinct.is_some() {
         return Err(unsupported("SELECT DISTINCT", select_pos).with_hint("use GROUP BY instead"));
     }
-    if select.qualify.is_some() || !select.named_window.is_empty() {
-        return Err(unsupported("QUALIFY / named WINDOW", select_pos));
+    if !select.named_window.is_empty() {
+        return Err(unsupported("a named WINDOW", select_pos));
     }
     let rel = relation(select, catalog, select_pos)?;
     let mut scope = Scope::default();
@@ -702,6 +705,14 @@ fn aggregate(
         input: Box::new(plan),
         exprs,
     })
+}
+
+/// Plans the SELECT list of a query without aggregates over `scope`.
+pub(crate) fn projection_over(
+    select: &ast::Select,
+    scope: &Scope,
+) -> PlanResult<Vec<(Expr, String)>> {
+    projection(select, scope, None)
 }
 
 /// Plans the SELECT list; with an aggregate context, over the aggregate's output.

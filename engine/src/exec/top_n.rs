@@ -1,0 +1,271 @@
+//! Top-N per window: rows are buffered per window end; when the watermark
+//! (minus the allowed lateness) passes a window's end, its rows are ranked
+//! per partition and those ranked `<= limit` are emitted with their rank.
+//! A buffer that grows past a few times what it must keep is pruned to its
+//! current top rows, so memory stays proportional to N × partitions.
+//!
+//! Ranking sorts by (partition, order keys, arrival): ties of `ROW_NUMBER`
+//! are broken by arrival order; `RANK` and `DENSE_RANK` give ties one rank.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, UInt32Array, UInt64Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{Schema, SchemaRef, TimestampMillisecondType};
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+
+use crate::error::{ExecError, ExecResult};
+use crate::exec::aggregate::Rejects;
+use crate::exec::metrics::QueryMetrics;
+use crate::exec::operator::{Message, Operator};
+use crate::plan::logical::{Lateness, RankKind, SortKey};
+
+/// Rows of one window waiting for it to close.
+#[derive(Default)]
+struct Pending {
+    batches: Vec<RecordBatch>,
+    rows: usize,
+    /// Rows left after the last pruning (prune again at twice that).
+    kept: usize,
+}
+
+/// The top-N operator.
+pub(crate) struct TopNOp {
+    window_end: usize,
+    partition: Vec<usize>,
+    order: Vec<SortKey>,
+    limit: usize,
+    kind: RankKind,
+    /// Output: the input columns, then the rank.
+    schema: SchemaRef,
+    /// Input schema plus an arrival sequence column (for ties).
+    buffered: SchemaRef,
+    partition_rows: RowConverter,
+    order_rows: RowConverter,
+    windows: BTreeMap<i64, Pending>,
+    seq: u64,
+    watermark: i64,
+    closed_until: i64,
+    rejects: Rejects,
+}
+
+impl TopNOp {
+    /// # Errors
+    /// Column types the row format cannot sort (a planner bug).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        input: &SchemaRef,
+        window_end: usize,
+        partition: Vec<usize>,
+        order: Vec<SortKey>,
+        limit: usize,
+        kind: RankKind,
+        schema: SchemaRef,
+        lateness: Lateness,
+        metrics: Arc<QueryMetrics>,
+    ) -> ExecResult<Self> {
+        let err = |e| ExecError::arrow("top-n keys", e);
+        let partition_rows = RowConverter::new(
+            partition
+                .iter()
+                .map(|&c| SortField::new(input.field(c).data_type().clone()))
+                .collect(),
+        )
+        .map_err(err)?;
+        let order_rows = RowConverter::new(
+            order
+                .iter()
+                .map(|k| {
+                    SortField::new_with_options(
+                        input.field(k.column).data_type().clone(),
+                        arrow::compute::SortOptions {
+                            descending: k.descending,
+                            nulls_first: k.nulls_first,
+                        },
+                    )
+                })
+                .collect(),
+        )
+        .map_err(err)?;
+        let mut fields: Vec<_> = input.fields().iter().cloned().collect();
+        fields.push(Arc::new(arrow::datatypes::Field::new(
+            "__arrival",
+            arrow::datatypes::DataType::UInt64,
+            false,
+        )));
+        Ok(Self {
+            window_end,
+            partition,
+            order,
+            limit,
+            kind,
+            schema,
+            buffered: Arc::new(Schema::new(fields)),
+            partition_rows,
+            order_rows,
+            windows: BTreeMap::new(),
+            seq: 0,
+            watermark: i64::MIN,
+            closed_until: i64::MIN,
+            rejects: Rejects::new(lateness, metrics),
+        })
+    }
+
+    /// Ranks `batch` (buffered rows) per partition; returns the rows ranked
+    /// `<= limit`, in (partition, rank) order, with their ranks.
+    fn rank(&self, batch: &RecordBatch) -> ExecResult<(UInt32Array, Int64Array)> {
+        let err = |e| ExecError::arrow("top-n", e);
+        let cols = |idx: &mut dyn Iterator<Item = usize>| -> Vec<ArrayRef> {
+            idx.map(|c| batch.column(c).clone()).collect()
+        };
+        let parts = self
+            .partition_rows
+            .convert_columns(&cols(&mut self.partition.iter().copied()))
+            .map_err(err)?;
+        let orders = self
+            .order_rows
+            .convert_columns(&cols(&mut self.order.iter().map(|k| k.column)))
+            .map_err(err)?;
+        let arrival = batch
+            .column(batch.num_columns() - 1)
+            .as_primitive::<arrow::datatypes::UInt64Type>();
+        let mut idx: Vec<u32> = (0..batch.num_rows() as u32).collect();
+        idx.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            parts
+                .row(a)
+                .cmp(&parts.row(b))
+                .then_with(|| orders.row(a).cmp(&orders.row(b)))
+                .then_with(|| arrival.value(a).cmp(&arrival.value(b)))
+        });
+        let (mut keep, mut ranks) = (Vec::new(), Vec::new());
+        let (mut number, mut rank, mut dense) = (0i64, 0i64, 0i64);
+        for (j, &i) in idx.iter().enumerate() {
+            let i = i as usize;
+            let prev = (j > 0).then(|| idx[j - 1] as usize);
+            let same_partition = prev.is_some_and(|p| parts.row(p) == parts.row(i));
+            if !same_partition {
+                (number, rank, dense) = (0, 0, 0);
+            }
+            number += 1;
+            let tie = same_partition && prev.is_some_and(|p| orders.row(p) == orders.row(i));
+            if !tie {
+                rank = number;
+                dense += 1;
+            }
+            let r = match self.kind {
+                RankKind::RowNumber => number,
+                RankKind::Rank => rank,
+                RankKind::DenseRank => dense,
+            };
+            if r <= self.limit as i64 {
+                keep.push(i as u32);
+                ranks.push(r);
+            }
+        }
+        Ok((UInt32Array::from(keep), Int64Array::from(ranks)))
+    }
+
+    /// All of a window's buffered rows in one batch.
+    fn gather(&self, p: &Pending) -> ExecResult<RecordBatch> {
+        concat_batches(&self.buffered, &p.batches).map_err(|e| ExecError::arrow("top-n", e))
+    }
+
+    /// Keeps only a window's current top rows.
+    fn prune(&self, p: &mut Pending) -> ExecResult<()> {
+        let all = self.gather(p)?;
+        let (keep, _) = self.rank(&all)?;
+        let kept = take_record_batch(&all, &keep).map_err(|e| ExecError::arrow("top-n", e))?;
+        p.rows = kept.num_rows();
+        p.kept = p.rows;
+        p.batches = vec![kept];
+        Ok(())
+    }
+
+    fn close_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        while let Some(entry) = self.windows.first_entry() {
+            if *entry.key() > until {
+                break;
+            }
+            let p = entry.remove();
+            let all = self.gather(&p)?;
+            let (keep, ranks) = self.rank(&all)?;
+            let rows = take_record_batch(&all, &keep).map_err(|e| ExecError::arrow("top-n", e))?;
+            let mut columns = rows.columns().to_vec();
+            columns.pop(); // the arrival sequence
+            columns.push(Arc::new(ranks));
+            let batch = RecordBatch::try_new(self.schema.clone(), columns)
+                .map_err(|e| ExecError::arrow("top-n output", e))?;
+            out.push(Message::Batch(batch));
+        }
+        Ok(())
+    }
+}
+
+impl Operator for TopNOp {
+    fn name(&self) -> &'static str {
+        "top_n"
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok(());
+        }
+        let ends = batch
+            .column(self.window_end)
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .cloned()
+            .ok_or_else(|| ExecError::Internal("top-n window end is not a TIMESTAMP".into()))?;
+        let arrival = UInt64Array::from_iter_values(self.seq..self.seq + n as u64);
+        self.seq += n as u64;
+        let mut columns = batch.columns().to_vec();
+        columns.push(Arc::new(arrival));
+        let tagged = RecordBatch::try_new(self.buffered.clone(), columns)
+            .map_err(|e| ExecError::arrow("top-n", e))?;
+        // rows by window end
+        let mut by_end: BTreeMap<i64, Vec<u32>> = BTreeMap::new();
+        for i in 0..n {
+            if ends.is_null(i) {
+                self.rejects.null_time(i);
+            } else if ends.value(i) <= self.closed_until {
+                self.rejects.late(i);
+            } else {
+                by_end.entry(ends.value(i)).or_default().push(i as u32);
+            }
+        }
+        self.rejects.finish(&batch, &ends, self.watermark, out)?;
+        for (end, idx) in by_end {
+            let part = if idx.len() == n {
+                tagged.clone()
+            } else {
+                take_record_batch(&tagged, &UInt32Array::from(idx))
+                    .map_err(|e| ExecError::arrow("top-n", e))?
+            };
+            let mut p = self.windows.remove(&end).unwrap_or_default();
+            p.rows += part.num_rows();
+            p.batches.push(part);
+            if p.rows > (2 * p.kept).max(4 * self.limit + 8192) {
+                self.prune(&mut p)?;
+            }
+            self.windows.insert(end, p);
+        }
+        Ok(())
+    }
+
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.closed_until = self.rejects.close_watermark(watermark);
+            self.close_until(self.closed_until, out)?;
+        }
+        out.push(Message::Watermark(watermark));
+        Ok(())
+    }
+
+    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+        self.close_until(i64::MAX, out)
+    }
+}
