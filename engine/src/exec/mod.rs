@@ -11,6 +11,7 @@ pub(crate) mod hopping_aggregate;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;
+pub(crate) mod row_window;
 pub mod runtime;
 pub(crate) mod session_aggregate;
 pub(crate) mod stateless;

@@ -8,6 +8,7 @@ use crate::exec::expr::compile;
 use crate::exec::hopping_aggregate::HoppingAggregateOp;
 use crate::exec::metrics::{OperatorCounters, QueryMetrics};
 use crate::exec::operator::{Message, Operator};
+use crate::exec::row_window::RowWindowOp;
 use crate::exec::session_aggregate::SessionAggregateOp;
 use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
 use crate::exec::top_n::TopNOp;
@@ -72,6 +73,23 @@ impl Pipeline {
         for node in nodes {
             ops.push(match node {
                 PhysicalNode::Exchange { .. } | PhysicalNode::Gather => continue,
+                PhysicalNode::RowWindow {
+                    output_schema,
+                    partition,
+                    time_column,
+                    frame,
+                    calls,
+                    lateness,
+                    ..
+                } => Box::new(RowWindowOp::new(
+                    partition,
+                    calls,
+                    *time_column,
+                    *frame,
+                    output_schema.clone(),
+                    *lateness,
+                    metrics.clone(),
+                )?),
                 PhysicalNode::TopN {
                     input_schema,
                     output_schema,

@@ -130,6 +130,26 @@ pub enum LogicalPlan {
         /// Late-row handling (windowed only).
         lateness: Lateness,
     },
+    /// Aggregates over a frame of preceding rows (`agg(x) OVER (PARTITION BY
+    /// ... ORDER BY time ROWS|RANGE ... PRECEDING)`): one output row per
+    /// input row, the input columns then one column per call.
+    RowWindow {
+        /// Input.
+        input: Box<LogicalPlan>,
+        /// Partition keys.
+        partition: Vec<(Expr, String)>,
+        /// The event-time column rows are ordered by.
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// The frame.
+        frame: Frame,
+        /// The aggregate calls (their `display` names the output columns).
+        calls: Vec<AggregateCall>,
+        /// When rows are final (rows are processed in time order once the
+        /// watermark minus the lateness passes them).
+        lateness: Lateness,
+    },
     /// Top-N per window: ranks the rows of each (window, partition) by
     /// `order` and keeps those ranked `<= limit`, when the window closes.
     /// Output: the input columns, then the rank (BIGINT).
@@ -151,6 +171,19 @@ pub enum LogicalPlan {
         /// When windows close.
         lateness: Lateness,
     },
+}
+
+/// The frame of a row window: the rows before the current one (of the same
+/// partition, in event-time order) that it aggregates, and itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Frame {
+    /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW`.
+    Rows(u64),
+    /// `RANGE BETWEEN INTERVAL ... PRECEDING AND CURRENT ROW`: rows whose
+    /// event time is at most this many ms before the current row's.
+    Range(i64),
+    /// `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`.
+    Unbounded,
 }
 
 /// One ORDER BY key of a top-N.
@@ -214,6 +247,17 @@ impl LogicalPlan {
                 }
                 schema_of(cols.into_iter())
             }
+            LogicalPlan::RowWindow { input, calls, .. } => {
+                let inner = input.schema();
+                let mut fields: Vec<Field> =
+                    inner.fields().iter().map(|f| f.as_ref().clone()).collect();
+                fields.extend(
+                    calls
+                        .iter()
+                        .map(|c| Field::new(&c.display, c.ret.to_arrow(), true)),
+                );
+                Arc::new(Schema::new(fields))
+            }
             LogicalPlan::TopN {
                 input, rank_name, ..
             } => {
@@ -233,6 +277,7 @@ impl LogicalPlan {
             LogicalPlan::Filter { input, .. }
             | LogicalPlan::Project { input, .. }
             | LogicalPlan::Aggregate { input, .. }
+            | LogicalPlan::RowWindow { input, .. }
             | LogicalPlan::TopN { input, .. } => input.source(),
         }
     }

@@ -11,8 +11,8 @@ use crate::catalog::LatePolicy;
 use crate::catalog::StreamDef;
 use crate::plan::expr::Expr;
 use crate::plan::logical::{
-    AggregateCall, EmitMode, Lateness, LogicalPlan, QueryPlan, RankKind, SinkTarget, SortKey,
-    WindowSpec,
+    AggregateCall, EmitMode, Frame, Lateness, LogicalPlan, QueryPlan, RankKind, SinkTarget,
+    SortKey, WindowSpec,
 };
 use crate::types::format_interval_ms;
 
@@ -41,6 +41,24 @@ pub enum PhysicalNode {
     Exchange {
         /// The keys hashed (the GROUP BY keys of the aggregate that follows).
         keys: Vec<(Expr, String)>,
+    },
+    /// Aggregates over a frame of preceding rows, per partition, in
+    /// event-time order: one output row per input row.
+    RowWindow {
+        /// Output columns: the input's, then one per call.
+        output_schema: SchemaRef,
+        /// Partition keys.
+        partition: Vec<(Expr, String)>,
+        /// Event-time column.
+        time_column: usize,
+        /// Its name.
+        time_name: String,
+        /// The frame.
+        frame: Frame,
+        /// Aggregates.
+        calls: Vec<AggregateCall>,
+        /// When rows are final.
+        lateness: Lateness,
     },
     /// The partition workers' outputs merge here: the nodes after it run
     /// once, over every worker's rows, with the minimum of the workers'
@@ -302,6 +320,33 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
         PhysicalNode::Project { exprs } => ("Project".into(), vec![p("exprs", named(exprs))]),
         PhysicalNode::Exchange { keys } => ("Exchange".into(), vec![p("hash", named(keys))]),
         PhysicalNode::Gather => ("Gather".into(), vec![p("watermark", "min".into())]),
+        PhysicalNode::RowWindow {
+            partition,
+            time_name,
+            frame,
+            calls,
+            lateness,
+            ..
+        } => {
+            let frame = match frame {
+                Frame::Rows(n) => format!("ROWS {n} PRECEDING"),
+                Frame::Range(ms) => format!("RANGE {} PRECEDING", format_interval_ms(*ms)),
+                Frame::Unbounded => "ROWS UNBOUNDED PRECEDING".into(),
+            };
+            let mut params = vec![
+                p("partition", named(partition)),
+                p("order", time_name.clone()),
+                p("frame", frame),
+                p("aggs", aggs(calls)),
+            ];
+            if lateness.allowed_ms > 0 {
+                params.push(p(
+                    "allowed_lateness",
+                    format_interval_ms(lateness.allowed_ms),
+                ));
+            }
+            ("RowWindowAggregate".into(), params)
+        }
         PhysicalNode::TopN {
             partition,
             order,
@@ -451,6 +496,32 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             let s = lower(input, out);
             out.push(PhysicalNode::Project {
                 exprs: exprs.clone(),
+            });
+            s
+        }
+        LogicalPlan::RowWindow {
+            input,
+            partition,
+            time_column,
+            time_name,
+            frame,
+            calls,
+            lateness,
+        } => {
+            let s = lower(input, out);
+            if !partition.is_empty() {
+                out.push(PhysicalNode::Exchange {
+                    keys: partition.clone(),
+                });
+            }
+            out.push(PhysicalNode::RowWindow {
+                output_schema: plan.schema(),
+                partition: partition.clone(),
+                time_column: *time_column,
+                time_name: time_name.clone(),
+                frame: *frame,
+                calls: calls.clone(),
+                lateness: *lateness,
             });
             s
         }

@@ -369,10 +369,10 @@ impl<'a> ExprPlanner<'a> {
         }
         if f.over.is_some() {
             return Err(PlanError::new(
-                format!("window function {name}(...) OVER (...) is not supported yet"),
+                format!("{name}(...) OVER (...) is supported only as a whole SELECT item of a query without GROUP BY"),
                 pos,
             )
-            .with_hint("use GROUP BY with TUMBLE(...) for windowed aggregates"));
+            .with_hint("e.g. SELECT auction, AVG(price) OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 10 PRECEDING AND CURRENT ROW) AS avg10 FROM bids"));
         }
         if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
             return Err(PlanError::new(

@@ -197,11 +197,24 @@ pub(crate) fn plan_query(
             )
             .with_hint("remove the EMIT clause"));
         }
-        let exprs = projection(select, &scope, None)?;
-        return Ok(LogicalPlan::Project {
-            input: Box::new(plan),
-            exprs,
+        let time = rel.stream.watermark.as_ref().and_then(|w| {
+            let i = rel.stream.schema.index_of(&w.column).ok()?;
+            Some((i, w.column.clone()))
         });
+        return match crate::sql::over::plan_row_window(select, plan, &scope, time)? {
+            Ok((plan, scope, items)) => {
+                let mut rewritten = select.clone();
+                rewritten.projection = items;
+                Ok(LogicalPlan::Project {
+                    exprs: projection(&rewritten, &scope, None)?,
+                    input: Box::new(plan),
+                })
+            }
+            Err(plan) => Ok(LogicalPlan::Project {
+                exprs: projection(select, &scope, None)?,
+                input: Box::new(plan),
+            }),
+        };
     }
     // a window emits when it closes by default; a global GROUP BY never
     // closes, so it reports changes by default
@@ -754,7 +767,7 @@ fn projection(
                 for c in scope
                     .columns
                     .iter()
-                    .filter(|c| !c.name.starts_with("_window"))
+                    .filter(|c| !c.name.starts_with("_window") && !c.name.starts_with("__over_"))
                 {
                     out.push((c.expr.clone(), c.name.clone(), pos_of(item)));
                 }
