@@ -24,6 +24,7 @@ pub mod exec;
 pub mod plan;
 pub mod sql;
 pub mod types;
+pub mod udf;
 
 use std::sync::{Arc, Mutex};
 

@@ -193,3 +193,37 @@ pub fn run_case_file(text: &str) -> String {
     }
     out
 }
+
+/// Builds `examples-udf` (release, wasm32-unknown-unknown) from source once
+/// per test binary and returns the path of module `name` (`geo`, `hostile`,
+/// `wrong_abi`). Needs `rustup target add wasm32-unknown-unknown`.
+pub fn udf_wasm(name: &str) -> std::path::PathBuf {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-udf");
+        // its own target dir: the outer build holds the lock on the usual one
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(|t| std::path::PathBuf::from(t).join("examples-udf"))
+            .unwrap_or_else(|| root.join("target"));
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .current_dir(&root)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building examples-udf failed (is the wasm32-unknown-unknown target installed?)"
+        );
+        target.join("wasm32-unknown-unknown/release")
+    });
+    dir.join(format!("{name}.wasm"))
+}

@@ -1,0 +1,115 @@
+//! WebAssembly user-defined functions: the host side of ABI v1 (see
+//! `docs/abi.md`).
+//!
+//! One process-wide `wasmtime::Engine` (epoch interruption on, a ticker
+//! thread advancing the epoch every [`TICK`]); a module is validated and
+//! compiled once ([`UdfModule`]); each operator instance that calls a UDF owns
+//! its own `Store` + instance ([`UdfInstance`]), reused batch after batch.
+//! Guest memory is capped per instance, every call has a deadline, no WASI or
+//! other host function is linked, and guest memory is read and written only
+//! through bounds-checked copies. A trap, timeout or malformed result fails
+//! the calling query with an error naming the function; the instance is then
+//! discarded.
+
+mod instance;
+mod module;
+pub mod registry;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use instance::UdfInstance;
+pub use module::{UdfKind, UdfModule, UdfSignature};
+
+/// How often the epoch advances.
+pub const TICK: Duration = Duration::from_millis(10);
+
+/// Limits applied to every instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdfLimits {
+    /// Linear memory per instance, in bytes (default 64 MiB).
+    pub memory_bytes: usize,
+    /// Longest a single call may run (default 1 s).
+    pub call_timeout: Duration,
+    /// Largest module accepted at registration, in bytes (default 16 MiB).
+    pub module_bytes: usize,
+}
+
+impl Default for UdfLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_timeout: Duration::from_secs(1),
+            module_bytes: 16 << 20,
+        }
+    }
+}
+
+/// What went wrong with a UDF module or call.
+#[derive(Debug, thiserror::Error)]
+pub enum UdfError {
+    /// The bytes are not a valid WebAssembly module.
+    #[error("{name}: not a valid WebAssembly module: {reason}")]
+    Invalid {
+        /// Module name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The module lacks the ABI marker or speaks another version.
+    #[error("{name}: {reason}")]
+    Abi {
+        /// Module name.
+        name: String,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// The module is larger than allowed.
+    #[error("{name}: the module is {size} bytes, more than the limit of {limit} bytes")]
+    TooLarge {
+        /// Module name.
+        name: String,
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A call failed: trap, timeout, memory limit, bad result.
+    #[error("UDF {function} failed: {reason}")]
+    Call {
+        /// The SQL function.
+        function: String,
+        /// Why.
+        reason: String,
+    },
+    /// The registry could not be read or written.
+    #[error("UDF registry at {path}: {reason}")]
+    Registry {
+        /// The data directory or file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The process-wide engine; its epoch advances every [`TICK`].
+pub(crate) fn engine() -> &'static wasmtime::Engine {
+    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        // `Config::new` is valid on every supported host; fall back to the
+        // default engine (no interruption) only if that ever changes.
+        let engine = wasmtime::Engine::new(&config).unwrap_or_default();
+        let ticker = engine.clone();
+        let _ = std::thread::Builder::new()
+            .name("eddy-udf-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(TICK);
+                    ticker.increment_epoch();
+                }
+            });
+        engine
+    })
+}

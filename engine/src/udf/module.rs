@@ -1,0 +1,223 @@
+//! A validated, compiled UDF module and the functions it describes.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::types::SqlType;
+use crate::udf::instance::UdfInstance;
+use crate::udf::{UdfError, UdfLimits, engine};
+
+/// What a function does in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UdfKind {
+    /// A boolean predicate usable in WHERE (and anywhere a BOOLEAN goes).
+    Filter,
+    /// A value per row.
+    Scalar,
+}
+
+/// One function's SQL signature, from the module's self-description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UdfSignature {
+    /// The SQL name.
+    pub name: String,
+    /// Filter or scalar.
+    pub kind: UdfKind,
+    /// Argument types.
+    pub args: Vec<SqlType>,
+    /// Whether each argument accepts NULL (`Option<T>` in Rust).
+    pub nullable: Vec<bool>,
+    /// Result type.
+    pub ret: SqlType,
+}
+
+impl UdfKind {
+    /// As written in listings.
+    pub fn name(self) -> &'static str {
+        match self {
+            UdfKind::Filter => "filter",
+            UdfKind::Scalar => "scalar",
+        }
+    }
+}
+
+impl std::fmt::Display for UdfSignature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let args: Vec<String> = self.args.iter().map(|t| t.to_string()).collect();
+        write!(f, "{}({}) -> {}", self.name, args.join(", "), self.ret)
+    }
+}
+
+/// A compiled module: validated once, instantiated per operator.
+#[derive(Clone)]
+pub struct UdfModule {
+    /// Its registered name.
+    pub name: String,
+    /// sha256 of its bytes, hex.
+    pub sha256: String,
+    /// Its size in bytes.
+    pub size: usize,
+    /// The functions it exports.
+    pub functions: Vec<UdfSignature>,
+    pub(crate) module: wasmtime::Module,
+    pub(crate) limits: UdfLimits,
+}
+
+impl std::fmt::Debug for UdfModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdfModule")
+            .field("name", &self.name)
+            .field("sha256", &self.sha256)
+            .field("functions", &self.functions)
+            .finish()
+    }
+}
+
+/// The raw self-description a `__eddy_describe_*` export returns.
+#[derive(Deserialize)]
+struct Described {
+    abi: u32,
+    name: String,
+    kind: UdfKind,
+    args: Vec<DescribedArg>,
+    ret: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DescribedArg {
+    #[serde(rename = "type")]
+    ty: String,
+    nullable: bool,
+}
+
+fn sql_type(name: &str) -> Option<SqlType> {
+    Some(match name {
+        "BIGINT" => SqlType::BigInt,
+        "DOUBLE" => SqlType::Double,
+        "BOOLEAN" => SqlType::Boolean,
+        "VARCHAR" => SqlType::Varchar,
+        _ => return None,
+    })
+}
+
+/// The ABI version this host speaks.
+pub const ABI_VERSION: u32 = 1;
+
+impl UdfModule {
+    /// Validates and compiles `bytes`, checks the ABI marker and reads the
+    /// functions' self-descriptions.
+    ///
+    /// # Errors
+    /// [`UdfError::TooLarge`], [`UdfError::Invalid`] (not WebAssembly, or it
+    /// imports functions the host does not give), [`UdfError::Abi`] (no or
+    /// another ABI version, a malformed description).
+    pub fn load(name: &str, bytes: &[u8], limits: UdfLimits) -> Result<Arc<Self>, UdfError> {
+        if bytes.len() > limits.module_bytes {
+            return Err(UdfError::TooLarge {
+                name: name.into(),
+                size: bytes.len(),
+                limit: limits.module_bytes,
+            });
+        }
+        let module = wasmtime::Module::new(engine(), bytes).map_err(|e| UdfError::Invalid {
+            name: name.into(),
+            reason: format!("{e:#}"),
+        })?;
+        if let Some(import) = module.imports().next() {
+            return Err(UdfError::Invalid {
+                name: name.into(),
+                reason: format!(
+                    "it imports {}::{}, but UDFs get no host functions (no WASI, files or network); build with --target wasm32-unknown-unknown",
+                    import.module(),
+                    import.name()
+                ),
+            });
+        }
+        let abi = |reason: String| UdfError::Abi {
+            name: name.into(),
+            reason,
+        };
+        let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
+        if !exports.iter().any(|e| e == "__eddy_abi_version") {
+            return Err(abi(
+                "no Eddy ABI marker (__eddy_abi_version): build it with the eddy-udf SDK and mark functions with #[eddy_udf::scalar] or #[eddy_udf::filter]".into(),
+            ));
+        }
+        let sha256 = hex(&Sha256::digest(bytes));
+        let mut probe = UdfModule {
+            name: name.into(),
+            sha256,
+            size: bytes.len(),
+            functions: Vec::new(),
+            module,
+            limits,
+        };
+        // checks the ABI marker first
+        let mut instance = UdfInstance::new(&probe).map_err(|e| match e {
+            e @ UdfError::Abi { .. } => e,
+            other => abi(format!("cannot be instantiated: {other}")),
+        })?;
+        let mut functions = Vec::new();
+        for export in exports
+            .iter()
+            .filter_map(|e| e.strip_prefix("__eddy_describe_"))
+        {
+            let text = instance
+                .describe(export)
+                .map_err(|e| abi(format!("the description of {export} fails: {e}")))?;
+            let d: Described = serde_json::from_str(&text)
+                .map_err(|e| abi(format!("the description of {export} is malformed: {e}")))?;
+            if d.abi != ABI_VERSION || d.name != export {
+                return Err(abi(format!(
+                    "the description of {export} does not match it"
+                )));
+            }
+            if !exports
+                .iter()
+                .any(|e| *e == format!("__eddy_call_{export}"))
+            {
+                return Err(abi(format!("{export} is described but has no entry point")));
+            }
+            let unknown = |t: &str| abi(format!("{export} uses an unknown type {t}"));
+            let args = d
+                .args
+                .iter()
+                .map(|a| sql_type(&a.ty).ok_or_else(|| unknown(&a.ty)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let ret_name = d.ret.unwrap_or_default();
+            let ret = sql_type(&ret_name).ok_or_else(|| unknown(&ret_name))?;
+            if d.kind == UdfKind::Filter && ret != SqlType::Boolean {
+                return Err(abi(format!("filter {export} must return BOOLEAN")));
+            }
+            functions.push(UdfSignature {
+                name: d.name,
+                kind: d.kind,
+                args,
+                nullable: d.args.iter().map(|a| a.nullable).collect(),
+                ret,
+            });
+        }
+        if functions.is_empty() {
+            return Err(abi(
+                "it exports no function (no __eddy_describe_* export)".into()
+            ));
+        }
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        probe.functions = functions;
+        Ok(Arc::new(probe))
+    }
+
+    /// The signature of `function`, if the module has it.
+    pub fn function(&self, function: &str) -> Option<&UdfSignature> {
+        self.functions
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(function))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,283 @@
+//! The UDF registry: modules stored content-addressed under the data
+//! directory (`<dir>/udf/<sha256>.wasm`) with an index of names
+//! (`<dir>/udf/index.json`), loaded again at start-up. This is the library
+//! API the CLI (`eddy udf ...`) and the web UI call.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::udf::{UdfError, UdfLimits, UdfModule, UdfSignature};
+
+/// One registered module, as the index records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    name: String,
+    sha256: String,
+    size: usize,
+}
+
+/// Registered modules of one data directory.
+#[derive(Debug)]
+pub struct Registry {
+    dir: PathBuf,
+    limits: UdfLimits,
+    modules: Vec<Arc<UdfModule>>,
+}
+
+/// Function names the engine itself defines; a UDF may not take one.
+const BUILTIN: &[&str] = &[
+    "count",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "stddev",
+    "stddev_samp",
+    "variance",
+    "var_samp",
+    "row_number",
+    "rank",
+    "dense_rank",
+    "abs",
+    "round",
+    "floor",
+    "ceil",
+    "sqrt",
+    "power",
+    "ln",
+    "exp",
+    "mod",
+    "upper",
+    "lower",
+    "length",
+    "char_length",
+    "substring",
+    "substr",
+    "concat",
+    "trim",
+    "ltrim",
+    "rtrim",
+    "replace",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "date_trunc",
+    "extract",
+    "cast",
+    "tumble",
+    "hop",
+    "session",
+    "descriptor",
+];
+
+impl Registry {
+    /// The default data directory: `$XDG_DATA_HOME/eddy`, else
+    /// `~/.local/share/eddy`, else `./.eddy`.
+    pub fn default_dir() -> PathBuf {
+        if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|x| !x.is_empty()) {
+            return PathBuf::from(x).join("eddy");
+        }
+        match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            Some(home) => PathBuf::from(home).join(".local/share/eddy"),
+            None => PathBuf::from(".eddy"),
+        }
+    }
+
+    /// Opens the registry of `dir` (created when first written) and loads
+    /// every registered module.
+    ///
+    /// # Errors
+    /// An unreadable index, a missing or altered module file, or a module
+    /// that no longer loads.
+    pub fn open(dir: &Path, limits: UdfLimits) -> Result<Self, UdfError> {
+        let mut r = Registry {
+            dir: dir.to_path_buf(),
+            limits,
+            modules: Vec::new(),
+        };
+        for e in r.read_index()? {
+            let bytes =
+                std::fs::read(r.file(&e.sha256)).map_err(|err| r.error(&r.file(&e.sha256), err))?;
+            let module = UdfModule::load(&e.name, &bytes, limits)?;
+            if module.sha256 != e.sha256 {
+                return Err(UdfError::Registry {
+                    path: r.file(&e.sha256).display().to_string(),
+                    reason: format!(
+                        "the file of {} was altered (its sha256 no longer matches); register it again",
+                        e.name
+                    ),
+                });
+            }
+            r.modules.push(module);
+        }
+        Ok(r)
+    }
+
+    /// The registered modules, in registration order.
+    pub fn modules(&self) -> &[Arc<UdfModule>] {
+        &self.modules
+    }
+
+    /// The module defining SQL function `name`, and its signature.
+    pub fn function(&self, name: &str) -> Option<(Arc<UdfModule>, UdfSignature)> {
+        self.modules
+            .iter()
+            .find_map(|m| m.function(name).map(|f| (m.clone(), f.clone())))
+    }
+
+    /// Registers the module in `path` under `name` (default: the file name
+    /// without `.wasm`), storing a copy by its sha256.
+    ///
+    /// # Errors
+    /// The module is invalid, too large, lacks the ABI marker or speaks
+    /// another version; the name or one of its functions is taken (by
+    /// another module or a built-in function); the file cannot be read or
+    /// the registry written.
+    pub fn register(
+        &mut self,
+        path: &Path,
+        name: Option<&str>,
+    ) -> Result<Arc<UdfModule>, UdfError> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(UdfError::Registry {
+                path: path.display().to_string(),
+                reason: format!(
+                    "'{name}' is not a valid module name (letters, digits, _ and -); pass --name"
+                ),
+            });
+        }
+        let bytes = std::fs::read(path).map_err(|e| self.error(path, e))?;
+        if bytes.len() > self.limits.module_bytes {
+            return Err(UdfError::TooLarge {
+                name,
+                size: bytes.len(),
+                limit: self.limits.module_bytes,
+            });
+        }
+        let module = UdfModule::load(&name, &bytes, self.limits)?;
+        if self.modules.iter().any(|m| m.name == name) {
+            return Err(self.clash(format!(
+                "a module named '{name}' is already registered; remove it first (eddy udf remove {name}) or pass another --name"
+            )));
+        }
+        for f in &module.functions {
+            let lower = f.name.to_ascii_lowercase();
+            if BUILTIN.contains(&lower.as_str()) {
+                return Err(self.clash(format!(
+                    "function {} has the name of a built-in function; rename it",
+                    f.name
+                )));
+            }
+            if let Some(other) = self.modules.iter().find(|m| m.function(&f.name).is_some()) {
+                return Err(self.clash(format!(
+                    "function {} is already defined by module '{}'",
+                    f.name, other.name
+                )));
+            }
+        }
+        let dir = self.dir.join("udf");
+        std::fs::create_dir_all(&dir).map_err(|e| self.error(&dir, e))?;
+        let file = self.file(&module.sha256);
+        std::fs::write(&file, &bytes).map_err(|e| self.error(&file, e))?;
+        self.modules.push(module.clone());
+        self.write_index()?;
+        Ok(module)
+    }
+
+    /// Removes the module `name` (its file too, unless another entry uses it).
+    ///
+    /// # Errors
+    /// No such module, or the registry cannot be written.
+    pub fn remove(&mut self, name: &str) -> Result<Arc<UdfModule>, UdfError> {
+        let Some(pos) = self.modules.iter().position(|m| m.name == name) else {
+            let names: Vec<&str> = self.modules.iter().map(|m| m.name.as_str()).collect();
+            return Err(UdfError::Registry {
+                path: self.dir.display().to_string(),
+                reason: format!(
+                    "no module named '{name}'; registered: {}",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            });
+        };
+        let module = self.modules.remove(pos);
+        self.write_index()?;
+        if !self.modules.iter().any(|m| m.sha256 == module.sha256) {
+            let file = self.file(&module.sha256);
+            std::fs::remove_file(&file).map_err(|e| self.error(&file, e))?;
+        }
+        Ok(module)
+    }
+
+    fn file(&self, sha256: &str) -> PathBuf {
+        self.dir.join("udf").join(format!("{sha256}.wasm"))
+    }
+
+    fn index(&self) -> PathBuf {
+        self.dir.join("udf").join("index.json")
+    }
+
+    fn read_index(&self) -> Result<Vec<Entry>, UdfError> {
+        let path = self.index();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| UdfError::Registry {
+                path: path.display().to_string(),
+                reason: format!("the index is not valid JSON: {e}"),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.error(&path, e)),
+        }
+    }
+
+    fn write_index(&self) -> Result<(), UdfError> {
+        let entries: Vec<Entry> = self
+            .modules
+            .iter()
+            .map(|m| Entry {
+                name: m.name.clone(),
+                sha256: m.sha256.clone(),
+                size: m.size,
+            })
+            .collect();
+        let path = self.index();
+        let text = serde_json::to_string_pretty(&entries).map_err(|e| UdfError::Registry {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        // write then rename, so a crash never leaves half an index
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).map_err(|e| self.error(&tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| self.error(&path, e))
+    }
+
+    fn error(&self, path: &Path, e: std::io::Error) -> UdfError {
+        UdfError::Registry {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        }
+    }
+
+    fn clash(&self, reason: String) -> UdfError {
+        UdfError::Registry {
+            path: self.dir.display().to_string(),
+            reason,
+        }
+    }
+}

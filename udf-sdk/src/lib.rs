@@ -1,0 +1,47 @@
+//! # eddy-udf: user-defined functions for Eddy, in Rust, run as WebAssembly
+//!
+//! Write a plain Rust function, mark it, build the crate for
+//! `wasm32-unknown-unknown`, register the `.wasm` with Eddy and call the
+//! function from SQL:
+//!
+//! ```ignore
+//! #[eddy_udf::filter]
+//! fn in_region(lat: f64, lon: f64) -> bool {
+//!     (45.0..=48.0).contains(&lat) && (5.0..=11.0).contains(&lon)
+//! }
+//!
+//! #[eddy_udf::scalar]
+//! fn fee(price: f64, channel: &str) -> f64 {
+//!     if channel == "Apple" { price * 0.3 } else { price * 0.1 }
+//! }
+//! ```
+//!
+//! * Argument types: `i64`, `f64`, `bool`, `&str`, and `Option<T>` of those
+//!   (SQL `BIGINT`, `DOUBLE`, `BOOLEAN`, `VARCHAR`). A non-`Option` argument
+//!   never sees NULL: a row with a NULL there gives NULL (a filter: drops the
+//!   row) without calling the function. `Option<T>` receives `None` for NULL.
+//! * Result types: `i64`, `f64`, `bool`, `String`, or `Option<T>` of those
+//!   (`None` is NULL). A filter returns `bool`.
+//! * The function stays an ordinary Rust function: unit-test it natively
+//!   with `cargo test`.
+//!
+//! The macros generate the batch entry points of the ABI (one call per
+//! batch of rows, columns in Arrow layout; see `docs/abi.md` in the Eddy
+//! repository), a self-description the host reads (name, kind, SQL types) and
+//! the ABI version marker. Misuse (a generic function, an unsupported type) is
+//! a compile error that says what to write instead.
+//!
+//! The crate is `no_std` + `alloc` without its default `std` feature; the
+//! module must then provide a `#[global_allocator]`.
+
+#![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub use eddy_udf_macros::{filter, scalar};
+
+/// The ABI version this SDK speaks; the host refuses modules of another one.
+pub const ABI_VERSION: u32 = 1;
+
+#[doc(hidden)]
+pub mod __rt;
