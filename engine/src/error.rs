@@ -142,6 +142,9 @@ pub enum ConnectorError {
 /// A failure while running a query.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
+    /// A WebAssembly UDF failed (trap, time limit, memory cap, bad result).
+    #[error(transparent)]
+    Udf(#[from] crate::udf::UdfError),
     /// An Arrow kernel failed while evaluating an expression or operator.
     #[error("{context}: {source}")]
     Arrow {

@@ -56,7 +56,22 @@ pub struct Script {
 /// # Errors
 /// The first statement that does not parse or plan, with its position and a hint.
 pub fn plan_script(sql: &str) -> Result<Script, PlanError> {
-    let mut script = Script::default();
+    plan_script_with_udfs(sql, Vec::new())
+}
+
+/// Parses and plans a SQL script whose queries may call the functions of
+/// the given WebAssembly modules (see [`udf::registry::Registry::modules`]).
+///
+/// # Errors
+/// The first statement that does not parse or plan, with its position and a hint.
+pub fn plan_script_with_udfs(
+    sql: &str,
+    udfs: Vec<Arc<udf::UdfModule>>,
+) -> Result<Script, PlanError> {
+    let mut script = Script {
+        catalog: Catalog::with_udfs(udfs),
+        ..Script::default()
+    };
     for stmt in script.catalog.plan_script(sql)? {
         match stmt {
             PlannedStatement::CreatedStream(_) => {}

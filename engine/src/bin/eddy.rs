@@ -12,6 +12,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use eddy::exec::export::Exporter;
 use eddy::types::format_timestamp_ms;
+use eddy::udf::registry::Registry;
+use eddy::udf::{UdfLimits, UdfModule};
 use eddy::{Progress, QueryStats, RunOptions, Script};
 
 /// Eddy: streaming SQL over Kafka, files and the built-in Nexmark generator.
@@ -20,6 +22,37 @@ use eddy::{Progress, QueryStats, RunOptions, Script};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Where registered UDF modules live [default: ~/.local/share/eddy].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Memory limit of each UDF instance, in MiB.
+    #[arg(long, global = true, default_value_t = 64, value_name = "MIB")]
+    udf_memory_mib: usize,
+    /// Time limit of one UDF call (one batch), in milliseconds.
+    #[arg(long, global = true, default_value_t = 1000, value_name = "MS")]
+    udf_timeout_ms: u64,
+    /// Largest UDF module accepted at registration, in MiB.
+    #[arg(long, global = true, default_value_t = 16, value_name = "MIB")]
+    udf_max_module_mib: usize,
+}
+
+#[derive(Subcommand)]
+enum UdfCommand {
+    /// Register a WebAssembly module built with the eddy-udf SDK.
+    Register {
+        /// The .wasm file.
+        path: PathBuf,
+        /// Module name [default: the file name without .wasm].
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List registered modules and their functions.
+    List,
+    /// Remove a registered module.
+    Remove {
+        /// The module name.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -61,6 +94,11 @@ enum Command {
         /// The SQL script.
         file: PathBuf,
     },
+    /// Manage WebAssembly user-defined functions.
+    Udf {
+        #[command(subcommand)]
+        action: UdfCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -75,7 +113,54 @@ fn main() -> ExitCode {
     }
 }
 
+/// The UDF registry of the chosen data directory.
+fn registry(cli: &Cli) -> Result<Registry> {
+    let dir = cli.data_dir.clone().unwrap_or_else(Registry::default_dir);
+    let limits = UdfLimits {
+        memory_bytes: cli.udf_memory_mib.max(1) << 20,
+        call_timeout: Duration::from_millis(cli.udf_timeout_ms.max(1)),
+        module_bytes: cli.udf_max_module_mib.max(1) << 20,
+    };
+    Ok(Registry::open(&dir, limits)?)
+}
+
+fn udf(cli: &Cli, action: &UdfCommand) -> Result<()> {
+    let mut r = registry(cli)?;
+    match action {
+        UdfCommand::Register { path, name } => {
+            let m = r.register(path, name.as_deref())?;
+            println!(
+                "registered {} ({} bytes, sha256 {}):",
+                m.name, m.size, m.sha256
+            );
+            for f in &m.functions {
+                println!("  {} {f}", f.kind.name());
+            }
+        }
+        UdfCommand::List => {
+            if r.modules().is_empty() {
+                println!("no UDF modules registered (eddy udf register path.wasm)");
+            }
+            for m in r.modules() {
+                println!("{}  {} bytes  sha256 {}", m.name, m.size, m.sha256);
+                for f in &m.functions {
+                    println!("  {} {f}", f.kind.name());
+                }
+            }
+        }
+        UdfCommand::Remove { name } => {
+            let m = r.remove(name)?;
+            println!("removed {} ({} functions)", m.name, m.functions.len());
+        }
+    }
+    Ok(())
+}
+
 fn dispatch(cli: Cli) -> Result<()> {
+    let udfs = match &cli.command {
+        Command::Udf { action } => return udf(&cli, action),
+        _ => registry(&cli)?.modules().to_vec(),
+    };
     match cli.command {
         Command::Run {
             file,
@@ -86,7 +171,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             metrics_addr,
             partitions,
         } => {
-            let script = load(&file)?;
+            let script = load(&file, &udfs)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
             let exporter = match metrics_addr {
                 Some(addr) => Some(serve_metrics(&addr)?),
@@ -104,7 +189,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             run(&script, stats, show_progress, options, exporter)
         }
         Command::Explain { file, json } => {
-            let script = load(&file)?;
+            let script = load(&file, &udfs)?;
             let plans: Vec<_> = script.explains.iter().chain(&script.queries).collect();
             if plans.is_empty() {
                 bail!("{} has no query to explain", file.display());
@@ -119,7 +204,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Check { file } => {
-            let script = load(&file)?;
+            let script = load(&file, &udfs)?;
             println!(
                 "{}: ok ({} streams, {} queries, {} explained)",
                 file.display(),
@@ -129,13 +214,15 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Udf { ref action } => udf(&cli, action),
     }
 }
 
-fn load(file: &Path) -> Result<Script> {
+fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {
     let sql = std::fs::read_to_string(file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    eddy::plan_script(&sql).map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
+    eddy::plan_script_with_udfs(&sql, udfs.to_vec())
+        .map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }
 
 /// Binds `addr` and answers `GET /metrics` on a thread of its own.

@@ -217,6 +217,27 @@ impl ScalarFunc {
     }
 }
 
+/// A WebAssembly function a plan calls: its module and signature.
+#[derive(Clone)]
+pub struct UdfRef {
+    /// The compiled module.
+    pub module: std::sync::Arc<crate::udf::UdfModule>,
+    /// The function's SQL signature.
+    pub signature: crate::udf::UdfSignature,
+}
+
+impl PartialEq for UdfRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.module.sha256 == other.module.sha256 && self.signature == other.signature
+    }
+}
+
+impl std::fmt::Debug for UdfRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "wasm:{} ({})", self.signature, self.module.name)
+    }
+}
+
 /// A resolved, typed scalar expression over the columns of one input schema.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
@@ -310,6 +331,13 @@ pub enum Expr {
         /// Result type.
         ty: SqlType,
     },
+    /// A call of a WebAssembly UDF, once per batch.
+    Udf {
+        /// The function.
+        udf: UdfRef,
+        /// Arguments, already of the signature's types.
+        args: Vec<Expr>,
+    },
 }
 
 impl Expr {
@@ -318,6 +346,7 @@ impl Expr {
         match self {
             Expr::Column { ty, .. } | Expr::Binary { ty, .. } | Expr::Case { ty, .. } => *ty,
             Expr::Cast { ty, .. } | Expr::Function { ty, .. } => *ty,
+            Expr::Udf { udf, .. } => udf.signature.ret,
             Expr::Literal(l) => l.sql_type(),
             Expr::Negate(e) => e.sql_type(),
             Expr::Not(_)
@@ -395,7 +424,7 @@ impl Expr {
                     visit(e);
                 }
             }
-            Expr::Function { args, .. } => args.iter().for_each(visit),
+            Expr::Function { args, .. } | Expr::Udf { args, .. } => args.iter().for_each(visit),
         }
     }
 }
@@ -506,6 +535,12 @@ impl fmt::Display for Expr {
             }
             Expr::Function { func, args, .. } => {
                 write!(f, "{}(", func.name())?;
+                list(f, args)?;
+                write!(f, ")")
+            }
+            // marked, so EXPLAIN shows which nodes call WebAssembly
+            Expr::Udf { udf, args } => {
+                write!(f, "wasm:{}(", udf.signature.name)?;
                 list(f, args)?;
                 write!(f, ")")
             }

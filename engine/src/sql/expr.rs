@@ -426,6 +426,9 @@ impl<'a> ExprPlanner<'a> {
             .iter()
             .map(|a| self.plan(a))
             .collect::<PlanResult<Vec<_>>>()?;
+        if let Some((module, signature)) = self.scope.udf(&name) {
+            return udf_call(module, signature, planned, pos);
+        }
         scalar_function(&name, planned, pos)
     }
 
@@ -558,6 +561,49 @@ fn literal(v: &Value, pos: SqlPos) -> PlanResult<Expr> {
 }
 
 /// Coerces `e` to `ty`, folding literals.
+/// A call of a registered WebAssembly function, its arguments checked
+/// against the module's self-description (INT widens to BIGINT, integers to
+/// DOUBLE, NULL to anything).
+fn udf_call(
+    module: std::sync::Arc<crate::udf::UdfModule>,
+    signature: crate::udf::UdfSignature,
+    args: Vec<Expr>,
+    pos: SqlPos,
+) -> PlanResult<Expr> {
+    let fits = |got: SqlType, want: SqlType| {
+        got == want
+            || got == SqlType::Null
+            || (want == SqlType::BigInt && got == SqlType::Int)
+            || (want == SqlType::Double && matches!(got, SqlType::Int | SqlType::BigInt))
+    };
+    let ok = args.len() == signature.args.len()
+        && args
+            .iter()
+            .zip(&signature.args)
+            .all(|(a, &t)| fits(a.sql_type(), t));
+    if !ok {
+        let got: Vec<String> = args.iter().map(|a| a.sql_type().to_string()).collect();
+        return Err(PlanError::new(
+            format!(
+                "UDF {signature} cannot take ({}) (from module '{}')",
+                got.join(", "),
+                module.name
+            ),
+            pos,
+        )
+        .with_hint("pass arguments of those types, or CAST them"));
+    }
+    let args = args
+        .into_iter()
+        .zip(&signature.args)
+        .map(|(a, &t)| coerce(a, t))
+        .collect();
+    Ok(Expr::Udf {
+        udf: crate::plan::expr::UdfRef { module, signature },
+        args,
+    })
+}
+
 pub(crate) fn coerce(e: Expr, ty: SqlType) -> Expr {
     if e.sql_type() == ty {
         e

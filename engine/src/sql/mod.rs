@@ -23,9 +23,18 @@ use crate::types::SqlType;
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
     streams: Vec<Arc<StreamDef>>,
+    udfs: Arc<Vec<Arc<crate::udf::UdfModule>>>,
 }
 
 impl Catalog {
+    /// An empty catalog whose queries may call the functions of `modules`.
+    pub fn with_udfs(modules: Vec<Arc<crate::udf::UdfModule>>) -> Self {
+        Self {
+            streams: Vec::new(),
+            udfs: Arc::new(modules),
+        }
+    }
+
     /// The stream called `name` (case-insensitive).
     pub fn get(&self, name: &str) -> Option<Arc<StreamDef>> {
         self.streams
@@ -47,6 +56,10 @@ impl query::StreamLookup for Catalog {
 
     fn stream_names(&self) -> Vec<String> {
         self.streams.iter().map(|s| s.name.clone()).collect()
+    }
+
+    fn udfs(&self) -> Arc<Vec<Arc<crate::udf::UdfModule>>> {
+        self.udfs.clone()
     }
 }
 

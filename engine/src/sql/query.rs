@@ -25,6 +25,8 @@ pub(crate) trait StreamLookup {
     fn stream(&self, name: &str) -> Option<Arc<StreamDef>>;
     /// All stream names, for hints.
     fn stream_names(&self) -> Vec<String>;
+    /// The registered WebAssembly modules.
+    fn udfs(&self) -> Arc<Vec<Arc<crate::udf::UdfModule>>>;
 }
 
 /// The relation a query reads, with its window if it is a TUMBLE(...).
@@ -120,7 +122,10 @@ pub(crate) fn plan_query(
         return Err(unsupported("a named WINDOW", select_pos));
     }
     let rel = relation(select, catalog, select_pos)?;
-    let mut scope = Scope::default();
+    let mut scope = Scope {
+        udfs: catalog.udfs(),
+        ..Scope::default()
+    };
     for (i, f) in rel.stream.schema.fields().iter().enumerate() {
         let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
         scope.push(

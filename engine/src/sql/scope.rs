@@ -18,9 +18,24 @@ pub(crate) struct ScopeColumn {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Scope {
     pub columns: Vec<ScopeColumn>,
+    /// Registered WebAssembly modules whose functions SQL may call.
+    pub udfs: std::sync::Arc<Vec<std::sync::Arc<crate::udf::UdfModule>>>,
 }
 
 impl Scope {
+    /// The UDF called `name` (case-insensitive), if one is registered.
+    pub fn udf(
+        &self,
+        name: &str,
+    ) -> Option<(
+        std::sync::Arc<crate::udf::UdfModule>,
+        crate::udf::UdfSignature,
+    )> {
+        self.udfs
+            .iter()
+            .find_map(|m| m.function(name).map(|f| (m.clone(), f.clone())))
+    }
+
     /// Adds a column.
     pub fn push(&mut self, name: impl Into<String>, qualifiers: Vec<String>, expr: Expr) {
         self.columns.push(ScopeColumn {

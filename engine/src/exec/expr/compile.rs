@@ -115,6 +115,13 @@ fn build(expr: &Expr) -> ExecResult<Node> {
         } => case::Case::compile(whens, else_expr.as_deref(), *ty)?,
         Expr::Cast { expr: e, ty } => cast::Cast::compile(expr, e, *ty)?,
         Expr::Function { func, args, ty } => function(expr, *func, args, *ty)?,
+        Expr::Udf { udf, args } => Node::Udf(Box::new(super::udf_call::UdfCall::new(
+            udf.clone(),
+            args.iter()
+                .zip(&udf.signature.args)
+                .map(|(a, t)| sub(a, *t))
+                .collect::<ExecResult<_>>()?,
+        ))),
     })
 }
 

@@ -26,6 +26,7 @@ mod strings;
 #[cfg(test)]
 mod test_util;
 mod time;
+mod udf_call;
 mod value;
 
 use arrow::array::{Array, ArrayRef, BooleanArray};
@@ -175,6 +176,8 @@ pub(crate) enum Node {
     Case(Box<case::Case>),
     /// COALESCE.
     Coalesce(Vec<Node>),
+    /// A WebAssembly UDF.
+    Udf(Box<udf_call::UdfCall>),
 }
 
 impl Node {
@@ -216,6 +219,7 @@ impl Node {
             Node::Cast(c) => c.eval(batch),
             Node::Case(c) => c.eval(batch),
             Node::Coalesce(args) => case::coalesce(args, batch),
+            Node::Udf(u) => u.eval(batch),
         }
     }
 }
