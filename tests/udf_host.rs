@@ -30,6 +30,7 @@ fn a_module_describes_its_functions() {
         sigs,
         [
             "geo_fence(DOUBLE, DOUBLE) -> BOOLEAN",
+            "in_region(DOUBLE, DOUBLE) -> BOOLEAN",
             "is_mobile(VARCHAR) -> BOOLEAN",
             "km_from_zurich(DOUBLE, DOUBLE) -> DOUBLE",
             "price_band(BIGINT) -> VARCHAR",

@@ -41,9 +41,10 @@ impl ResourceLimiter for Limits {
     }
 }
 
-/// A column as the ABI lays it out: up to three byte buffers.
-struct Laid {
-    values: Vec<u8>,
+/// A column as the ABI lays it out: up to three byte buffers, borrowed
+/// from the Arrow array where its layout already is the ABI's.
+struct Laid<'a> {
+    values: std::borrow::Cow<'a, [u8]>,
     validity: Option<Vec<u8>>,
     offsets: Option<Vec<u8>>,
 }
@@ -57,6 +58,8 @@ pub struct UdfInstance {
     free: TypedFunc<(u32, u32), ()>,
     /// Guest buffer for arguments, reused while large enough: (ptr, size).
     scratch: (u32, u32),
+    /// Entry points looked up so far, by function.
+    entries: std::collections::HashMap<String, TypedFunc<(u32, u32), i32>>,
     limits: UdfLimits,
 }
 
@@ -120,6 +123,7 @@ impl UdfInstance {
             alloc,
             free,
             scratch: (0, 0),
+            entries: std::collections::HashMap::new(),
             limits,
         })
     }
@@ -161,10 +165,20 @@ impl UdfInstance {
             function: function.to_string(),
             reason,
         };
-        let entry = self
-            .instance
-            .get_typed_func::<(u32, u32), i32>(&mut self.store, &format!("__eddy_call_{function}"))
-            .map_err(|_| fail("the module has no entry point for it".into()))?;
+        let entry = match self.entries.get(function) {
+            Some(e) => e.clone(),
+            None => {
+                let e = self
+                    .instance
+                    .get_typed_func::<(u32, u32), i32>(
+                        &mut self.store,
+                        &format!("__eddy_call_{function}"),
+                    )
+                    .map_err(|_| fail("the module has no entry point for it".into()))?;
+                self.entries.insert(function.to_string(), e.clone());
+                e
+            }
+        };
         let laid: Vec<Laid> = args
             .iter()
             .map(lay_out)
@@ -364,7 +378,7 @@ fn deadline_ticks(limits: UdfLimits) -> u64 {
 }
 
 /// A column in ABI layout (see `docs/abi.md`).
-fn lay_out(a: &ArrayRef) -> Result<Laid, String> {
+fn lay_out(a: &ArrayRef) -> Result<Laid<'_>, String> {
     let validity = a
         .logical_nulls()
         .filter(|n| n.null_count() > 0)
@@ -373,7 +387,7 @@ fn lay_out(a: &ArrayRef) -> Result<Laid, String> {
         DataType::Int64 => {
             let v = a.as_primitive::<Int64Type>();
             Laid {
-                values: first_bytes(v.values().inner().as_slice(), v.len() * 8),
+                values: first_bytes(v.values().inner().as_slice(), v.len() * 8).into(),
                 validity,
                 offsets: None,
             }
@@ -381,13 +395,13 @@ fn lay_out(a: &ArrayRef) -> Result<Laid, String> {
         DataType::Float64 => {
             let v = a.as_primitive::<Float64Type>();
             Laid {
-                values: first_bytes(v.values().inner().as_slice(), v.len() * 8),
+                values: first_bytes(v.values().inner().as_slice(), v.len() * 8).into(),
                 validity,
                 offsets: None,
             }
         }
         DataType::Boolean => Laid {
-            values: a.as_boolean().values().sliced().as_slice().to_vec(),
+            values: a.as_boolean().values().sliced().as_slice().to_vec().into(),
             validity,
             offsets: None,
         },
@@ -401,7 +415,7 @@ fn lay_out(a: &ArrayRef) -> Result<Laid, String> {
                 .flat_map(|o| (o - first).to_le_bytes())
                 .collect();
             Laid {
-                values: data,
+                values: data.into(),
                 validity,
                 offsets: Some(rebased),
             }
@@ -411,6 +425,6 @@ fn lay_out(a: &ArrayRef) -> Result<Laid, String> {
 }
 
 /// The first `len` bytes of a values buffer (already sliced to its array).
-fn first_bytes(buf: &[u8], len: usize) -> Vec<u8> {
-    buf.get(..len).map(<[u8]>::to_vec).unwrap_or_default()
+fn first_bytes(buf: &[u8], len: usize) -> &[u8] {
+    buf.get(..len).unwrap_or_default()
 }

@@ -7,6 +7,13 @@ pub fn geo_fence(lat: f64, lon: f64) -> bool {
     distance_km(lat, lon, 47.37, 8.54) <= 50.0
 }
 
+/// Whether a point lies in a latitude/longitude box around the Alps
+/// (45–48 N, 5–11 E): the cheap kind of filter that runs on every row.
+#[eddy_udf::filter]
+pub fn in_region(lat: f64, lon: f64) -> bool {
+    (45.0..=48.0).contains(&lat) && (5.0..=11.0).contains(&lon)
+}
+
 /// Great-circle distance in km.
 pub fn distance_km(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
@@ -49,6 +56,7 @@ mod tests {
         assert!(geo_fence(47.4, 8.5));
         assert!(!geo_fence(48.9, 2.35)); // Paris
         assert!(is_mobile("Apple") && !is_mobile("Baidu"));
+        assert!(in_region(46.0, 7.0) && !in_region(44.9, 7.0));
         assert_eq!(price_band(Some(500)).as_deref(), Some("cheap"));
         assert_eq!(price_band(None), None);
         assert!((km_from_zurich(47.37, 8.54)).abs() < 1e-9);

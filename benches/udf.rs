@@ -1,0 +1,101 @@
+//! WebAssembly UDFs against the same logic built into the engine, in the
+//! same run: a filter over two DOUBLE columns (`in_region(lat, lon)` vs
+//! `lat BETWEEN 45 AND 48 AND lon BETWEEN 5 AND 11`) on 1,000,000 rows in
+//! 8192-row batches, and the fixed cost of one call (a 1-row batch).
+//! The module is built from examples-udf/ first.
+//!
+//! Run: `cargo bench --bench udf`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use arrow::array::Float64Array;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use eddy::exec::metrics::QueryMetrics;
+use eddy::exec::operator::Message;
+use eddy::exec::pipeline::Pipeline;
+use eddy::udf::registry::Registry;
+use eddy::udf::{UdfLimits, UdfModule};
+use eddy_suite::bench::{BATCH, ROWS};
+
+fn points(rows: usize, batch: usize) -> Vec<RecordBatch> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("lat", DataType::Float64, true),
+        Field::new("lon", DataType::Float64, true),
+    ]));
+    let mut x: u64 = 17;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % 10_000) as f64 / 100.0
+    };
+    (0..rows)
+        .step_by(batch)
+        .map(|start| {
+            let n = batch.min(rows - start);
+            let lat: Float64Array = (0..n).map(|_| Some(next() * 0.9)).collect();
+            let lon: Float64Array = (0..n).map(|_| Some(next() * 0.3)).collect();
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(lat), Arc::new(lon)]).expect("batch")
+        })
+        .collect()
+}
+
+fn pipeline(udfs: &[Arc<UdfModule>], select: &str) -> Pipeline {
+    let sql = format!(
+        "CREATE STREAM pts (lat DOUBLE, lon DOUBLE) WITH (connector = 'file', path = 'in-memory.jsonl');\n{select}"
+    );
+    let script = eddy::plan_script_with_udfs(&sql, udfs.to_vec()).expect("plans");
+    Pipeline::build(&script.queries[0], &Arc::new(QueryMetrics::default())).expect("builds")
+}
+
+fn run(p: &mut Pipeline, input: &[RecordBatch]) -> usize {
+    let mut rows = 0;
+    for b in input {
+        for m in p.push(Message::Batch(b.clone())).expect("push") {
+            if let Message::Batch(b) = m {
+                rows += b.num_rows();
+            }
+        }
+    }
+    rows
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut r = Registry::open(dir.path(), UdfLimits::default()).expect("registry");
+    r.register(&eddy_suite::udf_wasm("geo"), None)
+        .expect("registers");
+    let udfs = r.modules().to_vec();
+    let input = points(ROWS, BATCH);
+    let native = "SELECT lat FROM pts WHERE lat BETWEEN 45.0 AND 48.0 AND lon BETWEEN 5.0 AND 11.0";
+    let wasm = "SELECT lat FROM pts WHERE in_region(lat, lon)";
+    let (mut n, mut w) = (pipeline(&udfs, native), pipeline(&udfs, wasm));
+    assert_eq!(run(&mut n, &input), run(&mut w, &input), "same rows pass");
+    let mut g = c.benchmark_group("udf_filter_two_doubles");
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.sample_size(20);
+    g.bench_function("baseline_native_between", |b| {
+        b.iter(|| black_box(run(&mut n, &input)))
+    });
+    g.bench_function("wasm_in_region", |b| {
+        b.iter(|| black_box(run(&mut w, &input)))
+    });
+    g.finish();
+
+    let one = points(1, 1);
+    let mut g = c.benchmark_group("udf_call_one_row");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("baseline_native_between", |b| {
+        b.iter(|| black_box(run(&mut n, &one)))
+    });
+    g.bench_function("wasm_in_region", |b| {
+        b.iter(|| black_box(run(&mut w, &one)))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
