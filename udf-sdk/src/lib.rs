@@ -45,3 +45,51 @@ pub const ABI_VERSION: u32 = 1;
 
 #[doc(hidden)]
 pub mod __rt;
+
+pub use eddy_udf_macros::aggregate;
+
+/// An aggregate function: one state per group, fed rows of its arguments.
+///
+/// Put `#[eddy_udf::aggregate]` on the `impl Aggregate for T` block; the SQL
+/// name is `T`'s name in snake case (`Median` → `median`), or give one:
+/// `#[eddy_udf::aggregate(name = "p90")]`. `T::default()` is the empty state.
+///
+/// ```ignore
+/// #[derive(Default)]
+/// pub struct Median(Vec<f64>);
+///
+/// #[eddy_udf::aggregate]
+/// impl eddy_udf::Aggregate for Median {
+///     type Input<'a> = f64;
+///     type Output = f64;
+///     fn update(&mut self, x: f64) { self.0.push(x) }
+///     fn merge(&mut self, other: Self) { self.0.extend(other.0) }
+///     fn finish(&self) -> Option<f64> { /* ... */ None }
+///     fn to_bytes(&self) -> Vec<u8> { self.0.iter().flat_map(|x| x.to_le_bytes()).collect() }
+///     fn from_bytes(b: &[u8]) -> Option<Self> { /* ... */ None }
+/// }
+/// ```
+pub trait Aggregate: Default + 'static {
+    /// The argument: one of `i64`, `f64`, `bool`, `&str`, `Option<..>`, or a
+    /// tuple of two or three of them (`(f64, f64)` for `weighted_avg(x, w)`).
+    /// A row with NULL in a non-`Option` argument is skipped.
+    type Input<'a>;
+    /// The result type (`i64`, `f64`, `bool`, `String`).
+    type Output;
+
+    /// Adds one row.
+    fn update(&mut self, input: Self::Input<'_>);
+
+    /// Adds another partial state of the same group (hopping-window panes,
+    /// merged sessions, partial results).
+    fn merge(&mut self, other: Self);
+
+    /// The result for the rows added so far; `None` is NULL.
+    fn finish(&self) -> Option<Self::Output>;
+
+    /// The state as bytes; [`Aggregate::from_bytes`] must read it back.
+    fn to_bytes(&self) -> alloc::vec::Vec<u8>;
+
+    /// A state from [`Aggregate::to_bytes`]; `None` when the bytes are not one.
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
+}

@@ -90,6 +90,9 @@ pub enum AggregateFunction {
     StddevSamp,
     /// `VAR_SAMP(x)` (also `VARIANCE`): numeric → DOUBLE, NULL for fewer than two values.
     VarSamp,
+    /// A WebAssembly aggregate (the call carries which one, see
+    /// [`crate::plan::logical::AggregateCall::udaf`]).
+    Wasm,
 }
 
 impl AggregateFunction {
@@ -118,6 +121,7 @@ impl AggregateFunction {
             AggregateFunction::Avg => "avg",
             AggregateFunction::StddevSamp => "stddev_samp",
             AggregateFunction::VarSamp => "var_samp",
+            AggregateFunction::Wasm => "wasm",
         }
     }
 
@@ -158,6 +162,7 @@ impl AggregateFunction {
                 let item = arg.unwrap_or(SqlType::BigInt).to_arrow();
                 vec![DataType::new_list(item, true)]
             }
+            F::Wasm => vec![DataType::Binary],
         }
     }
 }
@@ -210,7 +215,7 @@ pub fn create_accumulator(
         (F::Avg, _) => Box::new(avg::AvgAccumulator::default()),
         (F::StddevSamp, _) => Box::new(variance::VarianceAccumulator::new(true)),
         (F::VarSamp, _) => Box::new(variance::VarianceAccumulator::new(false)),
-        (F::CountDistinct | F::Min | F::Max, None) => return Err(unsupported()),
+        (F::CountDistinct | F::Min | F::Max, None) | (F::Wasm, _) => return Err(unsupported()),
     })
 }
 
@@ -222,6 +227,7 @@ mod min_max;
 mod sum;
 mod util;
 mod variance;
+pub mod wasm;
 
 #[cfg(test)]
 mod tests;

@@ -24,8 +24,11 @@ use crate::plan::logical::{AggregateCall, EmitMode, Lateness};
 pub(crate) struct AggregateSpec {
     keys: Vec<CompiledExpr>,
     key_types: Vec<DataType>,
-    args: Vec<Option<CompiledExpr>>,
+    /// Per call, the expressions evaluated on input rows (none for COUNT(*)).
+    args: Vec<Vec<CompiledExpr>>,
     calls: Vec<AggregateCall>,
+    /// Per call, for a WebAssembly aggregate: the instance its accumulators share.
+    instances: Vec<Option<crate::agg::wasm::SharedInstance>>,
     /// Output schema: [window_start, window_end,] keys, aggregates.
     pub schema: SchemaRef,
 }
@@ -102,7 +105,19 @@ impl AggregateSpec {
             key_types: keys.iter().map(|(e, _)| e.sql_type().to_arrow()).collect(),
             args: calls
                 .iter()
-                .map(|c| c.arg.as_ref().map(compile).transpose())
+                .map(|c| c.inputs().into_iter().map(compile).collect())
+                .collect::<ExecResult<_>>()?,
+            instances: calls
+                .iter()
+                .map(|c| {
+                    c.udaf
+                        .as_ref()
+                        .map(|u| -> ExecResult<_> {
+                            let i = crate::udf::UdfInstance::new(&u.udf.module)?;
+                            Ok(std::sync::Arc::new(std::sync::Mutex::new(i)))
+                        })
+                        .transpose()
+                })
                 .collect::<ExecResult<_>>()?,
             calls: calls.to_vec(),
             schema,
@@ -123,11 +138,7 @@ impl AggregateSpec {
             args: self
                 .args
                 .iter()
-                .map(|a| {
-                    a.as_ref()
-                        .map(|e| e.evaluate(batch).map(|c| vec![c]))
-                        .unwrap_or(Ok(vec![]))
-                })
+                .map(|a| a.iter().map(|e| e.evaluate(batch)).collect())
                 .collect::<ExecResult<_>>()?,
             rows: batch.num_rows(),
         })
@@ -158,7 +169,15 @@ impl AggregateSpec {
             accumulators: self
                 .calls
                 .iter()
-                .map(|c| create_accumulator(c.func, c.arg.as_ref().map(Expr::sql_type)))
+                .zip(&self.instances)
+                .map(|(c, instance)| match (&c.udaf, instance) {
+                    (Some(u), Some(i)) => Ok(Box::new(crate::agg::wasm::WasmAccumulator::new(
+                        i.clone(),
+                        &u.udf.signature.name,
+                        c.ret,
+                    )?) as Box<dyn Accumulator>),
+                    _ => create_accumulator(c.func, c.arg.as_ref().map(Expr::sql_type)),
+                })
                 .collect::<ExecResult<_>>()?,
             group_ids: Vec::new(),
             changes: None,

@@ -20,6 +20,27 @@ pub struct AggregateCall {
     pub ret: SqlType,
     /// How it was written, e.g. `count(DISTINCT bidder)`.
     pub display: String,
+    /// For [`AggregateFunction::Wasm`]: the function and all its arguments.
+    pub udaf: Option<UdafCall>,
+}
+
+/// A WebAssembly aggregate call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UdafCall {
+    /// The function.
+    pub udf: crate::plan::expr::UdfRef,
+    /// Its arguments, of the signature's types.
+    pub args: Vec<Expr>,
+}
+
+impl AggregateCall {
+    /// The expressions evaluated on input rows for this call.
+    pub fn inputs(&self) -> Vec<&Expr> {
+        match &self.udaf {
+            Some(u) => u.args.iter().collect(),
+            None => self.arg.iter().collect(),
+        }
+    }
 }
 
 /// How rows are grouped in time.

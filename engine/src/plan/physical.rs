@@ -274,7 +274,11 @@ fn named(exprs: &[(Expr, String)]) -> String {
 }
 
 fn aggs(a: &[AggregateCall]) -> String {
-    list(a.iter().map(|c| c.display.clone()))
+    // WebAssembly aggregates are marked, as WebAssembly scalars are
+    list(a.iter().map(|c| match c.udaf {
+        Some(_) => format!("wasm:{}", c.display),
+        None => c.display.clone(),
+    }))
 }
 
 /// Appends `emit` and, when set, `allowed_lateness` and `late_policy`.

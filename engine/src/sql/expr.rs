@@ -422,14 +422,72 @@ impl<'a> ExprPlanner<'a> {
                 pos,
             ));
         }
+        let udf = self.scope.udf(&name);
+        if let Some((module, signature)) = &udf
+            && signature.kind == crate::udf::UdfKind::Aggregate
+        {
+            return self.udaf(module.clone(), signature.clone(), &args, pos);
+        }
         let planned = args
             .iter()
             .map(|a| self.plan(a))
             .collect::<PlanResult<Vec<_>>>()?;
-        if let Some((module, signature)) = self.scope.udf(&name) {
+        if let Some((module, signature)) = udf {
             return udf_call(module, signature, planned, pos);
         }
         scalar_function(&name, planned, pos)
+    }
+
+    /// A WebAssembly aggregate: planned like a built-in one, with all its
+    /// arguments checked against the module's description.
+    fn udaf(
+        &mut self,
+        module: std::sync::Arc<crate::udf::UdfModule>,
+        signature: crate::udf::UdfSignature,
+        args: &[&ast::Expr],
+        pos: SqlPos,
+    ) -> PlanResult<Expr> {
+        let clause = self.clause;
+        let name = signature.name.clone();
+        let Some(agg) = self.agg.as_deref_mut() else {
+            return Err(PlanError::new(
+                format!("aggregate function {name}(...) is not allowed in {clause}"),
+                pos,
+            ));
+        };
+        let mut inner = ExprPlanner {
+            scope: self.scope,
+            agg: None,
+            clause: "the argument of an aggregate function",
+        };
+        let planned = args
+            .iter()
+            .map(|a| inner.plan(a))
+            .collect::<PlanResult<Vec<_>>>()?;
+        let Expr::Udf { udf, args: planned } = udf_call(module, signature, planned, pos)? else {
+            return Err(PlanError::new("internal: a UDF call did not plan", pos));
+        };
+        let ret = udf.signature.ret;
+        let call = AggregateCall {
+            func: AggregateFunction::Wasm,
+            arg: None,
+            ret,
+            display: display_call(&name, false, false, args),
+            udaf: Some(crate::plan::logical::UdafCall { udf, args: planned }),
+        };
+        let index = match agg.calls.iter().position(|c| *c == call) {
+            Some(i) => i,
+            None => {
+                agg.calls.push(call);
+                agg.calls.len() - 1
+            }
+        };
+        let c = &agg.calls[index];
+        Ok(Expr::column(
+            agg.first_agg_column + index,
+            c.display.clone(),
+            c.ret,
+        ))
     }
 
     fn aggregate(
@@ -502,6 +560,7 @@ impl<'a> ExprPlanner<'a> {
             arg,
             ret,
             display: display_call(name, distinct, star, args),
+            udaf: None,
         };
         let index = match agg
             .calls
@@ -998,40 +1057,59 @@ fn unsupported_type(dt: &ast::DataType, pos: SqlPos) -> PlanError {
 }
 
 /// Whether a SQL expression calls an aggregate function (outside OVER).
+/// Whether `e` calls a built-in aggregate function.
 pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
+    contains_aggregate_with(e, &|_| false)
+}
+
+/// Whether `e` calls an aggregate: a built-in one or one `is_udaf` names.
+pub(crate) fn contains_aggregate_with(e: &ast::Expr, is_udaf: &dyn Fn(&str) -> bool) -> bool {
     use ast::Expr as E;
     match e {
         E::Function(f) => {
-            (f.over.is_none() && AggregateFunction::from_name(&f.name.to_string()).is_some())
+            (f.over.is_none()
+                && (AggregateFunction::from_name(&f.name.to_string()).is_some()
+                    || is_udaf(&f.name.to_string())))
                 || match &f.args {
                     ast::FunctionArguments::List(l) => l.args.iter().any(|a| match a {
                         ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => {
-                            contains_aggregate(x)
+                            contains_aggregate_with(x, is_udaf)
                         }
                         _ => false,
                     }),
                     _ => false,
                 }
         }
-        E::BinaryOp { left, right, .. } => contains_aggregate(left) || contains_aggregate(right),
-        E::UnaryOp { expr, .. } | E::Nested(expr) | E::IsNull(expr) | E::IsNotNull(expr) => {
-            contains_aggregate(expr)
+        E::BinaryOp { left, right, .. } => {
+            contains_aggregate_with(left, is_udaf) || contains_aggregate_with(right, is_udaf)
         }
-        E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => contains_aggregate(x),
+        E::UnaryOp { expr, .. } | E::Nested(expr) | E::IsNull(expr) | E::IsNotNull(expr) => {
+            contains_aggregate_with(expr, is_udaf)
+        }
+        E::IsTrue(x) | E::IsFalse(x) | E::IsNotTrue(x) | E::IsNotFalse(x) => {
+            contains_aggregate_with(x, is_udaf)
+        }
         E::Cast { expr, .. }
         | E::Extract { expr, .. }
         | E::Ceil { expr, .. }
-        | E::Floor { expr, .. } => contains_aggregate(expr),
+        | E::Floor { expr, .. } => contains_aggregate_with(expr, is_udaf),
         E::Between {
             expr, low, high, ..
-        } => contains_aggregate(expr) || contains_aggregate(low) || contains_aggregate(high),
+        } => {
+            contains_aggregate_with(expr, is_udaf)
+                || contains_aggregate_with(low, is_udaf)
+                || contains_aggregate_with(high, is_udaf)
+        }
         E::In {
             expr,
             target: ast::InTarget::List(list),
             ..
-        } => contains_aggregate(expr) || list.iter().any(contains_aggregate),
+        } => {
+            contains_aggregate_with(expr, is_udaf)
+                || list.iter().any(|x| contains_aggregate_with(x, is_udaf))
+        }
         E::Like { expr, pattern, .. } | E::ILike { expr, pattern, .. } => {
-            contains_aggregate(expr) || contains_aggregate(pattern)
+            contains_aggregate_with(expr, is_udaf) || contains_aggregate_with(pattern, is_udaf)
         }
         E::Substring {
             expr,
@@ -1039,9 +1117,13 @@ pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
             substring_for,
             ..
         } => {
-            contains_aggregate(expr)
-                || substring_from.as_deref().is_some_and(contains_aggregate)
-                || substring_for.as_deref().is_some_and(contains_aggregate)
+            contains_aggregate_with(expr, is_udaf)
+                || substring_from
+                    .as_deref()
+                    .is_some_and(|x| contains_aggregate_with(x, is_udaf))
+                || substring_for
+                    .as_deref()
+                    .is_some_and(|x| contains_aggregate_with(x, is_udaf))
         }
         E::Case {
             operand,
@@ -1049,11 +1131,16 @@ pub(crate) fn contains_aggregate(e: &ast::Expr) -> bool {
             else_result,
             ..
         } => {
-            operand.as_deref().is_some_and(contains_aggregate)
-                || conditions
-                    .iter()
-                    .any(|c| contains_aggregate(&c.condition) || contains_aggregate(&c.result))
-                || else_result.as_deref().is_some_and(contains_aggregate)
+            operand
+                .as_deref()
+                .is_some_and(|x| contains_aggregate_with(x, is_udaf))
+                || conditions.iter().any(|c| {
+                    contains_aggregate_with(&c.condition, is_udaf)
+                        || contains_aggregate_with(&c.result, is_udaf)
+                })
+                || else_result
+                    .as_deref()
+                    .is_some_and(|x| contains_aggregate_with(x, is_udaf))
         }
         _ => false,
     }

@@ -9,7 +9,7 @@ use crate::catalog::{EventTimeOptions, StreamDef};
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::{Expr, ScalarFunc};
 use crate::plan::logical::{EmitMode, Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
-use crate::sql::expr::{AggContext, ExprPlanner, contains_aggregate};
+use crate::sql::expr::{AggContext, ExprPlanner, contains_aggregate, contains_aggregate_with};
 use crate::sql::literal::interval_ms;
 use crate::sql::parser::{EmitKeyword, QueryStatement, span_pos};
 use crate::sql::scope::{Scope, closest};
@@ -183,7 +183,11 @@ pub(crate) fn plan_query(
         || select.having.is_some()
         || select.projection.iter().any(|item| match item {
             ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
-                contains_aggregate(e)
+                contains_aggregate_with(e, &|name| {
+                    scope
+                        .udf(name)
+                        .is_some_and(|(_, f)| f.kind == crate::udf::UdfKind::Aggregate)
+                })
             }
             _ => false,
         });

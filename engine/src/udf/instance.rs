@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
+};
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use wasmtime::{Instance, Linker, Memory, ResourceLimiter, Store, Trap, TypedFunc};
@@ -179,61 +181,197 @@ impl UdfInstance {
                 e
             }
         };
-        let laid: Vec<Laid> = args
-            .iter()
-            .map(lay_out)
-            .collect::<Result<_, _>>()
-            .map_err(fail)?;
-        // one region: descriptors, then each column's buffers, 8-byte aligned
+        let (base, _) = self.write_args(args, None).map_err(fail)?;
+        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        let code = entry
+            .call(&mut self.store, (base, rows as u32))
+            .map_err(|e| fail(self.explain(e)))?;
+        check_code(code).map_err(fail)?;
+        self.read_result(code as u32, rows, ret).map_err(fail)
+    }
+
+    /// Writes argument columns (and optionally group indexes) into the
+    /// argument region: descriptors first, then each buffer, 8-byte aligned.
+    /// Returns the descriptors' address and the group indexes' address.
+    fn write_args(
+        &mut self,
+        args: &[ArrayRef],
+        groups: Option<&[u32]>,
+    ) -> Result<(u32, u32), String> {
+        let laid: Vec<Laid> = args.iter().map(lay_out).collect::<Result<_, _>>()?;
         let descs = align8(16 * laid.len());
-        let mut total = descs;
+        let group_bytes = groups.map_or(0, |g| align8(g.len() * 4));
+        let mut total = descs + group_bytes;
         for l in &laid {
             total += align8(l.values.len());
             total += l.validity.as_ref().map_or(0, |v| align8(v.len()));
             total += l.offsets.as_ref().map_or(0, |o| align8(o.len()));
         }
-        let base = self
-            .reserve(total.max(8))
-            .map_err(|r| fail(self.explain(r)))?;
+        let base = self.reserve(total.max(8)).map_err(|r| self.explain(r))?;
         let mut at = base as usize + descs;
-        let mut desc_bytes = Vec::with_capacity(16 * laid.len());
-        for l in &laid {
-            let mut put = |bytes: &[u8]| -> Result<u32, String> {
+        let mut put =
+            |store: &mut Store<Limits>, memory: &Memory, bytes: &[u8]| -> Result<u32, String> {
                 let ptr = at;
-                self.memory
-                    .write(&mut self.store, ptr, bytes)
+                memory
+                    .write(store, ptr, bytes)
                     .map_err(|_| "argument buffer outside guest memory".to_string())?;
                 at += align8(bytes.len());
                 Ok(ptr as u32)
             };
-            let values = put(&l.values).map_err(fail)?;
+        let mut desc_bytes = Vec::with_capacity(16 * laid.len());
+        for l in &laid {
+            let values = put(&mut self.store, &self.memory, &l.values)?;
             let validity = match &l.validity {
-                Some(v) => put(v).map_err(fail)?,
+                Some(v) => put(&mut self.store, &self.memory, v)?,
                 None => 0,
             };
             let offsets = match &l.offsets {
-                Some(o) => put(o).map_err(fail)?,
+                Some(o) => put(&mut self.store, &self.memory, o)?,
                 None => 0,
             };
             for word in [values, l.values.len() as u32, validity, offsets] {
                 desc_bytes.extend_from_slice(&word.to_le_bytes());
             }
         }
+        let groups_at = match groups {
+            Some(g) => {
+                let bytes: Vec<u8> = g.iter().flat_map(|x| x.to_le_bytes()).collect();
+                put(&mut self.store, &self.memory, &bytes)?
+            }
+            None => 0,
+        };
         self.memory
             .write(&mut self.store, base as usize, &desc_bytes)
-            .map_err(|_| fail("argument descriptors outside guest memory".into()))?;
+            .map_err(|_| "argument descriptors outside guest memory".to_string())?;
+        Ok((base, groups_at))
+    }
+
+    /// A guest function of the module, by export name.
+    fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+        &mut self,
+        name: &str,
+    ) -> Result<TypedFunc<P, R>, String> {
+        self.instance
+            .get_typed_func::<P, R>(&mut self.store, name)
+            .map_err(|_| format!("the module has no {name} export"))
+    }
+
+    /// A new, empty group table of aggregate `function`; returns its handle.
+    ///
+    /// # Errors
+    /// [`UdfError::Call`]: a trap or a missing export.
+    pub fn agg_new(&mut self, function: &str) -> Result<u32, UdfError> {
+        let f = self
+            .export::<(), u32>(&format!("__eddy_agg_new_{function}"))
+            .map_err(|r| call_error(function, r))?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        let code = entry
-            .call(&mut self.store, (base, rows as u32))
-            .map_err(|e| fail(self.explain(e)))?;
-        if code < 0 {
-            return Err(fail(match code {
-                -1 => "it rejected its input as malformed (error -1); this is a bug in Eddy or the SDK".into(),
-                -2 => "a VARCHAR argument was not UTF-8 (error -2)".into(),
-                c => format!("it returned error code {c}"),
-            }));
+        f.call(&mut self.store, ())
+            .map_err(|e| call_error(function, self.explain(e)))
+    }
+
+    /// Frees a group table.
+    pub fn agg_drop(&mut self, function: &str, handle: u32) {
+        if let Ok(f) = self.export::<u32, ()>(&format!("__eddy_agg_drop_{function}")) {
+            self.store.set_epoch_deadline(deadline_ticks(self.limits));
+            let _ = f.call(&mut self.store, handle);
         }
-        self.read_result(code as u32, rows, ret).map_err(fail)
+    }
+
+    /// Empties a group table.
+    ///
+    /// # Errors
+    /// [`UdfError::Call`]: a trap or a missing export.
+    pub fn agg_clear(&mut self, function: &str, handle: u32) -> Result<(), UdfError> {
+        let f = self
+            .export::<u32, ()>(&format!("__eddy_agg_clear_{function}"))
+            .map_err(|r| call_error(function, r))?;
+        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        f.call(&mut self.store, handle)
+            .map_err(|e| call_error(function, self.explain(e)))
+    }
+
+    /// Adds row `i` of `args` to group `groups[i]` (`update`), or, with
+    /// `merge`, merges serialized state `i` (one BINARY column) into it.
+    ///
+    /// # Errors
+    /// [`UdfError::Call`]: a trap, the deadline, the memory cap, an error code.
+    pub fn agg_update(
+        &mut self,
+        function: &str,
+        handle: u32,
+        args: &[ArrayRef],
+        groups: &[u32],
+        num_groups: usize,
+        merge: bool,
+    ) -> Result<(), UdfError> {
+        let fail = |r: String| call_error(function, r);
+        let which = if merge { "merge" } else { "update" };
+        let f = self
+            .export::<(u32, u32, u32, u32, u32), i32>(&format!("__eddy_agg_{which}_{function}"))
+            .map_err(fail)?;
+        let (base, groups_at) = self.write_args(args, Some(groups)).map_err(fail)?;
+        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        let code = f
+            .call(
+                &mut self.store,
+                (
+                    handle,
+                    base,
+                    groups.len() as u32,
+                    groups_at,
+                    num_groups as u32,
+                ),
+            )
+            .map_err(|e| fail(self.explain(e)))?;
+        check_code(code).map_err(fail)
+    }
+
+    /// The results of the listed groups, without changing them.
+    ///
+    /// # Errors
+    /// [`UdfError::Call`]: a trap or a malformed result.
+    pub fn agg_finish(
+        &mut self,
+        function: &str,
+        handle: u32,
+        groups: &[u32],
+        ret: SqlType,
+    ) -> Result<ArrayRef, UdfError> {
+        let fail = |r: String| call_error(function, r);
+        let f = self
+            .export::<(u32, u32, u32), i32>(&format!("__eddy_agg_finish_{function}"))
+            .map_err(fail)?;
+        let (_, groups_at) = self.write_args(&[], Some(groups)).map_err(fail)?;
+        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        let code = f
+            .call(&mut self.store, (handle, groups_at, groups.len() as u32))
+            .map_err(|e| fail(self.explain(e)))?;
+        check_code(code).map_err(fail)?;
+        self.read_result(code as u32, groups.len(), ret)
+            .map_err(fail)
+    }
+
+    /// The serialized states of groups `0..n` (a BINARY column); empties the table.
+    ///
+    /// # Errors
+    /// [`UdfError::Call`]: a trap or a malformed result.
+    pub fn agg_state(
+        &mut self,
+        function: &str,
+        handle: u32,
+        n: usize,
+    ) -> Result<ArrayRef, UdfError> {
+        let fail = |r: String| call_error(function, r);
+        let f = self
+            .export::<(u32, u32), i32>(&format!("__eddy_agg_state_{function}"))
+            .map_err(fail)?;
+        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        let code = f
+            .call(&mut self.store, (handle, n as u32))
+            .map_err(|e| fail(self.explain(e)))?;
+        check_code(code).map_err(fail)?;
+        let (offsets, data, nulls) = self.read_variable(code as u32, n).map_err(fail)?;
+        Ok(Arc::new(BinaryArray::new(offsets, data, nulls)))
     }
 
     /// Makes sure the argument region holds `size` bytes; returns its pointer.
@@ -290,7 +428,7 @@ impl UdfInstance {
         self.read(at, &mut d)?;
         let word =
             |i: usize| u32::from_le_bytes([d[i * 4], d[i * 4 + 1], d[i * 4 + 2], d[i * 4 + 3]]);
-        let (values, values_len, validity, offsets) = (word(0), word(1) as usize, word(2), word(3));
+        let (values, values_len, validity) = (word(0), word(1) as usize, word(2));
         let bitmap_len = rows.div_ceil(8);
         let nulls = if validity == 0 {
             None
@@ -332,31 +470,9 @@ impl UdfInstance {
                 ))
             }
             SqlType::Varchar => {
-                if offsets == 0 && rows > 0 {
-                    return Err(bad("a VARCHAR result without offsets"));
-                }
-                let mut o = vec![0u8; (rows + 1) * 4];
-                if rows > 0 {
-                    self.read(offsets, &mut o)?;
-                }
-                let offs: Vec<i32> = o
-                    .chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect();
-                let monotonic = offs.first() == Some(&0)
-                    && offs.windows(2).all(|w| w[0] <= w[1])
-                    && offs.last().is_some_and(|&l| l as usize == values_len);
-                if !monotonic {
-                    return Err(bad("VARCHAR offsets are not increasing within the data"));
-                }
-                let mut data = vec![0u8; values_len];
-                self.read(values, &mut data)?;
-                let array = StringArray::try_new(
-                    OffsetBuffer::new(ScalarBuffer::from(offs)),
-                    Buffer::from(data),
-                    nulls,
-                )
-                .map_err(|e| bad(&format!("{e}")))?;
+                let (offsets, data, nulls) = self.read_variable(at, rows)?;
+                let array =
+                    StringArray::try_new(offsets, data, nulls).map_err(|e| bad(&format!("{e}")))?;
                 Arc::new(array)
             }
             other => return Err(bad(&format!("unsupported result type {other}"))),
@@ -364,11 +480,81 @@ impl UdfInstance {
         Ok(array)
     }
 
+    /// The offsets, data and validity of a variable-length result column
+    /// (VARCHAR or BINARY) whose descriptor is at `at`, checked.
+    fn read_variable(
+        &mut self,
+        at: u32,
+        rows: usize,
+    ) -> Result<(OffsetBuffer<i32>, Buffer, Option<NullBuffer>), String> {
+        let mut d = [0u8; 16];
+        self.read(at, &mut d)?;
+        let word =
+            |i: usize| u32::from_le_bytes([d[i * 4], d[i * 4 + 1], d[i * 4 + 2], d[i * 4 + 3]]);
+        let (values, values_len, validity, offsets) = (word(0), word(1) as usize, word(2), word(3));
+        let bad = |what: &str| format!("its result is malformed: {what}");
+        if offsets == 0 {
+            return Err(bad("a variable-length result without offsets"));
+        }
+        let mut o = vec![0u8; (rows + 1) * 4];
+        self.read(offsets, &mut o)?;
+        let offs: Vec<i32> = o
+            .chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let monotonic = offs.first() == Some(&0)
+            && offs.windows(2).all(|w| w[0] <= w[1])
+            && offs.last().is_some_and(|&l| l as usize == values_len);
+        if !monotonic {
+            return Err(bad("offsets are not increasing within the data"));
+        }
+        let mut data = vec![0u8; values_len];
+        self.read(values, &mut data)?;
+        let nulls = if validity == 0 {
+            None
+        } else {
+            let mut v = vec![0u8; rows.div_ceil(8)];
+            self.read(validity, &mut v)?;
+            Some(NullBuffer::new(BooleanBuffer::new(
+                Buffer::from(v),
+                0,
+                rows,
+            )))
+        };
+        Ok((
+            OffsetBuffer::new(ScalarBuffer::from(offs)),
+            Buffer::from(data),
+            nulls,
+        ))
+    }
+
     /// Copies guest memory at `at` into `buf`; fails outside the memory.
     fn read(&self, at: u32, buf: &mut [u8]) -> Result<(), String> {
         self.memory
             .read(&self.store, at as usize, buf)
             .map_err(|_| "its result points outside its memory".to_string())
+    }
+}
+
+fn call_error(function: &str, reason: String) -> UdfError {
+    UdfError::Call {
+        function: function.to_string(),
+        reason,
+    }
+}
+
+/// The meaning of a negative return code.
+fn check_code(code: i32) -> Result<(), String> {
+    match code {
+        c if c >= 0 => Ok(()),
+        -1 => Err(
+            "it rejected its input as malformed (error -1); this is a bug in Eddy or the SDK"
+                .into(),
+        ),
+        -2 => Err("a VARCHAR argument was not UTF-8 (error -2)".into()),
+        -3 => Err("an aggregate handle was unknown to it (error -3)".into()),
+        -4 => Err("a partial state did not decode (error -4)".into()),
+        c => Err(format!("it returned error code {c}")),
     }
 }
 
@@ -407,6 +593,21 @@ fn lay_out(a: &ArrayRef) -> Result<Laid<'_>, String> {
         },
         DataType::Utf8 => {
             let s = a.as_string::<i32>();
+            let offs = s.value_offsets();
+            let (first, last) = (offs[0], offs[offs.len() - 1]);
+            let data = s.value_data()[first as usize..last as usize].to_vec();
+            let rebased: Vec<u8> = offs
+                .iter()
+                .flat_map(|o| (o - first).to_le_bytes())
+                .collect();
+            Laid {
+                values: data.into(),
+                validity,
+                offsets: Some(rebased),
+            }
+        }
+        DataType::Binary => {
+            let s = a.as_binary::<i32>();
             let offs = s.value_offsets();
             let (first, last) = (offs[0], offs[offs.len() - 1]);
             let data = s.value_data()[first as usize..last as usize].to_vec();

@@ -17,6 +17,8 @@ pub enum UdfKind {
     Filter,
     /// A value per row.
     Scalar,
+    /// A value per group (and window), from update/merge/finish.
+    Aggregate,
 }
 
 /// One function's SQL signature, from the module's self-description.
@@ -40,6 +42,7 @@ impl UdfKind {
         match self {
             UdfKind::Filter => "filter",
             UdfKind::Scalar => "scalar",
+            UdfKind::Aggregate => "aggregate",
         }
     }
 }
@@ -175,10 +178,12 @@ impl UdfModule {
                     "the description of {export} does not match it"
                 )));
             }
-            if !exports
-                .iter()
-                .any(|e| *e == format!("__eddy_call_{export}"))
-            {
+            let entry = if d.kind == UdfKind::Aggregate {
+                format!("__eddy_agg_update_{export}")
+            } else {
+                format!("__eddy_call_{export}")
+            };
+            if !exports.contains(&entry) {
                 return Err(abi(format!("{export} is described but has no entry point")));
             }
             let unknown = |t: &str| abi(format!("{export} uses an unknown type {t}"));

@@ -195,3 +195,127 @@ fn erase_lifetimes(ty: &Type) -> Type {
         other => other.clone(),
     }
 }
+
+/// An aggregate: on `impl eddy_udf::Aggregate for T { ... }`. The SQL name is
+/// `T` in snake case, or `#[eddy_udf::aggregate(name = "p90")]`.
+#[proc_macro_attribute]
+pub fn aggregate(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let block = match syn::parse::<syn::ItemImpl>(item) {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                e.span(),
+                "#[eddy_udf::aggregate] goes on `impl eddy_udf::Aggregate for YourType { ... }`",
+            );
+        }
+    };
+    let is_aggregate = block
+        .trait_
+        .as_ref()
+        .and_then(|(_, path, _)| path.segments.last())
+        .is_some_and(|s| s.ident == "Aggregate");
+    if !is_aggregate {
+        return error(
+            block.self_ty.span(),
+            "#[eddy_udf::aggregate] goes on an `impl eddy_udf::Aggregate for YourType` block",
+        );
+    }
+    if !block.generics.params.is_empty() {
+        return error(block.generics.span(), "an aggregate type cannot be generic");
+    }
+    let ty = &block.self_ty;
+    let Type::Path(path) = ty.as_ref() else {
+        return error(ty.span(), "implement Aggregate for a named type (a struct)");
+    };
+    let Some(last) = path.path.segments.last() else {
+        return error(ty.span(), "implement Aggregate for a named type (a struct)");
+    };
+    let mut sql_name = snake_case(&last.ident.to_string());
+    if !attr.is_empty() {
+        let parsed = syn::parse::<syn::MetaNameValue>(attr);
+        match parsed {
+            Ok(nv) if nv.path.is_ident("name") => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => sql_name = s.value(),
+                other => return error(other.span(), "write name = \"p90\""),
+            },
+            _ => {
+                return error(
+                    Span::call_site(),
+                    "#[eddy_udf::aggregate] takes only name = \"...\"",
+                );
+            }
+        }
+    }
+    if sql_name.is_empty()
+        || sql_name.starts_with('_')
+        || !sql_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return error(
+            Span::call_site(),
+            "an aggregate's SQL name uses letters, digits and _ and does not start with _",
+        );
+    }
+    let rt = quote!(::eddy_udf::__rt);
+    let export = |what: &str| format!("__eddy_{what}_{sql_name}");
+    let (describe, new, drop, update, merge, finish, state, clear) = (
+        format!("__eddy_describe_{sql_name}"),
+        export("agg_new"),
+        export("agg_drop"),
+        export("agg_update"),
+        export("agg_merge"),
+        export("agg_finish"),
+        export("agg_state"),
+        export("agg_clear"),
+    );
+    quote! {
+        #block
+
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            #[unsafe(export_name = #describe)]
+            extern "C" fn __describe() -> u64 { #rt::describe_aggregate::<#ty>(#sql_name) }
+            #[unsafe(export_name = #new)]
+            extern "C" fn __new() -> u32 { #rt::agg_new::<#ty>() }
+            #[unsafe(export_name = #drop)]
+            extern "C" fn __drop(h: u32) { #rt::agg_drop::<#ty>(h) }
+            #[unsafe(export_name = #update)]
+            extern "C" fn __update(h: u32, args: u32, rows: u32, groups: u32, n: u32) -> i32 {
+                #rt::agg_update::<#ty>(h, args, rows, groups, n)
+            }
+            #[unsafe(export_name = #merge)]
+            extern "C" fn __merge(h: u32, states: u32, rows: u32, groups: u32, n: u32) -> i32 {
+                #rt::agg_merge::<#ty>(h, states, rows, groups, n)
+            }
+            #[unsafe(export_name = #finish)]
+            extern "C" fn __finish(h: u32, groups: u32, n: u32) -> i32 {
+                #rt::agg_finish::<#ty>(h, groups, n)
+            }
+            #[unsafe(export_name = #state)]
+            extern "C" fn __state(h: u32, n: u32) -> i32 { #rt::agg_state::<#ty>(h, n) }
+            #[unsafe(export_name = #clear)]
+            extern "C" fn __clear(h: u32) { #rt::agg_clear::<#ty>(h) }
+        };
+    }
+    .into()
+}
+
+/// `WeightedAvg` → `weighted_avg`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
