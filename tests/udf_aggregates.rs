@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::AsArray;
 use arrow::datatypes::{Float64Type, Int64Type, TimestampMillisecondType};
 use eddy::RunOptions;
 use eddy::connectors::nexmark::{NexmarkConfig, NexmarkGenerator, NexmarkKind};
