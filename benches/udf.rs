@@ -97,5 +97,67 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// `median(price)` over 1,000,000 rows in 1000 groups: the WebAssembly
+/// accumulator (one update call per batch with a group-index column, one
+/// finish call) against the same `Median` type compiled natively.
+fn median(c: &mut Criterion) {
+    use arrow::array::{ArrayRef, Float64Array};
+    use eddy::agg::Accumulator;
+    use eddy::agg::wasm::WasmAccumulator;
+    use eddy_udf::Aggregate;
+
+    let bytes = std::fs::read(eddy_suite::udf_wasm("stats")).expect("built");
+    let module = UdfModule::load("stats", &bytes, UdfLimits::default()).expect("loads");
+    let groups = 1000usize;
+    let mut x: u64 = 5;
+    let batches: Vec<(ArrayRef, Vec<u32>)> = (0..ROWS / BATCH + 1)
+        .map(|_| {
+            let n = BATCH;
+            let values: Vec<f64> = (0..n)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    (x % 100_000) as f64
+                })
+                .collect();
+            let g: Vec<u32> = (0..n).map(|i| (i % groups) as u32).collect();
+            (Arc::new(Float64Array::from(values)) as ArrayRef, g)
+        })
+        .collect();
+    let rows: usize = batches.iter().map(|(_, g)| g.len()).sum();
+    let mut g = c.benchmark_group("udf_median_1000_groups");
+    g.throughput(Throughput::Elements(rows as u64));
+    g.sample_size(10);
+    g.bench_function("baseline_native_median", |b| {
+        b.iter(|| {
+            let mut states: Vec<stats::Median> = (0..groups).map(|_| Default::default()).collect();
+            for (values, gi) in &batches {
+                let v = values.as_any().downcast_ref::<Float64Array>().expect("f64");
+                for (x, &k) in v.values().iter().zip(gi) {
+                    states[k as usize].update(*x);
+                }
+            }
+            black_box(states.iter().map(|s| s.finish()).collect::<Vec<_>>())
+        })
+    });
+    g.bench_function("wasm_median", |b| {
+        let instance = Arc::new(std::sync::Mutex::new(
+            eddy::udf::UdfInstance::new(&module).expect("instantiates"),
+        ));
+        b.iter(|| {
+            let mut acc =
+                WasmAccumulator::new(instance.clone(), "median", eddy::types::SqlType::Double)
+                    .expect("accumulator");
+            for (values, gi) in &batches {
+                acc.update_batch(std::slice::from_ref(values), gi, groups)
+                    .expect("update");
+            }
+            black_box(acc.evaluate(groups).expect("finish"))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, median);
 criterion_main!(benches);
