@@ -1,5 +1,5 @@
-//! Example aggregate UDFs: `median(x)`, `p90(x)`, `percentile(x, q)` and
-//! `weighted_avg(x, w)`.
+//! Example aggregate UDFs: `median(x)`, `p90(x)`, `percentile(x, q)`,
+//! `weighted_avg(x, w)` and `ema(x, alpha)`.
 //!
 //! Percentiles are *continuous* (as PostgreSQL's `percentile_cont`): over the
 //! n sorted non-NULL values, the value at position q × (n − 1), interpolated
@@ -187,6 +187,82 @@ impl Aggregate for WeightedAvg {
     }
 }
 
+/// `ema(x, alpha)`: the exponential moving average of a group's values in
+/// the order they arrive, E = alpha·x + (1 − alpha)·E, starting at the first
+/// value (alpha taken from the first row). Stateful across rows: the state
+/// carries the average so far, the count, and the first value, so two
+/// partial states of consecutive rows merge exactly (the earlier one first).
+#[derive(Default)]
+pub struct Ema {
+    alpha: f64,
+    value: f64,
+    first: f64,
+    n: u64,
+}
+
+impl Ema {
+    /// (1 − alpha)^k.
+    fn decay(&self, k: u64) -> f64 {
+        (1.0 - self.alpha).powi(k.min(i32::MAX as u64) as i32)
+    }
+}
+
+#[eddy_udf::aggregate]
+impl Aggregate for Ema {
+    type Input<'a> = (f64, f64);
+    type Output = f64;
+
+    fn update(&mut self, (x, alpha): (f64, f64)) {
+        if self.n == 0 {
+            self.alpha = alpha;
+            self.value = x;
+            self.first = x;
+        } else {
+            self.value = self.alpha * x + (1.0 - self.alpha) * self.value;
+        }
+        self.n += 1;
+    }
+
+    /// `other` holds the rows that came after this state's.
+    fn merge(&mut self, other: Self) {
+        if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = other;
+            return;
+        }
+        // other started at its first value instead of at this average
+        let d = other.decay(other.n);
+        self.value = other.value - d * other.first + d * self.value;
+        self.n += other.n;
+    }
+
+    fn finish(&self) -> Option<f64> {
+        (self.n > 0).then_some(self.value)
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        [self.alpha, self.value, self.first, self.n as f64]
+            .iter()
+            .flat_map(|x| x.to_le_bytes())
+            .collect()
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        let v = from_bytes(bytes)?;
+        let [alpha, value, first, n] = v.as_slice() else {
+            return None;
+        };
+        Some(Ema {
+            alpha: *alpha,
+            value: *value,
+            first: *first,
+            n: *n as u64,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +280,21 @@ mod tests {
         );
         assert!((p90.unwrap_or(0.0) - 9.1).abs() < 1e-12);
         assert_eq!(percentile_cont(&mut [1.0], 1.5), None);
+    }
+
+    #[test]
+    fn ema_merges_consecutive_parts_exactly() {
+        let xs = [3.0, 8.0, 1.0, 4.0, 9.0, 2.0];
+        let mut whole = Ema::default();
+        xs.iter().for_each(|&x| whole.update((x, 0.3)));
+        for cut in 1..xs.len() {
+            let (mut a, mut b) = (Ema::default(), Ema::default());
+            xs[..cut].iter().for_each(|&x| a.update((x, 0.3)));
+            xs[cut..].iter().for_each(|&x| b.update((x, 0.3)));
+            a.merge(Ema::from_bytes(&b.to_bytes()).unwrap_or_default());
+            let (w, m) = (whole.finish().unwrap_or(0.0), a.finish().unwrap_or(0.0));
+            assert!((w - m).abs() < 1e-12, "cut {cut}: {w} vs {m}");
+        }
     }
 
     #[test]
