@@ -246,3 +246,77 @@ fn a_bad_metrics_address_is_a_clear_error() {
         text(&out.stderr)
     );
 }
+
+#[path = "../../tests/support/lib.rs"]
+#[allow(dead_code)]
+mod support;
+
+#[test]
+fn udf_register_list_use_and_remove() {
+    let dir = setup();
+    let data = dir.path().join("data");
+    let data = data.to_str().expect("utf-8 path");
+    let geo = support::udf_wasm("geo");
+    let geo = geo.to_str().expect("utf-8 path");
+    let out = eddy(
+        &[
+            "--data-dir",
+            data,
+            "udf",
+            "register",
+            geo,
+            "--name",
+            "places",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("filter geo_fence(DOUBLE, DOUBLE) -> BOOLEAN"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = eddy(&["--data-dir", data, "udf", "list"], dir.path());
+    assert!(
+        text(&out.stdout).starts_with("places  "),
+        "{}",
+        text(&out.stdout)
+    );
+    std::fs::write(
+        dir.path().join("u.sql"),
+        "CREATE STREAM s (k VARCHAR, v BIGINT) WITH (connector = 'file', path = 'in.jsonl', 'format.on_error' = 'skip');
+         SELECT k, price_band(v) AS band FROM s WHERE is_mobile(k) OR k = 'a';",
+    )
+    .expect("write query");
+    let out = eddy(&["--data-dir", data, "run", "u.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"k\":\"a\",\"band\":\"cheap\"}\n{\"k\":\"a\",\"band\":\"cheap\"}\n"
+    );
+    let out = eddy(
+        &[
+            "--data-dir",
+            data,
+            "udf",
+            "register",
+            &support::udf_wasm("wrong_abi").to_string_lossy(),
+        ],
+        dir.path(),
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("ABI version 2"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = eddy(&["--data-dir", data, "udf", "remove", "places"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eddy(&["--data-dir", data, "run", "u.sql"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown function"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -200,7 +200,15 @@ pub fn run_case_file(text: &str) -> String {
 pub fn udf_wasm(name: &str) -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples-udf");
+        // from the workspace root (eddy-suite) or from engine/ (the eddy package)
+        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = [
+            manifest.join("examples-udf"),
+            manifest.join("../examples-udf"),
+        ]
+        .into_iter()
+        .find(|p| p.join("Cargo.toml").exists())
+        .expect("examples-udf/ beside the workspace");
         // its own target dir: the outer build holds the lock on the usual one
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(|t| std::path::PathBuf::from(t).join("examples-udf"))
