@@ -143,6 +143,43 @@ fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
             quote!(Some(#rt::SqlType::Boolean)),
         ),
     };
+    let row_closure = quote! {
+        |__cols, __i, __out| {
+            #(
+                let #vars = match <#arg_types as #rt::ArgType>::read(&__cols[#idx], __i) {
+                    Ok(v) => v,
+                    Err(_) => {
+                        #on_null;
+                        return;
+                    }
+                };
+            )*
+            #on_value;
+        }
+    };
+    let body = match kind {
+        Kind::Scalar => quote! {
+            #rt::call(__args, __rows, &[#(<#arg_types as #rt::ArgType>::SQL),*], #row_closure)
+        },
+        Kind::Filter => quote! {
+            #rt::call_filter(
+                __args,
+                __rows,
+                &[#(<#arg_types as #rt::ArgType>::SQL),*],
+                &[#(<#arg_types as #rt::ArgType>::NULLABLE),*],
+                #row_closure,
+                #[inline(always)]
+                |__w: &[&[u64]], __i: usize| -> bool {
+                    #(
+                        let Some(#vars) = <#arg_types as #rt::ArgType>::from_word(__w[#idx][__i]) else {
+                            return false;
+                        };
+                    )*
+                    #rt::FilterRet::pass(#name(#(#vars),*))
+                },
+            )
+        },
+    };
     let expanded = quote! {
         #func
 
@@ -150,23 +187,7 @@ fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
         const _: () = {
             #[unsafe(export_name = #call_export)]
             extern "C" fn __eddy_call(__args: u32, __rows: u32) -> i32 {
-                #rt::call(
-                    __args,
-                    __rows,
-                    &[#(<#arg_types as #rt::ArgType>::SQL),*],
-                    |__cols, __i, __out| {
-                        #(
-                            let #vars = match <#arg_types as #rt::ArgType>::read(&__cols[#idx], __i) {
-                                Ok(v) => v,
-                                Err(_) => {
-                                    #on_null;
-                                    return;
-                                }
-                            };
-                        )*
-                        #on_value;
-                    },
-                )
+                #body
             }
 
             #[unsafe(export_name = #describe_export)]
