@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod operator;
 pub mod pipeline;
 pub(crate) mod row_window;
+pub(crate) mod row_window_udaf;
 pub mod runtime;
 pub(crate) mod session_aggregate;
 pub(crate) mod stateless;

@@ -24,6 +24,7 @@ use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Message, Operator};
+use crate::exec::row_window_udaf::UdafFrames;
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, Frame, Lateness};
 use crate::types::SqlType;
@@ -146,6 +147,8 @@ impl CallState {
                 CallState::MinMaxDouble(Extreme::default(), call.func == F::Max)
             }
             F::Min | F::Max => CallState::MinMaxInt(Extreme::default(), call.func == F::Max),
+            // computed by the aggregate UDF fallback, not here
+            F::Wasm => CallState::CountStar,
             _ => CallState::Count(VecDeque::new(), 0),
         }
     }
@@ -220,6 +223,8 @@ pub(crate) struct RowWindowOp {
     closed_until: i64,
     rejects: Rejects,
     ids: Vec<u32>,
+    /// Aggregate UDFs, recomputed per frame (see `row_window_udaf`).
+    udafs: Option<UdafFrames>,
 }
 
 impl RowWindowOp {
@@ -259,6 +264,7 @@ impl RowWindowOp {
             closed_until: i64::MIN,
             rejects: Rejects::new(lateness, metrics),
             ids: Vec::new(),
+            udafs: UdafFrames::new(calls)?,
         })
     }
 
@@ -339,11 +345,18 @@ impl RowWindowOp {
             })
             .collect();
         let ts = time_column(rows, self.time_column)?;
+        let batch_id = match &mut self.udafs {
+            Some(u) => u.begin(rows, self.partitions.len())?,
+            None => 0,
+        };
         for (r, &id) in ids.iter().enumerate() {
             let t = ts.value(r);
             let p = &mut self.partitions[id as usize];
             let seq = p.first + p.times.len() as u64;
             p.times.push_back(t);
+            if let Some(u) = &mut self.udafs {
+                u.push(id as usize, batch_id, r as u32);
+            }
             for (state, arg) in p.calls.iter_mut().zip(&args) {
                 state.push(seq, arg, r);
             }
@@ -362,11 +375,19 @@ impl RowWindowOp {
                     state.evict(p.first);
                 }
                 p.first += 1;
+                if let Some(u) = &mut self.udafs {
+                    u.evict(id as usize);
+                }
+            }
+            if let Some(u) = &mut self.udafs {
+                u.record(id as usize, r as u32);
             }
             let len = p.times.len() as i64;
             for (state, out) in p.calls.iter().zip(&mut outs) {
                 match (state, out) {
                     (CallState::CountStar, Out::Int(o)) => o.push(Some(len)),
+                    // an aggregate UDF's placeholder: its column comes from the fallback
+                    (CallState::CountStar, Out::Double(o)) => o.push(None),
                     (CallState::Count(_, c), Out::Int(o)) => o.push(Some(*c)),
                     (CallState::SumInt(s), Out::Int(o)) => o.push(s.sum),
                     (CallState::SumDouble(s), Out::Double(o)) => o.push(s.sum),
@@ -380,8 +401,16 @@ impl RowWindowOp {
             }
         }
         self.ids = ids;
+        let mut udaf_results = match &mut self.udafs {
+            Some(u) => u.finish(n)?,
+            None => Vec::new(),
+        };
         let mut columns = rows.columns().to_vec();
-        for (out, call) in outs.into_iter().zip(&self.calls) {
+        for (k, (out, call)) in outs.into_iter().zip(&self.calls).enumerate() {
+            if let Some(pos) = udaf_results.iter().position(|(i, _)| *i == k) {
+                columns.push(udaf_results.swap_remove(pos).1);
+                continue;
+            }
             let a: ArrayRef = match out {
                 Out::Int(v) => Arc::new(Int64Array::from(v)),
                 Out::Double(v) => Arc::new(Float64Array::from(v)),

@@ -109,16 +109,8 @@ pub(crate) fn plan_row_window(
     }
     for c in &ctx.calls {
         if c.udaf.is_some() {
-            return Err(PlanError::new(
-                format!(
-                    "{} OVER (...): aggregate UDFs are not supported in row windows yet",
-                    c.display
-                ),
-                pos,
-            )
-            .with_hint(
-                "use the UDF over TUMBLE/HOP/SESSION windows, or a built-in aggregate in OVER",
-            ));
+            // recomputed per frame (exec/row_window_udaf.rs): any argument types
+            continue;
         }
         if c.arg.as_ref().is_some_and(|a| {
             !matches!(
