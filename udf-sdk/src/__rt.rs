@@ -441,21 +441,7 @@ pub fn call(
     for i in 0..rows {
         row(&cols, i, out);
     }
-    *desc = ColumnDesc {
-        values: out.values.as_ptr() as usize as u32,
-        values_len: out.values.len() as u32,
-        validity: if out.nulls == 0 {
-            0
-        } else {
-            out.validity.as_ptr() as usize as u32
-        },
-        offsets: if out.offsets.is_empty() {
-            0
-        } else {
-            out.offsets.as_ptr() as usize as u32
-        },
-    };
-    desc as *const ColumnDesc as usize as i32
+    publish(out, desc)
 }
 
 /// Runs a filter over a batch. When every argument is a NULL-free BIGINT
@@ -496,11 +482,25 @@ pub fn call_filter(
         *byte = bits;
     }
     out.rows = n;
+    publish(out, desc)
+}
+
+/// Points the result descriptor at `out`'s buffers; returns its address
+/// (what an entry point returns on success).
+fn publish(out: &Output, desc: &mut ColumnDesc) -> i32 {
     *desc = ColumnDesc {
         values: out.values.as_ptr() as usize as u32,
         values_len: out.values.len() as u32,
-        validity: 0,
-        offsets: 0,
+        validity: if out.nulls == 0 {
+            0
+        } else {
+            out.validity.as_ptr() as usize as u32
+        },
+        offsets: if out.offsets.is_empty() {
+            0
+        } else {
+            out.offsets.as_ptr() as usize as u32
+        },
     };
     desc as *const ColumnDesc as usize as i32
 }
@@ -830,21 +830,7 @@ fn finish_rows(rows: usize, mut row: impl FnMut(usize, &mut Output)) -> i32 {
     if out.offsets.is_empty() && rows == 0 {
         out.offsets.extend_from_slice(&0i32.to_le_bytes());
     }
-    *desc = ColumnDesc {
-        values: out.values.as_ptr() as usize as u32,
-        values_len: out.values.len() as u32,
-        validity: if out.nulls == 0 {
-            0
-        } else {
-            out.validity.as_ptr() as usize as u32
-        },
-        offsets: if out.offsets.is_empty() {
-            0
-        } else {
-            out.offsets.as_ptr() as usize as u32
-        },
-    };
-    desc as *const ColumnDesc as usize as i32
+    publish(out, desc)
 }
 
 /// The self-description of an aggregate.

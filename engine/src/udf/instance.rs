@@ -593,36 +593,30 @@ fn lay_out(a: &ArrayRef) -> Result<Laid<'_>, String> {
         },
         DataType::Utf8 => {
             let s = a.as_string::<i32>();
-            let offs = s.value_offsets();
-            let (first, last) = (offs[0], offs[offs.len() - 1]);
-            let data = s.value_data()[first as usize..last as usize].to_vec();
-            let rebased: Vec<u8> = offs
-                .iter()
-                .flat_map(|o| (o - first).to_le_bytes())
-                .collect();
-            Laid {
-                values: data.into(),
-                validity,
-                offsets: Some(rebased),
-            }
+            variable(s.value_offsets(), s.value_data(), validity)
         }
         DataType::Binary => {
             let s = a.as_binary::<i32>();
-            let offs = s.value_offsets();
-            let (first, last) = (offs[0], offs[offs.len() - 1]);
-            let data = s.value_data()[first as usize..last as usize].to_vec();
-            let rebased: Vec<u8> = offs
-                .iter()
-                .flat_map(|o| (o - first).to_le_bytes())
-                .collect();
-            Laid {
-                values: data.into(),
-                validity,
-                offsets: Some(rebased),
-            }
+            variable(s.value_offsets(), s.value_data(), validity)
         }
         other => return Err(format!("cannot pass a {other} column to a UDF")),
     })
+}
+
+/// A VARCHAR or BINARY column in ABI layout: its data from the first offset
+/// on, and its offsets rebased to start at 0.
+fn variable<'a>(offsets: &[i32], data: &'a [u8], validity: Option<Vec<u8>>) -> Laid<'a> {
+    let (first, last) = (offsets[0], offsets[offsets.len() - 1]);
+    Laid {
+        values: data[first as usize..last as usize].into(),
+        validity,
+        offsets: Some(
+            offsets
+                .iter()
+                .flat_map(|o| (o - first).to_le_bytes())
+                .collect(),
+        ),
+    }
 }
 
 /// The first `len` bytes of a values buffer (already sliced to its array).
