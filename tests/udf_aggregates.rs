@@ -259,8 +259,9 @@ fn sessions_merge_states_and_changes_rebuild_the_final_rows() {
     );
 }
 
-/// A WebAssembly aggregate in a row window: each frame is aggregated afresh
-/// (one update call per batch) and equals the median of the frame's rows.
+/// WebAssembly aggregates in a row window: `median` retracts the rows that
+/// leave the frame (one sliding call per batch); `p90` cannot retract, so
+/// each frame is aggregated afresh. Both equal the frame's rescan.
 #[test]
 fn median_over_a_rows_frame_matches_a_rescan() {
     let (_dir, udfs) = udfs();
@@ -268,7 +269,8 @@ fn median_over_a_rows_frame_matches_a_rescan() {
          WITH (connector = 'nexmark', stream = 'bid', events = '20000', seed = '4');
          SELECT auction, date_time, price,
                 median(price) OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS med,
-                COUNT(*) OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS n
+                COUNT(*) OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS n,
+                p90(price) OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW) AS p90
          FROM bids";
     // events arrive in time order: the frame is the auction's last 5 bids
     let config = NexmarkConfig {
@@ -288,12 +290,13 @@ fn median_over_a_rows_frame_matches_a_rescan() {
             prices.push(price.value(r) as f64);
             let frame: Vec<f64> = prices.iter().rev().take(5).copied().collect();
             want.push(format!(
-                "{} {} {} {:.6} {}",
+                "{} {} {} {:.6} {} {:.6}",
                 auction.value(r),
                 ts.value(r),
                 price.value(r),
                 percentile_cont(frame.clone(), 0.5),
-                frame.len()
+                frame.len(),
+                percentile_cont(frame.clone(), 0.9)
             ));
         }
     }
@@ -306,14 +309,16 @@ fn median_over_a_rows_frame_matches_a_rescan() {
             let price = b.column(2).as_primitive::<Int64Type>();
             let med = b.column(3).as_primitive::<Float64Type>();
             let n = b.column(4).as_primitive::<Int64Type>();
+            let p90 = b.column(5).as_primitive::<Float64Type>();
             for r in 0..b.num_rows() {
                 got.push(format!(
-                    "{} {} {} {:.6} {}",
+                    "{} {} {} {:.6} {} {:.6}",
                     auction.value(r),
                     ts.value(r),
                     price.value(r),
                     med.value(r),
-                    n.value(r)
+                    n.value(r),
+                    p90.value(r)
                 ));
             }
         }

@@ -776,6 +776,65 @@ pub fn agg_merge<T: crate::Aggregate>(
     0
 }
 
+/// Error: the aggregate cannot retract rows (its `retract` returned false).
+pub const ERR_NO_RETRACT: i32 = -5;
+
+/// `__eddy_agg_slide_<name>(handle, args, rows, ops, n_ops)`: runs a row
+/// window's operations in order. `ops` holds `n_ops` triples of u32: (0,
+/// group, row) adds argument row `row` to `group`, (1, group, row) retracts
+/// it, (2, group, 0) appends `group`'s current result to the output column.
+pub fn agg_slide<T>(handle: u32, args: u32, rows: u32, ops: u32, n_ops: u32) -> i32
+where
+    T: crate::Aggregate,
+    T::Output: RetType,
+    for<'a> T::Input<'a>: ArgTuple<'a>,
+{
+    let Some(t) = table::<T>(handle) else {
+        return ERR_BAD_HANDLE;
+    };
+    let rows = rows as usize;
+    let types = <T::Input<'_> as ArgTuple<'_>>::sql();
+    // SAFETY: the host wrote one descriptor per argument at `args`.
+    let cols = unsafe { columns(args, types.len(), rows) };
+    for (c, (ty, _)) in cols.iter().zip(&types) {
+        if !c.check(*ty) {
+            return ERR_BAD_INPUT;
+        }
+    }
+    // SAFETY: the host wrote `3 × n_ops` u32 at `ops`.
+    let ops = unsafe { groups(ops, n_ops as usize * 3) };
+    // SAFETY: one call at a time; no other reference to RESULT is alive.
+    let (out, desc) = unsafe { &mut *RESULT.0.get() };
+    out.reset();
+    for k in 0..n_ops as usize {
+        let (Some(op), Some(group), Some(row)) = (
+            group_at(ops, 3 * k),
+            group_at(ops, 3 * k + 1),
+            group_at(ops, 3 * k + 2),
+        ) else {
+            return ERR_BAD_INPUT;
+        };
+        if t.len() <= group {
+            t.resize_with(group + 1, T::default);
+        }
+        let state = &mut t[group];
+        match op {
+            0 | 1 => {
+                let Ok(input) = <T::Input<'_> as ArgTuple<'_>>::read(&cols, row) else {
+                    continue; // a row with NULL in a non-Option argument was never added
+                };
+                if op == 0 {
+                    state.update(input);
+                } else if !state.retract(input) {
+                    return ERR_NO_RETRACT;
+                }
+            }
+            _ => state.finish().write(out),
+        }
+    }
+    publish(out, desc)
+}
+
 /// `__eddy_agg_finish_<name>(handle, groups, n)`: the results of the listed
 /// groups (a group never updated is empty); changes nothing.
 pub fn agg_finish<T>(handle: u32, groups_ptr: u32, n: u32) -> i32

@@ -84,6 +84,14 @@ pub trait Aggregate: Default + 'static {
     /// merged sessions, partial results).
     fn merge(&mut self, other: Self);
 
+    /// Removes a row added before, for row windows (`OVER ... ROWS n
+    /// PRECEDING`), where rows leave the frame. Return `false` (the default)
+    /// if the aggregate cannot: Eddy then aggregates each frame afresh.
+    fn retract(&mut self, input: Self::Input<'_>) -> bool {
+        let _ = input;
+        false
+    }
+
     /// The result for the rows added so far; `None` is NULL.
     fn finish(&self) -> Option<Self::Output>;
 

@@ -1,8 +1,12 @@
-//! The fallback for aggregate UDFs in row windows: a WebAssembly aggregate
-//! cannot retract a row, so each output row's frame is aggregated afresh —
-//! still one update call per released batch (every frame's rows, with the
-//! output row as the group index) and one finish call, never a call per row.
-//! Costs O(rows × frame size) data; the built-in aggregates stay incremental.
+//! Aggregate UDFs in row windows. When the aggregate can retract a row
+//! (`Aggregate::retract`), the frame slides: each release is one guest call
+//! that replays, in order, the rows entering (update) and leaving (retract)
+//! each partition's frame and reads the result after each row (finish), on a
+//! group table that persists across releases — every row crosses the
+//! boundary at most twice. When it cannot, each output row's frame is
+//! aggregated afresh: one update call per release with every frame's rows
+//! (the output row as the group index) and one finish call — work that grows
+//! with the frame size. Never a call per row.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,6 +23,15 @@ use crate::plan::logical::AggregateCall;
 use crate::types::SqlType;
 use crate::udf::UdfInstance;
 
+/// How a call's frames are computed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Not known yet: try sliding, fall back if the aggregate cannot retract.
+    Unknown,
+    Slide,
+    Recompute,
+}
+
 /// One aggregate UDF of the row window.
 struct Call {
     /// Its position among the operator's calls.
@@ -27,7 +40,13 @@ struct Call {
     instance: SharedInstance,
     name: String,
     ret: SqlType,
+    mode: Mode,
+    /// The sliding group table (one group per partition).
+    table: Option<u32>,
 }
+
+/// A released row: (batch id, row).
+type RowRef = (u64, u32);
 
 /// Frames of the aggregate UDF calls, as references to released rows.
 pub(crate) struct UdafFrames {
@@ -36,10 +55,12 @@ pub(crate) struct UdafFrames {
     history: BTreeMap<u64, Vec<Vec<ArrayRef>>>,
     next_batch: u64,
     /// Per partition: the frame's rows, oldest first.
-    frames: Vec<VecDeque<(u64, u32)>>,
-    /// This release: the rows to aggregate and each one's output row.
-    rows: Vec<(u64, u32)>,
+    frames: Vec<VecDeque<RowRef>>,
+    /// This release, for recomputing: every frame's rows and their output row.
+    rows: Vec<RowRef>,
     groups: Vec<u32>,
+    /// This release, for sliding: (op, partition, row) in order.
+    ops: Vec<(u32, u32, RowRef)>,
 }
 
 impl UdafFrames {
@@ -57,6 +78,8 @@ impl UdafFrames {
                 instance: Arc::new(Mutex::new(UdfInstance::new(&u.udf.module)?)),
                 name: u.udf.signature.name.clone(),
                 ret: c.ret,
+                mode: Mode::Unknown,
+                table: None,
             });
         }
         Ok((!out.is_empty()).then(|| UdafFrames {
@@ -66,7 +89,12 @@ impl UdafFrames {
             frames: Vec::new(),
             rows: Vec::new(),
             groups: Vec::new(),
+            ops: Vec::new(),
         }))
+    }
+
+    fn recomputing(&self) -> bool {
+        self.calls.iter().any(|c| c.mode != Mode::Slide)
     }
 
     /// Keeps the arguments of a released batch; returns its id.
@@ -91,50 +119,69 @@ impl UdafFrames {
     /// Row `row` of batch `batch` enters partition `p`'s frame.
     pub fn push(&mut self, p: usize, batch: u64, row: u32) {
         self.frames[p].push_back((batch, row));
+        self.ops.push((0, p as u32, (batch, row)));
     }
 
     /// The oldest row leaves partition `p`'s frame.
     pub fn evict(&mut self, p: usize) {
-        self.frames[p].pop_front();
+        if let Some(r) = self.frames[p].pop_front() {
+            self.ops.push((1, p as u32, r));
+        }
     }
 
     /// Output row `out` aggregates partition `p`'s current frame.
     pub fn record(&mut self, p: usize, out: u32) {
-        for &r in &self.frames[p] {
-            self.rows.push(r);
-            self.groups.push(out);
+        self.ops.push((2, p as u32, (0, 0)));
+        if self.recomputing() {
+            for &r in &self.frames[p] {
+                self.rows.push(r);
+                self.groups.push(out);
+            }
         }
     }
 
-    /// The results of the release's `n` output rows, per call in order.
+    /// The argument columns of `refs`, gathered from the kept batches.
+    fn gather(&self, call: usize, refs: &[RowRef]) -> ExecResult<Vec<ArrayRef>> {
+        let ids: Vec<u64> = self.history.keys().copied().collect();
+        let picks: Vec<(usize, usize)> = refs
+            .iter()
+            .map(|&(b, r)| (ids.binary_search(&b).unwrap_or(0), r as usize))
+            .collect();
+        let nargs = self.calls[call].args.len();
+        (0..nargs)
+            .map(|a| {
+                let arrays: Vec<&dyn arrow::array::Array> = ids
+                    .iter()
+                    .map(|id| self.history[id][call][a].as_ref())
+                    .collect();
+                interleave(&arrays, &picks).map_err(|e| ExecError::arrow("row window UDF", e))
+            })
+            .collect()
+    }
+
+    /// The results of the release's `n` output rows, per call.
     ///
     /// # Errors
     /// The UDF fails.
     pub fn finish(&mut self, n: usize) -> ExecResult<Vec<(usize, ArrayRef)>> {
-        let err = |e| ExecError::arrow("row window UDF", e);
-        let rows = std::mem::take(&mut self.rows);
-        let groups = std::mem::take(&mut self.groups);
-        // the batches these frames touch, as positions for interleave
-        let ids: Vec<u64> = self.history.keys().copied().collect();
-        let position = |id: u64| ids.binary_search(&id).unwrap_or(0);
-        let picks: Vec<(usize, usize)> = rows
-            .iter()
-            .map(|&(b, r)| (position(b), r as usize))
-            .collect();
+        let ops = std::mem::take(&mut self.ops);
         let mut out = Vec::with_capacity(self.calls.len());
-        for (k, call) in self.calls.iter().enumerate() {
-            let mut args = Vec::with_capacity(call.args.len());
-            for a in 0..call.args.len() {
-                let arrays: Vec<&dyn arrow::array::Array> = ids
-                    .iter()
-                    .map(|id| self.history[id][k][a].as_ref())
-                    .collect();
-                args.push(interleave(&arrays, &picks).map_err(err)?);
+        for k in 0..self.calls.len() {
+            if self.calls[k].mode != Mode::Recompute
+                && let Some(result) = self.slide(k, &ops)?
+            {
+                // sliding is settled once a retraction has worked
+                if ops.iter().any(|o| o.0 == 1) {
+                    self.calls[k].mode = Mode::Slide;
+                }
+                out.push((self.calls[k].index, result));
+                continue;
             }
-            let mut acc = WasmAccumulator::new(call.instance.clone(), &call.name, call.ret)?;
-            acc.update_batch(&args, &groups, n)?;
-            out.push((call.index, acc.evaluate(n)?));
+            self.calls[k].mode = Mode::Recompute;
+            out.push((self.calls[k].index, self.recompute(k, n)?));
         }
+        self.rows.clear();
+        self.groups.clear();
         // batches no frame refers to any more are dropped
         let oldest = self
             .frames
@@ -144,5 +191,41 @@ impl UdafFrames {
             .unwrap_or(self.next_batch);
         self.history.retain(|&id, _| id >= oldest);
         Ok(out)
+    }
+
+    /// One sliding call for this release; `None` if the aggregate cannot retract.
+    fn slide(&mut self, k: usize, ops: &[(u32, u32, RowRef)]) -> ExecResult<Option<ArrayRef>> {
+        let refs: Vec<RowRef> = ops.iter().filter(|o| o.0 != 2).map(|o| o.2).collect();
+        let args = self.gather(k, &refs)?;
+        let mut triples = Vec::with_capacity(ops.len() * 3);
+        let mut next_row = 0u32;
+        for &(op, group, _) in ops {
+            let row = if op == 2 {
+                0
+            } else {
+                next_row += 1;
+                next_row - 1
+            };
+            triples.extend([op, group, row]);
+        }
+        let call = &mut self.calls[k];
+        let mut i = call
+            .instance
+            .lock()
+            .map_err(|_| ExecError::Internal("a UDF instance lock was poisoned".into()))?;
+        let table = match call.table {
+            Some(t) => t,
+            None => *call.table.insert(i.agg_new(&call.name)?),
+        };
+        Ok(i.agg_slide(&call.name, table, &args, &triples, call.ret)?)
+    }
+
+    /// Aggregates every output row's frame afresh.
+    fn recompute(&mut self, k: usize, n: usize) -> ExecResult<ArrayRef> {
+        let args = self.gather(k, &self.rows)?;
+        let call = &self.calls[k];
+        let mut acc = WasmAccumulator::new(call.instance.clone(), &call.name, call.ret)?;
+        acc.update_batch(&args, &self.groups, n)?;
+        acc.evaluate(n)
     }
 }

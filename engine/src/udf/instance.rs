@@ -351,6 +351,43 @@ impl UdfInstance {
             .map_err(fail)
     }
 
+    /// Runs a row window's operations on the table (`ops`: triples of op —
+    /// 0 update, 1 retract, 2 finish —, group, argument row); returns the
+    /// finish results in order, or `None` when the aggregate cannot retract.
+    ///
+    /// # Errors
+    /// [`UdfError::Call`]: a trap, the deadline, a malformed result.
+    pub fn agg_slide(
+        &mut self,
+        function: &str,
+        handle: u32,
+        args: &[ArrayRef],
+        ops: &[u32],
+        ret: SqlType,
+    ) -> Result<Option<ArrayRef>, UdfError> {
+        let fail = |r: String| call_error(function, r);
+        let f = self
+            .export::<(u32, u32, u32, u32, u32), i32>(&format!("__eddy_agg_slide_{function}"))
+            .map_err(fail)?;
+        let rows = args.first().map_or(0, |a| a.len());
+        let (base, ops_at) = self.write_args(args, Some(ops)).map_err(fail)?;
+        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        let code = f
+            .call(
+                &mut self.store,
+                (handle, base, rows as u32, ops_at, (ops.len() / 3) as u32),
+            )
+            .map_err(|e| fail(self.explain(e)))?;
+        if code == -5 {
+            return Ok(None);
+        }
+        check_code(code).map_err(fail)?;
+        let finishes = ops.chunks_exact(3).filter(|o| o[0] == 2).count();
+        self.read_result(code as u32, finishes, ret)
+            .map(Some)
+            .map_err(fail)
+    }
+
     /// The serialized states of groups `0..n` (a BINARY column); empties the table.
     ///
     /// # Errors

@@ -55,6 +55,16 @@ impl Aggregate for Median {
         self.0.extend(other.0);
     }
 
+    fn retract(&mut self, x: f64) -> bool {
+        match self.0.iter().position(|v| v.to_bits() == x.to_bits()) {
+            Some(i) => {
+                self.0.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
     fn finish(&self) -> Option<f64> {
         percentile_cont(&mut self.0.clone(), 0.5)
     }
@@ -164,6 +174,12 @@ impl Aggregate for WeightedAvg {
     fn merge(&mut self, other: Self) {
         self.sum += other.sum;
         self.weights += other.weights;
+    }
+
+    fn retract(&mut self, (x, w): (f64, f64)) -> bool {
+        self.sum -= x * w;
+        self.weights -= w;
+        true
     }
 
     fn finish(&self) -> Option<f64> {

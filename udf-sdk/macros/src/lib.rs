@@ -283,6 +283,7 @@ pub fn aggregate(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
     let rt = quote!(::eddy_udf::__rt);
     let export = |what: &str| format!("__eddy_{what}_{sql_name}");
+    let slide = export("agg_slide");
     let (describe, new, drop, update, merge, finish, state, clear) = (
         format!("__eddy_describe_{sql_name}"),
         export("agg_new"),
@@ -320,6 +321,10 @@ pub fn aggregate(attr: TokenStream, item: TokenStream) -> TokenStream {
             extern "C" fn __state(h: u32, n: u32) -> i32 { #rt::agg_state::<#ty>(h, n) }
             #[unsafe(export_name = #clear)]
             extern "C" fn __clear(h: u32) { #rt::agg_clear::<#ty>(h) }
+            #[unsafe(export_name = #slide)]
+            extern "C" fn __slide(h: u32, args: u32, rows: u32, ops: u32, n: u32) -> i32 {
+                #rt::agg_slide::<#ty>(h, args, rows, ops, n)
+            }
         };
     }
     .into()
