@@ -475,19 +475,7 @@ impl<'a> ExprPlanner<'a> {
             display: display_call(&name, false, false, args),
             udaf: Some(crate::plan::logical::UdafCall { udf, args: planned }),
         };
-        let index = match agg.calls.iter().position(|c| *c == call) {
-            Some(i) => i,
-            None => {
-                agg.calls.push(call);
-                agg.calls.len() - 1
-            }
-        };
-        let c = &agg.calls[index];
-        Ok(Expr::column(
-            agg.first_agg_column + index,
-            c.display.clone(),
-            c.ret,
-        ))
+        Ok(agg.register(call))
     }
 
     fn aggregate(
@@ -562,23 +550,25 @@ impl<'a> ExprPlanner<'a> {
             display: display_call(name, distinct, star, args),
             udaf: None,
         };
-        let index = match agg
-            .calls
-            .iter()
-            .position(|c| c.func == call.func && c.arg == call.arg)
-        {
+        Ok(agg.register(call))
+    }
+}
+
+impl AggContext {
+    /// The output column of `call`, registering it unless the same call
+    /// (function and arguments) already is.
+    fn register(&mut self, call: AggregateCall) -> Expr {
+        let same =
+            |c: &AggregateCall| c.func == call.func && c.arg == call.arg && c.udaf == call.udaf;
+        let index = match self.calls.iter().position(same) {
             Some(i) => i,
             None => {
-                agg.calls.push(call);
-                agg.calls.len() - 1
+                self.calls.push(call);
+                self.calls.len() - 1
             }
         };
-        let c = &agg.calls[index];
-        Ok(Expr::column(
-            agg.first_agg_column + index,
-            c.display.clone(),
-            c.ret,
-        ))
+        let c = &self.calls[index];
+        Expr::column(self.first_agg_column + index, c.display.clone(), c.ret)
     }
 }
 
