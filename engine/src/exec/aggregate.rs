@@ -493,12 +493,18 @@ pub(crate) fn split_by_window(
         .collect()
 }
 
-/// Tallies the rows of one batch that a window operator cannot use, and
-/// hands them on: counted, and under `late_policy = 'dead_letter'` sent on
-/// as a [`DeadLetter`] message.
+/// A window operator's event-time clock and late rows: it tracks the
+/// watermark and the point before which windows are closed (watermark minus
+/// the allowed lateness), and tallies the rows of a batch the operator cannot
+/// use, handing them on: counted, and under `late_policy = 'dead_letter'`
+/// sent on as a [`DeadLetter`] message.
 pub(crate) struct Rejects {
     lateness: Lateness,
     metrics: Arc<QueryMetrics>,
+    /// The watermark as received.
+    watermark: i64,
+    /// Windows ending at or before this are closed: watermark − lateness.
+    closed_until: i64,
     late: Vec<u32>,
     null_time: Vec<u32>,
     accepted: u64,
@@ -509,16 +515,33 @@ impl Rejects {
         Self {
             lateness,
             metrics,
+            watermark: i64::MIN,
+            closed_until: i64::MIN,
             late: Vec::new(),
             null_time: Vec::new(),
             accepted: 0,
         }
     }
 
-    /// The watermark below which windows are closed: `watermark` minus the
-    /// allowed lateness.
-    pub fn close_watermark(&self, watermark: i64) -> i64 {
-        watermark.saturating_sub(self.lateness.allowed_ms)
+    /// Takes a new watermark; returns the new close point (watermark minus
+    /// the allowed lateness) when it advanced, `None` otherwise.
+    pub fn advance(&mut self, watermark: i64) -> Option<i64> {
+        if watermark <= self.watermark {
+            return None;
+        }
+        self.watermark = watermark;
+        self.closed_until = watermark.saturating_sub(self.lateness.allowed_ms);
+        Some(self.closed_until)
+    }
+
+    /// The watermark as received.
+    pub fn watermark(&self) -> i64 {
+        self.watermark
+    }
+
+    /// Windows ending at or before this are closed.
+    pub fn closed_until(&self) -> i64 {
+        self.closed_until
     }
 
     /// Row `i` is too late for every window it belongs to.
@@ -548,9 +571,9 @@ impl Rejects {
         &mut self,
         batch: &RecordBatch,
         ts: &TimestampMillisecondArray,
-        watermark: i64,
         out: &mut Vec<Message>,
     ) -> ExecResult<()> {
+        let watermark = self.watermark;
         QueryMetrics::add(&self.metrics.late_rows, self.late.len() as u64);
         QueryMetrics::add(&self.metrics.null_time_rows, self.null_time.len() as u64);
         QueryMetrics::add(&self.metrics.late_accepted, self.accepted);

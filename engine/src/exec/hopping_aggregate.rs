@@ -54,10 +54,6 @@ pub(crate) struct HoppingAggregateOp {
     panes: BTreeMap<i64, Pane>,
     /// The next window start to consider emitting.
     next_start: Option<i64>,
-    /// The watermark as received.
-    watermark: i64,
-    /// Windows ending at or before this are closed (watermark − lateness).
-    closed_until: i64,
     rejects: Rejects,
     metrics: Arc<QueryMetrics>,
     pane_of_row: Vec<i64>,
@@ -81,8 +77,6 @@ impl HoppingAggregateOp {
             pane_ms,
             panes: BTreeMap::new(),
             next_start: None,
-            watermark: i64::MIN,
-            closed_until: i64::MIN,
             rejects: Rejects::new(lateness, metrics.clone()),
             metrics,
             pane_of_row: Vec::new(),
@@ -101,7 +95,7 @@ impl HoppingAggregateOp {
     /// Fills `pane_of_row`; returns the pane shared by every row, if one is.
     fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
         let (size, slide, pane) = (self.size_ms, self.slide_ms, self.pane_ms);
-        let (wm, closed) = (self.watermark, self.closed_until);
+        let (wm, closed) = (self.rejects.watermark(), self.rejects.closed_until());
         let mut panes = std::mem::take(&mut self.pane_of_row);
         panes.clear();
         let mut uniform: Option<Option<i64>> = None;
@@ -142,7 +136,7 @@ impl HoppingAggregateOp {
         rows: &crate::exec::aggregate::Evaluated,
     ) -> ExecResult<()> {
         // windows ending at or before the watermark are decided: start from the first open one
-        let open = self.first_window_covering(self.closed_until);
+        let open = self.first_window_covering(self.rejects.closed_until());
         let first = self.first_window_covering(pane).max(open);
         self.next_start = Some(self.next_start.map_or(first, |n| n.min(first)));
         let entry = self.panes.entry(pane).or_default();
@@ -222,16 +216,14 @@ impl Operator for HoppingAggregateOp {
                 self.update_pane(pane, &part)?;
             }
         }
-        self.rejects.finish(&batch, &ts, self.watermark, out)?;
+        self.rejects.finish(&batch, &ts, out)?;
         self.report_state();
         Ok(())
     }
 
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.closed_until = self.rejects.close_watermark(watermark);
-            self.emit_until(self.closed_until, out)?;
+        if let Some(closed) = self.rejects.advance(watermark) {
+            self.emit_until(closed, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())

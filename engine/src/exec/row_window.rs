@@ -219,8 +219,6 @@ pub(crate) struct RowWindowOp {
     partitions: Vec<Partition>,
     /// Rows waiting for the watermark, in arrival order.
     pending: Vec<RecordBatch>,
-    watermark: i64,
-    closed_until: i64,
     rejects: Rejects,
     ids: Vec<u32>,
     /// Aggregate UDFs, recomputed per frame (see `row_window_udaf`).
@@ -260,8 +258,6 @@ impl RowWindowOp {
             schema,
             partitions: Vec::new(),
             pending: Vec::new(),
-            watermark: i64::MIN,
-            closed_until: i64::MIN,
             rejects: Rejects::new(lateness, metrics),
             ids: Vec::new(),
             udafs: UdafFrames::new(calls)?,
@@ -440,17 +436,17 @@ impl Operator for RowWindowOp {
         for i in 0..batch.num_rows() {
             if ts.is_null(i) {
                 self.rejects.null_time(i);
-            } else if ts.value(i) < self.closed_until {
+            } else if ts.value(i) < self.rejects.closed_until() {
                 // rows up to the watermark have been processed: too late
                 self.rejects.late(i);
             } else {
-                if ts.value(i) < self.watermark {
+                if ts.value(i) < self.rejects.watermark() {
                     self.rejects.accepted();
                 }
                 keep.push(i as u32);
             }
         }
-        self.rejects.finish(&batch, &ts, self.watermark, out)?;
+        self.rejects.finish(&batch, &ts, out)?;
         if keep.len() == batch.num_rows() {
             self.pending.push(batch);
         } else if !keep.is_empty() {
@@ -462,10 +458,8 @@ impl Operator for RowWindowOp {
     }
 
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.closed_until = self.rejects.close_watermark(watermark);
-            self.release(self.closed_until, out)?;
+        if let Some(closed) = self.rejects.advance(watermark) {
+            self.release(closed, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())

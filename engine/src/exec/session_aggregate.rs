@@ -73,9 +73,6 @@ pub(crate) struct SessionAggregateOp {
     next_check: Vec<i64>,
     /// Batches seen, to publish the state size every so often.
     batches: u64,
-    watermark: i64,
-    /// Sessions ending at or before this are closed (watermark − lateness).
-    closed_until: i64,
     emit: EmitMode,
     rejects: Rejects,
     /// EMIT CHANGES rows of the current batch.
@@ -105,8 +102,6 @@ impl SessionAggregateOp {
             checks: BinaryHeap::new(),
             next_check: Vec::new(),
             batches: 0,
-            watermark: i64::MIN,
-            closed_until: i64::MIN,
             emit,
             rejects: Rejects::new(lateness, metrics.clone()),
             changes: Vec::new(),
@@ -416,16 +411,16 @@ impl Operator for SessionAggregateOp {
                 continue;
             }
             let end = values[i].saturating_add(self.gap_ms);
-            if end <= self.closed_until {
+            if end <= self.rejects.closed_until() {
                 self.rejects.late(i);
                 continue;
             }
-            if end <= self.watermark {
+            if end <= self.rejects.watermark() {
                 self.rejects.accepted();
             }
             order.push(i as u32);
         }
-        self.rejects.finish(&batch, &ts, self.watermark, out)?;
+        self.rejects.finish(&batch, &ts, out)?;
         // rows by key, then time: each key's rows are one slice
         order.sort_unstable_by_key(|&i| (ids[i as usize], values[i as usize]));
         let times: Vec<i64> = order.iter().map(|&i| values[i as usize]).collect();
@@ -454,10 +449,8 @@ impl Operator for SessionAggregateOp {
     }
 
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.closed_until = self.rejects.close_watermark(watermark);
-            self.emit_until(self.closed_until, out)?;
+        if let Some(closed) = self.rejects.advance(watermark) {
+            self.emit_until(closed, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())

@@ -46,8 +46,6 @@ pub(crate) struct TopNOp {
     order_rows: RowConverter,
     windows: BTreeMap<i64, Pending>,
     seq: u64,
-    watermark: i64,
-    closed_until: i64,
     rejects: Rejects,
 }
 
@@ -107,8 +105,6 @@ impl TopNOp {
             order_rows,
             windows: BTreeMap::new(),
             seq: 0,
-            watermark: i64::MIN,
-            closed_until: i64::MIN,
             rejects: Rejects::new(lateness, metrics),
         })
     }
@@ -230,13 +226,13 @@ impl Operator for TopNOp {
         for i in 0..n {
             if ends.is_null(i) {
                 self.rejects.null_time(i);
-            } else if ends.value(i) <= self.closed_until {
+            } else if ends.value(i) <= self.rejects.closed_until() {
                 self.rejects.late(i);
             } else {
                 by_end.entry(ends.value(i)).or_default().push(i as u32);
             }
         }
-        self.rejects.finish(&batch, &ends, self.watermark, out)?;
+        self.rejects.finish(&batch, &ends, out)?;
         for (end, idx) in by_end {
             let part = if idx.len() == n {
                 tagged.clone()
@@ -256,10 +252,8 @@ impl Operator for TopNOp {
     }
 
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.closed_until = self.rejects.close_watermark(watermark);
-            self.close_until(self.closed_until, out)?;
+        if let Some(closed) = self.rejects.advance(watermark) {
+            self.close_until(closed, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())

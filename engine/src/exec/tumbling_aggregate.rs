@@ -41,10 +41,6 @@ pub(crate) struct TumblingAggregateOp {
     emit: EmitMode,
     /// Open windows by start.
     windows: BTreeMap<i64, GroupedState>,
-    /// The watermark as received.
-    watermark: i64,
-    /// Windows ending at or before this are closed (watermark − lateness).
-    closed_until: i64,
     rejects: Rejects,
     metrics: Arc<QueryMetrics>,
     starts: Vec<i64>,
@@ -65,8 +61,6 @@ impl TumblingAggregateOp {
             geometry,
             emit,
             windows: BTreeMap::new(),
-            watermark: i64::MIN,
-            closed_until: i64::MIN,
             rejects: Rejects::new(lateness, metrics.clone()),
             metrics,
             starts: Vec::new(),
@@ -78,7 +72,7 @@ impl TumblingAggregateOp {
     /// Tumbling windows only.
     fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
         let size = self.geometry.size_ms;
-        let (wm, closed) = (self.watermark, self.closed_until);
+        let (wm, closed) = (self.rejects.watermark(), self.rejects.closed_until());
         let mut starts = std::mem::take(&mut self.starts);
         starts.clear();
         let mut cur = i64::MIN;
@@ -121,7 +115,7 @@ impl TumblingAggregateOp {
     /// each row.
     fn assign_hopping(&mut self, ts: &TimestampMillisecondArray) -> (Vec<i64>, Vec<u32>) {
         let Aligned { size_ms, slide_ms } = self.geometry;
-        let (wm, closed) = (self.watermark, self.closed_until);
+        let (wm, closed) = (self.rejects.watermark(), self.rejects.closed_until());
         let (mut starts, mut rows) = (Vec::new(), Vec::new());
         for (i, &t) in ts.values().iter().enumerate() {
             if ts.is_null(i) {
@@ -243,7 +237,7 @@ impl Operator for TumblingAggregateOp {
             }
             self.starts = starts;
         }
-        self.rejects.finish(&batch, &ts, self.watermark, out)?;
+        self.rejects.finish(&batch, &ts, out)?;
         if self.emit == EmitMode::Changes {
             self.emit_changes(out)?;
         }
@@ -252,10 +246,8 @@ impl Operator for TumblingAggregateOp {
     }
 
     fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.closed_until = self.rejects.close_watermark(watermark);
-            self.close_until(self.closed_until, out)?;
+        if let Some(closed) = self.rejects.advance(watermark) {
+            self.close_until(closed, out)?;
         }
         out.push(Message::Watermark(watermark));
         Ok(())
