@@ -213,6 +213,13 @@ pub fn udf_wasm(name: &str) -> std::path::PathBuf {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(|t| std::path::PathBuf::from(t).join("examples-udf"))
             .unwrap_or_else(|| root.join("target"));
+        // the README's test command must work on a fresh machine: make sure
+        // the target is there (quick and idempotent when it is)
+        let _ = std::process::Command::new("rustup")
+            .args(["target", "add", "wasm32-unknown-unknown"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .args([
