@@ -119,6 +119,39 @@ pub enum ConnectorError {
         /// Why it could not be decoded.
         reason: String,
     },
+    /// A Kafka message could not be decoded (and the policy is to fail).
+    #[error(
+        "malformed message in topic '{topic}' partition {partition} at offset {offset}: {reason}\nhint: fix the producer, or set 'format.on_error' = 'skip' or 'dead_letter'"
+    )]
+    MalformedMessage {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+        /// Why it could not be decoded.
+        reason: String,
+    },
+    /// Kafka (librdkafka) failed.
+    #[error("{context}: {source}")]
+    Kafka {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker did not take records the sink produced.
+    #[error("stream '{stream}': delivery to topic '{topic}' failed: {reason}")]
+    Delivery {
+        /// The sink stream.
+        stream: String,
+        /// Its topic.
+        topic: String,
+        /// The broker's or librdkafka's reason.
+        reason: String,
+    },
     /// An I/O error, with the path or endpoint it concerns.
     #[error("{context}: {source}")]
     Io {

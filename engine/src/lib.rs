@@ -111,11 +111,16 @@ pub fn open_dead_letter_sink(
     plan: &PhysicalPlan,
 ) -> Result<Option<Box<dyn DeadLetterSink>>, ConnectorError> {
     let o = EventTimeOptions::from_options(&plan.source.options)?;
-    match (o.late_policy, o.dead_letter_path) {
-        (LatePolicy::DeadLetter, Some(path)) => Ok(Some(Box::new(FileDeadLetters::open(
-            &plan.source.name,
-            &path,
-        )?))),
+    // malformed Kafka messages may go there too
+    let malformed = plan
+        .source
+        .options
+        .get("format.on_error")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("dead_letter"));
+    match o.dead_letter_path {
+        Some(path) if o.late_policy == LatePolicy::DeadLetter || malformed => Ok(Some(Box::new(
+            FileDeadLetters::open(&plan.source.name, &path)?,
+        ))),
         _ => Ok(None),
     }
 }

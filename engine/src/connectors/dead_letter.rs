@@ -63,6 +63,21 @@ pub trait DeadLetterSink: Send {
     /// The destination cannot be written.
     fn write(&mut self, letters: &DeadLetter) -> Result<(), ConnectorError>;
 
+    /// Writes dead letters a source made itself (malformed records), one
+    /// JSON object per line.
+    ///
+    /// # Errors
+    /// The destination cannot be written.
+    fn write_lines(&mut self, lines: &[String]) -> Result<(), ConnectorError>;
+
+    /// Makes what was written durable (called before offsets are committed).
+    ///
+    /// # Errors
+    /// The destination cannot be written.
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
     /// Flushes.
     ///
     /// # Errors
@@ -101,13 +116,21 @@ impl FileDeadLetters {
 
 impl DeadLetterSink for FileDeadLetters {
     fn write(&mut self, letters: &DeadLetter) -> Result<(), ConnectorError> {
-        for line in letters.to_json_lines(&self.stream) {
+        self.write_lines(&letters.to_json_lines(&self.stream))
+    }
+
+    fn write_lines(&mut self, lines: &[String]) -> Result<(), ConnectorError> {
+        for line in lines {
             writeln!(self.out, "{line}").map_err(|e| ConnectorError::Io {
                 context: format!("cannot write the dead-letter file {}", self.path),
                 source: e,
             })?;
         }
         Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.close()
     }
 
     fn close(&mut self) -> Result<(), ConnectorError> {
@@ -144,6 +167,13 @@ impl DeadLetterSink for CollectDeadLetters {
     fn write(&mut self, letters: &DeadLetter) -> Result<(), ConnectorError> {
         if let Ok(mut l) = self.lines.lock() {
             l.extend(letters.to_json_lines(&self.stream));
+        }
+        Ok(())
+    }
+
+    fn write_lines(&mut self, lines: &[String]) -> Result<(), ConnectorError> {
+        if let Ok(mut l) = self.lines.lock() {
+            l.extend_from_slice(lines);
         }
         Ok(())
     }

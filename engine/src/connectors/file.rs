@@ -213,6 +213,10 @@ impl Sink for FileSink {
             })
     }
 
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.close()
+    }
+
     fn close(&mut self) -> Result<(), ConnectorError> {
         self.out.flush().map_err(|e| ConnectorError::Io {
             context: format!("writing '{}'", self.path),

@@ -54,7 +54,7 @@ pub struct JsonDecoder {
 /// Rows a chunk decoder holds before it flushes (it reserves room for them).
 const MAX_ROWS: usize = 1 << 20;
 
-fn new_decoder(
+pub(crate) fn new_decoder(
     schema: &SchemaRef,
     source_name: &str,
     rows: usize,
@@ -143,7 +143,7 @@ impl JsonDecoder {
 }
 
 /// Decodes every record of `chunk` with `decoder` (which flushes every `max_rows`).
-fn decode_with(
+pub(crate) fn decode_with(
     decoder: &mut Decoder,
     schema: &SchemaRef,
     chunk: &[u8],
@@ -180,7 +180,7 @@ fn decode_with(
 }
 
 /// Turns arrow-json's message into one a user can act on.
-fn readable_reason(arrow_message: &str, line: &[u8]) -> String {
+pub(crate) fn readable_reason(arrow_message: &str, line: &[u8]) -> String {
     let msg = arrow_message
         .trim_start_matches("Json error: ")
         .trim_start_matches("Parser error: ");

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -32,6 +33,8 @@ pub struct SourceCounters {
     pub malformed: AtomicU64,
     /// Input bytes read.
     pub bytes: AtomicU64,
+    /// Offset commits made (Kafka).
+    pub commits: AtomicU64,
 }
 
 impl SourceCounters {
@@ -74,6 +77,46 @@ pub trait Source: Send {
     /// A failure that ends the query: I/O, or a malformed record under the
     /// `fail` policy (with its line number).
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError>;
+
+    /// The partitions the source reads, as (topic, partition), for
+    /// per-partition watermarks; empty for an unpartitioned source.
+    fn partitions(&self) -> Vec<(String, i32)> {
+        Vec::new()
+    }
+
+    /// How often the runtime should send a checkpoint barrier after the rows
+    /// read so far; `None` (the default) for a source with no progress to commit.
+    fn checkpoint_interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// A barrier is about to follow the rows returned so far: returns its id.
+    fn begin_checkpoint(&mut self) -> u64 {
+        0
+    }
+
+    /// Barrier `id` has passed the sink: every row before it is written, but
+    /// for rows whose event time is at or after `retained`, which operators
+    /// still hold (`None`: none held). `last` is the final checkpoint of the
+    /// run, which should wait for the commit to complete.
+    ///
+    /// # Errors
+    /// The commit failed.
+    fn checkpoint_done(
+        &mut self,
+        id: u64,
+        retained: Option<i64>,
+        last: bool,
+    ) -> Result<(), ConnectorError> {
+        let _ = (id, retained, last);
+        Ok(())
+    }
+
+    /// Dead-letter lines (JSON) for records the source rejected since the
+    /// last call (malformed messages under `format.on_error = 'dead_letter'`).
+    fn take_dead_letters(&mut self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A consumer of a query's output batches.
@@ -83,6 +126,15 @@ pub trait Sink: Send {
     /// # Errors
     /// I/O or encoding failures; the query stops with the error.
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError>;
+
+    /// Makes everything written so far durable (a Kafka sink waits for the
+    /// broker's acknowledgements); called before source offsets are committed.
+    ///
+    /// # Errors
+    /// A write that failed or did not complete.
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
 
     /// Flushes everything written; called once at the end of the query.
     ///
@@ -114,11 +166,12 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
         "nexmark" => nexmark::validate(def),
         "file" => file::validate(def),
         "stdout" => stdout::validate(def),
+        "kafka" => kafka::validate(def),
         "" => Err(def
             .options
-            .error("missing option 'connector'; use one of: nexmark, file, stdout")),
+            .error("missing option 'connector'; use one of: nexmark, file, kafka, stdout")),
         other => Err(def.options.error(format!(
-            "unknown connector '{other}'; use one of: nexmark, file, stdout"
+            "unknown connector '{other}'; use one of: nexmark, file, kafka, stdout"
         ))),
     }
 }
@@ -134,8 +187,9 @@ pub fn open_source(
     match def.connector() {
         "nexmark" => Ok(Box::new(nexmark::NexmarkSource::open(def, ctx)?)),
         "file" => Ok(Box::new(file::FileSource::open(def, ctx)?)),
+        "kafka" => Ok(Box::new(kafka::KafkaSource::open(def, ctx)?)),
         other => Err(def.options.error(format!(
-            "connector '{other}' cannot be read from; use nexmark or file"
+            "connector '{other}' cannot be read from; use nexmark, file or kafka"
         ))),
     }
 }
@@ -148,8 +202,9 @@ pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, Co
     match def.connector() {
         "file" => Ok(Box::new(file::FileSink::open(def, schema)?)),
         "stdout" => Ok(Box::new(stdout::StdoutSink::open(def, schema)?)),
+        "kafka" => Ok(Box::new(kafka::KafkaSink::open(def, schema)?)),
         other => Err(def.options.error(format!(
-            "connector '{other}' cannot be written to; use file or stdout"
+            "connector '{other}' cannot be written to; use file, kafka or stdout"
         ))),
     }
 }
@@ -158,5 +213,6 @@ pub mod dead_letter;
 pub mod encode;
 pub mod file;
 pub mod json;
+pub mod kafka;
 pub mod nexmark;
 pub mod stdout;

@@ -410,6 +410,15 @@ impl Operator for GroupAggregateOp {
         "group_aggregate"
     }
 
+    fn retained_event_time(&self) -> Option<i64> {
+        // a changelog has emitted every row's effect; a final result holds
+        // every row until the input ends
+        match (&self.state, self.emit) {
+            (Some(s), EmitMode::Final) if s.len() > 0 => Some(i64::MIN),
+            _ => None,
+        }
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         let rows = self.spec.evaluate(&batch)?;
         let schema = self.spec.schema.clone();

@@ -202,6 +202,11 @@ impl Operator for HoppingAggregateOp {
         "hopping_aggregate"
     }
 
+    fn retained_event_time(&self) -> Option<i64> {
+        // a row lives in its pane until the last window over it is emitted
+        self.panes.keys().next().copied()
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());

@@ -77,6 +77,21 @@ pub trait Operator: Send {
         Ok(())
     }
 
+    /// The earliest event time (ms) of any input row whose effect this
+    /// operator still holds back (an open window's start, a held row); `None`
+    /// when every row it has seen is reflected in its output. Asked at
+    /// checkpoint barriers, to know which source offsets may be committed;
+    /// `Some(i64::MIN)` holds everything back.
+    fn retained_event_time(&self) -> Option<i64> {
+        None
+    }
+
+    /// The source's partitions (topic, partition), told before the first
+    /// batch to the operators before the exchange; the default ignores them.
+    fn set_source_partitions(&mut self, partitions: &[(String, i32)]) {
+        let _ = partitions;
+    }
+
     /// The input has ended (not cancelled): emit whatever is still held.
     ///
     /// # Errors

@@ -111,8 +111,18 @@ impl Pipeline {
                     metrics.clone(),
                 )?),
                 PhysicalNode::Watermark {
-                    column, delay_ms, ..
-                } => Box::new(WatermarkOp::new(*column, *delay_ms, metrics.clone())),
+                    column,
+                    delay_ms,
+                    idle_timeout_ms,
+                    per_partition,
+                    ..
+                } => {
+                    let mut op = WatermarkOp::new(*column, *delay_ms, metrics.clone());
+                    if let Some((topic, partition)) = per_partition {
+                        op = op.per_partition(*topic, *partition, *idle_timeout_ms);
+                    }
+                    Box::new(op)
+                }
                 PhysicalNode::Filter { predicate } => Box::new(FilterOp::new(compile(predicate)?)),
                 PhysicalNode::Project { exprs } => {
                     let schema = schema_of(exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
@@ -257,6 +267,22 @@ impl Pipeline {
             all.extend(self.run_from(i + 1, out)?);
         }
         Ok(all)
+    }
+
+    /// The earliest event time any operator still holds back (see
+    /// [`Operator::retained_event_time`]).
+    pub fn retained_event_time(&self) -> Option<i64> {
+        self.ops
+            .iter()
+            .filter_map(|op| op.retained_event_time())
+            .min()
+    }
+
+    /// Tells every operator the source's partitions.
+    pub fn set_source_partitions(&mut self, partitions: &[(String, i32)]) {
+        for op in &mut self.ops {
+            op.set_source_partitions(partitions);
+        }
     }
 
     fn run_from(&mut self, first: usize, mut messages: Vec<Message>) -> ExecResult<Vec<Message>> {

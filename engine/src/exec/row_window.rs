@@ -427,6 +427,17 @@ impl Operator for RowWindowOp {
         "row_window"
     }
 
+    fn retained_event_time(&self) -> Option<i64> {
+        // rows not yet released (their outputs are still to come)
+        self.pending
+            .iter()
+            .filter_map(|b| {
+                let ts = time_column(b, self.time_column).ok()?;
+                arrow::compute::min(&ts)
+            })
+            .min()
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());

@@ -18,7 +18,7 @@ use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent
 use crate::error::{ExecError, ExecResult};
 use crate::exec::exchange::Router;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::Message;
+use crate::exec::operator::{CheckpointBarrier, Message};
 use crate::exec::pipeline::Pipeline;
 use crate::plan::physical::{PhysicalNode, PhysicalPlan};
 
@@ -108,6 +108,8 @@ enum WorkMsg {
     Batch(RecordBatch, Option<UInt32Array>),
     /// Event time advanced (sent to every worker).
     Watermark(i64),
+    /// Checkpoint barrier `id` follows the rows before it (sent to every worker).
+    Checkpoint(u64),
     /// The source ended by itself: close windows and flush.
     End,
 }
@@ -118,7 +120,30 @@ enum SinkMsg {
     Dead(DeadLetter),
     /// Partition `p`'s watermark advanced (used by the nodes after a gather).
     Watermark(usize, i64),
+    /// Dead letters a source made itself (JSON lines).
+    Lines(Vec<String>),
+    /// A partition worker passed barrier `id`; its operators hold rows
+    /// from this event time on (`None`: nothing held).
+    Barrier(u64, Option<i64>),
 }
+
+/// The sink's answer to a barrier: everything before it is written.
+struct Ack {
+    id: u64,
+    retained: Option<i64>,
+}
+
+/// The smaller of two retained times, `None` meaning "nothing held".
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// How long the last checkpoint of a run may wait for the sink.
+const FINAL_ACK_WAIT: Duration = Duration::from_secs(30);
 
 /// A query running on its threads.
 pub struct RunningQuery {
@@ -159,15 +184,41 @@ struct SourceStage {
     metrics: Arc<QueryMetrics>,
     shutdown: Arc<AtomicBool>,
     idle: Option<IdleClock>,
+    /// Checkpoints, for a source that commits progress.
+    checkpoints: Option<Checkpoints>,
+}
+
+/// Barrier bookkeeping of the source stage.
+struct Checkpoints {
+    interval: Duration,
+    last: Instant,
+    acks: Receiver<Ack>,
 }
 
 impl SourceStage {
     fn run(mut self) -> ExecResult<()> {
+        let result = self.read();
+        // on a stop, an error elsewhere or the end: commit what the sink has
+        if result.is_ok() || self.shutdown.load(Ordering::Relaxed) {
+            let last = self.final_checkpoint();
+            result.and(last)
+        } else {
+            result
+        }
+    }
+
+    fn read(&mut self) -> ExecResult<()> {
         loop {
             if self.shutdown.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            match self.source.poll()? {
+            self.take_acks()?;
+            let event = self.source.poll()?;
+            let lines = self.source.take_dead_letters();
+            if !lines.is_empty() && self.sink.send(SinkMsg::Lines(lines)).is_err() {
+                return Ok(());
+            }
+            match event {
                 SourceEvent::Batch(b) => {
                     if b.num_rows() == 0 {
                         continue;
@@ -176,7 +227,7 @@ impl SourceStage {
                         idle.saw_input();
                     }
                     let out = self.prefix.push(Message::Batch(b))?;
-                    if !self.forward(out)? {
+                    if !self.forward(out)? || !self.maybe_checkpoint() {
                         return Ok(());
                     }
                 }
@@ -187,6 +238,9 @@ impl SourceStage {
                         if !self.forward(out)? {
                             return Ok(());
                         }
+                    }
+                    if !self.maybe_checkpoint() {
+                        return Ok(());
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
@@ -201,6 +255,63 @@ impl SourceStage {
                 }
             }
         }
+    }
+
+    /// Sends a barrier when one is due; `false` once the workers have gone.
+    fn maybe_checkpoint(&mut self) -> bool {
+        match &mut self.checkpoints {
+            Some(c) if c.last.elapsed() >= c.interval => {
+                c.last = Instant::now();
+                self.barrier().is_some()
+            }
+            _ => true,
+        }
+    }
+
+    /// Sends a barrier to every worker; its id, or `None` once they have gone.
+    fn barrier(&mut self) -> Option<u64> {
+        let id = self.source.begin_checkpoint();
+        self.workers
+            .iter()
+            .all(|w| w.send(WorkMsg::Checkpoint(id)).is_ok())
+            .then_some(id)
+    }
+
+    /// Commits what the sink has acknowledged.
+    fn take_acks(&mut self) -> ExecResult<()> {
+        let Some(c) = &self.checkpoints else {
+            return Ok(());
+        };
+        while let Ok(ack) = c.acks.try_recv() {
+            self.source.checkpoint_done(ack.id, ack.retained, false)?;
+        }
+        Ok(())
+    }
+
+    /// One last barrier, waited for, and a synchronous commit.
+    fn final_checkpoint(&mut self) -> ExecResult<()> {
+        if self.checkpoints.is_none() {
+            return Ok(());
+        }
+        let Some(id) = self.barrier() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + FINAL_ACK_WAIT;
+        while let Some(c) = &self.checkpoints {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match c.acks.recv_timeout(wait) {
+                Ok(ack) => {
+                    let last = ack.id >= id;
+                    self.source.checkpoint_done(ack.id, ack.retained, last)?;
+                    if last {
+                        break;
+                    }
+                }
+                // the sink has gone (it failed) or is stuck: keep what was committed
+                Err(_) => break,
+            }
+        }
+        Ok(())
     }
 
     /// Sends the prefix's output on; `false` once the workers have gone.
@@ -318,24 +429,43 @@ fn run_worker(
                 pipeline.push(Message::Batch(b))?
             }
             WorkMsg::Watermark(w) => pipeline.push(Message::Watermark(w))?,
+            WorkMsg::Checkpoint(id) => {
+                let mut outputs = pipeline.push(Message::Checkpoint(CheckpointBarrier { id }))?;
+                outputs.retain(|m| !matches!(m, Message::Checkpoint(_)));
+                let retained = pipeline.retained_event_time();
+                if !send_all(&out, partition, outputs)
+                    || out.send(SinkMsg::Barrier(id, retained)).is_err()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
             WorkMsg::End => pipeline.close()?,
         };
         if let Some(h) = &latency {
             h.observe(started.elapsed().as_secs_f64());
         }
-        for m in outputs {
-            let sent = match m {
-                Message::Batch(b) => out.send(SinkMsg::Rows(b)),
-                Message::DeadLetter(d) => out.send(SinkMsg::Dead(d)),
-                Message::Watermark(w) => out.send(SinkMsg::Watermark(partition, w)),
-                _ => Ok(()),
-            };
-            if sent.is_err() {
-                return Ok(());
-            }
+        if !send_all(&out, partition, outputs) {
+            return Ok(());
         }
     }
     Ok(())
+}
+
+/// Sends a worker's output to the sink stage; `false` once it has gone.
+fn send_all(out: &Sender<SinkMsg>, partition: usize, outputs: Vec<Message>) -> bool {
+    for m in outputs {
+        let sent = match m {
+            Message::Batch(b) => out.send(SinkMsg::Rows(b)),
+            Message::DeadLetter(d) => out.send(SinkMsg::Dead(d)),
+            Message::Watermark(w) => out.send(SinkMsg::Watermark(partition, w)),
+            _ => Ok(()),
+        };
+        if sent.is_err() {
+            return false;
+        }
+    }
+    true
 }
 
 impl RunningQuery {
@@ -370,7 +500,7 @@ impl RunningQuery {
             .iter()
             .take_while(|n| matches!(n, PhysicalNode::Watermark { .. }))
             .count();
-        let (prefix, router) = match split {
+        let (mut prefix, router) = match split {
             Some(at) => {
                 let keys = match &plan.nodes[at] {
                     PhysicalNode::Exchange { keys } => keys.clone(),
@@ -394,7 +524,7 @@ impl RunningQuery {
             .position(|n| matches!(n, PhysicalNode::Gather))
             .filter(|_| n > 1);
         let worker_end = gather.unwrap_or(plan.nodes.len());
-        let mut post = match gather {
+        let post = match gather {
             Some(g) => Pipeline::build_nodes(&plan.nodes[g + 1..], g + 1, &metrics, None)?,
             None => Pipeline::build_nodes(&[], plan.nodes.len(), &metrics, None)?,
         };
@@ -432,6 +562,13 @@ impl RunningQuery {
             } => idle_timeout_ms.map(IdleClock::new),
             _ => None,
         });
+        prefix.set_source_partitions(&source.partitions());
+        let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
+        let checkpoints = source.checkpoint_interval().map(|interval| Checkpoints {
+            interval,
+            last: Instant::now(),
+            acks: ack_rx,
+        });
         let stage = SourceStage {
             source,
             prefix,
@@ -441,6 +578,7 @@ impl RunningQuery {
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
             idle,
+            checkpoints,
         };
         let f = failure.clone();
         threads.insert(
@@ -456,50 +594,16 @@ impl RunningQuery {
         let finished: Arc<Mutex<Option<Instant>>> = Arc::default();
         let sink_finished = finished.clone();
         let f = failure.clone();
-        let (mut sink, mut dead) = (sink, dead_letters);
+        let stage = SinkStage {
+            sink,
+            dead: dead_letters,
+            post,
+            metrics: sink_metrics,
+            acks: ack_tx,
+            workers: n,
+        };
         threads.push(spawn("eddy-sink", move || {
-            let result = (|| -> ExecResult<()> {
-                let mut write = |messages: Vec<Message>| -> ExecResult<()> {
-                    for m in messages {
-                        match m {
-                            Message::Batch(b) => {
-                                sink.write(&b)?;
-                                QueryMetrics::add(&sink_metrics.rows_out, b.num_rows() as u64);
-                            }
-                            Message::DeadLetter(d) => {
-                                if let Some(dl) = &mut dead {
-                                    dl.write(&d)?;
-                                }
-                            }
-                            _ => {}
-                        }
-                    }
-                    Ok(())
-                };
-                // the gathered watermark: the minimum over the workers
-                let mut marks = vec![i64::MIN; n];
-                let mut combined = i64::MIN;
-                for msg in out_rx.iter() {
-                    match msg {
-                        SinkMsg::Rows(b) => write(post.push(Message::Batch(b))?)?,
-                        SinkMsg::Dead(d) => write(vec![Message::DeadLetter(d)])?,
-                        SinkMsg::Watermark(p, w) => {
-                            marks[p] = marks[p].max(w);
-                            let min = marks.iter().copied().min().unwrap_or(i64::MIN);
-                            if min > combined {
-                                combined = min;
-                                write(post.push(Message::Watermark(min))?)?;
-                            }
-                        }
-                    }
-                }
-                write(post.close()?)?;
-                sink.close()?;
-                if let Some(dl) = &mut dead {
-                    dl.close()?;
-                }
-                Ok(())
-            })();
+            let result = stage.run(&out_rx);
             if let Err(e) = result {
                 f.fail(e);
             }
@@ -595,6 +699,97 @@ impl RunningQuery {
             watermark: m.watermark(),
             elapsed: end.duration_since(self.started),
         })
+    }
+}
+
+/// The sink stage: the nodes after a gather, then encode + write rows and
+/// dead letters; answers checkpoint barriers once the rows before them are
+/// durable.
+struct SinkStage {
+    sink: Box<dyn Sink>,
+    dead: Option<Box<dyn DeadLetterSink>>,
+    post: Pipeline,
+    metrics: Arc<QueryMetrics>,
+    acks: Sender<Ack>,
+    workers: usize,
+}
+
+impl SinkStage {
+    fn write(&mut self, messages: Vec<Message>) -> ExecResult<()> {
+        for m in messages {
+            match m {
+                Message::Batch(b) => {
+                    self.sink.write(&b)?;
+                    QueryMetrics::add(&self.metrics.rows_out, b.num_rows() as u64);
+                }
+                Message::DeadLetter(d) => {
+                    if let Some(dl) = &mut self.dead {
+                        dl.write(&d)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn run(mut self, rx: &Receiver<SinkMsg>) -> ExecResult<()> {
+        // the gathered watermark: the minimum over the workers
+        let mut marks = vec![i64::MIN; self.workers];
+        let mut combined = i64::MIN;
+        // barriers seen from how many workers, and what they hold
+        let mut barriers: Vec<(u64, usize, Option<i64>)> = Vec::new();
+        for msg in rx.iter() {
+            match msg {
+                SinkMsg::Rows(b) => {
+                    let out = self.post.push(Message::Batch(b))?;
+                    self.write(out)?
+                }
+                SinkMsg::Dead(d) => self.write(vec![Message::DeadLetter(d)])?,
+                SinkMsg::Lines(lines) => {
+                    if let Some(dl) = &mut self.dead {
+                        dl.write_lines(&lines)?;
+                    }
+                }
+                SinkMsg::Barrier(id, retained) => {
+                    let i = match barriers.iter().position(|b| b.0 == id) {
+                        Some(i) => i,
+                        None => {
+                            barriers.push((id, 0, None));
+                            barriers.len() - 1
+                        }
+                    };
+                    barriers[i].1 += 1;
+                    barriers[i].2 = earliest(barriers[i].2, retained);
+                    if barriers[i].1 == self.workers {
+                        let (id, _, retained) = barriers.remove(i);
+                        // rows before the barrier are written: make them durable
+                        self.sink.flush()?;
+                        if let Some(dl) = &mut self.dead {
+                            dl.flush()?;
+                        }
+                        let retained = earliest(retained, self.post.retained_event_time());
+                        let _ = self.acks.send(Ack { id, retained });
+                    }
+                }
+                SinkMsg::Watermark(p, w) => {
+                    marks[p] = marks[p].max(w);
+                    let min = marks.iter().copied().min().unwrap_or(i64::MIN);
+                    if min > combined {
+                        combined = min;
+                        let out = self.post.push(Message::Watermark(min))?;
+                        self.write(out)?;
+                    }
+                }
+            }
+        }
+        let out = self.post.close()?;
+        self.write(out)?;
+        self.sink.close()?;
+        if let Some(dl) = &mut self.dead {
+            dl.close()?;
+        }
+        Ok(())
     }
 }
 

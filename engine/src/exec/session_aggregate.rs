@@ -393,6 +393,10 @@ impl Operator for SessionAggregateOp {
         "session_aggregate"
     }
 
+    fn retained_event_time(&self) -> Option<i64> {
+        self.sessions.iter().flatten().map(|s| s.start).min()
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());

@@ -1,11 +1,14 @@
 //! Stateless operators: watermark generation, filter, projection.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
+use arrow::array::{Array, TimestampMillisecondArray};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::{SchemaRef, TimestampMillisecondType};
+use arrow::datatypes::{Int32Type, SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{ExecError, ExecResult};
@@ -15,11 +18,77 @@ use crate::exec::operator::{Message, Operator};
 
 /// Tracks the largest event time seen and emits `max − delay` as the
 /// watermark after each batch that advances it.
+///
+/// Over a partitioned source (Kafka) each partition has its own `max −
+/// delay`; the watermark is their minimum, over the partitions the source
+/// reads. A partition that has had no row for `idle_timeout` does not count
+/// (it would stall event time) until it has rows again.
 pub(crate) struct WatermarkOp {
     column: usize,
     delay_ms: i64,
     current: i64,
     metrics: Arc<QueryMetrics>,
+    partitions: Option<PartitionClocks>,
+}
+
+/// Per-partition event time of a partitioned source.
+struct PartitionClocks {
+    topic_column: usize,
+    partition_column: usize,
+    idle: Option<Duration>,
+    /// (topic, partition) → slot.
+    slots: HashMap<(String, i32), usize>,
+    /// Largest event time seen per slot.
+    max: Vec<i64>,
+    /// When each slot last had a row (or when it became known).
+    last_row: Vec<Instant>,
+}
+
+impl PartitionClocks {
+    fn slot(&mut self, topic: &str, partition: i32, now: Instant) -> usize {
+        if let Some(&s) = self.slots.get(&(topic.to_string(), partition)) {
+            return s;
+        }
+        let s = self.max.len();
+        self.slots.insert((topic.to_string(), partition), s);
+        self.max.push(i64::MIN);
+        self.last_row.push(now);
+        s
+    }
+
+    /// Folds a batch in; returns the minimum over active partitions.
+    fn observe(&mut self, batch: &RecordBatch, ts: &TimestampMillisecondArray) -> Option<i64> {
+        let now = Instant::now();
+        let topics = batch.column(self.topic_column).as_string_opt::<i32>()?;
+        let parts = batch
+            .column(self.partition_column)
+            .as_primitive_opt::<Int32Type>()?;
+        let mut last: Option<(usize, usize)> = None; // (row's topic index, slot)
+        for i in 0..batch.num_rows() {
+            if ts.is_null(i) {
+                continue;
+            }
+            let (topic, partition) = (topics.value(i), parts.value(i));
+            let slot = match last {
+                Some((row, s)) if topics.value(row) == topic && parts.value(row) == partition => s,
+                _ => self.slot(topic, partition, now),
+            };
+            last = Some((i, slot));
+            self.max[slot] = self.max[slot].max(ts.value(i));
+            self.last_row[slot] = now;
+        }
+        self.minimum(now)
+    }
+
+    /// The minimum over partitions not idle; `None` while all are idle.
+    fn minimum(&self, now: Instant) -> Option<i64> {
+        self.max
+            .iter()
+            .zip(&self.last_row)
+            .filter(|(_, seen)| self.idle.is_none_or(|d| now.duration_since(**seen) < d))
+            .map(|(m, _)| *m)
+            .min()
+    }
 }
 
 impl WatermarkOp {
@@ -29,6 +98,37 @@ impl WatermarkOp {
             delay_ms,
             current: i64::MIN,
             metrics,
+            partitions: None,
+        }
+    }
+
+    /// Per-partition watermarks over the `_topic` / `_partition` columns.
+    pub fn per_partition(
+        mut self,
+        topic_column: usize,
+        partition_column: usize,
+        idle_timeout_ms: Option<i64>,
+    ) -> Self {
+        self.partitions = Some(PartitionClocks {
+            topic_column,
+            partition_column,
+            idle: idle_timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
+            slots: HashMap::new(),
+            max: Vec::new(),
+            last_row: Vec::new(),
+        });
+        self
+    }
+
+    fn advance(&mut self, max: i64, out: &mut Vec<Message>) {
+        if max == i64::MIN {
+            return;
+        }
+        let wm = max.saturating_sub(self.delay_ms);
+        if wm > self.current {
+            self.current = wm;
+            self.metrics.watermark.store(wm, Ordering::Relaxed);
+            out.push(Message::Watermark(wm));
         }
     }
 }
@@ -38,25 +138,38 @@ impl Operator for WatermarkOp {
         "watermark"
     }
 
+    fn set_source_partitions(&mut self, partitions: &[(String, i32)]) {
+        if let Some(p) = &mut self.partitions {
+            let now = Instant::now();
+            for (t, n) in partitions {
+                p.slot(t, *n, now);
+            }
+        }
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         let ts = batch
             .column(self.column)
             .as_primitive_opt::<TimestampMillisecondType>()
             .ok_or_else(|| ExecError::Internal("watermark column is not a TIMESTAMP".into()))?;
-        let max = arrow::compute::max(ts);
+        let max = match &mut self.partitions {
+            Some(p) => p.observe(&batch, ts),
+            None => arrow::compute::max(ts),
+        };
         out.push(Message::Batch(batch));
         if let Some(max) = max {
-            let wm = max.saturating_sub(self.delay_ms);
-            if wm > self.current {
-                self.current = wm;
-                self.metrics.watermark.store(wm, Ordering::Relaxed);
-                out.push(Message::Watermark(wm));
-            }
+            self.advance(max, out);
         }
         Ok(())
     }
 
     fn handle_idle_advance(&mut self, ms: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+        // partitions that went idle while others were silent too release event time
+        if let Some(p) = &self.partitions
+            && let Some(min) = p.minimum(Instant::now())
+        {
+            self.advance(min, out);
+        }
         // nothing seen yet: no event time to advance from
         if self.current != i64::MIN {
             self.current = self.current.saturating_add(ms);

@@ -205,6 +205,11 @@ impl Operator for TopNOp {
         "top_n"
     }
 
+    fn retained_event_time(&self) -> Option<i64> {
+        // its input is window results: hold every source row while any wait
+        (!self.windows.is_empty()).then_some(i64::MIN)
+    }
+
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
         let n = batch.num_rows();
         if n == 0 {

@@ -207,6 +207,11 @@ impl TumblingAggregateOp {
 }
 
 impl Operator for TumblingAggregateOp {
+    fn retained_event_time(&self) -> Option<i64> {
+        // rows older than the oldest open window's start are in emitted windows
+        self.windows.keys().next().copied()
+    }
+
     fn name(&self) -> &'static str {
         if self.geometry.slide_ms == self.geometry.size_ms {
             "tumbling_aggregate"

@@ -29,6 +29,10 @@ pub enum PhysicalNode {
         delay_ms: i64,
         /// After this long without input, event time follows the wall clock (ms).
         idle_timeout_ms: Option<i64>,
+        /// The `_topic` and `_partition` columns of a partitioned source
+        /// (Kafka): the watermark is then the minimum of per-partition
+        /// watermarks, a partition silent past `idle_timeout` not counting.
+        per_partition: Option<(usize, usize)>,
     },
     /// Keeps rows where the predicate is TRUE.
     Filter {
@@ -234,6 +238,14 @@ impl PhysicalPlan {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
+        if self.source.connector() == "kafka" {
+            // the tier and group show even when left to their defaults
+            for (k, v) in crate::connectors::kafka::explain_params(&self.source) {
+                if !src.iter().any(|(have, _)| *have == format!("consumer.{k}")) {
+                    src.push((k, v));
+                }
+            }
+        }
         out.push(("Source".to_string(), src));
         for n in &self.nodes {
             out.push(render(n));
@@ -307,12 +319,16 @@ fn render(n: &PhysicalNode) -> (String, Vec<(String, String)>) {
             name,
             delay_ms,
             idle_timeout_ms,
+            per_partition,
             ..
         } => {
             let mut params = vec![
                 p("column", name.clone()),
                 p("delay", format_interval_ms(*delay_ms)),
             ];
+            if per_partition.is_some() {
+                params.push(p("per_partition", "min".into()));
+            }
             if let Some(idle) = idle_timeout_ms {
                 params.push(p("idle_timeout", format_interval_ms(*idle)));
             }
@@ -480,11 +496,19 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                     crate::catalog::EventTimeOptions::from_options(&stream.options)
                         .ok()
                         .and_then(|o| o.idle_timeout_ms);
+                let per_partition = (stream.connector() == "kafka")
+                    .then(|| {
+                        let t = stream.schema.index_of("_topic").ok()?;
+                        let p = stream.schema.index_of("_partition").ok()?;
+                        Some((t, p))
+                    })
+                    .flatten();
                 out.push(PhysicalNode::Watermark {
                     column,
                     name: w.column.clone(),
                     delay_ms: w.delay_ms,
                     idle_timeout_ms,
+                    per_partition,
                 });
             }
             stream.clone()

@@ -42,6 +42,35 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
         }
         fields.push(Field::new(col.name.value.clone(), ty.to_arrow(), true));
     }
+    let kafka = c
+        .options
+        .iter()
+        .any(|(k, v, _)| k.eq_ignore_ascii_case("connector") && v.eq_ignore_ascii_case("kafka"));
+    if kafka {
+        if let Some(col) = c
+            .columns
+            .iter()
+            .find(|col| connectors::kafka::is_system_column(&col.name.value))
+        {
+            return Err(PlanError::new(
+                format!(
+                    "column '{}' is a system column of Kafka streams and cannot be declared",
+                    col.name.value
+                ),
+                span_pos(col.name.span),
+            )
+            .with_hint(
+                "leave it out: _topic, _partition, _offset, _key and _timestamp are always there",
+            ));
+        }
+        if !fields.is_empty() {
+            fields.extend(
+                connectors::kafka::SYSTEM_COLUMNS
+                    .iter()
+                    .map(|(n, t)| Field::new(*n, t.to_arrow(), true)),
+            );
+        }
+    }
     let options = Options::new(
         name.clone(),
         c.options.iter().map(|(k, v, _)| (k.clone(), v.clone())),

@@ -117,7 +117,7 @@ impl Catalog {
                     PlanError::new(format!("unknown sink stream '{name}'"), *pos)
                         .with_hint("declare it first: CREATE STREAM out (...) WITH (connector = 'file', path = '...')")
                 })?;
-                if !matches!(sink.connector(), "file" | "stdout") {
+                if !matches!(sink.connector(), "file" | "stdout" | "kafka") {
                     return Err(PlanError::new(
                         format!(
                             "stream '{}' uses connector '{}', which cannot be written to",
@@ -126,7 +126,7 @@ impl Catalog {
                         ),
                         *pos,
                     )
-                    .with_hint("INSERT INTO a stream with connector 'file' or 'stdout'"));
+                    .with_hint("INSERT INTO a stream with connector 'file', 'kafka' or 'stdout'"));
                 }
                 let root = query::plan_query(q, self)?;
                 let root = conform_to_sink(root, &sink, *pos)?;
@@ -151,7 +151,14 @@ fn conform_to_sink(
     sink: &StreamDef,
     pos: crate::error::SqlPos,
 ) -> PlanResult<LogicalPlan> {
-    let fields = sink.schema.fields();
+    // a Kafka stream's system columns are read, never written
+    let kafka = sink.connector() == "kafka";
+    let fields: Vec<&arrow::datatypes::FieldRef> = sink
+        .schema
+        .fields()
+        .iter()
+        .filter(|f| !(kafka && crate::connectors::kafka::is_system_column(f.name())))
+        .collect();
     let LogicalPlan::Project { input, exprs } = root else {
         return Ok(root);
     };

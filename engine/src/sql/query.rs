@@ -126,6 +126,7 @@ pub(crate) fn plan_query(
         udfs: catalog.udfs(),
         ..Scope::default()
     };
+    let kafka = rel.stream.connector() == "kafka";
     for (i, f) in rel.stream.schema.fields().iter().enumerate() {
         let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
         scope.push(
@@ -133,6 +134,9 @@ pub(crate) fn plan_query(
             rel.qualifiers.clone(),
             Expr::column(i, f.name().clone(), ty),
         );
+        if kafka && crate::connectors::kafka::is_system_column(f.name()) {
+            scope.hide_last();
+        }
     }
     if let Some(w) = rel.window.filter(|w| w.kind == WindowKind::Tumble) {
         let (tcol, size) = (w.time_column, w.size_ms);
@@ -773,11 +777,9 @@ fn projection(
                     )
                     .with_hint("list the group keys and aggregates you want"));
                 }
-                for c in scope
-                    .columns
-                    .iter()
-                    .filter(|c| !c.name.starts_with("_window") && !c.name.starts_with("__over_"))
-                {
+                for c in scope.columns.iter().filter(|c| {
+                    !c.hidden && !c.name.starts_with("_window") && !c.name.starts_with("__over_")
+                }) {
                     out.push((c.expr.clone(), c.name.clone(), pos_of(item)));
                 }
             }

@@ -12,6 +12,8 @@ pub(crate) struct ScopeColumn {
     pub qualifiers: Vec<String>,
     /// The expression a reference resolves to.
     pub expr: Expr,
+    /// Left out of `SELECT *` (system columns, window bounds).
+    pub hidden: bool,
 }
 
 /// The columns visible in one query level.
@@ -42,7 +44,15 @@ impl Scope {
             name: name.into(),
             qualifiers,
             expr,
+            hidden: false,
         });
+    }
+
+    /// Marks the last column pushed as left out of `SELECT *`.
+    pub fn hide_last(&mut self) {
+        if let Some(c) = self.columns.last_mut() {
+            c.hidden = true;
+        }
     }
 
     /// Resolves `[qualifier.]name`.

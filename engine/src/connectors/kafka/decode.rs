@@ -1,0 +1,312 @@
+//! Kafka message values (JSON) → one Arrow batch per polled batch, with the
+//! system columns appended. The fast path feeds every value to one arrow-json
+//! decoder and flushes once; only a batch with a bad message is decoded again
+//! message by message, to find and report the bad ones.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int32Array, Int64Array, StringBuilder, TimestampMillisecondArray};
+use arrow::datatypes::SchemaRef;
+use arrow::json::reader::Decoder;
+use arrow::record_batch::RecordBatch;
+
+use crate::connectors::json::{decode_with, new_decoder, readable_reason};
+use crate::connectors::kafka::RawBatch;
+use crate::error::ConnectorError;
+
+/// A message that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed {
+    /// Its index in the raw batch.
+    pub index: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// What one raw batch decoded to.
+#[derive(Debug)]
+pub struct Decoded {
+    /// Rows of the good messages, in the stream's schema (system columns last).
+    pub batch: RecordBatch,
+    /// The raw index of each row, when some messages were malformed
+    /// (`None`: row `i` is message `i`).
+    pub rows: Option<Vec<usize>>,
+    /// The bad messages.
+    pub malformed: Vec<Malformed>,
+}
+
+/// Decodes raw batches of one stream.
+pub struct KafkaDecoder {
+    stream: String,
+    /// The declared columns (what the JSON holds).
+    values: SchemaRef,
+    /// Declared + system columns.
+    schema: SchemaRef,
+    decoder: Decoder,
+}
+
+/// Rows the main decoder holds before it must flush (more than any batch).
+const MAX_ROWS: usize = 1 << 22;
+
+impl KafkaDecoder {
+    /// A decoder producing `schema` (the declared columns followed by the
+    /// system columns).
+    ///
+    /// # Errors
+    /// A schema arrow-json cannot decode into.
+    pub fn new(stream: &str, schema: SchemaRef) -> Result<Self, ConnectorError> {
+        let declared = schema.fields().len() - super::SYSTEM_COLUMNS.len();
+        let values = Arc::new(
+            schema
+                .project(&(0..declared).collect::<Vec<_>>())
+                .map_err(|e| ConnectorError::Arrow {
+                    context: format!("stream '{stream}': schema"),
+                    source: e,
+                })?,
+        );
+        Ok(Self {
+            stream: stream.to_string(),
+            decoder: new_decoder(&values, stream, MAX_ROWS)?,
+            values,
+            schema,
+        })
+    }
+
+    /// Decodes every message of `raw`.
+    ///
+    /// # Errors
+    /// Only internal Arrow failures; bad messages are reported in
+    /// [`Decoded::malformed`].
+    pub fn decode(&mut self, raw: &RawBatch) -> Result<Decoded, ConnectorError> {
+        let values = match self.fast(raw) {
+            Some(b) => {
+                let columns = self.with_system(b, raw, None)?;
+                return Ok(Decoded {
+                    batch: columns,
+                    rows: None,
+                    malformed: Vec::new(),
+                });
+            }
+            None => {
+                // the decoder may hold half a record: start afresh
+                self.decoder = new_decoder(&self.values, &self.stream, MAX_ROWS)?;
+                self.slow(raw)?
+            }
+        };
+        let (batch, rows, malformed) = values;
+        let batch = self.with_system(batch, raw, Some(&rows))?;
+        Ok(Decoded {
+            batch,
+            rows: Some(rows),
+            malformed,
+        })
+    }
+
+    /// Every value is one complete JSON object and the batch converts: the rows.
+    fn fast(&mut self, raw: &RawBatch) -> Option<RecordBatch> {
+        for i in 0..raw.len() {
+            let v = raw.value(i);
+            if !raw.has_value[i] {
+                return None;
+            }
+            let before = self.decoder.len();
+            match self.decoder.decode(v) {
+                Ok(n) if n == v.len() => {}
+                _ => return None,
+            }
+            if self.decoder.has_partial_record() || self.decoder.len() != before + 1 {
+                return None;
+            }
+        }
+        match self.decoder.flush() {
+            Ok(Some(b)) if b.num_rows() == raw.len() => Some(b),
+            Ok(None) if raw.is_empty() => Some(RecordBatch::new_empty(self.values.clone())),
+            _ => None,
+        }
+    }
+
+    /// Each message on its own, to find the bad ones; then the good ones in one decode.
+    #[allow(clippy::type_complexity)]
+    fn slow(
+        &mut self,
+        raw: &RawBatch,
+    ) -> Result<(RecordBatch, Vec<usize>, Vec<Malformed>), ConnectorError> {
+        let mut good = Vec::with_capacity(raw.values.len());
+        let mut rows = Vec::with_capacity(raw.len());
+        let mut malformed = Vec::new();
+        let mut probe = new_decoder(&self.values, &self.stream, 1)?;
+        for i in 0..raw.len() {
+            let v = raw.value(i);
+            let reason = if !raw.has_value[i] {
+                Some("the message has no value (a tombstone)".to_string())
+            } else if v.iter().all(u8::is_ascii_whitespace) {
+                Some("the message value is empty".to_string())
+            } else {
+                match decode_with(&mut probe, &self.values, v, 1) {
+                    Ok(b) if b.num_rows() == 1 => None,
+                    Ok(b) => Some(format!(
+                        "the value holds {} JSON records, not one (value: {})",
+                        b.num_rows(),
+                        shown(v)
+                    )),
+                    Err(e) => {
+                        probe = new_decoder(&self.values, &self.stream, 1)?;
+                        Some(readable_reason(&e.to_string(), v).replace("(line: ", "(value: "))
+                    }
+                }
+            };
+            match reason {
+                Some(reason) => malformed.push(Malformed { index: i, reason }),
+                None => {
+                    good.extend_from_slice(v);
+                    good.push(b'\n');
+                    rows.push(i);
+                }
+            }
+        }
+        let batch = decode_with(&mut self.decoder, &self.values, &good, MAX_ROWS).map_err(|e| {
+            ConnectorError::Arrow {
+                context: format!("stream '{}': re-decoding the valid messages", self.stream),
+                source: e,
+            }
+        })?;
+        Ok((batch, rows, malformed))
+    }
+
+    /// Appends `_topic`, `_partition`, `_offset`, `_key`, `_timestamp` for
+    /// the messages `rows` (all when `None`).
+    fn with_system(
+        &self,
+        values: RecordBatch,
+        raw: &RawBatch,
+        rows: Option<&[usize]>,
+    ) -> Result<RecordBatch, ConnectorError> {
+        let all: Vec<usize>;
+        let idx: &[usize] = match rows {
+            Some(r) => r,
+            None => {
+                all = (0..raw.len()).collect();
+                &all
+            }
+        };
+        let mut topic = StringBuilder::with_capacity(idx.len(), idx.len() * 8);
+        let mut key = StringBuilder::with_capacity(idx.len(), idx.len() * 8);
+        for &i in idx {
+            topic.append_value(raw.topic_name(i));
+            match raw.key(i) {
+                Some(k) => key.append_value(String::from_utf8_lossy(k)),
+                None => key.append_null(),
+            }
+        }
+        let mut columns: Vec<ArrayRef> = values.columns().to_vec();
+        columns.push(Arc::new(topic.finish()));
+        columns.push(Arc::new(Int32Array::from_iter_values(
+            idx.iter().map(|&i| raw.partition[i]),
+        )));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            idx.iter().map(|&i| raw.offset[i]),
+        )));
+        columns.push(Arc::new(key.finish()));
+        columns.push(Arc::new(TimestampMillisecondArray::from_iter(
+            idx.iter().map(|&i| raw.timestamp[i]),
+        )));
+        RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| ConnectorError::Arrow {
+            context: format!("stream '{}': adding the system columns", self.stream),
+            source: e,
+        })
+    }
+}
+
+/// The start of a value, for messages.
+pub(crate) fn shown(v: &[u8]) -> String {
+    let text = String::from_utf8_lossy(v);
+    let s: String = text.chars().take(80).collect();
+    if text.chars().count() > 80 {
+        format!("{s}...")
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connectors::kafka::with_system_columns;
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+    fn decoder() -> KafkaDecoder {
+        let declared = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+        KafkaDecoder::new("s", with_system_columns(&declared)).unwrap()
+    }
+
+    fn raw(values: &[Option<&str>]) -> RawBatch {
+        let mut r = RawBatch::new(Arc::from(vec!["t".to_string()]));
+        for (i, v) in values.iter().enumerate() {
+            let key = format!("k{i}");
+            r.push(
+                "t",
+                (i % 2) as i32,
+                100 + i as i64,
+                Some(1_000 + i as i64),
+                Some(key.as_bytes()),
+                v.map(str::as_bytes),
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn good_batch_decodes_in_one_go_with_system_columns() {
+        let mut d = decoder();
+        let out = d
+            .decode(&raw(&[Some("{\"a\":1}"), Some(" {\"a\":2,\"x\":[1]} ")]))
+            .unwrap();
+        assert!(out.rows.is_none() && out.malformed.is_empty());
+        let b = out.batch;
+        assert_eq!(b.num_columns(), 6);
+        assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
+        assert_eq!(b.column(1).as_string::<i32>().value(1), "t");
+        assert_eq!(
+            b.column(3).as_primitive::<Int64Type>().values(),
+            &[100, 101]
+        );
+        assert_eq!(b.column(4).as_string::<i32>().value(1), "k1");
+    }
+
+    #[test]
+    fn bad_messages_are_found_one_by_one() {
+        let mut d = decoder();
+        let out = d
+            .decode(&raw(&[
+                Some("{\"a\":1}"),
+                Some("{\"a\":"),
+                None,
+                Some("{\"a\":\"x\"}"),
+                Some("{\"a\":1}{\"a\":"),
+                Some("2}"),
+                Some("{\"a\":7}"),
+            ]))
+            .unwrap();
+        assert_eq!(out.rows.as_deref(), Some(&[0, 6][..]));
+        let bad: Vec<usize> = out.malformed.iter().map(|m| m.index).collect();
+        assert_eq!(bad, [1, 2, 3, 4, 5]);
+        assert!(out.malformed[1].reason.contains("tombstone"));
+        assert!(
+            out.malformed[2].reason.contains("(value: {\"a\":\"x\"})"),
+            "{:?}",
+            out.malformed[2]
+        );
+        assert_eq!(
+            out.batch.column(0).as_primitive::<Int64Type>().values(),
+            &[1, 7]
+        );
+        assert_eq!(
+            out.batch.column(3).as_primitive::<Int64Type>().values(),
+            &[100, 106]
+        );
+        // the decoder is usable afterwards
+        let again = d.decode(&raw(&[Some("{\"a\":3}")])).unwrap();
+        assert_eq!(again.batch.num_rows(), 1);
+    }
+}

@@ -1,0 +1,326 @@
+//! The `kafka` connector: a source over four consumer tiers (one trait, one
+//! factory), JSON decoding straight into Arrow batches with Kafka's system
+//! columns, at-least-once offset commits, and a batched idempotent sink.
+//!
+//! See `docs/kafka.md` for the options, the guarantee and which tier to pick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use rdkafka::ClientConfig;
+
+use crate::catalog::{Options, StreamDef};
+use crate::error::ConnectorError;
+use crate::types::SqlType;
+
+pub mod consumer;
+pub mod decode;
+pub mod offsets;
+pub mod sink;
+pub mod source;
+mod tiers;
+
+pub use consumer::{KafkaConsumer, RawBatch, Tier, open_consumer};
+pub use sink::KafkaSink;
+pub use source::KafkaSource;
+
+/// The system columns every Kafka source stream has after its declared
+/// columns, with their types.
+pub const SYSTEM_COLUMNS: &[(&str, SqlType)] = &[
+    ("_topic", SqlType::Varchar),
+    ("_partition", SqlType::Int),
+    ("_offset", SqlType::BigInt),
+    ("_key", SqlType::Varchar),
+    ("_timestamp", SqlType::Timestamp),
+];
+
+/// Whether `name` is one of [`SYSTEM_COLUMNS`] (case-insensitive).
+pub fn is_system_column(name: &str) -> bool {
+    SYSTEM_COLUMNS
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case(name))
+}
+
+/// `schema` followed by the system columns.
+pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend(
+        SYSTEM_COLUMNS
+            .iter()
+            .map(|(n, t)| Field::new(*n, t.to_arrow(), true)),
+    );
+    Arc::new(Schema::new(fields))
+}
+
+const SOURCE_KEYS: &[&str] = &[
+    "topic",
+    "format",
+    "format.on_error",
+    "scan.startup.mode",
+    "scan.bounded.mode",
+    "consumer.tier",
+    "consumer.batch_size",
+    "consumer.linger",
+    "consumer.queue",
+    "consumer.commit_interval",
+    "consumer.subscribe",
+];
+
+const SINK_KEYS: &[&str] = &["topic", "format", "key.column", "sink.flush_timeout"];
+
+/// A stream may be read and written: it takes the options of both.
+fn all_keys() -> Vec<&'static str> {
+    let mut keys = SOURCE_KEYS.to_vec();
+    keys.extend(SINK_KEYS.iter().filter(|k| !SOURCE_KEYS.contains(k)));
+    keys
+}
+
+/// Where a source starts reading (`scan.startup.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupMode {
+    /// The oldest offset each partition still has.
+    Earliest,
+    /// The end of each partition: only records produced from now on.
+    Latest,
+    /// The consumer group's committed offsets; partitions without one start
+    /// where `properties.auto.offset.reset` says (earliest by default).
+    GroupOffsets,
+}
+
+/// What a malformed message does (`format.on_error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnMalformed {
+    /// Counted and skipped.
+    Skip,
+    /// Counted and written, with topic/partition/offset and the reason, to
+    /// the dead-letter file (`dead_letter.path`).
+    DeadLetter,
+    /// The query fails, naming topic, partition, offset and the reason.
+    Fail,
+}
+
+/// A Kafka source stream's options, checked.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// Topics to read.
+    pub topics: Vec<String>,
+    /// Consumer tier.
+    pub tier: Tier,
+    /// Where to start.
+    pub startup: StartupMode,
+    /// Stop at the partitions' end offsets as they were at start
+    /// (`scan.bounded.mode = 'latest-offset'`), instead of running forever.
+    pub bounded: bool,
+    /// Messages per polled batch (`consumer.batch_size`; 0 = the engine's batch size).
+    pub batch_size: usize,
+    /// How long a batched tier waits to fill a batch (`consumer.linger`).
+    pub linger: Duration,
+    /// Batches the dedicated tier's thread may have in flight (`consumer.queue`).
+    pub queue: usize,
+    /// How often offsets are committed (`consumer.commit_interval`).
+    pub commit_interval: Duration,
+    /// Join the group with `subscribe` instead of assigning every partition.
+    pub subscribe: bool,
+    /// Malformed messages.
+    pub on_malformed: OnMalformed,
+    /// The consumer group (`properties.group.id`, default `eddy-<stream>`).
+    pub group_id: String,
+    /// librdkafka settings (`properties.*`, group id included).
+    pub config: ClientConfig,
+}
+
+fn topics(o: &Options) -> Result<Vec<String>, ConnectorError> {
+    let t: Vec<String> = o
+        .require("topic")?
+        .split(',')
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if t.is_empty() {
+        return Err(o.error("option 'topic' is empty; name a topic or a comma-separated list"));
+    }
+    Ok(t)
+}
+
+/// Checks keys: the connector's own, the event-time keys and any `properties.*`.
+fn check_keys(o: &Options, known: &[&str]) -> Result<(), ConnectorError> {
+    let filtered = Options::new(
+        o.stream(),
+        o.iter()
+            .filter(|(k, _)| !k.starts_with("properties."))
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    filtered.check_known(known).map_err(|e| match e {
+        ConnectorError::Config { stream, message } => ConnectorError::Config {
+            stream,
+            message: format!("{message}, and any 'properties.*' (passed to librdkafka)"),
+        },
+        other => other,
+    })?;
+    if o.get("properties.bootstrap.servers").is_none() {
+        return Err(o.error(
+            "missing option 'properties.bootstrap.servers'; add e.g. 'properties.bootstrap.servers' = 'localhost:9092'",
+        ));
+    }
+    if o.get("format")
+        .is_some_and(|f| !f.eq_ignore_ascii_case("json"))
+    {
+        return Err(o.error("option 'format' must be 'json' for connector 'kafka'"));
+    }
+    Ok(())
+}
+
+/// librdkafka settings from `properties.*`.
+fn client_config(o: &Options) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    for (k, v) in o.iter() {
+        if let Some(p) = k.strip_prefix("properties.") {
+            c.set(p, v);
+        }
+    }
+    c
+}
+
+impl SourceOptions {
+    /// Reads and checks the options of a Kafka source stream.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] naming the bad option.
+    pub fn from_def(def: &StreamDef) -> Result<Self, ConnectorError> {
+        let o = &def.options;
+        check_keys(o, &all_keys())?;
+        let tier = match o.choice_or(
+            "consumer.tier",
+            &["standard", "buffered", "dedicated", "legacy"],
+            "dedicated",
+        )? {
+            "standard" => Tier::Standard,
+            "buffered" => Tier::Buffered,
+            "legacy" => Tier::Legacy,
+            _ => Tier::Dedicated,
+        };
+        let startup = match o.choice_or(
+            "scan.startup.mode",
+            &["earliest", "latest", "group-offsets"],
+            "group-offsets",
+        )? {
+            "earliest" => StartupMode::Earliest,
+            "latest" => StartupMode::Latest,
+            _ => StartupMode::GroupOffsets,
+        };
+        let bounded = o.choice_or(
+            "scan.bounded.mode",
+            &["unbounded", "latest-offset"],
+            "unbounded",
+        )? == "latest-offset";
+        let on_malformed =
+            match o.choice_or("format.on_error", &["fail", "skip", "dead_letter"], "fail")? {
+                "skip" => OnMalformed::Skip,
+                "dead_letter" => OnMalformed::DeadLetter,
+                _ => OnMalformed::Fail,
+            };
+        if on_malformed == OnMalformed::DeadLetter && o.get("dead_letter.path").is_none() {
+            return Err(o.error(
+                "'format.on_error' = 'dead_letter' needs 'dead_letter.path', the JSON-lines file that receives malformed messages",
+            ));
+        }
+        let mut config = client_config(o);
+        let group_id = o
+            .get("properties.group.id")
+            .map_or_else(|| format!("eddy-{}", def.name), str::to_string);
+        config.set("group.id", &group_id);
+        let ms = |key: &str, default: i64| -> Result<Duration, ConnectorError> {
+            Ok(Duration::from_millis(
+                o.duration_ms_or(key, default)?.max(0) as u64,
+            ))
+        };
+        Ok(Self {
+            topics: topics(o)?,
+            tier,
+            startup,
+            bounded,
+            batch_size: o.parse_or("consumer.batch_size", 0usize)?,
+            linger: ms("consumer.linger", 10)?,
+            queue: o.parse_or("consumer.queue", 4usize)?.max(1),
+            commit_interval: ms("consumer.commit_interval", 1000)?,
+            subscribe: o.bool_or("consumer.subscribe", false)?,
+            on_malformed,
+            group_id,
+            config,
+        })
+    }
+}
+
+/// A Kafka sink stream's options, checked.
+#[derive(Debug, Clone)]
+pub struct SinkOptions {
+    /// The topic written to.
+    pub topic: String,
+    /// Column whose value becomes the message key (none: no key).
+    pub key_column: Option<String>,
+    /// How long closing waits for outstanding deliveries.
+    pub flush_timeout: Duration,
+    /// librdkafka settings (`properties.*`), idempotence on unless set.
+    pub config: ClientConfig,
+}
+
+impl SinkOptions {
+    /// Reads and checks the options of a Kafka sink stream.
+    ///
+    /// # Errors
+    /// [`ConnectorError::Config`] naming the bad option.
+    pub fn from_def(def: &StreamDef) -> Result<Self, ConnectorError> {
+        let o = &def.options;
+        check_keys(o, &all_keys())?;
+        let t = topics(o)?;
+        let [topic] = t.as_slice() else {
+            return Err(o.error("a Kafka sink writes to one topic; set 'topic' to a single name"));
+        };
+        let mut config = client_config(o);
+        if o.get("properties.enable.idempotence").is_none() {
+            config.set("enable.idempotence", "true");
+        }
+        if o.get("properties.linger.ms").is_none() {
+            config.set("linger.ms", "5");
+        }
+        Ok(Self {
+            topic: topic.clone(),
+            key_column: o.get("key.column").map(str::to_string),
+            flush_timeout: Duration::from_millis(
+                o.duration_ms_or("sink.flush_timeout", 30_000)?.max(1) as u64,
+            ),
+            config,
+        })
+    }
+}
+
+/// Checks a Kafka stream's options (it may be a source or a sink).
+///
+/// # Errors
+/// [`ConnectorError::Config`] naming the bad option.
+pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
+    let o = &def.options;
+    check_keys(o, &all_keys())?;
+    // a sink needs exactly one topic: checked when INSERT INTO opens it
+    SourceOptions::from_def(def)?;
+    o.duration_ms_or("sink.flush_timeout", 0)?;
+    for (key, value) in o.iter() {
+        if !key.starts_with("properties.") && value.trim().is_empty() {
+            return Err(o.error(format!("option '{key}' is empty")));
+        }
+    }
+    Ok(())
+}
+
+/// The extra EXPLAIN parameters of a Kafka source: its tier and group, even
+/// when left to their defaults.
+pub fn explain_params(def: &StreamDef) -> Vec<(String, String)> {
+    match SourceOptions::from_def(def) {
+        Ok(o) => vec![
+            ("tier".into(), o.tier.name().into()),
+            ("group".into(), o.group_id),
+        ],
+        Err(_) => Vec::new(),
+    }
+}

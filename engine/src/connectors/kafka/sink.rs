@@ -1,0 +1,190 @@
+//! The Kafka sink: each row as a JSON value, the key from a chosen column,
+//! through librdkafka's batching producer with idempotence on. A failed
+//! delivery is remembered by the delivery callback and fails the next write,
+//! flush or close: the query stops with it rather than dropping rows.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Message};
+
+use crate::catalog::StreamDef;
+use crate::connectors::Sink;
+use crate::connectors::encode::{Encoder, Format};
+use crate::connectors::kafka::SinkOptions;
+use crate::error::ConnectorError;
+
+/// Records the first delivery failure.
+#[derive(Default)]
+struct Deliveries {
+    failed: Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Err((e, m)) = result
+            && let Ok(mut f) = self.failed.lock()
+        {
+            f.get_or_insert_with(|| {
+                format!("{e} (partition {}, record not written)", m.partition())
+            });
+        }
+    }
+}
+
+/// Writes a query's rows to a topic.
+pub struct KafkaSink {
+    stream: String,
+    topic: String,
+    producer: ThreadedProducer<Deliveries>,
+    encoder: Encoder,
+    key_column: Option<usize>,
+    flush_timeout: Duration,
+    buf: Vec<u8>,
+}
+
+impl KafkaSink {
+    /// Creates the producer for `def`, writing batches of `schema`.
+    ///
+    /// # Errors
+    /// Bad options (a key column the query does not produce) or a producer
+    /// librdkafka will not create.
+    pub fn open(def: &StreamDef, schema: SchemaRef) -> Result<Self, ConnectorError> {
+        let o = SinkOptions::from_def(def)?;
+        let key_column = match &o.key_column {
+            None => None,
+            Some(k) => Some(
+                schema
+                    .fields()
+                    .iter()
+                    .position(|f| f.name().eq_ignore_ascii_case(k))
+                    .ok_or_else(|| {
+                        def.options.error(format!(
+                            "'key.column' = '{k}' is not a column of the rows written; columns: {}",
+                            schema
+                                .fields()
+                                .iter()
+                                .map(|f| f.name().as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?,
+            ),
+        };
+        let producer = o
+            .config
+            .create_with_context(Deliveries::default())
+            .map_err(|e| ConnectorError::Kafka {
+                context: format!(
+                    "stream '{}': creating the producer (check 'properties.*')",
+                    def.name
+                ),
+                source: e,
+            })?;
+        Ok(Self {
+            stream: def.name.clone(),
+            topic: o.topic,
+            producer,
+            encoder: Encoder::new(Format::Json, &schema),
+            key_column,
+            flush_timeout: o.flush_timeout,
+            buf: Vec::new(),
+        })
+    }
+
+    fn failure(&self) -> Result<(), ConnectorError> {
+        let failed = self
+            .producer
+            .context()
+            .failed
+            .lock()
+            .ok()
+            .and_then(|f| f.clone());
+        match failed {
+            Some(reason) => Err(self.delivery_error(reason)),
+            None => Ok(()),
+        }
+    }
+
+    fn delivery_error(&self, reason: String) -> ConnectorError {
+        ConnectorError::Delivery {
+            stream: self.stream.clone(),
+            topic: self.topic.clone(),
+            reason,
+        }
+    }
+
+    /// Keys of every row, as text (`None` for NULL or no key column).
+    fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<String>>, ConnectorError> {
+        let Some(c) = self.key_column else {
+            return Ok(vec![None; batch.num_rows()]);
+        };
+        let text = arrow::compute::cast(batch.column(c), &DataType::Utf8).map_err(|e| {
+            ConnectorError::Arrow {
+                context: format!("stream '{}': the key column as text", self.stream),
+                source: e,
+            }
+        })?;
+        let s = text.as_string::<i32>();
+        Ok((0..s.len())
+            .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
+            .collect())
+    }
+}
+
+impl Sink for KafkaSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        self.failure()?;
+        self.buf.clear();
+        self.encoder.encode(batch, &mut self.buf);
+        let keys = self.keys(batch)?;
+        let buf = std::mem::take(&mut self.buf);
+        let result = (|| {
+            for (line, key) in buf
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .zip(&keys)
+            {
+                let mut record = BaseRecord::<str, [u8]>::to(&self.topic).payload(line);
+                if let Some(k) = key {
+                    record = record.key(k.as_str());
+                }
+                loop {
+                    match self.producer.send(record) {
+                        Ok(()) => break,
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                            // librdkafka's queue is full: wait for deliveries
+                            record = r;
+                            self.producer.poll(Duration::from_millis(10));
+                            self.failure()?;
+                        }
+                        Err((e, _)) => return Err(self.delivery_error(e.to_string())),
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.buf = buf;
+        result
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        self.producer
+            .flush(self.flush_timeout)
+            .map_err(|e| self.delivery_error(format!("{e} while waiting for acknowledgements")))?;
+        self.failure()
+    }
+
+    fn close(&mut self) -> Result<(), ConnectorError> {
+        self.flush()
+    }
+}

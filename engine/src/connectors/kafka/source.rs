@@ -1,0 +1,331 @@
+//! The Kafka source: assigns the topics' partitions (or joins the group),
+//! decodes each polled batch into one Arrow batch, routes malformed messages
+//! by `format.on_error`, and commits offsets once the rows they hold are in
+//! the sink (see [`super::offsets`]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::TimestampMillisecondType;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use crate::catalog::StreamDef;
+use crate::connectors::kafka::consumer::{PartitionOffset, StartAt};
+use crate::connectors::kafka::decode::{Decoded, KafkaDecoder};
+use crate::connectors::kafka::offsets::OffsetTracker;
+use crate::connectors::kafka::{
+    KafkaConsumer, OnMalformed, RawBatch, SourceOptions, StartupMode, open_consumer,
+};
+use crate::connectors::{Source, SourceContext, SourceCounters, SourceEvent};
+use crate::error::ConnectorError;
+
+/// How long broker look-ups at start may take.
+const META_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reads one or more topics.
+pub struct KafkaSource {
+    stream: String,
+    options: SourceOptions,
+    consumer: Box<dyn KafkaConsumer>,
+    decoder: KafkaDecoder,
+    raw: RawBatch,
+    topics: Arc<[String]>,
+    tracker: OffsetTracker,
+    /// The partitions read, with where they stop in bounded mode.
+    partitions: Vec<(String, i32)>,
+    /// Bounded mode: (topic index, partition) → end offset; removed when reached.
+    remaining: Option<HashMap<(usize, i32), i64>>,
+    /// Event-time column of the declared columns, if any.
+    time_column: Option<usize>,
+    dead_letters: Vec<String>,
+    counters: Arc<SourceCounters>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl KafkaSource {
+    /// Connects, finds the partitions and where to start, and assigns them
+    /// (or subscribes, with `consumer.subscribe`).
+    ///
+    /// # Errors
+    /// Bad options, a broker that cannot be reached, a topic that does not exist.
+    pub fn open(def: &StreamDef, ctx: &SourceContext) -> Result<Self, ConnectorError> {
+        let options = SourceOptions::from_def(def)?;
+        let consumer = open_consumer(&def.name, &options, ctx.batch_size)?;
+        let topics: Arc<[String]> = options.topics.iter().cloned().collect();
+        let mut partitions = Vec::new();
+        for t in topics.iter() {
+            for p in consumer.partitions_of(t, META_TIMEOUT)? {
+                partitions.push((t.clone(), p));
+            }
+        }
+        let mut source = Self {
+            stream: def.name.clone(),
+            decoder: KafkaDecoder::new(&def.name, def.schema.clone())?,
+            raw: RawBatch::new(topics.clone()),
+            tracker: OffsetTracker::new(),
+            remaining: None,
+            time_column: def
+                .watermark
+                .as_ref()
+                .and_then(|w| def.schema.index_of(&w.column).ok()),
+            dead_letters: Vec::new(),
+            counters: ctx.counters.clone(),
+            shutdown: ctx.shutdown.clone(),
+            topics,
+            partitions,
+            consumer,
+            options,
+        };
+        source.start()?;
+        Ok(source)
+    }
+
+    /// Works out each partition's start (and end, when bounded) and starts reading.
+    fn start(&mut self) -> Result<(), ConnectorError> {
+        let mut marks = Vec::with_capacity(self.partitions.len());
+        for (t, p) in &self.partitions {
+            marks.push(self.consumer.watermarks(t, *p, META_TIMEOUT)?);
+        }
+        let committed = match self.options.startup {
+            StartupMode::GroupOffsets => self.committed()?,
+            _ => vec![None; self.partitions.len()],
+        };
+        let reset_latest = self
+            .options
+            .config
+            .get("auto.offset.reset")
+            .is_some_and(|r| matches!(r, "latest" | "largest" | "end"));
+        let mut assign = Vec::with_capacity(self.partitions.len());
+        let mut remaining = HashMap::new();
+        for (i, (t, p)) in self.partitions.iter().enumerate() {
+            let (low, high) = marks[i];
+            let start = match (self.options.startup, committed[i]) {
+                (StartupMode::Earliest, _) => low,
+                (StartupMode::Latest, _) => high,
+                (StartupMode::GroupOffsets, Some(c)) => c.clamp(low, high),
+                (StartupMode::GroupOffsets, None) if reset_latest => high,
+                (StartupMode::GroupOffsets, None) => low,
+            };
+            self.tracker.started_at(t, *p, start);
+            assign.push((t.clone(), *p, StartAt::Offset(start)));
+            if start < high {
+                let ti = self.topics.iter().position(|n| n == t).unwrap_or(0);
+                remaining.insert((ti, *p), high);
+            }
+        }
+        if self.options.bounded {
+            self.remaining = Some(remaining);
+        }
+        if self.options.subscribe {
+            // the group decides; positions come from its committed offsets
+            self.consumer.subscribe(&self.options.topics)
+        } else {
+            self.consumer.assign(&assign)
+        }
+    }
+
+    /// The group's committed offsets, read with a consumer of its own (a
+    /// subscribed one may hang on drop after `committed`).
+    fn committed(&self) -> Result<Vec<Option<i64>>, ConnectorError> {
+        let err = |doing: &str, e| ConnectorError::Kafka {
+            context: format!("stream '{}': {doing}", self.stream),
+            source: e,
+        };
+        let mut config = self.options.config.clone();
+        config.set("enable.auto.commit", "false");
+        let probe: BaseConsumer = config
+            .create()
+            .map_err(|e| err("creating a consumer to read committed offsets", e))?;
+        let mut tpl = TopicPartitionList::new();
+        for (t, p) in &self.partitions {
+            tpl.add_partition(t, *p);
+        }
+        let got = probe
+            .committed_offsets(tpl, META_TIMEOUT)
+            .map_err(|e| err("reading the group's committed offsets", e))?;
+        Ok(self
+            .partitions
+            .iter()
+            .map(
+                |(t, p)| match got.find_partition(t, *p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                },
+            )
+            .collect())
+    }
+
+    /// Bounded mode: drops messages at or past their partition's end and
+    /// notes partitions that reached it.
+    fn bound(&mut self) {
+        let Some(remaining) = &mut self.remaining else {
+            return;
+        };
+        let mut reached = Vec::new();
+        self.raw.retain(|t, p, o| match remaining.get(&(t, p)) {
+            Some(&end) if o < end => {
+                if o + 1 >= end {
+                    reached.push((t, p));
+                }
+                true
+            }
+            _ => false,
+        });
+        for k in reached {
+            remaining.remove(&k);
+        }
+    }
+
+    /// Handles the malformed messages of a decoded batch.
+    fn malformed(&mut self, decoded: &Decoded) -> Result<(), ConnectorError> {
+        if decoded.malformed.is_empty() {
+            return Ok(());
+        }
+        SourceCounters::add(&self.counters.malformed, decoded.malformed.len() as u64);
+        let raw = &self.raw;
+        match self.options.on_malformed {
+            OnMalformed::Skip => Ok(()),
+            OnMalformed::Fail => {
+                let m = &decoded.malformed[0];
+                Err(ConnectorError::MalformedMessage {
+                    topic: raw.topic_name(m.index).to_string(),
+                    partition: raw.partition[m.index],
+                    offset: raw.offset[m.index],
+                    reason: m.reason.clone(),
+                })
+            }
+            OnMalformed::DeadLetter => {
+                let q = |s: &str| serde_json::Value::String(s.to_string());
+                for m in &decoded.malformed {
+                    let i = m.index;
+                    let line = serde_json::json!({
+                        "reason": format!("malformed message: {}", m.reason),
+                        "stream": q(&self.stream),
+                        "topic": q(raw.topic_name(i)),
+                        "partition": raw.partition[i],
+                        "offset": raw.offset[i],
+                        "timestamp": raw.timestamp[i],
+                        "key": raw.key(i).map(|k| String::from_utf8_lossy(k).into_owned()),
+                        "value": raw.has_value[i].then(|| String::from_utf8_lossy(raw.value(i)).into_owned()),
+                    });
+                    self.dead_letters.push(line.to_string());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Records each partition's offset range and largest event time.
+    fn track(&mut self, decoded: &Decoded) {
+        let raw = &self.raw;
+        // (topic, partition, first, last, max event time)
+        let mut chunks: Vec<(u16, i32, i64, i64, i64)> = Vec::new();
+        let find = |t: u16, p: i32, chunks: &mut Vec<(u16, i32, i64, i64, i64)>| -> usize {
+            match chunks.iter().position(|c| c.0 == t && c.1 == p) {
+                Some(i) => i,
+                None => {
+                    chunks.push((t, p, i64::MAX, i64::MIN, i64::MIN));
+                    chunks.len() - 1
+                }
+            }
+        };
+        for i in 0..raw.len() {
+            let c = find(raw.topic[i], raw.partition[i], &mut chunks);
+            chunks[c].2 = chunks[c].2.min(raw.offset[i]);
+            chunks[c].3 = chunks[c].3.max(raw.offset[i]);
+        }
+        let times = self.time_column.and_then(|c| {
+            decoded
+                .batch
+                .column(c)
+                .as_primitive_opt::<TimestampMillisecondType>()
+        });
+        let mut last = usize::MAX;
+        for row in 0..decoded.batch.num_rows() {
+            let i = decoded.rows.as_ref().map_or(row, |r| r[row]);
+            let t = match times {
+                Some(ts) if ts.is_null(row) => continue,
+                Some(ts) => ts.value(row),
+                None => i64::MAX,
+            };
+            let c = if last < chunks.len()
+                && chunks[last].0 == raw.topic[i]
+                && chunks[last].1 == raw.partition[i]
+            {
+                last
+            } else {
+                find(raw.topic[i], raw.partition[i], &mut chunks)
+            };
+            last = c;
+            chunks[c].4 = chunks[c].4.max(t);
+        }
+        for (t, p, first, end, max) in chunks {
+            let topic = &self.topics[t as usize];
+            self.tracker.read(topic, p, first, end, max);
+        }
+    }
+}
+
+impl Source for KafkaSource {
+    fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
+        if self.remaining.as_ref().is_some_and(HashMap::is_empty) {
+            return Ok(SourceEvent::End);
+        }
+        if self.shutdown.load(Ordering::Relaxed) {
+            return Ok(SourceEvent::Idle);
+        }
+        self.raw.clear();
+        self.consumer
+            .next_batch(Duration::from_millis(100), &mut self.raw)?;
+        self.bound();
+        if self.raw.is_empty() {
+            return Ok(SourceEvent::Idle);
+        }
+        SourceCounters::add(&self.counters.bytes, self.raw.values.len() as u64);
+        let decoded = self.decoder.decode(&self.raw)?;
+        self.malformed(&decoded)?;
+        self.track(&decoded);
+        SourceCounters::add(&self.counters.records, decoded.batch.num_rows() as u64);
+        Ok(SourceEvent::Batch(decoded.batch))
+    }
+
+    fn partitions(&self) -> Vec<(String, i32)> {
+        self.partitions.clone()
+    }
+
+    fn checkpoint_interval(&self) -> Option<Duration> {
+        Some(self.options.commit_interval)
+    }
+
+    fn begin_checkpoint(&mut self) -> u64 {
+        self.tracker.barrier()
+    }
+
+    fn checkpoint_done(
+        &mut self,
+        id: u64,
+        retained: Option<i64>,
+        last: bool,
+    ) -> Result<(), ConnectorError> {
+        let offsets: Vec<PartitionOffset> = self
+            .tracker
+            .done(id, retained)
+            .into_iter()
+            .map(|(topic, partition, offset)| PartitionOffset {
+                topic,
+                partition,
+                offset,
+            })
+            .collect();
+        SourceCounters::add(&self.counters.commits, u64::from(!offsets.is_empty()));
+        self.consumer.commit(&offsets, last)
+    }
+
+    fn take_dead_letters(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dead_letters)
+    }
+}
