@@ -451,3 +451,56 @@ fn an_unknown_topic_or_broker_fails_clearly() {
         .to_string();
     assert!(e.contains("topic 'nope'"), "{e}");
 }
+
+fn an_empty_partition_stalls_event_time_only_until_the_idle_timeout(broker: Broker, name: &str) {
+    let topic = topic_name(name);
+    broker.create_topic(&topic, PARTITIONS);
+    // rows in partitions 0..=2 only
+    let records: Vec<_> = events(0, 3_000)
+        .into_iter()
+        .filter(|(p, _, _)| *p != 3)
+        .collect();
+    broker.produce(&topic, &records);
+    let windows_after = |idle: &str, group: &str| {
+        let sql = format!(
+            "{} SELECT window_start, COUNT(*) AS n FROM TUMBLE(events, ts, INTERVAL '10' SECOND)
+               GROUP BY window_start, window_end;",
+            stream_sql(
+                &broker,
+                &topic,
+                group,
+                &format!(", 'scan.startup.mode' = 'earliest'{idle}")
+            )
+        );
+        let script = eddy::plan_script(&sql).expect("plans");
+        let sink = CollectSink::default();
+        let q = eddy::start_query_with_sinks(
+            &script.queries[0],
+            Box::new(sink.clone()),
+            None,
+            &RunOptions::default(),
+        )
+        .expect("starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while q.progress().records_in < records.len() as u64 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(800));
+        q.stop();
+        q.wait().expect("runs");
+        window_counts(&sink.batches())
+    };
+    // without an idle timeout, the silent partition 3 holds every window open
+    assert!(windows_after("", &format!("{name}-stall")).is_empty());
+    // with one, it stops counting: the windows the other partitions passed close, exactly
+    let closed = windows_after(", 'idle_timeout' = '200 ms'", &format!("{name}-idle"));
+    assert!(closed.len() >= 2, "{closed:?}");
+    for (start, n) in &closed {
+        // 1_000 events per window, a quarter of them in the empty partition
+        assert_eq!(*n, 750, "window {start}");
+    }
+}
+on_both_brokers!(
+    idle,
+    an_empty_partition_stalls_event_time_only_until_the_idle_timeout
+);

@@ -22,7 +22,9 @@ use crate::exec::operator::{Message, Operator};
 /// Over a partitioned source (Kafka) each partition has its own `max −
 /// delay`; the watermark is their minimum, over the partitions the source
 /// reads. A partition that has had no row for `idle_timeout` does not count
-/// (it would stall event time) until it has rows again.
+/// (it would stall event time) until it has rows again; when the whole source
+/// has been silent that long, event time continues from the latest event
+/// time seen in any partition, with the wall clock.
 pub(crate) struct WatermarkOp {
     column: usize,
     delay_ms: i64,
@@ -164,11 +166,14 @@ impl Operator for WatermarkOp {
     }
 
     fn handle_idle_advance(&mut self, ms: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        // partitions that went idle while others were silent too release event time
-        if let Some(p) = &self.partitions
-            && let Some(min) = p.minimum(Instant::now())
+        // the whole source is silent: every partition is idle, so event time
+        // continues from the latest event time seen in any of them
+        if let Some(latest) = self
+            .partitions
+            .as_ref()
+            .and_then(|p| p.max.iter().copied().max())
         {
-            self.advance(min, out);
+            self.advance(latest, out);
         }
         // nothing seen yet: no event time to advance from
         if self.current != i64::MIN {
@@ -240,5 +245,68 @@ impl Operator for ProjectOp {
             .map_err(|e| ExecError::arrow("project", e))?;
         out.push(Message::Batch(b));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int32Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    fn batch(rows: &[(i32, i64)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("t", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("_topic", DataType::Utf8, true),
+            Field::new("_partition", DataType::Int32, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(TimestampMillisecondArray::from_iter_values(
+                    rows.iter().map(|r| r.1),
+                )),
+                Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "t"))),
+                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.0))),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn marks(op: &mut WatermarkOp, rows: &[(i32, i64)]) -> Vec<i64> {
+        let mut out = Vec::new();
+        op.process_batch(batch(rows), &mut out).unwrap();
+        out.into_iter()
+            .filter_map(|m| match m {
+                Message::Watermark(w) => Some(w),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn per_partition_watermark_is_the_minimum_and_waits_for_every_partition() {
+        let metrics = Arc::new(QueryMetrics::with_partitions(1));
+        let mut op = WatermarkOp::new(0, 100, metrics).per_partition(1, 2, None);
+        op.set_source_partitions(&[("t".into(), 0), ("t".into(), 1)]);
+        // partition 1 has said nothing yet: no watermark
+        assert!(marks(&mut op, &[(0, 5_000), (0, 6_000)]).is_empty());
+        assert_eq!(marks(&mut op, &[(1, 2_000)]), [1_900]);
+        // the slow partition holds it back
+        assert!(marks(&mut op, &[(0, 9_000)]).is_empty());
+        assert_eq!(marks(&mut op, &[(1, 7_000), (0, 9_500)]), [6_900]);
+    }
+
+    #[test]
+    fn an_idle_partition_stops_holding_the_watermark_back() {
+        let metrics = Arc::new(QueryMetrics::with_partitions(1));
+        let mut op = WatermarkOp::new(0, 0, metrics).per_partition(1, 2, Some(30));
+        op.set_source_partitions(&[("t".into(), 0), ("t".into(), 1)]);
+        assert!(marks(&mut op, &[(0, 5_000)]).is_empty());
+        std::thread::sleep(Duration::from_millis(60));
+        // partition 1 has been silent past the idle timeout
+        assert_eq!(marks(&mut op, &[(0, 6_000)]), [6_000]);
+        // back with old rows: the watermark does not go back
+        assert!(marks(&mut op, &[(1, 1_000)]).is_empty());
     }
 }
