@@ -133,8 +133,8 @@ impl Broker {
         c.assign(&tpl).expect("assign");
         let mut out = Vec::new();
         let deadline = Instant::now() + timeout;
-        while out.len() < expected && Instant::now() < deadline {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
+        let poll = |wait_ms: u64, out: &mut Vec<Record>| {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(wait_ms)) {
                 out.push(Record {
                     partition: m.partition(),
                     offset: m.offset(),
@@ -142,18 +142,14 @@ impl Broker {
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
                 });
             }
+        };
+        while out.len() < expected && Instant::now() < deadline {
+            poll(100, &mut out);
         }
         // anything beyond what was expected is a bug worth seeing
         let extra = Instant::now() + Duration::from_millis(300);
         while Instant::now() < extra {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(50)) {
-                out.push(Record {
-                    partition: m.partition(),
-                    offset: m.offset(),
-                    key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-                    value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                });
-            }
+            poll(50, &mut out);
         }
         out
     }
