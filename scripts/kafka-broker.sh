@@ -12,12 +12,21 @@ DATA="${EDDY_KAFKA_DATA:-$PWD/target/noida-db}"
 VENV="$PWD/.venv"
 PIDFILE="$DATA/broker.pid"
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
 if [ "${1:-}" = "stop" ]; then
   if [ -f "$PIDFILE" ]; then
-    kill "$(cat "$PIDFILE")" 2>/dev/null || true
+    # the launcher and the broker binary it starts share a process group
+    kill -- "-$(cat "$PIDFILE")" 2>/dev/null || true
+    for _ in $(seq 1 50); do port_open || break; sleep 0.1; done
     rm -f "$PIDFILE"
   fi
   exit 0
+fi
+
+if port_open; then
+  echo "port $PORT is already in use (another broker?); stop it, or set EDDY_KAFKA_PORT" >&2
+  exit 1
 fi
 
 if [ ! -x "$VENV/bin/noida-db" ]; then
@@ -27,11 +36,11 @@ fi
 # a fresh data directory each time: tests create their own topics
 rm -rf "$DATA"
 mkdir -p "$DATA"
-"$VENV/bin/noida-db" start --only kafka --kafka-port "$PORT" --host 127.0.0.1 \
+setsid "$VENV/bin/noida-db" start --only kafka --kafka-port "$PORT" --host 127.0.0.1 \
   --data-dir "$DATA" >"$DATA/broker.log" 2>&1 &
-echo $! >"$PIDFILE"
+echo $! >"$PIDFILE" # setsid: also the process group's id
 for _ in $(seq 1 100); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  if port_open; then
     echo "export EDDY_TEST_KAFKA=127.0.0.1:$PORT"
     exit 0
   fi

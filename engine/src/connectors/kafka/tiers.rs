@@ -37,9 +37,43 @@ fn kafka_err(stream: &str, doing: &str, e: KafkaError) -> ConnectorError {
     }
 }
 
-/// A polled error that must stop the query; transient ones (a broker
-/// restarting, a partition's end) are left to librdkafka's retries.
-fn fatal(stream: &str, e: KafkaError) -> Result<(), ConnectorError> {
+/// How long transient consumer errors may go on with no message before the
+/// query fails with the last of them.
+const ERROR_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Consecutive transient errors of one consumer.
+#[derive(Debug, Default)]
+pub(crate) struct Streak {
+    since: Option<Instant>,
+}
+
+impl Streak {
+    /// A message came: the consumer works.
+    fn ok(&mut self) {
+        self.since = None;
+    }
+
+    /// An error came: fatal ones fail at once, transient ones (a broker
+    /// restarting) are left to librdkafka's retries for [`ERROR_PATIENCE`].
+    fn error(&mut self, stream: &str, e: KafkaError) -> Result<(), ConnectorError> {
+        fatal(stream, &e)?;
+        let since = *self.since.get_or_insert_with(Instant::now);
+        if since.elapsed() < ERROR_PATIENCE {
+            return Ok(());
+        }
+        Err(kafka_err(
+            stream,
+            &format!(
+                "consuming failed for {} s without a message (check the brokers; if the error is about a response size, raise 'properties.receive.message.max.bytes')",
+                ERROR_PATIENCE.as_secs()
+            ),
+            e,
+        ))
+    }
+}
+
+/// A polled error that must stop the query at once.
+fn fatal(stream: &str, e: &KafkaError) -> Result<(), ConnectorError> {
     let code = e.rdkafka_error_code();
     let fatal = matches!(
         code,
@@ -53,7 +87,7 @@ fn fatal(stream: &str, e: KafkaError) -> Result<(), ConnectorError> {
         )
     );
     if fatal {
-        Err(kafka_err(stream, "consuming", e))
+        Err(kafka_err(stream, "consuming", e.clone()))
     } else {
         Ok(())
     }
@@ -201,6 +235,7 @@ fn fill(
     s: &Settings,
     first_wait: Duration,
     out: &mut RawBatch,
+    streak: &mut Streak,
 ) -> Result<(), ConnectorError> {
     let mut deadline: Option<Instant> = None;
     let start_len = out.len();
@@ -212,9 +247,10 @@ fn fill(
         match consumer.poll(wait) {
             Some(Ok(m)) => {
                 out.push_message(&m);
+                streak.ok();
                 deadline.get_or_insert_with(|| Instant::now() + s.linger);
             }
-            Some(Err(e)) => fatal(&s.stream, e)?,
+            Some(Err(e)) => streak.error(&s.stream, e)?,
             None => break,
         }
     }
@@ -277,6 +313,7 @@ pub(crate) struct Polled {
     consumer: Box<BaseConsumer>,
     settings: Settings,
     batched: bool,
+    streak: Streak,
 }
 
 impl Polled {
@@ -289,6 +326,7 @@ impl Polled {
             consumer: Box::new(base_consumer(config, &settings)?),
             settings,
             batched,
+            streak: Streak::default(),
         })
     }
 }
@@ -304,11 +342,20 @@ impl KafkaConsumer for Polled {
 
     fn next_batch(&mut self, timeout: Duration, out: &mut RawBatch) -> Result<(), ConnectorError> {
         if self.batched {
-            return fill(&self.consumer, &self.settings, timeout, out);
+            return fill(
+                &self.consumer,
+                &self.settings,
+                timeout,
+                out,
+                &mut self.streak,
+            );
         }
         match self.consumer.poll(timeout) {
-            Some(Ok(m)) => out.push_message(&m),
-            Some(Err(e)) => fatal(&self.settings.stream, e)?,
+            Some(Ok(m)) => {
+                out.push_message(&m);
+                self.streak.ok();
+            }
+            Some(Err(e)) => self.streak.error(&self.settings.stream, e)?,
             None => {}
         }
         Ok(())
@@ -370,12 +417,19 @@ fn poll_thread(
     tx: &Sender<Result<RawBatch, ConnectorError>>,
     free: &Receiver<RawBatch>,
 ) {
+    let mut streak = Streak::default();
     while !stop.load(Ordering::Relaxed) {
         let mut batch = free
             .try_recv()
             .unwrap_or_else(|_| RawBatch::new(s.topics.clone()));
         batch.clear();
-        let result = fill(consumer, s, Duration::from_millis(100), &mut batch);
+        let result = fill(
+            consumer,
+            s,
+            Duration::from_millis(100),
+            &mut batch,
+            &mut streak,
+        );
         let mut msg = match result {
             Ok(()) if batch.is_empty() => continue,
             Ok(()) => Ok(batch),
@@ -459,6 +513,7 @@ pub(crate) struct Legacy {
     consumer: Box<StreamConsumer>,
     runtime: tokio::runtime::Runtime,
     settings: Settings,
+    streak: Streak,
 }
 
 impl Legacy {
@@ -484,6 +539,7 @@ impl Legacy {
             consumer: Box::new(consumer),
             runtime,
             settings,
+            streak: Streak::default(),
         })
     }
 }
@@ -496,6 +552,7 @@ impl KafkaConsumer for Legacy {
     fn next_batch(&mut self, timeout: Duration, out: &mut RawBatch) -> Result<(), ConnectorError> {
         let consumer = &self.consumer;
         let s = &self.settings;
+        let streak = &mut self.streak;
         self.runtime.block_on(async {
             let start_len = out.len();
             let mut deadline: Option<tokio::time::Instant> = None;
@@ -507,9 +564,10 @@ impl KafkaConsumer for Legacy {
                 match tokio::time::timeout(wait, consumer.recv()).await {
                     Ok(Ok(m)) => {
                         out.push_message(&m);
+                        streak.ok();
                         deadline.get_or_insert_with(|| tokio::time::Instant::now() + s.linger);
                     }
-                    Ok(Err(e)) => fatal(&s.stream, e)?,
+                    Ok(Err(e)) => streak.error(&s.stream, e)?,
                     Err(_) => break,
                 }
             }
