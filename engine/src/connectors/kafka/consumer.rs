@@ -152,7 +152,20 @@ impl RawBatch {
             .iter()
             .position(|n| n == topic)
             .unwrap_or(0);
-        self.topic.push(t as u16);
+        self.push_indexed(t as u16, partition, offset, timestamp, key, value);
+    }
+
+    /// [`RawBatch::push`] with the topic's index in `topic_names`.
+    fn push_indexed(
+        &mut self,
+        t: u16,
+        partition: i32,
+        offset: i64,
+        timestamp: Option<i64>,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+    ) {
+        self.topic.push(t);
         self.partition.push(partition);
         self.offset.push(offset);
         self.timestamp.push(timestamp);
@@ -167,8 +180,15 @@ impl RawBatch {
 
     /// Appends a message polled from librdkafka.
     pub fn push_message(&mut self, m: &BorrowedMessage<'_>) {
-        self.push(
-            m.topic(),
+        // one topic: no need to read (and check) its name per message
+        let t = if self.topic_names.len() == 1 {
+            0
+        } else {
+            let name = m.topic();
+            self.topic_names.iter().position(|n| n == name).unwrap_or(0) as u16
+        };
+        self.push_indexed(
+            t,
             m.partition(),
             m.offset(),
             m.timestamp().to_millis(),
