@@ -15,6 +15,7 @@ pub(crate) mod row_window;
 pub(crate) mod row_window_udaf;
 pub mod runtime;
 pub(crate) mod session_aggregate;
+pub(crate) mod sink_stage;
 pub(crate) mod stateless;
 pub(crate) mod top_n;
 pub(crate) mod tumbling_aggregate;
