@@ -372,7 +372,7 @@ fn progress_line(p: &Progress) -> String {
 fn stats_text(i: usize, s: &QueryStats) -> String {
     format!(
         "query {}: {} records in, {} out, {} too late ({} dead-lettered), {} late within the allowed lateness, \
-         {} null event time (dropped), {} malformed (skipped); {:.3} s, {:.0} rec/s; watermark {}",
+         {} null event time (dropped), {} malformed; {:.3} s, {:.0} rec/s; watermark {}",
         i + 1,
         s.records_in,
         s.records_out,
