@@ -369,9 +369,13 @@ fn source_rate(addr: &str, topic: &str, tier: &str, group: &str) -> Result<f64, 
     let mut source = eddy::connectors::open_source(def, &ctx).map_err(|e| format!("open: {e}"))?;
     let start = Instant::now();
     let mut rows = 0usize;
+    let mut first: Option<Duration> = None;
     loop {
         match source.poll().map_err(|e| format!("poll: {e}"))? {
-            eddy::connectors::SourceEvent::Batch(b) => rows += b.num_rows(),
+            eddy::connectors::SourceEvent::Batch(b) => {
+                first.get_or_insert_with(|| start.elapsed());
+                rows += b.num_rows();
+            }
             eddy::connectors::SourceEvent::Idle => {}
             eddy::connectors::SourceEvent::End => break,
         }
@@ -383,6 +387,11 @@ fn source_rate(addr: &str, topic: &str, tier: &str, group: &str) -> Result<f64, 
     if rows != MESSAGES {
         return Err(format!("source: {rows} rows, expected {MESSAGES}"));
     }
+    // the broker's pace shows in how long its first answer takes (see the raw runs)
+    eprintln!(
+        "  ({tier} source: first batch after {} ms)",
+        first.unwrap_or_default().as_millis()
+    );
     Ok(rows as f64 / elapsed.as_secs_f64())
 }
 
