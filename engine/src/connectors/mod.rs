@@ -33,8 +33,6 @@ pub struct SourceCounters {
     pub malformed: AtomicU64,
     /// Input bytes read.
     pub bytes: AtomicU64,
-    /// Offset commits made (Kafka).
-    pub commits: AtomicU64,
 }
 
 impl SourceCounters {

@@ -38,8 +38,9 @@ struct PartitionClocks {
     topic_column: usize,
     partition_column: usize,
     idle: Option<Duration>,
-    /// (topic, partition) → slot.
-    slots: HashMap<(String, i32), usize>,
+    /// Topics seen; (topic index, partition) → slot.
+    topics: Vec<String>,
+    slots: HashMap<(usize, i32), usize>,
     /// Largest event time seen per slot.
     max: Vec<i64>,
     /// When each slot last had a row (or when it became known).
@@ -48,11 +49,18 @@ struct PartitionClocks {
 
 impl PartitionClocks {
     fn slot(&mut self, topic: &str, partition: i32, now: Instant) -> usize {
-        if let Some(&s) = self.slots.get(&(topic.to_string(), partition)) {
+        let t = match self.topics.iter().position(|n| n == topic) {
+            Some(t) => t,
+            None => {
+                self.topics.push(topic.to_string());
+                self.topics.len() - 1
+            }
+        };
+        if let Some(&s) = self.slots.get(&(t, partition)) {
             return s;
         }
         let s = self.max.len();
-        self.slots.insert((topic.to_string(), partition), s);
+        self.slots.insert((t, partition), s);
         self.max.push(i64::MIN);
         self.last_row.push(now);
         s
@@ -115,6 +123,7 @@ impl WatermarkOp {
             topic_column,
             partition_column,
             idle: idle_timeout_ms.map(|ms| Duration::from_millis(ms.max(1) as u64)),
+            topics: Vec::new(),
             slots: HashMap::new(),
             max: Vec::new(),
             last_row: Vec::new(),

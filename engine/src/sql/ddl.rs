@@ -64,11 +64,7 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
             ));
         }
         if !fields.is_empty() {
-            fields.extend(
-                connectors::kafka::SYSTEM_COLUMNS
-                    .iter()
-                    .map(|(n, t)| Field::new(*n, t.to_arrow(), true)),
-            );
+            fields.extend(connectors::kafka::system_fields());
         }
     }
     let options = Options::new(

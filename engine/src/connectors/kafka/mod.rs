@@ -42,14 +42,17 @@ pub fn is_system_column(name: &str) -> bool {
         .any(|(n, _)| n.eq_ignore_ascii_case(name))
 }
 
+/// The system columns as (nullable) Arrow fields.
+pub fn system_fields() -> impl Iterator<Item = Field> {
+    SYSTEM_COLUMNS
+        .iter()
+        .map(|(n, t)| Field::new(*n, t.to_arrow(), true))
+}
+
 /// `schema` followed by the system columns.
 pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.extend(
-        SYSTEM_COLUMNS
-            .iter()
-            .map(|(n, t)| Field::new(*n, t.to_arrow(), true)),
-    );
+    fields.extend(system_fields());
     Arc::new(Schema::new(fields))
 }
 

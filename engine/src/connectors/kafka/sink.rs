@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -123,21 +123,17 @@ impl KafkaSink {
         }
     }
 
-    /// Keys of every row, as text (`None` for NULL or no key column).
-    fn keys(&self, batch: &RecordBatch) -> Result<Vec<Option<String>>, ConnectorError> {
+    /// The key column as text (`None` without a key column).
+    fn keys(&self, batch: &RecordBatch) -> Result<Option<ArrayRef>, ConnectorError> {
         let Some(c) = self.key_column else {
-            return Ok(vec![None; batch.num_rows()]);
+            return Ok(None);
         };
-        let text = arrow::compute::cast(batch.column(c), &DataType::Utf8).map_err(|e| {
-            ConnectorError::Arrow {
+        arrow::compute::cast(batch.column(c), &DataType::Utf8)
+            .map(Some)
+            .map_err(|e| ConnectorError::Arrow {
                 context: format!("stream '{}': the key column as text", self.stream),
                 source: e,
-            }
-        })?;
-        let s = text.as_string::<i32>();
-        Ok((0..s.len())
-            .map(|i| s.is_valid(i).then(|| s.value(i).to_string()))
-            .collect())
+            })
     }
 }
 
@@ -149,14 +145,15 @@ impl Sink for KafkaSink {
         let keys = self.keys(batch)?;
         let buf = std::mem::take(&mut self.buf);
         let result = (|| {
-            for (line, key) in buf
+            let keys = keys.as_ref().map(|k| k.as_string::<i32>());
+            for (row, line) in buf
                 .split(|&b| b == b'\n')
                 .filter(|l| !l.is_empty())
-                .zip(&keys)
+                .enumerate()
             {
                 let mut record = BaseRecord::<str, [u8]>::to(&self.topic).payload(line);
-                if let Some(k) = key {
-                    record = record.key(k.as_str());
+                if let Some(k) = keys.filter(|k| k.is_valid(row)) {
+                    record = record.key(k.value(row));
                 }
                 loop {
                     match self.producer.send(record) {

@@ -321,7 +321,6 @@ impl Source for KafkaSource {
                 offset,
             })
             .collect();
-        SourceCounters::add(&self.counters.commits, u64::from(!offsets.is_empty()));
         self.consumer.commit(&offsets, last)
     }
 

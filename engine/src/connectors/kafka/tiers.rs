@@ -156,10 +156,9 @@ fn commit_offsets<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         Ok(()) => Ok(()),
         // nothing new to commit
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-        Err(e) if !sync => {
-            let _ = e;
-            Ok(())
-        }
+        // an async commit's failure would only be reported to the callback;
+        // the next commit carries the same offsets again
+        Err(_) if !sync => Ok(()),
         Err(e) => Err(kafka_err(stream, "committing offsets", e)),
     }
 }
