@@ -45,7 +45,9 @@ fn run(dir: &std::path::Path, select: &str) -> u64 {
         dir.join("out.jsonl").display()
     );
     let script = eddy::plan_script(&sql).expect("bench SQL plans");
-    let q = eddy::start_query(&script.queries[0], &RunOptions::default()).expect("query starts");
+    let spec =
+        eddy::JobSpec::new("bench", script.queries[0].clone()).options(RunOptions::default());
+    let q = eddy::JobManager::new().submit(spec).expect("query starts");
     let stats = q.wait().expect("query runs");
     assert_eq!(stats.records_in, ROWS as u64);
     stats.records_out

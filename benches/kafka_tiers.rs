@@ -304,14 +304,19 @@ fn tier_sql(addr: &str, topic: &str, tier: &str, group: &str, bounded: bool) -> 
 }
 
 /// Starts the bench query with `sink`.
-fn start(sql: &str, sink: Box<dyn Sink>) -> Result<eddy::RunningQuery, String> {
+fn start(sql: &str, sink: Box<dyn Sink>) -> Result<eddy::JobHandle, String> {
     let script = eddy::plan_script(sql).map_err(|e| format!("plan: {e}"))?;
     let plan = script.queries.first().ok_or("the script has no query")?;
     let options = RunOptions {
         partitions: 1,
         ..Default::default()
     };
-    eddy::start_query_with_sinks(plan, sink, None, &options).map_err(|e| format!("start: {e}"))
+    let spec = eddy::JobSpec::new("bench", plan.clone())
+        .options(options)
+        .sink(sink);
+    eddy::JobManager::new()
+        .submit(spec)
+        .map_err(|e| format!("start: {e}"))
 }
 
 /// Counts the rows it is given.

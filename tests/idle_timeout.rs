@@ -4,17 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use eddy::{CollectSink, RunOptions};
+use eddy::{CollectSink, JobHandle, JobManager, JobSpec, RunOptions};
 
 /// Stops the query even when an assertion fails.
-struct Stopper(Option<eddy::RunningQuery>);
+struct Stopper(JobHandle);
 
 impl Drop for Stopper {
     fn drop(&mut self) {
-        if let Some(q) = self.0.take() {
-            q.stop();
-            let _ = q.wait();
-        }
+        self.0.stop();
+        let _ = self.0.wait();
     }
 }
 
@@ -36,16 +34,14 @@ fn start(dir: &std::path::Path, idle: &str) -> (CollectSink, Stopper) {
     );
     let script = eddy::plan_script(&sql).expect("plans");
     let sink = CollectSink::default();
-    let q = eddy::start_query_with_sink(
-        &script.queries[0],
-        Box::new(sink.clone()),
-        &RunOptions {
+    let spec = JobSpec::new("idle", script.queries[0].clone())
+        .sink(Box::new(sink.clone()))
+        .options(RunOptions {
             batch_size: 1,
             ..RunOptions::default()
-        },
-    )
-    .expect("starts");
-    (sink, Stopper(Some(q)))
+        });
+    let q = JobManager::new().submit(spec).expect("starts");
+    (sink, Stopper(q))
 }
 
 fn rows(sink: &CollectSink) -> usize {

@@ -191,13 +191,7 @@ fn restart_resumes_from_committed_offsets(broker: Broker, name: &str) {
     // run 1: unbounded; stopped once it has read everything produced so far
     let script = eddy::plan_script(&query("")).expect("plans");
     let sink = CollectSink::default();
-    let running = eddy::start_query_with_sinks(
-        &script.queries[0],
-        Box::new(sink.clone()),
-        None,
-        &RunOptions::default(),
-    )
-    .expect("starts");
+    let running = eddy_suite::start_job(&script.queries[0], Box::new(sink.clone()));
     let deadline = Instant::now() + Duration::from_secs(60);
     while running.progress().records_in < first as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -272,14 +266,9 @@ fn malformed_messages_under_each_policy(broker: Broker, name: &str) {
     let script = eddy::plan_script(&sql("dead_letter", &format!("{name}-dl"))).expect("plans");
     // rows to memory, dead letters where the stream says
     let sink = CollectSink::default();
-    let stats = eddy::start_query_with_sink(
-        &script.queries[0],
-        Box::new(sink.clone()),
-        &RunOptions::default(),
-    )
-    .expect("starts")
-    .wait()
-    .expect("runs");
+    let stats = eddy_suite::start_job(&script.queries[0], Box::new(sink.clone()))
+        .wait()
+        .expect("runs");
     assert_eq!(stats.malformed, 4);
     assert_eq!(ints(&sink.batches(), "id").len(), good.len());
     let text = std::fs::read_to_string(&dead).expect("dead letters written");
@@ -351,7 +340,8 @@ fn sink_round_trip_and_windows_end_to_end(broker: Broker, name: &str) {
         broker.bootstrap()
     );
     let script = eddy::plan_script(&sql).expect("plans");
-    let stats = eddy::start_query(&script.queries[0], &RunOptions::default())
+    let stats = eddy::JobManager::new()
+        .submit(eddy::JobSpec::new("kafka", script.queries[0].clone()))
         .expect("starts")
         .wait()
         .expect("runs");
@@ -474,13 +464,7 @@ fn an_empty_partition_stalls_event_time_only_until_the_idle_timeout(broker: Brok
         );
         let script = eddy::plan_script(&sql).expect("plans");
         let sink = CollectSink::default();
-        let q = eddy::start_query_with_sinks(
-            &script.queries[0],
-            Box::new(sink.clone()),
-            None,
-            &RunOptions::default(),
-        )
-        .expect("starts");
+        let q = eddy_suite::start_job(&script.queries[0], Box::new(sink.clone()));
         let deadline = Instant::now() + Duration::from_secs(20);
         while q.progress().records_in < records.len() as u64 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));

@@ -134,15 +134,15 @@ fn a_hostile_udf_fails_its_query_while_a_healthy_one_completes() {
         let sink = CollectSink::default();
         let script = eddy::plan_script_with_udfs(&format!("{LIVE}\n{healthy}"), udfs.clone())
             .expect("plans");
-        let running = eddy::start_query_with_sink(
-            &script.queries[0],
-            Box::new(sink.clone()),
-            &RunOptions {
+        let spec = eddy::JobSpec::new("healthy", script.queries[0].clone())
+            .sink(Box::new(sink.clone()))
+            .options(RunOptions {
                 partitions: 2,
                 ..RunOptions::default()
-            },
-        )
-        .expect("healthy query starts");
+            });
+        let running = eddy::JobManager::new()
+            .submit(spec)
+            .expect("healthy query starts");
         let bad = eddy::plan_script_with_udfs(
             &format!("{BIDS}\nSELECT {function}(auction) AS x FROM bids"),
             udfs.clone(),

@@ -196,6 +196,9 @@ pub enum ExecError {
     /// Any other invariant broken at run time.
     #[error("{0}")]
     Internal(String),
+    /// The job failed earlier with this error (told to a later waiter).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl ExecError {

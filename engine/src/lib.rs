@@ -2,7 +2,8 @@
 //!
 //! SQL text is parsed and planned ([`sql`], [`plan`]) and run by push-based
 //! operators ([`exec`]) on worker threads, reading from and writing to
-//! [`connectors`].
+//! [`connectors`]. The [`job`] layer runs a plan: submit a [`JobSpec`] to a
+//! [`JobManager`] and follow it through its [`JobHandle`].
 //!
 //! ```no_run
 //! let script = eddy::plan_script(
@@ -21,6 +22,7 @@ pub mod catalog;
 pub mod connectors;
 pub mod error;
 pub mod exec;
+pub mod job;
 pub mod plan;
 pub mod sql;
 pub mod types;
@@ -31,14 +33,12 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 
 pub use error::{ConnectorError, EngineError, ExecError, PlanError};
-pub use exec::runtime::{Progress, QueryStats, RunOptions, RunningQuery, StopHandle};
+pub use job::{JobHandle, JobManager, JobSpec, JobStatus, Progress, QueryStats, RunOptions};
 pub use plan::physical::PhysicalPlan;
 pub use sql::{Catalog, PlannedStatement};
 
-use catalog::{EventTimeOptions, LatePolicy, Options, StreamDef};
-use connectors::dead_letter::{CollectDeadLetters, DeadLetterSink, FileDeadLetters};
-use connectors::{Sink, SourceContext};
-use plan::logical::SinkTarget;
+use connectors::Sink;
+use connectors::dead_letter::CollectDeadLetters;
 
 /// A planned script: its streams, the queries to run and the ones to explain.
 #[derive(Debug, Clone, Default)]
@@ -82,93 +82,6 @@ pub fn plan_script_with_udfs(
     Ok(script)
 }
 
-/// Opens the sink a plan writes to (stdout for a bare SELECT).
-///
-/// # Errors
-/// The sink cannot be opened (bad options, a file that cannot be created).
-pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, ConnectorError> {
-    match &plan.sink {
-        SinkTarget::Stdout => {
-            let def = StreamDef {
-                name: "stdout".into(),
-                schema: plan.output_schema.clone(),
-                watermark: None,
-                options: Options::new("stdout", [("connector".to_string(), "stdout".to_string())]),
-                pos: Default::default(),
-            };
-            connectors::open_sink(&def, plan.output_schema.clone())
-        }
-        SinkTarget::Stream(def) => connectors::open_sink(def, plan.output_schema.clone()),
-    }
-}
-
-/// Opens the dead-letter sink the plan's source stream asks for
-/// (`'late_policy' = 'dead_letter'` with `'dead_letter.path'`), if any.
-///
-/// # Errors
-/// Bad options or a file that cannot be opened.
-pub fn open_dead_letter_sink(
-    plan: &PhysicalPlan,
-) -> Result<Option<Box<dyn DeadLetterSink>>, ConnectorError> {
-    let o = EventTimeOptions::from_options(&plan.source.options)?;
-    // malformed Kafka messages may go there too
-    let malformed = plan
-        .source
-        .options
-        .get("format.on_error")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("dead_letter"));
-    match o.dead_letter_path {
-        Some(path) if o.late_policy == LatePolicy::DeadLetter || malformed => Ok(Some(Box::new(
-            FileDeadLetters::open(&plan.source.name, &path)?,
-        ))),
-        _ => Ok(None),
-    }
-}
-
-/// Starts a query writing rows to `sink` and dead letters to `dead_letters`.
-///
-/// # Errors
-/// The source cannot be opened or the pipeline cannot be built.
-pub fn start_query_with_sinks(
-    plan: &PhysicalPlan,
-    sink: Box<dyn Sink>,
-    dead_letters: Option<Box<dyn DeadLetterSink>>,
-    options: &RunOptions,
-) -> Result<RunningQuery, EngineError> {
-    let ctx = SourceContext::new(options.batch_size);
-    let source = connectors::open_source(&plan.source, &ctx)?;
-    Ok(RunningQuery::start(
-        plan,
-        source,
-        &ctx,
-        sink,
-        dead_letters,
-        options,
-    )?)
-}
-
-/// Starts a query writing to `sink` (dead letters go where the stream says).
-///
-/// # Errors
-/// The source cannot be opened or the pipeline cannot be built.
-pub fn start_query_with_sink(
-    plan: &PhysicalPlan,
-    sink: Box<dyn Sink>,
-    options: &RunOptions,
-) -> Result<RunningQuery, EngineError> {
-    let dead = open_dead_letter_sink(plan)?;
-    start_query_with_sinks(plan, sink, dead, options)
-}
-
-/// Starts a query writing to its own sink.
-///
-/// # Errors
-/// The source or sink cannot be opened or the pipeline cannot be built.
-pub fn start_query(plan: &PhysicalPlan, options: &RunOptions) -> Result<RunningQuery, EngineError> {
-    let sink = open_plan_sink(plan)?;
-    start_query_with_sink(plan, sink, options)
-}
-
 /// A sink that keeps every batch in memory, for embedding and tests.
 #[derive(Debug, Clone, Default)]
 pub struct CollectSink {
@@ -206,21 +119,19 @@ pub struct Collected {
     pub stats: QueryStats,
 }
 
-/// Runs a query to the end of its input and returns its output batches and
-/// dead letters instead of writing them to its sinks.
+/// Runs a query to the end of its input (as a job of its own) and returns
+/// its output batches and dead letters instead of writing them to its sinks.
 ///
 /// # Errors
 /// Any error while starting or running the query.
 pub fn collect_all(plan: &PhysicalPlan, options: &RunOptions) -> Result<Collected, EngineError> {
     let sink = CollectSink::default();
     let dead = CollectDeadLetters::new(&plan.source.name);
-    let stats = start_query_with_sinks(
-        plan,
-        Box::new(sink.clone()),
-        Some(Box::new(dead.clone())),
-        options,
-    )?
-    .wait()?;
+    let spec = JobSpec::new("collect", plan.clone())
+        .options(options.clone())
+        .sink(Box::new(sink.clone()))
+        .dead_letters(Box::new(dead.clone()));
+    let stats = JobManager::new().submit(spec)?.wait()?;
     Ok(Collected {
         batches: sink.batches(),
         dead_letters: dead.lines(),

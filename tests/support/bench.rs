@@ -111,21 +111,17 @@ impl eddy::connectors::Sink for CountSink {
 /// workers, sink threads); returns the rows written.
 pub fn run_threads(select: &str, input: &[RecordBatch], partitions: usize) -> u64 {
     let plan = plan(select);
-    let ctx = eddy::connectors::SourceContext::new(BATCH);
     let source = Box::new(MemorySource(input.iter().cloned().collect()));
     let options = eddy::RunOptions {
         partitions,
+        batch_size: BATCH,
         ..eddy::RunOptions::default()
     };
-    let q = eddy::RunningQuery::start(
-        &plan,
-        source,
-        &ctx,
-        Box::new(CountSink::default()),
-        None,
-        &options,
-    )
-    .expect("query starts");
+    let spec = eddy::JobSpec::new("bench", plan)
+        .options(options)
+        .source(source)
+        .sink(Box::new(CountSink::default()));
+    let q = eddy::JobManager::new().submit(spec).expect("query starts");
     let stats = q.wait().expect("query runs");
     assert_eq!(stats.records_in, 0, "the memory source does not count rows");
     stats.records_out

@@ -63,6 +63,16 @@ fn format_column(c: &dyn Array) -> Vec<String> {
     }
 }
 
+/// Starts `plan` as a job of its own writing rows to `sink` (default options).
+pub fn start_job(
+    plan: &eddy::PhysicalPlan,
+    sink: Box<dyn eddy::connectors::Sink>,
+) -> eddy::JobHandle {
+    eddy::JobManager::new()
+        .submit(eddy::JobSpec::new("test", plan.clone()).sink(sink))
+        .expect("the job starts")
+}
+
 /// Options a case file sets in `-- key: value` header lines.
 #[derive(Debug, Clone)]
 pub struct CaseOptions {

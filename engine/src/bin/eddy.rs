@@ -14,7 +14,7 @@ use eddy::exec::export::Exporter;
 use eddy::types::format_timestamp_ms;
 use eddy::udf::registry::Registry;
 use eddy::udf::{UdfLimits, UdfModule};
-use eddy::{Progress, QueryStats, RunOptions, Script};
+use eddy::{JobHandle, JobManager, JobSpec, Progress, QueryStats, RunOptions, Script};
 
 /// Eddy: streaming SQL over Kafka, files and the built-in Nexmark generator.
 #[derive(Parser)]
@@ -289,6 +289,7 @@ fn answer(mut stream: TcpStream, exporter: &Exporter) -> std::io::Result<()> {
     stream.write_all(body.as_bytes())
 }
 
+/// Runs the script's queries as jobs until they end or Ctrl-C stops them.
 fn run(
     script: &Script,
     stats: bool,
@@ -299,54 +300,40 @@ fn run(
     for plan in &script.explains {
         print!("{}", plan.explain_text());
     }
-    if script.queries.is_empty() {
-        if script.explains.is_empty() {
-            bail!("the script has no query to run; add a SELECT or INSERT INTO statement");
-        }
-        return Ok(());
+    if script.queries.is_empty() && script.explains.is_empty() {
+        bail!("the script has no query to run; add a SELECT or INSERT INTO statement");
     }
-    let mut running = Vec::new();
+    let jobs = Arc::new(JobManager::new());
     for (i, plan) in script.queries.iter().enumerate() {
         let label = (i + 1).to_string();
         let mut options = options.clone();
         options.batch_latency = exporter.as_ref().map(|e| e.batch_latency(&label));
-        let q = eddy::start_query(plan, &options)?;
+        let job = jobs.submit(JobSpec::new(&label, plan.clone()).options(options))?;
         if let Some(e) = &exporter {
-            e.register(&label, q.metrics().clone(), q.source_counters().clone());
+            e.register(&label, job.metrics().clone(), job.source_counters().clone());
         }
-        running.push(q);
     }
-    let stoppers: Vec<_> = running.iter().map(|q| q.stop_handle()).collect();
-    let interrupts = Arc::new(AtomicUsize::new(0));
+    let stopper = jobs.clone();
+    let interrupts = AtomicUsize::new(0);
     ctrlc::set_handler(move || {
         if interrupts.fetch_add(1, Ordering::SeqCst) > 0 {
             std::process::exit(130);
         }
         eprintln!("\nstopping (Ctrl-C again to quit at once)...");
-        stoppers.iter().for_each(|s| s.stop());
+        stopper.stop_all();
     })
     .context("cannot install the Ctrl-C handler")?;
-    while !running.iter().all(|q| q.is_finished()) {
-        std::thread::sleep(Duration::from_millis(50));
+    while !jobs.wait_all(Duration::from_millis(200)) {
         if show_progress {
-            let p = running
-                .iter()
-                .map(|q| q.progress())
-                .fold(Progress::default(), |a, b| Progress {
-                    records_in: a.records_in + b.records_in,
-                    records_out: a.records_out + b.records_out,
-                    watermark: a.watermark.max(b.watermark),
-                    elapsed: a.elapsed.max(b.elapsed),
-                });
-            eprint!("\r{}", progress_line(&p));
+            eprint!("\r{}", progress_line(&jobs.jobs()));
         }
     }
     if show_progress {
-        eprintln!();
+        eprintln!("\r{}", progress_line(&jobs.jobs()));
     }
     let mut first_err = None;
-    for (i, q) in running.into_iter().enumerate() {
-        match q.wait() {
+    for (i, job) in jobs.jobs().iter().enumerate() {
+        match job.wait() {
             Ok(s) if stats => eprintln!("{}", stats_text(i, &s)),
             Ok(_) => {}
             Err(e) => {
@@ -354,14 +341,22 @@ fn run(
             }
         }
     }
-    match first_err {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
-    }
+    first_err.map_or(Ok(()), |e| Err(e.into()))
 }
 
-fn progress_line(p: &Progress) -> String {
-    let rate = p.records_in as f64 / p.elapsed.as_secs_f64().max(1e-9);
+/// One line over all jobs: rows in and out, input rate, the latest watermark.
+fn progress_line(jobs: &[JobHandle]) -> String {
+    let p = jobs
+        .iter()
+        .map(JobHandle::progress)
+        .fold(Progress::default(), |a, b| Progress {
+            records_in: a.records_in + b.records_in,
+            records_out: a.records_out + b.records_out,
+            watermark: a.watermark.max(b.watermark),
+            elapsed: a.elapsed.max(b.elapsed),
+            ..Progress::default()
+        });
+    let rate = p.rate();
     let wm = p.watermark.map_or("-".to_string(), format_timestamp_ms);
     format!(
         "in {} | out {} | {:.0} rec/s | watermark {wm}   ",

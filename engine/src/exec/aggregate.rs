@@ -15,7 +15,7 @@ use crate::exec::changelog::ChangeTracker;
 use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{DeadLetter, Message, Operator};
+use crate::exec::operator::{Collector, DeadLetter, Message, Operator};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, EmitMode, Lateness};
 
@@ -419,7 +419,7 @@ impl Operator for GroupAggregateOp {
         }
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         let rows = self.spec.evaluate(&batch)?;
         let schema = self.spec.schema.clone();
         let state = self.state()?;
@@ -431,7 +431,7 @@ impl Operator for GroupAggregateOp {
         Ok(())
     }
 
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         let Some(mut state) = self.state.take() else {
             return Ok(());
         };
@@ -580,7 +580,7 @@ impl Rejects {
         &mut self,
         batch: &RecordBatch,
         ts: &TimestampMillisecondArray,
-        out: &mut Vec<Message>,
+        out: &mut Collector,
     ) -> ExecResult<()> {
         let watermark = self.watermark;
         QueryMetrics::add(&self.metrics.late_rows, self.late.len() as u64);

@@ -20,7 +20,7 @@ use crate::exec::aggregate::{
     window_prefix,
 };
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator};
 
 /// One pane: rows still arriving (`live`) and parts already frozen for merging.
 #[derive(Default)]
@@ -150,7 +150,7 @@ impl HoppingAggregateOp {
     }
 
     /// Emits, in order, every window ending at or before `until`.
-    fn emit_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn emit_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
         while let Some(start) = self.next_start {
             let end = start.saturating_add(self.size_ms);
             if end > until {
@@ -207,7 +207,7 @@ impl Operator for HoppingAggregateOp {
         self.panes.keys().next().copied()
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -226,7 +226,7 @@ impl Operator for HoppingAggregateOp {
         Ok(())
     }
 
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         if let Some(closed) = self.rejects.advance(watermark) {
             self.emit_until(closed, out)?;
         }
@@ -234,7 +234,7 @@ impl Operator for HoppingAggregateOp {
         Ok(())
     }
 
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         self.emit_until(i64::MAX, out)
     }
 }

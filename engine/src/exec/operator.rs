@@ -1,19 +1,46 @@
-//! The push-based operator contract and the messages that flow between
-//! operators: batches, watermarks and checkpoint barriers.
+//! The push-based operator contract, the one message type that flows
+//! through a running query (between operators and between stages) and the
+//! [`Collector`] operators emit into.
 
 use arrow::record_batch::RecordBatch;
 
 pub use crate::connectors::dead_letter::DeadLetter;
 use crate::error::ExecResult;
 
-/// A checkpoint barrier (state snapshots are taken when it passes).
+/// A checkpoint barrier: every message before it belongs to checkpoint `id`,
+/// every message after it to the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckpointBarrier {
-    /// Checkpoint number.
+    /// Checkpoint number, increasing.
     pub id: u64,
+    /// The earliest event time (ms) whose rows an operator before this
+    /// point still holds back (an open window, an unreleased row); `None`
+    /// when nothing is held. Stages fill it in as the barrier passes, so
+    /// the source knows which offsets it may commit (at-least-once).
+    pub held_since: Option<i64>,
 }
 
-/// What flows from one operator to the next.
+impl CheckpointBarrier {
+    /// A fresh barrier, nothing held yet.
+    pub fn new(id: u64) -> Self {
+        Self {
+            id,
+            held_since: None,
+        }
+    }
+
+    /// Records that rows from `time` on are held (keeps the earliest).
+    pub fn hold(&mut self, time: Option<i64>) {
+        self.held_since = match (self.held_since, time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+    }
+}
+
+/// What flows from one operator to the next and from one stage to the next.
+/// Every stage and pipeline passes on each variant it does not consume.
 #[derive(Debug, Clone)]
 pub enum Message {
     /// Rows.
@@ -22,18 +49,56 @@ pub enum Message {
     /// event time are expected, so windows ending at or before it may close.
     Watermark(i64),
     /// A checkpoint barrier.
-    Checkpoint(CheckpointBarrier),
-    /// The source has been silent past its `idle_timeout`: event time is
-    /// taken to have advanced this many ms (the watermark operator turns it
-    /// into a watermark).
-    IdleAdvance(i64),
+    Barrier(CheckpointBarrier),
     /// Input rows an operator could not use (too late for any open window),
     /// on their way to the dead-letter sink; operators pass them on untouched.
     DeadLetter(DeadLetter),
+    /// Records a source rejected as malformed, as dead-letter JSON lines
+    /// (`format.on_error = 'dead_letter'`); passed on untouched.
+    Malformed(Vec<String>),
+    /// The input ended by itself (not a stop): operators emit what they still
+    /// hold ([`Operator::on_close`]) and it is passed on, last.
+    End,
 }
 
-/// A push-based streaming operator. Each method may push any number of
-/// messages to `out`, which go to the next operator in order.
+/// Where an operator puts what it emits; the pipeline hands the messages to
+/// the next operator in order.
+#[derive(Debug, Default)]
+pub struct Collector {
+    messages: Vec<Message>,
+}
+
+impl Collector {
+    /// Emits a message.
+    pub fn push(&mut self, message: Message) {
+        self.messages.push(message);
+    }
+
+    /// Emits rows (an empty batch is dropped).
+    pub fn batch(&mut self, batch: RecordBatch) {
+        if batch.num_rows() > 0 {
+            self.messages.push(Message::Batch(batch));
+        }
+    }
+
+    /// The messages emitted so far.
+    pub fn iter(&self) -> std::slice::Iter<'_, Message> {
+        self.messages.iter()
+    }
+
+    /// Whether nothing was emitted.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Takes the messages emitted.
+    pub fn take(&mut self) -> Vec<Message> {
+        std::mem::take(&mut self.messages)
+    }
+}
+
+/// A push-based streaming operator. Each method may emit any number of
+/// messages into `out`, which go to the next operator in order.
 pub trait Operator: Send {
     /// Short name for errors and metrics.
     fn name(&self) -> &'static str;
@@ -42,13 +107,13 @@ pub trait Operator: Send {
     ///
     /// # Errors
     /// An evaluation failure; the query stops with it.
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()>;
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()>;
 
     /// Handles a watermark; the default forwards it.
     ///
     /// # Errors
     /// A failure while emitting closed windows.
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         out.push(Message::Watermark(watermark));
         Ok(())
     }
@@ -61,19 +126,9 @@ pub trait Operator: Send {
     fn handle_checkpoint(
         &mut self,
         barrier: CheckpointBarrier,
-        out: &mut Vec<Message>,
+        out: &mut Collector,
     ) -> ExecResult<()> {
-        out.push(Message::Checkpoint(barrier));
-        Ok(())
-    }
-
-    /// The source is idle and event time advanced by `ms` with the wall
-    /// clock; the default forwards it.
-    ///
-    /// # Errors
-    /// A failure while emitting.
-    fn handle_idle_advance(&mut self, ms: i64, out: &mut Vec<Message>) -> ExecResult<()> {
-        out.push(Message::IdleAdvance(ms));
+        out.push(Message::Barrier(barrier));
         Ok(())
     }
 
@@ -86,17 +141,11 @@ pub trait Operator: Send {
         None
     }
 
-    /// The source's partitions (topic, partition), told before the first
-    /// batch to the operators before the exchange; the default ignores them.
-    fn set_source_partitions(&mut self, partitions: &[(String, i32)]) {
-        let _ = partitions;
-    }
-
     /// The input has ended (not cancelled): emit whatever is still held.
     ///
     /// # Errors
     /// A failure while emitting.
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         let _ = out;
         Ok(())
     }

@@ -7,12 +7,13 @@ use crate::exec::aggregate::{AggregateSpec, GroupAggregateOp};
 use crate::exec::expr::compile;
 use crate::exec::hopping_aggregate::HoppingAggregateOp;
 use crate::exec::metrics::{OperatorCounters, QueryMetrics};
-use crate::exec::operator::{Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator};
 use crate::exec::row_window::RowWindowOp;
 use crate::exec::session_aggregate::SessionAggregateOp;
-use crate::exec::stateless::{FilterOp, ProjectOp, WatermarkOp};
+use crate::exec::stateless::{FilterOp, ProjectOp};
 use crate::exec::top_n::TopNOp;
 use crate::exec::tumbling_aggregate::{Aligned, TumblingAggregateOp};
+use crate::exec::watermark::{WatermarkGenerator, WatermarkOp};
 use crate::plan::logical::{AggregateCall, EmitMode, OP_COLUMN, schema_of};
 use crate::plan::physical::{PhysicalNode, PhysicalPlan};
 use crate::types::SqlType;
@@ -110,19 +111,10 @@ impl Pipeline {
                     *lateness,
                     metrics.clone(),
                 )?),
-                PhysicalNode::Watermark {
-                    column,
-                    delay_ms,
-                    idle_timeout_ms,
-                    per_partition,
-                    ..
-                } => {
-                    let mut op = WatermarkOp::new(*column, *delay_ms, metrics.clone());
-                    if let Some((topic, partition)) = per_partition {
-                        op = op.per_partition(*topic, *partition, *idle_timeout_ms);
-                    }
-                    Box::new(op)
-                }
+                PhysicalNode::Watermark { .. } => match watermark_generator(node, metrics) {
+                    Some(g) => Box::new(WatermarkOp(g)),
+                    None => continue,
+                },
                 PhysicalNode::Filter { predicate } => Box::new(FilterOp::new(compile(predicate)?)),
                 PhysicalNode::Project { exprs } => {
                     let schema = schema_of(exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
@@ -218,12 +210,10 @@ impl Pipeline {
         }
         let mut counters = Vec::with_capacity(ops.len());
         if let Ok(mut registered) = query_metrics.operators.lock() {
-            if first == 0 && partition.unwrap_or(0) == 0 {
-                registered.clear();
-            }
             let positions = nodes.iter().enumerate().filter(|(_, n)| {
                 !matches!(n, PhysicalNode::Exchange { .. } | PhysicalNode::Gather)
             });
+            debug_assert_eq!(positions.clone().count(), ops.len());
             for ((i, _), op) in positions.zip(&ops) {
                 let label = format!("{}_{}", first + i + 1, op.name());
                 let shared = registered.iter().find(|c| c.label == label).cloned();
@@ -246,7 +236,8 @@ impl Pipeline {
     }
 
     /// Pushes one message through every operator; returns the messages that
-    /// come out of the last one (non-empty batches, watermarks, dead letters).
+    /// come out of the last one (non-empty batches, watermarks, barriers,
+    /// dead letters and, after [`Message::End`], `End` itself).
     ///
     /// # Errors
     /// The first operator failure.
@@ -255,18 +246,15 @@ impl Pipeline {
     }
 
     /// The input ended: closes operators in order, each one's final output
-    /// flowing through the rest. Returns the messages that come out.
+    /// flowing through the rest. Returns the messages that come out
+    /// (without the `End` marker).
     ///
     /// # Errors
     /// The first operator failure.
     pub fn close(&mut self) -> ExecResult<Vec<Message>> {
-        let mut all = Vec::new();
-        for i in 0..self.ops.len() {
-            let mut out = Vec::new();
-            self.ops[i].on_close(&mut out)?;
-            all.extend(self.run_from(i + 1, out)?);
-        }
-        Ok(all)
+        let mut out = self.push(Message::End)?;
+        out.retain(|m| !matches!(m, Message::End));
+        Ok(out)
     }
 
     /// The earliest event time any operator still holds back (see
@@ -278,16 +266,9 @@ impl Pipeline {
             .min()
     }
 
-    /// Tells every operator the source's partitions.
-    pub fn set_source_partitions(&mut self, partitions: &[(String, i32)]) {
-        for op in &mut self.ops {
-            op.set_source_partitions(partitions);
-        }
-    }
-
     fn run_from(&mut self, first: usize, mut messages: Vec<Message>) -> ExecResult<Vec<Message>> {
         for (op, counters) in self.ops[first..].iter_mut().zip(&self.counters[first..]) {
-            let mut next = Vec::with_capacity(messages.len());
+            let mut next = Collector::default();
             for m in messages {
                 match m {
                     Message::Batch(b) => {
@@ -295,9 +276,12 @@ impl Pipeline {
                         op.process_batch(b, &mut next)?
                     }
                     Message::Watermark(w) => op.handle_watermark(w, &mut next)?,
-                    Message::Checkpoint(c) => op.handle_checkpoint(c, &mut next)?,
-                    Message::DeadLetter(d) => next.push(Message::DeadLetter(d)),
-                    Message::IdleAdvance(ms) => op.handle_idle_advance(ms, &mut next)?,
+                    Message::Barrier(c) => op.handle_checkpoint(c, &mut next)?,
+                    Message::End => {
+                        op.on_close(&mut next)?;
+                        next.push(Message::End);
+                    }
+                    m @ (Message::DeadLetter(_) | Message::Malformed(_)) => next.push(m),
                 }
             }
             let out: usize = next
@@ -311,9 +295,32 @@ impl Pipeline {
                 })
                 .sum();
             QueryMetrics::add(&counters.rows_out, out as u64);
-            messages = next;
+            messages = next.take();
         }
         messages.retain(|m| !matches!(m, Message::Batch(b) if b.num_rows() == 0));
         Ok(messages)
     }
+}
+
+/// The watermark generator a `Watermark` node describes (`None` for any
+/// other node).
+pub(crate) fn watermark_generator(
+    node: &PhysicalNode,
+    metrics: &Arc<QueryMetrics>,
+) -> Option<WatermarkGenerator> {
+    let PhysicalNode::Watermark {
+        column,
+        delay_ms,
+        idle_timeout_ms,
+        per_partition,
+        ..
+    } = node
+    else {
+        return None;
+    };
+    let g = WatermarkGenerator::new(*column, *delay_ms, metrics.clone());
+    Some(match per_partition {
+        Some((topic, partition)) => g.per_partition(*topic, *partition, *idle_timeout_ms),
+        None => g,
+    })
 }

@@ -23,7 +23,7 @@ use crate::exec::aggregate::{Rejects, time_column};
 use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator};
 use crate::exec::row_window_udaf::UdafFrames;
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, Frame, Lateness};
@@ -265,7 +265,7 @@ impl RowWindowOp {
     }
 
     /// Processes, in event-time order, the waiting rows at or before `until`.
-    fn release(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn release(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -438,7 +438,7 @@ impl Operator for RowWindowOp {
             .min()
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -468,7 +468,7 @@ impl Operator for RowWindowOp {
         Ok(())
     }
 
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         if let Some(closed) = self.rejects.advance(watermark) {
             self.release(closed, out)?;
         }
@@ -476,7 +476,7 @@ impl Operator for RowWindowOp {
         Ok(())
     }
 
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         self.release(i64::MAX, out)
     }
 }

@@ -23,7 +23,7 @@ use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, Rejects, ti
 use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator};
 use crate::plan::logical::{EmitMode, Lateness};
 
 /// One changelog row: op, session bounds, key id, aggregate values (one row each).
@@ -274,7 +274,7 @@ impl SessionAggregateOp {
     }
 
     /// Emits every session ending at or before `until`, in order of end.
-    fn emit_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn emit_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
         let mut closing: Vec<(u32, Session)> = Vec::new();
         while let Some(&Reverse((at, key))) = self.checks.peek() {
             if at > until {
@@ -397,7 +397,7 @@ impl Operator for SessionAggregateOp {
         self.sessions.iter().flatten().map(|s| s.start).min()
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -452,7 +452,7 @@ impl Operator for SessionAggregateOp {
         Ok(())
     }
 
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         if let Some(closed) = self.rejects.advance(watermark) {
             self.emit_until(closed, out)?;
         }
@@ -460,7 +460,7 @@ impl Operator for SessionAggregateOp {
         Ok(())
     }
 
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         self.emit_until(i64::MAX, out)
     }
 }

@@ -19,7 +19,7 @@ use arrow::row::{RowConverter, SortField};
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::Rejects;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator};
 use crate::plan::logical::{Lateness, RankKind, SortKey};
 
 /// Rows of one window waiting for it to close.
@@ -180,7 +180,7 @@ impl TopNOp {
         Ok(())
     }
 
-    fn close_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn close_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
         while let Some(entry) = self.windows.first_entry() {
             if *entry.key() > until {
                 break;
@@ -210,7 +210,7 @@ impl Operator for TopNOp {
         (!self.windows.is_empty()).then_some(i64::MIN)
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
@@ -256,7 +256,7 @@ impl Operator for TopNOp {
         Ok(())
     }
 
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         if let Some(closed) = self.rejects.advance(watermark) {
             self.close_until(closed, out)?;
         }
@@ -264,7 +264,7 @@ impl Operator for TopNOp {
         Ok(())
     }
 
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         self.close_until(i64::MAX, out)
     }
 }

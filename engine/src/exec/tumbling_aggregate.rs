@@ -23,7 +23,7 @@ use crate::exec::aggregate::{
     AggregateSpec, GroupedState, NO_WINDOW, Rejects, split_by_window, time_column, window_prefix,
 };
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator};
 use crate::plan::logical::{EmitMode, Lateness};
 
 /// Window geometry: `size`, a new window every `slide` (= size when tumbling).
@@ -159,7 +159,7 @@ impl TumblingAggregateOp {
             .ok_or_else(|| ExecError::Internal("window state vanished".into()))
     }
 
-    fn emit(&mut self, start: i64, state: GroupedState, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn emit(&mut self, start: i64, state: GroupedState, out: &mut Collector) -> ExecResult<()> {
         let n = state.len();
         if n == 0 || self.emit == EmitMode::Changes {
             return Ok(());
@@ -170,7 +170,7 @@ impl TumblingAggregateOp {
     }
 
     /// Under EMIT CHANGES, the changelog of every window a batch changed.
-    fn emit_changes(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn emit_changes(&mut self, out: &mut Collector) -> ExecResult<()> {
         let size = self.geometry.size_ms;
         for (&start, state) in self.windows.iter_mut() {
             let prefix = |n| window_prefix(start, start + size, n);
@@ -182,7 +182,7 @@ impl TumblingAggregateOp {
     }
 
     /// Closes every window ending at or before `until`, oldest first.
-    fn close_until(&mut self, until: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn close_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
         while let Some(entry) = self.windows.first_entry() {
             if entry.key().saturating_add(self.geometry.size_ms) > until {
                 break;
@@ -220,7 +220,7 @@ impl Operator for TumblingAggregateOp {
         }
     }
 
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -250,7 +250,7 @@ impl Operator for TumblingAggregateOp {
         Ok(())
     }
 
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         if let Some(closed) = self.rejects.advance(watermark) {
             self.close_until(closed, out)?;
         }
@@ -258,7 +258,7 @@ impl Operator for TumblingAggregateOp {
         Ok(())
     }
 
-    fn on_close(&mut self, out: &mut Vec<Message>) -> ExecResult<()> {
+    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         self.close_until(i64::MAX, out)
     }
 }

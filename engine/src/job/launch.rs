@@ -1,0 +1,312 @@
+//! Starts a job's topology: opens its source and sinks, builds each stage
+//! instance's operators, wires the edges with bounded channels (a slow stage
+//! slows the ones before it) and spawns one thread per stage instance.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+
+use crate::catalog::{EventTimeOptions, LatePolicy};
+use crate::connectors::dead_letter::{DeadLetterSink, FileDeadLetters};
+use crate::connectors::{self, Sink, SourceContext};
+use crate::error::{EngineError, ExecError, ExecResult};
+use crate::exec::exchange::Router;
+use crate::exec::metrics::QueryMetrics;
+use crate::exec::pipeline::{Pipeline, watermark_generator};
+use crate::job::JobSpec;
+use crate::job::edge::{Envelope, Inputs, Output};
+use crate::job::manager::Subscribers;
+use crate::job::sink_stage::SinkWriter;
+use crate::job::source_stage::{Ack, Checkpoints, IdleClock, SourceStage};
+use crate::job::stage::{self, Probe};
+use crate::job::topology::{Partitioning, StageRole, Topology};
+use crate::plan::physical::{PhysicalNode, PhysicalPlan};
+
+/// A started topology: its threads and what they share.
+pub(crate) struct Launched {
+    pub threads: Vec<JoinHandle<()>>,
+    pub metrics: Arc<QueryMetrics>,
+    pub counters: Arc<connectors::SourceCounters>,
+}
+
+/// Called by each stage thread when it ends, with its error if it failed.
+pub(crate) type OnExit = Arc<dyn Fn(Option<ExecError>) + Send + Sync>;
+
+/// What one stage thread runs.
+type Body = Box<dyn FnOnce() -> ExecResult<()> + Send>;
+
+/// The channels of a topology: one bounded input queue per stage instance.
+struct Wiring<'a> {
+    topology: &'a Topology,
+    senders: Vec<Vec<Sender<Envelope>>>,
+    receivers: Vec<Vec<Receiver<Envelope>>>,
+}
+
+impl<'a> Wiring<'a> {
+    fn new(topology: &'a Topology, capacity: usize) -> Self {
+        let (senders, receivers) = topology
+            .stages
+            .iter()
+            .map(|s| {
+                (0..s.parallelism)
+                    .map(|_| bounded(capacity.max(1)))
+                    .unzip::<_, _, Vec<_>, Vec<_>>()
+            })
+            .unzip();
+        Self {
+            topology,
+            senders,
+            receivers,
+        }
+    }
+
+    /// The output of instance `instance` of stage `s`.
+    fn output(&self, s: usize, instance: usize) -> ExecResult<Output> {
+        let outs = self.topology.outputs(s);
+        let Some(&(t, edge)) = outs.first() else {
+            return Err(ExecError::Internal(format!("stage {s} has no output")));
+        };
+        let targets = &self.senders[t];
+        Ok(match &self.topology.stages[t].inputs[edge].partitioning {
+            Partitioning::Forward => Output::new(0, vec![targets[instance].clone()], None),
+            Partitioning::Merge => Output::new(instance, vec![targets[0].clone()], None),
+            Partitioning::Hash(keys) => Output::new(
+                instance,
+                targets.clone(),
+                Some(Router::new(keys, targets.len())?),
+            ),
+        })
+    }
+
+    /// The aligned input of instance `instance` of stage `s`.
+    fn inputs(&self, s: usize, instance: usize) -> Inputs {
+        let stage = &self.topology.stages[s];
+        Inputs::new(
+            self.receivers[s][instance].clone(),
+            stage.senders(&self.topology.stages),
+        )
+    }
+}
+
+/// Opens what `spec` reads and writes and starts its stages.
+///
+/// # Errors
+/// The source or a sink cannot be opened, or an operator cannot be built.
+pub(crate) fn launch(
+    spec: JobSpec,
+    shutdown: Arc<AtomicBool>,
+    subscribers: Arc<Subscribers>,
+    on_exit: OnExit,
+) -> Result<Launched, EngineError> {
+    let JobSpec {
+        name: _,
+        plan,
+        options,
+        sink,
+        dead_letters,
+        source,
+    } = spec;
+    let ctx = SourceContext {
+        batch_size: options.batch_size,
+        counters: Arc::default(),
+        shutdown: shutdown.clone(),
+    };
+    let source = match source {
+        Some(s) => s,
+        None => connectors::open_source(&plan.source, &ctx)?,
+    };
+    let sink = match sink {
+        Some(s) => s,
+        None => open_plan_sink(&plan)?,
+    };
+    let dead = match dead_letters {
+        Some(d) => Some(d),
+        None => open_dead_letter_sink(&plan)?,
+    };
+    let topology = Topology::build(&plan, options.partitions);
+    let workers = topology
+        .stages
+        .iter()
+        .filter(|s| s.role == StageRole::Operators)
+        .map(|s| s.parallelism)
+        .sum();
+    let metrics = Arc::new(QueryMetrics::with_partitions(workers));
+    let wiring = Wiring::new(&topology, options.channel_capacity);
+    let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
+    let mut source = Some(source);
+    let mut sinks = Some((sink, dead));
+    let mut threads = Vec::new();
+    for (s, stage) in topology.stages.iter().enumerate() {
+        for instance in 0..stage.parallelism {
+            let partition = (stage.role == StageRole::Operators).then_some(instance);
+            let pipeline = Pipeline::build_nodes(&stage.nodes, stage.first, &metrics, partition)?;
+            let body: Body = match stage.role {
+                StageRole::Source => {
+                    let source = source.take().ok_or_else(|| {
+                        ExecError::Internal("a plan of today has one source".into())
+                    })?;
+                    let out = wiring.output(s, instance)?.with_metrics(metrics.clone());
+                    let run = source_stage(
+                        stage,
+                        source,
+                        pipeline,
+                        out,
+                        &metrics,
+                        &shutdown,
+                        ack_rx.clone(),
+                    );
+                    Box::new(move || run.run())
+                }
+                StageRole::Operators => {
+                    let inputs = wiring.inputs(s, instance);
+                    let mut out = wiring.output(s, instance)?;
+                    let probe = Probe {
+                        metrics: QueryMetrics::partition(&metrics, instance),
+                        latency: options.batch_latency.clone(),
+                    };
+                    Box::new(move || {
+                        stage::run(inputs, pipeline, &mut out, Some(&probe)).map(|_| ())
+                    })
+                }
+                StageRole::Sink => {
+                    let (sink, dead) = sinks.take().ok_or_else(|| {
+                        ExecError::Internal("a plan of today has one sink".into())
+                    })?;
+                    let inputs = wiring.inputs(s, instance);
+                    let mut writer = SinkWriter {
+                        sink,
+                        dead,
+                        metrics: metrics.clone(),
+                        acks: ack_tx.clone(),
+                        subscribers: subscribers.clone(),
+                        closed: false,
+                    };
+                    Box::new(move || {
+                        let ran = stage::run(inputs, pipeline, &mut writer, None);
+                        // stopped or failed: close the sinks so what was written is kept
+                        let closed = writer.close();
+                        ran.and(closed)
+                    })
+                }
+            };
+            let thread = if stage.parallelism == 1 {
+                format!("eddy-{}", stage.name)
+            } else {
+                format!("eddy-{}-{instance}", stage.name)
+            };
+            threads.push(spawn(thread, body, on_exit.clone())?);
+        }
+    }
+    Ok(Launched {
+        threads,
+        metrics,
+        counters: ctx.counters,
+    })
+}
+
+/// The source stage of `stage`: watermarks from its `Watermark` node, idle
+/// ticks from its idle timeout, barriers when the source asks for them.
+fn source_stage(
+    stage: &crate::job::topology::Stage,
+    source: Box<dyn connectors::Source>,
+    prefix: Pipeline,
+    out: Output,
+    metrics: &Arc<QueryMetrics>,
+    shutdown: &Arc<AtomicBool>,
+    acks: Receiver<Ack>,
+) -> SourceStage {
+    let node = stage.watermark.as_ref();
+    let idle = node.and_then(|n| match n {
+        PhysicalNode::Watermark {
+            idle_timeout_ms, ..
+        } => idle_timeout_ms.map(IdleClock::new),
+        _ => None,
+    });
+    let checkpoints = source.checkpoint_interval().map(|interval| Checkpoints {
+        interval,
+        last: Instant::now(),
+        acks,
+    });
+    SourceStage {
+        source,
+        watermark: node.and_then(|n| watermark_generator(n, metrics)),
+        idle,
+        prefix,
+        out,
+        shutdown: shutdown.clone(),
+        checkpoints,
+    }
+}
+
+/// Spawns a stage thread that reports how it ended (a panic as an error).
+fn spawn(name: String, body: Body, on_exit: OnExit) -> ExecResult<JoinHandle<()>> {
+    let who = name.clone();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
+            on_exit(match ran {
+                Ok(result) => result.err(),
+                Err(payload) => Some(panicked(who, payload.as_ref())),
+            })
+        })
+        .map_err(|e| ExecError::Worker("eddy".into(), e.to_string()))
+}
+
+/// A stage thread's panic as an error (it is a bug in Eddy).
+fn panicked(thread: String, payload: &(dyn std::any::Any + Send)) -> ExecError {
+    let why = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    ExecError::Worker(thread, format!("{why} (a bug in Eddy: please report it)"))
+}
+
+/// Opens the sink a plan writes to (stdout for a bare SELECT).
+///
+/// # Errors
+/// The sink cannot be opened (bad options, a file that cannot be created).
+pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::ConnectorError> {
+    use crate::catalog::{Options, StreamDef};
+    use crate::plan::logical::SinkTarget;
+    match &plan.sink {
+        SinkTarget::Stdout => {
+            let def = StreamDef {
+                name: "stdout".into(),
+                schema: plan.output_schema.clone(),
+                watermark: None,
+                options: Options::new("stdout", [("connector".to_string(), "stdout".to_string())]),
+                pos: Default::default(),
+            };
+            connectors::open_sink(&def, plan.output_schema.clone())
+        }
+        SinkTarget::Stream(def) => connectors::open_sink(def, plan.output_schema.clone()),
+    }
+}
+
+/// Opens the dead-letter sink the plan's source stream asks for
+/// (`'late_policy' = 'dead_letter'` with `'dead_letter.path'`), if any.
+///
+/// # Errors
+/// Bad options or a file that cannot be opened.
+pub fn open_dead_letter_sink(
+    plan: &PhysicalPlan,
+) -> Result<Option<Box<dyn DeadLetterSink>>, crate::ConnectorError> {
+    let o = EventTimeOptions::from_options(&plan.source.options)?;
+    // malformed records may go there too
+    let malformed = plan
+        .source
+        .options
+        .get("format.on_error")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("dead_letter"));
+    match o.dead_letter_path {
+        Some(path) if o.late_policy == LatePolicy::DeadLetter || malformed => Ok(Some(Box::new(
+            FileDeadLetters::open(&plan.source.name, &path)?,
+        ))),
+        _ => Ok(None),
+    }
+}
