@@ -240,3 +240,46 @@ fn hostile_functions_fail_their_call_and_nothing_else() {
     let calls = worker.join().expect("healthy thread");
     assert!(calls > 10, "only {calls} healthy calls meanwhile");
 }
+
+/// One owner of instances per worker thread: a thread keeps one instance
+/// per module for every caller, drops it after a failure (the next call
+/// gets a fresh one), and another thread has its own.
+#[test]
+fn each_thread_owns_one_instance_per_module_and_drops_a_failed_one() {
+    use eddy::udf::runtime;
+    let hostile = module("hostile");
+    std::thread::spawn(move || {
+        let call = |function: &str| {
+            runtime::with_instance(&hostile, |i| {
+                let x: ArrayRef = Arc::new(Int64Array::from(vec![1, 2, 3]));
+                i.call(function, &[x], 3, SqlType::BigInt)
+            })
+        };
+        assert_eq!(runtime::instances_on_this_thread(), 0);
+        let first = runtime::instance(&hostile).expect("instantiates");
+        call("double_it").expect("healthy call");
+        let same = runtime::instance(&hostile).expect("kept");
+        assert!(Arc::ptr_eq(&first, &same), "one instance per module");
+        assert_eq!(runtime::instances_on_this_thread(), 1);
+        // another thread: its own instance
+        let elsewhere = {
+            let h = hostile.clone();
+            std::thread::spawn(move || {
+                let i = runtime::instance(&h).expect("instantiates");
+                Arc::as_ptr(&i) as usize
+            })
+            .join()
+            .expect("other thread")
+        };
+        assert_ne!(elsewhere, Arc::as_ptr(&first) as usize);
+        // a failure drops it; the next call works on a fresh one
+        let boom = call("boom").expect_err("panics").to_string();
+        assert!(boom.contains("panicked"), "{boom}");
+        assert_eq!(runtime::instances_on_this_thread(), 0);
+        call("double_it").expect("a fresh instance answers");
+        let fresh = runtime::instance(&hostile).expect("kept");
+        assert!(!Arc::ptr_eq(&first, &fresh));
+    })
+    .join()
+    .expect("test thread");
+}

@@ -14,10 +14,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
-/// Error: a descriptor is malformed (lengths do not match the row count).
-pub const ERR_BAD_INPUT: i32 = -1;
-/// Error: a VARCHAR argument is not UTF-8.
-pub const ERR_BAD_UTF8: i32 = -2;
+pub use eddy_udf_abi::{
+    AbiType as SqlType, ERR_BAD_HANDLE, ERR_BAD_INPUT, ERR_BAD_STATE, ERR_BAD_UTF8, ERR_NO_RETRACT,
+};
 
 /// One column at the boundary.
 #[repr(C)]
@@ -107,26 +106,6 @@ impl<'a> Column<'a> {
                     && (0..=self.rows)
                         .all(|i| self.offset(i).is_some_and(|o| o <= self.values.len()))
             }
-        }
-    }
-}
-
-/// SQL types at the boundary.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum SqlType {
-    BigInt,
-    Double,
-    Boolean,
-    Varchar,
-}
-
-impl SqlType {
-    fn name(self) -> &'static str {
-        match self {
-            SqlType::BigInt => "BIGINT",
-            SqlType::Double => "DOUBLE",
-            SqlType::Boolean => "BOOLEAN",
-            SqlType::Varchar => "VARCHAR",
         }
     }
 }
@@ -642,11 +621,6 @@ impl<'a, A: ArgType<'a>, B: ArgType<'a>, C: ArgType<'a>> ArgTuple<'a> for (A, B,
 static TABLES: Global<Vec<Option<alloc::boxed::Box<dyn core::any::Any>>>> =
     Global(UnsafeCell::new(Vec::new()));
 
-/// Error: the handle is not an open table of this aggregate.
-pub const ERR_BAD_HANDLE: i32 = -3;
-/// Error: a state's bytes do not decode.
-pub const ERR_BAD_STATE: i32 = -4;
-
 fn table<T: crate::Aggregate>(handle: u32) -> Option<&'static mut Vec<T>> {
     // SAFETY: one call at a time; the reference does not outlive the call.
     let tables = unsafe { &mut *TABLES.0.get() };
@@ -775,9 +749,6 @@ pub fn agg_merge<T: crate::Aggregate>(
     }
     0
 }
-
-/// Error: the aggregate cannot retract rows (its `retract` returned false).
-pub const ERR_NO_RETRACT: i32 = -5;
 
 /// `__eddy_agg_slide_<name>(handle, args, rows, ops, n_ops)`: runs a row
 /// window's operations in order. `ops` holds `n_ops` triples of u32: (0,

@@ -41,7 +41,7 @@ extern crate alloc;
 pub use eddy_udf_macros::{filter, scalar};
 
 /// The ABI version this SDK speaks; the host refuses modules of another one.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = eddy_udf_abi::ABI_VERSION;
 
 #[doc(hidden)]
 pub mod __rt;

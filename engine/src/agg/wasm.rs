@@ -1,20 +1,17 @@
 //! An aggregate written in WebAssembly behind the [`Accumulator`] contract:
 //! its group table lives in the guest (one handle per accumulator); each
 //! batch is one update call with a group-index column, partial states cross
-//! as a BINARY column of the module's own bytes. Accumulators of one
-//! operator share one instance.
-
-use std::sync::{Arc, Mutex};
+//! as a BINARY column of the module's own bytes. The tables live in the
+//! calling thread's instance of the module ([`crate::udf::runtime`]).
 
 use arrow::array::ArrayRef;
 
 use crate::agg::Accumulator;
-use crate::error::{ExecError, ExecResult};
+use crate::error::ExecResult;
 use crate::types::SqlType;
 use crate::udf::UdfInstance;
-
-/// The instance the accumulators of one operator share.
-pub type SharedInstance = Arc<Mutex<UdfInstance>>;
+pub use crate::udf::runtime::SharedInstance;
+use crate::udf::runtime::{checked, lock};
 
 /// One group table of a WebAssembly aggregate.
 pub struct WasmAccumulator {
@@ -30,7 +27,7 @@ impl WasmAccumulator {
     /// # Errors
     /// The guest fails to create it.
     pub fn new(instance: SharedInstance, function: &str, ret: SqlType) -> ExecResult<Self> {
-        let handle = lock(&instance)?.agg_new(function)?;
+        let handle = checked(&instance, lock(&instance).agg_new(function))?;
         Ok(Self {
             instance,
             function: function.to_string(),
@@ -43,15 +40,9 @@ impl WasmAccumulator {
         &self,
         f: impl FnOnce(&mut UdfInstance, &str, u32) -> Result<T, crate::udf::UdfError>,
     ) -> ExecResult<T> {
-        let mut i = lock(&self.instance)?;
-        Ok(f(&mut i, &self.function, self.handle)?)
+        let result = f(&mut lock(&self.instance), &self.function, self.handle);
+        Ok(checked(&self.instance, result)?)
     }
-}
-
-fn lock(instance: &SharedInstance) -> ExecResult<std::sync::MutexGuard<'_, UdfInstance>> {
-    instance
-        .lock()
-        .map_err(|_| ExecError::Internal("a UDF instance lock was poisoned".into()))
 }
 
 impl Accumulator for WasmAccumulator {

@@ -27,8 +27,6 @@ pub(crate) struct AggregateSpec {
     /// Per call, the expressions evaluated on input rows (none for COUNT(*)).
     args: Vec<Vec<CompiledExpr>>,
     calls: Vec<AggregateCall>,
-    /// Per call, for a WebAssembly aggregate: the instance its accumulators share.
-    instances: Vec<Option<crate::agg::wasm::SharedInstance>>,
     /// Output schema: [window_start, window_end,] keys, aggregates.
     pub schema: SchemaRef,
 }
@@ -107,18 +105,6 @@ impl AggregateSpec {
                 .iter()
                 .map(|c| c.inputs().into_iter().map(compile).collect())
                 .collect::<ExecResult<_>>()?,
-            instances: calls
-                .iter()
-                .map(|c| {
-                    c.udaf
-                        .as_ref()
-                        .map(|u| -> ExecResult<_> {
-                            let i = crate::udf::UdfInstance::new(&u.udf.module)?;
-                            Ok(std::sync::Arc::new(std::sync::Mutex::new(i)))
-                        })
-                        .transpose()
-                })
-                .collect::<ExecResult<_>>()?,
             calls: calls.to_vec(),
             schema,
         })
@@ -169,14 +155,14 @@ impl AggregateSpec {
             accumulators: self
                 .calls
                 .iter()
-                .zip(&self.instances)
-                .map(|(c, instance)| match (&c.udaf, instance) {
-                    (Some(u), Some(i)) => Ok(Box::new(crate::agg::wasm::WasmAccumulator::new(
-                        i.clone(),
+                .map(|c| match &c.udaf {
+                    // the table lives in this thread's instance of the module
+                    Some(u) => Ok(Box::new(crate::agg::wasm::WasmAccumulator::new(
+                        crate::udf::runtime::instance(&u.udf.module)?,
                         &u.udf.signature.name,
                         c.ret,
                     )?) as Box<dyn Accumulator>),
-                    _ => create_accumulator(c.func, c.arg.as_ref().map(Expr::sql_type)),
+                    None => create_accumulator(c.func, c.arg.as_ref().map(Expr::sql_type)),
                 })
                 .collect::<ExecResult<_>>()?,
             group_ids: Vec::new(),

@@ -9,7 +9,7 @@
 //! with the frame size. Never a call per row.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use arrow::array::ArrayRef;
 use arrow::compute::interleave;
@@ -21,7 +21,7 @@ use crate::error::{ExecError, ExecResult};
 use crate::exec::expr::{CompiledExpr, compile};
 use crate::plan::logical::AggregateCall;
 use crate::types::SqlType;
-use crate::udf::UdfInstance;
+use crate::udf::{UdfModule, runtime};
 
 /// How a call's frames are computed.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -37,12 +37,28 @@ struct Call {
     /// Its position among the operator's calls.
     index: usize,
     args: Vec<CompiledExpr>,
-    instance: SharedInstance,
+    module: Arc<UdfModule>,
+    /// This thread's instance of the module, once used (the sliding table
+    /// lives in it).
+    instance: Option<SharedInstance>,
     name: String,
     ret: SqlType,
     mode: Mode,
     /// The sliding group table (one group per partition).
     table: Option<u32>,
+}
+
+impl Call {
+    /// This thread's instance of the module, kept once used.
+    fn instance(&mut self) -> ExecResult<SharedInstance> {
+        match &self.instance {
+            Some(i) => Ok(i.clone()),
+            None => Ok(self
+                .instance
+                .insert(runtime::instance(&self.module)?)
+                .clone()),
+        }
+    }
 }
 
 /// A released row: (batch id, row).
@@ -75,7 +91,8 @@ impl UdafFrames {
             out.push(Call {
                 index,
                 args: u.args.iter().map(compile).collect::<ExecResult<_>>()?,
-                instance: Arc::new(Mutex::new(UdfInstance::new(&u.udf.module)?)),
+                module: u.udf.module.clone(),
+                instance: None,
                 name: u.udf.signature.name.clone(),
                 ret: c.ret,
                 mode: Mode::Unknown,
@@ -209,22 +226,23 @@ impl UdafFrames {
             triples.extend([op, group, row]);
         }
         let call = &mut self.calls[k];
-        let mut i = call
-            .instance
-            .lock()
-            .map_err(|_| ExecError::Internal("a UDF instance lock was poisoned".into()))?;
+        let instance = call.instance()?;
+        let mut i = runtime::lock(&instance);
         let table = match call.table {
             Some(t) => t,
-            None => *call.table.insert(i.agg_new(&call.name)?),
+            None => *call
+                .table
+                .insert(runtime::checked(&instance, i.agg_new(&call.name))?),
         };
-        Ok(i.agg_slide(&call.name, table, &args, &triples, call.ret)?)
+        let slid = i.agg_slide(&call.name, table, &args, &triples, call.ret);
+        Ok(runtime::checked(&instance, slid)?)
     }
 
     /// Aggregates every output row's frame afresh.
     fn recompute(&mut self, k: usize, n: usize) -> ExecResult<ArrayRef> {
         let args = self.gather(k, &self.rows)?;
-        let call = &self.calls[k];
-        let mut acc = WasmAccumulator::new(call.instance.clone(), &call.name, call.ret)?;
+        let call = &mut self.calls[k];
+        let mut acc = WasmAccumulator::new(call.instance()?, &call.name, call.ret)?;
         acc.update_batch(&args, &self.groups, n)?;
         acc.evaluate(n)
     }

@@ -2,6 +2,10 @@
 //! under an epoch deadline, arguments and results copied through
 //! bounds-checked reads and writes of guest memory.
 
+use eddy_udf_abi::{
+    AGG_PREFIX, CALL_PREFIX, DESCRIBE_PREFIX, ERR_BAD_INPUT, ERR_NO_RETRACT, EXPORT_ABI_VERSION,
+    EXPORT_ALLOC, EXPORT_FREE, error_text,
+};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -9,14 +13,14 @@ use arrow::array::{
 };
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
-use wasmtime::{Instance, Linker, Memory, ResourceLimiter, Store, Trap, TypedFunc};
+use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc};
 
 use crate::types::SqlType;
 use crate::udf::module::ABI_VERSION;
 use crate::udf::{TICK, UdfError, UdfLimits, UdfModule, engine};
 
 /// Store data: the memory cap, and whether the guest hit it.
-struct Limits {
+pub(crate) struct Limits {
     memory_bytes: usize,
     denied: bool,
 }
@@ -81,7 +85,7 @@ impl UdfInstance {
             reason,
         };
         let mut store = Store::new(
-            engine(),
+            engine()?,
             Limits {
                 memory_bytes: limits.memory_bytes,
                 denied: false,
@@ -89,13 +93,13 @@ impl UdfInstance {
         );
         store.limiter(|l| l as &mut dyn ResourceLimiter);
         store.set_epoch_deadline(deadline_ticks(limits));
-        let linker: Linker<Limits> = Linker::new(engine());
-        let instance = linker
-            .instantiate(&mut store, &module.module)
+        let instance = module
+            .pre
+            .instantiate(&mut store)
             .map_err(|e| fail(format!("cannot be instantiated: {e:#}")))?;
         // the ABI marker first: a module of another version may lack the rest
         let version = instance
-            .get_typed_func::<(), u32>(&mut store, "__eddy_abi_version")
+            .get_typed_func::<(), u32>(&mut store, EXPORT_ABI_VERSION)
             .and_then(|f| f.call(&mut store, ()))
             .map_err(|e| UdfError::Abi {
                 name: module.name.clone(),
@@ -113,10 +117,10 @@ impl UdfInstance {
             .get_memory(&mut store, "memory")
             .ok_or_else(|| fail("exports no memory".into()))?;
         let alloc = instance
-            .get_typed_func::<u32, u32>(&mut store, "__eddy_alloc")
+            .get_typed_func::<u32, u32>(&mut store, EXPORT_ALLOC)
             .map_err(|_| fail("has no __eddy_alloc(size) -> ptr export".into()))?;
         let free = instance
-            .get_typed_func::<(u32, u32), ()>(&mut store, "__eddy_free")
+            .get_typed_func::<(u32, u32), ()>(&mut store, EXPORT_FREE)
             .map_err(|_| fail("has no __eddy_free(ptr, size) export".into()))?;
         Ok(Self {
             store,
@@ -134,7 +138,7 @@ impl UdfInstance {
     pub(crate) fn describe(&mut self, function: &str) -> Result<String, String> {
         let f = self
             .instance
-            .get_typed_func::<(), u64>(&mut self.store, &format!("__eddy_describe_{function}"))
+            .get_typed_func::<(), u64>(&mut self.store, &format!("{DESCRIBE_PREFIX}{function}"))
             .map_err(|e| format!("{e}"))?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
         let packed = f.call(&mut self.store, ()).map_err(|e| format!("{e}"))?;
@@ -174,7 +178,7 @@ impl UdfInstance {
                     .instance
                     .get_typed_func::<(u32, u32), i32>(
                         &mut self.store,
-                        &format!("__eddy_call_{function}"),
+                        &format!("{CALL_PREFIX}{function}"),
                     )
                     .map_err(|_| fail("the module has no entry point for it".into()))?;
                 self.entries.insert(function.to_string(), e.clone());
@@ -262,7 +266,7 @@ impl UdfInstance {
     /// [`UdfError::Call`]: a trap or a missing export.
     pub fn agg_new(&mut self, function: &str) -> Result<u32, UdfError> {
         let f = self
-            .export::<(), u32>(&format!("__eddy_agg_new_{function}"))
+            .export::<(), u32>(&format!("{AGG_PREFIX}new_{function}"))
             .map_err(|r| call_error(function, r))?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
         f.call(&mut self.store, ())
@@ -271,7 +275,7 @@ impl UdfInstance {
 
     /// Frees a group table.
     pub fn agg_drop(&mut self, function: &str, handle: u32) {
-        if let Ok(f) = self.export::<u32, ()>(&format!("__eddy_agg_drop_{function}")) {
+        if let Ok(f) = self.export::<u32, ()>(&format!("{AGG_PREFIX}drop_{function}")) {
             self.store.set_epoch_deadline(deadline_ticks(self.limits));
             let _ = f.call(&mut self.store, handle);
         }
@@ -283,7 +287,7 @@ impl UdfInstance {
     /// [`UdfError::Call`]: a trap or a missing export.
     pub fn agg_clear(&mut self, function: &str, handle: u32) -> Result<(), UdfError> {
         let f = self
-            .export::<u32, ()>(&format!("__eddy_agg_clear_{function}"))
+            .export::<u32, ()>(&format!("{AGG_PREFIX}clear_{function}"))
             .map_err(|r| call_error(function, r))?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
         f.call(&mut self.store, handle)
@@ -307,7 +311,7 @@ impl UdfInstance {
         let fail = |r: String| call_error(function, r);
         let which = if merge { "merge" } else { "update" };
         let f = self
-            .export::<(u32, u32, u32, u32, u32), i32>(&format!("__eddy_agg_{which}_{function}"))
+            .export::<(u32, u32, u32, u32, u32), i32>(&format!("{AGG_PREFIX}{which}_{function}"))
             .map_err(fail)?;
         let (base, groups_at) = self.write_args(args, Some(groups)).map_err(fail)?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
@@ -339,7 +343,7 @@ impl UdfInstance {
     ) -> Result<ArrayRef, UdfError> {
         let fail = |r: String| call_error(function, r);
         let f = self
-            .export::<(u32, u32, u32), i32>(&format!("__eddy_agg_finish_{function}"))
+            .export::<(u32, u32, u32), i32>(&format!("{AGG_PREFIX}finish_{function}"))
             .map_err(fail)?;
         let (_, groups_at) = self.write_args(&[], Some(groups)).map_err(fail)?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
@@ -367,7 +371,7 @@ impl UdfInstance {
     ) -> Result<Option<ArrayRef>, UdfError> {
         let fail = |r: String| call_error(function, r);
         let f = self
-            .export::<(u32, u32, u32, u32, u32), i32>(&format!("__eddy_agg_slide_{function}"))
+            .export::<(u32, u32, u32, u32, u32), i32>(&format!("{AGG_PREFIX}slide_{function}"))
             .map_err(fail)?;
         let rows = args.first().map_or(0, |a| a.len());
         let (base, ops_at) = self.write_args(args, Some(ops)).map_err(fail)?;
@@ -378,7 +382,7 @@ impl UdfInstance {
                 (handle, base, rows as u32, ops_at, (ops.len() / 3) as u32),
             )
             .map_err(|e| fail(self.explain(e)))?;
-        if code == -5 {
+        if code == ERR_NO_RETRACT {
             return Ok(None);
         }
         check_code(code).map_err(fail)?;
@@ -400,7 +404,7 @@ impl UdfInstance {
     ) -> Result<ArrayRef, UdfError> {
         let fail = |r: String| call_error(function, r);
         let f = self
-            .export::<(u32, u32), i32>(&format!("__eddy_agg_state_{function}"))
+            .export::<(u32, u32), i32>(&format!("{AGG_PREFIX}state_{function}"))
             .map_err(fail)?;
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
         let code = f
@@ -584,14 +588,14 @@ fn call_error(function: &str, reason: String) -> UdfError {
 fn check_code(code: i32) -> Result<(), String> {
     match code {
         c if c >= 0 => Ok(()),
-        -1 => Err(
-            "it rejected its input as malformed (error -1); this is a bug in Eddy or the SDK"
-                .into(),
-        ),
-        -2 => Err("a VARCHAR argument was not UTF-8 (error -2)".into()),
-        -3 => Err("an aggregate handle was unknown to it (error -3)".into()),
-        -4 => Err("a partial state did not decode (error -4)".into()),
-        c => Err(format!("it returned error code {c}")),
+        ERR_BAD_INPUT => Err(format!(
+            "{} (error {ERR_BAD_INPUT}); this is a bug in Eddy or the SDK",
+            error_text(ERR_BAD_INPUT).unwrap_or_default()
+        )),
+        c => Err(match error_text(c) {
+            Some(text) => format!("{text} (error {c})"),
+            None => format!("it returned error code {c}"),
+        }),
     }
 }
 

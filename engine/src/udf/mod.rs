@@ -3,8 +3,9 @@
 //!
 //! One process-wide `wasmtime::Engine` (epoch interruption on, a ticker
 //! thread advancing the epoch every [`TICK`]); a module is validated and
-//! compiled once ([`UdfModule`]); each operator instance that calls a UDF owns
-//! its own `Store` + instance ([`UdfInstance`]), reused batch after batch.
+//! compiled once ([`UdfModule`], with its `InstancePre` so instantiating is
+//! cheap); each worker thread owns one `Store` + instance ([`UdfInstance`])
+//! per module it calls ([`runtime`]), reused batch after batch.
 //! Guest memory is capped per instance, every call has a deadline, no WASI or
 //! other host function is linked, and guest memory is read and written only
 //! through bounds-checked copies. A trap, timeout or malformed result fails
@@ -14,6 +15,7 @@
 mod instance;
 mod module;
 pub mod registry;
+pub mod runtime;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -82,6 +84,9 @@ pub enum UdfError {
         /// Why.
         reason: String,
     },
+    /// The WebAssembly engine could not be created.
+    #[error("the WebAssembly engine could not be created: {0}")]
+    Engine(String),
     /// The registry could not be read or written.
     #[error("UDF registry at {path}: {reason}")]
     Registry {
@@ -92,24 +97,31 @@ pub enum UdfError {
     },
 }
 
-/// The process-wide engine; its epoch advances every [`TICK`].
-pub(crate) fn engine() -> &'static wasmtime::Engine {
-    static ENGINE: OnceLock<wasmtime::Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut config = wasmtime::Config::new();
-        config.epoch_interruption(true);
-        // `Config::new` is valid on every supported host; fall back to the
-        // default engine (no interruption) only if that ever changes.
-        let engine = wasmtime::Engine::new(&config).unwrap_or_default();
-        let ticker = engine.clone();
-        let _ = std::thread::Builder::new()
-            .name("eddy-udf-epoch".into())
-            .spawn(move || {
-                loop {
-                    std::thread::sleep(TICK);
-                    ticker.increment_epoch();
-                }
-            });
-        engine
-    })
+/// The process-wide engine, with epoch interruption; its epoch advances
+/// every [`TICK`] on a thread of its own.
+///
+/// # Errors
+/// [`UdfError::Engine`]: the engine or its ticker thread could not be
+/// created (then no UDF can run: without the ticker a call has no time limit).
+pub(crate) fn engine() -> Result<&'static wasmtime::Engine, UdfError> {
+    static ENGINE: OnceLock<Result<wasmtime::Engine, String>> = OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut config = wasmtime::Config::new();
+            config.epoch_interruption(true);
+            let engine = wasmtime::Engine::new(&config).map_err(|e| format!("{e:#}"))?;
+            let ticker = engine.clone();
+            std::thread::Builder::new()
+                .name("eddy-udf-epoch".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(TICK);
+                        ticker.increment_epoch();
+                    }
+                })
+                .map_err(|e| format!("cannot start the UDF time-limit thread: {e}"))?;
+            Ok(engine)
+        })
+        .as_ref()
+        .map_err(|reason| UdfError::Engine(reason.clone()))
 }

@@ -1,12 +1,13 @@
 //! A validated, compiled UDF module and the functions it describes.
 
+use eddy_udf_abi::{AGG_PREFIX, AbiType, CALL_PREFIX, DESCRIBE_PREFIX, EXPORT_ABI_VERSION};
 use std::sync::Arc;
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::types::SqlType;
-use crate::udf::instance::UdfInstance;
+use crate::udf::instance::{Limits, UdfInstance};
 use crate::udf::{UdfError, UdfLimits, engine};
 
 /// What a function does in SQL.
@@ -65,7 +66,8 @@ pub struct UdfModule {
     pub size: usize,
     /// The functions it exports.
     pub functions: Vec<UdfSignature>,
-    pub(crate) module: wasmtime::Module,
+    /// Compiled and linked once (no imports): instantiating it is cheap.
+    pub(crate) pre: wasmtime::InstancePre<Limits>,
     pub(crate) limits: UdfLimits,
 }
 
@@ -97,17 +99,16 @@ struct DescribedArg {
 }
 
 fn sql_type(name: &str) -> Option<SqlType> {
-    Some(match name {
-        "BIGINT" => SqlType::BigInt,
-        "DOUBLE" => SqlType::Double,
-        "BOOLEAN" => SqlType::Boolean,
-        "VARCHAR" => SqlType::Varchar,
-        _ => return None,
+    Some(match AbiType::from_name(name)? {
+        AbiType::BigInt => SqlType::BigInt,
+        AbiType::Double => SqlType::Double,
+        AbiType::Boolean => SqlType::Boolean,
+        AbiType::Varchar => SqlType::Varchar,
     })
 }
 
 /// The ABI version this host speaks.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = eddy_udf_abi::ABI_VERSION;
 
 impl UdfModule {
     /// Validates and compiles `bytes`, checks the ABI marker and reads the
@@ -125,7 +126,8 @@ impl UdfModule {
                 limit: limits.module_bytes,
             });
         }
-        let module = wasmtime::Module::new(engine(), bytes).map_err(|e| UdfError::Invalid {
+        let engine = engine()?;
+        let module = wasmtime::Module::new(engine, bytes).map_err(|e| UdfError::Invalid {
             name: name.into(),
             reason: format!("{e:#}"),
         })?;
@@ -144,18 +146,24 @@ impl UdfModule {
             reason,
         };
         let exports: Vec<String> = module.exports().map(|e| e.name().to_string()).collect();
-        if !exports.iter().any(|e| e == "__eddy_abi_version") {
+        if !exports.iter().any(|e| e == EXPORT_ABI_VERSION) {
             return Err(abi(
                 "no Eddy ABI marker (__eddy_abi_version): build it with the eddy-udf SDK and mark functions with #[eddy_udf::scalar] or #[eddy_udf::filter]".into(),
             ));
         }
         let sha256 = hex(&Sha256::digest(bytes));
+        let pre = wasmtime::Linker::new(engine)
+            .instantiate_pre(&module)
+            .map_err(|e| UdfError::Invalid {
+                name: name.into(),
+                reason: format!("{e:#}"),
+            })?;
         let mut probe = UdfModule {
             name: name.into(),
             sha256,
             size: bytes.len(),
             functions: Vec::new(),
-            module,
+            pre,
             limits,
         };
         // checks the ABI marker first
@@ -166,7 +174,7 @@ impl UdfModule {
         let mut functions = Vec::new();
         for export in exports
             .iter()
-            .filter_map(|e| e.strip_prefix("__eddy_describe_"))
+            .filter_map(|e| e.strip_prefix(DESCRIBE_PREFIX))
         {
             let text = instance
                 .describe(export)
@@ -179,9 +187,9 @@ impl UdfModule {
                 )));
             }
             let entry = if d.kind == UdfKind::Aggregate {
-                format!("__eddy_agg_update_{export}")
+                format!("{AGG_PREFIX}update_{export}")
             } else {
-                format!("__eddy_call_{export}")
+                format!("{CALL_PREFIX}{export}")
             };
             if !exports.contains(&entry) {
                 return Err(abi(format!("{export} is described but has no entry point")));

@@ -3,6 +3,7 @@
 //! self-description, leaving the function itself untouched (so it can be
 //! unit-tested natively). See the `eddy-udf` crate for the user guide.
 
+use eddy_udf_abi::{AGG_PREFIX, CALL_PREFIX, DESCRIBE_PREFIX};
 use proc_macro::TokenStream;
 use proc_macro2::Span;
 use quote::{format_ident, quote};
@@ -122,8 +123,8 @@ fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
             );
         }
     };
-    let call_export = format!("__eddy_call_{sql_name}");
-    let describe_export = format!("__eddy_describe_{sql_name}");
+    let call_export = format!("{CALL_PREFIX}{sql_name}");
+    let describe_export = format!("{DESCRIBE_PREFIX}{sql_name}");
     let idx: Vec<syn::Index> = (0..arg_types.len()).map(syn::Index::from).collect();
     let vars: Vec<syn::Ident> = (0..arg_types.len())
         .map(|i| format_ident!("__a{i}"))
@@ -282,17 +283,17 @@ pub fn aggregate(attr: TokenStream, item: TokenStream) -> TokenStream {
         );
     }
     let rt = quote!(::eddy_udf::__rt);
-    let export = |what: &str| format!("__eddy_{what}_{sql_name}");
-    let slide = export("agg_slide");
+    let export = |op: &str| format!("{AGG_PREFIX}{op}_{sql_name}");
+    let slide = export("slide");
     let (describe, new, drop, update, merge, finish, state, clear) = (
-        format!("__eddy_describe_{sql_name}"),
-        export("agg_new"),
-        export("agg_drop"),
-        export("agg_update"),
-        export("agg_merge"),
-        export("agg_finish"),
-        export("agg_state"),
-        export("agg_clear"),
+        format!("{DESCRIBE_PREFIX}{sql_name}"),
+        export("new"),
+        export("drop"),
+        export("update"),
+        export("merge"),
+        export("finish"),
+        export("state"),
+        export("clear"),
     );
     quote! {
         #block
