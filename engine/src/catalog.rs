@@ -27,6 +27,8 @@ pub struct StreamDef {
     pub watermark: Option<WatermarkSpec>,
     /// `WITH (...)` options.
     pub options: Options,
+    /// The event-time options among them, checked once at `CREATE STREAM`.
+    pub event_time: EventTimeOptions,
     /// Where the stream was declared.
     pub pos: SqlPos,
 }

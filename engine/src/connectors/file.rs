@@ -12,8 +12,10 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::catalog::StreamDef;
+use crate::connectors::decode_pool::DecodePool;
 use crate::connectors::encode::{Encoder, Format};
 use crate::connectors::json::{JsonDecoder, OnError};
+use crate::connectors::projection::Projection;
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::ConnectorError;
 
@@ -35,16 +37,23 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     Ok(())
 }
 
-/// Reads JSON lines from a file.
+/// Reads JSON lines from a file: chunks split at line boundaries, decoded on
+/// `SourceContext::decoders` threads (results in file order), only the
+/// columns the query reads (`SourceContext::projection`).
 pub struct FileSource {
     path: String,
     file: File,
-    decoder: JsonDecoder,
+    pool: DecodePool,
+    projection: Projection,
+    /// Bytes read at a time.
+    chunk: usize,
     /// Bytes read but not yet decoded (an incomplete last line).
     carry: Vec<u8>,
-    /// Lines decoded so far.
+    /// Lines handed to the decoders so far.
     lines: u64,
     follow: bool,
+    /// The last read found no new bytes.
+    at_end: bool,
     done: bool,
     pending: VecDeque<RecordBatch>,
     batch_size: usize,
@@ -75,13 +84,22 @@ impl FileSource {
             ),
             source: e,
         })?;
+        let projection = Projection::new(&def.schema, ctx.projection.as_deref());
+        let on_error = OnError::from_options(o)?;
+        let schema = projection.decoded_schema().clone();
+        let pool = DecodePool::new(&def.name, ctx.decoders, || {
+            JsonDecoder::new(schema.clone(), path.clone(), on_error)
+        })?;
         Ok(Self {
-            decoder: JsonDecoder::new(def.schema.clone(), path.clone(), OnError::from_options(o)?)?,
+            pool,
+            projection,
             path,
             file,
+            chunk: CHUNK,
             carry: Vec::new(),
             lines: 0,
             follow: o.bool_or("follow", false)?,
+            at_end: false,
             done: false,
             pending: VecDeque::new(),
             batch_size: ctx.batch_size.max(1),
@@ -90,34 +108,18 @@ impl FileSource {
         })
     }
 
-    /// Decodes whole lines and queues their rows in batches of `batch_size`.
-    fn decode(&mut self, chunk: &[u8]) -> Result<(), ConnectorError> {
+    /// Hands whole lines to the decoders.
+    fn submit(&mut self, chunk: Vec<u8>) {
         let first_line = self.lines + 1;
         self.lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
-        let decoded = self.decoder.decode(chunk, first_line)?;
-        SourceCounters::add(&self.counters.malformed, decoded.skipped);
-        let b = decoded.batch;
-        let mut offset = 0;
-        while offset < b.num_rows() {
-            let n = self.batch_size.min(b.num_rows() - offset);
-            self.pending.push_back(b.slice(offset, n));
-            offset += n;
-        }
-        Ok(())
+        self.pool.submit(chunk, first_line);
     }
-}
 
-impl Source for FileSource {
-    fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
-        if let Some(b) = self.pending.pop_front() {
-            SourceCounters::add(&self.counters.records, b.num_rows() as u64);
-            return Ok(SourceEvent::Batch(b));
-        }
-        if self.done {
-            return Ok(SourceEvent::End);
-        }
+    /// Reads the next bytes; submits the complete lines among them. `false`
+    /// when there were no new bytes.
+    fn read_more(&mut self) -> Result<bool, ConnectorError> {
         let start = self.carry.len();
-        self.carry.resize(start + CHUNK, 0);
+        self.carry.resize(start + self.chunk, 0);
         let n = self
             .file
             .read(&mut self.carry[start..])
@@ -128,35 +130,73 @@ impl Source for FileSource {
         self.carry.truncate(start + n);
         SourceCounters::add(&self.counters.bytes, n as u64);
         if n == 0 {
+            return Ok(false);
+        }
+        if let Some(last_nl) = self.carry.iter().rposition(|&b| b == b'\n') {
+            let rest = self.carry.split_off(last_nl + 1);
+            let complete = std::mem::replace(&mut self.carry, rest);
+            self.submit(complete);
+        }
+        Ok(true)
+    }
+
+    /// Takes the oldest decoded chunk and queues its rows in batches of
+    /// `batch_size`; `false` when nothing was in flight.
+    fn take_decoded(&mut self) -> Result<bool, ConnectorError> {
+        let Some(result) = self.pool.next() else {
+            return Ok(false);
+        };
+        let decoded = result?;
+        SourceCounters::add(&self.counters.malformed, decoded.skipped);
+        let b = self.projection.expand(decoded.batch)?;
+        let mut offset = 0;
+        while offset < b.num_rows() {
+            let n = self.batch_size.min(b.num_rows() - offset);
+            self.pending.push_back(b.slice(offset, n));
+            offset += n;
+        }
+        Ok(true)
+    }
+}
+
+impl Source for FileSource {
+    fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                SourceCounters::add(&self.counters.records, b.num_rows() as u64);
+                return Ok(SourceEvent::Batch(b));
+            }
+            // keep every decoder busy: read ahead while there is room
+            while !self.done && !self.at_end && self.pool.has_room() {
+                if !self.read_more()? {
+                    self.at_end = true;
+                }
+                if self.pool.is_idle() {
+                    // no complete line yet: read on at the next poll
+                    break;
+                }
+            }
+            if self.take_decoded()? {
+                continue;
+            }
+            if self.done {
+                return Ok(SourceEvent::End);
+            }
+            if !self.at_end {
+                // bytes without a complete line so far
+                return Ok(SourceEvent::Idle);
+            }
             if self.follow && !self.shutdown.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(20));
+                self.at_end = false;
                 return Ok(SourceEvent::Idle);
             }
             // the input ended: a last line without a newline still counts
             self.done = true;
             let rest = std::mem::take(&mut self.carry);
             if !rest.iter().all(u8::is_ascii_whitespace) {
-                self.decode(&rest)?;
+                self.submit(rest);
             }
-            return self.poll();
-        }
-        if let Some(last_nl) = self.carry.iter().rposition(|&b| b == b'\n') {
-            let rest = self.carry.split_off(last_nl + 1);
-            let complete = std::mem::replace(&mut self.carry, rest);
-            self.decode(&complete)?;
-        }
-        self.poll_pending_or_idle()
-    }
-}
-
-impl FileSource {
-    fn poll_pending_or_idle(&mut self) -> Result<SourceEvent, ConnectorError> {
-        match self.pending.pop_front() {
-            Some(b) => {
-                SourceCounters::add(&self.counters.records, b.num_rows() as u64);
-                Ok(SourceEvent::Batch(b))
-            }
-            None => Ok(SourceEvent::Idle),
         }
     }
 }
@@ -229,7 +269,7 @@ impl Sink for FileSink {
 mod tests {
     use super::*;
     use crate::catalog::Options;
-    use arrow::array::AsArray;
+    use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
     fn def(path: &str, extra: &[(&str, &str)]) -> StreamDef {
@@ -243,6 +283,7 @@ mod tests {
             schema: Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])),
             watermark: None,
             options: Options::new("s", opts),
+            event_time: Default::default(),
             pos: Default::default(),
         }
     }
@@ -288,6 +329,73 @@ mod tests {
             FileSource::open(&def(p.to_str().unwrap(), &[]), &SourceContext::new(10)).unwrap();
         let e = drain(&mut src).unwrap_err().to_string();
         assert!(e.contains("malformed record at line 2"), "{e}");
+    }
+
+    /// Lines 1..=n with a malformed one every 997th, in a file of many chunks.
+    fn many_chunks(dir: &std::path::Path, n: i64) -> String {
+        let p = dir.join("many.jsonl");
+        let text: String = (1..=n)
+            .map(|i| {
+                if i % 997 == 0 {
+                    "{\"a\":\n".to_string()
+                } else {
+                    format!("{{\"a\":{i},\"b\":\"x{i}\"}}\n")
+                }
+            })
+            .collect();
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+
+    fn read_with(
+        path: &str,
+        decoders: usize,
+        extra: &[(&str, &str)],
+    ) -> (Result<Vec<i64>, ConnectorError>, u64) {
+        let mut ctx = SourceContext::new(100);
+        ctx.decoders = decoders;
+        let mut src = FileSource::open(&def(path, extra), &ctx).unwrap();
+        src.chunk = 4096;
+        let rows = drain(&mut src);
+        (rows, ctx.counters.malformed.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn decoding_on_several_threads_keeps_rows_order_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = many_chunks(dir.path(), 20_000);
+        let skip = [("format.on_error", "skip")];
+        let (one, bad_one) = read_with(&path, 1, &skip);
+        let (three, bad_three) = read_with(&path, 3, &skip);
+        let one = one.unwrap();
+        assert_eq!(one.len(), 20_000 - 20);
+        assert_eq!(three.unwrap(), one, "same rows, same order");
+        assert_eq!((bad_one, bad_three), (20, 20));
+        // under 'fail' the first bad line stops the source, wherever it was decoded
+        let e = read_with(&path, 3, &[]).0.unwrap_err().to_string();
+        assert!(e.contains("malformed record at line 997"), "{e}");
+    }
+
+    #[test]
+    fn columns_the_query_does_not_read_are_not_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("in.jsonl");
+        std::fs::write(&p, "{\"a\":1,\"b\":2}\n{\"a\":3,\"b\":4}\n").unwrap();
+        let mut d = def(p.to_str().unwrap(), &[]);
+        d.schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        let mut ctx = SourceContext::new(10);
+        ctx.projection = Some(vec![1]);
+        let mut src = FileSource::open(&d, &ctx).unwrap();
+        let SourceEvent::Batch(b) = src.poll().unwrap() else {
+            panic!("a batch")
+        };
+        assert_eq!(b.schema(), d.schema, "the stream's columns");
+        assert_eq!(b.column(0).null_count(), 2, "a is not read");
+        let got: Vec<i64> = b.column(1).as_primitive::<Int64Type>().values().to_vec();
+        assert_eq!(got, [2, 4]);
     }
 
     #[test]

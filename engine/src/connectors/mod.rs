@@ -51,6 +51,11 @@ pub struct SourceContext {
     pub counters: Arc<SourceCounters>,
     /// Set when the query is being stopped; a blocking source must notice it.
     pub shutdown: Arc<AtomicBool>,
+    /// The stream columns the query reads (all when `None`): a source may
+    /// leave the others NULL instead of decoding them.
+    pub projection: Option<Vec<usize>>,
+    /// Threads a source may decode on (1: on its own thread).
+    pub decoders: usize,
 }
 
 impl SourceContext {
@@ -60,6 +65,8 @@ impl SourceContext {
             batch_size,
             counters: Arc::default(),
             shutdown: Arc::new(AtomicBool::new(false)),
+            projection: None,
+            decoders: 1,
         }
     }
 }
@@ -159,7 +166,6 @@ pub fn inferred_schema(def: &StreamDef) -> Result<Option<SchemaRef>, ConnectorEr
 /// # Errors
 /// [`ConnectorError::Config`] naming the unknown connector or bad option.
 pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
-    crate::catalog::EventTimeOptions::from_options(&def.options)?;
     match def.connector() {
         "nexmark" => nexmark::validate(def),
         "file" => file::validate(def),
@@ -208,9 +214,11 @@ pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, Co
 }
 
 pub mod dead_letter;
+pub(crate) mod decode_pool;
 pub mod encode;
 pub mod file;
 pub mod json;
 pub mod kafka;
 pub mod nexmark;
+pub mod projection;
 pub mod stdout;

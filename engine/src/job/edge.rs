@@ -20,8 +20,39 @@ use crate::exec::exchange::Router;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{CheckpointBarrier, Message};
 
-/// What travels on an edge: the sender's number at the receiver, and a message.
-pub(crate) type Envelope = (usize, Message);
+/// What travels on an edge.
+pub(crate) struct Envelope {
+    /// The sender's number at the receiver.
+    pub from: usize,
+    pub message: Message,
+    /// For a batch on a hash edge: the rows of it the receiver owns. The
+    /// receiver takes them out on its own thread, so the instances of a
+    /// stage gather their rows in parallel and the sender only routes.
+    pub rows: Option<UInt32Array>,
+}
+
+impl Envelope {
+    /// A whole message from sender `from`.
+    pub fn new(from: usize, message: Message) -> Self {
+        Self {
+            from,
+            message,
+            rows: None,
+        }
+    }
+
+    /// The message, with a batch cut down to the receiver's rows.
+    fn open(self) -> ExecResult<(usize, Message)> {
+        match (self.message, self.rows) {
+            (Message::Batch(b), Some(rows)) => {
+                let mine =
+                    take_record_batch(&b, &rows).map_err(|e| ExecError::arrow("exchange", e))?;
+                Ok((self.from, Message::Batch(mine)))
+            }
+            (m, _) => Ok((self.from, m)),
+        }
+    }
+}
 
 /// The sending end of one edge, for one instance of the upstream stage.
 pub(crate) struct Output {
@@ -84,24 +115,30 @@ impl Output {
             if rows.is_empty() {
                 continue;
             }
-            let part = if rows.len() == batch.num_rows() {
-                batch.clone()
-            } else {
-                take_record_batch(&batch, &UInt32Array::from(rows))
-                    .map_err(|e| ExecError::arrow("exchange", e))?
-            };
-            if !self.send_to(p, Message::Batch(part)) {
+            let rows = (rows.len() < batch.num_rows()).then(|| UInt32Array::from(rows));
+            if !self.send_envelope(
+                p,
+                Envelope {
+                    from: self.from,
+                    message: Message::Batch(batch.clone()),
+                    rows,
+                },
+            ) {
                 return Ok(false);
             }
         }
         Ok(true)
     }
 
-    /// Sends to target `t`, recording time blocked on its full queue.
     fn send_to(&self, t: usize, message: Message) -> bool {
+        self.send_envelope(t, Envelope::new(self.from, message))
+    }
+
+    /// Sends to target `t`, recording time blocked on its full queue.
+    fn send_envelope(&self, t: usize, envelope: Envelope) -> bool {
         let tx = &self.targets[t];
         let blocked = (self.metrics.is_some() && tx.is_full()).then(Instant::now);
-        let ok = tx.send((self.from, message)).is_ok();
+        let ok = tx.send(envelope).is_ok();
         if let (Some(t), Some(m)) = (blocked, &self.metrics) {
             QueryMetrics::add(&m.source_blocked_us, t.elapsed().as_micros() as u64);
         }
@@ -127,9 +164,9 @@ pub(crate) struct Inputs {
     /// A barrier some senders have sent and others not yet.
     pending: Option<CheckpointBarrier>,
     /// Messages from senders at the pending barrier, in arrival order.
-    parked: VecDeque<Envelope>,
+    parked: VecDeque<(usize, Message)>,
     /// Parked messages released by the last barrier, to handle before new ones.
-    replay: VecDeque<Envelope>,
+    replay: VecDeque<(usize, Message)>,
     /// Aligned messages ready to hand out.
     ready: VecDeque<Message>,
     ended: bool,
@@ -164,17 +201,23 @@ impl Inputs {
 
     /// The next aligned message; `None` after [`Message::End`] was handed out
     /// or when the senders went away without ending (a stop or a failure).
-    pub fn next(&mut self) -> Option<Message> {
+    ///
+    /// # Errors
+    /// Taking a hash edge's rows out of their batch failed.
+    pub fn next(&mut self) -> ExecResult<Option<Message>> {
         loop {
             if let Some(m) = self.ready.pop_front() {
-                return Some(m);
+                return Ok(Some(m));
             }
             if self.ended {
-                return None;
+                return Ok(None);
             }
             let (from, message) = match self.replay.pop_front() {
                 Some(e) => e,
-                None => self.rx.recv().ok()?,
+                None => match self.rx.recv() {
+                    Ok(e) => e.open()?,
+                    Err(_) => return Ok(None),
+                },
             };
             self.accept(from, message);
         }
@@ -260,7 +303,7 @@ mod tests {
     fn drain(inputs: &mut Inputs) -> Vec<String> {
         let mut out = Vec::new();
         while !inputs.ready.is_empty() || !inputs.rx.is_empty() || !inputs.replay.is_empty() {
-            match inputs.next() {
+            match inputs.next().unwrap() {
                 Some(Message::Watermark(w)) => out.push(format!("w{w}")),
                 Some(Message::Barrier(b)) => out.push(format!("B{}", b.id)),
                 Some(Message::End) => out.push("end".into()),
@@ -280,14 +323,14 @@ mod tests {
     fn the_watermark_is_the_minimum_over_running_senders() {
         let (tx, rx) = unbounded();
         let mut inputs = Inputs::new(rx, 2);
-        tx.send((0, Message::Watermark(10))).unwrap();
-        tx.send((1, Message::Watermark(5))).unwrap();
-        tx.send((1, Message::Watermark(20))).unwrap();
-        tx.send((0, Message::End)).unwrap();
-        tx.send((1, Message::Watermark(30))).unwrap();
-        tx.send((1, Message::End)).unwrap();
+        tx.send(Envelope::new(0, Message::Watermark(10))).unwrap();
+        tx.send(Envelope::new(1, Message::Watermark(5))).unwrap();
+        tx.send(Envelope::new(1, Message::Watermark(20))).unwrap();
+        tx.send(Envelope::new(0, Message::End)).unwrap();
+        tx.send(Envelope::new(1, Message::Watermark(30))).unwrap();
+        tx.send(Envelope::new(1, Message::End)).unwrap();
         assert_eq!(drain(&mut inputs), ["w5", "w10", "w20", "w30", "end"]);
-        assert!(inputs.next().is_none());
+        assert!(inputs.next().unwrap().is_none());
     }
 
     #[test]
@@ -300,12 +343,12 @@ mod tests {
                 held_since: held,
             })
         };
-        tx.send((0, line("a1"))).unwrap();
-        tx.send((0, barrier(1, Some(50)))).unwrap();
-        tx.send((0, line("a2"))).unwrap(); // after sender 0's barrier: waits
-        tx.send((1, line("b1"))).unwrap();
-        tx.send((1, barrier(1, Some(40)))).unwrap();
-        tx.send((1, line("b2"))).unwrap();
+        tx.send(Envelope::new(0, line("a1"))).unwrap();
+        tx.send(Envelope::new(0, barrier(1, Some(50)))).unwrap();
+        tx.send(Envelope::new(0, line("a2"))).unwrap(); // after sender 0's barrier: waits
+        tx.send(Envelope::new(1, line("b1"))).unwrap();
+        tx.send(Envelope::new(1, barrier(1, Some(40)))).unwrap();
+        tx.send(Envelope::new(1, line("b2"))).unwrap();
         assert_eq!(drain(&mut inputs), ["a1", "b1", "B1", "a2", "b2"]);
     }
 
@@ -314,7 +357,7 @@ mod tests {
         let (tx, rx) = unbounded();
         let mut inputs = Inputs::new(rx, 2);
         for (from, held) in [(0, Some(50)), (1, Some(40))] {
-            tx.send((
+            tx.send(Envelope::new(
                 from,
                 Message::Barrier(CheckpointBarrier {
                     id: 7,
@@ -323,7 +366,7 @@ mod tests {
             ))
             .unwrap();
         }
-        match inputs.next() {
+        match inputs.next().unwrap() {
             Some(Message::Barrier(b)) => assert_eq!(
                 b,
                 CheckpointBarrier {
@@ -339,8 +382,8 @@ mod tests {
     fn senders_that_go_away_without_ending_stop_the_input() {
         let (tx, rx) = unbounded();
         let mut inputs = Inputs::new(rx, 2);
-        tx.send((0, Message::End)).unwrap();
+        tx.send(Envelope::new(0, Message::End)).unwrap();
         drop(tx);
-        assert!(inputs.next().is_none());
+        assert!(inputs.next().unwrap().is_none());
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
-use crate::catalog::{EventTimeOptions, LatePolicy};
+use crate::catalog::LatePolicy;
 use crate::connectors::dead_letter::{DeadLetterSink, FileDeadLetters};
 use crate::connectors::{self, Sink, SourceContext};
 use crate::error::{EngineError, ExecError, ExecResult};
@@ -113,6 +113,8 @@ pub(crate) fn launch(
         batch_size: options.batch_size,
         counters: Arc::default(),
         shutdown: shutdown.clone(),
+        projection: Some(plan.source_columns.clone()),
+        decoders: options.decoders.max(1),
     };
     let source = match source {
         Some(s) => s,
@@ -280,6 +282,7 @@ pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::Conne
                 schema: plan.output_schema.clone(),
                 watermark: None,
                 options: Options::new("stdout", [("connector".to_string(), "stdout".to_string())]),
+                event_time: Default::default(),
                 pos: Default::default(),
             };
             connectors::open_sink(&def, plan.output_schema.clone())
@@ -296,16 +299,16 @@ pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::Conne
 pub fn open_dead_letter_sink(
     plan: &PhysicalPlan,
 ) -> Result<Option<Box<dyn DeadLetterSink>>, crate::ConnectorError> {
-    let o = EventTimeOptions::from_options(&plan.source.options)?;
+    let o = &plan.source.event_time;
     // malformed records may go there too
     let malformed = plan
         .source
         .options
         .get("format.on_error")
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("dead_letter"));
-    match o.dead_letter_path {
+    match &o.dead_letter_path {
         Some(path) if o.late_policy == LatePolicy::DeadLetter || malformed => Ok(Some(Box::new(
-            FileDeadLetters::open(&plan.source.name, &path)?,
+            FileDeadLetters::open(&plan.source.name, path)?,
         ))),
         _ => Ok(None),
     }

@@ -110,6 +110,9 @@ pub struct RunOptions {
     /// Worker threads sharing the keyed state of an aggregate (hash
     /// exchange on the group keys); 1 runs everything on one worker.
     pub partitions: usize,
+    /// Threads a source may decode its input on (a file read in chunks);
+    /// the rows and their order are the same for any number.
+    pub decoders: usize,
 }
 
 impl Default for RunOptions {
@@ -119,6 +122,7 @@ impl Default for RunOptions {
             channel_capacity: 8,
             batch_latency: None,
             partitions: 1,
+            decoders: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }

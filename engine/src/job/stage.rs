@@ -57,7 +57,7 @@ pub(crate) fn run(
     out: &mut dyn Downstream,
     probe: Option<&Probe>,
 ) -> ExecResult<bool> {
-    while let Some(message) = inputs.next() {
+    while let Some(message) = inputs.next()? {
         let started = Instant::now();
         if let Some(p) = probe {
             p.metrics

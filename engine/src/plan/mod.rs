@@ -4,3 +4,4 @@
 pub mod expr;
 pub mod logical;
 pub mod physical;
+pub mod projection;

@@ -172,6 +172,9 @@ pub struct PhysicalPlan {
     pub sink: SinkTarget,
     /// Schema of the rows the sink receives.
     pub output_schema: SchemaRef,
+    /// The columns of the source stream the query reads, ascending: a
+    /// source need not decode the others (projection pushdown).
+    pub source_columns: Vec<usize>,
 }
 
 impl PhysicalPlan {
@@ -192,6 +195,7 @@ impl PhysicalPlan {
             nodes,
             sink: q.sink.clone(),
             output_schema: q.root.schema(),
+            source_columns: crate::plan::projection::source_columns(&q.root),
         }
     }
 
@@ -492,10 +496,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 .as_ref()
                 .and_then(|w| stream.schema.index_of(&w.column).ok().map(|c| (w, c)))
             {
-                let idle_timeout_ms =
-                    crate::catalog::EventTimeOptions::from_options(&stream.options)
-                        .ok()
-                        .and_then(|o| o.idle_timeout_ms);
+                let idle_timeout_ms = stream.event_time.idle_timeout_ms;
                 let per_partition = (stream.connector() == "kafka")
                     .then(|| {
                         let t = stream.schema.index_of("_topic").ok()?;

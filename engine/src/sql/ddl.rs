@@ -71,16 +71,19 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
         name.clone(),
         c.options.iter().map(|(k, v, _)| (k.clone(), v.clone())),
     );
+    let connector_err = |e: crate::error::ConnectorError| {
+        let pos = connector_error_pos(c, &e.to_string());
+        PlanError::new(e.to_string(), pos)
+    };
+    let event_time =
+        crate::catalog::EventTimeOptions::from_options(&options).map_err(connector_err)?;
     let mut def = StreamDef {
         name: name.clone(),
         schema: Arc::new(Schema::new(fields)),
         watermark: None,
         options,
+        event_time,
         pos: c.pos,
-    };
-    let connector_err = |e: crate::error::ConnectorError| {
-        let pos = connector_error_pos(c, &e.to_string());
-        PlanError::new(e.to_string(), pos)
     };
     connectors::validate(&def).map_err(connector_err)?;
     if def.schema.fields().is_empty() {

@@ -6,7 +6,6 @@
 
 use sqlparser::ast::{self, Spanned};
 
-use crate::catalog::EventTimeOptions;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{Frame, Lateness, LogicalPlan};
@@ -143,8 +142,7 @@ pub(crate) fn plan_row_window(
             ));
         }
     }
-    let o = EventTimeOptions::from_options(&input.source().options)
-        .map_err(|e| PlanError::new(e.to_string(), pos))?;
+    let o = input.source().event_time.clone();
     let plan = LogicalPlan::RowWindow {
         input: Box::new(input),
         partition,

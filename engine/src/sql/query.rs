@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use sqlparser::ast::{self, Spanned};
 
-use crate::catalog::{EventTimeOptions, StreamDef};
+use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::{Expr, ScalarFunc};
 use crate::plan::logical::{EmitMode, Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
@@ -240,7 +240,7 @@ pub(crate) fn plan_query(
     let agg = AggregateShape {
         window,
         emit,
-        lateness: lateness(&rel.stream, select_pos)?,
+        lateness: lateness(&rel.stream),
     };
     aggregate(select, plan, &scope, &rel, agg, &group_by, select_pos)
 }
@@ -598,13 +598,11 @@ fn is_window_column(e: &ast::Expr) -> Option<usize> {
 }
 
 /// The stream's allowed lateness and late-row policy.
-fn lateness(stream: &StreamDef, pos: SqlPos) -> PlanResult<Lateness> {
-    let o = EventTimeOptions::from_options(&stream.options)
-        .map_err(|e| PlanError::new(e.to_string(), pos))?;
-    Ok(Lateness {
-        allowed_ms: o.allowed_lateness_ms,
-        policy: o.late_policy,
-    })
+fn lateness(stream: &StreamDef) -> Lateness {
+    Lateness {
+        allowed_ms: stream.event_time.allowed_lateness_ms,
+        policy: stream.event_time.late_policy,
+    }
 }
 
 /// How an aggregate query groups in time and emits.

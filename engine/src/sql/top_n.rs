@@ -13,7 +13,6 @@
 
 use sqlparser::ast::{self, Spanned};
 
-use crate::catalog::EventTimeOptions;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, RankKind, SortKey};
@@ -370,8 +369,7 @@ fn plan_ranked(
             ranking.pos,
         ));
     }
-    let o = EventTimeOptions::from_options(&plan.source().options)
-        .map_err(|e| PlanError::new(e.to_string(), ranking.pos))?;
+    let o = plan.source().event_time.clone();
     let total = schema.fields().len();
     let top = LogicalPlan::TopN {
         input: Box::new(plan),

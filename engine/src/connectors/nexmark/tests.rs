@@ -19,6 +19,7 @@ fn def(pairs: &[(&str, &str)], columns: &[(&str, DataType)]) -> StreamDef {
         )),
         watermark: None,
         options: opts(pairs),
+        event_time: Default::default(),
         pos: Default::default(),
     }
 }
