@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench --bench end_to_end`. Baseline in the same run: reading
 //! and decoding the file with a query that keeps no rows, so the ratio shows
-//! what the window aggregation adds to decoding.
+//! what the window aggregation adds to decoding. Each at `--partitions 1`
+//! (one decoding thread, one worker) and 2 (two of each).
 
 use std::io::Write;
 
@@ -12,6 +13,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use eddy::RunOptions;
 
 const ROWS: usize = 1_000_000;
+
+const TUMBLE: &str = "SELECT auction, window_start, window_end, COUNT(*) AS n, SUM(price) AS s,
+        MIN(price) AS lo, MAX(price) AS hi, AVG(price) AS mean
+    FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+    GROUP BY auction, window_start, window_end";
 
 fn write_input(path: &std::path::Path) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create input"));
@@ -34,7 +40,7 @@ fn write_input(path: &std::path::Path) {
     }
 }
 
-fn run(dir: &std::path::Path, select: &str) -> u64 {
+fn run(dir: &std::path::Path, select: &str, partitions: usize) -> u64 {
     let sql = format!(
         "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, date_time TIMESTAMP,
            WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
@@ -45,8 +51,11 @@ fn run(dir: &std::path::Path, select: &str) -> u64 {
         dir.join("out.jsonl").display()
     );
     let script = eddy::plan_script(&sql).expect("bench SQL plans");
-    let spec =
-        eddy::JobSpec::new("bench", script.queries[0].clone()).options(RunOptions::default());
+    let options = RunOptions {
+        partitions,
+        ..RunOptions::default()
+    };
+    let spec = eddy::JobSpec::new("bench", script.queries[0].clone()).options(options);
     let q = eddy::JobManager::new().submit(spec).expect("query starts");
     let stats = q.wait().expect("query runs");
     assert_eq!(stats.records_in, ROWS as u64);
@@ -59,20 +68,24 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("eddy_run_jsonl_1m");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(10);
-    g.bench_function("baseline_decode_filter_all", |b| {
-        b.iter(|| run(dir.path(), "SELECT auction FROM bids WHERE price < 0"))
-    });
-    g.bench_function("tumble_10s_5aggs_by_auction", |b| {
-        b.iter(|| {
-            run(
-                dir.path(),
-                "SELECT auction, window_start, window_end, COUNT(*) AS n, SUM(price) AS s,
-                        MIN(price) AS lo, MAX(price) AS hi, AVG(price) AS mean
-                 FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
-                 GROUP BY auction, window_start, window_end",
-            )
-        })
-    });
+    for partitions in [1, 2] {
+        g.bench_function(
+            format!("baseline_decode_filter_all/partitions_{partitions}"),
+            |b| {
+                b.iter(|| {
+                    run(
+                        dir.path(),
+                        "SELECT auction FROM bids WHERE price < 0",
+                        partitions,
+                    )
+                })
+            },
+        );
+        g.bench_function(
+            format!("tumble_10s_5aggs_by_auction/partitions_{partitions}"),
+            |b| b.iter(|| run(dir.path(), TUMBLE, partitions)),
+        );
+    }
     g.finish();
 }
 

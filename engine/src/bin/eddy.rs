@@ -76,8 +76,9 @@ enum Command {
         /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9898).
         #[arg(long, value_name = "ADDR")]
         metrics_addr: Option<String>,
-        /// Worker threads that share a keyed aggregate's state by key hash
-        /// (default: the number of cores).
+        /// The query's parallelism: threads that decode a file source in
+        /// chunks and workers that share a keyed aggregate's state by key
+        /// hash (default: the number of cores).
         #[arg(long, value_name = "N")]
         partitions: Option<usize>,
     },

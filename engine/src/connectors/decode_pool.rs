@@ -12,11 +12,14 @@ use crate::error::ConnectorError;
 
 type Reply = Result<Decoded, ConnectorError>;
 
+/// A result, and the chunk's buffer back for reuse.
+type Answer = (Reply, Vec<u8>);
+
 /// One chunk to decode: whole lines, the number of the first, where to answer.
 struct Job {
     chunk: Vec<u8>,
     first_line: u64,
-    reply: Sender<Reply>,
+    reply: Sender<Answer>,
 }
 
 /// Decoders on threads of their own (or one inline), results in order.
@@ -25,7 +28,10 @@ pub(crate) struct DecodePool {
     /// With one decoder: decode on the caller's thread.
     inline: Option<JsonDecoder>,
     /// Answers still to come, oldest first.
-    in_flight: VecDeque<Receiver<Reply>>,
+    in_flight: VecDeque<Receiver<Answer>>,
+    /// Buffers of decoded chunks, for the next reads (no fresh allocation
+    /// and page faults per chunk).
+    spare: Vec<Vec<u8>>,
     /// Chunks that may be in flight at once.
     capacity: usize,
     threads: Vec<JoinHandle<()>>,
@@ -46,6 +52,7 @@ impl DecodePool {
                 jobs: None,
                 inline: Some(make()?),
                 in_flight: VecDeque::new(),
+                spare: Vec::new(),
                 capacity: 1,
                 threads: Vec::new(),
             });
@@ -59,7 +66,8 @@ impl DecodePool {
                 .name(format!("eddy-decode-{i}"))
                 .spawn(move || {
                     for job in rx.iter() {
-                        let _ = job.reply.send(decoder.decode(&job.chunk, job.first_line));
+                        let result = decoder.decode(&job.chunk, job.first_line);
+                        let _ = job.reply.send((result, job.chunk));
                     }
                 })
                 .map_err(|e| ConnectorError::Io {
@@ -72,6 +80,7 @@ impl DecodePool {
             jobs: Some(tx),
             inline: None,
             in_flight: VecDeque::new(),
+            spare: Vec::new(),
             // two chunks per decoder: one decoding, one waiting
             capacity: threads * 2,
             threads: handles,
@@ -93,7 +102,7 @@ impl DecodePool {
         let (reply, answer) = bounded(1);
         match (&mut self.inline, &self.jobs) {
             (Some(d), _) => {
-                let _ = reply.send(d.decode(&chunk, first_line));
+                let _ = reply.send((d.decode(&chunk, first_line), chunk));
             }
             (None, Some(jobs)) => {
                 let _ = jobs.send(Job {
@@ -110,12 +119,22 @@ impl DecodePool {
     /// The oldest result, waiting for it; `None` when nothing is in flight.
     pub fn next(&mut self) -> Option<Reply> {
         let answer = self.in_flight.pop_front()?;
-        Some(answer.recv().unwrap_or_else(|_| {
-            Err(ConnectorError::Io {
+        Some(match answer.recv() {
+            Ok((reply, mut buffer)) => {
+                buffer.clear();
+                self.spare.push(buffer);
+                reply
+            }
+            Err(_) => Err(ConnectorError::Io {
                 context: "a decoding thread stopped".into(),
                 source: std::io::Error::other("the decoder panicked (a bug in Eddy)"),
-            })
-        }))
+            }),
+        })
+    }
+
+    /// An empty buffer, reused from a decoded chunk when there is one.
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
     }
 }
 

@@ -111,7 +111,7 @@ impl FileSource {
     /// Hands whole lines to the decoders.
     fn submit(&mut self, chunk: Vec<u8>) {
         let first_line = self.lines + 1;
-        self.lines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        self.lines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
         self.pool.submit(chunk, first_line);
     }
 
@@ -132,8 +132,11 @@ impl FileSource {
         if n == 0 {
             return Ok(false);
         }
-        if let Some(last_nl) = self.carry.iter().rposition(|&b| b == b'\n') {
-            let rest = self.carry.split_off(last_nl + 1);
+        if let Some(last_nl) = memchr::memrchr(b'\n', &self.carry) {
+            // the incomplete last line moves to a recycled buffer
+            let mut rest = self.pool.buffer();
+            rest.extend_from_slice(&self.carry[last_nl + 1..]);
+            self.carry.truncate(last_nl + 1);
             let complete = std::mem::replace(&mut self.carry, rest);
             self.submit(complete);
         }

@@ -114,7 +114,7 @@ pub(crate) fn launch(
         counters: Arc::default(),
         shutdown: shutdown.clone(),
         projection: Some(plan.source_columns.clone()),
-        decoders: options.decoders.max(1),
+        decoders: options.partitions.max(1),
     };
     let source = match source {
         Some(s) => s,

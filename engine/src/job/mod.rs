@@ -107,12 +107,11 @@ pub struct RunOptions {
     /// Where the workers record how long each input batch takes through the
     /// operators (see [`crate::exec::export::Exporter`]).
     pub batch_latency: Option<prometheus_client::metrics::histogram::Histogram>,
-    /// Worker threads sharing the keyed state of an aggregate (hash
-    /// exchange on the group keys); 1 runs everything on one worker.
+    /// The query's parallelism: worker threads sharing the keyed state of
+    /// an aggregate (hash exchange on the group keys), and threads a source
+    /// may decode its input on (a file read in chunks; rows and their order
+    /// are the same for any number). 1 runs each on one thread.
     pub partitions: usize,
-    /// Threads a source may decode its input on (a file read in chunks);
-    /// the rows and their order are the same for any number.
-    pub decoders: usize,
 }
 
 impl Default for RunOptions {
@@ -122,7 +121,6 @@ impl Default for RunOptions {
             channel_capacity: 8,
             batch_latency: None,
             partitions: 1,
-            decoders: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
