@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, TimestampMillisecondArray, UInt32Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, SchemaRef, TimestampMillisecondType};
-use arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use arrow::record_batch::RecordBatch;
 
 use crate::agg::{Accumulator, create_accumulator};
 use crate::catalog::LatePolicy;
@@ -14,8 +14,9 @@ use crate::error::{ExecError, ExecResult};
 use crate::exec::changelog::ChangeTracker;
 use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::group_table::GroupTable;
+pub(crate) use crate::exec::grouped_state::{Frozen, GroupedState, state_batch, state_value};
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, DeadLetter, Message, Operator};
+use crate::exec::operator::{Collector, DeadLetter, Message, Operator, OperatorState};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, EmitMode, Lateness};
 
@@ -181,183 +182,6 @@ impl AggregateSpec {
     }
 }
 
-/// A finished partial aggregate: group keys and each accumulator's state,
-/// as arrays that can be merged into other states any number of times.
-pub(crate) struct Frozen {
-    keys: Vec<ArrayRef>,
-    states: Vec<Vec<ArrayRef>>,
-    rows: usize,
-}
-
-impl Frozen {
-    /// Approximate bytes held.
-    pub fn size(&self) -> usize {
-        let arrays = self.keys.iter().chain(self.states.iter().flatten());
-        arrays.map(|a| a.get_array_memory_size()).sum()
-    }
-}
-
-/// Groups and their accumulators for one window.
-pub(crate) struct GroupedState {
-    groups: GroupTable,
-    accumulators: Vec<Box<dyn Accumulator>>,
-    group_ids: Vec<u32>,
-    /// Set under EMIT CHANGES.
-    changes: Option<ChangeTracker>,
-}
-
-impl GroupedState {
-    /// Adds evaluated rows.
-    ///
-    /// # Errors
-    /// An accumulator failure.
-    pub fn update(&mut self, rows: &Evaluated) -> ExecResult<()> {
-        self.groups
-            .intern(&rows.keys, rows.rows, &mut self.group_ids)?;
-        let n = self.groups.len();
-        self.track(n)?;
-        for (acc, args) in self.accumulators.iter_mut().zip(&rows.args) {
-            acc.update_batch(args, &self.group_ids, n)?;
-        }
-        Ok(())
-    }
-
-    /// Under EMIT CHANGES, marks the groups of `group_ids` as changed and
-    /// saves the emitted values of those about to change for the first time.
-    fn track(&mut self, num_groups: usize) -> ExecResult<()> {
-        let Some(t) = &mut self.changes else {
-            return Ok(());
-        };
-        let first = t.mark(&self.group_ids, num_groups);
-        if !first.is_empty() {
-            let before = self
-                .accumulators
-                .iter()
-                .map(|a| a.evaluate_groups(first))
-                .collect::<ExecResult<_>>()?;
-            t.save(before);
-        }
-        Ok(())
-    }
-
-    /// The changelog rows since the last call (EMIT CHANGES): `prefix`
-    /// builds the leading columns for a number of rows. `None` when nothing
-    /// changed or changes are not tracked.
-    ///
-    /// # Errors
-    /// An Arrow failure building the batch.
-    pub fn take_changes(
-        &mut self,
-        prefix: impl FnOnce(usize) -> Vec<ArrayRef>,
-        schema: &SchemaRef,
-    ) -> ExecResult<Option<RecordBatch>> {
-        let n = self.groups.len();
-        let (groups, accumulators) = (&self.groups, &self.accumulators);
-        let Some(t) = self.changes.as_mut().filter(|t| t.has_changes()) else {
-            return Ok(None);
-        };
-        let columns = t.take(
-            n,
-            |g| groups.key_columns_of(g),
-            |g| accumulators.iter().map(|a| a.evaluate_groups(g)).collect(),
-            prefix,
-        )?;
-        let rows = columns.last().map_or(0, |c| c.len());
-        let options = RecordBatchOptions::new().with_row_count(Some(rows));
-        RecordBatch::try_new_with_options(schema.clone(), columns, &options)
-            .map(Some)
-            .map_err(|e| ExecError::arrow("changelog output", e))
-    }
-
-    /// The current aggregate values of the given groups, without changing them.
-    ///
-    /// # Errors
-    /// An accumulator failure.
-    pub fn values_of(&self, groups: &[u32]) -> ExecResult<Vec<ArrayRef>> {
-        self.accumulators
-            .iter()
-            .map(|a| a.evaluate_groups(groups))
-            .collect()
-    }
-
-    /// Number of groups.
-    pub fn len(&self) -> usize {
-        self.groups.len()
-    }
-
-    /// Takes the keys and partial states out, as arrays.
-    ///
-    /// # Errors
-    /// An Arrow failure while building them.
-    pub fn freeze(mut self) -> ExecResult<Frozen> {
-        let rows = self.groups.len();
-        let keys = self.groups.key_columns()?;
-        let states = self
-            .accumulators
-            .iter_mut()
-            .map(|a| a.state(rows))
-            .collect::<ExecResult<_>>()?;
-        Ok(Frozen { keys, states, rows })
-    }
-
-    /// Merges a frozen partial aggregate under other keys (one row per group
-    /// of `part`): e.g. many one-group sessions into one output state.
-    ///
-    /// # Errors
-    /// An accumulator failure.
-    pub fn merge_as(&mut self, keys: &[ArrayRef], part: &Frozen) -> ExecResult<()> {
-        self.groups.intern(keys, part.rows, &mut self.group_ids)?;
-        let n = self.groups.len();
-        self.track(n)?;
-        for (acc, state) in self.accumulators.iter_mut().zip(&part.states) {
-            acc.merge_batch(state, &self.group_ids, n)?;
-        }
-        Ok(())
-    }
-
-    /// The final aggregate values of every group, without the keys.
-    ///
-    /// # Errors
-    /// An accumulator failure.
-    pub fn finish_values(mut self) -> ExecResult<Vec<ArrayRef>> {
-        let n = self.groups.len();
-        self.accumulators
-            .iter_mut()
-            .map(|a| a.evaluate(n))
-            .collect()
-    }
-
-    /// Merges a frozen partial aggregate into this one, group by group.
-    ///
-    /// # Errors
-    /// An accumulator failure.
-    pub fn merge(&mut self, part: &Frozen) -> ExecResult<()> {
-        self.merge_as(&part.keys, part)
-    }
-
-    /// Approximate heap bytes held.
-    pub fn size(&self) -> usize {
-        self.groups.size() + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
-    }
-
-    /// One row per group: `prefix` columns (e.g. window bounds, already of
-    /// the right length), keys, final aggregate values. Consumes the state.
-    ///
-    /// # Errors
-    /// An Arrow failure building the batch.
-    pub fn finish(mut self, prefix: Vec<ArrayRef>, schema: &SchemaRef) -> ExecResult<RecordBatch> {
-        let n = self.groups.len();
-        let mut columns = prefix;
-        columns.extend(self.groups.key_columns()?);
-        for acc in &mut self.accumulators {
-            columns.push(acc.evaluate(n)?);
-        }
-        let options = RecordBatchOptions::new().with_row_count(Some(n));
-        RecordBatch::try_new_with_options(schema.clone(), columns, &options)
-            .map_err(|e| ExecError::arrow("aggregate output", e))
-    }
-}
-
 /// GROUP BY without a window: one state for the whole input. Under EMIT
 /// CHANGES a changelog after every batch; under EMIT FINAL one row per group
 /// when the input ends.
@@ -394,6 +218,33 @@ impl GroupAggregateOp {
 impl Operator for GroupAggregateOp {
     fn name(&self) -> &'static str {
         "group_aggregate"
+    }
+
+    /// Parts: `groups` (see [`GroupedState::snapshot`]) and `emitted` (one
+    /// row: whether a changelog row has been emitted).
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        if let Some(state) = &mut self.state {
+            out.push("groups", state.snapshot(Vec::new())?);
+        }
+        let emitted = Arc::new(arrow::array::BooleanArray::from(vec![self.emitted])) as ArrayRef;
+        out.push(
+            "emitted",
+            state_batch(vec![("emitted".into(), emitted)], 1)?,
+        );
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        self.emitted = state
+            .part("emitted")?
+            .column(0)
+            .as_boolean_opt()
+            .is_some_and(|b| b.value(0));
+        if let Some(groups) = state.parts("groups").next() {
+            self.state()?.restore(groups, 0)?;
+        }
+        Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {
@@ -527,6 +378,31 @@ impl Rejects {
         self.watermark = watermark;
         self.closed_until = watermark.saturating_sub(self.lateness.allowed_ms);
         Some(self.closed_until)
+    }
+
+    /// The event clock as a one-row state part: `watermark`, `closed_until`.
+    ///
+    /// # Errors
+    /// An Arrow failure (a bug).
+    pub fn snapshot(&self) -> ExecResult<RecordBatch> {
+        let one = |v: i64| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
+        state_batch(
+            vec![
+                ("watermark".into(), one(self.watermark)),
+                ("closed_until".into(), one(self.closed_until)),
+            ],
+            1,
+        )
+    }
+
+    /// Loads a [`Rejects::snapshot`].
+    ///
+    /// # Errors
+    /// A part of another shape.
+    pub fn restore(&mut self, clock: &RecordBatch) -> ExecResult<()> {
+        self.watermark = state_value(clock, "watermark")?;
+        self.closed_until = state_value(clock, "closed_until")?;
+        Ok(())
     }
 
     /// The watermark as received.

@@ -39,6 +39,15 @@ pub(crate) struct ChangeTracker {
 }
 
 impl ChangeTracker {
+    /// A tracker for `n` groups that have all been emitted (a restored state).
+    pub fn emitted(n: usize) -> Self {
+        Self {
+            emitted: n,
+            dirty: vec![false; n],
+            ..Self::default()
+        }
+    }
+
     /// Marks the groups of a batch as changed; returns the ones that were
     /// emitted before and are changing for the first time since, whose
     /// current (emitted) values must be saved with [`ChangeTracker::save`]

@@ -7,6 +7,7 @@ pub(crate) mod exchange;
 pub mod export;
 pub mod expr;
 pub(crate) mod group_table;
+pub(crate) mod grouped_state;
 pub(crate) mod hopping_aggregate;
 pub mod metrics;
 pub mod operator;

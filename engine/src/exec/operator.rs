@@ -39,6 +39,47 @@ impl CheckpointBarrier {
     }
 }
 
+/// An operator's state at a checkpoint barrier, as named Arrow batches
+/// whose layout the operator defines (its `snapshot` documents it); empty
+/// for a stateless operator. A WebAssembly aggregate's state is its
+/// module's bytes, in a BINARY column.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorState {
+    /// (part name, rows), in the order the operator wrote them.
+    pub parts: Vec<(String, RecordBatch)>,
+}
+
+impl OperatorState {
+    /// Adds a part.
+    pub fn push(&mut self, name: &str, batch: RecordBatch) {
+        self.parts.push((name.to_string(), batch));
+    }
+
+    /// The parts called `name`, in order.
+    pub fn parts<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a RecordBatch> + 'a {
+        self.parts
+            .iter()
+            .filter(move |(n, _)| n == name)
+            .map(|(_, b)| b)
+    }
+
+    /// The one part called `name`.
+    ///
+    /// # Errors
+    /// There is none (a snapshot of another operator).
+    pub fn part(&self, name: &str) -> ExecResult<&RecordBatch> {
+        let found = self.parts.iter().find(|(n, _)| n == name).map(|(_, b)| b);
+        found.ok_or_else(|| {
+            crate::error::ExecError::Internal(format!("the state to restore has no '{name}' part"))
+        })
+    }
+
+    /// Rows held, over all parts (for tests and metrics).
+    pub fn rows(&self) -> usize {
+        self.parts.iter().map(|(_, b)| b.num_rows()).sum()
+    }
+}
+
 /// What flows from one operator to the next and from one stage to the next.
 /// Every stage and pipeline passes on each variant it does not consume.
 #[derive(Debug, Clone)]
@@ -139,6 +180,32 @@ pub trait Operator: Send {
     /// `Some(i64::MIN)` holds everything back.
     fn retained_event_time(&self) -> Option<i64> {
         None
+    }
+
+    /// The operator's state, taken right after a checkpoint barrier has
+    /// passed it: what a fresh operator built from the same plan node needs,
+    /// after [`Operator::restore`], to go on exactly as this one would.
+    /// Stateless operators keep the default (nothing).
+    ///
+    /// # Errors
+    /// A failure while reading the state (an accumulator, a UDF).
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        Ok(OperatorState::default())
+    }
+
+    /// Loads a [`Operator::snapshot`] into this fresh operator, before any input.
+    ///
+    /// # Errors
+    /// A state this operator did not write (another plan, a bug).
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        if state.parts.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::error::ExecError::Internal(format!(
+                "operator '{}' keeps no state, but a state was given to restore",
+                self.name()
+            )))
+        }
     }
 
     /// The input has ended (not cancelled): emit whatever is still held.

@@ -7,7 +7,7 @@ use crate::exec::aggregate::{AggregateSpec, GroupAggregateOp};
 use crate::exec::expr::compile;
 use crate::exec::hopping_aggregate::HoppingAggregateOp;
 use crate::exec::metrics::{OperatorCounters, QueryMetrics};
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::exec::row_window::RowWindowOp;
 use crate::exec::session_aggregate::SessionAggregateOp;
 use crate::exec::stateless::{FilterOp, ProjectOp};
@@ -255,6 +255,34 @@ impl Pipeline {
         let mut out = self.push(Message::End)?;
         out.retain(|m| !matches!(m, Message::End));
         Ok(out)
+    }
+
+    /// Every operator's state (see [`Operator::snapshot`]), in order; taken
+    /// after a checkpoint barrier has passed the whole pipeline.
+    ///
+    /// # Errors
+    /// The first operator that cannot read its state.
+    pub fn snapshot(&mut self) -> ExecResult<Vec<OperatorState>> {
+        self.ops.iter_mut().map(|op| op.snapshot()).collect()
+    }
+
+    /// Loads a [`Pipeline::snapshot`] into this fresh pipeline, built from
+    /// the same plan.
+    ///
+    /// # Errors
+    /// A snapshot of another plan, or an operator that cannot load its part.
+    pub fn restore(&mut self, states: Vec<OperatorState>) -> ExecResult<()> {
+        if states.len() != self.ops.len() {
+            return Err(crate::error::ExecError::Internal(format!(
+                "a snapshot of {} operators cannot restore a pipeline of {}",
+                states.len(),
+                self.ops.len()
+            )));
+        }
+        for (op, state) in self.ops.iter_mut().zip(states) {
+            op.restore(state)?;
+        }
+        Ok(())
     }
 
     /// The earliest event time any operator still holds back (see

@@ -17,9 +17,9 @@ use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::Rejects;
+use crate::exec::aggregate::{Rejects, state_batch, state_value};
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::plan::logical::{Lateness, RankKind, SortKey};
 
 /// Rows of one window waiting for it to close.
@@ -203,6 +203,45 @@ impl TopNOp {
 impl Operator for TopNOp {
     fn name(&self) -> &'static str {
         "top_n"
+    }
+
+    /// Parts: `clock` (see [`Rejects::snapshot`]), `seq` (one row: the next
+    /// arrival number) and one `window` per open window: its buffered rows
+    /// with their arrival numbers (the input columns, then `__arrival`).
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        out.push("clock", self.rejects.snapshot()?);
+        let seq = Arc::new(Int64Array::from(vec![self.seq as i64])) as ArrayRef;
+        out.push("seq", state_batch(vec![("seq".into(), seq)], 1)?);
+        for p in self.windows.values() {
+            out.push("window", self.gather(p)?);
+        }
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        self.rejects.restore(state.part("clock")?)?;
+        self.seq = state_value(state.part("seq")?, "seq")? as u64;
+        for part in state.parts("window") {
+            let end = part
+                .column(self.window_end)
+                .as_primitive_opt::<TimestampMillisecondType>()
+                .filter(|e| !e.is_empty() && e.is_valid(0))
+                .map(|e| e.value(0))
+                .ok_or_else(|| ExecError::Internal("a top-n window without its end".into()))?;
+            let batch = RecordBatch::try_new(self.buffered.clone(), part.columns().to_vec())
+                .map_err(|e| ExecError::arrow("restoring top-n", e))?;
+            let rows = batch.num_rows();
+            self.windows.insert(
+                end,
+                Pending {
+                    batches: vec![batch],
+                    rows,
+                    kept: rows,
+                },
+            );
+        }
+        Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {

@@ -15,15 +15,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{
-    AggregateSpec, GroupedState, NO_WINDOW, Rejects, split_by_window, time_column, window_prefix,
+    AggregateSpec, GroupedState, NO_WINDOW, Rejects, split_by_window, state_value, time_column,
+    window_prefix,
 };
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::plan::logical::{EmitMode, Lateness};
 
 /// Window geometry: `size`, a new window every `slide` (= size when tumbling).
@@ -207,6 +208,35 @@ impl TumblingAggregateOp {
 }
 
 impl Operator for TumblingAggregateOp {
+    /// Parts: `clock` (see [`Rejects::snapshot`]) and one `window` per open
+    /// window with groups: `window_start`, then [`GroupedState::snapshot`].
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        out.push("clock", self.rejects.snapshot()?);
+        for (&start, state) in self.windows.iter_mut() {
+            let n = state.len();
+            if n == 0 {
+                continue;
+            }
+            let starts = Arc::new(Int64Array::from(vec![start; n])) as ArrayRef;
+            out.push(
+                "window",
+                state.snapshot(vec![("window_start".into(), starts)])?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        self.rejects.restore(state.part("clock")?)?;
+        for part in state.parts("window") {
+            let start = state_value(part, "window_start")?;
+            self.state_for(start)?.restore(part, 1)?;
+        }
+        self.report_state();
+        Ok(())
+    }
+
     fn retained_event_time(&self) -> Option<i64> {
         // rows older than the oldest open window's start are in emitted windows
         self.windows.keys().next().copied()

@@ -18,7 +18,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 
 /// Tracks the largest event time seen and yields `max − delay` as the
 /// watermark after each batch that advances it.
@@ -206,6 +206,24 @@ pub(crate) struct WatermarkOp(pub WatermarkGenerator);
 impl Operator for WatermarkOp {
     fn name(&self) -> &'static str {
         "watermark"
+    }
+
+    /// Part `clock`: the watermark last emitted (per-partition event times
+    /// are the source's to record).
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        let current = Arc::new(arrow::array::Int64Array::from(vec![self.0.current]));
+        out.push(
+            "clock",
+            crate::exec::grouped_state::state_batch(vec![("watermark".into(), current)], 1)?,
+        );
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        let w = crate::exec::grouped_state::state_value(state.part("clock")?, "watermark")?;
+        self.0.current = w;
+        Ok(())
     }
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
