@@ -69,7 +69,7 @@ fn bids(seed: u64) -> Vec<RecordBatch> {
             };
             a.push((rng.next() % 6) as i64);
             b.push((rng.next() % 40) as i64);
-            p.push((rng.next() % 10 != 0).then(|| (rng.next() % 10_000) as f64 / 10.0));
+            p.push((!rng.next().is_multiple_of(10)).then(|| (rng.next() % 10_000) as f64 / 10.0));
             c.push(["apple", "google", "baidu"][(rng.next() % 3) as usize]);
             ts.push(t - behind);
         }
