@@ -205,6 +205,18 @@ fn hopping_windows_emit_changes() {
 }
 
 #[test]
+fn hopping_windows_emit_final_from_panes() {
+    same_output_across_restores(
+        &format!(
+            "SELECT auction, window_start, {AGGS}
+             FROM HOP(bids, date_time, INTERVAL '4' SECOND, INTERVAL '10' SECOND)
+             GROUP BY auction, window_start, window_end"
+        ),
+        vec![],
+    );
+}
+
+#[test]
 fn global_aggregates_changelog_and_final() {
     same_output(
         &format!("SELECT channel, {AGGS} FROM bids GROUP BY channel"),

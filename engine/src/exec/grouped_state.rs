@@ -22,6 +22,43 @@ pub(crate) struct Frozen {
 }
 
 impl Frozen {
+    /// As one batch: `prefix` columns, `key0`.., `acc0.0`.. (the layout of
+    /// [`GroupedState::snapshot`]).
+    ///
+    /// # Errors
+    /// An Arrow failure (a bug).
+    pub fn to_batch(&self, prefix: Vec<(String, ArrayRef)>) -> ExecResult<RecordBatch> {
+        let mut columns = prefix;
+        for (i, k) in self.keys.iter().enumerate() {
+            columns.push((format!("key{i}"), k.clone()));
+        }
+        for (a, fields) in self.states.iter().enumerate() {
+            for (f, arr) in fields.iter().enumerate() {
+                columns.push((format!("acc{a}.{f}"), arr.clone()));
+            }
+        }
+        state_batch(columns, self.rows)
+    }
+
+    /// Reads [`Frozen::to_batch`] back (after `skip` prefix columns).
+    pub fn from_batch(batch: &RecordBatch, skip: usize) -> Self {
+        let columns = named_columns(batch, skip);
+        let keys = columns("key");
+        let mut states = Vec::new();
+        loop {
+            let fields = columns(&format!("acc{}.", states.len()));
+            if fields.is_empty() {
+                break;
+            }
+            states.push(fields);
+        }
+        Self {
+            keys,
+            states,
+            rows: batch.num_rows(),
+        }
+    }
+
     /// Approximate bytes held.
     pub fn size(&self) -> usize {
         let arrays = self.keys.iter().chain(self.states.iter().flatten());
@@ -211,17 +248,7 @@ impl GroupedState {
     /// # Errors
     /// A batch that does not fit this state's keys and accumulators.
     pub fn restore(&mut self, batch: &RecordBatch, skip: usize) -> ExecResult<()> {
-        let schema = batch.schema();
-        let named = |prefix: &str| -> Vec<ArrayRef> {
-            schema
-                .fields()
-                .iter()
-                .enumerate()
-                .skip(skip)
-                .filter(|(_, f)| f.name().starts_with(prefix))
-                .map(|(i, _)| batch.column(i).clone())
-                .collect()
-        };
+        let named = named_columns(batch, skip);
         let keys = named("key");
         let n = batch.num_rows();
         self.groups.intern(&keys, n, &mut self.group_ids)?;
@@ -268,6 +295,22 @@ impl GroupedState {
         let options = RecordBatchOptions::new().with_row_count(Some(n));
         RecordBatch::try_new_with_options(schema.clone(), columns, &options)
             .map_err(|e| ExecError::arrow("aggregate output", e))
+    }
+}
+
+/// The columns of `batch` after the first `skip` whose names start with a
+/// prefix, in order.
+fn named_columns(batch: &RecordBatch, skip: usize) -> impl Fn(&str) -> Vec<ArrayRef> + '_ {
+    move |prefix: &str| {
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .filter(|(_, f)| f.name().starts_with(prefix))
+            .map(|(i, _)| batch.column(i).clone())
+            .collect()
     }
 }
 

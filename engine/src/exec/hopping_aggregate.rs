@@ -11,16 +11,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, TimestampMillisecondArray};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{
-    AggregateSpec, Frozen, GroupedState, NO_WINDOW, Rejects, split_by_window, time_column,
-    window_prefix,
+    AggregateSpec, Frozen, GroupedState, NO_WINDOW, Rejects, split_by_window, state_batch,
+    state_value, time_column, window_prefix,
 };
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 
 /// One pane: rows still arriving (`live`) and parts already frozen for merging.
 #[derive(Default)]
@@ -200,6 +200,72 @@ impl HoppingAggregateOp {
 impl Operator for HoppingAggregateOp {
     fn name(&self) -> &'static str {
         "hopping_aggregate"
+    }
+
+    /// Parts: `clock` (see [`Rejects::snapshot`]), `next_start` (one row,
+    /// NULL when none), then per pane in time order a `pane` row (its start)
+    /// followed by its `frozen` parts and its `live` part, each laid out as
+    /// [`GroupedState::snapshot`]; parts keep their order, so windows merge
+    /// them in the same order (and float sums round the same way).
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        out.push("clock", self.rejects.snapshot()?);
+        let next = Arc::new(Int64Array::from(vec![self.next_start])) as ArrayRef;
+        out.push(
+            "next_start",
+            state_batch(vec![("next_start".into(), next)], 1)?,
+        );
+        for (&start, pane) in self.panes.iter_mut() {
+            let at = Arc::new(Int64Array::from(vec![start])) as ArrayRef;
+            out.push("pane", state_batch(vec![("pane".into(), at)], 1)?);
+            for part in &pane.frozen {
+                out.push("frozen", part.to_batch(Vec::new())?);
+            }
+            if let Some(live) = &mut pane.live {
+                out.push("live", live.snapshot(Vec::new())?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        let mut pane: Option<i64> = None;
+        for (name, part) in &state.parts {
+            match name.as_str() {
+                "clock" => self.rejects.restore(part)?,
+                "next_start" => {
+                    self.next_start = part
+                        .column(0)
+                        .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                        .filter(|c| c.is_valid(0))
+                        .map(|c| c.value(0));
+                }
+                "pane" => {
+                    let start = state_value(part, "pane")?;
+                    self.panes.insert(start, Pane::default());
+                    pane = Some(start);
+                }
+                "frozen" | "live" => {
+                    let p = pane
+                        .and_then(|s| self.panes.get_mut(&s))
+                        .ok_or_else(|| ExecError::Internal("a pane part before its pane".into()))?;
+                    if name == "frozen" {
+                        p.frozen.push(Frozen::from_batch(part, 0));
+                    } else {
+                        let mut live = self.spec.new_state()?;
+                        live.restore(part, 0)?;
+                        p.live = Some(live);
+                    }
+                }
+                other => {
+                    return Err(ExecError::Internal(format!(
+                        "a hopping window state has an unknown part '{other}'"
+                    )));
+                }
+            }
+        }
+        self.report_state();
+        Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {
