@@ -217,6 +217,20 @@ fn hopping_windows_emit_final_from_panes() {
 }
 
 #[test]
+fn session_windows_final_and_changes() {
+    for emit in ["", "EMIT CHANGES"] {
+        same_output_across_restores(
+            &format!(
+                "SELECT auction, window_start, window_end, {AGGS}
+                 FROM SESSION(bids, date_time, INTERVAL '1' SECOND)
+                 GROUP BY auction, window_start, window_end {emit}"
+            ),
+            vec![],
+        );
+    }
+}
+
+#[test]
 fn global_aggregates_changelog_and_final() {
     same_output(
         &format!("SELECT channel, {AGGS} FROM bids GROUP BY channel"),

@@ -14,16 +14,18 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array};
-use arrow::compute::take;
+use arrow::compute::{concat_batches, take};
 use arrow::datatypes::DataType;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, Rejects, time_column};
+use crate::exec::aggregate::{
+    AggregateSpec, Evaluated, GroupedState, Rejects, state_batch, state_value, time_column,
+};
 use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::plan::logical::{EmitMode, Lateness};
 
 /// One changelog row: op, session bounds, key id, aggregate values (one row each).
@@ -391,6 +393,72 @@ impl SessionAggregateOp {
 impl Operator for SessionAggregateOp {
     fn name(&self) -> &'static str {
         "session_aggregate"
+    }
+
+    /// Parts: `clock` (see [`Rejects::snapshot`]); `keys`: every key the
+    /// operator has seen, in key-id order (ids decide the output order of
+    /// sessions that end together); `sessions`: one row per open session, in
+    /// each key's order — `key_id`, `start`, `end`, then its one-group state
+    /// laid out as [`GroupedState::snapshot`].
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        out.push("clock", self.rejects.snapshot()?);
+        let keys: Vec<(String, ArrayRef)> = self
+            .keys
+            .key_columns()?
+            .into_iter()
+            .enumerate()
+            .map(|(i, k)| (format!("key{i}"), k))
+            .collect();
+        out.push("keys", state_batch(keys, self.keys.len())?);
+        let mut rows = Vec::new();
+        for (key, list) in self.sessions.iter_mut().enumerate() {
+            for s in list {
+                let one = |v: i64| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
+                rows.push(s.state.snapshot(vec![
+                    ("key_id".into(), one(key as i64)),
+                    ("start".into(), one(s.start)),
+                    ("end".into(), one(s.end)),
+                ])?);
+            }
+        }
+        if let Some(first) = rows.first() {
+            let all = concat_batches(&first.schema(), &rows)
+                .map_err(|e| ExecError::arrow("session snapshot", e))?;
+            out.push("sessions", all);
+        }
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        self.rejects.restore(state.part("clock")?)?;
+        let keys = state.part("keys")?;
+        let mut ids = Vec::new();
+        self.keys
+            .intern(keys.columns(), keys.num_rows(), &mut ids)?;
+        self.sessions.resize_with(self.keys.len(), Vec::new);
+        self.next_check.resize(self.keys.len(), i64::MAX);
+        for part in state.parts("sessions") {
+            for i in 0..part.num_rows() {
+                let row = part.slice(i, 1);
+                let key = u32::try_from(state_value(&row, "key_id")?)
+                    .ok()
+                    .filter(|&k| (k as usize) < self.sessions.len())
+                    .ok_or_else(|| ExecError::Internal("a session of an unknown key".into()))?;
+                let mut s = self.spec.new_state_keyed_by(&[])?;
+                s.restore(&row, 3)?;
+                self.sessions[key as usize].push(Session {
+                    start: state_value(&row, "start")?,
+                    end: state_value(&row, "end")?,
+                    state: s,
+                });
+            }
+        }
+        for key in 0..self.sessions.len() as u32 {
+            self.schedule(key);
+        }
+        self.report_state();
+        Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {
