@@ -231,6 +231,25 @@ fn session_windows_final_and_changes() {
 }
 
 #[test]
+fn row_windows_rows_and_range_frames() {
+    for frame in [
+        "ROWS BETWEEN 3 PRECEDING AND CURRENT ROW",
+        "RANGE BETWEEN INTERVAL '2' SECOND PRECEDING AND CURRENT ROW",
+    ] {
+        let w = format!("OVER (PARTITION BY auction ORDER BY date_time {frame})");
+        same_output_across_restores(
+            &format!(
+                "SELECT auction, bidder, price, date_time, COUNT(*) {w} AS n, COUNT(price) {w} AS c,
+                        SUM(price) {w} AS s, SUM(bidder) {w} AS sb, AVG(price) {w} AS mean,
+                        MIN(price) {w} AS lo, MAX(bidder) {w} AS hi
+                 FROM bids"
+            ),
+            vec![],
+        );
+    }
+}
+
+#[test]
 fn global_aggregates_changelog_and_final() {
     same_output(
         &format!("SELECT channel, {AGGS} FROM bids GROUP BY channel"),

@@ -23,11 +23,13 @@ use crate::exec::aggregate::{Rejects, time_column};
 use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::exec::row_window_udaf::UdafFrames;
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, Frame, Lateness};
 use crate::types::SqlType;
+
+mod state;
 
 /// A value an aggregate folds: BIGINT-like or DOUBLE.
 trait Num: Copy + PartialOrd {
@@ -425,6 +427,15 @@ impl RowWindowOp {
 impl Operator for RowWindowOp {
     fn name(&self) -> &'static str {
         "row_window"
+    }
+
+    /// See `row_window/state.rs` for the parts.
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        self.snapshot_state()
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        self.restore_state(state)
     }
 
     fn retained_event_time(&self) -> Option<i64> {
