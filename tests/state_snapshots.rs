@@ -276,10 +276,30 @@ fn top_n_per_window() {
     );
 }
 
+fn stats() -> Arc<UdfModule> {
+    let bytes = std::fs::read(support::udf_wasm("stats")).expect("stats built");
+    UdfModule::load("stats", &bytes, eddy::udf::UdfLimits::default()).expect("loads")
+}
+
+#[test]
+fn webassembly_aggregates_in_row_windows_slide_and_recompute() {
+    // weighted_avg and median retract (their frames slide in the guest);
+    // p90 does not (each frame is aggregated afresh)
+    let w =
+        "OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 4 PRECEDING AND CURRENT ROW)";
+    same_output_across_restores(
+        &format!(
+            "SELECT auction, price, date_time, weighted_avg(price, price) {w} AS wavg,
+                    median(price) {w} AS med, p90(price) {w} AS p90, COUNT(*) {w} AS n
+             FROM bids"
+        ),
+        vec![stats()],
+    );
+}
+
 #[test]
 fn a_webassembly_aggregate_in_tumbling_windows() {
-    let bytes = std::fs::read(support::udf_wasm("stats")).expect("stats built");
-    let stats = UdfModule::load("stats", &bytes, eddy::udf::UdfLimits::default()).expect("loads");
+    let stats = stats();
     same_output_across_restores(
         "SELECT auction, window_start, median(price) AS med, p90(price) AS p90, COUNT(*) AS n
          FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)

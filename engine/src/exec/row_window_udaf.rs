@@ -11,14 +11,17 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use arrow::compute::interleave;
+use arrow::datatypes::Int64Type;
 use arrow::record_batch::RecordBatch;
 
 use crate::agg::Accumulator;
 use crate::agg::wasm::{SharedInstance, WasmAccumulator};
 use crate::error::{ExecError, ExecResult};
+use crate::exec::aggregate::{state_batch, state_value};
 use crate::exec::expr::{CompiledExpr, compile};
+use crate::exec::operator::OperatorState;
 use crate::plan::logical::AggregateCall;
 use crate::types::SqlType;
 use crate::udf::{UdfModule, runtime};
@@ -27,9 +30,9 @@ use crate::udf::{UdfModule, runtime};
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Not known yet: try sliding, fall back if the aggregate cannot retract.
-    Unknown,
-    Slide,
-    Recompute,
+    Unknown = 0,
+    Slide = 1,
+    Recompute = 2,
 }
 
 /// One aggregate UDF of the row window.
@@ -236,6 +239,148 @@ impl UdafFrames {
         };
         let slid = i.agg_slide(&call.name, table, &args, &triples, call.ret);
         Ok(runtime::checked(&instance, slid)?)
+    }
+
+    /// Parts: `udaf` (one row: `next_batch`, each call's `mode{k}`),
+    /// `udaf_frames` (per frame row, partition by partition: `partition`,
+    /// `batch`, `row`), `udaf_args` (per kept batch and call: `batch`,
+    /// `call`, then the call's argument columns) and `udaf_table` (a sliding
+    /// call's guest table: `call`, then one BINARY state per partition, in
+    /// the module's own bytes).
+    pub fn snapshot(&mut self, out: &mut OperatorState) -> ExecResult<()> {
+        let one = |v: i64| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
+        let mut head = vec![("next_batch".to_string(), one(self.next_batch as i64))];
+        for (k, c) in self.calls.iter().enumerate() {
+            head.push((format!("mode{k}"), one(c.mode as i64)));
+        }
+        out.push("udaf", state_batch(head, 1)?);
+        let (mut pid, mut bid, mut rid) = (Vec::new(), Vec::new(), Vec::new());
+        for (p, frame) in self.frames.iter().enumerate() {
+            for &(b, r) in frame {
+                pid.push(p as i64);
+                bid.push(b as i64);
+                rid.push(i64::from(r));
+            }
+        }
+        let rows = pid.len();
+        let col = |v: Vec<i64>| Arc::new(Int64Array::from(v)) as ArrayRef;
+        let frames = vec![
+            ("partition".to_string(), col(pid)),
+            ("batch".to_string(), col(bid)),
+            ("row".to_string(), col(rid)),
+        ];
+        out.push("udaf_frames", state_batch(frames, rows)?);
+        for (&id, per_call) in &self.history {
+            for (k, args) in per_call.iter().enumerate() {
+                let n = args.first().map_or(0, |a| a.len());
+                let mut columns = vec![
+                    ("batch".to_string(), col(vec![id as i64; n])),
+                    ("call".to_string(), col(vec![k as i64; n])),
+                ];
+                columns.extend(
+                    args.iter()
+                        .enumerate()
+                        .map(|(a, arr)| (format!("arg{a}"), arr.clone())),
+                );
+                out.push("udaf_args", state_batch(columns, n)?);
+            }
+        }
+        let partitions = self.frames.len();
+        for k in 0..self.calls.len() {
+            let call = &mut self.calls[k];
+            let Some(table) = call.table else { continue };
+            let instance = call.instance()?;
+            let mut i = runtime::lock(&instance);
+            // taking the states empties the table: merge them straight back
+            let states = runtime::checked(&instance, i.agg_state(&call.name, table, partitions))?;
+            let groups: Vec<u32> = (0..partitions as u32).collect();
+            let back = i.agg_update(
+                &call.name,
+                table,
+                &[states.clone()],
+                &groups,
+                partitions,
+                true,
+            );
+            runtime::checked(&instance, back)?;
+            let columns = vec![
+                ("call".to_string(), col(vec![k as i64; partitions])),
+                ("state".to_string(), states),
+            ];
+            out.push("udaf_table", state_batch(columns, partitions)?);
+        }
+        Ok(())
+    }
+
+    /// Loads [`UdafFrames::snapshot`] into these fresh frames.
+    ///
+    /// # Errors
+    /// Parts of another shape, or the guest refuses a state.
+    pub fn restore(&mut self, state: &OperatorState) -> ExecResult<()> {
+        let head = state.part("udaf")?;
+        self.next_batch = state_value(head, "next_batch")? as u64;
+        for (k, c) in self.calls.iter_mut().enumerate() {
+            c.mode = match state_value(head, &format!("mode{k}"))? {
+                1 => Mode::Slide,
+                2 => Mode::Recompute,
+                _ => Mode::Unknown,
+            };
+        }
+        let ints = |b: &RecordBatch, name: &str| -> ExecResult<Vec<i64>> {
+            b.column_by_name(name)
+                .and_then(|c| c.as_primitive_opt::<Int64Type>())
+                .map(|c| c.values().to_vec())
+                .ok_or_else(|| {
+                    ExecError::Internal(format!("a row window UDF state lacks '{name}'"))
+                })
+        };
+        let frames = state.part("udaf_frames")?;
+        let (pid, bid, rid) = (
+            ints(frames, "partition")?,
+            ints(frames, "batch")?,
+            ints(frames, "row")?,
+        );
+        for ((p, b), r) in pid.into_iter().zip(bid).zip(rid) {
+            let p = p as usize;
+            if self.frames.len() <= p {
+                self.frames.resize_with(p + 1, VecDeque::new);
+            }
+            self.frames[p].push_back((b as u64, r as u32));
+        }
+        for part in state.parts("udaf_args") {
+            let (ids, calls) = (ints(part, "batch")?, ints(part, "call")?);
+            let (Some(&id), Some(&k)) = (ids.first(), calls.first()) else {
+                continue;
+            };
+            let args: Vec<ArrayRef> = part.columns()[2..].to_vec();
+            let entry = self
+                .history
+                .entry(id as u64)
+                .or_insert_with(|| vec![Vec::new(); self.calls.len()]);
+            if let Some(slot) = entry.get_mut(k as usize) {
+                *slot = args;
+            }
+        }
+        for part in state.parts("udaf_table") {
+            let k = ints(part, "call")?.first().copied().unwrap_or(-1);
+            let call = self
+                .calls
+                .get_mut(k as usize)
+                .ok_or_else(|| ExecError::Internal("a UDF table of an unknown call".into()))?;
+            let states = part
+                .column_by_name("state")
+                .cloned()
+                .ok_or_else(|| ExecError::Internal("a UDF table without states".into()))?;
+            let instance = call.instance()?;
+            let mut i = runtime::lock(&instance);
+            let table = runtime::checked(&instance, i.agg_new(&call.name))?;
+            call.table = Some(table);
+            let n = states.len();
+            let groups: Vec<u32> = (0..n as u32).collect();
+            let merged = i.agg_update(&call.name, table, &[states], &groups, n, true);
+            runtime::checked(&instance, merged)?;
+        }
+        Ok(())
     }
 
     /// Aggregates every output row's frame afresh.

@@ -49,14 +49,13 @@ impl RowWindowOp {
     /// `first` row number and each call's scalars `c{k}.sum`, `c{k}.valid`,
     /// `c{k}.n`); `frame` (per frame row, partition by partition: `partition`,
     /// `time` and each call's queued value `c{k}`); `extreme{k}` (a MIN/MAX
-    /// call's monotonic queue: `partition`, `seq`, `value`).
+    /// call's monotonic queue: `partition`, `seq`, `value`); and the parts
+    /// of aggregate UDFs (see `UdafFrames::snapshot`).
     pub(super) fn snapshot_state(&mut self) -> ExecResult<OperatorState> {
-        if self.udafs.is_some() {
-            return Err(ExecError::Internal(
-                "snapshots of aggregate UDFs in row windows are not supported yet".into(),
-            ));
-        }
         let mut out = OperatorState::default();
+        if let Some(u) = &mut self.udafs {
+            u.snapshot(&mut out)?;
+        }
         out.push("clock", self.rejects.snapshot()?);
         let keys = self.table.key_columns()?;
         let keys = keys
@@ -170,6 +169,9 @@ impl RowWindowOp {
     /// Loads [`RowWindowOp::snapshot_state`] into this fresh operator.
     pub(super) fn restore_state(&mut self, state: OperatorState) -> ExecResult<()> {
         self.rejects.restore(state.part("clock")?)?;
+        if let Some(u) = &mut self.udafs {
+            u.restore(&state)?;
+        }
         let keys = state.part("keys")?;
         let mut ids = Vec::new();
         self.table
