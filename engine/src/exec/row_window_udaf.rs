@@ -297,7 +297,7 @@ impl UdafFrames {
             let back = i.agg_update(
                 &call.name,
                 table,
-                &[states.clone()],
+                std::slice::from_ref(&states),
                 &groups,
                 partitions,
                 true,
