@@ -37,6 +37,43 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     Ok(())
 }
 
+/// The `file` connector: JSON lines in, JSON lines or CSV out.
+pub struct FileConnector;
+
+impl crate::connectors::registry::Connector for FileConnector {
+    fn name(&self) -> &'static str {
+        "file"
+    }
+
+    fn validate(&self, def: &StreamDef) -> Result<(), ConnectorError> {
+        validate(def)
+    }
+
+    fn can_read(&self) -> bool {
+        true
+    }
+
+    fn can_write(&self) -> bool {
+        true
+    }
+
+    fn open_source(
+        &self,
+        def: &StreamDef,
+        ctx: &SourceContext,
+    ) -> Result<Box<dyn Source>, ConnectorError> {
+        Ok(Box::new(FileSource::open(def, ctx)?))
+    }
+
+    fn open_sink(
+        &self,
+        def: &StreamDef,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        Ok(Box::new(FileSink::open(def, schema)?))
+    }
+}
+
 /// Reads JSON lines from a file: chunks split at line boundaries, decoded on
 /// `SourceContext::decoders` threads (results in file order), only the
 /// columns the query reads (`SourceContext::projection`).

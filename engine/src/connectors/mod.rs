@@ -154,10 +154,7 @@ pub trait Sink: Send {
 /// # Errors
 /// Bad options that make the schema unknowable.
 pub fn inferred_schema(def: &StreamDef) -> Result<Option<SchemaRef>, ConnectorError> {
-    match def.connector() {
-        "nexmark" => nexmark::schema_for(&def.options).map(Some),
-        _ => Ok(None),
-    }
+    registry::of(def)?.inferred_schema(def)
 }
 
 /// Checks a stream's connector and options when it is created, so mistakes
@@ -166,18 +163,7 @@ pub fn inferred_schema(def: &StreamDef) -> Result<Option<SchemaRef>, ConnectorEr
 /// # Errors
 /// [`ConnectorError::Config`] naming the unknown connector or bad option.
 pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
-    match def.connector() {
-        "nexmark" => nexmark::validate(def),
-        "file" => file::validate(def),
-        "stdout" => stdout::validate(def),
-        "kafka" => kafka::validate(def),
-        "" => Err(def
-            .options
-            .error("missing option 'connector'; use one of: nexmark, file, kafka, stdout")),
-        other => Err(def.options.error(format!(
-            "unknown connector '{other}'; use one of: nexmark, file, kafka, stdout"
-        ))),
-    }
+    registry::of(def)?.validate(def)
 }
 
 /// Opens a source for `def` producing batches in `def.schema`.
@@ -188,14 +174,7 @@ pub fn open_source(
     def: &StreamDef,
     ctx: &SourceContext,
 ) -> Result<Box<dyn Source>, ConnectorError> {
-    match def.connector() {
-        "nexmark" => Ok(Box::new(nexmark::NexmarkSource::open(def, ctx)?)),
-        "file" => Ok(Box::new(file::FileSource::open(def, ctx)?)),
-        "kafka" => Ok(Box::new(kafka::KafkaSource::open(def, ctx)?)),
-        other => Err(def.options.error(format!(
-            "connector '{other}' cannot be read from; use nexmark, file or kafka"
-        ))),
-    }
+    registry::of(def)?.open_source(def, ctx)
 }
 
 /// Opens a sink for `def` that receives batches of `schema`.
@@ -203,14 +182,7 @@ pub fn open_source(
 /// # Errors
 /// Bad options or a file that cannot be created.
 pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, ConnectorError> {
-    match def.connector() {
-        "file" => Ok(Box::new(file::FileSink::open(def, schema)?)),
-        "stdout" => Ok(Box::new(stdout::StdoutSink::open(def, schema)?)),
-        "kafka" => Ok(Box::new(kafka::KafkaSink::open(def, schema)?)),
-        other => Err(def.options.error(format!(
-            "connector '{other}' cannot be written to; use file, kafka or stdout"
-        ))),
-    }
+    registry::of(def)?.open_sink(def, schema)
 }
 
 pub mod dead_letter;
@@ -221,4 +193,5 @@ pub mod json;
 pub mod kafka;
 pub mod nexmark;
 pub mod projection;
+pub mod registry;
 pub mod stdout;

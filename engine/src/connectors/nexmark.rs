@@ -214,6 +214,35 @@ pub fn schema_for(o: &Options) -> Result<SchemaRef, ConnectorError> {
     Ok(kind_of(o)?.schema())
 }
 
+/// The `nexmark` connector: the built-in generator (read only).
+pub struct Nexmark;
+
+impl crate::connectors::registry::Connector for Nexmark {
+    fn name(&self) -> &'static str {
+        "nexmark"
+    }
+
+    fn validate(&self, def: &StreamDef) -> Result<(), ConnectorError> {
+        validate(def)
+    }
+
+    fn inferred_schema(&self, def: &StreamDef) -> Result<Option<SchemaRef>, ConnectorError> {
+        schema_for(&def.options).map(Some)
+    }
+
+    fn can_read(&self) -> bool {
+        true
+    }
+
+    fn open_source(
+        &self,
+        def: &StreamDef,
+        ctx: &SourceContext,
+    ) -> Result<Box<dyn crate::connectors::Source>, ConnectorError> {
+        Ok(Box::new(NexmarkSource::open(def, ctx)?))
+    }
+}
+
 /// Checks the options and any declared columns.
 ///
 /// # Errors

@@ -21,6 +21,31 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     Ok(())
 }
 
+/// The `stdout` connector (write only).
+pub struct Stdout;
+
+impl crate::connectors::registry::Connector for Stdout {
+    fn name(&self) -> &'static str {
+        "stdout"
+    }
+
+    fn validate(&self, def: &StreamDef) -> Result<(), ConnectorError> {
+        validate(def)
+    }
+
+    fn can_write(&self) -> bool {
+        true
+    }
+
+    fn open_sink(
+        &self,
+        def: &StreamDef,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn Sink>, ConnectorError> {
+        Ok(Box::new(StdoutSink::open(def, schema)?))
+    }
+}
+
 /// Writes to standard output. When the reader goes away (a closed pipe, as
 /// in `eddy run q.sql | head`), further output is dropped quietly.
 pub struct StdoutSink {

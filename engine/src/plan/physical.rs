@@ -242,14 +242,8 @@ impl PhysicalPlan {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
-        if self.source.connector() == "kafka" {
-            // the tier and group show even when left to their defaults
-            for (k, v) in crate::connectors::kafka::explain_params(&self.source) {
-                if !src.iter().any(|(have, _)| *have == format!("consumer.{k}")) {
-                    src.push((k, v));
-                }
-            }
-        }
+        // e.g. a Kafka consumer's tier and group when left to their defaults
+        src.extend(self.source.explain_params());
         out.push(("Source".to_string(), src));
         for n in &self.nodes {
             out.push(render(n));
@@ -497,13 +491,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 .and_then(|w| stream.schema.index_of(&w.column).ok().map(|c| (w, c)))
             {
                 let idle_timeout_ms = stream.event_time.idle_timeout_ms;
-                let per_partition = (stream.connector() == "kafka")
-                    .then(|| {
-                        let t = stream.schema.index_of("_topic").ok()?;
-                        let p = stream.schema.index_of("_partition").ok()?;
-                        Some((t, p))
-                    })
-                    .flatten();
+                let per_partition = stream.partition_columns();
                 out.push(PhysicalNode::Watermark {
                     column,
                     name: w.column.clone(),

@@ -42,29 +42,31 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
         }
         fields.push(Field::new(col.name.value.clone(), ty.to_arrow(), true));
     }
-    let kafka = c
+    let connector = c
         .options
         .iter()
-        .any(|(k, v, _)| k.eq_ignore_ascii_case("connector") && v.eq_ignore_ascii_case("kafka"));
-    if kafka {
-        if let Some(col) = c
-            .columns
-            .iter()
-            .find(|col| connectors::kafka::is_system_column(&col.name.value))
-        {
+        .find(|(k, _, _)| k.eq_ignore_ascii_case("connector"))
+        .and_then(|(_, v, _)| connectors::registry::find(v));
+    let system = connector.map_or_else(Vec::new, |c| c.system_fields());
+    if let Some(connector) = connector.filter(|_| !system.is_empty()) {
+        let is_system = |n: &str| system.iter().any(|f| f.name().eq_ignore_ascii_case(n));
+        if let Some(col) = c.columns.iter().find(|col| is_system(&col.name.value)) {
+            let names: Vec<&str> = system.iter().map(|f| f.name().as_str()).collect();
             return Err(PlanError::new(
                 format!(
-                    "column '{}' is a system column of Kafka streams and cannot be declared",
-                    col.name.value
+                    "column '{}' is a system column of {} streams and cannot be declared",
+                    col.name.value,
+                    connector.name()
                 ),
                 span_pos(col.name.span),
             )
-            .with_hint(
-                "leave it out: _topic, _partition, _offset, _key and _timestamp are always there",
-            ));
+            .with_hint(format!(
+                "leave it out: {} are always there",
+                names.join(", ")
+            )));
         }
         if !fields.is_empty() {
-            fields.extend(connectors::kafka::system_fields());
+            fields.extend(system);
         }
     }
     let options = Options::new(

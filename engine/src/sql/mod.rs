@@ -117,7 +117,8 @@ impl Catalog {
                     PlanError::new(format!("unknown sink stream '{name}'"), *pos)
                         .with_hint("declare it first: CREATE STREAM out (...) WITH (connector = 'file', path = '...')")
                 })?;
-                if !matches!(sink.connector(), "file" | "stdout" | "kafka") {
+                let writable = |c: &dyn crate::connectors::registry::Connector| c.can_write();
+                if !crate::connectors::registry::find(sink.connector()).is_some_and(writable) {
                     return Err(PlanError::new(
                         format!(
                             "stream '{}' uses connector '{}', which cannot be written to",
@@ -126,7 +127,10 @@ impl Catalog {
                         ),
                         *pos,
                     )
-                    .with_hint("INSERT INTO a stream with connector 'file', 'kafka' or 'stdout'"));
+                    .with_hint(format!(
+                        "INSERT INTO a stream with connector {}",
+                        crate::connectors::registry::listed_quoted(writable)
+                    )));
                 }
                 let root = query::plan_query(q, self)?;
                 let root = conform_to_sink(root, &sink, *pos)?;
@@ -151,13 +155,12 @@ fn conform_to_sink(
     sink: &StreamDef,
     pos: crate::error::SqlPos,
 ) -> PlanResult<LogicalPlan> {
-    // a Kafka stream's system columns are read, never written
-    let kafka = sink.connector() == "kafka";
+    // a stream's system columns are read, never written
     let fields: Vec<&arrow::datatypes::FieldRef> = sink
         .schema
         .fields()
         .iter()
-        .filter(|f| !(kafka && crate::connectors::kafka::is_system_column(f.name())))
+        .filter(|f| !sink.is_system_column(f.name()))
         .collect();
     let LogicalPlan::Project { input, exprs } = root else {
         return Ok(root);

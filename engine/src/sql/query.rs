@@ -126,7 +126,6 @@ pub(crate) fn plan_query(
         udfs: catalog.udfs(),
         ..Scope::default()
     };
-    let kafka = rel.stream.connector() == "kafka";
     for (i, f) in rel.stream.schema.fields().iter().enumerate() {
         let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
         scope.push(
@@ -134,7 +133,7 @@ pub(crate) fn plan_query(
             rel.qualifiers.clone(),
             Expr::column(i, f.name().clone(), ty),
         );
-        if kafka && crate::connectors::kafka::is_system_column(f.name()) {
+        if rel.stream.is_system_column(f.name()) {
             scope.hide_last();
         }
     }

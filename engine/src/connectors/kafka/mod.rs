@@ -49,6 +49,60 @@ pub fn system_fields() -> impl Iterator<Item = Field> {
         .map(|(n, t)| Field::new(*n, t.to_arrow(), true))
 }
 
+/// The `kafka` connector: topics read through one of four consumer tiers,
+/// written by an idempotent producer.
+pub struct Kafka;
+
+impl crate::connectors::registry::Connector for Kafka {
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    fn validate(&self, def: &StreamDef) -> Result<(), ConnectorError> {
+        validate(def)
+    }
+
+    fn system_fields(&self) -> Vec<Field> {
+        system_fields().collect()
+    }
+
+    fn partition_columns(&self) -> Option<(&'static str, &'static str)> {
+        Some(("_topic", "_partition"))
+    }
+
+    /// The tier and group, unless the options name them already.
+    fn explain_params(&self, def: &StreamDef) -> Vec<(String, String)> {
+        explain_params(def)
+            .into_iter()
+            .filter(|(k, _)| def.options.get(&format!("consumer.{k}")).is_none())
+            .collect()
+    }
+
+    fn can_read(&self) -> bool {
+        true
+    }
+
+    fn can_write(&self) -> bool {
+        true
+    }
+
+    fn open_source(
+        &self,
+        def: &StreamDef,
+        ctx: &crate::connectors::SourceContext,
+    ) -> Result<Box<dyn crate::connectors::Source>, ConnectorError> {
+        Ok(Box::new(KafkaSource::open(def, ctx)?))
+    }
+
+    fn open_sink(
+        &self,
+        def: &StreamDef,
+        schema: SchemaRef,
+    ) -> Result<Box<dyn crate::connectors::Sink>, ConnectorError> {
+        Ok(Box::new(KafkaSink::open(def, schema)?))
+    }
+}
+
 /// `schema` followed by the system columns.
 pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
