@@ -40,6 +40,23 @@ pub(crate) enum GroupTable {
     },
 }
 
+/// The group of one BIGINT key (a new one if unseen): the per-row step of
+/// [`GroupTable::intern`], inlined into its loops (it is the hot path of
+/// every keyed aggregate).
+#[inline(always)]
+fn intern_i64(
+    k: i64,
+    map: &mut FxHashMap<i64, u32>,
+    seen: &mut Vec<i64>,
+    null_group: &Option<u32>,
+) -> u32 {
+    *map.entry(k).or_insert_with(|| {
+        let idx = (seen.len() + usize::from(null_group.is_some())) as u32;
+        seen.push(k);
+        idx
+    })
+}
+
 impl GroupTable {
     /// An empty table for keys of these types.
     ///
@@ -118,26 +135,16 @@ impl GroupTable {
                     ))
                 })?;
                 let values = col.values();
-                let intern = |k: i64,
-                              map: &mut FxHashMap<i64, u32>,
-                              seen: &mut Vec<i64>,
-                              null_group: &Option<u32>| {
-                    *map.entry(k).or_insert_with(|| {
-                        let idx = (seen.len() + usize::from(null_group.is_some())) as u32;
-                        seen.push(k);
-                        idx
-                    })
-                };
                 match col.nulls().filter(|n| n.null_count() > 0) {
                     None => {
                         for &k in values.iter() {
-                            out.push(intern(k, map, seen, null_group));
+                            out.push(intern_i64(k, map, seen, null_group));
                         }
                     }
                     Some(nulls) => {
                         for (i, &k) in values.iter().enumerate() {
                             if nulls.is_valid(i) {
-                                out.push(intern(k, map, seen, null_group));
+                                out.push(intern_i64(k, map, seen, null_group));
                             } else {
                                 let n = seen.len() as u32;
                                 out.push(*null_group.get_or_insert(n));

@@ -10,8 +10,9 @@
 //! another's, and a job's threads ending drops its instances.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use rustc_hash::FxHashMap;
 
 use crate::udf::{UdfError, UdfInstance, UdfModule};
 
@@ -20,8 +21,13 @@ use crate::udf::{UdfError, UdfInstance, UdfModule};
 pub type SharedInstance = Arc<Mutex<UdfInstance>>;
 
 thread_local! {
-    /// This thread's instances, by module sha256.
-    static INSTANCES: RefCell<HashMap<String, SharedInstance>> = RefCell::new(HashMap::new());
+    /// This thread's instances, by module (its address: a module loaded
+    /// twice is two modules; the lookup is on every call, so it must be cheap).
+    static INSTANCES: RefCell<FxHashMap<usize, SharedInstance>> = RefCell::new(FxHashMap::default());
+}
+
+fn key(module: &UdfModule) -> usize {
+    std::ptr::from_ref(module) as usize
 }
 
 /// This thread's instance of `module`, instantiated on first use.
@@ -29,11 +35,11 @@ thread_local! {
 /// # Errors
 /// The module cannot be instantiated (see [`UdfInstance::new`]).
 pub fn instance(module: &UdfModule) -> Result<SharedInstance, UdfError> {
-    if let Some(i) = INSTANCES.with(|m| m.borrow().get(&module.sha256).cloned()) {
+    if let Some(i) = INSTANCES.with(|m| m.borrow().get(&key(module)).cloned()) {
         return Ok(i);
     }
     let fresh = Arc::new(Mutex::new(UdfInstance::new(module)?));
-    INSTANCES.with(|m| m.borrow_mut().insert(module.sha256.clone(), fresh.clone()));
+    INSTANCES.with(|m| m.borrow_mut().insert(key(module), fresh.clone()));
     Ok(fresh)
 }
 

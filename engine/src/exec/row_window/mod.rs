@@ -67,6 +67,7 @@ struct Sum<T> {
 }
 
 impl<T: Num> Sum<T> {
+    #[inline]
     fn push(&mut self, v: Option<T>) {
         if let Some(x) = v {
             self.sum = Some(self.sum.unwrap_or(T::ZERO).add(x));
@@ -75,6 +76,7 @@ impl<T: Num> Sum<T> {
         self.values.push_back(v);
     }
 
+    #[inline]
     fn evict(&mut self) {
         if let Some(Some(x)) = self.values.pop_front() {
             self.valid -= 1;
@@ -95,6 +97,7 @@ struct Extreme<T> {
 }
 
 impl<T: Num> Extreme<T> {
+    #[inline]
     fn push(&mut self, seq: u64, v: Option<T>, max: bool) {
         let Some(x) = v else { return };
         while let Some(&(_, b)) = self.queue.back() {
@@ -108,12 +111,14 @@ impl<T: Num> Extreme<T> {
     }
 
     /// Row `seq` left the frame.
+    #[inline]
     fn evict(&mut self, seq: u64) {
         if self.queue.front().is_some_and(|&(s, _)| s == seq) {
             self.queue.pop_front();
         }
     }
 
+    #[inline]
     fn value(&self) -> Option<T> {
         self.queue.front().map(|&(_, v)| v)
     }
@@ -155,6 +160,7 @@ impl CallState {
         }
     }
 
+    #[inline]
     fn push(&mut self, seq: u64, arg: &Arg, row: usize) {
         let int = |a: &Arg| match a {
             Arg::Int(v) => v.is_valid(row).then(|| v.value(row)),
@@ -183,6 +189,7 @@ impl CallState {
         }
     }
 
+    #[inline]
     fn evict(&mut self, seq: u64) {
         match self {
             CallState::CountStar => {}
