@@ -8,7 +8,7 @@ use arrow::datatypes::SchemaRef;
 use crate::error::{ConnectorError, SqlPos};
 
 /// How event time trails the data: `WATERMARK FOR col AS col - INTERVAL ...`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WatermarkSpec {
     /// The event-time column (TIMESTAMP).
     pub column: String,
@@ -17,11 +17,12 @@ pub struct WatermarkSpec {
 }
 
 /// A stream: its columns, event-time watermark and connector options.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StreamDef {
     /// Name, as written (lookups are case-insensitive).
     pub name: String,
     /// Columns (all nullable).
+    #[serde(with = "crate::plan::serde_plan::schema")]
     pub schema: SchemaRef,
     /// Event-time watermark, if declared.
     pub watermark: Option<WatermarkSpec>,
@@ -41,7 +42,7 @@ impl StreamDef {
 }
 
 /// `WITH (...)` options of one stream: keys are lower-cased, values kept as written.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Options {
     stream: String,
     map: BTreeMap<String, String>,
@@ -208,7 +209,7 @@ pub fn parse_duration_ms(text: &str) -> Option<i64> {
 }
 
 /// What happens to a row that arrives after its window has closed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum LatePolicy {
     /// Dropped and counted.
     #[default]
@@ -218,7 +219,7 @@ pub enum LatePolicy {
 }
 
 /// The event-time options any stream with a watermark may set in `WITH (...)`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct EventTimeOptions {
     /// How long a window stays open after the watermark passes its end (ms).
     pub allowed_lateness_ms: i64,

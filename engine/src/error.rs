@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A position in the SQL text (1-based line and column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct SqlPos {
     /// Line, starting at 1 (0 when unknown).
     pub line: u64,

@@ -8,7 +8,7 @@ use arrow::datatypes::{DataType, TimeUnit};
 pub const TIMESTAMP_TYPE: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
 
 /// A SQL type as Eddy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum SqlType {
     /// BOOLEAN
     Boolean,

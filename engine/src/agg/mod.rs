@@ -70,7 +70,7 @@ pub trait Accumulator: Send {
 }
 
 /// A built-in aggregate function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum AggregateFunction {
     /// `COUNT(*)`: rows; no argument.
     CountStar,

@@ -6,7 +6,7 @@ use std::fmt;
 use crate::types::SqlType;
 
 /// A literal value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Literal {
     /// NULL of the given type.
     Null(SqlType),
@@ -44,7 +44,7 @@ impl Literal {
 
 /// A binary operator. Operands are already coerced to a common type by the
 /// planner, except `Timestamp ± Interval` and `Timestamp - Timestamp`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum BinaryOp {
     /// `+`
     Plus,
@@ -112,7 +112,7 @@ impl BinaryOp {
 }
 
 /// A field of a TIMESTAMP, for `EXTRACT` and `DATE_TRUNC`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum TimeUnitField {
     /// Calendar year.
     Year,
@@ -161,7 +161,7 @@ impl TimeUnitField {
 }
 
 /// A built-in scalar function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ScalarFunc {
     /// `LOWER(s)`
     Lower,
@@ -217,7 +217,9 @@ impl ScalarFunc {
     }
 }
 
-/// A WebAssembly function a plan calls: its module and signature.
+/// A WebAssembly function a plan calls: its module and signature. In a
+/// plan's JSON it is the module's name and sha256 and the signature; reading
+/// it back needs the module (see [`crate::plan::serde_plan`]).
 #[derive(Clone)]
 pub struct UdfRef {
     /// The compiled module.
@@ -239,7 +241,7 @@ impl std::fmt::Debug for UdfRef {
 }
 
 /// A resolved, typed scalar expression over the columns of one input schema.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     /// Column `index` of the input batch.
     Column {

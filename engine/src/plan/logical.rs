@@ -10,7 +10,7 @@ use crate::plan::expr::Expr;
 use crate::types::SqlType;
 
 /// One aggregate call in an aggregate node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AggregateCall {
     /// The function.
     pub func: AggregateFunction,
@@ -25,7 +25,7 @@ pub struct AggregateCall {
 }
 
 /// A WebAssembly aggregate call.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct UdafCall {
     /// The function.
     pub udf: crate::plan::expr::UdfRef,
@@ -80,7 +80,7 @@ pub enum WindowSpec {
 }
 
 /// When an aggregate emits its rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum EmitMode {
     /// One row per window and group, once the watermark passes the window's
     /// end plus the allowed lateness (or, without a window, once the input ends).
@@ -105,7 +105,7 @@ impl EmitMode {
 pub const OP_COLUMN: &str = "_op";
 
 /// How a windowed aggregate treats rows behind the watermark.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Lateness {
     /// A window stays open this long (ms) after the watermark passes its end.
     pub allowed_ms: i64,
@@ -196,7 +196,7 @@ pub enum LogicalPlan {
 
 /// The frame of a row window: the rows before the current one (of the same
 /// partition, in event-time order) that it aggregates, and itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Frame {
     /// `ROWS BETWEEN n PRECEDING AND CURRENT ROW`.
     Rows(u64),
@@ -208,7 +208,7 @@ pub enum Frame {
 }
 
 /// One ORDER BY key of a top-N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SortKey {
     /// Input column.
     pub column: usize,
@@ -219,7 +219,7 @@ pub struct SortKey {
 }
 
 /// The ranking function of a top-N.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RankKind {
     /// `ROW_NUMBER()`: 1, 2, 3, ... (ties in arrival order).
     RowNumber,
@@ -323,7 +323,7 @@ pub fn schema_of<'a>(cols: impl Iterator<Item = (&'a str, SqlType)>) -> SchemaRe
 }
 
 /// Where a query's results go.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum SinkTarget {
     /// A bare SELECT: JSON lines on stdout.
     Stdout,

@@ -5,3 +5,4 @@ pub mod expr;
 pub mod logical;
 pub mod physical;
 pub mod projection;
+pub mod serde_plan;

@@ -17,7 +17,7 @@ use crate::plan::logical::{
 use crate::types::format_interval_ms;
 
 /// One operator of the pipeline.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum PhysicalNode {
     /// Tracks event time: watermark = largest `column` seen − `delay_ms`.
     Watermark {
@@ -50,6 +50,7 @@ pub enum PhysicalNode {
     /// event-time order: one output row per input row.
     RowWindow {
         /// Output columns: the input's, then one per call.
+        #[serde(with = "crate::plan::serde_plan::schema")]
         output_schema: SchemaRef,
         /// Partition keys.
         partition: Vec<(Expr, String)>,
@@ -71,8 +72,10 @@ pub enum PhysicalNode {
     /// Top-N per window and partition, emitted when the window closes.
     TopN {
         /// Input columns.
+        #[serde(with = "crate::plan::serde_plan::schema")]
         input_schema: SchemaRef,
         /// Output columns: the input's, then the rank.
+        #[serde(with = "crate::plan::serde_plan::schema")]
         output_schema: SchemaRef,
         /// Input column with the window end.
         window_end: usize,
@@ -162,7 +165,7 @@ pub enum PhysicalNode {
 }
 
 /// A query as a pipeline: source → operators → sink.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PhysicalPlan {
     /// The stream read.
     pub source: Arc<StreamDef>,
@@ -171,6 +174,7 @@ pub struct PhysicalPlan {
     /// Where results go.
     pub sink: SinkTarget,
     /// Schema of the rows the sink receives.
+    #[serde(with = "crate::plan::serde_plan::schema")]
     pub output_schema: SchemaRef,
     /// The columns of the source stream the query reads, ascending: a
     /// source need not decode the others (projection pushdown).

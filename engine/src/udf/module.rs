@@ -11,7 +11,7 @@ use crate::udf::instance::{Limits, UdfInstance};
 use crate::udf::{UdfError, UdfLimits, engine};
 
 /// What a function does in SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UdfKind {
     /// A boolean predicate usable in WHERE (and anywhere a BOOLEAN goes).
@@ -23,7 +23,7 @@ pub enum UdfKind {
 }
 
 /// One function's SQL signature, from the module's self-description.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct UdfSignature {
     /// The SQL name.
     pub name: String,
