@@ -12,6 +12,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::connectors::json::{decode_with, new_decoder, readable_reason};
 use crate::connectors::kafka::RawBatch;
+use crate::connectors::projection::Projection;
 use crate::error::ConnectorError;
 
 /// A message that could not be decoded.
@@ -38,8 +39,10 @@ pub struct Decoded {
 /// Decodes raw batches of one stream.
 pub struct KafkaDecoder {
     stream: String,
-    /// The declared columns (what the JSON holds).
+    /// The declared columns the query reads (what is decoded of the JSON).
     values: SchemaRef,
+    /// From those to all the declared columns (the others NULL).
+    projection: Projection,
     /// Declared + system columns.
     schema: SchemaRef,
     decoder: Decoder,
@@ -50,24 +53,30 @@ const MAX_ROWS: usize = 1 << 22;
 
 impl KafkaDecoder {
     /// A decoder producing `schema` (the declared columns followed by the
-    /// system columns).
+    /// system columns), decoding only the stream columns in `columns` (all
+    /// when `None`; the others are NULL).
     ///
     /// # Errors
     /// A schema arrow-json cannot decode into.
-    pub fn new(stream: &str, schema: SchemaRef) -> Result<Self, ConnectorError> {
+    pub fn new(
+        stream: &str,
+        schema: SchemaRef,
+        columns: Option<&[usize]>,
+    ) -> Result<Self, ConnectorError> {
         let declared = schema.fields().len() - super::SYSTEM_COLUMNS.len();
-        let values = Arc::new(
-            schema
-                .project(&(0..declared).collect::<Vec<_>>())
-                .map_err(|e| ConnectorError::Arrow {
-                    context: format!("stream '{stream}': schema"),
-                    source: e,
-                })?,
-        );
+        let all_declared = Arc::new(schema.project(&(0..declared).collect::<Vec<_>>()).map_err(
+            |e| ConnectorError::Arrow {
+                context: format!("stream '{stream}': schema"),
+                source: e,
+            },
+        )?);
+        let projection = Projection::new(&all_declared, columns);
+        let values = projection.decoded_schema().clone();
         Ok(Self {
             stream: stream.to_string(),
             decoder: new_decoder(&values, stream, MAX_ROWS)?,
             values,
+            projection,
             schema,
         })
     }
@@ -181,6 +190,7 @@ impl KafkaDecoder {
         raw: &RawBatch,
         rows: Option<&[usize]>,
     ) -> Result<RecordBatch, ConnectorError> {
+        let values = self.projection.expand(values)?;
         let all: Vec<usize>;
         let idx: &[usize] = match rows {
             Some(r) => r,
@@ -237,7 +247,37 @@ mod tests {
 
     fn decoder() -> KafkaDecoder {
         let declared = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        KafkaDecoder::new("s", with_system_columns(&declared)).unwrap()
+        KafkaDecoder::new("s", with_system_columns(&declared), None).unwrap()
+    }
+
+    #[test]
+    fn only_the_columns_read_are_decoded() {
+        let declared = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Int64, true),
+        ]));
+        let mut d = KafkaDecoder::new("s", with_system_columns(&declared), Some(&[1])).unwrap();
+        // `a` is not read: its bad value makes no message malformed
+        let out = d
+            .decode(&raw(&[
+                Some(r#"{"a":"x","b":1}"#),
+                Some(r#"{"a":2,"b":3}"#),
+            ]))
+            .unwrap();
+        assert!(out.malformed.is_empty());
+        assert_eq!(
+            out.batch.num_columns(),
+            2 + 5,
+            "declared and system columns"
+        );
+        assert_eq!(out.batch.column(0).null_count(), 2, "a is NULL");
+        let b: Vec<i64> = out
+            .batch
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        assert_eq!(b, [1, 3]);
     }
 
     fn raw(values: &[Option<&str>]) -> RawBatch {

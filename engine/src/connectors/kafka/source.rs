@@ -64,7 +64,7 @@ impl KafkaSource {
         }
         let mut source = Self {
             stream: def.name.clone(),
-            decoder: KafkaDecoder::new(&def.name, def.schema.clone())?,
+            decoder: KafkaDecoder::new(&def.name, def.schema.clone(), ctx.projection.as_deref())?,
             raw: RawBatch::new(topics.clone()),
             tracker: OffsetTracker::new(),
             remaining: None,
