@@ -187,11 +187,11 @@ pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, Co
 
 pub mod dead_letter;
 pub(crate) mod decode_pool;
-pub mod encode;
-pub mod file;
-pub mod json;
-pub mod kafka;
+pub(crate) mod encode;
+pub(crate) mod file;
+pub(crate) mod json;
+pub(crate) mod kafka;
 pub mod nexmark;
-pub mod projection;
+pub(crate) mod projection;
 pub mod registry;
-pub mod stdout;
+pub(crate) mod stdout;

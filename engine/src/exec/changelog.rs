@@ -13,7 +13,6 @@ use arrow::compute::{concat, interleave, take};
 
 use crate::error::{ExecError, ExecResult};
 
-pub use crate::plan::logical::OP_COLUMN;
 /// A new row.
 pub const INSERT: &str = "+I";
 /// The previous version of a row, withdrawn.

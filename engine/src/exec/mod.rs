@@ -2,10 +2,10 @@
 //! operator pipeline and the threads that run it.
 
 pub(crate) mod aggregate;
-pub mod changelog;
+pub(crate) mod changelog;
 pub(crate) mod exchange;
 pub mod export;
-pub mod expr;
+pub(crate) mod expr;
 pub(crate) mod group_table;
 pub(crate) mod grouped_state;
 pub(crate) mod hopping_aggregate;

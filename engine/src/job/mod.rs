@@ -1,6 +1,6 @@
 //! The job layer: a [`JobSpec`] (a plan, where its rows go, how to run it)
 //! is submitted to a [`JobManager`], which builds the plan's topology (a DAG
-//! of stages, see [`topology`]), runs it on worker threads and hands back a
+//! of stages, see `topology.rs`), runs it on worker threads and hands back a
 //! [`JobHandle`]: status, progress, stop, wait, and a subscription to the
 //! rows and events. The CLI, the tests, the benches and the server are thin
 //! clients of it.

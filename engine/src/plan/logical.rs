@@ -87,7 +87,7 @@ pub enum EmitMode {
     Final,
     /// After each input batch, a changelog row for every (window, group) it
     /// changed, in the `_op` column: `+I`, or `-U` then `+U` (see
-    /// [`crate::exec::changelog`]).
+    /// `exec/changelog.rs`).
     Changes,
 }
 

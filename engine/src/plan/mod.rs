@@ -4,5 +4,5 @@
 pub mod expr;
 pub mod logical;
 pub mod physical;
-pub mod projection;
+pub(crate) mod projection;
 pub mod serde_plan;

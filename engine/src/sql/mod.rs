@@ -5,7 +5,7 @@ pub(crate) mod ddl;
 pub(crate) mod expr;
 pub(crate) mod literal;
 pub(crate) mod over;
-pub mod parser;
+pub(crate) mod parser;
 pub(crate) mod query;
 pub(crate) mod scope;
 pub(crate) mod top_n;

@@ -41,10 +41,6 @@ impl Tier {
 /// Where an assigned partition starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
-    /// The oldest offset the partition has.
-    Beginning,
-    /// The partition's end.
-    End,
     /// This offset.
     Offset(i64),
 }
@@ -231,9 +227,6 @@ pub struct PartitionOffset {
 /// Every method that talks to the broker returns [`ConnectorError::Kafka`]
 /// naming what was being done on failure.
 pub trait KafkaConsumer: Send {
-    /// Which tier this is.
-    fn tier(&self) -> Tier;
-
     /// Joins the consumer group for `topics`; the group assigns partitions.
     ///
     /// # Errors
@@ -259,12 +252,6 @@ pub trait KafkaConsumer: Send {
     /// # Errors
     /// The commit failed (only reported when `sync`).
     fn commit(&mut self, offsets: &[PartitionOffset], sync: bool) -> Result<(), ConnectorError>;
-
-    /// The consumer's current position in each assigned partition.
-    ///
-    /// # Errors
-    /// librdkafka cannot tell.
-    fn current_offsets(&self) -> Result<Vec<PartitionOffset>, ConnectorError>;
 
     /// The partitions of `topic`.
     ///

@@ -4,10 +4,9 @@
 //!
 //! See `docs/kafka.md` for the options, the guarantee and which tier to pick.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::datatypes::{Field, SchemaRef};
 use rdkafka::ClientConfig;
 
 use crate::catalog::{Options, StreamDef};
@@ -34,13 +33,6 @@ pub const SYSTEM_COLUMNS: &[(&str, SqlType)] = &[
     ("_key", SqlType::Varchar),
     ("_timestamp", SqlType::Timestamp),
 ];
-
-/// Whether `name` is one of [`SYSTEM_COLUMNS`] (case-insensitive).
-pub fn is_system_column(name: &str) -> bool {
-    SYSTEM_COLUMNS
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case(name))
-}
 
 /// The system columns as (nullable) Arrow fields.
 pub fn system_fields() -> impl Iterator<Item = Field> {
@@ -104,10 +96,11 @@ impl crate::connectors::registry::Connector for Kafka {
 }
 
 /// `schema` followed by the system columns.
+#[cfg(test)]
 pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.extend(system_fields());
-    Arc::new(Schema::new(fields))
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
 }
 
 const SOURCE_KEYS: &[&str] = &[

@@ -116,6 +116,7 @@ impl OffsetTracker {
     }
 
     /// Chunks waiting for their windows, over all partitions.
+    #[cfg(test)]
     pub fn pending_chunks(&self) -> usize {
         self.partitions.values().map(|p| p.chunks.len()).sum()
     }

@@ -14,7 +14,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use crate::connectors::kafka::consumer::{KafkaConsumer, PartitionOffset, RawBatch, StartAt, Tier};
+use crate::connectors::kafka::consumer::{KafkaConsumer, PartitionOffset, RawBatch, StartAt};
 use crate::error::ConnectorError;
 
 /// What every tier is built with.
@@ -122,8 +122,6 @@ fn assign_all<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     let mut tpl = TopicPartitionList::new();
     for (t, p, at) in partitions {
         let offset = match at {
-            StartAt::Beginning => Offset::Beginning,
-            StartAt::End => Offset::End,
             StartAt::Offset(o) => Offset::Offset(*o),
         };
         tpl.add_partition_offset(t, *p, offset)
@@ -161,27 +159,6 @@ fn commit_offsets<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
         Err(_) if !sync => Ok(()),
         Err(e) => Err(kafka_err(stream, "committing offsets", e)),
     }
-}
-
-fn positions<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
-    c: &C,
-    stream: &str,
-) -> Result<Vec<PartitionOffset>, ConnectorError> {
-    let tpl = c
-        .position()
-        .map_err(|e| kafka_err(stream, "reading positions", e))?;
-    Ok(tpl
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(o) => Some(PartitionOffset {
-                topic: e.topic().to_string(),
-                partition: e.partition(),
-                offset: o,
-            }),
-            _ => None,
-        })
-        .collect())
 }
 
 fn partitions_of<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
@@ -277,10 +254,6 @@ macro_rules! delegate_broker_calls {
             commit_offsets(&*self.$field, &self.settings.stream, offsets, sync)
         }
 
-        fn current_offsets(&self) -> Result<Vec<PartitionOffset>, ConnectorError> {
-            positions(&*self.$field, &self.settings.stream)
-        }
-
         fn partitions_of(
             &self,
             topic: &str,
@@ -331,14 +304,6 @@ impl Polled {
 }
 
 impl KafkaConsumer for Polled {
-    fn tier(&self) -> Tier {
-        if self.batched {
-            Tier::Buffered
-        } else {
-            Tier::Standard
-        }
-    }
-
     fn next_batch(&mut self, timeout: Duration, out: &mut RawBatch) -> Result<(), ConnectorError> {
         if self.batched {
             return fill(
@@ -450,10 +415,6 @@ fn poll_thread(
 }
 
 impl KafkaConsumer for Dedicated {
-    fn tier(&self) -> Tier {
-        Tier::Dedicated
-    }
-
     fn next_batch(&mut self, timeout: Duration, out: &mut RawBatch) -> Result<(), ConnectorError> {
         if self.batches.is_none() {
             self.start()?;
@@ -544,10 +505,6 @@ impl Legacy {
 }
 
 impl KafkaConsumer for Legacy {
-    fn tier(&self) -> Tier {
-        Tier::Legacy
-    }
-
     fn next_batch(&mut self, timeout: Duration, out: &mut RawBatch) -> Result<(), ConnectorError> {
         let consumer = &self.consumer;
         let s = &self.settings;

@@ -68,18 +68,8 @@ pub fn compile(expr: &Expr) -> ExecResult<CompiledExpr> {
 }
 
 impl CompiledExpr {
-    /// The SQL type of the result.
-    pub fn sql_type(&self) -> SqlType {
-        self.sql_type
-    }
-
-    /// The Arrow type of every array [`CompiledExpr::evaluate`] returns.
-    pub fn data_type(&self) -> &DataType {
-        &self.data_type
-    }
-
     /// Evaluates over every row of `batch`, returning an array of
-    /// `batch.num_rows()` rows whose type is [`CompiledExpr::data_type`].
+    /// `batch.num_rows()` rows of the expression's type.
     ///
     /// # Errors
     /// [`crate::ExecError::Internal`] when a column the expression reads is
