@@ -532,6 +532,45 @@ mod tests {
         assert!(jobs.list().is_empty());
     }
 
+    /// Fails on its second poll.
+    struct Broken(bool);
+
+    impl Source for Broken {
+        fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
+            if std::mem::replace(&mut self.0, true) {
+                return Err(ConnectorError::Io {
+                    context: "reading in.jsonl".into(),
+                    source: std::io::Error::other("the disk went away"),
+                });
+            }
+            Ok(SourceEvent::Idle)
+        }
+    }
+
+    #[test]
+    fn a_failed_job_reports_its_error_to_every_waiter_and_others_run_on() {
+        let jobs = JobManager::new();
+        let healthy = jobs.submit(spec(false)).unwrap();
+        let mut broken = spec(true);
+        broken.source = Some(Box::new(Broken(false)));
+        let failed = jobs.submit(broken).unwrap();
+        let sub = failed.subscribe(16);
+        let first = failed.wait().unwrap_err().to_string();
+        assert!(first.contains("the disk went away"), "{first}");
+        // a later waiter gets the same text
+        assert_eq!(failed.wait().unwrap_err().to_string(), first);
+        assert!(matches!(failed.status(), JobStatus::Failed(m) if m == first));
+        assert!(
+            sub.events
+                .iter()
+                .any(|e| matches!(e, JobEvent::Status(JobStatus::Failed(_))))
+        );
+        // the other job is untouched
+        assert_eq!(healthy.status(), JobStatus::Running);
+        healthy.stop();
+        assert!(healthy.wait().is_ok());
+    }
+
     #[test]
     fn a_stopped_job_says_so_and_its_subscribers_hear_it() {
         let jobs = JobManager::new();
