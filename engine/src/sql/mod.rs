@@ -3,12 +3,14 @@
 
 pub(crate) mod ddl;
 pub(crate) mod expr;
+pub(crate) mod functions;
 pub(crate) mod literal;
 pub(crate) mod over;
 pub(crate) mod parser;
 pub(crate) mod query;
 pub(crate) mod scope;
 pub(crate) mod top_n;
+pub(crate) mod typing;
 
 use std::sync::Arc;
 
@@ -192,7 +194,7 @@ fn conform_to_sink(
         .zip(fields.iter())
         .map(|((e, _), f)| {
             let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
-            (expr::coerce(e, ty), f.name().clone())
+            (typing::coerce(e, ty), f.name().clone())
         })
         .collect::<Vec<(Expr, String)>>();
     Ok(LogicalPlan::Project { input, exprs })
