@@ -8,6 +8,7 @@ pub(crate) mod literal;
 pub(crate) mod over;
 pub(crate) mod parser;
 pub(crate) mod query;
+pub(crate) mod relation;
 pub(crate) mod scope;
 pub(crate) mod top_n;
 pub(crate) mod typing;

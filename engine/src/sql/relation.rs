@@ -1,0 +1,420 @@
+//! The relation of a query: the stream it reads, or a window table
+//! function over one (`TUMBLE`, `HOP`, `SESSION`), its time column and
+//! window; and the window a `GROUP BY` names.
+
+use std::sync::Arc;
+
+use sqlparser::ast::{self};
+
+use crate::catalog::StreamDef;
+use crate::error::{PlanError, PlanResult, SqlPos};
+use crate::plan::logical::WindowSpec;
+use crate::sql::literal::interval_ms;
+use crate::sql::parser::QueryStatement;
+use crate::sql::scope::closest;
+use crate::types::SqlType;
+
+use super::query::{StreamLookup, pos_of, unsupported};
+
+/// The relation a query reads, with its window if it is a TUMBLE(...).
+pub(super) struct Relation {
+    pub(super) stream: Arc<StreamDef>,
+    pub(super) qualifiers: Vec<String>,
+    /// The window table function, if the relation is one.
+    pub(super) window: Option<TableWindow>,
+}
+
+/// `TUMBLE(...)` or `HOP(...)` in FROM.
+#[derive(Clone, Copy)]
+pub(super) struct TableWindow {
+    pub(super) time_column: usize,
+    pub(super) kind: WindowKind,
+    /// Slide (= size for TUMBLE, = gap for SESSION).
+    pub(super) slide_ms: i64,
+    /// Size (the gap for SESSION).
+    pub(super) size_ms: i64,
+}
+
+/// Which window a [`TableWindow`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum WindowKind {
+    Tumble,
+    Hop,
+    Session,
+}
+
+impl TableWindow {
+    pub(super) fn spec(&self, time_name: String) -> WindowSpec {
+        if self.kind == WindowKind::Session {
+            WindowSpec::Session {
+                time_column: self.time_column,
+                time_name,
+                gap_ms: self.size_ms,
+            }
+        } else if self.kind == WindowKind::Tumble {
+            WindowSpec::Tumble {
+                time_column: self.time_column,
+                time_name,
+                size_ms: self.size_ms,
+            }
+        } else {
+            WindowSpec::Hop {
+                time_column: self.time_column,
+                time_name,
+                slide_ms: self.slide_ms,
+                size_ms: self.size_ms,
+            }
+        }
+    }
+}
+
+pub(super) fn relation(
+    select: &ast::Select,
+    catalog: &dyn StreamLookup,
+    pos: SqlPos,
+) -> PlanResult<Relation> {
+    let twj = match select.from.as_slice() {
+        [one] => one,
+        [] => {
+            return Err(PlanError::new("a query needs FROM <stream>", pos)
+                .with_hint("e.g. SELECT * FROM bids, after CREATE STREAM bids (...) WITH (...)"));
+        }
+        [_, second, ..] => {
+            return Err(unsupported(
+                "reading several streams (joins)",
+                pos_of(&second.relation),
+            ));
+        }
+    };
+    if let Some(j) = twj.joins.first() {
+        return Err(unsupported("JOIN", pos_of(&j.relation)));
+    }
+    let ast::TableFactor::Table {
+        name, alias, args, ..
+    } = &twj.relation
+    else {
+        return Err(unsupported(
+            "this kind of FROM item (subqueries, UNNEST, ...)",
+            pos_of(&twj.relation),
+        ));
+    };
+    let rpos = pos_of(name);
+    let mut qualifiers = Vec::new();
+    if let Some(a) = alias {
+        if !a.columns.is_empty() {
+            return Err(unsupported("column aliases on a FROM item", rpos));
+        }
+        qualifiers.push(a.name.value.clone());
+    }
+    let fname = name.to_string();
+    let Some(args) = args else {
+        let stream = readable(lookup(catalog, &fname, rpos)?, rpos)?;
+        qualifiers.push(stream.name.clone());
+        return Ok(Relation {
+            stream,
+            qualifiers,
+            window: None,
+        });
+    };
+    let (what, usage, nargs) = match fname.to_ascii_uppercase().as_str() {
+        "TUMBLE" => (
+            "TUMBLE",
+            "write TUMBLE(stream, time_column, INTERVAL '10' SECOND)",
+            3,
+        ),
+        "HOP" => (
+            "HOP",
+            "write HOP(stream, time_column, INTERVAL '2' SECOND, INTERVAL '10' SECOND): the slide, then the size",
+            4,
+        ),
+        "SESSION" => (
+            "SESSION",
+            "write SESSION(stream, time_column, INTERVAL '5' SECOND): the gap",
+            3,
+        ),
+        "CUMULATE" => {
+            return Err(PlanError::new(format!("{fname}(...) windows are not supported yet"), rpos)
+                .with_hint("use TUMBLE(stream, time_column, size), HOP(stream, time_column, slide, size) or SESSION(stream, time_column, gap)"));
+        }
+        _ => {
+            return Err(PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(
+                "the window table functions are TUMBLE(stream, time_column, size), HOP(stream, time_column, slide, size) and SESSION(stream, time_column, gap)",
+            ));
+        }
+    };
+    let exprs: Vec<&ast::Expr> = args
+        .args
+        .iter()
+        .map(|a| match a {
+            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+            _ => Err(
+                PlanError::new(format!("{what} takes positional arguments"), rpos).with_hint(usage),
+            ),
+        })
+        .collect::<PlanResult<_>>()?;
+    if exprs.len() != nargs {
+        return Err(PlanError::new(
+            format!("{what} takes {nargs} arguments, got {}", exprs.len()),
+            rpos,
+        )
+        .with_hint(usage));
+    }
+    let (s, t) = (exprs[0], exprs[1]);
+    let stream_name = ident_arg(s).ok_or_else(|| {
+        PlanError::new(
+            format!("{what}'s first argument must be a stream name"),
+            pos_of(s),
+        )
+        .with_hint(usage)
+    })?;
+    let stream = readable(lookup(catalog, &stream_name, pos_of(s))?, pos_of(s))?;
+    let time_name = ident_arg(t).ok_or_else(|| {
+        PlanError::new(
+            format!("{what}'s second argument must be a TIMESTAMP column"),
+            pos_of(t),
+        )
+        .with_hint(usage)
+    })?;
+    let time_col = stream
+        .schema
+        .fields()
+        .iter()
+        .position(|f| f.name().eq_ignore_ascii_case(&time_name))
+        .ok_or_else(|| {
+            PlanError::new(
+                format!("unknown column '{time_name}' in stream '{}'", stream.name),
+                pos_of(t),
+            )
+            .with_hint(format!(
+                "available columns: {}",
+                field_names(&stream).join(", ")
+            ))
+        })?;
+    check_time_column(&stream, time_col, pos_of(t))?;
+    let kind = match what {
+        "HOP" => WindowKind::Hop,
+        "SESSION" => WindowKind::Session,
+        _ => WindowKind::Tumble,
+    };
+    let (slide_ms, size_ms) = if kind == WindowKind::Session {
+        let gap = window_size(exprs[2], "SESSION's gap")?;
+        (gap, gap)
+    } else if nargs == 3 {
+        let size = window_size(exprs[2], &format!("{what}'s size"))?;
+        (size, size)
+    } else {
+        (
+            window_size(exprs[2], "HOP's slide")?,
+            window_size(exprs[3], "HOP's size")?,
+        )
+    };
+    qualifiers.push(stream.name.clone());
+    Ok(Relation {
+        stream,
+        qualifiers,
+        window: Some(TableWindow {
+            time_column: time_col,
+            kind,
+            slide_ms,
+            size_ms,
+        }),
+    })
+}
+
+/// `bids`, `TABLE bids` or `DESCRIPTOR(col)` as a plain name.
+pub(super) fn ident_arg(e: &ast::Expr) -> Option<String> {
+    match e {
+        ast::Expr::Identifier(i) => Some(i.value.clone()),
+        ast::Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("descriptor") => match &f
+            .args
+        {
+            ast::FunctionArguments::List(l) => match l.args.as_slice() {
+                [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(inner))] => ident_arg(inner),
+                _ => None,
+            },
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A stream a query can read: it must have columns.
+pub(super) fn readable(stream: Arc<StreamDef>, pos: SqlPos) -> PlanResult<Arc<StreamDef>> {
+    if stream.schema.fields().is_empty() {
+        return Err(PlanError::new(
+            format!(
+                "stream '{}' declares no columns, so it cannot be read",
+                stream.name
+            ),
+            pos,
+        )
+        .with_hint("list its columns: CREATE STREAM s (a BIGINT, b VARCHAR, ...) WITH (...)"));
+    }
+    Ok(stream)
+}
+
+pub(super) fn field_names(s: &StreamDef) -> Vec<String> {
+    s.schema.fields().iter().map(|f| f.name().clone()).collect()
+}
+
+pub(super) fn lookup(
+    catalog: &dyn StreamLookup,
+    name: &str,
+    pos: SqlPos,
+) -> PlanResult<Arc<StreamDef>> {
+    catalog.stream(name).ok_or_else(|| {
+        let names = catalog.stream_names();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let err = PlanError::new(format!("unknown stream '{name}'"), pos);
+        match (closest(name, &refs), names.is_empty()) {
+            (_, true) => {
+                err.with_hint("declare it first: CREATE STREAM name (...) WITH (connector = ...)")
+            }
+            (Some(s), _) => err.with_hint(format!(
+                "did you mean '{s}'? declared streams: {}",
+                names.join(", ")
+            )),
+            (None, _) => err.with_hint(format!("declared streams: {}", names.join(", "))),
+        }
+    })
+}
+
+pub(super) fn check_time_column(stream: &StreamDef, col: usize, pos: SqlPos) -> PlanResult<()> {
+    let f = &stream.schema.fields()[col];
+    if SqlType::from_arrow(f.data_type()) != Some(SqlType::Timestamp) {
+        return Err(PlanError::new(
+            format!("window time column '{}' must be a TIMESTAMP", f.name()),
+            pos,
+        ));
+    }
+    match &stream.watermark {
+        Some(w) if w.column.eq_ignore_ascii_case(f.name()) => Ok(()),
+        Some(w) => Err(PlanError::new(
+            format!(
+                "windows must use stream '{}''s watermark column '{}', not '{}'",
+                stream.name,
+                w.column,
+                f.name()
+            ),
+            pos,
+        )
+        .with_hint("window on the column the WATERMARK is declared for")),
+        None => Err(PlanError::new(
+            format!(
+                "stream '{}' has no watermark, so its windows would never close",
+                stream.name
+            ),
+            pos,
+        )
+        .with_hint(format!(
+            "declare one in CREATE STREAM: WATERMARK FOR {0} AS {0} - INTERVAL '5' SECOND",
+            f.name()
+        ))),
+    }
+}
+
+pub(super) fn window_size(e: &ast::Expr, what: &str) -> PlanResult<i64> {
+    let ast::Expr::Interval(iv) = e else {
+        return Err(
+            PlanError::new(format!("{what} must be an INTERVAL"), pos_of(e))
+                .with_hint("write INTERVAL '10' SECOND"),
+        );
+    };
+    let ms = interval_ms(iv, pos_of(e))?;
+    if ms <= 0 {
+        return Err(PlanError::new(
+            format!("{what} must be positive"),
+            pos_of(e),
+        ));
+    }
+    Ok(ms)
+}
+
+pub(super) fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSpec>> {
+    let time = |col: usize| rel.stream.schema.field(col).name().clone();
+    let Some(w) = &q.window else {
+        return Ok(rel.window.map(|tw| tw.spec(time(tw.time_column))));
+    };
+    if rel.window.is_some() {
+        return Err(PlanError::new(
+            "a query over a window table function cannot also have a WINDOW clause",
+            w.pos,
+        ));
+    }
+    let (args_ok, usage) = match w.kind.as_str() {
+        "TUMBLING" => (
+            w.args.len() == 1,
+            "write WINDOW TUMBLING(INTERVAL '10' SECOND)",
+        ),
+        "SESSION" => (
+            w.args.len() == 1,
+            "write WINDOW SESSION(INTERVAL '5' SECOND): the gap",
+        ),
+        "SLIDING" => (
+            w.args.len() == 2,
+            "write WINDOW SLIDING(INTERVAL '10' SECOND, INTERVAL '2' SECOND): the size, then the advance",
+        ),
+        _ => {
+            return Err(PlanError::new(
+                format!("WINDOW {}(...) is not supported yet", w.kind),
+                w.pos,
+            )
+            .with_hint("use WINDOW TUMBLING(size) or WINDOW SLIDING(size, advance)"));
+        }
+    };
+    if !args_ok {
+        return Err(PlanError::new(
+            format!("wrong number of arguments to WINDOW {}", w.kind),
+            w.pos,
+        )
+        .with_hint(usage));
+    }
+    let wm = rel.stream.watermark.as_ref().ok_or_else(|| {
+        PlanError::new(
+            format!(
+                "stream '{}' has no watermark, so WINDOW {} has no event time",
+                rel.stream.name, w.kind
+            ),
+            w.pos,
+        )
+        .with_hint("declare one in CREATE STREAM: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND")
+    })?;
+    let c = rel
+        .stream
+        .schema
+        .index_of(&wm.column)
+        .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
+    let first = if w.kind == "SESSION" { "gap" } else { "size" };
+    let size_ms = window_size(&w.args[0], &format!("WINDOW {}'s {first}", w.kind))?;
+    let slide_ms = match w.args.get(1) {
+        Some(advance) => window_size(advance, "WINDOW SLIDING's advance")?,
+        None => size_ms,
+    };
+    let kind = match w.kind.as_str() {
+        "SESSION" => WindowKind::Session,
+        "SLIDING" => WindowKind::Hop,
+        _ => WindowKind::Tumble,
+    };
+    Ok(Some(
+        TableWindow {
+            time_column: c,
+            kind,
+            slide_ms,
+            size_ms,
+        }
+        .spec(time(c)),
+    ))
+}
+
+pub(super) fn is_window_column(e: &ast::Expr) -> Option<usize> {
+    let name = match e {
+        ast::Expr::Identifier(i) => &i.value,
+        ast::Expr::CompoundIdentifier(p) if p.len() == 2 => &p[1].value,
+        _ => return None,
+    };
+    match name.to_ascii_lowercase().as_str() {
+        "window_start" | "_window_start" => Some(0),
+        "window_end" | "_window_end" => Some(1),
+        _ => None,
+    }
+}
