@@ -1,6 +1,7 @@
 //! Plans: typed expressions, the logical plan, and the physical plan with
 //! its EXPLAIN renderings (indented text and a JSON graph).
 
+pub(crate) mod explain;
 pub mod expr;
 pub mod logical;
 pub mod physical;
