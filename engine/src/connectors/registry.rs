@@ -72,7 +72,7 @@ pub trait Connector: Send + Sync {
         Err(def.options.error(format!(
             "connector '{}' cannot be read from; use {}",
             self.name(),
-            listed(|c| c.can_read(), "or")
+            listed(|c| c.can_read())
         )))
     }
 
@@ -89,7 +89,7 @@ pub trait Connector: Send + Sync {
         Err(def.options.error(format!(
             "connector '{}' cannot be written to; use {}",
             self.name(),
-            listed(|c| c.can_write(), "or")
+            listed(|c| c.can_write())
         )))
     }
 }
@@ -111,25 +111,20 @@ pub fn find(name: &str) -> Option<&'static dyn Connector> {
 }
 
 /// The names of the connectors that pass `which`, as "a, b or c".
-pub fn listed(which: impl Fn(&dyn Connector) -> bool, last: &str) -> String {
-    let names: Vec<&str> = CONNECTORS
-        .iter()
-        .filter(|c| which(**c))
-        .map(|c| c.name())
-        .collect();
-    match names.split_last() {
-        Some((tail, head)) if !head.is_empty() => format!("{} {last} {tail}", head.join(", ")),
-        Some((tail, _)) => tail.to_string(),
-        None => String::new(),
-    }
+pub fn listed(which: impl Fn(&dyn Connector) -> bool) -> String {
+    joined(which, |n| n.to_string())
 }
 
 /// The names of the connectors that pass `which`, quoted: "'a', 'b' or 'c'".
 pub fn listed_quoted(which: impl Fn(&dyn Connector) -> bool) -> String {
+    joined(which, |n| format!("'{n}'"))
+}
+
+fn joined(which: impl Fn(&dyn Connector) -> bool, name: impl Fn(&str) -> String) -> String {
     let names: Vec<String> = CONNECTORS
         .iter()
         .filter(|c| which(**c))
-        .map(|c| format!("'{}'", c.name()))
+        .map(|c| name(c.name()))
         .collect();
     match names.split_last() {
         Some((tail, head)) if !head.is_empty() => format!("{} or {tail}", head.join(", ")),
@@ -190,7 +185,7 @@ mod tests {
     fn connectors_are_found_by_name_and_listed_by_what_they_do() {
         assert_eq!(find("KAFKA").map(|c| c.name()), Some("kafka"));
         assert!(find("ftp").is_none());
-        assert_eq!(listed(|c| c.can_read(), "or"), "nexmark, file or kafka");
+        assert_eq!(listed(|c| c.can_read()), "nexmark, file or kafka");
         assert_eq!(
             listed_quoted(|c| c.can_write()),
             "'file', 'kafka' or 'stdout'"

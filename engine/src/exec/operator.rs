@@ -115,21 +115,9 @@ impl Collector {
         self.messages.push(message);
     }
 
-    /// Emits rows (an empty batch is dropped).
-    pub fn batch(&mut self, batch: RecordBatch) {
-        if batch.num_rows() > 0 {
-            self.messages.push(Message::Batch(batch));
-        }
-    }
-
     /// The messages emitted so far.
     pub fn iter(&self) -> std::slice::Iter<'_, Message> {
         self.messages.iter()
-    }
-
-    /// Whether nothing was emitted.
-    pub fn is_empty(&self) -> bool {
-        self.messages.is_empty()
     }
 
     /// Takes the messages emitted.
