@@ -42,6 +42,13 @@ fn round_trip(name: &str, plan: &PhysicalPlan, udfs: &[Arc<UdfModule>]) -> Physi
     assert_eq!(back.explain_json(), plan.explain_json(), "{name}");
     assert_eq!(back.output_schema, plan.output_schema, "{name}");
     assert_eq!(back.source.schema, plan.source.schema, "{name}");
+    // every node kind derives its output from its input: the chain ends in the plan's output
+    let last = back.node_schemas().pop();
+    assert_eq!(
+        last.as_ref().unwrap_or(&back.source.schema).fields(),
+        plan.output_schema.fields(),
+        "{name}"
+    );
     back
 }
 

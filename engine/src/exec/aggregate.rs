@@ -17,8 +17,48 @@ use crate::exec::group_table::GroupTable;
 pub(crate) use crate::exec::grouped_state::{Frozen, GroupedState, state_batch, state_value};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Collector, DeadLetter, Message, Operator, OperatorState};
+use crate::plan::explain::{Params, aggs, named};
 use crate::plan::expr::Expr;
-use crate::plan::logical::{AggregateCall, EmitMode, Lateness};
+use crate::plan::logical::{AggregateCall, EmitMode, Lateness, aggregate_schema};
+use crate::plan::physical::{BuildContext, NodeKind};
+
+/// Aggregation without a window: a changelog after every batch (EMIT
+/// CHANGES, the default) or one row per group when the input ends.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GlobalAggregateNode {
+    /// Group keys.
+    pub keys: Vec<(Expr, String)>,
+    /// Aggregates.
+    pub aggs: Vec<AggregateCall>,
+    /// Emit mode.
+    pub emit: EmitMode,
+}
+
+impl NodeKind for GlobalAggregateNode {
+    fn explain(&self) -> (&'static str, Params) {
+        let emit = match self.emit {
+            EmitMode::Final => "FINAL (at end of input)",
+            EmitMode::Changes => "CHANGES",
+        };
+        (
+            "GroupAggregate",
+            vec![
+                ("keys".into(), named(&self.keys)),
+                ("aggs".into(), aggs(&self.aggs)),
+                ("emit".into(), emit.into()),
+            ],
+        )
+    }
+
+    fn output_schema(&self, _input: &SchemaRef) -> SchemaRef {
+        aggregate_schema(false, &self.keys, &self.aggs, self.emit)
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        let spec = AggregateSpec::new(&self.keys, &self.aggs, self.output_schema(ctx.input))?;
+        Ok(Some(Box::new(GroupAggregateOp::new(spec, self.emit)?)))
+    }
+}
 
 /// The compiled key and argument expressions of an aggregate, and what it needs
 /// to create state.
@@ -293,15 +333,6 @@ impl Operator for GroupAggregateOp {
     }
 }
 
-/// The `window_start`, `window_end` columns of `n` rows of one window.
-pub(crate) fn window_prefix(start: i64, end: i64, n: usize) -> Vec<ArrayRef> {
-    let bound = |v: i64| -> ArrayRef { Arc::new(TimestampMillisecondArray::from(vec![v; n])) };
-    vec![bound(start), bound(end)]
-}
-
-/// Marks a row that belongs to no open window (late, NULL time, in a gap).
-pub(crate) const NO_WINDOW: i64 = i64::MIN;
-
 /// The event-time column of a window operator's input.
 ///
 /// # Errors
@@ -315,28 +346,6 @@ pub(crate) fn time_column(
         .as_primitive_opt::<TimestampMillisecondType>()
         .cloned()
         .ok_or_else(|| ExecError::Internal("window time column is not a TIMESTAMP".into()))
-}
-
-/// Splits evaluated rows by the window (or pane) each belongs to, skipping
-/// rows marked [`NO_WINDOW`]; windows come out in order.
-///
-/// # Errors
-/// An Arrow failure while gathering rows.
-pub(crate) fn split_by_window(
-    slots: &[i64],
-    rows: &Evaluated,
-) -> ExecResult<Vec<(i64, Evaluated)>> {
-    let mut by_window: std::collections::BTreeMap<i64, Vec<u32>> =
-        std::collections::BTreeMap::new();
-    for (i, &s) in slots.iter().enumerate() {
-        if s != NO_WINDOW {
-            by_window.entry(s).or_default().push(i as u32);
-        }
-    }
-    by_window
-        .into_iter()
-        .map(|(s, idx)| Ok((s, rows.take(&UInt32Array::from(idx))?)))
-        .collect()
 }
 
 /// A window operator's event-time clock and late rows: it tracks the

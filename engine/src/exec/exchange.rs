@@ -8,14 +8,61 @@
 use std::hash::BuildHasher;
 
 use arrow::array::{Array, ArrayRef, AsArray};
-use arrow::datatypes::{DataType, Int64Type};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
 use rustc_hash::FxBuildHasher;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::expr::{CompiledExpr, compile};
+use crate::exec::operator::Operator;
+use crate::plan::explain::{Params, named};
 use crate::plan::expr::Expr;
+use crate::plan::physical::{BuildContext, NodeKind};
+
+/// Hash exchange: rows are routed by a hash of `keys` to one of the
+/// partition workers (`--partitions N`); each worker owns the state of its
+/// keys. Watermarks go to every worker. The runtime's hash edge does the
+/// routing (with a [`Router`]), so the node has no operator.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ExchangeNode {
+    /// The keys hashed (the GROUP BY keys of the aggregate that follows).
+    pub keys: Vec<(Expr, String)>,
+}
+
+impl NodeKind for ExchangeNode {
+    fn explain(&self) -> (&'static str, Params) {
+        ("Exchange", vec![("hash".into(), named(&self.keys))])
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> SchemaRef {
+        input.clone()
+    }
+
+    fn build(&self, _ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(None)
+    }
+}
+
+/// The partition workers' outputs merge here: the nodes after it run once,
+/// over every worker's rows, with the minimum of the workers' watermarks.
+/// The runtime's merge edge does it, so the node has no operator.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct GatherNode;
+
+impl NodeKind for GatherNode {
+    fn explain(&self) -> (&'static str, Params) {
+        ("Gather", vec![("watermark".into(), "min".into())])
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> SchemaRef {
+        input.clone()
+    }
+
+    fn build(&self, _ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(None)
+    }
+}
 
 /// Routes rows to `partitions` workers by key hash.
 pub(crate) struct Router {

@@ -5,8 +5,63 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::expr::CompiledExpr;
+use crate::exec::expr::{CompiledExpr, compile};
 use crate::exec::operator::{Collector, Message, Operator};
+use crate::plan::explain::{Params, named};
+use crate::plan::expr::Expr;
+use crate::plan::logical::schema_of;
+use crate::plan::physical::{BuildContext, NodeKind};
+
+/// Keeps rows where the predicate is TRUE.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct FilterNode {
+    /// The predicate.
+    pub predicate: Expr,
+}
+
+impl NodeKind for FilterNode {
+    fn explain(&self) -> (&'static str, Params) {
+        (
+            "Filter",
+            vec![("predicate".into(), self.predicate.to_string())],
+        )
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> SchemaRef {
+        input.clone()
+    }
+
+    fn build(&self, _ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(Some(Box::new(FilterOp::new(compile(&self.predicate)?))))
+    }
+}
+
+/// Computes the output columns.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProjectNode {
+    /// (expression, output name).
+    pub exprs: Vec<(Expr, String)>,
+}
+
+impl NodeKind for ProjectNode {
+    fn explain(&self) -> (&'static str, Params) {
+        ("Project", vec![("exprs".into(), named(&self.exprs))])
+    }
+
+    fn output_schema(&self, _input: &SchemaRef) -> SchemaRef {
+        schema_of(self.exprs.iter().map(|(e, n)| (n.as_str(), e.sql_type())))
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        let compiled = self
+            .exprs
+            .iter()
+            .map(|(e, _)| compile(e))
+            .collect::<ExecResult<_>>()?;
+        let schema = self.output_schema(ctx.input);
+        Ok(Some(Box::new(ProjectOp::new(compiled, schema))))
+    }
+}
 
 /// Keeps rows whose predicate is TRUE.
 pub(crate) struct FilterOp {

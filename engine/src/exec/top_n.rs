@@ -20,7 +20,70 @@ use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{Rejects, state_batch, state_value};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Collector, Message, Operator, OperatorState};
+use crate::plan::explain::{Params, list, with_lateness};
 use crate::plan::logical::{Lateness, RankKind, SortKey};
+use crate::plan::physical::{BuildContext, NodeKind};
+
+/// Top-N per window and partition, emitted when the window closes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TopNNode {
+    /// Input columns.
+    #[serde(with = "crate::plan::serde_plan::schema")]
+    pub input_schema: SchemaRef,
+    /// Output columns: the input's, then the rank.
+    #[serde(with = "crate::plan::serde_plan::schema")]
+    pub output_schema: SchemaRef,
+    /// Input column with the window end.
+    pub window_end: usize,
+    /// Partition columns (with their names, for EXPLAIN).
+    pub partition: Vec<(usize, String)>,
+    /// Sort keys (with their names).
+    pub order: Vec<(SortKey, String)>,
+    /// Rows ranked at most this are kept.
+    pub limit: usize,
+    /// Ranking function.
+    pub kind: RankKind,
+    /// When windows close.
+    pub lateness: Lateness,
+}
+
+impl NodeKind for TopNNode {
+    fn explain(&self) -> (&'static str, Params) {
+        let order = self
+            .order
+            .iter()
+            .map(|(k, n)| format!("{n} {}", if k.descending { "DESC" } else { "ASC" }));
+        let mut params = vec![
+            ("rank".to_string(), format!("{}()", self.kind.name())),
+            (
+                "partition".to_string(),
+                list(self.partition.iter().map(|(_, n)| n.clone())),
+            ),
+            ("order".to_string(), list(order)),
+            ("limit".to_string(), self.limit.to_string()),
+        ];
+        with_lateness(&mut params, &self.lateness);
+        ("TopN", params)
+    }
+
+    fn output_schema(&self, _input: &SchemaRef) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(Some(Box::new(TopNOp::new(
+            &self.input_schema,
+            self.window_end,
+            self.partition.iter().map(|(c, _)| *c).collect(),
+            self.order.iter().map(|(k, _)| *k).collect(),
+            self.limit,
+            self.kind,
+            self.output_schema.clone(),
+            self.lateness,
+            ctx.metrics.clone(),
+        )?)))
+    }
+}
 
 /// Rows of one window waiting for it to close.
 #[derive(Default)]

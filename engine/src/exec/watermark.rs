@@ -13,12 +13,67 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use arrow::array::{Array, AsArray, TimestampMillisecondArray};
-use arrow::datatypes::{Int32Type, TimestampMillisecondType};
+use arrow::datatypes::{Int32Type, SchemaRef, TimestampMillisecondType};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Collector, Message, Operator, OperatorState};
+use crate::plan::explain::Params;
+use crate::plan::physical::{BuildContext, NodeKind};
+use crate::types::format_interval_ms;
+
+/// Tracks event time: watermark = largest `column` seen − `delay_ms`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WatermarkNode {
+    /// Event-time column.
+    pub column: usize,
+    /// Its name.
+    pub name: String,
+    /// Delay in ms.
+    pub delay_ms: i64,
+    /// After this long without input, event time follows the wall clock (ms).
+    pub idle_timeout_ms: Option<i64>,
+    /// The `_topic` and `_partition` columns of a partitioned source
+    /// (Kafka): the watermark is then the minimum of per-partition
+    /// watermarks, a partition silent past `idle_timeout` not counting.
+    pub per_partition: Option<(usize, usize)>,
+}
+
+impl WatermarkNode {
+    /// The generator this node describes (run by the source stage).
+    pub(crate) fn generator(&self, metrics: &Arc<QueryMetrics>) -> WatermarkGenerator {
+        let g = WatermarkGenerator::new(self.column, self.delay_ms, metrics.clone());
+        match self.per_partition {
+            Some((topic, partition)) => g.per_partition(topic, partition, self.idle_timeout_ms),
+            None => g,
+        }
+    }
+}
+
+impl NodeKind for WatermarkNode {
+    fn explain(&self) -> (&'static str, Params) {
+        let mut params = vec![
+            ("column".to_string(), self.name.clone()),
+            ("delay".to_string(), format_interval_ms(self.delay_ms)),
+        ];
+        if self.per_partition.is_some() {
+            params.push(("per_partition".into(), "min".into()));
+        }
+        if let Some(idle) = self.idle_timeout_ms {
+            params.push(("idle_timeout".into(), format_interval_ms(idle)));
+        }
+        ("Watermark", params)
+    }
+
+    fn output_schema(&self, input: &SchemaRef) -> SchemaRef {
+        input.clone()
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(Some(Box::new(WatermarkOp(self.generator(ctx.metrics)))))
+    }
+}
 
 /// Tracks the largest event time seen and yields `max − delay` as the
 /// watermark after each batch that advances it.

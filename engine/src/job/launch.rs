@@ -15,7 +15,7 @@ use crate::connectors::{self, Sink, SourceContext};
 use crate::error::{EngineError, ExecError, ExecResult};
 use crate::exec::exchange::Router;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::pipeline::{Pipeline, watermark_generator};
+use crate::exec::pipeline::Pipeline;
 use crate::job::JobSpec;
 use crate::job::edge::{Envelope, Inputs, Output};
 use crate::job::manager::Subscribers;
@@ -23,7 +23,7 @@ use crate::job::sink_stage::SinkWriter;
 use crate::job::source_stage::{Ack, Checkpoints, IdleClock, SourceStage};
 use crate::job::stage::{self, Probe};
 use crate::job::topology::{Partitioning, StageRole, Topology};
-use crate::plan::physical::{PhysicalNode, PhysicalPlan};
+use crate::plan::physical::PhysicalPlan;
 
 /// A started topology: its threads and what they share.
 pub(crate) struct Launched {
@@ -144,7 +144,13 @@ pub(crate) fn launch(
     for (s, stage) in topology.stages.iter().enumerate() {
         for instance in 0..stage.parallelism {
             let partition = (stage.role == StageRole::Operators).then_some(instance);
-            let pipeline = Pipeline::build_nodes(&stage.nodes, stage.first, &metrics, partition)?;
+            let pipeline = Pipeline::build_nodes(
+                &stage.input,
+                &stage.nodes,
+                stage.first,
+                &metrics,
+                partition,
+            )?;
             let body: Body = match stage.role {
                 StageRole::Source => {
                     let source = source.take().ok_or_else(|| {
@@ -221,12 +227,7 @@ fn source_stage(
     acks: Receiver<Ack>,
 ) -> SourceStage {
     let node = stage.watermark.as_ref();
-    let idle = node.and_then(|n| match n {
-        PhysicalNode::Watermark {
-            idle_timeout_ms, ..
-        } => idle_timeout_ms.map(IdleClock::new),
-        _ => None,
-    });
+    let idle = node.and_then(|n| n.idle_timeout_ms.map(IdleClock::new));
     let checkpoints = source.checkpoint_interval().map(|interval| Checkpoints {
         interval,
         last: Instant::now(),
@@ -234,7 +235,7 @@ fn source_stage(
     });
     SourceStage {
         source,
-        watermark: node.and_then(|n| watermark_generator(n, metrics)),
+        watermark: node.map(|n| n.generator(metrics)),
         idle,
         prefix,
         out,

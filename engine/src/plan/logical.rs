@@ -6,6 +6,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::agg::AggregateFunction;
 use crate::catalog::{LatePolicy, StreamDef};
+pub use crate::exec::window::Window;
 use crate::plan::expr::Expr;
 use crate::types::SqlType;
 
@@ -43,40 +44,15 @@ impl AggregateCall {
     }
 }
 
-/// How rows are grouped in time.
+/// How rows are grouped in time: the window kind over the event-time column.
 #[derive(Debug, Clone, PartialEq)]
-pub enum WindowSpec {
-    /// Fixed, non-overlapping windows `[start, start + size)` aligned to the epoch.
-    Tumble {
-        /// Event-time column (index into the input).
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// Window size in ms.
-        size_ms: i64,
-    },
-    /// Overlapping windows `[s, s + size)` starting every `slide` ms (aligned
-    /// to the epoch); a row belongs to every window that covers it.
-    Hop {
-        /// Event-time column (index into the input).
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// Distance between window starts in ms.
-        slide_ms: i64,
-        /// Window size in ms.
-        size_ms: i64,
-    },
-    /// Per group key, rows closer than `gap` in event time form one session
-    /// `[first, last + gap)`; sessions that come to overlap merge.
-    Session {
-        /// Event-time column (index into the input).
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// Inactivity gap in ms.
-        gap_ms: i64,
-    },
+pub struct WindowSpec {
+    /// Event-time column (index into the input).
+    pub time_column: usize,
+    /// Its name.
+    pub time_name: String,
+    /// The kind and its parameters.
+    pub window: Window,
 }
 
 /// When an aggregate emits its rows.
@@ -255,19 +231,7 @@ impl LogicalPlan {
                 aggs,
                 emit,
                 ..
-            } => {
-                let mut cols: Vec<(&str, SqlType)> = Vec::new();
-                if window.is_some() {
-                    cols.push(("window_start", SqlType::Timestamp));
-                    cols.push(("window_end", SqlType::Timestamp));
-                }
-                cols.extend(keys.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
-                cols.extend(aggs.iter().map(|a| (a.display.as_str(), a.ret)));
-                if *emit == EmitMode::Changes {
-                    cols.push((OP_COLUMN, SqlType::Varchar));
-                }
-                schema_of(cols.into_iter())
-            }
+            } => aggregate_schema(window.is_some(), keys, aggs, *emit),
             LogicalPlan::RowWindow { input, calls, .. } => {
                 let inner = input.schema();
                 let mut fields: Vec<Field> =
@@ -302,6 +266,27 @@ impl LogicalPlan {
             | LogicalPlan::TopN { input, .. } => input.source(),
         }
     }
+}
+
+/// The output of an aggregate: `window_start`, `window_end` when windowed,
+/// the keys, the aggregates and, under EMIT CHANGES, the `_op` column.
+pub(crate) fn aggregate_schema(
+    windowed: bool,
+    keys: &[(Expr, String)],
+    aggs: &[AggregateCall],
+    emit: EmitMode,
+) -> SchemaRef {
+    let mut cols: Vec<(&str, SqlType)> = Vec::new();
+    if windowed {
+        cols.push(("window_start", SqlType::Timestamp));
+        cols.push(("window_end", SqlType::Timestamp));
+    }
+    cols.extend(keys.iter().map(|(e, n)| (n.as_str(), e.sql_type())));
+    cols.extend(aggs.iter().map(|a| (a.display.as_str(), a.ret)));
+    if emit == EmitMode::Changes {
+        cols.push((OP_COLUMN, SqlType::Varchar));
+    }
+    schema_of(cols.into_iter())
 }
 
 /// A schema of nullable columns.

@@ -1,163 +1,94 @@
-//! The physical plan: the pipeline of operators a query runs as (its EXPLAIN
+//! The physical plan: the pipeline of nodes a query runs as (its EXPLAIN
 //! renderings are in `explain.rs`).
+//!
+//! Each node kind lives in one file beside its operator and implements
+//! [`NodeKind`]: its EXPLAIN rendering, its output schema and the
+//! construction of its operator, from a serialisable configuration. Adding a
+//! kind is that file plus one line in [`physical_nodes!`] below.
 
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 
 use crate::catalog::StreamDef;
-use crate::plan::expr::Expr;
-use crate::plan::logical::{
-    AggregateCall, EmitMode, Frame, Lateness, LogicalPlan, QueryPlan, RankKind, SinkTarget,
-    SortKey, WindowSpec,
-};
+use crate::error::ExecResult;
+use crate::exec::aggregate::GlobalAggregateNode;
+use crate::exec::exchange::{ExchangeNode, GatherNode};
+use crate::exec::metrics::QueryMetrics;
+use crate::exec::operator::Operator;
+use crate::exec::row_window::RowWindowNode;
+use crate::exec::stateless::{FilterNode, ProjectNode};
+use crate::exec::top_n::TopNNode;
+use crate::exec::watermark::WatermarkNode;
+use crate::exec::window::WindowAggregateNode;
+use crate::plan::explain::Params;
+use crate::plan::logical::{LogicalPlan, QueryPlan, SinkTarget};
 
-/// One operator of the pipeline.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub enum PhysicalNode {
-    /// Tracks event time: watermark = largest `column` seen − `delay_ms`.
-    Watermark {
-        /// Event-time column.
-        column: usize,
-        /// Its name.
-        name: String,
-        /// Delay in ms.
-        delay_ms: i64,
-        /// After this long without input, event time follows the wall clock (ms).
-        idle_timeout_ms: Option<i64>,
-        /// The `_topic` and `_partition` columns of a partitioned source
-        /// (Kafka): the watermark is then the minimum of per-partition
-        /// watermarks, a partition silent past `idle_timeout` not counting.
-        per_partition: Option<(usize, usize)>,
-    },
-    /// Keeps rows where the predicate is TRUE.
-    Filter {
-        /// The predicate.
-        predicate: Expr,
-    },
-    /// Hash exchange: rows are routed by a hash of `keys` to one of the
-    /// partition workers (`--partitions N`); each worker owns the state of
-    /// its keys. Watermarks go to every worker. A no-op with one partition.
-    Exchange {
-        /// The keys hashed (the GROUP BY keys of the aggregate that follows).
-        keys: Vec<(Expr, String)>,
-    },
-    /// Aggregates over a frame of preceding rows, per partition, in
-    /// event-time order: one output row per input row.
-    RowWindow {
-        /// Output columns: the input's, then one per call.
-        #[serde(with = "crate::plan::serde_plan::schema")]
-        output_schema: SchemaRef,
-        /// Partition keys.
-        partition: Vec<(Expr, String)>,
-        /// Event-time column.
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// The frame.
-        frame: Frame,
-        /// Aggregates.
-        calls: Vec<AggregateCall>,
-        /// When rows are final.
-        lateness: Lateness,
-    },
-    /// The partition workers' outputs merge here: the nodes after it run
-    /// once, over every worker's rows, with the minimum of the workers'
-    /// watermarks.
-    Gather,
-    /// Top-N per window and partition, emitted when the window closes.
-    TopN {
-        /// Input columns.
-        #[serde(with = "crate::plan::serde_plan::schema")]
-        input_schema: SchemaRef,
-        /// Output columns: the input's, then the rank.
-        #[serde(with = "crate::plan::serde_plan::schema")]
-        output_schema: SchemaRef,
-        /// Input column with the window end.
-        window_end: usize,
-        /// Partition columns (with their names, for EXPLAIN).
-        partition: Vec<(usize, String)>,
-        /// Sort keys (with their names).
-        order: Vec<(SortKey, String)>,
-        /// Rows ranked at most this are kept.
-        limit: usize,
-        /// Ranking function.
-        kind: RankKind,
-        /// When windows close.
-        lateness: Lateness,
-    },
-    /// Computes the output columns.
-    Project {
-        /// (expression, output name).
-        exprs: Vec<(Expr, String)>,
-    },
-    /// Tumbling-window aggregation keyed by (window, group key).
-    TumblingAggregate {
-        /// Event-time column.
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// Window size in ms.
-        size_ms: i64,
-        /// Group keys.
-        keys: Vec<(Expr, String)>,
-        /// Aggregates.
-        aggs: Vec<AggregateCall>,
-        /// Emit mode.
-        emit: EmitMode,
-        /// Late-row handling.
-        lateness: Lateness,
-    },
-    /// Hopping-window aggregation: rows are aggregated once into panes of
-    /// `pane_ms` (the gcd of size and slide); a window merges its panes'
-    /// partial states when it closes.
-    HoppingAggregate {
-        /// Event-time column.
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// Window size in ms.
-        size_ms: i64,
-        /// Distance between window starts in ms.
-        slide_ms: i64,
-        /// Pane size in ms.
-        pane_ms: i64,
-        /// Group keys.
-        keys: Vec<(Expr, String)>,
-        /// Aggregates.
-        aggs: Vec<AggregateCall>,
-        /// Emit mode.
-        emit: EmitMode,
-        /// Late-row handling.
-        lateness: Lateness,
-    },
-    /// Session-window aggregation per group key.
-    SessionAggregate {
-        /// Event-time column.
-        time_column: usize,
-        /// Its name.
-        time_name: String,
-        /// Inactivity gap in ms.
-        gap_ms: i64,
-        /// Group keys.
-        keys: Vec<(Expr, String)>,
-        /// Aggregates.
-        aggs: Vec<AggregateCall>,
-        /// Emit mode.
-        emit: EmitMode,
-        /// Late-row handling.
-        lateness: Lateness,
-    },
-    /// Aggregation without a window: a changelog after every batch (EMIT
-    /// CHANGES, the default) or one row per group when the input ends.
-    GlobalAggregate {
-        /// Group keys.
-        keys: Vec<(Expr, String)>,
-        /// Aggregates.
-        aggs: Vec<AggregateCall>,
-        /// Emit mode.
-        emit: EmitMode,
-    },
+/// What every physical node kind provides.
+pub(crate) trait NodeKind {
+    /// EXPLAIN: the node's name and its parameters.
+    fn explain(&self) -> (&'static str, Params);
+
+    /// The schema of the rows it emits, given its input's.
+    fn output_schema(&self, input: &SchemaRef) -> SchemaRef;
+
+    /// Its operator; `None` for a node whose work the runtime does (routing
+    /// rows between stages).
+    ///
+    /// # Errors
+    /// An expression or aggregate that cannot be compiled.
+    fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>>;
+}
+
+/// What a node's operator is built with.
+pub(crate) struct BuildContext<'a> {
+    /// The metrics the operator reports into (a partition worker's own, or
+    /// the query's).
+    pub metrics: &'a Arc<QueryMetrics>,
+    /// The schema of the node's input.
+    pub input: &'a SchemaRef,
+}
+
+/// Declares the physical node kinds: the serialisable [`PhysicalNode`] enum
+/// and its dispatch to [`NodeKind`].
+macro_rules! physical_nodes {
+    ($($(#[$doc:meta])* $variant:ident($ty:ty),)*) => {
+        /// One node of the pipeline.
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        pub enum PhysicalNode {
+            $($(#[$doc])* $variant($ty),)*
+        }
+
+        impl PhysicalNode {
+            /// The node kind's behaviour.
+            pub(crate) fn kind(&self) -> &dyn NodeKind {
+                match self {
+                    $(Self::$variant(n) => n,)*
+                }
+            }
+        }
+    };
+}
+
+physical_nodes! {
+    /// Event time from the source's time column (`exec/watermark.rs`).
+    Watermark(WatermarkNode),
+    /// Keeps rows where the predicate is TRUE (`exec/stateless.rs`).
+    Filter(FilterNode),
+    /// Computes the output columns (`exec/stateless.rs`).
+    Project(ProjectNode),
+    /// Routes rows to partition workers by key (`exec/exchange.rs`).
+    Exchange(ExchangeNode),
+    /// Brings the partition workers' rows together (`exec/exchange.rs`).
+    Gather(GatherNode),
+    /// OVER aggregates per row (`exec/row_window/mod.rs`).
+    RowWindow(RowWindowNode),
+    /// Top-N per window (`exec/top_n.rs`).
+    TopN(TopNNode),
+    /// Aggregation over TUMBLE / HOP / SESSION windows (`exec/window/`).
+    WindowAggregate(WindowAggregateNode),
+    /// Aggregation without a window (`exec/aggregate.rs`).
+    GlobalAggregate(GlobalAggregateNode),
 }
 
 /// A query as a pipeline: source → operators → sink.
@@ -183,7 +114,7 @@ impl PhysicalPlan {
     pub fn exchange(&self) -> Option<usize> {
         self.nodes
             .iter()
-            .position(|n| matches!(n, PhysicalNode::Exchange { .. }))
+            .position(|n| matches!(n, PhysicalNode::Exchange(_)))
     }
 
     /// Lowers a logical plan to a pipeline.
@@ -198,6 +129,18 @@ impl PhysicalPlan {
             source_columns: crate::plan::projection::source_columns(&q.root),
         }
     }
+
+    /// The schema after each node, in order (the last is the output's).
+    pub fn node_schemas(&self) -> Vec<SchemaRef> {
+        let mut schema = self.source.schema.clone();
+        self.nodes
+            .iter()
+            .map(|n| {
+                schema = n.kind().output_schema(&schema);
+                schema.clone()
+            })
+            .collect()
+    }
 }
 
 fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
@@ -208,30 +151,28 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 .as_ref()
                 .and_then(|w| stream.schema.index_of(&w.column).ok().map(|c| (w, c)))
             {
-                let idle_timeout_ms = stream.event_time.idle_timeout_ms;
-                let per_partition = stream.partition_columns();
-                out.push(PhysicalNode::Watermark {
+                out.push(PhysicalNode::Watermark(WatermarkNode {
                     column,
                     name: w.column.clone(),
                     delay_ms: w.delay_ms,
-                    idle_timeout_ms,
-                    per_partition,
-                });
+                    idle_timeout_ms: stream.event_time.idle_timeout_ms,
+                    per_partition: stream.partition_columns(),
+                }));
             }
             stream.clone()
         }
         LogicalPlan::Filter { input, predicate } => {
             let s = lower(input, out);
-            out.push(PhysicalNode::Filter {
+            out.push(PhysicalNode::Filter(FilterNode {
                 predicate: predicate.clone(),
-            });
+            }));
             s
         }
         LogicalPlan::Project { input, exprs } => {
             let s = lower(input, out);
-            out.push(PhysicalNode::Project {
+            out.push(PhysicalNode::Project(ProjectNode {
                 exprs: exprs.clone(),
-            });
+            }));
             s
         }
         LogicalPlan::RowWindow {
@@ -245,11 +186,11 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
         } => {
             let s = lower(input, out);
             if !partition.is_empty() {
-                out.push(PhysicalNode::Exchange {
+                out.push(PhysicalNode::Exchange(ExchangeNode {
                     keys: partition.clone(),
-                });
+                }));
             }
-            out.push(PhysicalNode::RowWindow {
+            out.push(PhysicalNode::RowWindow(RowWindowNode {
                 output_schema: plan.schema(),
                 partition: partition.clone(),
                 time_column: *time_column,
@@ -257,7 +198,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 frame: *frame,
                 calls: calls.clone(),
                 lateness: *lateness,
-            });
+            }));
             s
         }
         LogicalPlan::TopN {
@@ -277,13 +218,10 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 LogicalPlan::Project { exprs, .. } if i < exprs.len() => exprs[i].0.to_string(),
                 _ => schema.field(i).name().clone(),
             };
-            if out
-                .iter()
-                .any(|n| matches!(n, PhysicalNode::Exchange { .. }))
-            {
-                out.push(PhysicalNode::Gather);
+            if out.iter().any(|n| matches!(n, PhysicalNode::Exchange(_))) {
+                out.push(PhysicalNode::Gather(GatherNode));
             }
-            out.push(PhysicalNode::TopN {
+            out.push(PhysicalNode::TopN(TopNNode {
                 input_schema: schema.clone(),
                 output_schema: plan.schema(),
                 window_end: *window_end,
@@ -292,7 +230,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 limit: *limit,
                 kind: *kind,
                 lateness: *lateness,
-            });
+            }));
             s
         }
         LogicalPlan::Aggregate {
@@ -306,63 +244,25 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             let s = lower(input, out);
             // state is per key: partition workers can share the work by key
             if !keys.is_empty() {
-                out.push(PhysicalNode::Exchange { keys: keys.clone() });
+                out.push(PhysicalNode::Exchange(ExchangeNode { keys: keys.clone() }));
             }
             out.push(match window {
-                Some(WindowSpec::Tumble {
-                    time_column,
-                    time_name,
-                    size_ms,
-                }) => PhysicalNode::TumblingAggregate {
-                    time_column: *time_column,
-                    time_name: time_name.clone(),
-                    size_ms: *size_ms,
+                Some(w) => PhysicalNode::WindowAggregate(WindowAggregateNode {
+                    time_column: w.time_column,
+                    time_name: w.time_name.clone(),
+                    window: w.window.clone(),
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,
                     lateness: *lateness,
-                },
-                Some(WindowSpec::Hop {
-                    time_column,
-                    time_name,
-                    slide_ms,
-                    size_ms,
-                }) => PhysicalNode::HoppingAggregate {
-                    time_column: *time_column,
-                    time_name: time_name.clone(),
-                    size_ms: *size_ms,
-                    slide_ms: *slide_ms,
-                    pane_ms: gcd(*size_ms, *slide_ms),
+                }),
+                None => PhysicalNode::GlobalAggregate(GlobalAggregateNode {
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,
-                    lateness: *lateness,
-                },
-                Some(WindowSpec::Session {
-                    time_column,
-                    time_name,
-                    gap_ms,
-                }) => PhysicalNode::SessionAggregate {
-                    time_column: *time_column,
-                    time_name: time_name.clone(),
-                    gap_ms: *gap_ms,
-                    keys: keys.clone(),
-                    aggs: aggs.clone(),
-                    emit: *emit,
-                    lateness: *lateness,
-                },
-                None => PhysicalNode::GlobalAggregate {
-                    keys: keys.clone(),
-                    aggs: aggs.clone(),
-                    emit: *emit,
-                },
+                }),
             });
             s
         }
     }
-}
-
-/// Greatest common divisor (both positive).
-fn gcd(a: i64, b: i64) -> i64 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use crate::catalog::LatePolicy;
 use crate::plan::expr::Expr;
-use crate::plan::logical::{LogicalPlan, WindowSpec};
+use crate::plan::logical::LogicalPlan;
 
 /// The stream columns `root` reads (every output column of `root` is
 /// taken as needed), ascending.
@@ -60,13 +60,8 @@ fn needed(plan: &LogicalPlan, mut out: BTreeSet<usize>) -> BTreeSet<usize> {
             ..
         } => {
             let mut from = BTreeSet::new();
-            if let Some(
-                WindowSpec::Tumble { time_column, .. }
-                | WindowSpec::Hop { time_column, .. }
-                | WindowSpec::Session { time_column, .. },
-            ) = window
-            {
-                from.insert(*time_column);
+            if let Some(w) = window {
+                from.insert(w.time_column);
             }
             for (k, _) in keys {
                 add(&mut from, k);

@@ -7,7 +7,7 @@ use sqlparser::ast::{self, Spanned};
 
 use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
-use crate::plan::expr::{Expr, ScalarFunc};
+use crate::plan::expr::Expr;
 use crate::plan::logical::{EmitMode, Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
 use crate::sql::expr::{AggContext, ExprPlanner, contains_aggregate, contains_aggregate_with};
 use crate::sql::parser::{EmitKeyword, QueryStatement, span_pos};
@@ -86,13 +86,13 @@ pub(crate) fn plan_query(
             scope.hide_last();
         }
     }
-    if let Some(w) = rel.window.filter(|w| w.kind == WindowKind::Tumble) {
-        let (tcol, size) = (w.time_column, w.size_ms);
+    let bounds = rel.window.as_ref().and_then(|w| {
+        let (start, end) = w.window.kind().row_bounds()?;
+        Some((w.time_column, start, end))
+    });
+    if let Some((tcol, start, end)) = bounds {
         let ts = scope.columns[tcol].expr.clone();
-        for (name, func) in [
-            ("window_start", ScalarFunc::TumbleStart(size)),
-            ("window_end", ScalarFunc::TumbleEnd(size)),
-        ] {
+        for (name, func) in [("window_start", start), ("window_end", end)] {
             let e = Expr::Function {
                 func,
                 args: vec![ts.clone()],
@@ -143,9 +143,12 @@ pub(crate) fn plan_query(
             }
             _ => false,
         });
-    if !has_agg && rel.window.is_some_and(|w| w.kind != WindowKind::Tumble) {
+    if !has_agg && bounds.is_none() && rel.window.is_some() {
         return Err(PlanError::new(
-            "a query over HOP(...) or SESSION(...) must aggregate its windows",
+            format!(
+                "a query over {} must aggregate its windows",
+                super::relation::aggregate_only_functions()
+            ),
             select_pos,
         )
         .with_hint("GROUP BY window_start, window_end (and keys) with aggregate functions"));

@@ -8,6 +8,7 @@ use sqlparser::ast::{self};
 
 use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
+use crate::exec::window::{WINDOW_SYNTAX, Window, WindowSyntax};
 use crate::plan::logical::WindowSpec;
 use crate::sql::literal::interval_ms;
 use crate::sql::parser::QueryStatement;
@@ -24,49 +25,56 @@ pub(super) struct Relation {
     pub(super) window: Option<TableWindow>,
 }
 
-/// `TUMBLE(...)` or `HOP(...)` in FROM.
-#[derive(Clone, Copy)]
+/// A window table function in FROM (`TUMBLE(...)`, `HOP(...)`, ...).
+#[derive(Clone)]
 pub(super) struct TableWindow {
     pub(super) time_column: usize,
-    pub(super) kind: WindowKind,
-    /// Slide (= size for TUMBLE, = gap for SESSION).
-    pub(super) slide_ms: i64,
-    /// Size (the gap for SESSION).
-    pub(super) size_ms: i64,
-}
-
-/// Which window a [`TableWindow`] is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum WindowKind {
-    Tumble,
-    Hop,
-    Session,
+    pub(super) window: Window,
 }
 
 impl TableWindow {
     pub(super) fn spec(&self, time_name: String) -> WindowSpec {
-        if self.kind == WindowKind::Session {
-            WindowSpec::Session {
-                time_column: self.time_column,
-                time_name,
-                gap_ms: self.size_ms,
-            }
-        } else if self.kind == WindowKind::Tumble {
-            WindowSpec::Tumble {
-                time_column: self.time_column,
-                time_name,
-                size_ms: self.size_ms,
-            }
-        } else {
-            WindowSpec::Hop {
-                time_column: self.time_column,
-                time_name,
-                slide_ms: self.slide_ms,
-                size_ms: self.size_ms,
-            }
+        WindowSpec {
+            time_column: self.time_column,
+            time_name,
+            window: self.window.clone(),
         }
     }
 }
+
+/// Names joined as `a, b or c` (with `last` as the final word).
+fn joined(names: &[String], last: &str) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., tail] => format!("{} {last} {tail}", init.join(", ")),
+    }
+}
+
+/// The window table functions with their arguments.
+fn function_signatures() -> Vec<String> {
+    WINDOW_SYNTAX
+        .iter()
+        .map(|s| s.function_signature())
+        .collect()
+}
+
+/// `HOP(...) or SESSION(...)`: the window table functions whose rows must
+/// be aggregated (a row alone does not tell its window).
+pub(super) fn aggregate_only_functions() -> String {
+    let names: Vec<String> = WINDOW_SYNTAX
+        .iter()
+        .filter(|s| {
+            let probe = vec![1; s.function_args.len()];
+            (s.make)(&probe).kind().row_bounds().is_none()
+        })
+        .map(|s| format!("{}(...)", s.function))
+        .collect();
+    joined(&names, "or")
+}
+
+/// Window table functions other engines have that Eddy does not yet.
+const NOT_YET: &[&str] = &["CUMULATE"];
 
 pub(super) fn relation(
     select: &ast::Select,
@@ -116,32 +124,23 @@ pub(super) fn relation(
             window: None,
         });
     };
-    let (what, usage, nargs) = match fname.to_ascii_uppercase().as_str() {
-        "TUMBLE" => (
-            "TUMBLE",
-            "write TUMBLE(stream, time_column, INTERVAL '10' SECOND)",
-            3,
-        ),
-        "HOP" => (
-            "HOP",
-            "write HOP(stream, time_column, INTERVAL '2' SECOND, INTERVAL '10' SECOND): the slide, then the size",
-            4,
-        ),
-        "SESSION" => (
-            "SESSION",
-            "write SESSION(stream, time_column, INTERVAL '5' SECOND): the gap",
-            3,
-        ),
-        "CUMULATE" => {
-            return Err(PlanError::new(format!("{fname}(...) windows are not supported yet"), rpos)
-                .with_hint("use TUMBLE(stream, time_column, size), HOP(stream, time_column, slide, size) or SESSION(stream, time_column, gap)"));
+    let Some(syntax) = WindowSyntax::function(&fname) else {
+        if NOT_YET.iter().any(|n| n.eq_ignore_ascii_case(&fname)) {
+            return Err(PlanError::new(
+                format!("{fname}(...) windows are not supported yet"),
+                rpos,
+            )
+            .with_hint(format!("use {}", joined(&function_signatures(), "or"))));
         }
-        _ => {
-            return Err(PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(
-                "the window table functions are TUMBLE(stream, time_column, size), HOP(stream, time_column, slide, size) and SESSION(stream, time_column, gap)",
-            ));
-        }
+        return Err(
+            PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(format!(
+                "the window table functions are {}",
+                joined(&function_signatures(), "and")
+            )),
+        );
     };
+    let (what, usage) = (syntax.function, syntax.function_usage);
+    let nargs = 2 + syntax.function_args.len();
     let exprs: Vec<&ast::Expr> = args
         .args
         .iter()
@@ -191,32 +190,19 @@ pub(super) fn relation(
             ))
         })?;
     check_time_column(&stream, time_col, pos_of(t))?;
-    let kind = match what {
-        "HOP" => WindowKind::Hop,
-        "SESSION" => WindowKind::Session,
-        _ => WindowKind::Tumble,
-    };
-    let (slide_ms, size_ms) = if kind == WindowKind::Session {
-        let gap = window_size(exprs[2], "SESSION's gap")?;
-        (gap, gap)
-    } else if nargs == 3 {
-        let size = window_size(exprs[2], &format!("{what}'s size"))?;
-        (size, size)
-    } else {
-        (
-            window_size(exprs[2], "HOP's slide")?,
-            window_size(exprs[3], "HOP's size")?,
-        )
-    };
+    let intervals = syntax
+        .function_args
+        .iter()
+        .zip(&exprs[2..])
+        .map(|(name, e)| window_size(e, &format!("{what}'s {name}")))
+        .collect::<PlanResult<Vec<i64>>>()?;
     qualifiers.push(stream.name.clone());
     Ok(Relation {
         stream,
         qualifiers,
         window: Some(TableWindow {
             time_column: time_col,
-            kind,
-            slide_ms,
-            size_ms,
+            window: (syntax.make)(&intervals),
         }),
     })
 }
@@ -333,7 +319,7 @@ pub(super) fn window_size(e: &ast::Expr, what: &str) -> PlanResult<i64> {
 pub(super) fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSpec>> {
     let time = |col: usize| rel.stream.schema.field(col).name().clone();
     let Some(w) = &q.window else {
-        return Ok(rel.window.map(|tw| tw.spec(time(tw.time_column))));
+        return Ok(rel.window.as_ref().map(|tw| tw.spec(time(tw.time_column))));
     };
     if rel.window.is_some() {
         return Err(PlanError::new(
@@ -341,27 +327,18 @@ pub(super) fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Opti
             w.pos,
         ));
     }
-    let (args_ok, usage) = match w.kind.as_str() {
-        "TUMBLING" => (
-            w.args.len() == 1,
-            "write WINDOW TUMBLING(INTERVAL '10' SECOND)",
-        ),
-        "SESSION" => (
-            w.args.len() == 1,
-            "write WINDOW SESSION(INTERVAL '5' SECOND): the gap",
-        ),
-        "SLIDING" => (
-            w.args.len() == 2,
-            "write WINDOW SLIDING(INTERVAL '10' SECOND, INTERVAL '2' SECOND): the size, then the advance",
-        ),
-        _ => {
-            return Err(PlanError::new(
-                format!("WINDOW {}(...) is not supported yet", w.kind),
-                w.pos,
-            )
-            .with_hint("use WINDOW TUMBLING(size) or WINDOW SLIDING(size, advance)"));
-        }
+    let Some(syntax) = WindowSyntax::clause(&w.kind) else {
+        let forms: Vec<String> = WINDOW_SYNTAX.iter().map(|s| s.clause_signature()).collect();
+        return Err(PlanError::new(
+            format!("WINDOW {}(...) is not supported yet", w.kind),
+            w.pos,
+        )
+        .with_hint(format!("use {}", joined(&forms, "or"))));
     };
+    let (args_ok, usage) = (
+        w.args.len() == syntax.clause_args.len(),
+        syntax.clause_usage,
+    );
     if !args_ok {
         return Err(PlanError::new(
             format!("wrong number of arguments to WINDOW {}", w.kind),
@@ -384,23 +361,14 @@ pub(super) fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Opti
         .schema
         .index_of(&wm.column)
         .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
-    let first = if w.kind == "SESSION" { "gap" } else { "size" };
-    let size_ms = window_size(&w.args[0], &format!("WINDOW {}'s {first}", w.kind))?;
-    let slide_ms = match w.args.get(1) {
-        Some(advance) => window_size(advance, "WINDOW SLIDING's advance")?,
-        None => size_ms,
-    };
-    let kind = match w.kind.as_str() {
-        "SESSION" => WindowKind::Session,
-        "SLIDING" => WindowKind::Hop,
-        _ => WindowKind::Tumble,
-    };
+    let mut intervals = vec![0; syntax.function_args.len()];
+    for ((name, at), e) in syntax.clause_args.iter().zip(&w.args) {
+        intervals[*at] = window_size(e, &format!("WINDOW {}'s {name}", w.kind))?;
+    }
     Ok(Some(
         TableWindow {
             time_column: c,
-            kind,
-            slide_ms,
-            size_ms,
+            window: (syntax.make)(&intervals),
         }
         .spec(time(c)),
     ))

@@ -25,9 +25,66 @@ use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::exec::row_window_udaf::UdafFrames;
+use crate::plan::explain::{Params, aggs, named, with_lateness};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, Frame, Lateness};
-use crate::types::SqlType;
+use crate::plan::physical::{BuildContext, NodeKind};
+use crate::types::{SqlType, format_interval_ms};
+
+/// Aggregates over a frame of preceding rows, per partition, in event-time
+/// order: one output row per input row.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RowWindowNode {
+    /// Output columns: the input's, then one per call.
+    #[serde(with = "crate::plan::serde_plan::schema")]
+    pub output_schema: SchemaRef,
+    /// Partition keys.
+    pub partition: Vec<(Expr, String)>,
+    /// Event-time column.
+    pub time_column: usize,
+    /// Its name.
+    pub time_name: String,
+    /// The frame.
+    pub frame: Frame,
+    /// Aggregates.
+    pub calls: Vec<AggregateCall>,
+    /// When rows are final.
+    pub lateness: Lateness,
+}
+
+impl NodeKind for RowWindowNode {
+    fn explain(&self) -> (&'static str, Params) {
+        let frame = match self.frame {
+            Frame::Rows(n) => format!("ROWS {n} PRECEDING"),
+            Frame::Range(ms) => format!("RANGE {} PRECEDING", format_interval_ms(ms)),
+            Frame::Unbounded => "ROWS UNBOUNDED PRECEDING".into(),
+        };
+        let mut params = vec![
+            ("partition".to_string(), named(&self.partition)),
+            ("order".to_string(), self.time_name.clone()),
+            ("frame".to_string(), frame),
+            ("aggs".to_string(), aggs(&self.calls)),
+        ];
+        with_lateness(&mut params, &self.lateness);
+        ("RowWindowAggregate", params)
+    }
+
+    fn output_schema(&self, _input: &SchemaRef) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(Some(Box::new(RowWindowOp::new(
+            &self.partition,
+            &self.calls,
+            self.time_column,
+            self.frame,
+            self.output_schema.clone(),
+            self.lateness,
+            ctx.metrics.clone(),
+        )?)))
+    }
+}
 
 mod state;
 

@@ -1,10 +1,9 @@
 //! Windows aligned to the epoch, each with its own group table and
-//! accumulators: tumbling windows (a row goes to the one window
-//! `[start, start + size)` containing its event time) and, under EMIT
-//! CHANGES, hopping windows (a row goes to each of the windows of `size`
-//! starting every `slide` that cover it, so every window can report its
-//! current value; EMIT FINAL hopping windows use panes instead, see
-//! `hopping_aggregate`).
+//! accumulators. `TUMBLE(stream, time, size)`: a row goes to the one window
+//! `[start, start + size)` containing its event time. The same assigner
+//! ([`AlignedWindows`]) runs hopping windows under EMIT CHANGES (a row goes
+//! to each of the windows of `size` starting every `slide` that cover it, so
+//! every window can report its current value; see `hop.rs`).
 //!
 //! A window closes once the watermark minus the allowed lateness reaches its
 //! end: EMIT FINAL emits it then, EMIT CHANGES has reported it batch by batch.
@@ -13,19 +12,69 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray};
-use arrow::record_batch::RecordBatch;
+use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array};
 
 use crate::error::{ExecError, ExecResult};
-use crate::exec::aggregate::{
-    AggregateSpec, GroupedState, NO_WINDOW, Rejects, split_by_window, state_value, time_column,
-    window_prefix,
-};
+use crate::exec::aggregate::{AggregateSpec, Evaluated, GroupedState, Rejects, state_value};
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator, OperatorState};
-use crate::plan::logical::{EmitMode, Lateness};
+use crate::exec::operator::{Collector, Message, OperatorState};
+use crate::exec::window::{
+    NO_WINDOW, Window, WindowAssigner, WindowKind, WindowSyntax, split_by_window, window_prefix,
+};
+use crate::plan::explain::Params;
+use crate::plan::expr::ScalarFunc;
+use crate::plan::logical::EmitMode;
+use crate::types::format_interval_ms;
+
+/// `TUMBLE(stream, time, size)` / `WINDOW TUMBLING(size)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tumble {
+    /// Window size in ms.
+    pub size_ms: i64,
+}
+
+impl Tumble {
+    pub(crate) const SYNTAX: WindowSyntax = WindowSyntax {
+        function: "TUMBLE",
+        function_args: &["size"],
+        function_usage: "write TUMBLE(stream, time_column, INTERVAL '10' SECOND)",
+        clause: "TUMBLING",
+        clause_args: &[("size", 0)],
+        clause_usage: "write WINDOW TUMBLING(INTERVAL '10' SECOND)",
+        make: |a| Window::Tumble(Tumble { size_ms: a[0] }),
+    };
+}
+
+impl WindowKind for Tumble {
+    fn explain_name(&self) -> &'static str {
+        "TumblingWindowAggregate"
+    }
+
+    fn explain_params(&self, _emit: EmitMode) -> Params {
+        vec![("size".into(), format_interval_ms(self.size_ms))]
+    }
+
+    fn row_bounds(&self) -> Option<(ScalarFunc, ScalarFunc)> {
+        Some((
+            ScalarFunc::TumbleStart(self.size_ms),
+            ScalarFunc::TumbleEnd(self.size_ms),
+        ))
+    }
+
+    fn assigner(
+        &self,
+        spec: AggregateSpec,
+        emit: EmitMode,
+        metrics: &Arc<QueryMetrics>,
+    ) -> ExecResult<Box<dyn WindowAssigner>> {
+        let geometry = Aligned {
+            size_ms: self.size_ms,
+            slide_ms: self.size_ms,
+        };
+        Ok(Box::new(AlignedWindows::new(spec, geometry, emit, metrics)))
+    }
+}
 
 /// Window geometry: `size`, a new window every `slide` (= size when tumbling).
 #[derive(Debug, Clone, Copy)]
@@ -34,36 +83,28 @@ pub(crate) struct Aligned {
     pub slide_ms: i64,
 }
 
-/// The aligned-window aggregate operator.
-pub(crate) struct TumblingAggregateOp {
+/// Aligned windows, each with its own state.
+pub(crate) struct AlignedWindows {
     spec: AggregateSpec,
-    time_column: usize,
     geometry: Aligned,
     emit: EmitMode,
     /// Open windows by start.
     windows: BTreeMap<i64, GroupedState>,
-    rejects: Rejects,
-    metrics: Arc<QueryMetrics>,
     starts: Vec<i64>,
 }
 
-impl TumblingAggregateOp {
-    pub fn new(
+impl AlignedWindows {
+    pub(crate) fn new(
         spec: AggregateSpec,
-        time_column: usize,
         geometry: Aligned,
         emit: EmitMode,
-        lateness: Lateness,
-        metrics: Arc<QueryMetrics>,
+        _metrics: &Arc<QueryMetrics>,
     ) -> Self {
         Self {
             spec,
-            time_column,
             geometry,
             emit,
             windows: BTreeMap::new(),
-            rejects: Rejects::new(lateness, metrics.clone()),
-            metrics,
             starts: Vec::new(),
         }
     }
@@ -71,9 +112,9 @@ impl TumblingAggregateOp {
     /// Fills `self.starts` with each row's window start (or NO_WINDOW) and
     /// returns the single start shared by all rows, if there is one.
     /// Tumbling windows only.
-    fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
+    fn assign(&mut self, ts: &TimestampMillisecondArray, clock: &mut Rejects) -> Option<i64> {
         let size = self.geometry.size_ms;
-        let (wm, closed) = (self.rejects.watermark(), self.rejects.closed_until());
+        let (wm, closed) = (clock.watermark(), clock.closed_until());
         let mut starts = std::mem::take(&mut self.starts);
         starts.clear();
         let mut cur = i64::MIN;
@@ -81,7 +122,7 @@ impl TumblingAggregateOp {
         let mut first: Option<i64> = None;
         for (i, &t) in ts.values().iter().enumerate() {
             if ts.is_null(i) {
-                self.rejects.null_time(i);
+                clock.null_time(i);
                 starts.push(NO_WINDOW);
                 uniform = false;
                 continue;
@@ -92,12 +133,12 @@ impl TumblingAggregateOp {
             }
             let end = cur.saturating_add(size);
             let s = if end <= closed {
-                self.rejects.late(i);
+                clock.late(i);
                 uniform = false;
                 NO_WINDOW
             } else {
                 if end <= wm {
-                    self.rejects.accepted();
+                    clock.accepted();
                 }
                 cur
             };
@@ -114,13 +155,17 @@ impl TumblingAggregateOp {
 
     /// Hopping windows: (window start, row) for every open window covering
     /// each row.
-    fn assign_hopping(&mut self, ts: &TimestampMillisecondArray) -> (Vec<i64>, Vec<u32>) {
+    fn assign_hopping(
+        &mut self,
+        ts: &TimestampMillisecondArray,
+        clock: &mut Rejects,
+    ) -> (Vec<i64>, Vec<u32>) {
         let Aligned { size_ms, slide_ms } = self.geometry;
-        let (wm, closed) = (self.rejects.watermark(), self.rejects.closed_until());
+        let (wm, closed) = (clock.watermark(), clock.closed_until());
         let (mut starts, mut rows) = (Vec::new(), Vec::new());
         for (i, &t) in ts.values().iter().enumerate() {
             if ts.is_null(i) {
-                self.rejects.null_time(i);
+                clock.null_time(i);
                 continue;
             }
             let last = t - t.rem_euclid(slide_ms);
@@ -139,9 +184,9 @@ impl TumblingAggregateOp {
             }
             // a row in a gap between windows (slide > size) belongs to none: not late
             if !any && t < last.saturating_add(size_ms) {
-                self.rejects.late(i);
+                clock.late(i);
             } else if behind {
-                self.rejects.accepted();
+                clock.accepted();
             }
         }
         (starts, rows)
@@ -169,9 +214,51 @@ impl TumblingAggregateOp {
         out.push(Message::Batch(state.finish(prefix, &self.spec.schema)?));
         Ok(())
     }
+}
+
+impl WindowAssigner for AlignedWindows {
+    fn name(&self) -> &'static str {
+        if self.geometry.slide_ms == self.geometry.size_ms {
+            "tumbling_aggregate"
+        } else {
+            "hopping_aggregate"
+        }
+    }
+
+    fn spec(&self) -> &AggregateSpec {
+        &self.spec
+    }
+
+    fn add(
+        &mut self,
+        ts: &TimestampMillisecondArray,
+        rows: Evaluated,
+        clock: &mut Rejects,
+    ) -> ExecResult<()> {
+        if self.geometry.slide_ms != self.geometry.size_ms {
+            let (starts, idx) = self.assign_hopping(ts, clock);
+            let rows = rows.take(&UInt32Array::from(idx))?;
+            for (start, part) in split_by_window(&starts, &rows)? {
+                self.state_for(start)?.update(&part)?;
+            }
+        } else if let Some(start) = self.assign(ts, clock) {
+            self.state_for(start)?.update(&rows)?;
+        } else {
+            // rows span several windows (or some are dropped): split by window
+            let starts = std::mem::take(&mut self.starts);
+            for (start, part) in split_by_window(&starts, &rows)? {
+                self.state_for(start)?.update(&part)?;
+            }
+            self.starts = starts;
+        }
+        Ok(())
+    }
 
     /// Under EMIT CHANGES, the changelog of every window a batch changed.
-    fn emit_changes(&mut self, out: &mut Collector) -> ExecResult<()> {
+    fn changes(&mut self, out: &mut Collector) -> ExecResult<()> {
+        if self.emit != EmitMode::Changes {
+            return Ok(());
+        }
         let size = self.geometry.size_ms;
         for (&start, state) in self.windows.iter_mut() {
             let prefix = |n| window_prefix(start, start + size, n);
@@ -182,7 +269,6 @@ impl TumblingAggregateOp {
         Ok(())
     }
 
-    /// Closes every window ending at or before `until`, oldest first.
     fn close_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
         while let Some(entry) = self.windows.first_entry() {
             if entry.key().saturating_add(self.geometry.size_ms) > until {
@@ -191,28 +277,17 @@ impl TumblingAggregateOp {
             let (start, state) = entry.remove_entry();
             self.emit(start, state, out)?;
         }
-        self.report_state();
         Ok(())
     }
 
-    /// Publishes the approximate bytes of state held.
-    fn report_state(&self) {
+    fn held(&self) -> (usize, usize) {
         let bytes: usize = self.windows.values().map(GroupedState::size).sum();
-        self.metrics
-            .state_bytes
-            .store(bytes as u64, Ordering::Relaxed);
-        self.metrics
-            .open_windows
-            .store(self.windows.len() as u64, Ordering::Relaxed);
+        (bytes, self.windows.len())
     }
-}
 
-impl Operator for TumblingAggregateOp {
-    /// Parts: `clock` (see [`Rejects::snapshot`]) and one `window` per open
-    /// window with groups: `window_start`, then [`GroupedState::snapshot`].
-    fn snapshot(&mut self) -> ExecResult<OperatorState> {
-        let mut out = OperatorState::default();
-        out.push("clock", self.rejects.snapshot()?);
+    /// Parts: one `window` per open window with groups: `window_start`,
+    /// then [`GroupedState::snapshot`].
+    fn snapshot(&mut self, out: &mut OperatorState) -> ExecResult<()> {
         for (&start, state) in self.windows.iter_mut() {
             let n = state.len();
             if n == 0 {
@@ -224,16 +299,14 @@ impl Operator for TumblingAggregateOp {
                 state.snapshot(vec![("window_start".into(), starts)])?,
             );
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
-        self.rejects.restore(state.part("clock")?)?;
+    fn restore(&mut self, state: &OperatorState) -> ExecResult<()> {
         for part in state.parts("window") {
             let start = state_value(part, "window_start")?;
             self.state_for(start)?.restore(part, 1)?;
         }
-        self.report_state();
         Ok(())
     }
 
@@ -241,64 +314,15 @@ impl Operator for TumblingAggregateOp {
         // rows older than the oldest open window's start are in emitted windows
         self.windows.keys().next().copied()
     }
-
-    fn name(&self) -> &'static str {
-        if self.geometry.slide_ms == self.geometry.size_ms {
-            "tumbling_aggregate"
-        } else {
-            "hopping_aggregate"
-        }
-    }
-
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let ts = time_column(&batch, self.time_column)?;
-        let rows = self.spec.evaluate(&batch)?;
-        if self.geometry.slide_ms != self.geometry.size_ms {
-            let (starts, idx) = self.assign_hopping(&ts);
-            let rows = rows.take(&arrow::array::UInt32Array::from(idx))?;
-            for (start, part) in split_by_window(&starts, &rows)? {
-                self.state_for(start)?.update(&part)?;
-            }
-        } else if let Some(start) = self.assign(&ts) {
-            self.state_for(start)?.update(&rows)?;
-        } else {
-            // rows span several windows (or some are dropped): split by window
-            let starts = std::mem::take(&mut self.starts);
-            for (start, part) in split_by_window(&starts, &rows)? {
-                self.state_for(start)?.update(&part)?;
-            }
-            self.starts = starts;
-        }
-        self.rejects.finish(&batch, &ts, out)?;
-        if self.emit == EmitMode::Changes {
-            self.emit_changes(out)?;
-        }
-        self.report_state();
-        Ok(())
-    }
-
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
-        if let Some(closed) = self.rejects.advance(watermark) {
-            self.close_until(closed, out)?;
-        }
-        out.push(Message::Watermark(watermark));
-        Ok(())
-    }
-
-    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
-        self.close_until(i64::MAX, out)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exec::pipeline::Pipeline;
-    use arrow::array::{Int64Array, TimestampMillisecondArray};
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use arrow::record_batch::RecordBatch;
+    use std::sync::atomic::Ordering;
 
     fn batch(keys: std::ops::Range<i64>, ts: i64) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![

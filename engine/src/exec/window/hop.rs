@@ -5,22 +5,105 @@
 //! accumulators' `state` / `merge_batch`) and is emitted. A pane is dropped
 //! once the last window covering it has been emitted. Windows close when the
 //! watermark minus the allowed lateness reaches their end. This is the EMIT
-//! FINAL strategy; EMIT CHANGES keeps a state per window (`tumbling_aggregate`).
+//! FINAL strategy ([`Panes`]); under EMIT CHANGES every window must report
+//! its current value after each batch, which a pane cannot do without a
+//! merge, so HOP then runs on [`AlignedWindows`] with a state per window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, TimestampMillisecondArray};
-use arrow::record_batch::RecordBatch;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{
-    AggregateSpec, Frozen, GroupedState, NO_WINDOW, Rejects, split_by_window, state_batch,
-    state_value, time_column, window_prefix,
+    AggregateSpec, Evaluated, Frozen, GroupedState, Rejects, state_batch, state_value,
 };
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator, OperatorState};
+use crate::exec::operator::{Collector, Message, OperatorState};
+use crate::exec::window::tumble::{Aligned, AlignedWindows};
+use crate::exec::window::{
+    NO_WINDOW, Window, WindowAssigner, WindowKind, WindowSyntax, split_by_window, window_prefix,
+};
+use crate::plan::explain::Params;
+use crate::plan::logical::EmitMode;
+use crate::types::format_interval_ms;
+
+/// `HOP(stream, time, slide, size)` / `WINDOW SLIDING(size, advance)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hop {
+    /// Distance between window starts in ms.
+    pub slide_ms: i64,
+    /// Window size in ms.
+    pub size_ms: i64,
+}
+
+impl Hop {
+    pub(crate) const SYNTAX: WindowSyntax = WindowSyntax {
+        function: "HOP",
+        function_args: &["slide", "size"],
+        function_usage: "write HOP(stream, time_column, INTERVAL '2' SECOND, INTERVAL '10' SECOND): the slide, then the size",
+        clause: "SLIDING",
+        clause_args: &[("size", 1), ("advance", 0)],
+        clause_usage: "write WINDOW SLIDING(INTERVAL '10' SECOND, INTERVAL '2' SECOND): the size, then the advance",
+        make: |a| {
+            Window::Hop(Hop {
+                slide_ms: a[0],
+                size_ms: a[1],
+            })
+        },
+    };
+
+    /// The pane size: every window is a whole number of panes.
+    pub(crate) fn pane_ms(&self) -> i64 {
+        gcd(self.size_ms, self.slide_ms)
+    }
+}
+
+/// Greatest common divisor (both positive).
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl WindowKind for Hop {
+    fn explain_name(&self) -> &'static str {
+        "HoppingWindowAggregate"
+    }
+
+    fn explain_params(&self, emit: EmitMode) -> Params {
+        let mut params = vec![
+            ("size".to_string(), format_interval_ms(self.size_ms)),
+            ("slide".to_string(), format_interval_ms(self.slide_ms)),
+        ];
+        // EMIT CHANGES keeps one state per window, so updates read directly
+        if emit == EmitMode::Final {
+            params.push(("pane".into(), format_interval_ms(self.pane_ms())));
+        }
+        params
+    }
+
+    fn assigner(
+        &self,
+        spec: AggregateSpec,
+        emit: EmitMode,
+        metrics: &Arc<QueryMetrics>,
+    ) -> ExecResult<Box<dyn WindowAssigner>> {
+        Ok(match emit {
+            EmitMode::Final => Box::new(Panes::new(
+                spec,
+                self.size_ms,
+                self.slide_ms,
+                self.pane_ms(),
+            )),
+            EmitMode::Changes => {
+                let geometry = Aligned {
+                    size_ms: self.size_ms,
+                    slide_ms: self.slide_ms,
+                };
+                Box::new(AlignedWindows::new(spec, geometry, emit, metrics))
+            }
+        })
+    }
+}
 
 /// One pane: rows still arriving (`live`) and parts already frozen for merging.
 #[derive(Default)]
@@ -44,41 +127,27 @@ impl Pane {
     }
 }
 
-/// The hopping window aggregate operator.
-pub(crate) struct HoppingAggregateOp {
+/// Hopping windows over panes (EMIT FINAL).
+pub(crate) struct Panes {
     spec: AggregateSpec,
-    time_column: usize,
     size_ms: i64,
     slide_ms: i64,
     pane_ms: i64,
     panes: BTreeMap<i64, Pane>,
     /// The next window start to consider emitting.
     next_start: Option<i64>,
-    rejects: Rejects,
-    metrics: Arc<QueryMetrics>,
     pane_of_row: Vec<i64>,
 }
 
-impl HoppingAggregateOp {
-    pub fn new(
-        spec: AggregateSpec,
-        time_column: usize,
-        size_ms: i64,
-        slide_ms: i64,
-        pane_ms: i64,
-        lateness: crate::plan::logical::Lateness,
-        metrics: Arc<QueryMetrics>,
-    ) -> Self {
+impl Panes {
+    pub(crate) fn new(spec: AggregateSpec, size_ms: i64, slide_ms: i64, pane_ms: i64) -> Self {
         Self {
             spec,
-            time_column,
             size_ms,
             slide_ms,
             pane_ms,
             panes: BTreeMap::new(),
             next_start: None,
-            rejects: Rejects::new(lateness, metrics.clone()),
-            metrics,
             pane_of_row: Vec::new(),
         }
     }
@@ -93,15 +162,15 @@ impl HoppingAggregateOp {
     }
 
     /// Fills `pane_of_row`; returns the pane shared by every row, if one is.
-    fn assign(&mut self, ts: &TimestampMillisecondArray) -> Option<i64> {
+    fn assign(&mut self, ts: &TimestampMillisecondArray, clock: &mut Rejects) -> Option<i64> {
         let (size, slide, pane) = (self.size_ms, self.slide_ms, self.pane_ms);
-        let (wm, closed) = (self.rejects.watermark(), self.rejects.closed_until());
+        let (wm, closed) = (clock.watermark(), clock.closed_until());
         let mut panes = std::mem::take(&mut self.pane_of_row);
         panes.clear();
         let mut uniform: Option<Option<i64>> = None;
         for (i, &t) in ts.values().iter().enumerate() {
             let p = if ts.is_null(i) {
-                self.rejects.null_time(i);
+                clock.null_time(i);
                 NO_WINDOW
             } else {
                 let last_start = t - t.rem_euclid(slide);
@@ -109,12 +178,12 @@ impl HoppingAggregateOp {
                 if t >= last_end {
                     NO_WINDOW // in a gap between windows (slide > size): no window covers it
                 } else if last_end <= closed {
-                    self.rejects.late(i);
+                    clock.late(i);
                     NO_WINDOW
                 } else {
                     // late: the watermark passed the end of its first window
                     if self.first_window_covering(t).saturating_add(size) <= wm {
-                        self.rejects.accepted();
+                        clock.accepted();
                     }
                     t - t.rem_euclid(pane)
                 }
@@ -130,13 +199,9 @@ impl HoppingAggregateOp {
         uniform.flatten().filter(|&p| p != NO_WINDOW)
     }
 
-    fn update_pane(
-        &mut self,
-        pane: i64,
-        rows: &crate::exec::aggregate::Evaluated,
-    ) -> ExecResult<()> {
+    fn update_pane(&mut self, pane: i64, rows: &Evaluated, closed_until: i64) -> ExecResult<()> {
         // windows ending at or before the watermark are decided: start from the first open one
-        let open = self.first_window_covering(self.rejects.closed_until());
+        let open = self.first_window_covering(closed_until);
         let first = self.first_window_covering(pane).max(open);
         self.next_start = Some(self.next_start.map_or(first, |n| n.min(first)));
         let entry = self.panes.entry(pane).or_default();
@@ -182,34 +247,58 @@ impl HoppingAggregateOp {
                 .next()
                 .map(|&p| self.first_window_covering(p).max(start + self.slide_ms));
         }
-        self.report_state();
         Ok(())
-    }
-
-    fn report_state(&self) {
-        let bytes: usize = self.panes.values().map(Pane::size).sum();
-        self.metrics
-            .state_bytes
-            .store(bytes as u64, Ordering::Relaxed);
-        self.metrics
-            .open_windows
-            .store(self.panes.len() as u64, Ordering::Relaxed);
     }
 }
 
-impl Operator for HoppingAggregateOp {
+impl WindowAssigner for Panes {
     fn name(&self) -> &'static str {
         "hopping_aggregate"
     }
 
-    /// Parts: `clock` (see [`Rejects::snapshot`]), `next_start` (one row,
-    /// NULL when none), then per pane in time order a `pane` row (its start)
-    /// followed by its `frozen` parts and its `live` part, each laid out as
-    /// [`GroupedState::snapshot`]; parts keep their order, so windows merge
-    /// them in the same order (and float sums round the same way).
-    fn snapshot(&mut self) -> ExecResult<OperatorState> {
-        let mut out = OperatorState::default();
-        out.push("clock", self.rejects.snapshot()?);
+    fn spec(&self) -> &AggregateSpec {
+        &self.spec
+    }
+
+    fn add(
+        &mut self,
+        ts: &TimestampMillisecondArray,
+        rows: Evaluated,
+        clock: &mut Rejects,
+    ) -> ExecResult<()> {
+        let uniform = self.assign(ts, clock);
+        let closed = clock.closed_until();
+        if let Some(pane) = uniform {
+            self.update_pane(pane, &rows, closed)?;
+        } else {
+            let slots = std::mem::take(&mut self.pane_of_row);
+            for (pane, part) in split_by_window(&slots, &rows)? {
+                self.update_pane(pane, &part, closed)?;
+            }
+            self.pane_of_row = slots;
+        }
+        Ok(())
+    }
+
+    fn changes(&mut self, _out: &mut Collector) -> ExecResult<()> {
+        Ok(()) // EMIT FINAL only
+    }
+
+    fn close_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
+        self.emit_until(until, out)
+    }
+
+    fn held(&self) -> (usize, usize) {
+        let bytes: usize = self.panes.values().map(Pane::size).sum();
+        (bytes, self.panes.len())
+    }
+
+    /// Parts: `next_start` (one row, NULL when none), then per pane in time
+    /// order a `pane` row (its start) followed by its `frozen` parts and its
+    /// `live` part, each laid out as [`GroupedState::snapshot`]; parts keep
+    /// their order, so windows merge them in the same order (and float sums
+    /// round the same way).
+    fn snapshot(&mut self, out: &mut OperatorState) -> ExecResult<()> {
         let next = Arc::new(Int64Array::from(vec![self.next_start])) as ArrayRef;
         out.push(
             "next_start",
@@ -225,14 +314,14 @@ impl Operator for HoppingAggregateOp {
                 out.push("live", live.snapshot(Vec::new())?);
             }
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+    fn restore(&mut self, state: &OperatorState) -> ExecResult<()> {
         let mut pane: Option<i64> = None;
         for (name, part) in &state.parts {
             match name.as_str() {
-                "clock" => self.rejects.restore(part)?,
+                "clock" => {}
                 "next_start" => {
                     self.next_start = part
                         .column(0)
@@ -264,43 +353,11 @@ impl Operator for HoppingAggregateOp {
                 }
             }
         }
-        self.report_state();
         Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {
         // a row lives in its pane until the last window over it is emitted
         self.panes.keys().next().copied()
-    }
-
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let ts = time_column(&batch, self.time_column)?;
-        let uniform = self.assign(&ts);
-        let rows = self.spec.evaluate(&batch)?;
-        if let Some(pane) = uniform {
-            self.update_pane(pane, &rows)?;
-        } else {
-            for (pane, part) in split_by_window(&self.pane_of_row, &rows)? {
-                self.update_pane(pane, &part)?;
-            }
-        }
-        self.rejects.finish(&batch, &ts, out)?;
-        self.report_state();
-        Ok(())
-    }
-
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
-        if let Some(closed) = self.rejects.advance(watermark) {
-            self.emit_until(closed, out)?;
-        }
-        out.push(Message::Watermark(watermark));
-        Ok(())
-    }
-
-    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
-        self.emit_until(i64::MAX, out)
     }
 }

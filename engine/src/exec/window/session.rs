@@ -11,7 +11,6 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use arrow::array::{Array, ArrayRef, Int64Array, TimestampMillisecondArray, UInt32Array};
 use arrow::compute::{concat_batches, take};
@@ -20,19 +19,60 @@ use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{
-    AggregateSpec, Evaluated, GroupedState, Rejects, state_batch, state_value, time_column,
+    AggregateSpec, Evaluated, GroupedState, Rejects, state_batch, state_value,
 };
 use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
 use crate::exec::group_table::GroupTable;
 use crate::exec::metrics::QueryMetrics;
-use crate::exec::operator::{Collector, Message, Operator, OperatorState};
-use crate::plan::logical::{EmitMode, Lateness};
+use crate::exec::operator::{Collector, Message, OperatorState};
+use crate::exec::window::{Window, WindowAssigner, WindowKind, WindowSyntax};
+use crate::plan::explain::Params;
+use crate::plan::logical::EmitMode;
+use crate::types::format_interval_ms;
+
+/// `SESSION(stream, time, gap)` / `WINDOW SESSION(gap)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    /// Inactivity gap in ms.
+    pub gap_ms: i64,
+}
+
+impl Session {
+    pub(crate) const SYNTAX: WindowSyntax = WindowSyntax {
+        function: "SESSION",
+        function_args: &["gap"],
+        function_usage: "write SESSION(stream, time_column, INTERVAL '5' SECOND): the gap",
+        clause: "SESSION",
+        clause_args: &[("gap", 0)],
+        clause_usage: "write WINDOW SESSION(INTERVAL '5' SECOND): the gap",
+        make: |a| Window::Session(Session { gap_ms: a[0] }),
+    };
+}
+
+impl WindowKind for Session {
+    fn explain_name(&self) -> &'static str {
+        "SessionWindowAggregate"
+    }
+
+    fn explain_params(&self, _emit: EmitMode) -> Params {
+        vec![("gap".into(), format_interval_ms(self.gap_ms))]
+    }
+
+    fn assigner(
+        &self,
+        spec: AggregateSpec,
+        emit: EmitMode,
+        _metrics: &Arc<QueryMetrics>,
+    ) -> ExecResult<Box<dyn WindowAssigner>> {
+        Ok(Box::new(Sessions::new(spec, self.gap_ms, emit)?))
+    }
+}
 
 /// One changelog row: op, session bounds, key id, aggregate values (one row each).
 type Change = (&'static str, i64, i64, u32, Vec<ArrayRef>);
 
 /// One open session of one key.
-struct Session {
+struct OpenSession {
     start: i64,
     end: i64,
     state: GroupedState,
@@ -41,7 +81,7 @@ struct Session {
 /// What a merge sweep combines: an existing session or new rows (a range
 /// of the key's rows, which are sorted by time).
 enum Piece {
-    Old(Box<Session>),
+    Old(Box<OpenSession>),
     New {
         start: i64,
         end: i64,
@@ -58,14 +98,13 @@ impl Piece {
     }
 }
 
-/// The session window aggregate operator.
-pub(crate) struct SessionAggregateOp {
+/// Sessions per group key.
+pub(crate) struct Sessions {
     spec: AggregateSpec,
-    time_column: usize,
     gap_ms: i64,
     keys: GroupTable,
     /// Open sessions per key id, sorted by start, never overlapping.
-    sessions: Vec<Vec<Session>>,
+    sessions: Vec<Vec<OpenSession>>,
     /// When to look at a key's sessions next: (time, key id), at most one
     /// live entry per key, no later than the end of its earliest session.
     /// A session that grows does not touch the heap: when its key comes up,
@@ -73,48 +112,33 @@ pub(crate) struct SessionAggregateOp {
     checks: BinaryHeap<Reverse<(i64, u32)>>,
     /// Per key id, the time of its live entry in `checks` (`i64::MAX`: none).
     next_check: Vec<i64>,
-    /// Batches seen, to publish the state size every so often.
-    batches: u64,
     emit: EmitMode,
-    rejects: Rejects,
     /// EMIT CHANGES rows of the current batch.
     changes: Vec<Change>,
-    metrics: Arc<QueryMetrics>,
     key_ids: Vec<u32>,
 }
 
-impl SessionAggregateOp {
+impl Sessions {
     /// # Errors
     /// Key types the group table cannot hold.
-    pub fn new(
-        spec: AggregateSpec,
-        time_column: usize,
-        gap_ms: i64,
-        emit: EmitMode,
-        lateness: Lateness,
-        metrics: Arc<QueryMetrics>,
-    ) -> ExecResult<Self> {
+    pub(crate) fn new(spec: AggregateSpec, gap_ms: i64, emit: EmitMode) -> ExecResult<Self> {
         let keys = GroupTable::new(spec.key_types())?;
         Ok(Self {
             spec,
-            time_column,
             gap_ms,
             keys,
             sessions: Vec::new(),
             checks: BinaryHeap::new(),
             next_check: Vec::new(),
-            batches: 0,
             emit,
-            rejects: Rejects::new(lateness, metrics.clone()),
             changes: Vec::new(),
-            metrics,
             key_ids: Vec::new(),
         })
     }
 
     /// Merges one key's new rows into its sessions: `times` are their event
     /// times, ascending, and `rows` their arguments in the same order.
-    fn add(&mut self, key: u32, times: &[i64], rows: &Evaluated) -> ExecResult<()> {
+    fn add_key(&mut self, key: u32, times: &[i64], rows: &Evaluated) -> ExecResult<()> {
         if !self.extend_single(key, times, rows)? {
             self.merge_pieces(key, times, rows)?;
         }
@@ -200,7 +224,7 @@ impl SessionAggregateOp {
             pieces.sort_by_key(|p| p.bounds().0);
         }
         // sweep: pieces that overlap or touch become one session
-        let mut merged: Vec<Session> = Vec::new();
+        let mut merged: Vec<OpenSession> = Vec::new();
         let mut group: Vec<Piece> = Vec::new();
         let mut group_end = i64::MIN;
         for p in pieces {
@@ -220,7 +244,12 @@ impl SessionAggregateOp {
     }
 
     /// One session from pieces that overlap: existing states merged, new rows added.
-    fn combine(&mut self, key: u32, pieces: Vec<Piece>, rows: &Evaluated) -> ExecResult<Session> {
+    fn combine(
+        &mut self,
+        key: u32,
+        pieces: Vec<Piece>,
+        rows: &Evaluated,
+    ) -> ExecResult<OpenSession> {
         let changed = !matches!(pieces.as_slice(), [Piece::Old(_)]);
         let track = changed && self.emit == EmitMode::Changes;
         let mut had_old = false;
@@ -272,12 +301,12 @@ impl SessionAggregateOp {
             self.changes
                 .push((op, start, end, key, state.values_of(&[0])?));
         }
-        Ok(Session { start, end, state })
+        Ok(OpenSession { start, end, state })
     }
 
     /// Emits every session ending at or before `until`, in order of end.
     fn emit_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
-        let mut closing: Vec<(u32, Session)> = Vec::new();
+        let mut closing: Vec<(u32, OpenSession)> = Vec::new();
         while let Some(&Reverse((at, key))) = self.checks.peek() {
             if at > until {
                 break;
@@ -289,7 +318,7 @@ impl SessionAggregateOp {
             }
             self.next_check[k] = i64::MAX;
             let list = std::mem::take(&mut self.sessions[k]);
-            let (done, open): (Vec<Session>, Vec<Session>) =
+            let (done, open): (Vec<OpenSession>, Vec<OpenSession>) =
                 list.into_iter().partition(|s| s.end <= until);
             closing.extend(done.into_iter().map(|s| (key, s)));
             self.sessions[k] = open;
@@ -301,13 +330,10 @@ impl SessionAggregateOp {
         if closed && self.emit == EmitMode::Final {
             out.push(Message::Batch(self.output(closing)?));
         }
-        if until == i64::MAX {
-            self.report_state();
-        }
         Ok(())
     }
 
-    fn output(&self, closing: Vec<(u32, Session)>) -> ExecResult<RecordBatch> {
+    fn output(&self, closing: Vec<(u32, OpenSession)>) -> ExecResult<RecordBatch> {
         let n = closing.len();
         let mut values = self.spec.new_state_keyed_by(&[DataType::Int64])?;
         let (mut starts, mut ends, mut key_ids) = (
@@ -371,8 +397,75 @@ impl SessionAggregateOp {
             .map(Some)
             .map_err(|e| ExecError::arrow("session changelog", e))
     }
+}
 
-    fn report_state(&self) {
+impl WindowAssigner for Sessions {
+    fn name(&self) -> &'static str {
+        "session_aggregate"
+    }
+
+    fn spec(&self) -> &AggregateSpec {
+        &self.spec
+    }
+
+    fn add(
+        &mut self,
+        ts: &TimestampMillisecondArray,
+        rows: Evaluated,
+        clock: &mut Rejects,
+    ) -> ExecResult<()> {
+        let mut ids = std::mem::take(&mut self.key_ids);
+        self.keys.intern(&rows.keys, rows.rows, &mut ids)?;
+        self.sessions.resize_with(self.keys.len(), Vec::new);
+        self.next_check.resize(self.keys.len(), i64::MAX);
+        let values = ts.values();
+        let mut order: Vec<u32> = Vec::with_capacity(ids.len());
+        for i in 0..ids.len() {
+            if ts.is_null(i) {
+                clock.null_time(i);
+                continue;
+            }
+            let end = values[i].saturating_add(self.gap_ms);
+            if end <= clock.closed_until() {
+                clock.late(i);
+                continue;
+            }
+            if end <= clock.watermark() {
+                clock.accepted();
+            }
+            order.push(i as u32);
+        }
+        // rows by key, then time: each key's rows are one slice
+        order.sort_unstable_by_key(|&i| (ids[i as usize], values[i as usize]));
+        let times: Vec<i64> = order.iter().map(|&i| values[i as usize]).collect();
+        let keys_in_order: Vec<u32> = order.iter().map(|&i| ids[i as usize]).collect();
+        let sorted = rows.take_args(&UInt32Array::from(order))?;
+        let mut first = 0;
+        while first < keys_in_order.len() {
+            let key = keys_in_order[first];
+            let mut last = first + 1;
+            while last < keys_in_order.len() && keys_in_order[last] == key {
+                last += 1;
+            }
+            self.add_key(key, &times[first..last], &sorted.slice(first, last - first))?;
+            first = last;
+        }
+        self.key_ids = ids;
+        Ok(())
+    }
+
+    fn changes(&mut self, out: &mut Collector) -> ExecResult<()> {
+        if let Some(b) = self.changelog()? {
+            out.push(Message::Batch(b));
+        }
+        Ok(())
+    }
+
+    fn close_until(&mut self, until: i64, out: &mut Collector) -> ExecResult<()> {
+        self.emit_until(until, out)
+    }
+
+    fn held(&self) -> (usize, usize) {
         let bytes: usize = self
             .sessions
             .iter()
@@ -380,29 +473,21 @@ impl SessionAggregateOp {
             .map(|s| s.state.size())
             .sum::<usize>()
             + self.keys.size();
-        self.metrics
-            .state_bytes
-            .store(bytes as u64, Ordering::Relaxed);
         let open: usize = self.sessions.iter().map(Vec::len).sum();
-        self.metrics
-            .open_windows
-            .store(open as u64, Ordering::Relaxed);
-    }
-}
-
-impl Operator for SessionAggregateOp {
-    fn name(&self) -> &'static str {
-        "session_aggregate"
+        (bytes, open)
     }
 
-    /// Parts: `clock` (see [`Rejects::snapshot`]); `keys`: every key the
+    fn report_every(&self) -> u64 {
+        // summing every session's size is not free: publish it now and then
+        32
+    }
+
+    /// Parts: `keys`: every key the
     /// operator has seen, in key-id order (ids decide the output order of
     /// sessions that end together); `sessions`: one row per open session, in
     /// each key's order — `key_id`, `start`, `end`, then its one-group state
     /// laid out as [`GroupedState::snapshot`].
-    fn snapshot(&mut self) -> ExecResult<OperatorState> {
-        let mut out = OperatorState::default();
-        out.push("clock", self.rejects.snapshot()?);
+    fn snapshot(&mut self, out: &mut OperatorState) -> ExecResult<()> {
         let keys: Vec<(String, ArrayRef)> = self
             .keys
             .key_columns()?
@@ -427,11 +512,10 @@ impl Operator for SessionAggregateOp {
                 .map_err(|e| ExecError::arrow("session snapshot", e))?;
             out.push("sessions", all);
         }
-        Ok(out)
+        Ok(())
     }
 
-    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
-        self.rejects.restore(state.part("clock")?)?;
+    fn restore(&mut self, state: &OperatorState) -> ExecResult<()> {
         let keys = state.part("keys")?;
         let mut ids = Vec::new();
         self.keys
@@ -447,7 +531,7 @@ impl Operator for SessionAggregateOp {
                     .ok_or_else(|| ExecError::Internal("a session of an unknown key".into()))?;
                 let mut s = self.spec.new_state_keyed_by(&[])?;
                 s.restore(&row, 3)?;
-                self.sessions[key as usize].push(Session {
+                self.sessions[key as usize].push(OpenSession {
                     start: state_value(&row, "start")?,
                     end: state_value(&row, "end")?,
                     state: s,
@@ -457,78 +541,10 @@ impl Operator for SessionAggregateOp {
         for key in 0..self.sessions.len() as u32 {
             self.schedule(key);
         }
-        self.report_state();
         Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {
         self.sessions.iter().flatten().map(|s| s.start).min()
-    }
-
-    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let ts = time_column(&batch, self.time_column)?;
-        let rows = self.spec.evaluate(&batch)?;
-        let mut ids = std::mem::take(&mut self.key_ids);
-        self.keys.intern(&rows.keys, rows.rows, &mut ids)?;
-        self.sessions.resize_with(self.keys.len(), Vec::new);
-        self.next_check.resize(self.keys.len(), i64::MAX);
-        let values = ts.values();
-        let mut order: Vec<u32> = Vec::with_capacity(ids.len());
-        for i in 0..ids.len() {
-            if ts.is_null(i) {
-                self.rejects.null_time(i);
-                continue;
-            }
-            let end = values[i].saturating_add(self.gap_ms);
-            if end <= self.rejects.closed_until() {
-                self.rejects.late(i);
-                continue;
-            }
-            if end <= self.rejects.watermark() {
-                self.rejects.accepted();
-            }
-            order.push(i as u32);
-        }
-        self.rejects.finish(&batch, &ts, out)?;
-        // rows by key, then time: each key's rows are one slice
-        order.sort_unstable_by_key(|&i| (ids[i as usize], values[i as usize]));
-        let times: Vec<i64> = order.iter().map(|&i| values[i as usize]).collect();
-        let keys_in_order: Vec<u32> = order.iter().map(|&i| ids[i as usize]).collect();
-        let sorted = rows.take_args(&UInt32Array::from(order))?;
-        let mut first = 0;
-        while first < keys_in_order.len() {
-            let key = keys_in_order[first];
-            let mut last = first + 1;
-            while last < keys_in_order.len() && keys_in_order[last] == key {
-                last += 1;
-            }
-            self.add(key, &times[first..last], &sorted.slice(first, last - first))?;
-            first = last;
-        }
-        self.key_ids = ids;
-        if let Some(b) = self.changelog()? {
-            out.push(Message::Batch(b));
-        }
-        // summing every session's size is not free: publish it now and then
-        self.batches += 1;
-        if self.batches % 32 == 1 {
-            self.report_state();
-        }
-        Ok(())
-    }
-
-    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
-        if let Some(closed) = self.rejects.advance(watermark) {
-            self.emit_until(closed, out)?;
-        }
-        out.push(Message::Watermark(watermark));
-        Ok(())
-    }
-
-    fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
-        self.emit_until(i64::MAX, out)
     }
 }
