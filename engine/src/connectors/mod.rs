@@ -13,6 +13,15 @@ use arrow::record_batch::RecordBatch;
 use crate::catalog::StreamDef;
 use crate::error::ConnectorError;
 
+/// Where a source is: per split (a Kafka topic's partition), the offset of
+/// the next record to read. The runtime records it after batches and at
+/// checkpoint barriers, and hands a recorded one back to commit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Position {
+    /// (split name, split number, next offset), ordered.
+    pub splits: Vec<(String, i32, i64)>,
+}
+
 /// What a source's poll produced.
 #[derive(Debug)]
 pub enum SourceEvent {
@@ -95,25 +104,20 @@ pub trait Source: Send {
         None
     }
 
-    /// A barrier is about to follow the rows returned so far: returns its id.
-    fn begin_checkpoint(&mut self) -> u64 {
-        0
+    /// The position after the rows returned so far; `None` (the default)
+    /// for a source with no progress to commit.
+    fn position(&self) -> Option<Position> {
+        None
     }
 
-    /// Barrier `id` has passed the sink: every row before it is written, but
-    /// for rows whose event time is at or after `retained`, which operators
-    /// still hold (`None`: none held). `last` is the final checkpoint of the
-    /// run, which should wait for the commit to complete.
+    /// The job is done with every row before `position` (written by the
+    /// sink, held by no operator): commit it. `last` is the final commit of
+    /// the run, which should wait for the commit to complete.
     ///
     /// # Errors
     /// The commit failed.
-    fn checkpoint_done(
-        &mut self,
-        id: u64,
-        retained: Option<i64>,
-        last: bool,
-    ) -> Result<(), ConnectorError> {
-        let _ = (id, retained, last);
+    fn commit(&mut self, position: &Position, last: bool) -> Result<(), ConnectorError> {
+        let _ = (position, last);
         Ok(())
     }
 

@@ -93,6 +93,28 @@ pub(crate) struct WatermarkGenerator {
     partitions: Option<PartitionClocks>,
 }
 
+/// The largest event time of one batch's rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum BatchTimes {
+    /// Over all rows (`i64::MIN`: none has one).
+    All(i64),
+    /// Per (topic, partition) of a partitioned source.
+    Each(Vec<(String, i32, i64)>),
+}
+
+impl BatchTimes {
+    /// The largest event time of a partition's rows (`i64::MIN`: none).
+    pub(crate) fn of(&self, topic: &str, partition: i32) -> i64 {
+        match self {
+            BatchTimes::All(t) => *t,
+            BatchTimes::Each(v) => v
+                .iter()
+                .find(|e| e.0 == topic && e.1 == partition)
+                .map_or(i64::MIN, |e| e.2),
+        }
+    }
+}
+
 /// Per-partition event time of a partitioned source.
 struct PartitionClocks {
     topic_column: usize,
@@ -208,15 +230,58 @@ impl WatermarkGenerator {
     /// # Errors
     /// The event-time column is not a TIMESTAMP (a planner bug).
     pub fn observe(&mut self, batch: &RecordBatch) -> ExecResult<Option<i64>> {
-        let ts = batch
-            .column(self.column)
-            .as_primitive_opt::<TimestampMillisecondType>()
-            .ok_or_else(|| ExecError::Internal("watermark column is not a TIMESTAMP".into()))?;
+        let ts = self.times(batch)?;
         let max = match &mut self.partitions {
             Some(p) => p.observe(batch, ts),
             None => arrow::compute::max(ts),
         };
         Ok(max.and_then(|max| self.advance(max)))
+    }
+
+    /// The largest event time of a batch's rows, per source partition when
+    /// the source is partitioned.
+    ///
+    /// # Errors
+    /// A time column that is not a TIMESTAMP (a planner bug).
+    pub fn max_event_times(&self, batch: &RecordBatch) -> ExecResult<BatchTimes> {
+        let ts = self.times(batch)?;
+        let Some(p) = &self.partitions else {
+            return Ok(BatchTimes::All(arrow::compute::max(ts).unwrap_or(i64::MIN)));
+        };
+        let (Some(topics), Some(parts)) = (
+            batch.column(p.topic_column).as_string_opt::<i32>(),
+            batch
+                .column(p.partition_column)
+                .as_primitive_opt::<Int32Type>(),
+        ) else {
+            return Ok(BatchTimes::All(arrow::compute::max(ts).unwrap_or(i64::MIN)));
+        };
+        let mut out: Vec<(String, i32, i64)> = Vec::new();
+        let mut last = usize::MAX;
+        for i in 0..batch.num_rows() {
+            if ts.is_null(i) {
+                continue;
+            }
+            let (topic, partition) = (topics.value(i), parts.value(i));
+            if last >= out.len() || out[last].0 != topic || out[last].1 != partition {
+                last = match out.iter().position(|e| e.0 == topic && e.1 == partition) {
+                    Some(at) => at,
+                    None => {
+                        out.push((topic.to_string(), partition, i64::MIN));
+                        out.len() - 1
+                    }
+                };
+            }
+            out[last].2 = out[last].2.max(ts.value(i));
+        }
+        Ok(BatchTimes::Each(out))
+    }
+
+    fn times<'a>(&self, batch: &'a RecordBatch) -> ExecResult<&'a TimestampMillisecondArray> {
+        batch
+            .column(self.column)
+            .as_primitive_opt::<TimestampMillisecondType>()
+            .ok_or_else(|| ExecError::Internal("watermark column is not a TIMESTAMP".into()))
     }
 
     /// The whole source has been silent past its idle timeout and the wall

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
-use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 
@@ -228,11 +227,9 @@ fn source_stage(
 ) -> SourceStage {
     let node = stage.watermark.as_ref();
     let idle = node.and_then(|n| n.idle_timeout_ms.map(IdleClock::new));
-    let checkpoints = source.checkpoint_interval().map(|interval| Checkpoints {
-        interval,
-        last: Instant::now(),
-        acks,
-    });
+    let checkpoints = source
+        .checkpoint_interval()
+        .map(|interval| Checkpoints::new(interval, acks));
     SourceStage {
         source,
         watermark: node.map(|n| n.generator(metrics)),

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Receiver;
 
-use crate::connectors::{Source, SourceEvent};
+use std::collections::VecDeque;
+
+use crate::connectors::{Position, Source, SourceEvent};
 use crate::error::ExecResult;
 use crate::exec::operator::{CheckpointBarrier, Message};
 use crate::exec::pipeline::Pipeline;
-use crate::exec::watermark::WatermarkGenerator;
+use crate::exec::watermark::{BatchTimes, WatermarkGenerator};
 use crate::job::edge::Output;
 
 /// The sink's answer to a barrier: everything before it is written.
@@ -27,11 +29,167 @@ pub(crate) struct Ack {
 /// How long the last checkpoint of a run may wait for the sink.
 const FINAL_ACK_WAIT: Duration = Duration::from_secs(30);
 
-/// Barrier bookkeeping of the source stage.
+/// Barrier bookkeeping of the source stage: which recorded source
+/// position may be committed (at-least-once).
+///
+/// After every batch the stage records the source's position with the
+/// largest event time of the batch's rows per source partition (a *mark*),
+/// and at every barrier the position at the barrier. When the sink
+/// acknowledges barrier `id` — every row before it has passed every stage
+/// and is written — with the earliest event time operators still hold
+/// (`held_since`), then for each partition the first batch before the
+/// barrier with a row of that partition at or after that time may still be
+/// needed after a restart: the partition's position recorded just before it
+/// is committed; when nothing is held, its position at the barrier. Rows of open windows are
+/// read again after a crash, never lost. (The checkpoint issue makes state
+/// durable; then the position at the barrier is committed with it.)
 pub(crate) struct Checkpoints {
     pub interval: Duration,
     pub last: Instant,
     pub acks: Receiver<Ack>,
+    /// The id of the next barrier.
+    next_id: u64,
+    /// Marks not yet committed, oldest first.
+    marks: VecDeque<Mark>,
+}
+
+/// A recorded source position.
+struct Mark {
+    position: Position,
+    /// The largest event time of the rows read since the previous mark.
+    max_time: BatchTimes,
+    /// Set for the position at a barrier.
+    barrier: Option<u64>,
+}
+
+/// Marks kept before every other batch mark is dropped (a long-held
+/// window would otherwise keep one per batch).
+const MAX_MARKS: usize = 4096;
+
+impl Checkpoints {
+    pub(crate) fn new(interval: Duration, acks: Receiver<Ack>) -> Self {
+        Self {
+            interval,
+            last: Instant::now(),
+            acks,
+            next_id: 1,
+            marks: VecDeque::new(),
+        }
+    }
+
+    /// A batch with rows up to event time `max_time` was read; the source is now at `position`.
+    fn batch(&mut self, position: Position, max_time: BatchTimes) {
+        self.marks.push_back(Mark {
+            position,
+            max_time,
+            barrier: None,
+        });
+        if self.marks.len() > MAX_MARKS {
+            self.thin();
+        }
+    }
+
+    /// Drops every other batch mark, its rows counted into the next kept one.
+    fn thin(&mut self) {
+        let mut kept: VecDeque<Mark> = VecDeque::with_capacity(self.marks.len() / 2 + 1);
+        let mut carry: Option<BatchTimes> = None;
+        for (i, mut m) in std::mem::take(&mut self.marks).into_iter().enumerate() {
+            if let Some(c) = carry.take() {
+                m.max_time = merged(c, m.max_time);
+            }
+            if m.barrier.is_none() && i % 2 == 0 {
+                carry = Some(m.max_time);
+            } else {
+                kept.push_back(m);
+            }
+        }
+        if let Some(c) = carry {
+            match kept.back_mut() {
+                // the rows of a dropped last mark cannot go to a later one
+                Some(last) => {
+                    let t = std::mem::replace(&mut last.max_time, BatchTimes::All(i64::MIN));
+                    last.max_time = merged(t, c);
+                }
+                None => kept.push_back(Mark {
+                    position: Position::default(),
+                    max_time: c,
+                    barrier: None,
+                }),
+            }
+        }
+        self.marks = kept;
+    }
+
+    /// A barrier follows the rows read so far: its id.
+    fn barrier(&mut self, position: Position) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.marks.push_back(Mark {
+            position,
+            max_time: BatchTimes::All(i64::MIN),
+            barrier: Some(id),
+        });
+        id
+    }
+
+    /// Barrier `id` came back with `held_since`: the position that may now
+    /// be committed (per partition), if any.
+    fn commit_point(&mut self, id: u64, held_since: Option<i64>) -> Option<Position> {
+        let end = self.marks.iter().position(|m| m.barrier == Some(id))?;
+        let mut splits = Vec::new();
+        // marks every partition is done with can go
+        let mut droppable = end;
+        for (topic, partition, at_barrier) in &self.marks[end].position.splits {
+            let first_held = held_since.and_then(|t| {
+                self.marks
+                    .iter()
+                    .take(end + 1)
+                    .position(|m| m.max_time.of(topic, *partition) >= t)
+            });
+            let offset = match first_held {
+                Some(0) => None,
+                Some(h) => offset_of(&self.marks[h - 1].position, topic, *partition),
+                None => Some(*at_barrier),
+            };
+            droppable = droppable.min(first_held.map_or(end, |h| h.saturating_sub(1)));
+            if let Some(o) = offset {
+                splits.push((topic.clone(), *partition, o));
+            }
+        }
+        // a mark is needed while some partition may commit at it later
+        if droppable > 0 {
+            self.marks.drain(..droppable);
+        }
+        (!splits.is_empty()).then_some(Position { splits })
+    }
+}
+
+/// A partition's offset in a position.
+fn offset_of(p: &Position, topic: &str, partition: i32) -> Option<i64> {
+    p.splits
+        .iter()
+        .find(|s| s.0 == topic && s.1 == partition)
+        .map(|s| s.2)
+}
+
+/// The larger of two batches' event times, per partition.
+fn merged(a: BatchTimes, b: BatchTimes) -> BatchTimes {
+    match (a, b) {
+        (BatchTimes::All(x), BatchTimes::All(y)) => BatchTimes::All(x.max(y)),
+        (BatchTimes::All(x), BatchTimes::Each(v)) | (BatchTimes::Each(v), BatchTimes::All(x)) => {
+            // a batch of unknown partitions counts for every partition
+            BatchTimes::All(v.iter().map(|e| e.2).fold(x, i64::max))
+        }
+        (BatchTimes::Each(mut v), BatchTimes::Each(w)) => {
+            for (t, p, m) in w {
+                match v.iter_mut().find(|e| e.0 == t && e.1 == p) {
+                    Some(e) => e.2 = e.2.max(m),
+                    None => v.push((t, p, m)),
+                }
+            }
+            BatchTimes::Each(v)
+        }
+    }
 }
 
 /// The source stage (one instance).
@@ -89,6 +247,16 @@ impl SourceStage {
                         Some(w) => w.observe(&b)?,
                         None => None,
                     };
+                    if let Some(c) = &mut self.checkpoints
+                        && let Some(position) = self.source.position()
+                    {
+                        // without an event-time column every row may be held
+                        let max = match &self.watermark {
+                            Some(w) => w.max_event_times(&b)?,
+                            None => BatchTimes::All(i64::MAX),
+                        };
+                        c.batch(position, max);
+                    }
                     if !self.push(Message::Batch(b))? {
                         return Ok(());
                     }
@@ -152,18 +320,23 @@ impl SourceStage {
 
     /// Sends a barrier on; its id, or `None` once the next stage has gone.
     fn barrier(&mut self) -> ExecResult<Option<u64>> {
-        let id = self.source.begin_checkpoint();
+        let (Some(c), Some(position)) = (&mut self.checkpoints, self.source.position()) else {
+            return Ok(None);
+        };
+        let id = c.barrier(position);
         let sent = self.push(Message::Barrier(CheckpointBarrier::new(id)))?;
         Ok(sent.then_some(id))
     }
 
     /// Commits what the sink has acknowledged.
     fn take_acks(&mut self) -> ExecResult<()> {
-        let Some(c) = &self.checkpoints else {
+        let Some(c) = &mut self.checkpoints else {
             return Ok(());
         };
         while let Ok(ack) = c.acks.try_recv() {
-            self.source.checkpoint_done(ack.id, ack.held_since, false)?;
+            if let Some(point) = c.commit_point(ack.id, ack.held_since) {
+                self.source.commit(&point, false)?;
+            }
         }
         Ok(())
     }
@@ -177,12 +350,14 @@ impl SourceStage {
             return Ok(());
         };
         let deadline = Instant::now() + FINAL_ACK_WAIT;
-        while let Some(c) = &self.checkpoints {
+        while let Some(c) = &mut self.checkpoints {
             let wait = deadline.saturating_duration_since(Instant::now());
             match c.acks.recv_timeout(wait) {
                 Ok(ack) => {
                     let last = ack.id >= id;
-                    self.source.checkpoint_done(ack.id, ack.held_since, last)?;
+                    if let Some(point) = c.commit_point(ack.id, ack.held_since) {
+                        self.source.commit(&point, last)?;
+                    }
                     if last {
                         break;
                     }
@@ -228,5 +403,86 @@ impl IdleClock {
             self.advanced_ms = due;
             step
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(offset: i64) -> Position {
+        Position {
+            splits: vec![("t".into(), 0, offset)],
+        }
+    }
+
+    fn checkpoints() -> Checkpoints {
+        let (_tx, rx) = crossbeam_channel::unbounded();
+        Checkpoints::new(Duration::from_secs(1), rx)
+    }
+
+    #[test]
+    fn the_commit_stops_before_the_first_batch_with_held_rows() {
+        let mut c = checkpoints();
+        c.batch(at(10), BatchTimes::All(1_000));
+        c.batch(at(20), BatchTimes::All(5_000));
+        let b1 = c.barrier(at(20));
+        c.batch(at(30), BatchTimes::All(6_000));
+        let b2 = c.barrier(at(30));
+        // a window from 4_000 is open: the second batch holds rows of it
+        assert_eq!(c.commit_point(b2, Some(4_000)), Some(at(10)));
+        // the same again (a connector's commit only moves forward)
+        assert_eq!(c.commit_point(b2, Some(4_000)), Some(at(10)));
+        // the window closed: the barrier's position
+        assert_eq!(c.commit_point(b2, None), Some(at(30)));
+        // a barrier already passed commits nothing
+        assert_eq!(c.commit_point(b1, None), None);
+    }
+
+    #[test]
+    fn each_partition_commits_up_to_its_own_first_held_batch() {
+        let mut c = checkpoints();
+        let two = |a: i64, b: i64| Position {
+            splits: vec![("t".into(), 0, a), ("t".into(), 1, b)],
+        };
+        let times = |p: i32, t: i64| BatchTimes::Each(vec![("t".into(), p, t)]);
+        // partition 0 runs ahead in event time, partition 1 lags
+        c.batch(two(10, 0), times(0, 61_000));
+        c.batch(two(10, 10), times(1, 30_000));
+        c.batch(two(10, 20), times(1, 40_000));
+        let b = c.barrier(two(10, 20));
+        // a window from 60_000 is open: partition 0's only batch is held, partition 1's are not
+        assert_eq!(
+            c.commit_point(b, Some(60_000)),
+            Some(two(0, 20)).map(|p| Position {
+                splits: p.splits.into_iter().filter(|s| s.1 == 1).collect(),
+            })
+        );
+    }
+
+    #[test]
+    fn an_old_row_behind_a_new_one_holds_the_commit() {
+        let mut c = checkpoints();
+        c.batch(at(6), BatchTimes::All(9_000));
+        c.batch(at(7), BatchTimes::All(1_000));
+        let b = c.barrier(at(7));
+        // the window holding 9_000 is open: nothing may be committed
+        assert_eq!(c.commit_point(b, Some(8_000)), None);
+        assert_eq!(c.commit_point(b, Some(10_000)), Some(at(7)));
+    }
+
+    #[test]
+    fn thinning_keeps_every_row_counted() {
+        let mut c = checkpoints();
+        for i in 0..(MAX_MARKS as i64 + 1) {
+            // one late-arriving old row in the middle
+            let t = if i == 1_001 { 50_000 } else { i };
+            c.batch(at(i + 1), BatchTimes::All(t));
+        }
+        assert!(c.marks.len() <= MAX_MARKS / 2 + 1);
+        let b = c.barrier(at(MAX_MARKS as i64 + 1));
+        // the batch with 50_000 is held: the commit stays before offset 1_002
+        let p = c.commit_point(b, Some(40_000)).expect("something commits");
+        assert!(p.splits[0].2 <= 1_001, "{p:?}");
     }
 }

@@ -29,9 +29,6 @@ pub struct Malformed {
 pub struct Decoded {
     /// Rows of the good messages, in the stream's schema (system columns last).
     pub batch: RecordBatch,
-    /// The raw index of each row, when some messages were malformed
-    /// (`None`: row `i` is message `i`).
-    pub rows: Option<Vec<usize>>,
     /// The bad messages.
     pub malformed: Vec<Malformed>,
 }
@@ -92,7 +89,6 @@ impl KafkaDecoder {
                 let columns = self.with_system(b, raw, None)?;
                 return Ok(Decoded {
                     batch: columns,
-                    rows: None,
                     malformed: Vec::new(),
                 });
             }
@@ -104,11 +100,7 @@ impl KafkaDecoder {
         };
         let (batch, rows, malformed) = values;
         let batch = self.with_system(batch, raw, Some(&rows))?;
-        Ok(Decoded {
-            batch,
-            rows: Some(rows),
-            malformed,
-        })
+        Ok(Decoded { batch, malformed })
     }
 
     /// Every value is one complete JSON object and the batch converts: the rows.
@@ -302,7 +294,7 @@ mod tests {
         let out = d
             .decode(&raw(&[Some("{\"a\":1}"), Some(" {\"a\":2,\"x\":[1]} ")]))
             .unwrap();
-        assert!(out.rows.is_none() && out.malformed.is_empty());
+        assert!(out.malformed.is_empty());
         let b = out.batch;
         assert_eq!(b.num_columns(), 6);
         assert_eq!(b.column(0).as_primitive::<Int64Type>().values(), &[1, 2]);
@@ -328,7 +320,13 @@ mod tests {
                 Some("{\"a\":7}"),
             ]))
             .unwrap();
-        assert_eq!(out.rows.as_deref(), Some(&[0, 6][..]));
+        // messages 0 and 6 are rows, at their own offsets
+        let offsets = out
+            .batch
+            .column_by_name("_offset")
+            .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>().cloned())
+            .expect("an _offset column");
+        assert_eq!(offsets.values().to_vec(), [100, 106]);
         let bad: Vec<usize> = out.malformed.iter().map(|m| m.index).collect();
         assert_eq!(bad, [1, 2, 3, 4, 5]);
         assert!(out.malformed[1].reason.contains("tombstone"));

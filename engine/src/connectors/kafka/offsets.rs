@@ -1,124 +1,66 @@
-//! Which offsets may be committed: the at-least-once bookkeeping of a Kafka
-//! source.
-//!
-//! Every polled batch leaves, per partition, a *chunk*: its offset range,
-//! the largest event time among its rows, and the checkpoint epoch it was
-//! read in. A checkpoint barrier follows the rows through the operators;
-//! when the sink has written everything before it, it answers with the
-//! earliest event time any operator still holds in state (`retained`; none
-//! when nothing is held). A chunk read before that barrier is then done if
-//! all its rows are older than `retained`: their windows have been emitted
-//! (or they were dropped as late). A partition's commit offset is the first
-//! offset of its oldest chunk not yet done, or, when every chunk is done,
-//! the offset after the last message read.
+//! A Kafka source's position: per partition, the offset after the last
+//! message read, and the offsets committed, so a commit only moves forward.
+//! The runtime decides which recorded position may be committed (see
+//! `job/source_stage.rs`); the connector knows nothing of the query.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::BTreeMap;
 
-/// One batch's rows of one partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Chunk {
-    /// First offset.
-    first: i64,
-    /// Largest event time of its rows (`i64::MIN` when none has one that
-    /// matters, `i64::MAX` when the stream has no event time).
-    max_time: i64,
-    /// The checkpoint epoch it was read in: barrier `epoch` follows it.
-    epoch: u64,
-}
+use crate::connectors::Position;
 
-#[derive(Debug, Default)]
-struct Partition {
-    chunks: VecDeque<Chunk>,
-    /// The offset after the last message read.
-    next: Option<i64>,
-    /// Last offset committed (or known to be committed at start).
-    committed: Option<i64>,
-}
+/// A partition: (topic, partition).
+type Key = (String, i32);
 
-/// Offsets read and done, per (topic, partition).
+/// Positions read and committed, per (topic, partition).
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
-    partitions: HashMap<(String, i32), Partition>,
-    /// The epoch chunks read now belong to.
-    epoch: u64,
+    /// The offset after the last message read.
+    next: BTreeMap<Key, i64>,
+    /// Last offset committed (or known to be committed at start).
+    committed: BTreeMap<Key, i64>,
 }
 
 impl OffsetTracker {
     /// An empty tracker.
     pub fn new() -> Self {
-        Self {
-            partitions: HashMap::new(),
-            epoch: 1,
-        }
+        Self::default()
     }
 
-    /// Messages `first..=last` of a partition were read; `max_time` as in
-    /// the chunk's doc.
-    pub fn read(&mut self, topic: &str, partition: i32, first: i64, last: i64, max_time: i64) {
-        let epoch = self.epoch;
-        let p = self.partition(topic, partition);
-        p.chunks.push_back(Chunk {
-            first,
-            max_time,
-            epoch,
-        });
-        p.next = Some(p.next.map_or(last + 1, |n| n.max(last + 1)));
+    /// Messages of a partition up to `last` were read.
+    pub fn read(&mut self, topic: &str, partition: i32, last: i64) {
+        let next = self.next.entry((topic.to_string(), partition)).or_insert(0);
+        *next = (*next).max(last + 1);
     }
 
     /// Records the offset a partition starts from, so nothing before it is
     /// committed again.
     pub fn started_at(&mut self, topic: &str, partition: i32, offset: i64) {
-        let p = self.partition(topic, partition);
-        p.committed = Some(offset);
-        p.next.get_or_insert(offset);
+        let key = (topic.to_string(), partition);
+        self.committed.insert(key.clone(), offset);
+        self.next.entry(key).or_insert(offset);
     }
 
-    fn partition(&mut self, topic: &str, partition: i32) -> &mut Partition {
-        self.partitions
-            .entry((topic.to_string(), partition))
-            .or_default()
+    /// The position now.
+    pub fn position(&self) -> Position {
+        Position {
+            splits: self
+                .next
+                .iter()
+                .map(|((t, p), o)| (t.clone(), *p, *o))
+                .collect(),
+        }
     }
 
-    /// Starts a checkpoint: the rows read so far are before its barrier.
-    /// Returns the barrier's id.
-    pub fn barrier(&mut self) -> u64 {
-        let id = self.epoch;
-        self.epoch += 1;
-        id
-    }
-
-    /// Barrier `id` came back with `retained` (see the module doc): returns
-    /// the offsets that may now be committed, each the next offset to read,
-    /// only those that moved.
-    pub fn done(&mut self, id: u64, retained: Option<i64>) -> Vec<(String, i32, i64)> {
+    /// The offsets of `position` that move a partition's commit forward.
+    pub fn commit(&mut self, position: &Position) -> Vec<(String, i32, i64)> {
         let mut out = Vec::new();
-        for ((topic, partition), p) in &mut self.partitions {
-            while let Some(c) = p.chunks.front() {
-                let finished = c.epoch <= id && retained.is_none_or(|r| c.max_time < r);
-                if !finished {
-                    break;
-                }
-                p.chunks.pop_front();
-            }
-            let commit = match p.chunks.front() {
-                Some(c) => Some(c.first),
-                None => p.next,
-            };
-            if let Some(c) = commit
-                && p.committed.is_none_or(|done| c > done)
-            {
-                p.committed = Some(c);
-                out.push((topic.clone(), *partition, c));
+        for (topic, partition, offset) in &position.splits {
+            let key = (topic.clone(), *partition);
+            if self.committed.get(&key).is_none_or(|&d| *offset > d) {
+                self.committed.insert(key, *offset);
+                out.push((topic.clone(), *partition, *offset));
             }
         }
-        out.sort();
         out
-    }
-
-    /// Chunks waiting for their windows, over all partitions.
-    #[cfg(test)]
-    pub fn pending_chunks(&self) -> usize {
-        self.partitions.values().map(|p| p.chunks.len()).sum()
     }
 }
 
@@ -127,40 +69,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commits_only_what_the_barrier_covers_and_the_state_released() {
+    fn a_commit_moves_each_partition_forward_only() {
         let mut t = OffsetTracker::new();
         t.started_at("t", 0, 0);
-        t.read("t", 0, 0, 9, 1_000);
-        t.read("t", 0, 10, 19, 5_000);
-        let b1 = t.barrier();
-        t.read("t", 0, 20, 29, 6_000);
-        // a window from 4_000 is still open: offsets 10.. are held
-        assert_eq!(t.done(b1, Some(4_000)), [("t".to_string(), 0, 10)]);
-        // nothing moved
-        assert!(t.done(b1, Some(4_000)).is_empty());
-        // state empty, but rows 20.. came after the barrier
-        assert_eq!(t.done(b1, None), [("t".to_string(), 0, 20)]);
-        let b2 = t.barrier();
-        assert_eq!(t.done(b2, None), [("t".to_string(), 0, 30)]);
-        assert_eq!(t.pending_chunks(), 0);
-    }
-
-    #[test]
-    fn an_old_row_behind_a_new_one_holds_the_commit() {
-        let mut t = OffsetTracker::new();
-        t.read("t", 1, 5, 5, 9_000);
-        t.read("t", 1, 6, 6, 1_000);
-        let b = t.barrier();
-        // the window holding 9_000 is open; 1_000 is done but behind it
-        assert_eq!(t.done(b, Some(8_000)), [("t".to_string(), 1, 5)]);
-        assert_eq!(t.done(b, Some(10_000)), [("t".to_string(), 1, 7)]);
+        t.read("t", 0, 9);
+        t.read("t", 1, 19);
+        let early = t.position();
+        t.read("t", 0, 29);
+        let late = t.position();
+        assert_eq!(
+            t.commit(&early),
+            [("t".to_string(), 0, 10), ("t".to_string(), 1, 20)]
+        );
+        assert!(t.commit(&early).is_empty());
+        assert_eq!(t.commit(&late), [("t".to_string(), 0, 30)]);
+        // an older position never moves a commit back
+        assert!(t.commit(&early).is_empty());
     }
 
     #[test]
     fn nothing_before_the_start_is_committed_again() {
         let mut t = OffsetTracker::new();
         t.started_at("t", 0, 50);
-        let b = t.barrier();
-        assert!(t.done(b, None).is_empty());
+        let p = t.position();
+        assert!(t.commit(&p).is_empty());
     }
 }

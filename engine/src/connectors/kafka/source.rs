@@ -1,15 +1,14 @@
 //! The Kafka source: assigns the topics' partitions (or joins the group),
 //! decodes each polled batch into one Arrow batch, routes malformed messages
-//! by `format.on_error`, and commits offsets once the rows they hold are in
-//! the sink (see [`super::offsets`]).
+//! by `format.on_error`, reports its position (per partition, the next
+//! offset) and commits the positions the runtime hands back (see
+//! [`super::offsets`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::TimestampMillisecondType;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
@@ -20,7 +19,7 @@ use crate::connectors::kafka::offsets::OffsetTracker;
 use crate::connectors::kafka::{
     KafkaConsumer, OnMalformed, RawBatch, SourceOptions, StartupMode, open_consumer,
 };
-use crate::connectors::{Source, SourceContext, SourceCounters, SourceEvent};
+use crate::connectors::{Position, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::ConnectorError;
 
 /// How long broker look-ups at start may take.
@@ -39,8 +38,6 @@ pub struct KafkaSource {
     partitions: Vec<(String, i32)>,
     /// Bounded mode: (topic index, partition) → end offset; removed when reached.
     remaining: Option<HashMap<(usize, i32), i64>>,
-    /// Event-time column of the declared columns, if any.
-    time_column: Option<usize>,
     dead_letters: Vec<String>,
     counters: Arc<SourceCounters>,
     shutdown: Arc<AtomicBool>,
@@ -68,10 +65,6 @@ impl KafkaSource {
             raw: RawBatch::new(topics.clone()),
             tracker: OffsetTracker::new(),
             remaining: None,
-            time_column: def
-                .watermark
-                .as_ref()
-                .and_then(|w| def.schema.index_of(&w.column).ok()),
             dead_letters: Vec::new(),
             counters: ctx.counters.clone(),
             shutdown: ctx.shutdown.clone(),
@@ -219,53 +212,18 @@ impl KafkaSource {
         }
     }
 
-    /// Records each partition's offset range and largest event time.
-    fn track(&mut self, decoded: &Decoded) {
+    /// Records how far each partition has been read.
+    fn track(&mut self) {
         let raw = &self.raw;
-        // (topic, partition, first, last, max event time)
-        let mut chunks: Vec<(u16, i32, i64, i64, i64)> = Vec::new();
-        let find = |t: u16, p: i32, chunks: &mut Vec<(u16, i32, i64, i64, i64)>| -> usize {
-            match chunks.iter().position(|c| c.0 == t && c.1 == p) {
-                Some(i) => i,
-                None => {
-                    chunks.push((t, p, i64::MAX, i64::MIN, i64::MIN));
-                    chunks.len() - 1
-                }
-            }
-        };
+        // one (topic, partition) run after another: record each run's last offset
         for i in 0..raw.len() {
-            let c = find(raw.topic[i], raw.partition[i], &mut chunks);
-            chunks[c].2 = chunks[c].2.min(raw.offset[i]);
-            chunks[c].3 = chunks[c].3.max(raw.offset[i]);
-        }
-        let times = self.time_column.and_then(|c| {
-            decoded
-                .batch
-                .column(c)
-                .as_primitive_opt::<TimestampMillisecondType>()
-        });
-        let mut last = usize::MAX;
-        for row in 0..decoded.batch.num_rows() {
-            let i = decoded.rows.as_ref().map_or(row, |r| r[row]);
-            let t = match times {
-                Some(ts) if ts.is_null(row) => continue,
-                Some(ts) => ts.value(row),
-                None => i64::MAX,
-            };
-            let c = if last < chunks.len()
-                && chunks[last].0 == raw.topic[i]
-                && chunks[last].1 == raw.partition[i]
-            {
-                last
-            } else {
-                find(raw.topic[i], raw.partition[i], &mut chunks)
-            };
-            last = c;
-            chunks[c].4 = chunks[c].4.max(t);
-        }
-        for (t, p, first, end, max) in chunks {
-            let topic = &self.topics[t as usize];
-            self.tracker.read(topic, p, first, end, max);
+            let run_ends = i + 1 == raw.len()
+                || raw.topic[i + 1] != raw.topic[i]
+                || raw.partition[i + 1] != raw.partition[i];
+            if run_ends {
+                let topic = &self.topics[raw.topic[i] as usize];
+                self.tracker.read(topic, raw.partition[i], raw.offset[i]);
+            }
         }
     }
 }
@@ -288,7 +246,7 @@ impl Source for KafkaSource {
         SourceCounters::add(&self.counters.bytes, self.raw.values.len() as u64);
         let decoded = self.decoder.decode(&self.raw)?;
         self.malformed(&decoded)?;
-        self.track(&decoded);
+        self.track();
         SourceCounters::add(&self.counters.records, decoded.batch.num_rows() as u64);
         Ok(SourceEvent::Batch(decoded.batch))
     }
@@ -301,19 +259,14 @@ impl Source for KafkaSource {
         Some(self.options.commit_interval)
     }
 
-    fn begin_checkpoint(&mut self) -> u64 {
-        self.tracker.barrier()
+    fn position(&self) -> Option<Position> {
+        Some(self.tracker.position())
     }
 
-    fn checkpoint_done(
-        &mut self,
-        id: u64,
-        retained: Option<i64>,
-        last: bool,
-    ) -> Result<(), ConnectorError> {
+    fn commit(&mut self, position: &Position, last: bool) -> Result<(), ConnectorError> {
         let offsets: Vec<PartitionOffset> = self
             .tracker
-            .done(id, retained)
+            .commit(position)
             .into_iter()
             .map(|(topic, partition, offset)| PartitionOffset {
                 topic,
