@@ -488,3 +488,51 @@ on_both_brokers!(
     idle,
     an_empty_partition_stalls_event_time_only_until_the_idle_timeout
 );
+
+/// Polled batches decode on `--partitions` threads, handed on in poll
+/// order: the rows, late rows, malformed counts and committed offsets are
+/// those of one decoder.
+fn decoding_on_several_threads_changes_nothing(broker: Broker, name: &str) {
+    let topic = topic_name(name);
+    broker.create_topic(&topic, PARTITIONS);
+    let mut records = events(0, 4_000);
+    for i in [7usize, 1_500, 3_999] {
+        records[i].2 = Some("{\"id\":".into());
+    }
+    broker.produce(&topic, &records);
+    let sql = |group: &str| {
+        format!(
+            "{} SELECT k, window_start, COUNT(*) AS n, MAX(id) AS last FROM TUMBLE(events, ts, INTERVAL '1' SECOND)
+               GROUP BY k, window_start, window_end;",
+            stream_sql(
+                &broker,
+                &topic,
+                group,
+                ", 'consumer.batch_size' = '50', 'scan.startup.mode' = 'earliest', \
+                 'scan.bounded.mode' = 'latest-offset', 'format.on_error' = 'skip'"
+            )
+        )
+    };
+    let rows = |partitions: usize| {
+        let script = eddy::plan_script(&sql(&format!("{name}-{partitions}"))).expect("plans");
+        let options = RunOptions {
+            partitions,
+            ..RunOptions::default()
+        };
+        let out = eddy::collect_all(&script.queries[0], &options).expect("runs");
+        let mut lines: Vec<String> =
+            eddy_suite::format_rows(&script.queries[0].output_schema, &out.batches)
+                .lines()
+                .map(str::to_string)
+                .collect();
+        lines.sort();
+        (lines, out.stats.records_in, out.stats.malformed)
+    };
+    let (one, in1, bad1) = rows(1);
+    let (three, in3, bad3) = rows(3);
+    assert_eq!(bad1, 3);
+    assert_eq!((in3, bad3), (in1, bad1));
+    assert!(one.len() > 100, "{} rows", one.len());
+    assert_eq!(three, one);
+}
+on_both_brokers!(parallel_decode, decoding_on_several_threads_changes_nothing);

@@ -1,43 +1,60 @@
-//! Decoding chunks of JSON lines on several threads, with the results handed
-//! back in input order: the rows, their order and the watermarks they make
-//! are exactly those of one decoder, only sooner.
+//! Decoding on several threads, with the results handed back in input
+//! order: the rows, their order and the watermarks they make are exactly
+//! those of one decoder, only sooner. File sources hand it chunks of whole
+//! JSON lines, Kafka sources their polled batches.
 
 use std::collections::VecDeque;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
-use crate::connectors::json::{Decoded, JsonDecoder};
 use crate::error::ConnectorError;
 
-type Reply = Result<Decoded, ConnectorError>;
+/// A decoder the pool runs: one per thread.
+pub(crate) trait Decode: Send + 'static {
+    /// What is decoded (handed back afterwards, for reuse).
+    type Input: Send + 'static;
+    /// What comes out.
+    type Output: Send + 'static;
 
-/// A result, and the chunk's buffer back for reuse.
-type Answer = (Reply, Vec<u8>);
+    /// Decodes one input.
+    ///
+    /// # Errors
+    /// Input the source's `format.on_error` policy does not let through.
+    fn decode(&mut self, input: &Self::Input) -> Result<Self::Output, ConnectorError>;
+}
 
-/// One chunk to decode: whole lines, the number of the first, where to answer.
-struct Job {
-    chunk: Vec<u8>,
-    first_line: u64,
-    reply: Sender<Answer>,
+/// A result, and the input back for reuse.
+type Answer<D> = (
+    Result<<D as Decode>::Output, ConnectorError>,
+    <D as Decode>::Input,
+);
+
+/// A decoded input: the output and the input back.
+type Done<D> = Result<(<D as Decode>::Output, <D as Decode>::Input), ConnectorError>;
+
+/// One input to decode and where to answer.
+struct Job<D: Decode> {
+    input: D::Input,
+    reply: Sender<Answer<D>>,
 }
 
 /// Decoders on threads of their own (or one inline), results in order.
-pub(crate) struct DecodePool {
-    jobs: Option<Sender<Job>>,
+pub(crate) struct DecodePool<D: Decode> {
+    jobs: Option<Sender<Job<D>>>,
     /// With one decoder: decode on the caller's thread.
-    inline: Option<JsonDecoder>,
+    inline: Option<D>,
     /// Answers still to come, oldest first.
-    in_flight: VecDeque<Receiver<Answer>>,
-    /// Buffers of decoded chunks, for the next reads (no fresh allocation
-    /// and page faults per chunk).
-    spare: Vec<Vec<u8>>,
-    /// Chunks that may be in flight at once.
+    in_flight: VecDeque<Receiver<Answer<D>>>,
+    /// Inputs decoded, for the next reads (no fresh allocation and page
+    /// faults per input).
+    spare: Vec<D::Input>,
+    /// Inputs that may be in flight at once.
     capacity: usize,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl DecodePool {
+impl<D: Decode> DecodePool<D> {
     /// `threads` decoders made by `make` (one: no thread, decode inline).
     ///
     /// # Errors
@@ -45,7 +62,7 @@ impl DecodePool {
     pub fn new(
         name: &str,
         threads: usize,
-        make: impl Fn() -> Result<JsonDecoder, ConnectorError>,
+        make: impl Fn() -> Result<D, ConnectorError>,
     ) -> Result<Self, ConnectorError> {
         if threads <= 1 {
             return Ok(Self {
@@ -57,7 +74,7 @@ impl DecodePool {
                 threads: Vec::new(),
             });
         }
-        let (tx, rx) = unbounded::<Job>();
+        let (tx, rx) = unbounded::<Job<D>>();
         let mut handles = Vec::with_capacity(threads);
         for i in 0..threads {
             let mut decoder = make()?;
@@ -66,8 +83,8 @@ impl DecodePool {
                 .name(format!("eddy-decode-{i}"))
                 .spawn(move || {
                     for job in rx.iter() {
-                        let result = decoder.decode(&job.chunk, job.first_line);
-                        let _ = job.reply.send((result, job.chunk));
+                        let result = decoder.decode(&job.input);
+                        let _ = job.reply.send((result, job.input));
                     }
                 })
                 .map_err(|e| ConnectorError::Io {
@@ -81,13 +98,13 @@ impl DecodePool {
             inline: None,
             in_flight: VecDeque::new(),
             spare: Vec::new(),
-            // two chunks per decoder: one decoding, one waiting
+            // two inputs per decoder: one decoding, one waiting
             capacity: threads * 2,
             threads: handles,
         })
     }
 
-    /// Whether another chunk may be submitted.
+    /// Whether another input may be submitted.
     pub fn has_room(&self) -> bool {
         self.in_flight.len() < self.capacity
     }
@@ -97,33 +114,35 @@ impl DecodePool {
         self.in_flight.is_empty()
     }
 
-    /// Decodes `chunk` (whole lines; its first is line `first_line`).
-    pub fn submit(&mut self, chunk: Vec<u8>, first_line: u64) {
+    /// Decodes `input` (inline, or on a decoding thread).
+    pub fn submit(&mut self, input: D::Input) {
         let (reply, answer) = bounded(1);
         match (&mut self.inline, &self.jobs) {
             (Some(d), _) => {
-                let _ = reply.send((d.decode(&chunk, first_line), chunk));
+                let _ = reply.send((d.decode(&input), input));
             }
             (None, Some(jobs)) => {
-                let _ = jobs.send(Job {
-                    chunk,
-                    first_line,
-                    reply,
-                });
+                let _ = jobs.send(Job { input, reply });
             }
             (None, None) => {}
         }
         self.in_flight.push_back(answer);
     }
 
-    /// The oldest result, waiting for it; `None` when nothing is in flight.
-    pub fn next(&mut self) -> Option<Reply> {
+    /// Whether the oldest result has arrived.
+    pub fn ready(&self) -> bool {
+        self.in_flight.front().is_some_and(|a| !a.is_empty())
+    }
+
+    /// The oldest result with its input, waiting for it; `None` when
+    /// nothing is in flight. Hand the input back with [`Self::recycle`].
+    pub fn next(&mut self) -> Option<Done<D>> {
         let answer = self.in_flight.pop_front()?;
         Some(match answer.recv() {
-            Ok((reply, mut buffer)) => {
-                buffer.clear();
-                self.spare.push(buffer);
-                reply
+            Ok((Ok(out), input)) => Ok((out, input)),
+            Ok((Err(e), input)) => {
+                self.spare.push(input);
+                Err(e)
             }
             Err(_) => Err(ConnectorError::Io {
                 context: "a decoding thread stopped".into(),
@@ -132,15 +151,21 @@ impl DecodePool {
         })
     }
 
-    /// An empty buffer, reused from a decoded chunk when there is one.
-    pub fn buffer(&mut self) -> Vec<u8> {
-        self.spare.pop().unwrap_or_default()
+    /// Keeps a decoded input for reuse.
+    pub fn recycle(&mut self, input: D::Input) {
+        self.spare.push(input);
+    }
+
+    /// An input to fill, reused from a decoded one when there is one
+    /// (not cleared).
+    pub fn spare(&mut self) -> Option<D::Input> {
+        self.spare.pop()
     }
 }
 
-impl Drop for DecodePool {
+impl<D: Decode> Drop for DecodePool<D> {
     fn drop(&mut self) {
-        // closing the queue ends the threads once their current chunk is done
+        // closing the queue ends the threads once their current input is done
         self.jobs = None;
         for t in self.threads.drain(..) {
             let _ = t.join();

@@ -14,7 +14,7 @@ use arrow::record_batch::RecordBatch;
 use crate::catalog::StreamDef;
 use crate::connectors::decode_pool::DecodePool;
 use crate::connectors::encode::{Encoder, Format};
-use crate::connectors::json::{JsonDecoder, OnError};
+use crate::connectors::json::{Chunk, JsonDecoder, OnError};
 use crate::connectors::projection::Projection;
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::ConnectorError;
@@ -80,7 +80,7 @@ impl crate::connectors::registry::Connector for FileConnector {
 pub struct FileSource {
     path: String,
     file: File,
-    pool: DecodePool,
+    pool: DecodePool<JsonDecoder>,
     projection: Projection,
     /// Bytes read at a time.
     chunk: usize,
@@ -149,7 +149,10 @@ impl FileSource {
     fn submit(&mut self, chunk: Vec<u8>) {
         let first_line = self.lines + 1;
         self.lines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
-        self.pool.submit(chunk, first_line);
+        self.pool.submit(Chunk {
+            bytes: chunk,
+            first_line,
+        });
     }
 
     /// Reads the next bytes; submits the complete lines among them. `false`
@@ -171,7 +174,8 @@ impl FileSource {
         }
         if let Some(last_nl) = memchr::memrchr(b'\n', &self.carry) {
             // the incomplete last line moves to a recycled buffer
-            let mut rest = self.pool.buffer();
+            let mut rest = self.pool.spare().map(|c| c.bytes).unwrap_or_default();
+            rest.clear();
             rest.extend_from_slice(&self.carry[last_nl + 1..]);
             self.carry.truncate(last_nl + 1);
             let complete = std::mem::replace(&mut self.carry, rest);
@@ -186,7 +190,8 @@ impl FileSource {
         let Some(result) = self.pool.next() else {
             return Ok(false);
         };
-        let decoded = result?;
+        let (decoded, chunk) = result?;
+        self.pool.recycle(chunk);
         SourceCounters::add(&self.counters.malformed, decoded.skipped);
         let b = self.projection.expand(decoded.batch)?;
         let mut offset = 0;

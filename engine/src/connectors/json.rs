@@ -68,6 +68,22 @@ pub(crate) fn new_decoder(
         })
 }
 
+/// Whole JSON lines to decode; the first is line `first_line` (1-based).
+#[derive(Debug, Default)]
+pub(crate) struct Chunk {
+    pub bytes: Vec<u8>,
+    pub first_line: u64,
+}
+
+impl crate::connectors::decode_pool::Decode for JsonDecoder {
+    type Input = Chunk;
+    type Output = Decoded;
+
+    fn decode(&mut self, chunk: &Chunk) -> Result<Decoded, ConnectorError> {
+        JsonDecoder::decode(self, &chunk.bytes, chunk.first_line)
+    }
+}
+
 impl JsonDecoder {
     /// A decoder for `schema`; `source_name` (a path, a topic) appears in messages.
     ///

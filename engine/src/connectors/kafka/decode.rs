@@ -48,6 +48,15 @@ pub struct KafkaDecoder {
 /// Rows the main decoder holds before it must flush (more than any batch).
 const MAX_ROWS: usize = 1 << 22;
 
+impl crate::connectors::decode_pool::Decode for KafkaDecoder {
+    type Input = RawBatch;
+    type Output = Decoded;
+
+    fn decode(&mut self, raw: &RawBatch) -> Result<Decoded, ConnectorError> {
+        KafkaDecoder::decode(self, raw)
+    }
+}
+
 impl KafkaDecoder {
     /// A decoder producing `schema` (the declared columns followed by the
     /// system columns), decoding only the stream columns in `columns` (all

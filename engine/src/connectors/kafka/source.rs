@@ -13,6 +13,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::catalog::StreamDef;
+use crate::connectors::decode_pool::DecodePool;
 use crate::connectors::kafka::consumer::{PartitionOffset, StartAt};
 use crate::connectors::kafka::decode::{Decoded, KafkaDecoder};
 use crate::connectors::kafka::offsets::OffsetTracker;
@@ -30,8 +31,8 @@ pub struct KafkaSource {
     stream: String,
     options: SourceOptions,
     consumer: Box<dyn KafkaConsumer>,
-    decoder: KafkaDecoder,
-    raw: RawBatch,
+    /// Polled batches decode on `SourceContext::decoders` threads.
+    pool: DecodePool<KafkaDecoder>,
     topics: Arc<[String]>,
     tracker: OffsetTracker,
     /// The partitions read, with where they stop in bounded mode.
@@ -61,8 +62,9 @@ impl KafkaSource {
         }
         let mut source = Self {
             stream: def.name.clone(),
-            decoder: KafkaDecoder::new(&def.name, def.schema.clone(), ctx.projection.as_deref())?,
-            raw: RawBatch::new(topics.clone()),
+            pool: DecodePool::new(&def.name, ctx.decoders, || {
+                KafkaDecoder::new(&def.name, def.schema.clone(), ctx.projection.as_deref())
+            })?,
             tracker: OffsetTracker::new(),
             remaining: None,
             dead_letters: Vec::new(),
@@ -154,12 +156,12 @@ impl KafkaSource {
 
     /// Bounded mode: drops messages at or past their partition's end and
     /// notes partitions that reached it.
-    fn bound(&mut self) {
+    fn bound(&mut self, raw: &mut RawBatch) {
         let Some(remaining) = &mut self.remaining else {
             return;
         };
         let mut reached = Vec::new();
-        self.raw.retain(|t, p, o| match remaining.get(&(t, p)) {
+        raw.retain(|t, p, o| match remaining.get(&(t, p)) {
             Some(&end) if o < end => {
                 if o + 1 >= end {
                     reached.push((t, p));
@@ -174,12 +176,11 @@ impl KafkaSource {
     }
 
     /// Handles the malformed messages of a decoded batch.
-    fn malformed(&mut self, decoded: &Decoded) -> Result<(), ConnectorError> {
+    fn malformed(&mut self, decoded: &Decoded, raw: &RawBatch) -> Result<(), ConnectorError> {
         if decoded.malformed.is_empty() {
             return Ok(());
         }
         SourceCounters::add(&self.counters.malformed, decoded.malformed.len() as u64);
-        let raw = &self.raw;
         match self.options.on_malformed {
             OnMalformed::Skip => Ok(()),
             OnMalformed::Fail => {
@@ -213,8 +214,7 @@ impl KafkaSource {
     }
 
     /// Records how far each partition has been read.
-    fn track(&mut self) {
-        let raw = &self.raw;
+    fn track(&mut self, raw: &RawBatch) {
         // one (topic, partition) run after another: record each run's last offset
         for i in 0..raw.len() {
             let run_ends = i + 1 == raw.len()
@@ -230,23 +230,44 @@ impl KafkaSource {
 
 impl Source for KafkaSource {
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
-        if self.remaining.as_ref().is_some_and(HashMap::is_empty) {
-            return Ok(SourceEvent::End);
+        let ended = self.remaining.as_ref().is_some_and(HashMap::is_empty);
+        // keep the decoders fed; a stop reads nothing more
+        while !ended && !self.shutdown.load(Ordering::Relaxed) && self.pool.has_room() {
+            let mut raw = self
+                .pool
+                .spare()
+                .unwrap_or_else(|| RawBatch::new(self.topics.clone()));
+            raw.clear();
+            // wait for the broker only when no decoded rows are coming
+            let wait = if self.pool.is_idle() {
+                Duration::from_millis(100)
+            } else {
+                Duration::ZERO
+            };
+            self.consumer.next_batch(wait, &mut raw)?;
+            self.bound(&mut raw);
+            if raw.is_empty() {
+                self.pool.recycle(raw);
+                break;
+            }
+            SourceCounters::add(&self.counters.bytes, raw.values.len() as u64);
+            self.pool.submit(raw);
+            if self.pool.ready() {
+                break;
+            }
         }
-        if self.shutdown.load(Ordering::Relaxed) {
-            return Ok(SourceEvent::Idle);
-        }
-        self.raw.clear();
-        self.consumer
-            .next_batch(Duration::from_millis(100), &mut self.raw)?;
-        self.bound();
-        if self.raw.is_empty() {
-            return Ok(SourceEvent::Idle);
-        }
-        SourceCounters::add(&self.counters.bytes, self.raw.values.len() as u64);
-        let decoded = self.decoder.decode(&self.raw)?;
-        self.malformed(&decoded)?;
-        self.track();
+        let Some(result) = self.pool.next() else {
+            return Ok(if ended {
+                SourceEvent::End
+            } else {
+                SourceEvent::Idle
+            });
+        };
+        let (decoded, raw) = result?;
+        // the position moves only with rows handed on
+        self.malformed(&decoded, &raw)?;
+        self.track(&raw);
+        self.pool.recycle(raw);
         SourceCounters::add(&self.counters.records, decoded.batch.num_rows() as u64);
         Ok(SourceEvent::Batch(decoded.batch))
     }
