@@ -223,11 +223,13 @@ mod avg;
 mod count;
 mod count_distinct;
 mod fold;
+pub mod frame;
 mod min_max;
 mod sum;
 mod util;
 mod variance;
 pub mod wasm;
+pub mod wasm_frames;
 
 #[cfg(test)]
 mod tests;

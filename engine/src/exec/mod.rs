@@ -12,7 +12,6 @@ pub mod metrics;
 pub mod operator;
 pub mod pipeline;
 pub(crate) mod row_window;
-pub(crate) mod row_window_udaf;
 pub(crate) mod stateless;
 pub(crate) mod top_n;
 pub(crate) mod watermark;

@@ -108,7 +108,7 @@ pub(crate) fn plan_row_window(
     }
     for c in &ctx.calls {
         if c.udaf.is_some() {
-            // recomputed per frame (exec/row_window_udaf.rs): any argument types
+            // slid or recomputed per frame (agg/wasm_frames.rs): any argument types
             continue;
         }
         if c.arg.as_ref().is_some_and(|a| {
