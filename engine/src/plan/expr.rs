@@ -160,62 +160,7 @@ impl TimeUnitField {
     }
 }
 
-/// A built-in scalar function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum ScalarFunc {
-    /// `LOWER(s)`
-    Lower,
-    /// `UPPER(s)`
-    Upper,
-    /// `LENGTH(s)` / `CHAR_LENGTH(s)`: characters, not bytes; BIGINT.
-    Length,
-    /// `SUBSTRING(s FROM start [FOR len])` / `SUBSTR(s, start[, len])`, 1-based, in characters.
-    /// Arguments: string, start (BIGINT), optional length (BIGINT).
-    Substring,
-    /// `CONCAT(a, b, ...)`: NULL arguments are skipped (as Flink/PostgreSQL `CONCAT`).
-    /// All arguments are VARCHAR (the planner casts).
-    Concat,
-    /// `COALESCE(a, b, ...)`: the first non-NULL; arguments share one type.
-    Coalesce,
-    /// `ABS(x)`
-    Abs,
-    /// `FLOOR(x)` (DOUBLE → DOUBLE; integers unchanged)
-    Floor,
-    /// `CEIL(x)` / `CEILING(x)`
-    Ceil,
-    /// `ROUND(x[, digits])`: half away from zero; digits is BIGINT.
-    Round,
-    /// `EXTRACT(field FROM ts)` → BIGINT.
-    Extract(TimeUnitField),
-    /// `DATE_TRUNC('unit', ts)` → TIMESTAMP (Year..Second, Week = ISO Monday).
-    DateTrunc(TimeUnitField),
-    /// Start of the tumbling window of the given size (ms) containing `ts`.
-    TumbleStart(i64),
-    /// End (exclusive) of the tumbling window of the given size (ms) containing `ts`.
-    TumbleEnd(i64),
-}
-
-impl ScalarFunc {
-    /// Name as written in SQL (for EXPLAIN and messages).
-    pub fn name(self) -> String {
-        match self {
-            ScalarFunc::Lower => "lower".into(),
-            ScalarFunc::Upper => "upper".into(),
-            ScalarFunc::Length => "length".into(),
-            ScalarFunc::Substring => "substring".into(),
-            ScalarFunc::Concat => "concat".into(),
-            ScalarFunc::Coalesce => "coalesce".into(),
-            ScalarFunc::Abs => "abs".into(),
-            ScalarFunc::Floor => "floor".into(),
-            ScalarFunc::Ceil => "ceil".into(),
-            ScalarFunc::Round => "round".into(),
-            ScalarFunc::Extract(f) => format!("extract_{}", f.name().to_ascii_lowercase()),
-            ScalarFunc::DateTrunc(f) => format!("date_trunc_{}", f.name().to_ascii_lowercase()),
-            ScalarFunc::TumbleStart(ms) => format!("tumble_start_{ms}ms"),
-            ScalarFunc::TumbleEnd(ms) => format!("tumble_end_{ms}ms"),
-        }
-    }
-}
+pub use crate::exec::expr::functions::ScalarFunc;
 
 /// A WebAssembly function a plan calls: its module and signature. In a
 /// plan's JSON it is the module's name and sha256 and the signature; reading

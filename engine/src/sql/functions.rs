@@ -4,13 +4,12 @@
 use sqlparser::ast::{self, DateTimeField};
 
 use crate::error::{PlanError, PlanResult, SqlPos};
-use crate::plan::expr::{Expr, Literal, ScalarFunc, TimeUnitField};
+use crate::exec::expr::functions;
+use crate::plan::expr::{Expr, TimeUnitField};
 use crate::types::SqlType;
 
 use super::typing::*;
 
-/// Built-in scalar functions, for messages.
-const SCALAR_FUNCTIONS: &str = "lower, upper, length, char_length, substring, substr, concat, coalesce, abs, floor, ceil, round, extract, date_trunc";
 /// Built-in aggregate functions, for messages.
 const AGGREGATE_FUNCTIONS: &str = "count, sum, min, max, avg, stddev_samp, var_samp";
 
@@ -93,7 +92,7 @@ pub(super) fn time_field(f: &DateTimeField, pos: SqlPos) -> PlanResult<TimeUnitF
     })
 }
 
-pub(super) fn time_field_name(name: &str) -> Option<TimeUnitField> {
+pub(crate) fn time_field_name(name: &str) -> Option<TimeUnitField> {
     use TimeUnitField as U;
     Some(match name.to_ascii_lowercase().as_str() {
         "year" => U::Year,
@@ -109,143 +108,24 @@ pub(super) fn time_field_name(name: &str) -> Option<TimeUnitField> {
     })
 }
 
-pub(super) fn scalar_function(name: &str, mut args: Vec<Expr>, pos: SqlPos) -> PlanResult<Expr> {
-    let arity = |n: std::ops::RangeInclusive<usize>, args: &Vec<Expr>| -> PlanResult<()> {
-        if n.contains(&args.len()) {
-            Ok(())
-        } else {
-            let want = if n.start() == n.end() {
-                n.start().to_string()
-            } else {
-                format!("{} to {}", n.start(), n.end())
-            };
-            Err(PlanError::new(
-                format!("{name} takes {want} argument(s), got {}", args.len()),
-                pos,
-            ))
-        }
+/// A call of a built-in scalar function, checked and typed by its
+/// definition (`exec/expr/functions.rs`).
+pub(super) fn scalar_function(name: &str, args: Vec<Expr>, pos: SqlPos) -> PlanResult<Expr> {
+    if let Some(def) = functions::lookup(name) {
+        return (def.plan)(name, args, pos);
+    }
+    let scalars = functions::listed_names();
+    let known: Vec<&str> = scalars
+        .iter()
+        .copied()
+        .chain(AGGREGATE_FUNCTIONS.split(", "))
+        .collect();
+    let list = scalars.join(", ");
+    let hint = match crate::sql::scope::closest(name, &known) {
+        Some(s) => format!(
+            "did you mean '{s}'? built-in functions: {list}; aggregates: {AGGREGATE_FUNCTIONS}"
+        ),
+        None => format!("built-in functions: {list}; aggregates: {AGGREGATE_FUNCTIONS}"),
     };
-    let (func, ty) = match name {
-        "lower" | "upper" => {
-            arity(1..=1, &args)?;
-            args = vec![expect_type(args.remove(0), SqlType::Varchar, name, pos)?];
-            (
-                if name == "lower" {
-                    ScalarFunc::Lower
-                } else {
-                    ScalarFunc::Upper
-                },
-                SqlType::Varchar,
-            )
-        }
-        "length" | "char_length" | "character_length" => {
-            arity(1..=1, &args)?;
-            args = vec![expect_type(args.remove(0), SqlType::Varchar, name, pos)?];
-            (ScalarFunc::Length, SqlType::BigInt)
-        }
-        "substring" | "substr" => {
-            arity(2..=3, &args)?;
-            let s = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
-            let mut rest = args
-                .into_iter()
-                .map(|a| expect_integer(a, name, pos))
-                .collect::<PlanResult<Vec<_>>>()?;
-            rest.insert(0, s);
-            return Ok(Expr::Function {
-                func: ScalarFunc::Substring,
-                args: rest,
-                ty: SqlType::Varchar,
-            });
-        }
-        "concat" => {
-            if args.is_empty() {
-                return Err(PlanError::new("concat takes at least one argument", pos));
-            }
-            let args = args
-                .into_iter()
-                .map(|a| coerce(a, SqlType::Varchar))
-                .collect();
-            return Ok(Expr::Function {
-                func: ScalarFunc::Concat,
-                args,
-                ty: SqlType::Varchar,
-            });
-        }
-        "coalesce" => {
-            if args.is_empty() {
-                return Err(PlanError::new("coalesce takes at least one argument", pos));
-            }
-            let mut ty = SqlType::Null;
-            for a in &args {
-                ty = common_or_err(ty, a, "COALESCE", pos)?;
-            }
-            let args = args.into_iter().map(|a| coerce(a, ty)).collect();
-            return Ok(Expr::Function {
-                func: ScalarFunc::Coalesce,
-                args,
-                ty,
-            });
-        }
-        "abs" | "floor" | "ceil" | "ceiling" => {
-            arity(1..=1, &args)?;
-            let x = expect_numeric(args.remove(0), name, pos)?;
-            let ty = x.sql_type();
-            let func = match name {
-                "abs" => ScalarFunc::Abs,
-                "floor" => ScalarFunc::Floor,
-                _ => ScalarFunc::Ceil,
-            };
-            return Ok(Expr::Function {
-                func,
-                args: vec![x],
-                ty,
-            });
-        }
-        "round" => {
-            arity(1..=2, &args)?;
-            let x = expect_numeric(args.remove(0), name, pos)?;
-            let ty = x.sql_type();
-            let mut all = vec![x];
-            if let Some(d) = args.pop() {
-                all.push(expect_integer(d, name, pos)?);
-            }
-            return Ok(Expr::Function {
-                func: ScalarFunc::Round,
-                args: all,
-                ty,
-            });
-        }
-        "date_trunc" => {
-            arity(2..=2, &args)?;
-            let unit = match &args[0] {
-                Expr::Literal(Literal::Varchar(u)) => time_field_name(u).ok_or_else(|| {
-                    PlanError::new(format!("unknown DATE_TRUNC unit '{u}'"), pos)
-                        .with_hint("use 'year', 'quarter', 'month', 'week', 'day', 'hour', 'minute', 'second' or 'millisecond'")
-                })?,
-                _ => return Err(PlanError::new("DATE_TRUNC's unit must be a string literal such as 'hour'", pos)),
-            };
-            let ts = expect_type(args.remove(1), SqlType::Timestamp, name, pos)?;
-            return Ok(Expr::Function {
-                func: ScalarFunc::DateTrunc(unit),
-                args: vec![ts],
-                ty: SqlType::Timestamp,
-            });
-        }
-        _ => {
-            let known: Vec<&str> = SCALAR_FUNCTIONS
-                .split(", ")
-                .chain(AGGREGATE_FUNCTIONS.split(", "))
-                .collect();
-            let hint = match crate::sql::scope::closest(name, &known) {
-                Some(s) => format!(
-                    "did you mean '{s}'? built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"
-                ),
-                None => format!(
-                    "built-in functions: {SCALAR_FUNCTIONS}; aggregates: {AGGREGATE_FUNCTIONS}"
-                ),
-            };
-            return Err(PlanError::new(format!("unknown function '{name}'"), pos).with_hint(hint));
-        }
-    };
-    Ok(Expr::Function { func, args, ty })
+    Err(PlanError::new(format!("unknown function '{name}'"), pos).with_hint(hint))
 }

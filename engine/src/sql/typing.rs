@@ -66,7 +66,7 @@ pub(crate) fn fold_cast(e: Expr, ty: SqlType) -> Expr {
 
 /// The common type of `acc` and `item`, preferring the non-literal side so
 /// `int_col = 5` compares as INT.
-pub(super) fn common_or_err(
+pub(crate) fn common_or_err(
     acc: SqlType,
     item: &Expr,
     what: &str,
@@ -90,7 +90,7 @@ pub(super) fn common_or_err(
     })
 }
 
-pub(super) fn expect_type(e: Expr, ty: SqlType, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+pub(crate) fn expect_type(e: Expr, ty: SqlType, what: &str, pos: SqlPos) -> PlanResult<Expr> {
     match e.sql_type() {
         t if t == ty => Ok(e),
         SqlType::Null => Ok(coerce(e, ty)),
@@ -105,7 +105,7 @@ pub(super) fn expect_bool(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> 
     expect_type(e, SqlType::Boolean, what, pos)
 }
 
-pub(super) fn expect_integer(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+pub(crate) fn expect_integer(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
     match e.sql_type() {
         SqlType::Int | SqlType::BigInt | SqlType::Null => Ok(coerce(e, SqlType::BigInt)),
         t => Err(PlanError::new(
@@ -115,7 +115,7 @@ pub(super) fn expect_integer(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Exp
     }
 }
 
-pub(super) fn expect_numeric(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
+pub(crate) fn expect_numeric(e: Expr, what: &str, pos: SqlPos) -> PlanResult<Expr> {
     match e.sql_type() {
         t if t.is_numeric() => Ok(e),
         SqlType::Null => Ok(coerce(e, SqlType::Double)),

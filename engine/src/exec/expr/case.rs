@@ -17,11 +17,45 @@ use arrow::compute::{is_not_null, prep_null_mask_filter};
 use arrow::record_batch::RecordBatch;
 
 use super::Node;
-use super::compile::sub;
+use super::compile::{arity, sub};
+use super::functions::FunctionDef;
 use super::value::{Value, arrow_err, booleans};
-use crate::error::ExecResult;
-use crate::plan::expr::Expr;
+use crate::error::{ExecResult, PlanError};
+use crate::plan::expr::{Expr, ScalarFunc};
+use crate::sql::typing::{coerce, common_or_err};
 use crate::types::SqlType;
+
+/// `COALESCE(a, b, ...)`: its arguments share one type.
+pub(crate) static COALESCE: FunctionDef = FunctionDef {
+    name: "coalesce",
+    names: &["coalesce"],
+    aliases: &[],
+    plan: |name, args, pos| {
+        if args.is_empty() {
+            return Err(PlanError::new(
+                format!("{name} takes at least one argument"),
+                pos,
+            ));
+        }
+        let mut ty = SqlType::Null;
+        for a in &args {
+            ty = common_or_err(ty, a, "COALESCE", pos)?;
+        }
+        Ok(Expr::Function {
+            func: ScalarFunc::Coalesce,
+            args: args.into_iter().map(|a| coerce(a, ty)).collect(),
+            ty,
+        })
+    },
+    compile: |expr, _func, args, ty| {
+        arity(expr, args, 1, usize::MAX)?;
+        let args = args
+            .iter()
+            .map(|a| sub(a, ty))
+            .collect::<ExecResult<Vec<_>>>()?;
+        Ok(Node::Coalesce(args))
+    },
+};
 
 /// A compiled CASE.
 #[derive(Debug)]
@@ -112,7 +146,7 @@ pub(crate) fn coalesce(args: &[Node], batch: &RecordBatch) -> ExecResult<Value> 
 mod tests {
     use super::super::test_util::*;
     use super::*;
-    use crate::plan::expr::{BinaryOp, ScalarFunc};
+    use crate::plan::expr::BinaryOp;
     use SqlType::*;
 
     fn case(whens: Vec<(Expr, Expr)>, else_expr: Option<Expr>, ty: SqlType) -> Expr {

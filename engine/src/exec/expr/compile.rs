@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::Schema;
 
 use super::value::{Value, internal};
-use super::{Node, arithmetic, case, cast, compare, like, logic, math, strings, time};
+use super::{Node, arithmetic, case, cast, compare, like, logic, strings};
 use crate::error::ExecResult;
 use crate::plan::expr::{BinaryOp, Expr, Literal, ScalarFunc};
 use crate::types::SqlType;
@@ -173,26 +173,5 @@ pub(crate) fn finish(node: Node, produced: SqlType, ty: SqlType) -> ExecResult<N
 }
 
 fn function(expr: &Expr, func: ScalarFunc, args: &[Expr], ty: SqlType) -> ExecResult<Node> {
-    match func {
-        ScalarFunc::Lower
-        | ScalarFunc::Upper
-        | ScalarFunc::Length
-        | ScalarFunc::Substring
-        | ScalarFunc::Concat => strings::StrCall::compile(expr, func, args, ty),
-        ScalarFunc::Coalesce => {
-            arity(expr, args, 1, usize::MAX)?;
-            let args = args
-                .iter()
-                .map(|a| sub(a, ty))
-                .collect::<ExecResult<Vec<_>>>()?;
-            Ok(Node::Coalesce(args))
-        }
-        ScalarFunc::Abs | ScalarFunc::Floor | ScalarFunc::Ceil | ScalarFunc::Round => {
-            math::MathCall::compile(expr, func, args, ty)
-        }
-        ScalarFunc::Extract(_)
-        | ScalarFunc::DateTrunc(_)
-        | ScalarFunc::TumbleStart(_)
-        | ScalarFunc::TumbleEnd(_) => time::TimeCall::compile(expr, func, args, ty),
-    }
+    (func.def().compile)(expr, func, args, ty)
 }

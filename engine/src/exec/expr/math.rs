@@ -20,10 +20,74 @@ use arrow::record_batch::RecordBatch;
 
 use super::Node;
 use super::compile::{arity, ill_typed, sub};
+use super::functions::{FunctionDef, arity as plan_arity};
 use super::value::{Value, internal, map_value, map_values, prim};
 use crate::error::ExecResult;
+use crate::error::{PlanResult, SqlPos};
 use crate::plan::expr::{Expr, ScalarFunc};
+use crate::sql::typing::{expect_integer, expect_numeric};
 use crate::types::SqlType;
+
+/// `ABS(x)`.
+pub(crate) static ABS: FunctionDef = FunctionDef {
+    name: "abs",
+    names: &["abs"],
+    aliases: &[],
+    plan: |name, args, pos| numeric(name, args, pos, ScalarFunc::Abs),
+    compile: MathCall::compile,
+};
+
+/// `FLOOR(x)`.
+pub(crate) static FLOOR: FunctionDef = FunctionDef {
+    name: "floor",
+    names: &["floor"],
+    aliases: &[],
+    plan: |name, args, pos| numeric(name, args, pos, ScalarFunc::Floor),
+    compile: MathCall::compile,
+};
+
+/// `CEIL(x)`.
+pub(crate) static CEIL: FunctionDef = FunctionDef {
+    name: "ceil",
+    names: &["ceil"],
+    aliases: &["ceiling"],
+    plan: |name, args, pos| numeric(name, args, pos, ScalarFunc::Ceil),
+    compile: MathCall::compile,
+};
+
+/// `ROUND(x[, digits])`.
+pub(crate) static ROUND: FunctionDef = FunctionDef {
+    name: "round",
+    names: &["round"],
+    aliases: &[],
+    plan: |name, mut args, pos| {
+        plan_arity(name, &args, 1..=2, pos)?;
+        let x = expect_numeric(args.remove(0), name, pos)?;
+        let ty = x.sql_type();
+        let mut all = vec![x];
+        if let Some(d) = args.pop() {
+            all.push(expect_integer(d, name, pos)?);
+        }
+        Ok(Expr::Function {
+            func: ScalarFunc::Round,
+            args: all,
+            ty,
+        })
+    },
+    compile: MathCall::compile,
+};
+
+/// One numeric argument; the result has its type.
+fn numeric(name: &str, mut args: Vec<Expr>, pos: SqlPos, func: ScalarFunc) -> PlanResult<Expr> {
+    plan_arity(name, &args, 1..=1, pos)?;
+    let x = expect_numeric(args.remove(0), name, pos)?;
+    let ty = x.sql_type();
+    Ok(Expr::Function {
+        func,
+        args: vec![x],
+        ty,
+    })
+}
 
 /// Which numeric function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,7 @@ mod case;
 mod cast;
 mod compare;
 mod compile;
+pub(crate) mod functions;
 mod like;
 mod logic;
 mod math;

@@ -23,10 +23,101 @@ use arrow::record_batch::RecordBatch;
 
 use super::Node;
 use super::compile::{arity, compile_node, finish, sub};
+use super::functions::{FunctionDef, arity as plan_arity};
 use super::value::{Value, arrow_err, internal, map_value, map_values, prim, strings};
-use crate::error::ExecResult;
+use crate::error::{ExecResult, PlanError, PlanResult, SqlPos};
 use crate::plan::expr::{Expr, Literal, ScalarFunc};
+use crate::sql::typing::{coerce, expect_integer, expect_type};
 use crate::types::SqlType;
+
+/// `LOWER(s)`.
+pub(crate) static LOWER: FunctionDef = FunctionDef {
+    name: "lower",
+    names: &["lower"],
+    aliases: &[],
+    plan: |name, args, pos| text_to(name, args, pos, ScalarFunc::Lower, SqlType::Varchar),
+    compile: StrCall::compile,
+};
+
+/// `UPPER(s)`.
+pub(crate) static UPPER: FunctionDef = FunctionDef {
+    name: "upper",
+    names: &["upper"],
+    aliases: &[],
+    plan: |name, args, pos| text_to(name, args, pos, ScalarFunc::Upper, SqlType::Varchar),
+    compile: StrCall::compile,
+};
+
+/// `LENGTH(s)`.
+pub(crate) static LENGTH: FunctionDef = FunctionDef {
+    name: "length",
+    names: &["length", "char_length"],
+    aliases: &["character_length"],
+    plan: |name, args, pos| text_to(name, args, pos, ScalarFunc::Length, SqlType::BigInt),
+    compile: StrCall::compile,
+};
+
+/// `SUBSTRING(s, start[, len])`.
+pub(crate) static SUBSTRING: FunctionDef = FunctionDef {
+    name: "substring",
+    names: &["substring", "substr"],
+    aliases: &[],
+    plan: |name, mut args, pos| {
+        plan_arity(name, &args, 2..=3, pos)?;
+        let s = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+        let mut all = vec![s];
+        for a in args {
+            all.push(expect_integer(a, name, pos)?);
+        }
+        Ok(Expr::Function {
+            func: ScalarFunc::Substring,
+            args: all,
+            ty: SqlType::Varchar,
+        })
+    },
+    compile: StrCall::compile,
+};
+
+/// `CONCAT(a, b, ...)`.
+pub(crate) static CONCAT: FunctionDef = FunctionDef {
+    name: "concat",
+    names: &["concat"],
+    aliases: &[],
+    plan: |name, args, pos| {
+        if args.is_empty() {
+            return Err(PlanError::new(
+                format!("{name} takes at least one argument"),
+                pos,
+            ));
+        }
+        Ok(Expr::Function {
+            func: ScalarFunc::Concat,
+            args: args
+                .into_iter()
+                .map(|a| coerce(a, SqlType::Varchar))
+                .collect(),
+            ty: SqlType::Varchar,
+        })
+    },
+    compile: StrCall::compile,
+};
+
+/// One VARCHAR argument, a result of type `ty`.
+fn text_to(
+    name: &str,
+    mut args: Vec<Expr>,
+    pos: SqlPos,
+    func: ScalarFunc,
+    ty: SqlType,
+) -> PlanResult<Expr> {
+    plan_arity(name, &args, 1..=1, pos)?;
+    let s = expect_type(args.remove(0), SqlType::Varchar, name, pos)?;
+    Ok(Expr::Function {
+        func,
+        args: vec![s],
+        ty,
+    })
+}
 
 /// Which string function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

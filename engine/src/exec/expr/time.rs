@@ -27,9 +27,13 @@ use chrono::{Datelike, NaiveDate};
 
 use super::Node;
 use super::compile::{arity, finish, ill_typed, sub};
+use super::functions::{FunctionDef, arity as plan_arity};
 use super::value::{Value, internal, map_value, timestamps};
 use crate::error::ExecResult;
-use crate::plan::expr::{Expr, ScalarFunc, TimeUnitField};
+use crate::error::{PlanError, SqlPos};
+use crate::plan::expr::{Expr, Literal, ScalarFunc, TimeUnitField};
+use crate::sql::functions::time_field_name;
+use crate::sql::typing::expect_type;
 use crate::types::SqlType;
 
 const MS_SECOND: i64 = 1000;
@@ -46,6 +50,74 @@ enum TimeOp {
     Trunc(TimeUnitField),
     TumbleStart(i64),
     TumbleEnd(i64),
+}
+
+/// `EXTRACT(field FROM ts)`: planned from its own syntax.
+pub(crate) static EXTRACT: FunctionDef = FunctionDef {
+    name: "extract",
+    names: &["extract"],
+    aliases: &[],
+    plan: |_name, _args, pos| {
+        Err(
+            PlanError::new("EXTRACT is written EXTRACT(field FROM ts)", pos)
+                .with_hint("e.g. EXTRACT(HOUR FROM date_time)"),
+        )
+    },
+    compile: TimeCall::compile,
+};
+
+/// `DATE_TRUNC('unit', ts)`.
+pub(crate) static DATE_TRUNC: FunctionDef = FunctionDef {
+    name: "date_trunc",
+    names: &["date_trunc"],
+    aliases: &[],
+    plan: |name, mut args, pos| {
+        plan_arity(name, &args, 2..=2, pos)?;
+        let unit = match &args[0] {
+            Expr::Literal(Literal::Varchar(u)) => time_field_name(u).ok_or_else(|| {
+                PlanError::new(format!("unknown DATE_TRUNC unit '{u}'"), pos)
+                    .with_hint("use 'year', 'quarter', 'month', 'week', 'day', 'hour', 'minute', 'second' or 'millisecond'")
+            })?,
+            _ => {
+                return Err(PlanError::new(
+                    "DATE_TRUNC's unit must be a string literal such as 'hour'",
+                    pos,
+                ));
+            }
+        };
+        let ts = expect_type(args.remove(1), SqlType::Timestamp, name, pos)?;
+        Ok(Expr::Function {
+            func: ScalarFunc::DateTrunc(unit),
+            args: vec![ts],
+            ty: SqlType::Timestamp,
+        })
+    },
+    compile: TimeCall::compile,
+};
+
+/// The start of a row's tumbling window: a TUMBLE(...) relation's
+/// `window_start` (no SQL name).
+pub(crate) static TUMBLE_START: FunctionDef = FunctionDef {
+    name: "tumble_start",
+    names: &[],
+    aliases: &[],
+    plan: |_, _, pos| Err(not_callable(pos)),
+    compile: TimeCall::compile,
+};
+
+/// The end of a row's tumbling window (no SQL name).
+pub(crate) static TUMBLE_END: FunctionDef = FunctionDef {
+    name: "tumble_end",
+    names: &[],
+    aliases: &[],
+    plan: |_, _, pos| Err(not_callable(pos)),
+    compile: TimeCall::compile,
+};
+
+/// Internal functions have no SQL name, so this is never reached from SQL.
+fn not_callable(pos: SqlPos) -> PlanError {
+    PlanError::new("window bounds are not functions", pos)
+        .with_hint("read the window_start and window_end columns of TUMBLE(...)")
 }
 
 /// A call of a time function on one TIMESTAMP argument.
