@@ -1,8 +1,10 @@
 //! The SQL front end: parses a script and plans its statements against the
 //! streams it declares.
 
+pub(crate) mod aggregate;
 pub(crate) mod ddl;
 pub(crate) mod expr;
+pub(crate) mod expr_aggregate;
 pub(crate) mod functions;
 pub(crate) mod literal;
 pub(crate) mod over;
@@ -104,7 +106,7 @@ impl Catalog {
                 Ok(PlannedStatement::CreatedStream(def))
             }
             Statement::Query(q) => {
-                let root = query::plan_query(q, self)?;
+                let root = query::Planner::new(self).plan(q)?;
                 Ok(PlannedStatement::Query(QueryPlan {
                     root,
                     sink: SinkTarget::Stdout,
@@ -135,7 +137,7 @@ impl Catalog {
                         crate::connectors::registry::listed_quoted(writable)
                     )));
                 }
-                let root = query::plan_query(q, self)?;
+                let root = query::Planner::new(self).plan(q)?;
                 let root = conform_to_sink(root, &sink, *pos)?;
                 Ok(PlannedStatement::Query(QueryPlan {
                     root,

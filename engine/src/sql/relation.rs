@@ -15,7 +15,7 @@ use crate::sql::parser::QueryStatement;
 use crate::sql::scope::closest;
 use crate::types::SqlType;
 
-use super::query::{StreamLookup, pos_of, unsupported};
+use super::query::{Planner, pos_of, unsupported};
 
 /// The relation a query reads, with its window if it is a TUMBLE(...).
 pub(super) struct Relation {
@@ -76,135 +76,169 @@ pub(super) fn aggregate_only_functions() -> String {
 /// Window table functions other engines have that Eddy does not yet.
 const NOT_YET: &[&str] = &["CUMULATE"];
 
-pub(super) fn relation(
-    select: &ast::Select,
-    catalog: &dyn StreamLookup,
-    pos: SqlPos,
-) -> PlanResult<Relation> {
-    let twj = match select.from.as_slice() {
-        [one] => one,
-        [] => {
-            return Err(PlanError::new("a query needs FROM <stream>", pos)
-                .with_hint("e.g. SELECT * FROM bids, after CREATE STREAM bids (...) WITH (...)"));
+impl Planner<'_> {
+    /// Plans the FROM clause: one stream, or a window table function over one.
+    pub(super) fn relation(&self, select: &ast::Select, pos: SqlPos) -> PlanResult<Relation> {
+        let twj = match select.from.as_slice() {
+            [one] => one,
+            [] => {
+                return Err(
+                    PlanError::new("a query needs FROM <stream>", pos).with_hint(
+                        "e.g. SELECT * FROM bids, after CREATE STREAM bids (...) WITH (...)",
+                    ),
+                );
+            }
+            [_, second, ..] => {
+                return Err(unsupported(
+                    "reading several streams (joins)",
+                    pos_of(&second.relation),
+                ));
+            }
+        };
+        if let Some(j) = twj.joins.first() {
+            return Err(unsupported("JOIN", pos_of(&j.relation)));
         }
-        [_, second, ..] => {
+        let ast::TableFactor::Table {
+            name, alias, args, ..
+        } = &twj.relation
+        else {
             return Err(unsupported(
-                "reading several streams (joins)",
-                pos_of(&second.relation),
+                "this kind of FROM item (subqueries, UNNEST, ...)",
+                pos_of(&twj.relation),
             ));
+        };
+        let rpos = pos_of(name);
+        let mut qualifiers = Vec::new();
+        if let Some(a) = alias {
+            if !a.columns.is_empty() {
+                return Err(unsupported("column aliases on a FROM item", rpos));
+            }
+            qualifiers.push(a.name.value.clone());
         }
-    };
-    if let Some(j) = twj.joins.first() {
-        return Err(unsupported("JOIN", pos_of(&j.relation)));
-    }
-    let ast::TableFactor::Table {
-        name, alias, args, ..
-    } = &twj.relation
-    else {
-        return Err(unsupported(
-            "this kind of FROM item (subqueries, UNNEST, ...)",
-            pos_of(&twj.relation),
-        ));
-    };
-    let rpos = pos_of(name);
-    let mut qualifiers = Vec::new();
-    if let Some(a) = alias {
-        if !a.columns.is_empty() {
-            return Err(unsupported("column aliases on a FROM item", rpos));
-        }
-        qualifiers.push(a.name.value.clone());
-    }
-    let fname = name.to_string();
-    let Some(args) = args else {
-        let stream = readable(lookup(catalog, &fname, rpos)?, rpos)?;
-        qualifiers.push(stream.name.clone());
-        return Ok(Relation {
-            stream,
-            qualifiers,
-            window: None,
-        });
-    };
-    let Some(syntax) = WindowSyntax::function(&fname) else {
-        if NOT_YET.iter().any(|n| n.eq_ignore_ascii_case(&fname)) {
+        let fname = name.to_string();
+        let Some(args) = args else {
+            let stream = readable(self.lookup(&fname, rpos)?, rpos)?;
+            qualifiers.push(stream.name.clone());
+            return Ok(Relation {
+                stream,
+                qualifiers,
+                window: None,
+            });
+        };
+        let Some(syntax) = WindowSyntax::function(&fname) else {
+            if NOT_YET.iter().any(|n| n.eq_ignore_ascii_case(&fname)) {
+                return Err(PlanError::new(
+                    format!("{fname}(...) windows are not supported yet"),
+                    rpos,
+                )
+                .with_hint(format!("use {}", joined(&function_signatures(), "or"))));
+            }
+            return Err(
+                PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(
+                    format!(
+                        "the window table functions are {}",
+                        joined(&function_signatures(), "and")
+                    ),
+                ),
+            );
+        };
+        let (what, usage) = (syntax.function, syntax.function_usage);
+        let nargs = 2 + syntax.function_args.len();
+        let exprs: Vec<&ast::Expr> = args
+            .args
+            .iter()
+            .map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
+                _ => Err(
+                    PlanError::new(format!("{what} takes positional arguments"), rpos)
+                        .with_hint(usage),
+                ),
+            })
+            .collect::<PlanResult<_>>()?;
+        if exprs.len() != nargs {
             return Err(PlanError::new(
-                format!("{fname}(...) windows are not supported yet"),
+                format!("{what} takes {nargs} arguments, got {}", exprs.len()),
                 rpos,
             )
-            .with_hint(format!("use {}", joined(&function_signatures(), "or"))));
+            .with_hint(usage));
         }
-        return Err(
-            PlanError::new(format!("unknown table function '{fname}'"), rpos).with_hint(format!(
-                "the window table functions are {}",
-                joined(&function_signatures(), "and")
-            )),
-        );
-    };
-    let (what, usage) = (syntax.function, syntax.function_usage);
-    let nargs = 2 + syntax.function_args.len();
-    let exprs: Vec<&ast::Expr> = args
-        .args
-        .iter()
-        .map(|a| match a {
-            ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e)) => Ok(e),
-            _ => Err(
-                PlanError::new(format!("{what} takes positional arguments"), rpos).with_hint(usage),
-            ),
-        })
-        .collect::<PlanResult<_>>()?;
-    if exprs.len() != nargs {
-        return Err(PlanError::new(
-            format!("{what} takes {nargs} arguments, got {}", exprs.len()),
-            rpos,
-        )
-        .with_hint(usage));
-    }
-    let (s, t) = (exprs[0], exprs[1]);
-    let stream_name = ident_arg(s).ok_or_else(|| {
-        PlanError::new(
-            format!("{what}'s first argument must be a stream name"),
-            pos_of(s),
-        )
-        .with_hint(usage)
-    })?;
-    let stream = readable(lookup(catalog, &stream_name, pos_of(s))?, pos_of(s))?;
-    let time_name = ident_arg(t).ok_or_else(|| {
-        PlanError::new(
-            format!("{what}'s second argument must be a TIMESTAMP column"),
-            pos_of(t),
-        )
-        .with_hint(usage)
-    })?;
-    let time_col = stream
-        .schema
-        .fields()
-        .iter()
-        .position(|f| f.name().eq_ignore_ascii_case(&time_name))
-        .ok_or_else(|| {
+        let (s, t) = (exprs[0], exprs[1]);
+        let stream_name = ident_arg(s).ok_or_else(|| {
             PlanError::new(
-                format!("unknown column '{time_name}' in stream '{}'", stream.name),
+                format!("{what}'s first argument must be a stream name"),
+                pos_of(s),
+            )
+            .with_hint(usage)
+        })?;
+        let stream = readable(self.lookup(&stream_name, pos_of(s))?, pos_of(s))?;
+        let time_name = ident_arg(t).ok_or_else(|| {
+            PlanError::new(
+                format!("{what}'s second argument must be a TIMESTAMP column"),
                 pos_of(t),
             )
-            .with_hint(format!(
-                "available columns: {}",
-                field_names(&stream).join(", ")
-            ))
+            .with_hint(usage)
         })?;
-    check_time_column(&stream, time_col, pos_of(t))?;
-    let intervals = syntax
-        .function_args
-        .iter()
-        .zip(&exprs[2..])
-        .map(|(name, e)| window_size(e, &format!("{what}'s {name}")))
-        .collect::<PlanResult<Vec<i64>>>()?;
-    qualifiers.push(stream.name.clone());
-    Ok(Relation {
-        stream,
-        qualifiers,
-        window: Some(TableWindow {
-            time_column: time_col,
-            window: (syntax.make)(&intervals),
-        }),
-    })
+        let time_col = stream
+            .schema
+            .fields()
+            .iter()
+            .position(|f| f.name().eq_ignore_ascii_case(&time_name))
+            .ok_or_else(|| {
+                PlanError::new(
+                    format!("unknown column '{time_name}' in stream '{}'", stream.name),
+                    pos_of(t),
+                )
+                .with_hint(format!(
+                    "available columns: {}",
+                    field_names(&stream).join(", ")
+                ))
+            })?;
+        check_time_column(&stream, time_col, pos_of(t))?;
+        let intervals = syntax
+            .function_args
+            .iter()
+            .zip(&exprs[2..])
+            .map(|(name, e)| window_size(e, &format!("{what}'s {name}")))
+            .collect::<PlanResult<Vec<i64>>>()?;
+        qualifiers.push(stream.name.clone());
+        Ok(Relation {
+            stream,
+            qualifiers,
+            window: Some(TableWindow {
+                time_column: time_col,
+                window: (syntax.make)(&intervals),
+            }),
+        })
+    }
+
+    /// The stream called `name`, or an error naming the declared ones.
+    pub(super) fn lookup(&self, name: &str, pos: SqlPos) -> PlanResult<Arc<StreamDef>> {
+        let catalog = self.catalog;
+        catalog.stream(name).ok_or_else(|| {
+            let names = catalog.stream_names();
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            let err = PlanError::new(format!("unknown stream '{name}'"), pos);
+            match (closest(name, &refs), names.is_empty()) {
+                (_, true) => err
+                    .with_hint("declare it first: CREATE STREAM name (...) WITH (connector = ...)"),
+                (Some(s), _) => err.with_hint(format!(
+                    "did you mean '{s}'? declared streams: {}",
+                    names.join(", ")
+                )),
+                (None, _) => err.with_hint(format!("declared streams: {}", names.join(", "))),
+            }
+        })
+    }
+
+    /// The window of a query: its window table function's, or the one its
+    /// `GROUP BY ... WINDOW` clause names.
+    pub(super) fn window(
+        &self,
+        q: &QueryStatement,
+        rel: &Relation,
+    ) -> PlanResult<Option<WindowSpec>> {
+        window_spec(q, rel)
+    }
 }
 
 /// `bids`, `TABLE bids` or `DESCRIPTOR(col)` as a plain name.
@@ -241,28 +275,6 @@ pub(super) fn readable(stream: Arc<StreamDef>, pos: SqlPos) -> PlanResult<Arc<St
 
 pub(super) fn field_names(s: &StreamDef) -> Vec<String> {
     s.schema.fields().iter().map(|f| f.name().clone()).collect()
-}
-
-pub(super) fn lookup(
-    catalog: &dyn StreamLookup,
-    name: &str,
-    pos: SqlPos,
-) -> PlanResult<Arc<StreamDef>> {
-    catalog.stream(name).ok_or_else(|| {
-        let names = catalog.stream_names();
-        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-        let err = PlanError::new(format!("unknown stream '{name}'"), pos);
-        match (closest(name, &refs), names.is_empty()) {
-            (_, true) => {
-                err.with_hint("declare it first: CREATE STREAM name (...) WITH (connector = ...)")
-            }
-            (Some(s), _) => err.with_hint(format!(
-                "did you mean '{s}'? declared streams: {}",
-                names.join(", ")
-            )),
-            (None, _) => err.with_hint(format!("declared streams: {}", names.join(", "))),
-        }
-    })
 }
 
 pub(super) fn check_time_column(stream: &StreamDef, col: usize, pos: SqlPos) -> PlanResult<()> {
@@ -316,7 +328,7 @@ pub(super) fn window_size(e: &ast::Expr, what: &str) -> PlanResult<i64> {
     Ok(ms)
 }
 
-pub(super) fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSpec>> {
+fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSpec>> {
     let time = |col: usize| rel.stream.schema.field(col).name().clone();
     let Some(w) = &q.window else {
         return Ok(rel.window.as_ref().map(|tw| tw.spec(time(tw.time_column))));

@@ -17,7 +17,7 @@ use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, RankKind, SortKey};
 use crate::sql::parser::{QueryStatement, span_pos};
-use crate::sql::query::{StreamLookup, plan_query, projection_over};
+use crate::sql::query::Planner;
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
@@ -43,84 +43,83 @@ const HIDDEN: &str = "__topn_";
 ///
 /// # Errors
 /// A top-N that is not well formed, with a hint at the supported form.
-pub(crate) fn plan_top_n(
-    q: &QueryStatement,
-    catalog: &dyn StreamLookup,
-) -> PlanResult<Option<LogicalPlan>> {
-    let ast::SetExpr::Select(select) = q.query.body.as_ref() else {
-        return Ok(None);
-    };
-    let is_top_n = select.qualify.is_some()
-        || matches!(select.from.as_slice(), [t] if matches!(t.relation, ast::TableFactor::Derived { .. }));
-    if let (true, Some((crate::sql::parser::EmitKeyword::Changes, p))) = (is_top_n, q.emit) {
-        return Err(PlanError::new(
-            "a top-N emits each window's ranking once, when the window closes: EMIT CHANGES does not apply",
-            p,
-        ));
-    }
-    if let [twj] = select.from.as_slice()
-        && let ast::TableFactor::Derived {
-            subquery, alias, ..
-        } = &twj.relation
-    {
-        if !twj.joins.is_empty() {
-            return Err(unsupported_subquery(pos_of(&twj.relation)));
-        }
-        let ast::SetExpr::Select(inner) = subquery.body.as_ref() else {
-            return Err(unsupported_subquery(pos_of(&twj.relation)));
+impl Planner<'_> {
+    pub(crate) fn top_n(&self, q: &QueryStatement) -> PlanResult<Option<LogicalPlan>> {
+        let ast::SetExpr::Select(select) = q.query.body.as_ref() else {
+            return Ok(None);
         };
-        let ranking =
-            find_ranking(inner)?.ok_or_else(|| unsupported_subquery(pos_of(&twj.relation)))?;
-        let (limit, rest) = rank_limit(select.selection.as_ref(), &ranking, q.pos)?;
-        let inner_q = QueryStatement {
-            query: subquery.clone(),
-            window: None,
-            emit: None,
-            pos: pos_of(subquery.as_ref()),
-        };
-        let ranked = plan_ranked(&inner_q, inner, ranking, limit, catalog)?;
-        if !select.group_by_is_empty() || select.having.is_some() {
+        let is_top_n = select.qualify.is_some()
+            || matches!(select.from.as_slice(), [t] if matches!(t.relation, ast::TableFactor::Derived { .. }));
+        if let (true, Some((crate::sql::parser::EmitKeyword::Changes, p))) = (is_top_n, q.emit) {
             return Err(PlanError::new(
-                "GROUP BY over a top-N subquery is not supported",
-                q.pos,
+                "a top-N emits each window's ranking once, when the window closes: EMIT CHANGES does not apply",
+                p,
             ));
         }
-        let qualifier = alias.as_ref().map(|a| a.name.value.clone());
-        return outer(select, ranked, rest, qualifier).map(Some);
-    }
-    let Some(qualify) = &select.qualify else {
-        return Ok(None);
-    };
-    let ranking = find_ranking(select)?.ok_or_else(|| {
+        if let [twj] = select.from.as_slice()
+            && let ast::TableFactor::Derived {
+                subquery, alias, ..
+            } = &twj.relation
+        {
+            if !twj.joins.is_empty() {
+                return Err(unsupported_subquery(pos_of(&twj.relation)));
+            }
+            let ast::SetExpr::Select(inner) = subquery.body.as_ref() else {
+                return Err(unsupported_subquery(pos_of(&twj.relation)));
+            };
+            let ranking =
+                find_ranking(inner)?.ok_or_else(|| unsupported_subquery(pos_of(&twj.relation)))?;
+            let (limit, rest) = rank_limit(select.selection.as_ref(), &ranking, q.pos)?;
+            let inner_q = QueryStatement {
+                query: subquery.clone(),
+                window: None,
+                emit: None,
+                pos: pos_of(subquery.as_ref()),
+            };
+            let ranked = self.ranked(&inner_q, inner, ranking, limit)?;
+            if !select.group_by_is_empty() || select.having.is_some() {
+                return Err(PlanError::new(
+                    "GROUP BY over a top-N subquery is not supported",
+                    q.pos,
+                ));
+            }
+            let qualifier = alias.as_ref().map(|a| a.name.value.clone());
+            return self.outer(select, ranked, rest, qualifier).map(Some);
+        }
+        let Some(qualify) = &select.qualify else {
+            return Ok(None);
+        };
+        let ranking = find_ranking(select)?.ok_or_else(|| {
         PlanError::new(
             "QUALIFY needs a ranking function in the SELECT list",
             pos_of(qualify),
         )
         .with_hint("e.g. SELECT ..., ROW_NUMBER() OVER (PARTITION BY window_start ORDER BY price DESC) AS rn ... QUALIFY rn <= 3")
     })?;
-    let (limit, rest) = rank_limit(Some(qualify), &ranking, pos_of(qualify))?;
-    let mut query = q.query.clone();
-    let mut plain = select.clone();
-    plain.qualify = None;
-    query.body = Box::new(ast::SetExpr::Select(plain.clone()));
-    let inner_q = QueryStatement {
-        query,
-        window: q.window.clone(),
-        emit: q.emit,
-        pos: q.pos,
-    };
-    let ranked = plan_ranked(&inner_q, &plain, ranking, limit, catalog)?;
-    Ok(Some(match rest {
-        None => ranked,
-        Some(r) => {
-            let scope = scope_of(&ranked, None);
-            let predicate = crate::sql::expr::ExprPlanner::new(&scope, "QUALIFY").plan(&r)?;
-            LogicalPlan::Filter {
-                input: Box::new(ranked),
-                predicate,
+        let (limit, rest) = rank_limit(Some(qualify), &ranking, pos_of(qualify))?;
+        let mut query = q.query.clone();
+        let mut plain = select.clone();
+        plain.qualify = None;
+        query.body = Box::new(ast::SetExpr::Select(plain.clone()));
+        let inner_q = QueryStatement {
+            query,
+            window: q.window.clone(),
+            emit: q.emit,
+            pos: q.pos,
+        };
+        let ranked = self.ranked(&inner_q, &plain, ranking, limit)?;
+        Ok(Some(match rest {
+            None => ranked,
+            Some(r) => {
+                let scope = scope_of(&ranked, None);
+                let predicate = crate::sql::expr::ExprPlanner::new(&scope, "QUALIFY").plan(&r)?;
+                LogicalPlan::Filter {
+                    input: Box::new(ranked),
+                    predicate,
+                }
             }
-        }
-    }))
+        }))
+    }
 }
 
 trait GroupByEmpty {
@@ -295,114 +294,113 @@ fn bound(e: &ast::Expr, name: &str) -> Option<usize> {
     }
 }
 
-/// Plans `select` (the ranking item removed, hidden columns added) and puts
-/// the top-N and the final projection on top.
-fn plan_ranked(
-    q: &QueryStatement,
-    select: &ast::Select,
-    ranking: Ranking,
-    limit: usize,
-    catalog: &dyn StreamLookup,
-) -> PlanResult<LogicalPlan> {
-    if !ranking.partition.iter().any(is_window_ref) {
-        return Err(PlanError::new(
+impl Planner<'_> {
+    /// Plans `select` (the ranking item removed, hidden columns added) and puts
+    /// the top-N and the final projection on top.
+    fn ranked(
+        &self,
+        q: &QueryStatement,
+        select: &ast::Select,
+        ranking: Ranking,
+        limit: usize,
+    ) -> PlanResult<LogicalPlan> {
+        if !ranking.partition.iter().any(is_window_ref) {
+            return Err(PlanError::new(
             "a top-N on a stream must rank per window: PARTITION BY window_start (or window_end)",
             ranking.pos,
         )
         .with_hint("rank the rows of TUMBLE(...)/HOP(...) windows, or of a windowed GROUP BY; each window's ranking is emitted when it closes"));
-    }
-    let mut inner = select.clone();
-    inner.projection.remove(ranking.item);
-    let visible = inner.projection.len();
-    let hidden = |i: usize, e: ast::Expr| ast::SelectItem::ExprWithAlias {
-        expr: e,
-        alias: ast::Ident::new(format!("{HIDDEN}{i}")),
-    };
-    let mut extra = vec![ast::Expr::Identifier(ast::Ident::new("window_end"))];
-    extra.extend(ranking.partition.iter().cloned());
-    extra.extend(ranking.order.iter().map(|o| o.expr.clone()));
-    for (i, e) in extra.into_iter().enumerate() {
-        inner.projection.push(hidden(i, e));
-    }
-    let mut query = q.query.clone();
-    query.body = Box::new(ast::SetExpr::Select(Box::new(inner)));
-    let plan = plan_query(
-        &QueryStatement {
+        }
+        let mut inner = select.clone();
+        inner.projection.remove(ranking.item);
+        let visible = inner.projection.len();
+        let hidden = |i: usize, e: ast::Expr| ast::SelectItem::ExprWithAlias {
+            expr: e,
+            alias: ast::Ident::new(format!("{HIDDEN}{i}")),
+        };
+        let mut extra = vec![ast::Expr::Identifier(ast::Ident::new("window_end"))];
+        extra.extend(ranking.partition.iter().cloned());
+        extra.extend(ranking.order.iter().map(|o| o.expr.clone()));
+        for (i, e) in extra.into_iter().enumerate() {
+            inner.projection.push(hidden(i, e));
+        }
+        let mut query = q.query.clone();
+        query.body = Box::new(ast::SetExpr::Select(Box::new(inner)));
+        let plan = self.plan(&QueryStatement {
             query,
             window: q.window.clone(),
             emit: q.emit,
             pos: q.pos,
-        },
-        catalog,
-    )?;
-    let schema = plan.schema();
-    if schema.index_of(OP_COLUMN).is_ok() {
-        return Err(PlanError::new(
-            "a top-N ranks final window results: the query it ranks must use EMIT FINAL",
-            ranking.pos,
-        ));
-    }
-    let np = ranking.partition.len();
-    let order = ranking
-        .order
-        .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let descending = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
-            if matches!(o.options.sort, Some(ast::OrderBySort::Using(_))) {
-                return Err(PlanError::new(
-                    "ORDER BY ... USING is not supported",
-                    ranking.pos,
-                ));
-            }
-            Ok(SortKey {
-                column: visible + 1 + np + i,
-                descending,
-                nulls_first: o.options.nulls_first.unwrap_or(descending),
+        })?;
+        let schema = plan.schema();
+        if schema.index_of(OP_COLUMN).is_ok() {
+            return Err(PlanError::new(
+                "a top-N ranks final window results: the query it ranks must use EMIT FINAL",
+                ranking.pos,
+            ));
+        }
+        let np = ranking.partition.len();
+        let order = ranking
+            .order
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let descending = matches!(o.options.sort, Some(ast::OrderBySort::Desc));
+                if matches!(o.options.sort, Some(ast::OrderBySort::Using(_))) {
+                    return Err(PlanError::new(
+                        "ORDER BY ... USING is not supported",
+                        ranking.pos,
+                    ));
+                }
+                Ok(SortKey {
+                    column: visible + 1 + np + i,
+                    descending,
+                    nulls_first: o.options.nulls_first.unwrap_or(descending),
+                })
             })
-        })
-        .collect::<PlanResult<Vec<_>>>()?;
-    let window_end = visible;
-    if schema.field(window_end).data_type() != &SqlType::Timestamp.to_arrow() {
-        return Err(PlanError::new(
-            "window_end must be a TIMESTAMP",
-            ranking.pos,
-        ));
-    }
-    let o = plan.source().event_time.clone();
-    let total = schema.fields().len();
-    let top = LogicalPlan::TopN {
-        input: Box::new(plan),
-        window_end,
-        partition: (visible + 1..visible + 1 + np).collect(),
-        order,
-        limit,
-        kind: ranking.kind,
-        rank_name: ranking.name.clone(),
-        lateness: Lateness {
-            allowed_ms: o.allowed_lateness_ms,
-            policy: o.late_policy,
-        },
-    };
-    // the visible columns, with the rank where the ranking function was written
-    let out = top.schema();
-    let column = |i: usize| {
-        let f = out.field(i);
-        (
-            Expr::column(
-                i,
+            .collect::<PlanResult<Vec<_>>>()?;
+        let window_end = visible;
+        if schema.field(window_end).data_type() != &SqlType::Timestamp.to_arrow() {
+            return Err(PlanError::new(
+                "window_end must be a TIMESTAMP",
+                ranking.pos,
+            ));
+        }
+        let o = plan.source().event_time.clone();
+        let total = schema.fields().len();
+        let top = LogicalPlan::TopN {
+            input: Box::new(plan),
+            window_end,
+            partition: (visible + 1..visible + 1 + np).collect(),
+            order,
+            limit,
+            kind: ranking.kind,
+            rank_name: ranking.name.clone(),
+            lateness: Lateness {
+                allowed_ms: o.allowed_lateness_ms,
+                policy: o.late_policy,
+            },
+        };
+        // the visible columns, with the rank where the ranking function was written
+        let out = top.schema();
+        let column = |i: usize| {
+            let f = out.field(i);
+            (
+                Expr::column(
+                    i,
+                    f.name().clone(),
+                    SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
+                ),
                 f.name().clone(),
-                SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
-            ),
-            f.name().clone(),
-        )
-    };
-    let mut exprs: Vec<(Expr, String)> = (0..visible).map(column).collect();
-    exprs.insert(ranking.item.min(visible), column(total));
-    Ok(LogicalPlan::Project {
-        input: Box::new(top),
-        exprs,
-    })
+            )
+        };
+        let mut exprs: Vec<(Expr, String)> = (0..visible).map(column).collect();
+        exprs.insert(ranking.item.min(visible), column(total));
+        Ok(LogicalPlan::Project {
+            input: Box::new(top),
+            exprs,
+        })
+    }
 }
 
 fn is_window_ref(e: &ast::Expr) -> bool {
@@ -430,26 +428,29 @@ fn scope_of(plan: &LogicalPlan, qualifier: Option<String>) -> Scope {
     scope
 }
 
-/// The outer query over a ranked subquery: other WHERE conditions, then its
-/// SELECT list.
-fn outer(
-    select: &ast::Select,
-    ranked: LogicalPlan,
-    rest: Option<ast::Expr>,
-    qualifier: Option<String>,
-) -> PlanResult<LogicalPlan> {
-    let scope = scope_of(&ranked, qualifier);
-    let mut plan = ranked;
-    if let Some(r) = rest {
-        let predicate = crate::sql::expr::ExprPlanner::new(&scope, "WHERE").plan(&r)?;
-        plan = LogicalPlan::Filter {
+impl Planner<'_> {
+    /// The outer query over a ranked subquery: other WHERE conditions, then its
+    /// SELECT list.
+    fn outer(
+        &self,
+        select: &ast::Select,
+        ranked: LogicalPlan,
+        rest: Option<ast::Expr>,
+        qualifier: Option<String>,
+    ) -> PlanResult<LogicalPlan> {
+        let scope = scope_of(&ranked, qualifier);
+        let mut plan = ranked;
+        if let Some(r) = rest {
+            let predicate = crate::sql::expr::ExprPlanner::new(&scope, "WHERE").plan(&r)?;
+            plan = LogicalPlan::Filter {
+                input: Box::new(plan),
+                predicate,
+            };
+        }
+        let exprs = self.projection(select, &scope, None)?;
+        Ok(LogicalPlan::Project {
             input: Box::new(plan),
-            predicate,
-        };
+            exprs,
+        })
     }
-    let exprs = projection_over(select, &scope)?;
-    Ok(LogicalPlan::Project {
-        input: Box::new(plan),
-        exprs,
-    })
 }

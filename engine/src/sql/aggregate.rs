@@ -1,0 +1,226 @@
+//! The aggregate part of a SELECT: GROUP BY keys (with the window bounds),
+//! aggregate calls, HAVING, and the SELECT list over the aggregate's output.
+
+use sqlparser::ast;
+
+use crate::catalog::StreamDef;
+use crate::error::{PlanError, PlanResult, SqlPos};
+use crate::plan::expr::Expr;
+use crate::plan::logical::{EmitMode, Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
+use crate::sql::expr::{AggContext, ExprPlanner, contains_aggregate};
+use crate::sql::scope::Scope;
+use crate::types::SqlType;
+
+use super::query::{Planner, pos_of, unsupported};
+use super::relation::{Relation, is_window_column};
+
+/// The stream's allowed lateness and late-row policy.
+pub(super) fn lateness(stream: &StreamDef) -> Lateness {
+    Lateness {
+        allowed_ms: stream.event_time.allowed_lateness_ms,
+        policy: stream.event_time.late_policy,
+    }
+}
+
+/// How an aggregate query groups in time and emits.
+pub(super) struct AggregateShape {
+    pub(super) window: Option<WindowSpec>,
+    pub(super) emit: EmitMode,
+    pub(super) lateness: Lateness,
+}
+
+impl Planner<'_> {
+    /// Plans GROUP BY, the aggregate calls and HAVING onto an `Aggregate`
+    /// node, and the SELECT list over its output.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn aggregate(
+        &self,
+        select: &ast::Select,
+        input: LogicalPlan,
+        scope: &Scope,
+        rel: &Relation,
+        shape: AggregateShape,
+        group_by: &[ast::Expr],
+        select_pos: SqlPos,
+    ) -> PlanResult<LogicalPlan> {
+        let AggregateShape {
+            window,
+            emit,
+            lateness,
+        } = shape;
+        let nwin = if window.is_some() { 2 } else { 0 };
+        let mut ctx = AggContext::default();
+        let mut keys: Vec<(Expr, String)> = Vec::new();
+        let mut saw_window_col = false;
+        if nwin == 2 {
+            for (i, name) in ["window_start", "window_end"].iter().enumerate() {
+                let col = Expr::column(i, *name, SqlType::Timestamp);
+                ctx.named.push(*name, rel.qualifiers.clone(), col.clone());
+                ctx.named
+                    .push(format!("_{name}"), rel.qualifiers.clone(), col);
+            }
+        }
+        for g in group_by {
+            if nwin == 2 && is_window_column(g).is_some() {
+                saw_window_col = true;
+                continue;
+            }
+            if contains_aggregate(g) {
+                return Err(PlanError::new(
+                    "aggregate functions are not allowed in GROUP BY",
+                    pos_of(g),
+                ));
+            }
+            let e = ExprPlanner::new(scope, "GROUP BY").plan(g)?;
+            let name = match g {
+                ast::Expr::Identifier(i) => i.value.clone(),
+                ast::Expr::CompoundIdentifier(p) => {
+                    p.last().map(|i| i.value.clone()).unwrap_or_default()
+                }
+                other => other.to_string(),
+            };
+            let col = Expr::column(nwin + keys.len(), name.clone(), e.sql_type());
+            ctx.keys
+                .push((g.to_string().to_ascii_lowercase(), col.clone()));
+            if matches!(
+                g,
+                ast::Expr::Identifier(_) | ast::Expr::CompoundIdentifier(_)
+            ) {
+                ctx.named.push(name.clone(), rel.qualifiers.clone(), col);
+            }
+            keys.push((e, name));
+        }
+        if rel.window.is_some() && !saw_window_col {
+            let pos = group_by.first().map(pos_of).unwrap_or(select_pos);
+            return Err(PlanError::new(
+                "a GROUP BY over a window table function must include window_start and window_end",
+                pos,
+            )
+            .with_hint("write GROUP BY window_start, window_end, <keys>"));
+        }
+        ctx.first_agg_column = nwin + keys.len();
+        let mut exprs = self.projection(select, scope, Some(&mut ctx))?;
+        let having = match &select.having {
+            Some(h) => {
+                let mut p = ExprPlanner {
+                    scope,
+                    agg: Some(&mut ctx),
+                    clause: "HAVING",
+                };
+                let e = p.plan(h)?;
+                if !matches!(e.sql_type(), SqlType::Boolean | SqlType::Null) {
+                    return Err(PlanError::new(
+                        format!("HAVING needs a BOOLEAN condition, got {}", e.sql_type()),
+                        pos_of(h),
+                    ));
+                }
+                Some(e)
+            }
+            None => None,
+        };
+        if emit == EmitMode::Changes {
+            if exprs.iter().any(|(_, n)| n.eq_ignore_ascii_case(OP_COLUMN)) {
+                return Err(PlanError::new(
+                    format!(
+                        "output column '{OP_COLUMN}' is reserved for the EMIT CHANGES changelog"
+                    ),
+                    select_pos,
+                )
+                .with_hint("give that column another alias"));
+            }
+            let op = Expr::column(
+                nwin + keys.len() + ctx.calls.len(),
+                OP_COLUMN,
+                SqlType::Varchar,
+            );
+            exprs.insert(0, (op, OP_COLUMN.to_string()));
+        }
+        let mut plan = LogicalPlan::Aggregate {
+            input: Box::new(input),
+            window,
+            keys,
+            aggs: ctx.calls,
+            emit,
+            lateness,
+        };
+        if let Some(predicate) = having {
+            plan = LogicalPlan::Filter {
+                input: Box::new(plan),
+                predicate,
+            };
+        }
+        Ok(LogicalPlan::Project {
+            input: Box::new(plan),
+            exprs,
+        })
+    }
+
+    /// Plans the SELECT list; with an aggregate context, over the aggregate's output.
+    pub(super) fn projection(
+        &self,
+        select: &ast::Select,
+        scope: &Scope,
+        mut agg: Option<&mut AggContext>,
+    ) -> PlanResult<Vec<(Expr, String)>> {
+        let mut out: Vec<(Expr, String, SqlPos)> = Vec::new();
+        for item in &select.projection {
+            match item {
+                ast::SelectItem::UnnamedExpr(e)
+                | ast::SelectItem::ExprWithAlias { expr: e, .. } => {
+                    let mut p = ExprPlanner {
+                        scope,
+                        agg: agg.as_deref_mut(),
+                        clause: "SELECT",
+                    };
+                    let planned = p.plan(e)?;
+                    let name = match item {
+                        ast::SelectItem::ExprWithAlias { alias, .. } => alias.value.clone(),
+                        _ => match e {
+                            ast::Expr::Identifier(i) => i.value.clone(),
+                            ast::Expr::CompoundIdentifier(p) => {
+                                p.last().map(|i| i.value.clone()).unwrap_or_default()
+                            }
+                            other => other.to_string(),
+                        },
+                    };
+                    out.push((planned, name, pos_of(e)));
+                }
+                ast::SelectItem::Wildcard(_) => {
+                    if agg.is_some() {
+                        return Err(PlanError::new(
+                            "SELECT * cannot be used with GROUP BY or aggregates",
+                            pos_of(item),
+                        )
+                        .with_hint("list the group keys and aggregates you want"));
+                    }
+                    for c in scope.columns.iter().filter(|c| {
+                        !c.hidden
+                            && !c.name.starts_with("_window")
+                            && !c.name.starts_with("__over_")
+                    }) {
+                        out.push((c.expr.clone(), c.name.clone(), pos_of(item)));
+                    }
+                }
+                ast::SelectItem::ExprWithAliases { .. } => {
+                    return Err(unsupported("multiple aliases", pos_of(item)));
+                }
+                ast::SelectItem::QualifiedWildcard(..) => {
+                    return Err(unsupported("qualified wildcards (s.*)", pos_of(item)));
+                }
+            }
+        }
+        for (i, (_, name, pos)) in out.iter().enumerate() {
+            if out[..i]
+                .iter()
+                .any(|(_, n, _)| n.eq_ignore_ascii_case(name))
+            {
+                return Err(PlanError::new(
+                    format!("output column name '{name}' is used twice"),
+                    *pos,
+                )
+                .with_hint("give one of them an alias with AS"));
+            }
+        }
+        Ok(out.into_iter().map(|(e, n, _)| (e, n)).collect())
+    }
+}
