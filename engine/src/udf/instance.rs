@@ -3,14 +3,12 @@
 //! bounds-checked reads and writes of guest memory.
 
 use eddy_udf_abi::{
-    AGG_PREFIX, CALL_PREFIX, DESCRIBE_PREFIX, ERR_BAD_INPUT, ERR_NO_RETRACT, EXPORT_ABI_VERSION,
-    EXPORT_ALLOC, EXPORT_FREE, error_text,
+    CALL_PREFIX, DESCRIBE_PREFIX, ERR_BAD_INPUT, EXPORT_ABI_VERSION, EXPORT_ALLOC, EXPORT_FREE,
+    error_text,
 };
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Float64Array, Int64Array, StringArray,
-};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array, StringArray};
 use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc};
@@ -57,7 +55,7 @@ struct Laid<'a> {
 
 /// A live instance; not shared between threads.
 pub struct UdfInstance {
-    store: Store<Limits>,
+    pub(super) store: Store<Limits>,
     instance: Instance,
     memory: Memory,
     alloc: TypedFunc<u32, u32>,
@@ -140,7 +138,7 @@ impl UdfInstance {
             .instance
             .get_typed_func::<(), u64>(&mut self.store, &format!("{DESCRIBE_PREFIX}{function}"))
             .map_err(|e| format!("{e}"))?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        self.arm_deadline();
         let packed = f.call(&mut self.store, ()).map_err(|e| format!("{e}"))?;
         let (ptr, len) = ((packed >> 32) as usize, (packed & 0xffff_ffff) as usize);
         if len > 64 << 10 {
@@ -186,7 +184,7 @@ impl UdfInstance {
             }
         };
         let (base, _) = self.write_args(args, None).map_err(fail)?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        self.arm_deadline();
         let code = entry
             .call(&mut self.store, (base, rows as u32))
             .map_err(|e| fail(self.explain(e)))?;
@@ -197,7 +195,7 @@ impl UdfInstance {
     /// Writes argument columns (and optionally group indexes) into the
     /// argument region: descriptors first, then each buffer, 8-byte aligned.
     /// Returns the descriptors' address and the group indexes' address.
-    fn write_args(
+    pub(super) fn write_args(
         &mut self,
         args: &[ArrayRef],
         groups: Option<&[u32]>,
@@ -251,7 +249,7 @@ impl UdfInstance {
     }
 
     /// A guest function of the module, by export name.
-    fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
+    pub(super) fn export<P: wasmtime::WasmParams, R: wasmtime::WasmResults>(
         &mut self,
         name: &str,
     ) -> Result<TypedFunc<P, R>, String> {
@@ -260,169 +258,19 @@ impl UdfInstance {
             .map_err(|_| format!("the module has no {name} export"))
     }
 
-    /// A new, empty group table of aggregate `function`; returns its handle.
-    ///
-    /// # Errors
-    /// [`UdfError::Call`]: a trap or a missing export.
-    pub fn agg_new(&mut self, function: &str) -> Result<u32, UdfError> {
-        let f = self
-            .export::<(), u32>(&format!("{AGG_PREFIX}new_{function}"))
-            .map_err(|r| call_error(function, r))?;
+    /// Gives the next guest call the configured time.
+    pub(super) fn arm_deadline(&mut self) {
         self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        f.call(&mut self.store, ())
-            .map_err(|e| call_error(function, self.explain(e)))
-    }
-
-    /// Frees a group table.
-    pub fn agg_drop(&mut self, function: &str, handle: u32) {
-        if let Ok(f) = self.export::<u32, ()>(&format!("{AGG_PREFIX}drop_{function}")) {
-            self.store.set_epoch_deadline(deadline_ticks(self.limits));
-            let _ = f.call(&mut self.store, handle);
-        }
-    }
-
-    /// Empties a group table.
-    ///
-    /// # Errors
-    /// [`UdfError::Call`]: a trap or a missing export.
-    pub fn agg_clear(&mut self, function: &str, handle: u32) -> Result<(), UdfError> {
-        let f = self
-            .export::<u32, ()>(&format!("{AGG_PREFIX}clear_{function}"))
-            .map_err(|r| call_error(function, r))?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        f.call(&mut self.store, handle)
-            .map_err(|e| call_error(function, self.explain(e)))
-    }
-
-    /// Adds row `i` of `args` to group `groups[i]` (`update`), or, with
-    /// `merge`, merges serialized state `i` (one BINARY column) into it.
-    ///
-    /// # Errors
-    /// [`UdfError::Call`]: a trap, the deadline, the memory cap, an error code.
-    pub fn agg_update(
-        &mut self,
-        function: &str,
-        handle: u32,
-        args: &[ArrayRef],
-        groups: &[u32],
-        num_groups: usize,
-        merge: bool,
-    ) -> Result<(), UdfError> {
-        let fail = |r: String| call_error(function, r);
-        let which = if merge { "merge" } else { "update" };
-        let f = self
-            .export::<(u32, u32, u32, u32, u32), i32>(&format!("{AGG_PREFIX}{which}_{function}"))
-            .map_err(fail)?;
-        let (base, groups_at) = self.write_args(args, Some(groups)).map_err(fail)?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        let code = f
-            .call(
-                &mut self.store,
-                (
-                    handle,
-                    base,
-                    groups.len() as u32,
-                    groups_at,
-                    num_groups as u32,
-                ),
-            )
-            .map_err(|e| fail(self.explain(e)))?;
-        check_code(code).map_err(fail)
-    }
-
-    /// The results of the listed groups, without changing them.
-    ///
-    /// # Errors
-    /// [`UdfError::Call`]: a trap or a malformed result.
-    pub fn agg_finish(
-        &mut self,
-        function: &str,
-        handle: u32,
-        groups: &[u32],
-        ret: SqlType,
-    ) -> Result<ArrayRef, UdfError> {
-        let fail = |r: String| call_error(function, r);
-        let f = self
-            .export::<(u32, u32, u32), i32>(&format!("{AGG_PREFIX}finish_{function}"))
-            .map_err(fail)?;
-        let (_, groups_at) = self.write_args(&[], Some(groups)).map_err(fail)?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        let code = f
-            .call(&mut self.store, (handle, groups_at, groups.len() as u32))
-            .map_err(|e| fail(self.explain(e)))?;
-        check_code(code).map_err(fail)?;
-        self.read_result(code as u32, groups.len(), ret)
-            .map_err(fail)
-    }
-
-    /// Runs a row window's operations on the table (`ops`: triples of op —
-    /// 0 update, 1 retract, 2 finish —, group, argument row); returns the
-    /// finish results in order, or `None` when the aggregate cannot retract.
-    ///
-    /// # Errors
-    /// [`UdfError::Call`]: a trap, the deadline, a malformed result.
-    pub fn agg_slide(
-        &mut self,
-        function: &str,
-        handle: u32,
-        args: &[ArrayRef],
-        ops: &[u32],
-        ret: SqlType,
-    ) -> Result<Option<ArrayRef>, UdfError> {
-        let fail = |r: String| call_error(function, r);
-        let f = self
-            .export::<(u32, u32, u32, u32, u32), i32>(&format!("{AGG_PREFIX}slide_{function}"))
-            .map_err(fail)?;
-        let rows = args.first().map_or(0, |a| a.len());
-        let (base, ops_at) = self.write_args(args, Some(ops)).map_err(fail)?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        let code = f
-            .call(
-                &mut self.store,
-                (handle, base, rows as u32, ops_at, (ops.len() / 3) as u32),
-            )
-            .map_err(|e| fail(self.explain(e)))?;
-        if code == ERR_NO_RETRACT {
-            return Ok(None);
-        }
-        check_code(code).map_err(fail)?;
-        let finishes = ops.chunks_exact(3).filter(|o| o[0] == 2).count();
-        self.read_result(code as u32, finishes, ret)
-            .map(Some)
-            .map_err(fail)
-    }
-
-    /// The serialized states of groups `0..n` (a BINARY column); empties the table.
-    ///
-    /// # Errors
-    /// [`UdfError::Call`]: a trap or a malformed result.
-    pub fn agg_state(
-        &mut self,
-        function: &str,
-        handle: u32,
-        n: usize,
-    ) -> Result<ArrayRef, UdfError> {
-        let fail = |r: String| call_error(function, r);
-        let f = self
-            .export::<(u32, u32), i32>(&format!("{AGG_PREFIX}state_{function}"))
-            .map_err(fail)?;
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
-        let code = f
-            .call(&mut self.store, (handle, n as u32))
-            .map_err(|e| fail(self.explain(e)))?;
-        check_code(code).map_err(fail)?;
-        let (offsets, data, nulls) = self.read_variable(code as u32, n).map_err(fail)?;
-        Ok(Arc::new(BinaryArray::new(offsets, data, nulls)))
     }
 
     /// Makes sure the argument region holds `size` bytes; returns its pointer.
-    fn reserve(&mut self, size: usize) -> Result<u32, wasmtime::Error> {
+    pub(super) fn reserve(&mut self, size: usize) -> Result<u32, wasmtime::Error> {
         let size = u32::try_from(size)
             .map_err(|_| wasmtime::Error::msg("a batch larger than 4 GiB of arguments"))?;
         if self.scratch.1 >= size {
             return Ok(self.scratch.0);
         }
-        self.store.set_epoch_deadline(deadline_ticks(self.limits));
+        self.arm_deadline();
         if self.scratch.0 != 0 {
             self.free
                 .call(&mut self.store, (self.scratch.0, self.scratch.1))?;
@@ -441,7 +289,7 @@ impl UdfInstance {
     }
 
     /// Why a call failed, in words.
-    fn explain(&self, e: wasmtime::Error) -> String {
+    pub(super) fn explain(&self, e: wasmtime::Error) -> String {
         if self.store.data().denied {
             return format!(
                 "it exceeded its memory limit of {} MiB",
@@ -464,7 +312,12 @@ impl UdfInstance {
     }
 
     /// Reads and checks the result column whose descriptor is at `at`.
-    fn read_result(&mut self, at: u32, rows: usize, ret: SqlType) -> Result<ArrayRef, String> {
+    pub(super) fn read_result(
+        &mut self,
+        at: u32,
+        rows: usize,
+        ret: SqlType,
+    ) -> Result<ArrayRef, String> {
         let mut d = [0u8; 16];
         self.read(at, &mut d)?;
         let word =
@@ -523,7 +376,7 @@ impl UdfInstance {
 
     /// The offsets, data and validity of a variable-length result column
     /// (VARCHAR or BINARY) whose descriptor is at `at`, checked.
-    fn read_variable(
+    pub(super) fn read_variable(
         &mut self,
         at: u32,
         rows: usize,
@@ -570,14 +423,14 @@ impl UdfInstance {
     }
 
     /// Copies guest memory at `at` into `buf`; fails outside the memory.
-    fn read(&self, at: u32, buf: &mut [u8]) -> Result<(), String> {
+    pub(super) fn read(&self, at: u32, buf: &mut [u8]) -> Result<(), String> {
         self.memory
             .read(&self.store, at as usize, buf)
             .map_err(|_| "its result points outside its memory".to_string())
     }
 }
 
-fn call_error(function: &str, reason: String) -> UdfError {
+pub(super) fn call_error(function: &str, reason: String) -> UdfError {
     UdfError::Call {
         function: function.to_string(),
         reason,
@@ -585,7 +438,7 @@ fn call_error(function: &str, reason: String) -> UdfError {
 }
 
 /// The meaning of a negative return code.
-fn check_code(code: i32) -> Result<(), String> {
+pub(super) fn check_code(code: i32) -> Result<(), String> {
     match code {
         c if c >= 0 => Ok(()),
         ERR_BAD_INPUT => Err(format!(

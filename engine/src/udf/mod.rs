@@ -13,6 +13,7 @@
 //! discarded.
 
 mod instance;
+mod instance_agg;
 mod module;
 pub mod registry;
 pub mod runtime;

@@ -1,6 +1,6 @@
 use super::*;
 use arrow::array::AsArray;
-use arrow::datatypes::{Int64Type, TimestampMillisecondType};
+use arrow::datatypes::{DataType, Int64Type, TimestampMillisecondType};
 
 fn opts(pairs: &[(&str, &str)]) -> Options {
     let mut all = vec![("connector".to_string(), "nexmark".to_string())];
