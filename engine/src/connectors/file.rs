@@ -21,7 +21,7 @@ use crate::error::ConnectorError;
 
 const KNOWN: &[&str] = &["path", "format", "follow", "format.on_error"];
 /// Bytes read per chunk.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 512 << 10;
 
 /// Checks the options of a `file` stream.
 ///

@@ -183,8 +183,8 @@ pub(crate) trait WindowAssigner: Send {
     /// (bytes of state held, open windows), for the metrics.
     fn held(&self) -> (usize, usize);
 
-    /// How many batches and watermarks pass between two [`Self::held`]
-    /// readings (1 when reading it is cheap).
+    /// How many batches pass between two [`Self::held`] readings (1 when
+    /// reading it is cheap: then it is also read after every close).
     fn report_every(&self) -> u64 {
         1
     }
@@ -261,7 +261,7 @@ pub(crate) struct WindowAggregateOp {
     time_column: usize,
     clock: Rejects,
     metrics: Arc<QueryMetrics>,
-    /// Batches and watermarks seen, to read the state size every so often.
+    /// Batches seen, to read the state size every so often.
     events: u64,
 }
 
@@ -322,7 +322,10 @@ impl Operator for WindowAggregateOp {
     fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
         if let Some(closed) = self.clock.advance(watermark) {
             self.assigner.close_until(closed, out)?;
-            self.maybe_report();
+            // state shrank: publish it, when that is cheap to read
+            if self.assigner.report_every() == 1 {
+                self.report();
+            }
         }
         out.push(Message::Watermark(watermark));
         Ok(())
