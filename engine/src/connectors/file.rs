@@ -207,11 +207,8 @@ impl FileSource {
 impl Source for FileSource {
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
         loop {
-            if let Some(b) = self.pending.pop_front() {
-                SourceCounters::add(&self.counters.records, b.num_rows() as u64);
-                return Ok(SourceEvent::Batch(b));
-            }
-            // keep every decoder busy: read ahead while there is room
+            // keep every decoder busy: read ahead while there is room, before
+            // handing on rows, so the decoders never wait for this thread
             while !self.done && !self.at_end && self.pool.has_room() {
                 if !self.read_more()? {
                     self.at_end = true;
@@ -220,6 +217,10 @@ impl Source for FileSource {
                     // no complete line yet: read on at the next poll
                     break;
                 }
+            }
+            if let Some(b) = self.pending.pop_front() {
+                SourceCounters::add(&self.counters.records, b.num_rows() as u64);
+                return Ok(SourceEvent::Batch(b));
             }
             if self.take_decoded()? {
                 continue;
