@@ -146,6 +146,10 @@ struct Results {
     source_vs_raw: [Vec<f64>; 4],
     p50: [Vec<f64>; 4],
     p99: [Vec<f64>; 4],
+    /// The dedicated tier's whole query on two workers and two decoding
+    /// threads, and over the one-thread run just before it.
+    parallel: Vec<f64>,
+    parallel_vs_one: Vec<f64>,
 }
 
 fn main() {
@@ -217,7 +221,7 @@ fn main() {
             }
             let group = format!("eddy-bench-{tier}-{id}-{run}");
             std::thread::sleep(SETTLE);
-            match tier_rate(&addr, &topic, tier, &group) {
+            let one = match tier_rate(&addr, &topic, tier, &group, 1) {
                 Ok(rate) => {
                     println!(
                         "  {tier:<15} {:>11} msg/s through the whole query",
@@ -227,8 +231,30 @@ fn main() {
                     if let Some(raw) = raw {
                         r.vs_raw[t].push(rate / raw);
                     }
+                    Some(rate)
                 }
-                Err(e) => println!("ERROR: {tier}: {e}"),
+                Err(e) => {
+                    println!("ERROR: {tier}: {e}");
+                    None
+                }
+            };
+            if *tier == "dedicated" {
+                // polled batches decoded on two threads (`--partitions 2`)
+                std::thread::sleep(SETTLE);
+                let group = format!("eddy-bench-{tier}-p2-{id}-{run}");
+                match tier_rate(&addr, &topic, tier, &group, 2) {
+                    Ok(rate) => {
+                        println!(
+                            "  {tier} ×2     {:>11} msg/s through the whole query, --partitions 2",
+                            thousands(rate)
+                        );
+                        r.parallel.push(rate);
+                        if let Some(one) = one {
+                            r.parallel_vs_one.push(rate / one);
+                        }
+                    }
+                    Err(e) => println!("ERROR: {tier} --partitions 2: {e}"),
+                }
             }
         }
     }
@@ -306,6 +332,11 @@ fn report(r: &Results, runs: usize, broker: &BrokerProcess, mean_bytes: f64, pro
             cell(median(&r.p99[t]), ms),
         );
     }
+    println!(
+        "| dedicated, `--partitions 2` (two decoding threads) | – | – | {} | {} vs one thread | – | – |",
+        cell(median(&r.parallel), thousands),
+        median(&r.parallel_vs_one).map_or("–".into(), |v| format!("{v:.2}x")),
+    );
     let (standard, buffered, dedicated) = (rate[0], rate[1], rate[2]);
     let at_least = |x: Option<f64>, min: f64| x.map(|x| (x >= min, thousands(x)));
     let ahead = |a: Option<f64>, b: Option<f64>| {

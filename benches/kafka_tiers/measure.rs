@@ -91,12 +91,17 @@ pub(super) fn tier_sql(addr: &str, topic: &str, tier: &str, group: &str, bounded
     )
 }
 
-/// Starts the bench query with `sink`.
-pub(super) fn start(sql: &str, sink: Box<dyn Sink>) -> Result<eddy::JobHandle, String> {
+/// Starts the bench query with `sink` on `partitions` workers (and as
+/// many decoding threads).
+pub(super) fn start(
+    sql: &str,
+    sink: Box<dyn Sink>,
+    partitions: usize,
+) -> Result<eddy::JobHandle, String> {
     let script = eddy::plan_script(sql).map_err(|e| format!("plan: {e}"))?;
     let plan = script.queries.first().ok_or("the script has no query")?;
     let options = RunOptions {
-        partitions: 1,
+        partitions,
         ..Default::default()
     };
     let spec = eddy::JobSpec::new("bench", plan.clone())
@@ -126,11 +131,18 @@ impl Sink for CountSink {
 }
 
 /// Messages per second one tier reads the throughput topic at (bounded run).
-pub(super) fn tier_rate(addr: &str, topic: &str, tier: &str, group: &str) -> Result<f64, String> {
+pub(super) fn tier_rate(
+    addr: &str,
+    topic: &str,
+    tier: &str,
+    group: &str,
+    partitions: usize,
+) -> Result<f64, String> {
     let sink = CountSink::default();
     let query = start(
         &tier_sql(addr, topic, tier, group, true),
         Box::new(sink.clone()),
+        partitions,
     )?;
     let deadline = Instant::now() + RUN_TIMEOUT;
     while !query.is_finished() {
@@ -287,6 +299,7 @@ pub(super) fn tier_latency(
     let query = start(
         &tier_sql(addr, topic, tier, group, false),
         Box::new(sink.clone()),
+        1,
     )?;
     std::thread::sleep(LATENCY_WARMUP);
     let producer = {
