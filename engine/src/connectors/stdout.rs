@@ -21,6 +21,29 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     Ok(())
 }
 
+/// The stream a bare `SELECT` writes to: JSON lines on standard output.
+pub(crate) fn console_stream(schema: SchemaRef) -> StreamDef {
+    StreamDef {
+        name: "stdout".into(),
+        schema,
+        watermark: None,
+        options: crate::catalog::Options::new(
+            "stdout",
+            [("connector".to_string(), "stdout".to_string())],
+        ),
+        event_time: Default::default(),
+        pos: Default::default(),
+    }
+}
+
+/// EXPLAIN's parameters of [`console_stream`].
+pub(crate) fn console_explain_params() -> Vec<(String, String)> {
+    vec![
+        ("connector".to_string(), "stdout".to_string()),
+        ("format".to_string(), "json".to_string()),
+    ]
+}
+
 /// The `stdout` connector (write only).
 pub struct Stdout;
 

@@ -271,18 +271,10 @@ fn panicked(thread: String, payload: &(dyn std::any::Any + Send)) -> ExecError {
 /// # Errors
 /// The sink cannot be opened (bad options, a file that cannot be created).
 pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::ConnectorError> {
-    use crate::catalog::{Options, StreamDef};
     use crate::plan::logical::SinkTarget;
     match &plan.sink {
         SinkTarget::Stdout => {
-            let def = StreamDef {
-                name: "stdout".into(),
-                schema: plan.output_schema.clone(),
-                watermark: None,
-                options: Options::new("stdout", [("connector".to_string(), "stdout".to_string())]),
-                event_time: Default::default(),
-                pos: Default::default(),
-            };
+            let def = connectors::stdout::console_stream(plan.output_schema.clone());
             connectors::open_sink(&def, plan.output_schema.clone())
         }
         SinkTarget::Stream(def) => connectors::open_sink(def, plan.output_schema.clone()),

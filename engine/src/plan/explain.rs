@@ -66,10 +66,7 @@ impl PhysicalPlan {
             out.push((name.to_string(), params));
         }
         let sink = match &self.sink {
-            SinkTarget::Stdout => vec![
-                ("connector".to_string(), "stdout".to_string()),
-                ("format".into(), "json".into()),
-            ],
+            SinkTarget::Stdout => crate::connectors::stdout::console_explain_params(),
             SinkTarget::Stream(s) => {
                 let mut p = vec![("name".to_string(), s.name.clone())];
                 p.extend(
