@@ -225,6 +225,37 @@ mod tests {
         }
     }
 
+    /// The window clause's kinds come from the window registry; an unknown
+    /// kind called like one gets the list, a standard named window is left
+    /// to sqlparser.
+    #[test]
+    fn window_clauses_are_the_registered_kinds() {
+        let timed = "CREATE STREAM b (k BIGINT, t TIMESTAMP, WATERMARK FOR t AS t) \
+                     WITH (connector = 'file', path = 'x.jsonl');";
+        for clause in [
+            "TUMBLING(INTERVAL '1' SECOND)",
+            "SLIDING(INTERVAL '2' SECOND, INTERVAL '1' SECOND)",
+            "SESSION(INTERVAL '1' SECOND)",
+        ] {
+            plan(&format!(
+                "{timed} SELECT k, COUNT(*) FROM b GROUP BY k WINDOW {clause}"
+            ))
+            .unwrap_or_else(|e| panic!("{clause}: {e}"));
+        }
+        let e = plan(&format!(
+            "{timed} SELECT k, COUNT(*) FROM b GROUP BY k WINDOW HOPPING(INTERVAL '1' SECOND)"
+        ))
+        .unwrap_err();
+        assert_eq!(e.message, "WINDOW HOPPING(...) is not supported yet");
+        let hint = e.hint.unwrap_or_default();
+        assert!(hint.contains("WINDOW SLIDING(size, advance)"), "{hint}");
+        let e = plan(&format!(
+            "{timed} SELECT k FROM b WINDOW w AS (PARTITION BY k)"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("named WINDOW"), "{e}");
+    }
+
     #[test]
     fn every_statement_kind_plans() {
         let out = plan(&format!(

@@ -270,8 +270,8 @@ fn take_emit(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<(EmitKeyword,
     Ok(Some((mode, pos)))
 }
 
-/// Removes `WINDOW TUMBLING(...)` / `SLIDING(...)` / `SESSION(...)` at
-/// parenthesis depth 0 and parses its arguments.
+/// Removes `WINDOW TUMBLING(...)` / `SLIDING(...)` / `SESSION(...)` (the
+/// window kinds' clauses) at parenthesis depth 0 and parses its arguments.
 fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<WindowClause>> {
     let sig = significant(tokens);
     let mut depth = 0i32;
@@ -284,8 +284,14 @@ fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<Wind
                     .get(k + 1)
                     .and_then(|&j| word(&tokens[j].token))
                     .unwrap_or_default();
-                if !matches!(kind.as_str(), "TUMBLING" | "SLIDING" | "SESSION") {
-                    continue; // a standard named-window clause: left to sqlparser
+                // `WINDOW <kind>(...)`, a registered kind or an unknown one
+                // called like one; `WINDOW w AS (...)` is standard SQL, left
+                // to sqlparser
+                let called = sig
+                    .get(k + 2)
+                    .is_some_and(|&j| tokens[j].token == Token::LParen);
+                if crate::exec::window::WindowSyntax::clause(&kind).is_none() && !called {
+                    continue;
                 }
                 let pos: SqlPos = tokens[i].span.into();
                 let open = sig
