@@ -24,6 +24,7 @@ pub mod error;
 pub mod exec;
 pub mod job;
 pub mod plan;
+pub mod server;
 pub mod sql;
 pub mod types;
 pub mod udf;

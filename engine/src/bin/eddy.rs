@@ -95,6 +95,29 @@ enum Command {
         /// The SQL script.
         file: PathBuf,
     },
+    /// Run the job server: the HTTP API (docs/http-api.md) and the web UI.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:7878", value_name = "HOST:PORT")]
+        listen: std::net::SocketAddr,
+        /// Listen on a non-loopback address (anyone who reaches it and has
+        /// the token can run queries).
+        #[arg(long)]
+        allow_remote: bool,
+        /// Read the API token from this file instead of generating one
+        /// (or set EDDY_TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Queries that may run at once.
+        #[arg(long, default_value_t = 16, value_name = "N")]
+        max_queries: usize,
+        /// Largest SQL body accepted, in KiB.
+        #[arg(long, default_value_t = 1024, value_name = "KIB")]
+        max_sql_kib: u64,
+        /// Each query's parallelism (default: the number of cores).
+        #[arg(long, value_name = "N")]
+        partitions: Option<usize>,
+    },
     /// Manage WebAssembly user-defined functions.
     Udf {
         #[command(subcommand)]
@@ -114,15 +137,19 @@ fn main() -> ExitCode {
     }
 }
 
-/// The UDF registry of the chosen data directory.
-fn registry(cli: &Cli) -> Result<Registry> {
-    let dir = cli.data_dir.clone().unwrap_or_else(Registry::default_dir);
-    let limits = UdfLimits {
+/// The UDF limits the options set.
+fn udf_limits(cli: &Cli) -> UdfLimits {
+    UdfLimits {
         memory_bytes: cli.udf_memory_mib.max(1) << 20,
         call_timeout: Duration::from_millis(cli.udf_timeout_ms.max(1)),
         module_bytes: cli.udf_max_module_mib.max(1) << 20,
-    };
-    Ok(Registry::open(&dir, limits)?)
+    }
+}
+
+/// The UDF registry of the chosen data directory.
+fn registry(cli: &Cli) -> Result<Registry> {
+    let dir = cli.data_dir.clone().unwrap_or_else(Registry::default_dir);
+    Ok(Registry::open(&dir, udf_limits(cli))?)
 }
 
 fn udf(cli: &Cli, action: &UdfCommand) -> Result<()> {
@@ -160,6 +187,7 @@ fn udf(cli: &Cli, action: &UdfCommand) -> Result<()> {
 fn dispatch(cli: Cli) -> Result<()> {
     let udfs = match &cli.command {
         Command::Udf { action } => return udf(&cli, action),
+        Command::Serve { .. } => Vec::new(),
         _ => registry(&cli)?.modules().to_vec(),
     };
     match cli.command {
@@ -215,8 +243,74 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        Command::Serve {
+            listen,
+            allow_remote,
+            ref token_file,
+            max_queries,
+            max_sql_kib,
+            partitions,
+        } => {
+            let token = match (token_file, std::env::var("EDDY_TOKEN")) {
+                (Some(f), _) => Some(
+                    std::fs::read_to_string(f)
+                        .with_context(|| format!("cannot read the token file {}", f.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+                _ => None,
+            };
+            let mut options = eddy::server::ServeOptions::new(
+                cli.data_dir.clone().unwrap_or_else(Registry::default_dir),
+            );
+            options.listen = listen;
+            options.allow_remote = allow_remote;
+            options.token = token;
+            options.max_queries = max_queries.max(1);
+            options.max_sql_bytes = max_sql_kib.max(1) << 10;
+            options.udf_limits = udf_limits(&cli);
+            options.partitions = partitions
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            serve(options)
+        }
         Command::Udf { ref action } => udf(&cli, action),
     }
+}
+
+/// Runs the server until SIGINT or SIGTERM, then stops every query (sinks
+/// flushed) and exits 130 or 143, as a shell expects of a signalled program.
+fn serve(options: eddy::server::ServeOptions) -> Result<()> {
+    if !options.listen.ip().is_loopback() && options.allow_remote {
+        eprintln!(
+            "warning: listening on {}: anyone who can reach it and has the token can run queries",
+            options.listen
+        );
+    }
+    let server = eddy::server::Server::start(options)?;
+    eprintln!("eddy serve: listening on http://{}", server.addr());
+    eprintln!("open {} to log in", server.login_url());
+    for name in server.restart_failures() {
+        eprintln!(
+            "warning: recorded query '{name}' could not be restarted (see GET /api/queries/{name})"
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let code = runtime.block_on(async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|()| 130),
+            _ = term.recv() => Ok(143),
+        }
+    })?;
+    eprintln!("eddy serve: stopping the queries");
+    let clean = server.shutdown(Duration::from_secs(30));
+    if !clean {
+        eprintln!("warning: some queries did not stop within 30 s");
+    }
+    std::process::exit(code)
 }
 
 fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {

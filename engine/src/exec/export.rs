@@ -61,6 +61,14 @@ impl Exporter {
             .clone()
     }
 
+    /// Removes the counters registered under `query` (a query restarted
+    /// registers fresh ones).
+    pub fn unregister(&self, query: &str) {
+        if let Ok(mut q) = self.queries.lock() {
+            q.retain(|r| r.label != query);
+        }
+    }
+
     /// Adds a running query's counters under the label `query`.
     pub fn register(&self, query: &str, metrics: Arc<QueryMetrics>, source: Arc<SourceCounters>) {
         if let Ok(mut q) = self.queries.lock() {

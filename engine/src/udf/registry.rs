@@ -148,19 +148,35 @@ impl Registry {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         };
+        let bytes = std::fs::read(path).map_err(|e| self.error(path, e))?;
+        self.register_bytes(&bytes, &name, &path.display().to_string())
+    }
+
+    /// Registers a module given as bytes (an upload) under `name`;
+    /// `origin` names where it came from in messages. Checked exactly as
+    /// [`Registry::register`] checks a file.
+    ///
+    /// # Errors
+    /// As [`Registry::register`].
+    pub fn register_bytes(
+        &mut self,
+        bytes: &[u8],
+        name: &str,
+        origin: &str,
+    ) -> Result<Arc<UdfModule>, UdfError> {
+        let name = name.to_string();
         if name.is_empty()
             || !name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(UdfError::Registry {
-                path: path.display().to_string(),
+                path: origin.to_string(),
                 reason: format!(
                     "'{name}' is not a valid module name (letters, digits, _ and -); pass --name"
                 ),
             });
         }
-        let bytes = std::fs::read(path).map_err(|e| self.error(path, e))?;
         if bytes.len() > self.limits.module_bytes {
             return Err(UdfError::TooLarge {
                 name,
@@ -168,7 +184,7 @@ impl Registry {
                 limit: self.limits.module_bytes,
             });
         }
-        let module = UdfModule::load(&name, &bytes, self.limits)?;
+        let module = UdfModule::load(&name, bytes, self.limits)?;
         if self.modules.iter().any(|m| m.name == name) {
             return Err(self.clash(format!(
                 "a module named '{name}' is already registered; remove it first (eddy udf remove {name}) or pass another --name"
@@ -192,7 +208,7 @@ impl Registry {
         let dir = self.dir.join("udf");
         std::fs::create_dir_all(&dir).map_err(|e| self.error(&dir, e))?;
         let file = self.file(&module.sha256);
-        std::fs::write(&file, &bytes).map_err(|e| self.error(&file, e))?;
+        std::fs::write(&file, bytes).map_err(|e| self.error(&file, e))?;
         self.modules.push(module.clone());
         self.write_index()?;
         Ok(module)

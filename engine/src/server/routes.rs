@@ -1,0 +1,500 @@
+//! The HTTP routes. Every `/api` route checks `Host` and the credential
+//! before anything reads a body; state-changing routes check `Origin`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use warp::http::{Method, StatusCode};
+use warp::{Filter, Rejection, Reply};
+
+use super::State;
+use super::auth::{self, Credential};
+use super::error::{self, ApiError};
+use super::queries::plan_one;
+use crate::job::JobEvent;
+
+type Shared = Arc<State>;
+
+/// A body holding SQL.
+#[derive(Deserialize)]
+struct SqlBody {
+    sql: String,
+}
+
+/// A body creating a query.
+#[derive(Deserialize)]
+struct CreateBody {
+    name: String,
+    sql: String,
+}
+
+/// Every route, with errors as JSON.
+pub(super) fn routes(
+    state: Shared,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let healthz = warp::path("healthz")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .map(|s: Shared| {
+            warp::reply::json(&serde_json::json!({
+                "status": "ok",
+                "queries": s.queries.list().len(),
+            }))
+        });
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .map(|s: Shared| {
+            warp::reply::with_header(
+                s.exporter.render(),
+                "content-type",
+                "text/plain; version=0.0.4; charset=utf-8",
+            )
+        });
+    let login = warp::path("login")
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .map(login);
+    let index = warp::path::end().and(warp::get()).map(|| {
+        warp::reply::with_header(
+            warp::reply::html(INDEX),
+            "content-security-policy",
+            "default-src 'none'; style-src 'self'",
+        )
+    });
+    let api = warp::path("api").and(authorized(state.clone()));
+    healthz
+        .or(metrics)
+        .or(login)
+        .or(index)
+        .or(api.and(api_routes(state)))
+        .recover(recover)
+}
+
+/// The `/api` routes (after the credential check).
+fn api_routes(state: Shared) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let sql_limit = state.max_sql_bytes;
+    let module_limit = state.max_module_bytes;
+    let queries = warp::path("queries");
+    let check = queries
+        .and(warp::path("check"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(sql_limit))
+        .and(warp::body::json())
+        .and(with(state.clone()))
+        .and_then(|b: SqlBody, s: Shared| blocking(move || check(&s, &b.sql)));
+    let explain = queries
+        .and(warp::path("explain"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(sql_limit))
+        .and(warp::body::json())
+        .and(with(state.clone()))
+        .and_then(|b: SqlBody, s: Shared| blocking(move || explain(&s, &b.sql)));
+    let list = queries
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .map(|s: Shared| warp::reply::json(&s.queries.list()).into_response());
+    let create = queries
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(sql_limit))
+        .and(warp::body::json())
+        .and(with(state.clone()))
+        .and_then(|b: CreateBody, s: Shared| {
+            blocking(move || {
+                let udfs = s.udfs();
+                let v = s.queries.create(&b.name, &b.sql, &udfs)?;
+                Ok(
+                    warp::reply::with_status(warp::reply::json(&v), StatusCode::CREATED)
+                        .into_response(),
+                )
+            })
+        });
+    let get = queries
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .and_then(|name: String, s: Shared| {
+            blocking(move || Ok(warp::reply::json(&s.queries.get(&name)?).into_response()))
+        });
+    let stop = queries
+        .and(warp::path::param::<String>())
+        .and(warp::path("stop"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with(state.clone()))
+        .and_then(|name: String, s: Shared| {
+            blocking(move || Ok(warp::reply::json(&s.queries.stop(&name)?).into_response()))
+        });
+    let start = queries
+        .and(warp::path::param::<String>())
+        .and(warp::path("start"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(with(state.clone()))
+        .and_then(|name: String, s: Shared| {
+            blocking(move || {
+                let udfs = s.udfs();
+                Ok(warp::reply::json(&s.queries.start(&name, &udfs)?).into_response())
+            })
+        });
+    let delete = queries
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::delete())
+        .and(with(state.clone()))
+        .and_then(|name: String, s: Shared| {
+            blocking(move || {
+                s.queries.delete(&name)?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            })
+        });
+    let events = queries
+        .and(warp::path::param::<String>())
+        .and(warp::path("events"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .and_then(|name: String, s: Shared| async move {
+            events(&s, &name).map_err(warp::reject::custom)
+        });
+    let udfs = warp::path("udfs");
+    let udf_list = udfs
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(with(state.clone()))
+        .map(|s: Shared| {
+            let list: Vec<serde_json::Value> = s
+                .registry()
+                .modules()
+                .iter()
+                .map(|m| module_json(m))
+                .collect();
+            warp::reply::json(&list).into_response()
+        });
+    let udf_upload = udfs
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::content_length_limit(module_limit))
+        .and(warp::body::bytes())
+        .and(with(state.clone()))
+        .and_then(
+            |name: String, ty: Option<String>, body: bytes::Bytes, s: Shared| {
+                blocking(move || upload(&s, &name, ty.as_deref(), &body))
+            },
+        );
+    let udf_delete = udfs
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::delete())
+        .and(with(state))
+        .and_then(|name: String, s: Shared| {
+            blocking(move || {
+                s.registry().remove(&name).map_err(|e| {
+                    ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+                        .hint("GET /api/udfs lists the registered modules")
+                })?;
+                Ok(StatusCode::NO_CONTENT.into_response())
+            })
+        });
+    check
+        .or(explain)
+        .unify()
+        .or(create)
+        .unify()
+        .or(list)
+        .unify()
+        .or(stop)
+        .unify()
+        .or(start)
+        .unify()
+        .or(events)
+        .unify()
+        .or(get)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(udf_list)
+        .unify()
+        .or(udf_upload)
+        .unify()
+        .or(udf_delete)
+        .unify()
+}
+
+fn with(state: Shared) -> impl Filter<Extract = (Shared,), Error = Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
+/// Runs `f` off the async threads (planning, compiling a module and
+/// stopping a query take a while); its error becomes the reply.
+async fn blocking(
+    f: impl FnOnce() -> Result<warp::reply::Response, ApiError> + Send + 'static,
+) -> Result<warp::reply::Response, Rejection> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Ok(error::reply(&e)),
+        Err(e) => Ok(error::reply(&ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the request failed: {e}"),
+        ))),
+    }
+}
+
+/// `Host` and the credential, checked before any body is read; `Origin`
+/// for state-changing calls.
+fn authorized(state: Shared) -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::method()
+        .and(warp::header::optional::<String>("host"))
+        .and(warp::header::optional::<String>("authorization"))
+        .and(warp::header::optional::<String>("cookie"))
+        .and(warp::header::optional::<String>("origin"))
+        .and(with(state))
+        .and_then(
+            |method: Method,
+             host: Option<String>,
+             authorization: Option<String>,
+             cookie: Option<String>,
+             origin: Option<String>,
+             s: Shared| async move {
+                let host_ok = host
+                    .as_deref()
+                    .is_some_and(|h| s.hosts.iter().any(|a| a.eq_ignore_ascii_case(h)));
+                if !host_ok {
+                    return Err(warp::reject::custom(
+                        ApiError::new(
+                            StatusCode::FORBIDDEN,
+                            format!("Host '{}' is not this server", host.unwrap_or_default()),
+                        )
+                        .hint(format!("address it as {}", s.hosts.join(" or "))),
+                    ));
+                }
+                let Some(cred) = auth::credential(&s.token, authorization.as_deref(), cookie.as_deref()) else {
+                    return Err(warp::reject::custom(
+                        ApiError::new(StatusCode::UNAUTHORIZED, "a valid token is needed")
+                            .hint("send Authorization: Bearer <token> (printed by eddy serve), or open the login URL it prints"),
+                    ));
+                };
+                let changes = method != Method::GET && method != Method::HEAD;
+                let origin_ok = match origin.as_deref() {
+                    Some(o) => auth::origin_allowed(o, &s.hosts),
+                    // a browser always sends Origin on these; a bearer token is no cookie a page could borrow
+                    None => cred == Credential::Bearer,
+                };
+                if changes && !origin_ok {
+                    return Err(warp::reject::custom(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "this change must come from a page of this server (Origin)",
+                    )));
+                }
+                Ok(())
+            },
+        )
+        .untuple_one()
+}
+
+fn login(s: Shared, q: std::collections::HashMap<String, String>) -> warp::reply::Response {
+    match q.get("token") {
+        Some(t) if auth::same_token(t, &s.token) => {
+            let cookie = format!(
+                "{}={}; HttpOnly; SameSite=Strict; Path=/",
+                auth::COOKIE,
+                s.token
+            );
+            let r = warp::reply::with_header(
+                warp::reply::with_status(warp::reply(), StatusCode::SEE_OTHER),
+                "location",
+                "/",
+            );
+            warp::reply::with_header(r, "set-cookie", cookie).into_response()
+        }
+        _ => error::reply(
+            &ApiError::new(StatusCode::UNAUTHORIZED, "the login token is wrong")
+                .hint("open the login URL eddy serve printed at start"),
+        ),
+    }
+}
+
+fn check(s: &State, sql: &str) -> Result<warp::reply::Response, ApiError> {
+    let script = crate::plan_script_with_udfs(sql, s.udfs()).map_err(|e| ApiError::sql(&e))?;
+    Ok(warp::reply::json(&serde_json::json!({
+        "ok": true,
+        "streams": script.catalog.streams().len(),
+        "queries": script.queries.len(),
+    }))
+    .into_response())
+}
+
+fn explain(s: &State, sql: &str) -> Result<warp::reply::Response, ApiError> {
+    let plan = plan_one(sql, &s.udfs())?;
+    Ok(warp::reply::json(&serde_json::json!({
+        "graph": plan.explain_json(),
+        "text": plan.explain_text(),
+    }))
+    .into_response())
+}
+
+fn module_json(m: &crate::udf::UdfModule) -> serde_json::Value {
+    serde_json::json!({
+        "name": m.name,
+        "sha256": m.sha256,
+        "size": m.size,
+        "abi_version": eddy_udf_abi::ABI_VERSION,
+        "functions": m.functions.iter().map(|f| serde_json::json!({
+            "name": f.name,
+            "kind": f.kind.name(),
+            "signature": f.to_string(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn upload(
+    s: &State,
+    name: &str,
+    ty: Option<&str>,
+    body: &[u8],
+) -> Result<warp::reply::Response, ApiError> {
+    let ty = ty.unwrap_or("").split(';').next().unwrap_or("").trim();
+    if !matches!(ty, "application/wasm" | "application/octet-stream") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("a module is uploaded as application/wasm, not '{ty}'"),
+        )
+        .hint("send the .wasm file's bytes with Content-Type: application/wasm"));
+    }
+    // compiled here, under the registry's lock: concurrent uploads never lose one
+    let mut registry = s.registry();
+    let m = registry
+        .register_bytes(body, name, &format!("upload '{name}'"))
+        .map_err(|e| {
+            let clash = e.to_string().contains("already");
+            let status = if clash { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
+            ApiError::new(status, e.to_string())
+                .hint("build it with the eddy-udf SDK: cargo build --release --target wasm32-unknown-unknown")
+        })?;
+    Ok(
+        warp::reply::with_status(warp::reply::json(&module_json(&m)), StatusCode::CREATED)
+            .into_response(),
+    )
+}
+
+/// Server-sent events of a running query: `rows` (a JSON array of row
+/// objects), `progress` (with rows skipped for this client) and `status`
+/// (the last one when the query ends).
+fn events(s: &State, name: &str) -> Result<warp::reply::Response, ApiError> {
+    let sub = s.queries.subscribe(name, 64)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<warp::sse::Event>(64);
+    std::thread::Builder::new()
+        .name("eddy-sse".into())
+        .spawn(move || forward(sub, tx))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
+    });
+    Ok(warp::sse::reply(
+        warp::sse::keep_alive()
+            .interval(Duration::from_secs(15))
+            .stream(stream),
+    )
+    .into_response())
+}
+
+/// Moves a subscription's events to an SSE client until either ends.
+fn forward(sub: crate::job::Subscription, tx: tokio::sync::mpsc::Sender<warp::sse::Event>) {
+    use warp::sse::Event;
+    while let Ok(event) = sub.events.recv() {
+        let e = match event {
+            JobEvent::Rows(batch) => match rows_json(&batch) {
+                Some(rows) => Event::default().event("rows").data(rows),
+                None => continue,
+            },
+            JobEvent::Progress(p) => Event::default().event("progress").data(
+                serde_json::json!({
+                    "records_in": p.records_in,
+                    "records_out": p.records_out,
+                    "rate": p.rate(),
+                    "watermark": p.watermark,
+                    "late": p.late_dropped,
+                    "malformed": p.malformed,
+                    "skipped": sub.skipped_rows(),
+                })
+                .to_string(),
+            ),
+            JobEvent::Status(st) => {
+                let error = match &st {
+                    crate::JobStatus::Failed(m) => Some(m.clone()),
+                    _ => None,
+                };
+                Event::default().event("status").data(
+                    serde_json::json!({ "status": st.name(), "error": error, "skipped": sub.skipped_rows() })
+                        .to_string(),
+                )
+            }
+        };
+        if tx.blocking_send(e).is_err() {
+            return; // the client went away
+        }
+    }
+}
+
+/// A batch as a JSON array of row objects.
+fn rows_json(batch: &arrow::record_batch::RecordBatch) -> Option<String> {
+    let mut w = arrow::json::ArrayWriter::new(Vec::new());
+    w.write(batch).ok()?;
+    w.finish().ok()?;
+    String::from_utf8(w.into_inner()).ok()
+}
+
+/// Rejections as JSON errors with their status.
+async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
+    use warp::reject::{LengthRequired, MethodNotAllowed, PayloadTooLarge, UnsupportedMediaType};
+    let e = if let Some(e) = r.find::<ApiError>() {
+        e.clone()
+    } else if r.find::<PayloadTooLarge>().is_some() {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+        )
+        .hint("modules are capped by --udf-max-module-mib, SQL by --max-sql-kib")
+    } else if r.find::<LengthRequired>().is_some() {
+        ApiError::new(
+            StatusCode::LENGTH_REQUIRED,
+            "the request needs a Content-Length",
+        )
+    } else if r.find::<UnsupportedMediaType>().is_some() {
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the body must be JSON")
+            .hint("send Content-Type: application/json")
+    } else if let Some(e) = r.find::<warp::filters::body::BodyDeserializeError>() {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("the JSON body does not fit: {e}"),
+        )
+        .hint("see docs/http-api.md for each call's body")
+    } else if r.is_not_found() {
+        ApiError::new(StatusCode::NOT_FOUND, "no such route").hint("see docs/http-api.md")
+    } else if r.find::<MethodNotAllowed>().is_some() {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this route does not take that method",
+        )
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, format!("{r:?}"))
+    };
+    Ok(error::reply(&e))
+}
+
+const INDEX: &str = "<!doctype html><html><head><meta charset=utf-8><title>Eddy</title></head>\
+<body><h1>Eddy</h1><p>The job server is running. The API is under <code>/api</code> \
+(see docs/http-api.md); metrics at <a href=/metrics>/metrics</a>.</p></body></html>";

@@ -1,0 +1,489 @@
+//! `eddy serve`'s HTTP API through real HTTP on an ephemeral port: every
+//! route, the error statuses, auth before body, parallel uploads, two
+//! queries at once where one fails, live events, and a restart that brings
+//! the recorded queries back.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use eddy::server::{ServeOptions, Server};
+use serde_json::{Value, json};
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// A reply: status, headers (lower-case names) and body.
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; `headers` may override
+/// Host. A `body` of `None` sends no body and no Content-Length.
+fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).expect("connects");
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        head.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    if let Some(b) = body {
+        // a refused request may close before reading it all
+        let _ = s.write_all(b);
+    }
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+const BEARER: (&str, &str) = ("Authorization", "Bearer 0123456789abcdef0123456789abcdef");
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+fn get(addr: SocketAddr, path: &str) -> Reply {
+    request(addr, "GET", path, &[BEARER], None)
+}
+
+fn post(addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    let b = body.to_string();
+    request(addr, "POST", path, &[BEARER, JSON], Some(b.as_bytes()))
+}
+
+fn server(dir: &std::path::Path) -> Server {
+    let mut o = ServeOptions::new(dir.to_path_buf());
+    o.listen = "127.0.0.1:0".parse().unwrap();
+    o.token = Some(TOKEN.into());
+    o.max_sql_bytes = 64 << 10;
+    o.max_queries = 3;
+    o.udf_limits.module_bytes = 4 << 20;
+    Server::start(o).expect("starts")
+}
+
+/// A generator stream paced in real time, so a query runs until stopped.
+fn paced(query: &str) -> String {
+    format!(
+        "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP,
+           WATERMARK FOR date_time AS date_time - INTERVAL '1' SECOND)
+         WITH (connector = 'nexmark', events = '100000000', rate = '50000', realtime = 'true');
+         {query}"
+    )
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn auth_host_origin_and_limits_come_before_anything_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let a = s.addr();
+    assert_eq!(
+        request(a, "GET", "/healthz", &[], None).json()["status"],
+        "ok"
+    );
+    // no token: 401, and before the (oversized) body is read
+    let big = vec![b'x'; 8 << 20];
+    let r = request(a, "POST", "/api/queries", &[JSON], Some(&big));
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.json()["hint"].as_str().unwrap().contains("Bearer"));
+    let r = request(
+        a,
+        "GET",
+        "/api/queries",
+        &[("Authorization", "Bearer wrong")],
+        None,
+    );
+    assert_eq!(r.status, 401);
+    // a foreign Host (DNS rebinding) is refused even with the token
+    let r = request(
+        a,
+        "GET",
+        "/api/queries",
+        &[BEARER, ("Host", "evil.example:80")],
+        None,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    // the login URL sets an HttpOnly, SameSite=Strict cookie that works for GET ...
+    let r = request(a, "GET", &format!("/login?token={TOKEN}"), &[], None);
+    assert_eq!(r.status, 303);
+    let cookie = r.header("set-cookie").expect("a cookie").to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(
+        request(a, "GET", "/api/queries", &[("Cookie", &pair)], None).status,
+        200
+    );
+    assert_eq!(
+        request(a, "GET", "/login?token=nope", &[], None).status,
+        401
+    );
+    // ... but a change by cookie needs this server's Origin
+    let body = json!({"sql": "x"}).to_string();
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/check",
+        &[("Cookie", &pair), JSON],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let origin = format!("http://{a}");
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/check",
+        &[("Cookie", &pair), ("Origin", &origin), JSON],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/check",
+        &[BEARER, ("Origin", "http://evil.example"), JSON],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 403);
+    // 411 without a length, 413 over the limit, 415 not JSON
+    assert_eq!(
+        request(a, "POST", "/api/queries/check", &[BEARER, JSON], None).status,
+        411
+    );
+    let huge = json!({"sql": "x".repeat(100 << 10)}).to_string();
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/check",
+        &[BEARER, JSON],
+        Some(huge.as_bytes()),
+    );
+    assert_eq!(r.status, 413, "{}", r.body);
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/check",
+        &[BEARER, ("Content-Type", "text/plain")],
+        Some(body.as_bytes()),
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
+    // unknown routes and bad JSON bodies are JSON errors too
+    let r = get(a, "/api/nothing");
+    assert_eq!(r.status, 404);
+    assert!(r.json()["error"].is_string());
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/check",
+        &[BEARER, JSON],
+        Some(b"{\"sq\": 1}"),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Prometheus text for every query
+    let r = request(a, "GET", "/metrics", &[], None);
+    assert_eq!(r.status, 200);
+    assert!(s.shutdown(Duration::from_secs(10)));
+}
+
+#[test]
+fn queries_check_explain_run_stream_stop_and_fail_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let a = s.addr();
+    // check: a plan error with its line and column
+    let r = post(
+        a,
+        "/api/queries/check",
+        &json!({"sql": "CREATE STREAM b (auction BIGINT) WITH (connector = 'nexmark');\nSELECT y FROM b"}),
+    );
+    assert_eq!(r.status, 400);
+    let e = r.json();
+    assert_eq!(
+        (e["line"].as_u64(), e["column"].as_u64()),
+        (Some(2), Some(8)),
+        "{e}"
+    );
+    let sql = paced(
+        "SELECT auction, window_start, COUNT(*) AS n FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND)
+         GROUP BY auction, window_start, window_end",
+    );
+    let r = post(a, "/api/queries/check", &json!({"sql": sql}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    // explain: the plan graph
+    let r = post(a, "/api/queries/explain", &json!({"sql": sql}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let kinds: Vec<String> = r.json()["graph"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        kinds.contains(&"TumblingWindowAggregate".to_string()),
+        "{kinds:?}"
+    );
+    // two queries at once; one fails (its file does not exist) and the other runs on
+    let r = post(a, "/api/queries", &json!({"name": "windows", "sql": sql}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = post(a, "/api/queries", &json!({"name": "windows", "sql": sql}));
+    assert_eq!(r.status, 409);
+    // a file that does not exist: refused at once
+    let missing = "CREATE STREAM f (x BIGINT) WITH (connector = 'file', path = '/nonexistent/eddy/in.jsonl'); SELECT x FROM f";
+    let r = post(
+        a,
+        "/api/queries",
+        &json!({"name": "missing", "sql": missing}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("in.jsonl"),
+        "{}",
+        r.body
+    );
+    // a file with a bad line: starts, then fails while the other runs on
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"x\": 1}\n{\"x\": \n").unwrap();
+    let bad = format!(
+        "CREATE STREAM f (x BIGINT) WITH (connector = 'file', path = '{}'); SELECT x FROM f",
+        input.display()
+    );
+    let r = post(a, "/api/queries", &json!({"name": "broken", "sql": bad}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    wait_for("the broken query to fail", || {
+        get(a, "/api/queries/broken").json()["status"] == "failed"
+    });
+    let failed = get(a, "/api/queries/broken").json();
+    assert!(
+        failed["error"].as_str().unwrap().contains("line 2"),
+        "{failed}"
+    );
+    let r = post(a, "/api/queries", &json!({"name": "bad name!", "sql": sql}));
+    assert_eq!(r.status, 400);
+    wait_for("rows", || {
+        get(a, "/api/queries/windows").json()["progress"]["records_out"].as_u64() > Some(0)
+    });
+    assert_eq!(get(a, "/api/queries/windows").json()["status"], "running");
+    // live events: progress and rows, on one stream
+    let mut stream = TcpStream::connect(a).unwrap();
+    write!(
+        stream,
+        "GET /api/queries/windows/events HTTP/1.1\r\nHost: {a}\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    )
+    .unwrap();
+    let mut lines = BufReader::new(stream.try_clone().unwrap()).lines();
+    let (mut saw_rows, mut saw_progress) = (false, false);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(saw_rows && saw_progress) && Instant::now() < deadline {
+        let Some(Ok(line)) = lines.next() else { break };
+        saw_rows |= line == "event:rows" || line == "event: rows";
+        saw_progress |= line == "event:progress" || line == "event: progress";
+    }
+    assert!(
+        saw_rows && saw_progress,
+        "rows {saw_rows}, progress {saw_progress}"
+    );
+    drop(stream);
+    // a client that went away slows nothing: the query keeps running
+    let list = get(a, "/api/queries").json();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    // stop, start again, delete
+    let r = request(a, "POST", "/api/queries/windows/stop", &[BEARER], Some(b""));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "stopped");
+    let r = request(a, "GET", "/api/queries/windows/events", &[BEARER], None);
+    assert_eq!(r.status, 409);
+    let r = request(
+        a,
+        "POST",
+        "/api/queries/windows/start",
+        &[BEARER],
+        Some(b""),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "running");
+    assert_eq!(
+        request(a, "DELETE", "/api/queries/windows", &[BEARER], None).status,
+        204
+    );
+    assert_eq!(get(a, "/api/queries/windows").status, 404);
+    assert!(s.shutdown(Duration::from_secs(10)));
+}
+
+#[test]
+fn a_restarted_server_lists_its_queries_and_restarts_the_running_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = paced("SELECT auction, price FROM bids WHERE price > 0");
+    {
+        let s = server(dir.path());
+        let a = s.addr();
+        assert_eq!(
+            post(a, "/api/queries", &json!({"name": "running", "sql": sql})).status,
+            201
+        );
+        assert_eq!(
+            post(a, "/api/queries", &json!({"name": "stopped", "sql": sql})).status,
+            201
+        );
+        let r = request(a, "POST", "/api/queries/stopped/stop", &[BEARER], Some(b""));
+        assert_eq!(r.status, 200);
+        assert!(s.shutdown(Duration::from_secs(10)));
+    }
+    let s = server(dir.path());
+    let a = s.addr();
+    let list = get(a, "/api/queries").json();
+    let status = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["name"] == name)
+            .map(|q| q["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("running").as_deref(), Some("running"), "{list}");
+    assert_eq!(status("stopped").as_deref(), Some("stopped"), "{list}");
+    wait_for("the restarted query to read", || {
+        get(a, "/api/queries/running").json()["progress"]["records_in"].as_u64() > Some(0)
+    });
+    assert!(s.shutdown(Duration::from_secs(10)));
+}
+
+#[test]
+fn udf_modules_upload_in_parallel_list_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = server(dir.path());
+    let a = s.addr();
+    let stats = std::fs::read(eddy_suite::udf_wasm("stats")).unwrap();
+    let geo = std::fs::read(eddy_suite::udf_wasm("geo")).unwrap();
+    let wasm = ("Content-Type", "application/wasm");
+    // two uploads at once: neither registration is lost
+    let (r1, r2) = std::thread::scope(|sc| {
+        let h1 = sc.spawn(|| request(a, "POST", "/api/udfs/stats", &[BEARER, wasm], Some(&stats)));
+        let h2 = sc.spawn(|| request(a, "POST", "/api/udfs/geo", &[BEARER, wasm], Some(&geo)));
+        (h1.join().unwrap(), h2.join().unwrap())
+    });
+    assert_eq!(
+        (r1.status, r2.status),
+        (201, 201),
+        "{} / {}",
+        r1.body,
+        r2.body
+    );
+    let sigs: Vec<String> = r1.json()["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["signature"].as_str().unwrap().to_string())
+        .collect();
+    assert!(sigs.iter().any(|s| s.starts_with("median(")), "{sigs:?}");
+    let list = get(a, "/api/udfs").json();
+    assert_eq!(list.as_array().unwrap().len(), 2, "{list}");
+    assert_eq!(
+        request(a, "POST", "/api/udfs/stats", &[BEARER, wasm], Some(&stats)).status,
+        409
+    );
+    // not a module: the registry's message; wrong type: 415
+    let r = request(
+        a,
+        "POST",
+        "/api/udfs/junk",
+        &[BEARER, wasm],
+        Some(b"not wasm at all"),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().len() > 10);
+    let r = request(
+        a,
+        "POST",
+        "/api/udfs/junk",
+        &[BEARER, ("Content-Type", "text/plain")],
+        Some(b"x"),
+    );
+    assert_eq!(r.status, 415);
+    // a query may call an uploaded aggregate
+    let sql = paced(
+        "SELECT auction, window_start, median(CAST(price AS DOUBLE)) AS m FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND)
+         GROUP BY auction, window_start, window_end",
+    );
+    let r = post(a, "/api/queries/check", &json!({"sql": sql}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        request(a, "DELETE", "/api/udfs/geo", &[BEARER], None).status,
+        204
+    );
+    assert_eq!(
+        request(a, "DELETE", "/api/udfs/geo", &[BEARER], None).status,
+        404
+    );
+    assert_eq!(get(a, "/api/udfs").json().as_array().unwrap().len(), 1);
+    assert!(s.shutdown(Duration::from_secs(10)));
+}
