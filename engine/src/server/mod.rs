@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod queries;
 mod routes;
+mod ui;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;

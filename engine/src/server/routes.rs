@@ -13,6 +13,7 @@ use super::State;
 use super::auth::{self, Credential};
 use super::error::{self, ApiError};
 use super::queries::plan_one;
+use super::ui;
 use crate::job::JobEvent;
 
 type Shared = Arc<State>;
@@ -63,16 +64,28 @@ pub(super) fn routes(
         .map(login);
     let index = warp::path::end().and(warp::get()).map(|| {
         warp::reply::with_header(
-            warp::reply::html(INDEX),
+            warp::reply::html(ui::INDEX),
             "content-security-policy",
-            "default-src 'none'; style-src 'self'",
+            ui::CSP,
         )
+        .into_response()
     });
+    let files = warp::path("static")
+        .and(warp::path::tail())
+        .and(warp::get())
+        .map(|tail: warp::path::Tail| match ui::file(tail.as_str()) {
+            Some((ty, text)) => {
+                let r = warp::reply::with_header(text, "content-type", ty);
+                warp::reply::with_header(r, "content-security-policy", ui::CSP).into_response()
+            }
+            None => error::reply(&ApiError::not_found("file", tail.as_str())),
+        });
     let api = warp::path("api").and(authorized(state.clone()));
     healthz
         .or(metrics)
         .or(login)
         .or(index)
+        .or(files)
         .or(api.and(api_routes(state)))
         .recover(recover)
 }
@@ -313,10 +326,16 @@ fn login(s: Shared, q: std::collections::HashMap<String, String>) -> warp::reply
                 auth::COOKIE,
                 s.token
             );
+            // back to a page of this server only (`next=/#/udfs`), never elsewhere
+            let next = q
+                .get("next")
+                .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+                .cloned()
+                .unwrap_or_else(|| "/".into());
             let r = warp::reply::with_header(
                 warp::reply::with_status(warp::reply(), StatusCode::SEE_OTHER),
                 "location",
-                "/",
+                next,
             );
             warp::reply::with_header(r, "set-cookie", cookie).into_response()
         }
@@ -494,7 +513,3 @@ async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
     };
     Ok(error::reply(&e))
 }
-
-const INDEX: &str = "<!doctype html><html><head><meta charset=utf-8><title>Eddy</title></head>\
-<body><h1>Eddy</h1><p>The job server is running. The API is under <code>/api</code> \
-(see docs/http-api.md); metrics at <a href=/metrics>/metrics</a>.</p></body></html>";

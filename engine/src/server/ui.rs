@@ -1,0 +1,97 @@
+//! The web UI: the static files of `web/` (HTML, CSS, plain ES modules),
+//! embedded in the binary, served with a strict Content-Security-Policy (no
+//! inline scripts or styles, nothing from elsewhere).
+
+/// The policy sent with every UI file.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// The page at `/`.
+pub const INDEX: &str = include_str!("../../../web/index.html");
+
+/// The files under `/static/`: (path, content type, text).
+const FILES: &[(&str, &str, &str)] = &[
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../web/app.css"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/api.js"),
+    ),
+    (
+        "plan.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/plan.js"),
+    ),
+    (
+        "pages/queries.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/pages/queries.js"),
+    ),
+    (
+        "pages/new.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/pages/new.js"),
+    ),
+    (
+        "pages/query.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/pages/query.js"),
+    ),
+    (
+        "pages/udfs.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../web/pages/udfs.js"),
+    ),
+];
+
+/// A static file by its path under `/static/`.
+pub fn file(path: &str) -> Option<(&'static str, &'static str)> {
+    FILES
+        .iter()
+        .find(|(p, _, _)| *p == path)
+        .map(|(_, ty, text)| (*ty, *text))
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every module the UI imports is served.
+    #[test]
+    fn every_import_is_embedded() {
+        for (path, _, text) in super::FILES {
+            for line in text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("import "))
+            {
+                let Some(from) = line.split(['\'', '"']).nth(1) else {
+                    continue;
+                };
+                let base = path.rsplit_once('/').map_or("", |(d, _)| d);
+                let mut parts: Vec<&str> = base.split('/').filter(|p| !p.is_empty()).collect();
+                for seg in from.split('/') {
+                    match seg {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        s => parts.push(s),
+                    }
+                }
+                let target = parts.join("/");
+                assert!(
+                    super::file(&target).is_some(),
+                    "{path} imports {from} ({target}): not embedded"
+                );
+            }
+        }
+        assert!(super::INDEX.contains("/static/app.js"));
+    }
+}
