@@ -468,12 +468,17 @@ fn forward(sub: crate::job::Subscription, tx: tokio::sync::mpsc::Sender<warp::ss
     }
 }
 
-/// A batch as a JSON array of row objects.
+/// A batch as a JSON array of row objects, encoded as the CLI and the file
+/// sink write rows (so the page shows what `eddy run` prints).
 fn rows_json(batch: &arrow::record_batch::RecordBatch) -> Option<String> {
-    let mut w = arrow::json::ArrayWriter::new(Vec::new());
-    w.write(batch).ok()?;
-    w.finish().ok()?;
-    String::from_utf8(w.into_inner()).ok()
+    use crate::connectors::encode::{Encoder, Format};
+    let mut lines = Vec::new();
+    Encoder::new(Format::Json, &batch.schema()).encode(batch, &mut lines);
+    let text = String::from_utf8(lines).ok()?;
+    Some(format!(
+        "[{}]",
+        text.trim_end().lines().collect::<Vec<_>>().join(",")
+    ))
 }
 
 /// Rejections as JSON errors with their status.
