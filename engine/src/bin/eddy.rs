@@ -117,6 +117,12 @@ enum Command {
         /// Each query's parallelism (default: the number of cores).
         #[arg(long, value_name = "N")]
         partitions: Option<usize>,
+        /// Start with a demo workspace (in ./eddy-demo unless --data-dir is
+        /// given): the example UDFs of examples-udf/ (built now) registered
+        /// and a windowed query over the Nexmark generator that calls their
+        /// median running.
+        #[arg(long)]
+        demo: bool,
     },
     /// Manage WebAssembly user-defined functions.
     Udf {
@@ -250,6 +256,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             max_queries,
             max_sql_kib,
             partitions,
+            demo,
         } => {
             let token = match (token_file, std::env::var("EDDY_TOKEN")) {
                 (Some(f), _) => Some(
@@ -261,9 +268,13 @@ fn dispatch(cli: Cli) -> Result<()> {
                 (None, Ok(t)) if !t.trim().is_empty() => Some(t.trim().to_string()),
                 _ => None,
             };
-            let mut options = eddy::server::ServeOptions::new(
-                cli.data_dir.clone().unwrap_or_else(Registry::default_dir),
-            );
+            // the demo keeps its workspace beside you, not in your registry
+            let data_dir = match (&cli.data_dir, demo) {
+                (Some(d), _) => d.clone(),
+                (None, true) => PathBuf::from("eddy-demo"),
+                (None, false) => Registry::default_dir(),
+            };
+            let mut options = eddy::server::ServeOptions::new(data_dir);
             options.listen = listen;
             options.allow_remote = allow_remote;
             options.token = token;
@@ -272,15 +283,101 @@ fn dispatch(cli: Cli) -> Result<()> {
             options.udf_limits = udf_limits(&cli);
             options.partitions = partitions
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
-            serve(options)
+            serve(options, demo)
         }
         Command::Udf { ref action } => udf(&cli, action),
     }
 }
 
+/// The demo's query: bids per auction in 10-second windows with the median
+/// price from the `stats` example module, over the generator paced at
+/// 10,000 events a second.
+const DEMO_QUERY: &str =
+    "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR,
+    date_time TIMESTAMP, WATERMARK FOR date_time AS date_time - INTERVAL '2' SECOND)
+  WITH (connector = 'nexmark', events = '1000000000', rate = '10000', realtime = 'true');
+
+SELECT auction, window_start, window_end, COUNT(*) AS bids,
+       median(CAST(price AS DOUBLE)) AS median_price
+FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+GROUP BY auction, window_start, window_end;";
+
+/// Builds the example UDFs from examples-udf/ (the real example code),
+/// registers them and starts the demo query, unless the data directory
+/// already has them.
+fn demo_workspace(server: &eddy::server::Server) -> Result<()> {
+    for (module, wasm) in build_examples()? {
+        if server.has_module(module) {
+            continue;
+        }
+        let bytes = std::fs::read(&wasm)
+            .with_context(|| format!("cannot read the built module {}", wasm.display()))?;
+        server.register_module(module, &bytes)?;
+        eprintln!("demo: registered {module} ({} bytes)", bytes.len());
+    }
+    if !server.has_query("demo") {
+        server.create_query("demo", DEMO_QUERY)?;
+        eprintln!("demo: started query 'demo' (median bid price per auction, 10-second windows)");
+    }
+    Ok(())
+}
+
+/// Builds `stats` and `geo` of examples-udf/ for wasm32 (adding the target
+/// with rustup if it is missing); returns (module, .wasm path).
+fn build_examples() -> Result<Vec<(&'static str, PathBuf)>> {
+    let root = [
+        PathBuf::from("examples-udf"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-udf"),
+    ]
+    .into_iter()
+    .find(|p| p.join("Cargo.toml").exists())
+    .context(
+        "the demo builds its UDFs from examples-udf/: run it from a clone of the repository",
+    )?;
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(|t| PathBuf::from(t).join("examples-udf"))
+        .unwrap_or_else(|| root.join("target"));
+    eprintln!(
+        "demo: building the example UDFs in {} (first time: a minute)",
+        root.display()
+    );
+    let _ = std::process::Command::new("rustup")
+        .args(["target", "add", "wasm32-unknown-unknown"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
+        .arg("--manifest-path")
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .args(["-p", "stats", "-p", "geo"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run cargo to build the example UDFs")?;
+    if !status.success() {
+        bail!(
+            "building examples-udf failed ({status}); is the wasm32-unknown-unknown target installed? (rustup target add wasm32-unknown-unknown)"
+        );
+    }
+    let dir = target.join("wasm32-unknown-unknown/release");
+    Ok(vec![
+        ("stats", dir.join("stats.wasm")),
+        ("geo", dir.join("geo.wasm")),
+    ])
+}
+
 /// Runs the server until SIGINT or SIGTERM, then stops every query (sinks
 /// flushed) and exits 130 or 143, as a shell expects of a signalled program.
-fn serve(options: eddy::server::ServeOptions) -> Result<()> {
+fn serve(options: eddy::server::ServeOptions, demo: bool) -> Result<()> {
     if !options.listen.ip().is_loopback() && options.allow_remote {
         eprintln!(
             "warning: listening on {}: anyone who can reach it and has the token can run queries",
@@ -288,6 +385,9 @@ fn serve(options: eddy::server::ServeOptions) -> Result<()> {
         );
     }
     let server = eddy::server::Server::start(options)?;
+    if demo {
+        demo_workspace(&server)?;
+    }
     eprintln!("eddy serve: listening on http://{}", server.addr());
     eprintln!("open {} to log in", server.login_url());
     for name in server.restart_failures() {

@@ -61,6 +61,21 @@ impl ApiError {
     }
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.error)?;
+        if let Some((line, column)) = self.at {
+            write!(f, " at line {line}, column {column}")?;
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "\nhint: {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 impl warp::reject::Reject for ApiError {}
 
 /// An `ApiError` as a reply.

@@ -228,6 +228,37 @@ impl Server {
         format!("http://{}/login?token={}", self.addr, self.state.token)
     }
 
+    /// Registers a WebAssembly module, as `POST /api/udfs/{name}` does.
+    ///
+    /// # Errors
+    /// As that call: 400 a module the registry refuses, 409 a name taken.
+    pub fn register_module(&self, name: &str, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+        routes::register(&self.state, name, bytes)
+    }
+
+    /// Whether a module named `name` is registered.
+    pub fn has_module(&self, name: &str) -> bool {
+        self.state
+            .registry()
+            .modules()
+            .iter()
+            .any(|m| m.name == name)
+    }
+
+    /// Creates and starts a query, as `POST /api/queries` does.
+    ///
+    /// # Errors
+    /// As that call.
+    pub fn create_query(&self, name: &str, sql: &str) -> Result<serde_json::Value, ApiError> {
+        let udfs = self.state.udfs();
+        self.state.queries.create(name, sql, &udfs)
+    }
+
+    /// Whether a query named `name` is recorded.
+    pub fn has_query(&self, name: &str) -> bool {
+        self.state.queries.get(name).is_ok()
+    }
+
     /// Recorded queries that could not be restarted.
     pub fn restart_failures(&self) -> &[String] {
         &self.restart_failures

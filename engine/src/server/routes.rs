@@ -393,20 +393,23 @@ fn upload(
         )
         .hint("send the .wasm file's bytes with Content-Type: application/wasm"));
     }
-    // compiled here, under the registry's lock: concurrent uploads never lose one
+    let m = register(s, name, body)?;
+    Ok(warp::reply::with_status(warp::reply::json(&m), StatusCode::CREATED).into_response())
+}
+
+/// Registers a module's bytes: compiled here, under the registry's lock,
+/// so concurrent uploads never lose one.
+pub(super) fn register(s: &State, name: &str, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
     let mut registry = s.registry();
     let m = registry
-        .register_bytes(body, name, &format!("upload '{name}'"))
+        .register_bytes(bytes, name, &format!("upload '{name}'"))
         .map_err(|e| {
             let clash = e.to_string().contains("already");
             let status = if clash { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
             ApiError::new(status, e.to_string())
                 .hint("build it with the eddy-udf SDK: cargo build --release --target wasm32-unknown-unknown")
         })?;
-    Ok(
-        warp::reply::with_status(warp::reply::json(&module_json(&m)), StatusCode::CREATED)
-            .into_response(),
-    )
+    Ok(module_json(&m))
 }
 
 /// Server-sent events of a running query: `rows` (a JSON array of row
