@@ -2,6 +2,7 @@
 //! and rendering their results as readable text for golden files.
 
 pub mod bench;
+pub mod http;
 pub mod kafka;
 
 use std::fmt::Write as _;
