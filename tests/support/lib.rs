@@ -208,49 +208,14 @@ pub fn run_case_file(text: &str) -> String {
 
 /// Builds `examples-udf` (release, wasm32-unknown-unknown) from source once
 /// per test binary and returns the path of module `name` (`geo`, `hostile`,
-/// `wrong_abi`). Needs `rustup target add wasm32-unknown-unknown`.
+/// `wrong_abi`).
 pub fn udf_wasm(name: &str) -> std::path::PathBuf {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let dir = BUILT.get_or_init(|| {
-        // from the workspace root (eddy-suite) or from engine/ (the eddy package)
-        let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let root = [
-            manifest.join("examples-udf"),
-            manifest.join("../examples-udf"),
-        ]
-        .into_iter()
-        .find(|p| p.join("Cargo.toml").exists())
-        .expect("examples-udf/ beside the workspace");
-        // its own target dir: the outer build holds the lock on the usual one
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(|t| std::path::PathBuf::from(t).join("examples-udf"))
-            .unwrap_or_else(|| root.join("target"));
-        // the README's test command must work on a fresh machine: make sure
-        // the target is there (quick and idempotent when it is)
-        let _ = std::process::Command::new("rustup")
-            .args(["target", "add", "wasm32-unknown-unknown"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                "wasm32-unknown-unknown",
-            ])
-            .current_dir(&root)
-            .env("CARGO_TARGET_DIR", &target)
-            .env_remove("RUSTFLAGS")
-            .status()
-            .expect("cargo runs");
-        assert!(
-            status.success(),
-            "building examples-udf failed (is the wasm32-unknown-unknown target installed?)"
-        );
-        target.join("wasm32-unknown-unknown/release")
+        let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root =
+            eddy::udf::examples::examples_dir(here).expect("examples-udf/ beside the workspace");
+        eddy::udf::examples::build_examples(&root).unwrap_or_else(|e| panic!("{e}"))
     });
     dir.join(format!("{name}.wasm"))
 }

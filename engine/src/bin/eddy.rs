@@ -322,53 +322,17 @@ fn demo_workspace(server: &eddy::server::Server) -> Result<()> {
     Ok(())
 }
 
-/// Builds `stats` and `geo` of examples-udf/ for wasm32 (adding the target
-/// with rustup if it is missing); returns (module, .wasm path).
+/// Builds examples-udf/ for wasm32 (adding the target with rustup if it is
+/// missing); returns the demo's modules as (name, .wasm path).
 fn build_examples() -> Result<Vec<(&'static str, PathBuf)>> {
-    let root = [
-        PathBuf::from("examples-udf"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples-udf"),
-    ]
-    .into_iter()
-    .find(|p| p.join("Cargo.toml").exists())
-    .context(
+    let root = eddy::udf::examples::examples_dir(&std::env::current_dir()?).context(
         "the demo builds its UDFs from examples-udf/: run it from a clone of the repository",
     )?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|t| PathBuf::from(t).join("examples-udf"))
-        .unwrap_or_else(|| root.join("target"));
     eprintln!(
         "demo: building the example UDFs in {} (first time: a minute)",
         root.display()
     );
-    let _ = std::process::Command::new("rustup")
-        .args(["target", "add", "wasm32-unknown-unknown"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--locked",
-            "--target",
-            "wasm32-unknown-unknown",
-        ])
-        .arg("--manifest-path")
-        .arg(root.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .args(["-p", "stats", "-p", "geo"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .context("cannot run cargo to build the example UDFs")?;
-    if !status.success() {
-        bail!(
-            "building examples-udf failed ({status}); is the wasm32-unknown-unknown target installed? (rustup target add wasm32-unknown-unknown)"
-        );
-    }
-    let dir = target.join("wasm32-unknown-unknown/release");
+    let dir = eddy::udf::examples::build_examples(&root).map_err(anyhow::Error::msg)?;
     Ok(vec![
         ("stats", dir.join("stats.wasm")),
         ("geo", dir.join("geo.wasm")),

@@ -12,6 +12,7 @@
 //! the calling query with an error naming the function; the instance is then
 //! discarded.
 
+pub mod examples;
 mod instance;
 mod instance_agg;
 mod module;
