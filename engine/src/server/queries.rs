@@ -418,6 +418,19 @@ impl Queries {
     }
 }
 
+/// A query's progress as the API shows it (in views and live events).
+pub(super) fn progress_json(p: &crate::Progress) -> serde_json::Value {
+    serde_json::json!({
+        "records_in": p.records_in,
+        "records_out": p.records_out,
+        "rate": p.rate(),
+        "watermark": p.watermark,
+        "late": p.late_dropped,
+        "malformed": p.malformed,
+        "elapsed_ms": p.elapsed.as_millis() as u64,
+    })
+}
+
 /// A query as the API shows it.
 fn view(e: &Entry) -> serde_json::Value {
     let r = &e.record;
@@ -431,15 +444,7 @@ fn view(e: &Entry) -> serde_json::Value {
             };
             (
                 serde_json::json!({ "status": status.name(), "error": error }),
-                serde_json::json!({
-                    "records_in": p.records_in,
-                    "records_out": p.records_out,
-                    "rate": p.rate(),
-                    "watermark": p.watermark,
-                    "late": p.late_dropped,
-                    "malformed": p.malformed,
-                    "elapsed_ms": p.elapsed.as_millis() as u64,
-                }),
+                progress_json(&p),
             )
         }
         None => (

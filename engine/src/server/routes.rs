@@ -12,7 +12,7 @@ use warp::{Filter, Rejection, Reply};
 use super::State;
 use super::auth::{self, Credential};
 use super::error::{self, ApiError};
-use super::queries::plan_one;
+use super::queries::{plan_one, progress_json};
 use super::ui;
 use crate::job::JobEvent;
 
@@ -442,18 +442,11 @@ fn forward(sub: crate::job::Subscription, tx: tokio::sync::mpsc::Sender<warp::ss
                 Some(rows) => Event::default().event("rows").data(rows),
                 None => continue,
             },
-            JobEvent::Progress(p) => Event::default().event("progress").data(
-                serde_json::json!({
-                    "records_in": p.records_in,
-                    "records_out": p.records_out,
-                    "rate": p.rate(),
-                    "watermark": p.watermark,
-                    "late": p.late_dropped,
-                    "malformed": p.malformed,
-                    "skipped": sub.skipped_rows(),
-                })
-                .to_string(),
-            ),
+            JobEvent::Progress(p) => {
+                let mut v = progress_json(&p);
+                v["skipped"] = sub.skipped_rows().into();
+                Event::default().event("progress").data(v.to_string())
+            }
             JobEvent::Status(st) => {
                 let error = match &st {
                     crate::JobStatus::Failed(m) => Some(m.clone()),
