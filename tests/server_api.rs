@@ -186,12 +186,19 @@ fn queries_check_explain_run_stream_stop_and_fail_apart() {
         (Some(2), Some(8)),
         "{e}"
     );
+    // ...and the streams declared before the error, for the editor's completion
+    assert_eq!(e["streams"][0]["name"], "b", "{e}");
+    assert_eq!(
+        e["streams"][0]["columns"][0],
+        json!({"name": "auction", "type": "BIGINT"})
+    );
     let sql = paced(
         "SELECT auction, window_start, COUNT(*) AS n FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND)
          GROUP BY auction, window_start, window_end",
     );
     let r = post(a, "/api/queries/check", &json!({"sql": sql}));
     assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["streams"][0]["connector"], "nexmark", "{}", r.body);
     // explain: the plan graph
     let r = post(a, "/api/queries/explain", &json!({"sql": sql}));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -245,7 +252,26 @@ fn queries_check_explain_run_stream_stop_and_fail_apart() {
     wait_for("rows", || {
         get(a, "/api/queries/windows").json()["progress"]["records_out"].as_u64() > Some(0)
     });
-    assert_eq!(get(a, "/api/queries/windows").json()["status"], "running");
+    let view = get(a, "/api/queries/windows").json();
+    assert_eq!(view["status"], "running");
+    // per-node numbers for the live plan graph: the window operator, by graph node id
+    let live = &view["progress"]["live"];
+    let window = live["operators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"].as_str().unwrap().contains("aggregate"))
+        .unwrap_or_else(|| panic!("no window operator in {live}"));
+    let graph = post(a, "/api/queries/explain", &json!({"sql": sql})).json()["graph"].clone();
+    let node = window["node"].as_u64().unwrap() as usize;
+    assert_eq!(
+        graph["nodes"][node]["kind"], "TumblingWindowAggregate",
+        "{live}"
+    );
+    assert!(
+        window["rows_in"].as_u64() > Some(0) && live["event_time_max"].as_i64().is_some(),
+        "{live}"
+    );
     // live events: progress and rows, on one stream
     let mut stream = TcpStream::connect(a).unwrap();
     write!(
@@ -388,6 +414,100 @@ fn udf_modules_upload_in_parallel_list_and_delete() {
     );
     let r = post(a, "/api/queries/check", &json!({"sql": sql}));
     assert_eq!(r.status, 200, "{}", r.body);
+    // a typo names the closest function, uploaded ones included
+    let typo = sql.replace("median(", "medain(");
+    let e = post(a, "/api/queries/check", &json!({"sql": typo})).json();
+    assert!(
+        e["hint"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean 'median'"),
+        "{e}"
+    );
+    // what SQL can call: built-in and uploaded, for completion
+    let functions = get(a, "/api/functions").json();
+    let find = |n: &str| {
+        functions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .cloned()
+    };
+    assert_eq!(find("median").unwrap()["module"], "stats", "{functions}");
+    assert_eq!(find("avg").unwrap()["kind"], "aggregate");
+    assert_eq!(find("upper").unwrap()["kind"], "scalar");
+    // try a function on typed values: an aggregate over rows, a scalar per row
+    let r = post(
+        a,
+        "/api/udfs/stats/median/try",
+        &json!({"rows": [[1], [2], [3], [4], [10]]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t = r.json();
+    assert_eq!(t["results"], json!([3.0]));
+    assert!(
+        t["memory_bytes"].as_u64() > Some(0)
+            && t["memory_limit_bytes"].as_u64() > t["memory_bytes"].as_u64(),
+        "{t}"
+    );
+    let r = post(
+        a,
+        "/api/udfs/geo/in_region/try",
+        &json!({"rows": [[52.52, 13.40], [0.0, 0.0]]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["results"].as_array().unwrap().len(),
+        2,
+        "{}",
+        r.body
+    );
+    let r = post(a, "/api/udfs/stats/median/try", &json!({"rows": [["x"]]}));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("argument 1 is DOUBLE"),
+        "{}",
+        r.body
+    );
+    let r = post(a, "/api/udfs/stats/nope/try", &json!({"rows": [[1]]}));
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("has no function nope"),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        post(a, "/api/udfs/absent/median/try", &json!({"rows": [[1]]})).status,
+        404
+    );
+    // the retract probe: median can retract rows, p90 cannot
+    let list = get(a, "/api/udfs").json();
+    let stats_fns = &list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "stats")
+        .unwrap()["functions"];
+    let retract = |n: &str| {
+        stats_fns
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == n)
+            .unwrap()["retract"]
+            .clone()
+    };
+    assert_eq!(
+        (retract("median"), retract("p90")),
+        (json!(true), json!(false))
+    );
     assert_eq!(
         request(a, "DELETE", "/api/udfs/geo", &[BEARER], None).status,
         204

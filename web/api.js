@@ -8,6 +8,7 @@ export class ApiError extends Error {
     this.hint = body && body.hint;
     this.line = body && body.line;
     this.column = body && body.column;
+    this.body = body;
   }
 }
 
@@ -34,7 +35,9 @@ export const api = {
   stop: (name) => call('POST', `/api/queries/${encodeURIComponent(name)}/stop`, {}),
   start: (name) => call('POST', `/api/queries/${encodeURIComponent(name)}/start`, {}),
   remove: (name) => call('DELETE', `/api/queries/${encodeURIComponent(name)}`),
+  functions: () => call('GET', '/api/functions'),
   udfs: () => call('GET', '/api/udfs'),
+  tryUdf: (module, fn, rows) => call('POST', `/api/udfs/${encodeURIComponent(module)}/${encodeURIComponent(fn)}/try`, { rows }),
   upload: (name, bytes) => call('POST', `/api/udfs/${encodeURIComponent(name)}`, bytes, 'application/wasm'),
   removeUdf: (name) => call('DELETE', `/api/udfs/${encodeURIComponent(name)}`),
   events: (name) => new EventSource(`/api/queries/${encodeURIComponent(name)}/events`),

@@ -23,6 +23,9 @@ function isWasm(node) {
   return Object.values(node.params || {}).some((v) => String(v).includes('wasm:'));
 }
 
+// Draws the graph. With `live`, each node keeps two lines for its live
+// numbers; the returned element's `update(stats)` fills them
+// (stats: Map id → {lines: [..], state: 'busy'|'backpressured'|'idle'|'ok'}).
 export function drawPlan(graph, live) {
   const nodes = graph.nodes;
   const layer = new Map(nodes.map((n) => [n.id, 0]));
@@ -32,20 +35,17 @@ export function drawPlan(graph, live) {
   const layers = [];
   for (const n of nodes) (layers[layer.get(n.id)] ||= []).push(n);
   const boxes = new Map();
+  const LIVE_LINES = live ? 2 : 0;
   let y = PAD;
   for (const row of layers) {
     let h = 0;
-    const width = (W + PAD) * row.length;
     row.forEach((n, i) => {
       const lines = [n.kind, ...Object.entries(n.params || {}).map(([k, v]) => `${k}: ${v}`)];
-      const extra = live && live(n);
-      if (extra) lines.push(extra);
-      const height = lines.length * LINE + 2 * PAD;
+      const height = (lines.length + LIVE_LINES) * LINE + 2 * PAD;
       boxes.set(n.id, { x: PAD + i * (W + PAD), y, w: W, h: height, lines, wasm: isWasm(n) });
       h = Math.max(h, height);
     });
     y += h + GAP;
-    void width;
   }
   const width = Math.max(...layers.map((r) => r.length)) * (W + PAD) + PAD;
   // drawn at its natural size, shrunk (never stretched) to fit its panel
@@ -55,13 +55,31 @@ export function drawPlan(graph, live) {
     const a = boxes.get(e.from), b = boxes.get(e.to);
     root.append(svg('path', { class: 'edge', d: `M ${a.x + a.w / 2} ${a.y + a.h} L ${b.x + b.w / 2} ${b.y - 2}` }));
   }
+  const liveText = new Map();
+  const groups = new Map();
   for (const n of nodes) {
     const b = boxes.get(n.id);
-    const g = svg('g', { class: 'node' + (b.wasm ? ' wasm' : ''), 'data-kind': n.kind, transform: `translate(${b.x},${b.y})` });
+    const g = svg('g', { class: 'node' + (b.wasm ? ' wasm' : ''), 'data-kind': n.kind, 'data-id': n.id, transform: `translate(${b.x},${b.y})` });
     g.append(svg('rect', { width: b.w, height: b.h }));
     b.lines.forEach((t, i) => g.append(svg('text', { x: PAD, y: PAD + (i + 0.8) * LINE, class: i === 0 ? 'kind' : '' }, shorten(t, 52))));
-    if (b.wasm) g.append(svg('text', { x: b.w - PAD, y: PAD + 0.8 * LINE, 'text-anchor': 'end' }, 'WASM'));
+    if (b.wasm) g.append(svg('text', { x: b.w - PAD, y: PAD + 0.8 * LINE, 'text-anchor': 'end', class: 'wasm-badge' }, 'WASM'));
+    if (live) {
+      const texts = [0, 1].map((k) => svg('text', { x: PAD, y: PAD + (b.lines.length + k + 0.8) * LINE, class: 'live' }, ''));
+      g.append(...texts);
+      liveText.set(n.id, texts);
+    }
+    groups.set(n.id, g);
     root.append(g);
   }
-  return el('div', { class: 'plan' }, root);
+  const out = el('div', { class: 'plan' }, root);
+  out.update = (stats) => {
+    for (const [id, s] of stats) {
+      const texts = liveText.get(id);
+      if (!texts) continue;
+      texts.forEach((t, k) => { t.textContent = shorten(s.lines[k] || '', 56); });
+      const g = groups.get(id);
+      for (const st of ['busy', 'backpressured', 'idle', 'ok']) g.classList.toggle(`state-${st}`, s.state === st);
+    }
+  };
+  return out;
 }

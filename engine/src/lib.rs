@@ -69,11 +69,28 @@ pub fn plan_script_with_udfs(
     sql: &str,
     udfs: Vec<Arc<udf::UdfModule>>,
 ) -> Result<Script, PlanError> {
+    plan_script_or_catalog(sql, udfs).map_err(|(e, _)| *e)
+}
+
+/// [`plan_script_with_udfs`], giving back with an error the catalog of the
+/// streams declared before the statement that failed (an editor still
+/// completes their names and columns).
+///
+/// # Errors
+/// The first statement that does not parse or plan, and that catalog.
+pub fn plan_script_or_catalog(
+    sql: &str,
+    udfs: Vec<Arc<udf::UdfModule>>,
+) -> Result<Script, (Box<PlanError>, Catalog)> {
     let mut script = Script {
         catalog: Catalog::with_udfs(udfs),
         ..Script::default()
     };
-    for stmt in script.catalog.plan_script(sql)? {
+    let planned = match script.catalog.plan_script(sql) {
+        Ok(p) => p,
+        Err(e) => return Err((Box::new(e), script.catalog)),
+    };
+    for stmt in planned {
         match stmt {
             PlannedStatement::CreatedStream(_) => {}
             PlannedStatement::Query(q) => script.queries.push(PhysicalPlan::from_logical(&q)),

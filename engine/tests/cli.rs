@@ -251,6 +251,10 @@ fn a_bad_metrics_address_is_a_clear_error() {
 #[allow(dead_code)]
 mod support;
 
+#[allow(dead_code)]
+mod served;
+use served::Served;
+
 #[test]
 fn udf_register_list_use_and_remove() {
     let dir = setup();
@@ -322,80 +326,22 @@ fn udf_register_list_use_and_remove() {
 }
 
 /// GET `path` with the bearer `token`; the reply's body.
-fn api_get(addr: &str, token: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connects");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("writes");
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    reply
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
-
 /// The README's demo: `eddy serve --demo` builds the example UDFs, registers
 /// them, starts a query calling `median`, prints the login URL; SIGTERM stops
 /// it cleanly with exit code 143 and the query recorded for the next start.
 #[test]
 fn serve_demo_runs_a_wasm_query_and_stops_on_sigterm() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
-        .arg("--data-dir")
-        .arg(&data)
-        .args([
-            "serve",
-            "--demo",
-            "--listen",
-            "127.0.0.1:0",
-            "--partitions",
-            "1",
-        ])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("eddy serve starts");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let mut login = None;
-    let mut seen = Vec::new();
-    while login.is_none() {
-        let line = rx
-            .recv_timeout(std::time::Duration::from_secs(300))
-            .unwrap_or_else(|_| panic!("no login URL; stderr so far: {seen:?}"));
-        if let Some(url) = line
-            .strip_prefix("open ")
-            .and_then(|l| l.strip_suffix(" to log in"))
-        {
-            login = Some(url.to_string());
-        }
-        seen.push(line);
-    }
-    let url = login.unwrap();
-    let rest = url.strip_prefix("http://").expect("an http URL");
-    let (addr, query) = rest.split_once("/login?token=").expect("a login URL");
-    let (addr, token) = (addr.to_string(), query.to_string());
-    let udfs = api_get(&addr, &token, "/api/udfs");
+    let mut served = Served::start(&data, &["--demo", "--partitions", "1"]);
+    let udfs = served.get("/api/udfs");
     assert!(
         udfs.contains("\"stats\"") && udfs.contains("median("),
         "{udfs}"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
-        let q = api_get(&addr, &token, "/api/queries/demo");
+        let q = served.get("/api/queries/demo");
         let v: serde_json::Value = serde_json::from_str(&q).unwrap_or_default();
         if v["status"] == "running" && v["progress"]["records_out"].as_u64() > Some(0) {
             break;
@@ -406,13 +352,8 @@ fn serve_demo_runs_a_wasm_query_and_stops_on_sigterm() {
         );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(killed.success());
-    let status = child.wait().expect("eddy serve exits");
-    assert_eq!(status.code(), Some(143), "{seen:?}");
+    let status = served.terminate();
+    assert_eq!(status.code(), Some(143), "{:?}", served.seen);
     let recorded = std::fs::read_to_string(data.join("queries.json")).expect("queries recorded");
     assert!(
         recorded.contains("\"demo\"") && recorded.contains("\"running\": true"),

@@ -1,8 +1,9 @@
-// Writing a query: the SQL with errors marked as you type (a debounced
-// check), the plan drawn on Explain, and Start.
+// Writing a query: the SQL with completion and errors marked as you type
+// (a debounced check), the plan drawn on Explain, and Start.
 
 import { api, el, errorBox, curl } from '../api.js';
 import { drawPlan } from '../plan.js';
+import { SqlEditor } from '../editor.js';
 
 const EXAMPLE = `CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP,
   WATERMARK FOR date_time AS date_time - INTERVAL '1' SECOND)
@@ -12,53 +13,50 @@ SELECT auction, window_start, COUNT(*) AS bids, MAX(price) AS top
 FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
 GROUP BY auction, window_start, window_end;`;
 
-// The character offset of a 1-based line and column.
-function offset(text, line, column) {
-  const lines = text.split('\n');
-  let at = 0;
-  for (let i = 0; i < line - 1 && i < lines.length; i++) at += lines[i].length + 1;
-  return at + Math.max(0, column - 1);
-}
-
 export async function newQueryPage(root) {
-  const sql = el('textarea', { id: 'sql', spellcheck: 'false' });
-  sql.value = sessionStorage.getItem('eddy-sql') || EXAMPLE;
+  const editor = new SqlEditor(sessionStorage.getItem('eddy-sql') || EXAMPLE);
   const name = el('input', { type: 'text', id: 'name', placeholder: 'query name', value: 'q' + Date.now().toString(36) });
   const status = el('div', { id: 'check' });
   const plan = el('div', { id: 'plan' });
   const cmd = el('pre', { class: 'cmd' });
   let timer = null;
   const check = async () => {
-    sessionStorage.setItem('eddy-sql', sql.value);
+    sessionStorage.setItem('eddy-sql', editor.value);
+    if (!cmd.textContent || cmd.dataset.check) {
+      cmd.textContent = `${curl('POST', '/api/queries/check', { sql: editor.value })}\n# or, with the SQL in q.sql:\neddy check q.sql`;
+      cmd.dataset.check = '1';
+    }
     try {
-      const r = await api.check(sql.value);
-      status.replaceChildren(el('span', { class: 'ok' }, `ok: ${r.streams} streams, ${r.queries} queries`));
+      const r = await api.check(editor.value);
+      editor.setStreams(r.streams);
+      editor.mark(null);
+      status.replaceChildren(el('span', { class: 'ok' }, `ok: ${r.streams.length} streams, ${r.queries} queries`));
     } catch (e) {
+      if (e.body && e.body.streams && e.body.streams.length) editor.setStreams(e.body.streams);
+      editor.mark(e.line ? { line: e.line, column: e.column, message: e.message } : null);
       status.replaceChildren(errorBox(e));
-      if (e.line) status.append(el('button', { class: 'plain', onclick: () => {
-        const at = offset(sql.value, e.line, e.column);
-        sql.focus();
-        sql.setSelectionRange(at, at + 1);
-      } }, 'show in the SQL'));
     }
   };
-  sql.addEventListener('input', () => {
+  editor.input.addEventListener('input', () => {
     clearTimeout(timer);
     timer = setTimeout(check, 400);
   });
+  api.functions().then((f) => editor.setFunctions(f)).catch(() => {});
   const explain = async () => {
-    cmd.textContent = curl('POST', '/api/queries/explain', { sql: sql.value });
+    delete cmd.dataset.check;
+    cmd.textContent = `${curl('POST', '/api/queries/explain', { sql: editor.value })}\n# the same from the command line, with the SQL in q.sql:\neddy explain q.sql`;
     try {
-      const r = await api.explain(sql.value);
+      const r = await api.explain(editor.value);
       plan.replaceChildren(drawPlan(r.graph));
     } catch (e) {
       plan.replaceChildren(errorBox(e));
     }
   };
   const start = async () => {
-    cmd.textContent = curl('POST', '/api/queries', { name: name.value, sql: sql.value });
+    delete cmd.dataset.check;
+    cmd.textContent = `${curl('POST', '/api/queries', { name: name.value, sql: editor.value })}\n# or run it in this terminal, with the SQL in q.sql:\neddy run q.sql`;
     try {
-      const q = await api.create(name.value, sql.value);
+      const q = await api.create(name.value, editor.value);
       location.hash = `#/query/${encodeURIComponent(q.name)}`;
     } catch (e) {
       status.replaceChildren(errorBox(e));
@@ -68,7 +66,8 @@ export async function newQueryPage(root) {
     el('div', { class: 'row' },
       el('div', { class: 'panel grow' },
         el('h2', {}, 'New query'),
-        sql,
+        editor.root,
+        el('div', { class: 'muted small' }, 'Ctrl+Space completes streams, columns and functions (built-in and uploaded).'),
         status,
         el('p', {}, name, ' ', el('button', { class: 'plain', id: 'explain', onclick: explain }, 'Explain'), ' ', el('button', { id: 'start', onclick: start }, 'Start')),
         cmd),

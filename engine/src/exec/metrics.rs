@@ -12,6 +12,16 @@ pub struct OperatorCounters {
     pub rows_in: AtomicU64,
     /// Rows emitted.
     pub rows_out: AtomicU64,
+    /// Nanoseconds spent in the operator (summed over partition workers).
+    pub busy_ns: AtomicU64,
+}
+
+impl OperatorCounters {
+    /// The plan position in the label (`2_filter` → 2): the operator's
+    /// node id in the plan graph (the source is 0).
+    pub fn position(&self) -> Option<usize> {
+        self.label.split('_').next()?.parse().ok()
+    }
 }
 
 /// Live counters of one query. All updates are relaxed atomics.
@@ -32,6 +42,8 @@ pub struct QueryMetrics {
     pub null_time_rows: AtomicU64,
     /// Current watermark (ms); `i64::MIN` before the first.
     pub watermark: AtomicI64,
+    /// Largest event time seen (ms); `i64::MIN` before the first.
+    pub event_time_max: AtomicI64,
     /// Windows currently open (holding state).
     pub open_windows: AtomicU64,
     /// Approximate bytes of operator state held.
@@ -42,6 +54,8 @@ pub struct QueryMetrics {
     pub sink_queue_depth: AtomicU64,
     /// Microseconds the source spent blocked on a full queue (backpressure).
     pub source_blocked_us: AtomicU64,
+    /// Nanoseconds the sink spent writing.
+    pub sink_busy_ns: AtomicU64,
     /// Per-operator row counters, in pipeline order.
     pub operators: Mutex<Vec<Arc<OperatorCounters>>>,
     /// With several partition workers, each one's own counters and gauges
@@ -59,11 +73,13 @@ impl Default for QueryMetrics {
             dead_letters: AtomicU64::new(0),
             null_time_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
+            event_time_max: AtomicI64::new(i64::MIN),
             open_windows: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),
             source_queue_depth: AtomicU64::new(0),
             sink_queue_depth: AtomicU64::new(0),
             source_blocked_us: AtomicU64::new(0),
+            sink_busy_ns: AtomicU64::new(0),
             operators: Mutex::new(Vec::new()),
             partitions: Vec::new(),
         }
@@ -115,5 +131,21 @@ impl QueryMetrics {
             i64::MIN => None,
             w => Some(w),
         }
+    }
+
+    /// The largest event time seen, if any.
+    pub fn event_time_max(&self) -> Option<i64> {
+        match self.event_time_max.load(Ordering::Relaxed) {
+            i64::MIN => None,
+            t => Some(t),
+        }
+    }
+
+    /// A gauge's largest value over the query and its partitions.
+    pub fn max(&self, field: impl Fn(&QueryMetrics) -> &AtomicU64) -> u64 {
+        self.partitions
+            .iter()
+            .map(|p| field(p).load(Ordering::Relaxed))
+            .fold(field(self).load(Ordering::Relaxed), u64::max)
     }
 }

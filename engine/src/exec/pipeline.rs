@@ -141,6 +141,7 @@ impl Pipeline {
 
     fn run_from(&mut self, first: usize, mut messages: Vec<Message>) -> ExecResult<Vec<Message>> {
         for (op, counters) in self.ops[first..].iter_mut().zip(&self.counters[first..]) {
+            let started = std::time::Instant::now();
             let mut next = Collector::default();
             for m in messages {
                 match m {
@@ -168,6 +169,7 @@ impl Pipeline {
                 })
                 .sum();
             QueryMetrics::add(&counters.rows_out, out as u64);
+            QueryMetrics::add(&counters.busy_ns, started.elapsed().as_nanos() as u64);
             messages = next.take();
         }
         messages.retain(|m| !matches!(m, Message::Batch(b) if b.num_rows() == 0));

@@ -232,8 +232,22 @@ impl WatermarkGenerator {
     pub fn observe(&mut self, batch: &RecordBatch) -> ExecResult<Option<i64>> {
         let ts = self.times(batch)?;
         let max = match &mut self.partitions {
-            Some(p) => p.observe(batch, ts),
-            None => arrow::compute::max(ts),
+            Some(p) => {
+                let min = p.observe(batch, ts);
+                if let Some(&latest) = p.max.iter().max() {
+                    self.metrics
+                        .event_time_max
+                        .fetch_max(latest, Ordering::Relaxed);
+                }
+                min
+            }
+            None => {
+                let max = arrow::compute::max(ts);
+                if let Some(m) = max {
+                    self.metrics.event_time_max.fetch_max(m, Ordering::Relaxed);
+                }
+                max
+            }
         };
         Ok(max.and_then(|max| self.advance(max)))
     }

@@ -46,7 +46,10 @@ impl Downstream for SinkWriter {
     fn send(&mut self, message: Message) -> ExecResult<bool> {
         match message {
             Message::Batch(b) => {
+                let started = std::time::Instant::now();
                 self.sink.write(&b)?;
+                let busy = started.elapsed().as_nanos() as u64;
+                QueryMetrics::add(&self.metrics.sink_busy_ns, busy);
                 QueryMetrics::add(&self.metrics.rows_out, b.num_rows() as u64);
                 self.subscribers.rows(&b);
             }

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub hint: Option<String>,
     /// For SQL: where (1-based line and column).
     pub at: Option<(u64, u64)>,
+    /// More fields of the body (e.g. the streams a failed check still knows).
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl ApiError {
@@ -26,12 +28,19 @@ impl ApiError {
             error: error.into(),
             hint: None,
             at: None,
+            extra: Vec::new(),
         }
     }
 
     /// Adds a hint.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         self.hint = Some(hint.into());
+        self
+    }
+
+    /// Adds a field to the body.
+    pub fn with(mut self, key: &'static str, value: serde_json::Value) -> Self {
+        self.extra.push((key, value));
         self
     }
 
@@ -42,6 +51,7 @@ impl ApiError {
             error: e.message.clone(),
             hint: e.hint.clone(),
             at: e.pos.is_known().then_some((e.pos.line, e.pos.column)),
+            extra: Vec::new(),
         }
     }
 
@@ -56,6 +66,9 @@ impl ApiError {
         if let Some((line, column)) = self.at {
             v["line"] = line.into();
             v["column"] = column.into();
+        }
+        for (k, x) in &self.extra {
+            v[*k] = x.clone();
         }
         v
     }

@@ -11,6 +11,7 @@ mod auth;
 mod error;
 mod queries;
 mod routes;
+mod udfs;
 mod ui;
 
 use std::net::{SocketAddr, TcpListener};
@@ -233,7 +234,7 @@ impl Server {
     /// # Errors
     /// As that call: 400 a module the registry refuses, 409 a name taken.
     pub fn register_module(&self, name: &str, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
-        routes::register(&self.state, name, bytes)
+        udfs::register(&self.state, name, bytes)
     }
 
     /// Whether a module named `name` is registered.

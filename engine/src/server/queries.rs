@@ -431,6 +431,29 @@ pub(super) fn progress_json(p: &crate::Progress) -> serde_json::Value {
     })
 }
 
+/// Where a running query's time goes, node by node (`node` ids are those
+/// of the plan graph). Counters are cumulative: two samples give rates and
+/// busy fractions (the UI colours the bottleneck from them).
+pub(super) fn live_json(l: &crate::job::LiveNodes) -> serde_json::Value {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    serde_json::json!({
+        "operators": l.operators.iter().map(|o| serde_json::json!({
+            "node": o.node,
+            "name": o.name,
+            "rows_in": o.rows_in,
+            "rows_out": o.rows_out,
+            "busy_ms": ms(o.busy),
+        })).collect::<Vec<_>>(),
+        "source_blocked_ms": ms(l.source_blocked),
+        "sink_busy_ms": ms(l.sink_busy),
+        "workers": l.workers,
+        "open_windows": l.open_windows,
+        "state_bytes": l.state_bytes,
+        "event_time_max": l.event_time_max,
+        "late_accepted": l.late_accepted,
+    })
+}
+
 /// A query as the API shows it.
 fn view(e: &Entry) -> serde_json::Value {
     let r = &e.record;
@@ -442,9 +465,11 @@ fn view(e: &Entry) -> serde_json::Value {
                 JobStatus::Failed(m) => Some(m.clone()),
                 _ => r.error.clone(),
             };
+            let mut progress = progress_json(&p);
+            progress["live"] = live_json(&job.live());
             (
                 serde_json::json!({ "status": status.name(), "error": error }),
-                progress_json(&p),
+                progress,
             )
         }
         None => (

@@ -12,7 +12,7 @@ use warp::{Filter, Rejection, Reply};
 use super::State;
 use super::auth::{self, Credential};
 use super::error::{self, ApiError};
-use super::queries::{plan_one, progress_json};
+use super::queries::{live_json, plan_one, progress_json};
 use super::ui;
 use crate::job::JobEvent;
 
@@ -93,7 +93,6 @@ pub(super) fn routes(
 /// The `/api` routes (after the credential check).
 fn api_routes(state: Shared) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let sql_limit = state.max_sql_bytes;
-    let module_limit = state.max_module_bytes;
     let queries = warp::path("queries");
     let check = queries
         .and(warp::path("check"))
@@ -181,47 +180,6 @@ fn api_routes(state: Shared) -> impl Filter<Extract = (impl Reply,), Error = Rej
         .and_then(|name: String, s: Shared| async move {
             events(&s, &name).map_err(warp::reject::custom)
         });
-    let udfs = warp::path("udfs");
-    let udf_list = udfs
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(with(state.clone()))
-        .map(|s: Shared| {
-            let list: Vec<serde_json::Value> = s
-                .registry()
-                .modules()
-                .iter()
-                .map(|m| module_json(m))
-                .collect();
-            warp::reply::json(&list).into_response()
-        });
-    let udf_upload = udfs
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::content_length_limit(module_limit))
-        .and(warp::body::bytes())
-        .and(with(state.clone()))
-        .and_then(
-            |name: String, ty: Option<String>, body: bytes::Bytes, s: Shared| {
-                blocking(move || upload(&s, &name, ty.as_deref(), &body))
-            },
-        );
-    let udf_delete = udfs
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::delete())
-        .and(with(state))
-        .and_then(|name: String, s: Shared| {
-            blocking(move || {
-                s.registry().remove(&name).map_err(|e| {
-                    ApiError::new(StatusCode::NOT_FOUND, e.to_string())
-                        .hint("GET /api/udfs lists the registered modules")
-                })?;
-                Ok(StatusCode::NO_CONTENT.into_response())
-            })
-        });
     check
         .or(explain)
         .unify()
@@ -239,21 +197,17 @@ fn api_routes(state: Shared) -> impl Filter<Extract = (impl Reply,), Error = Rej
         .unify()
         .or(delete)
         .unify()
-        .or(udf_list)
-        .unify()
-        .or(udf_upload)
-        .unify()
-        .or(udf_delete)
+        .or(super::udfs::routes(state))
         .unify()
 }
 
-fn with(state: Shared) -> impl Filter<Extract = (Shared,), Error = Infallible> + Clone {
+pub(super) fn with(state: Shared) -> impl Filter<Extract = (Shared,), Error = Infallible> + Clone {
     warp::any().map(move || state.clone())
 }
 
 /// Runs `f` off the async threads (planning, compiling a module and
 /// stopping a query take a while); its error becomes the reply.
-async fn blocking(
+pub(super) async fn blocking(
     f: impl FnOnce() -> Result<warp::reply::Response, ApiError> + Send + 'static,
 ) -> Result<warp::reply::Response, Rejection> {
     match tokio::task::spawn_blocking(f).await {
@@ -346,14 +300,37 @@ fn login(s: Shared, q: std::collections::HashMap<String, String>) -> warp::reply
     }
 }
 
+/// Checks a script; with or without an error, the answer lists the streams
+/// declared (before the error), with their columns, for completion.
 fn check(s: &State, sql: &str) -> Result<warp::reply::Response, ApiError> {
-    let script = crate::plan_script_with_udfs(sql, s.udfs()).map_err(|e| ApiError::sql(&e))?;
+    let script = crate::plan_script_or_catalog(sql, s.udfs())
+        .map_err(|(e, catalog)| ApiError::sql(&e).with("streams", streams_json(&catalog)))?;
     Ok(warp::reply::json(&serde_json::json!({
         "ok": true,
-        "streams": script.catalog.streams().len(),
+        "streams": streams_json(&script.catalog),
         "queries": script.queries.len(),
     }))
     .into_response())
+}
+
+fn streams_json(catalog: &crate::sql::Catalog) -> serde_json::Value {
+    catalog
+        .streams()
+        .iter()
+        .map(|st| {
+            let columns: Vec<_> = st
+                .schema
+                .fields()
+                .iter()
+                .map(|f| {
+                    let ty = crate::types::SqlType::from_arrow(f.data_type())
+                        .map_or_else(|| f.data_type().to_string(), |t| t.to_string());
+                    serde_json::json!({ "name": f.name(), "type": ty })
+                })
+                .collect();
+            serde_json::json!({ "name": st.name, "connector": st.connector(), "columns": columns })
+        })
+        .collect()
 }
 
 fn explain(s: &State, sql: &str) -> Result<warp::reply::Response, ApiError> {
@@ -363,53 +340,6 @@ fn explain(s: &State, sql: &str) -> Result<warp::reply::Response, ApiError> {
         "text": plan.explain_text(),
     }))
     .into_response())
-}
-
-fn module_json(m: &crate::udf::UdfModule) -> serde_json::Value {
-    serde_json::json!({
-        "name": m.name,
-        "sha256": m.sha256,
-        "size": m.size,
-        "abi_version": eddy_udf_abi::ABI_VERSION,
-        "functions": m.functions.iter().map(|f| serde_json::json!({
-            "name": f.name,
-            "kind": f.kind.name(),
-            "signature": f.to_string(),
-        })).collect::<Vec<_>>(),
-    })
-}
-
-fn upload(
-    s: &State,
-    name: &str,
-    ty: Option<&str>,
-    body: &[u8],
-) -> Result<warp::reply::Response, ApiError> {
-    let ty = ty.unwrap_or("").split(';').next().unwrap_or("").trim();
-    if !matches!(ty, "application/wasm" | "application/octet-stream") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("a module is uploaded as application/wasm, not '{ty}'"),
-        )
-        .hint("send the .wasm file's bytes with Content-Type: application/wasm"));
-    }
-    let m = register(s, name, body)?;
-    Ok(warp::reply::with_status(warp::reply::json(&m), StatusCode::CREATED).into_response())
-}
-
-/// Registers a module's bytes: compiled here, under the registry's lock,
-/// so concurrent uploads never lose one.
-pub(super) fn register(s: &State, name: &str, bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
-    let mut registry = s.registry();
-    let m = registry
-        .register_bytes(bytes, name, &format!("upload '{name}'"))
-        .map_err(|e| {
-            let clash = e.to_string().contains("already");
-            let status = if clash { StatusCode::CONFLICT } else { StatusCode::BAD_REQUEST };
-            ApiError::new(status, e.to_string())
-                .hint("build it with the eddy-udf SDK: cargo build --release --target wasm32-unknown-unknown")
-        })?;
-    Ok(module_json(&m))
 }
 
 /// Server-sent events of a running query: `rows` (a JSON array of row
@@ -445,6 +375,7 @@ fn forward(sub: crate::job::Subscription, tx: tokio::sync::mpsc::Sender<warp::ss
             JobEvent::Progress(p) => {
                 let mut v = progress_json(&p);
                 v["skipped"] = sub.skipped_rows().into();
+                v["live"] = live_json(&sub.job().live());
                 Event::default().event("progress").data(v.to_string())
             }
             JobEvent::Status(st) => {

@@ -9,49 +9,26 @@ img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none
 /// The page at `/`.
 pub const INDEX: &str = include_str!("../../../web/index.html");
 
+/// Embeds files of `web/` as (path, content type, text).
+macro_rules! web_files {
+    ($($path:literal => $ty:literal,)*) => {
+        &[$(($path, $ty, include_str!(concat!("../../../web/", $path))),)*]
+    };
+}
+
 /// The files under `/static/`: (path, content type, text).
-const FILES: &[(&str, &str, &str)] = &[
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../../../web/app.css"),
-    ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/app.js"),
-    ),
-    (
-        "api.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/api.js"),
-    ),
-    (
-        "plan.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/plan.js"),
-    ),
-    (
-        "pages/queries.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/pages/queries.js"),
-    ),
-    (
-        "pages/new.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/pages/new.js"),
-    ),
-    (
-        "pages/query.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/pages/query.js"),
-    ),
-    (
-        "pages/udfs.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../web/pages/udfs.js"),
-    ),
-];
+const FILES: &[(&str, &str, &str)] = web_files! {
+    "app.css" => "text/css; charset=utf-8",
+    "app.js" => "text/javascript; charset=utf-8",
+    "api.js" => "text/javascript; charset=utf-8",
+    "editor.js" => "text/javascript; charset=utf-8",
+    "plan.js" => "text/javascript; charset=utf-8",
+    "live.js" => "text/javascript; charset=utf-8",
+    "pages/queries.js" => "text/javascript; charset=utf-8",
+    "pages/new.js" => "text/javascript; charset=utf-8",
+    "pages/query.js" => "text/javascript; charset=utf-8",
+    "pages/udfs.js" => "text/javascript; charset=utf-8",
+};
 
 /// A static file by its path under `/static/`.
 pub fn file(path: &str) -> Option<(&'static str, &'static str)> {

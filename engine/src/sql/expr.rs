@@ -418,6 +418,11 @@ impl<'a> ExprPlanner<'a> {
         {
             return self.udaf(module.clone(), signature.clone(), &args, pos);
         }
+        if udf.is_none() && !is_builtin_scalar(&name) {
+            // before its arguments: they may not plan here (a column outside
+            // GROUP BY is fine inside the aggregate that was meant)
+            return Err(unknown_function(&name, &self.scope.udf_names(), pos));
+        }
         let planned = args
             .iter()
             .map(|a| self.plan(a))

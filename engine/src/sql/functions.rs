@@ -108,24 +108,53 @@ pub(crate) fn time_field_name(name: &str) -> Option<TimeUnitField> {
     })
 }
 
+/// The functions SQL can call without a module, as (name, kind): the
+/// scalar functions of the registry, the aggregates and the ranking
+/// functions of `OVER` (for listings and editors' completion).
+pub fn builtin_functions() -> Vec<(&'static str, &'static str)> {
+    functions::listed_names()
+        .into_iter()
+        .map(|n| (n, "scalar"))
+        .chain(AGGREGATE_FUNCTIONS.split(", ").map(|n| (n, "aggregate")))
+        .chain(["row_number", "rank", "dense_rank"].map(|n| (n, "ranking")))
+        .collect()
+}
+
+/// Whether SQL knows a scalar function `name` (lower case) of its own.
+pub(super) fn is_builtin_scalar(name: &str) -> bool {
+    functions::lookup(name).is_some()
+}
+
 /// A call of a built-in scalar function, checked and typed by its
 /// definition (`exec/expr/functions.rs`).
 pub(super) fn scalar_function(name: &str, args: Vec<Expr>, pos: SqlPos) -> PlanResult<Expr> {
-    if let Some(def) = functions::lookup(name) {
-        return (def.plan)(name, args, pos);
+    match functions::lookup(name) {
+        Some(def) => (def.plan)(name, args, pos),
+        None => Err(unknown_function(name, &[], pos)),
     }
+}
+
+/// No function is called `name`: the error, suggesting the closest of the
+/// built-in functions and `udfs` (the uploaded modules' functions).
+pub(super) fn unknown_function(name: &str, udfs: &[&str], pos: SqlPos) -> PlanError {
     let scalars = functions::listed_names();
     let known: Vec<&str> = scalars
         .iter()
         .copied()
         .chain(AGGREGATE_FUNCTIONS.split(", "))
+        .chain(udfs.iter().copied())
         .collect();
     let list = scalars.join(", ");
+    let modules = if udfs.is_empty() {
+        String::new()
+    } else {
+        format!("; from modules: {}", udfs.join(", "))
+    };
     let hint = match crate::sql::scope::closest(name, &known) {
         Some(s) => format!(
-            "did you mean '{s}'? built-in functions: {list}; aggregates: {AGGREGATE_FUNCTIONS}"
+            "did you mean '{s}'? built-in functions: {list}; aggregates: {AGGREGATE_FUNCTIONS}{modules}"
         ),
-        None => format!("built-in functions: {list}; aggregates: {AGGREGATE_FUNCTIONS}"),
+        None => format!("built-in functions: {list}; aggregates: {AGGREGATE_FUNCTIONS}{modules}"),
     };
-    Err(PlanError::new(format!("unknown function '{name}'"), pos).with_hint(hint))
+    PlanError::new(format!("unknown function '{name}'"), pos).with_hint(hint)
 }

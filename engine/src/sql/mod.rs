@@ -5,7 +5,7 @@ pub(crate) mod aggregate;
 pub(crate) mod ddl;
 pub(crate) mod expr;
 pub(crate) mod expr_aggregate;
-pub(crate) mod functions;
+pub mod functions;
 pub(crate) mod literal;
 pub(crate) mod over;
 pub(crate) mod parser;

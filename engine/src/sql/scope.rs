@@ -38,6 +38,14 @@ impl Scope {
             .find_map(|m| m.function(name).map(|f| (m.clone(), f.clone())))
     }
 
+    /// The names of the functions the modules give.
+    pub fn udf_names(&self) -> Vec<&str> {
+        self.udfs
+            .iter()
+            .flat_map(|m| m.functions.iter().map(|f| f.name.as_str()))
+            .collect()
+    }
+
     /// Adds a column.
     pub fn push(&mut self, name: impl Into<String>, qualifiers: Vec<String>, expr: Expr) {
         self.columns.push(ScopeColumn {

@@ -258,6 +258,11 @@ impl UdfInstance {
             .map_err(|_| format!("the module has no {name} export"))
     }
 
+    /// The size of the instance's linear memory, in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.memory.data_size(&self.store)
+    }
+
     /// Gives the next guest call the configured time.
     pub(super) fn arm_deadline(&mut self) {
         self.store.set_epoch_deadline(deadline_ticks(self.limits));

@@ -18,6 +18,7 @@ mod instance_agg;
 mod module;
 pub mod registry;
 pub mod runtime;
+pub mod try_call;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -77,6 +78,14 @@ pub enum UdfError {
         size: usize,
         /// The limit.
         limit: usize,
+    },
+    /// Arguments given to a function by hand (the try-it call) do not fit it.
+    #[error("{function}: {reason}")]
+    Input {
+        /// The SQL function.
+        function: String,
+        /// What is wrong.
+        reason: String,
     },
     /// A call failed: trap, timeout, memory limit, bad result.
     #[error("UDF {function} failed: {reason}")]

@@ -66,6 +66,9 @@ pub struct UdfModule {
     pub size: usize,
     /// The functions it exports.
     pub functions: Vec<UdfSignature>,
+    /// Whether each aggregate can retract rows (probed at load; absent when
+    /// the probe failed).
+    pub retract: std::collections::BTreeMap<String, bool>,
     /// Compiled and linked once (no imports): instantiating it is cheap.
     pub(crate) pre: wasmtime::InstancePre<Limits>,
     pub(crate) limits: UdfLimits,
@@ -163,6 +166,7 @@ impl UdfModule {
             sha256,
             size: bytes.len(),
             functions: Vec::new(),
+            retract: std::collections::BTreeMap::new(),
             pre,
             limits,
         };
@@ -219,8 +223,19 @@ impl UdfModule {
             ));
         }
         functions.sort_by(|a, b| a.name.cmp(&b.name));
+        probe.retract = functions
+            .iter()
+            .filter_map(|f| {
+                crate::udf::try_call::probe_retract(&mut instance, f).map(|r| (f.name.clone(), r))
+            })
+            .collect();
         probe.functions = functions;
         Ok(Arc::new(probe))
+    }
+
+    /// The limits its instances run under.
+    pub fn limits(&self) -> UdfLimits {
+        self.limits
     }
 
     /// The signature of `function`, if the module has it.
