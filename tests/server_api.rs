@@ -414,6 +414,18 @@ fn udf_modules_upload_in_parallel_list_and_delete() {
     );
     let r = post(a, "/api/queries/check", &json!({"sql": sql}));
     assert_eq!(r.status, 200, "{}", r.body);
+    // explain names the module (and its sha256) of each WASM call
+    let graph = post(a, "/api/queries/explain", &json!({"sql": sql})).json()["graph"].clone();
+    let marked: Vec<&Value> = graph["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n.get("wasm").is_some())
+        .collect();
+    assert_eq!(marked.len(), 1, "{graph}");
+    assert_eq!(marked[0]["kind"], "TumblingWindowAggregate");
+    assert_eq!(marked[0]["wasm"][0]["module"], "stats");
+    assert_eq!(marked[0]["wasm"][0]["sha256"].as_str().unwrap().len(), 64);
     // a typo names the closest function, uploaded ones included
     let typo = sql.replace("median(", "medain(");
     let e = post(a, "/api/queries/check", &json!({"sql": typo})).json();

@@ -18,9 +18,10 @@ function shorten(s, n) {
   return s.length > n ? s.slice(0, n - 1) + '…' : s;
 }
 
-// Marks WebAssembly calls (EXPLAIN writes them `wasm:name(...)`).
+// Marks WebAssembly calls (the server lists them in `wasm`; EXPLAIN writes
+// them `wasm:name(...)`).
 function isWasm(node) {
-  return Object.values(node.params || {}).some((v) => String(v).includes('wasm:'));
+  return !!node.wasm || Object.values(node.params || {}).some((v) => String(v).includes('wasm:'));
 }
 
 // Draws the graph. With `live`, each node keeps two lines for its live
@@ -40,7 +41,8 @@ export function drawPlan(graph, live) {
   for (const row of layers) {
     let h = 0;
     row.forEach((n, i) => {
-      const lines = [n.kind, ...Object.entries(n.params || {}).map(([k, v]) => `${k}: ${v}`)];
+      const lines = [n.kind, ...Object.entries(n.params || {}).map(([k, v]) => `${k}: ${v}`),
+        ...(n.wasm || []).map((c) => `wasm ${c.function}: module ${c.module}, sha256 ${c.sha256.slice(0, 12)}…`)];
       const height = (lines.length + LIVE_LINES) * LINE + 2 * PAD;
       boxes.set(n.id, { x: PAD + i * (W + PAD), y, w: W, h: height, lines, wasm: isWasm(n) });
       h = Math.max(h, height);
@@ -61,7 +63,8 @@ export function drawPlan(graph, live) {
     const b = boxes.get(n.id);
     const g = svg('g', { class: 'node' + (b.wasm ? ' wasm' : ''), 'data-kind': n.kind, 'data-id': n.id, transform: `translate(${b.x},${b.y})` });
     g.append(svg('rect', { width: b.w, height: b.h }));
-    b.lines.forEach((t, i) => g.append(svg('text', { x: PAD, y: PAD + (i + 0.8) * LINE, class: i === 0 ? 'kind' : '' }, shorten(t, 52))));
+    // a shortened line keeps its whole text as a tooltip
+    b.lines.forEach((t, i) => g.append(svg('text', { x: PAD, y: PAD + (i + 0.8) * LINE, class: i === 0 ? 'kind' : '' }, shorten(t, 52), ...(t.length > 52 ? [svg('title', {}, t)] : []))));
     if (b.wasm) g.append(svg('text', { x: b.w - PAD, y: PAD + 0.8 * LINE, 'text-anchor': 'end', class: 'wasm-badge' }, 'WASM'));
     if (live) {
       const texts = [0, 1].map((k) => svg('text', { x: PAD, y: PAD + (b.lines.length + k + 0.8) * LINE, class: 'live' }, ''));

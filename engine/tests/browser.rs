@@ -412,6 +412,13 @@ fn explain_draws_the_plan_with_the_wasm_node_inside_its_panel() {
     assert_eq!(wasm[0][0], "TumblingWindowAggregate");
     let text = wasm[0][1].as_str().unwrap();
     assert!(text.contains("WASM") && text.contains("median"), "{text}");
+    // with the module it comes from and the start of its sha256
+    let modules: Value = serde_json::from_str(&ui.served.get("/api/udfs")).expect("JSON");
+    let sha = modules[0]["sha256"].as_str().expect("sha256");
+    assert!(
+        text.contains(&format!("module stats, sha256 {}", &sha[..12])),
+        "{text}"
+    );
     // every node inside the panel, nodes one under the other, none overlapping
     let (pl, pt, pr, _) = ui.rect("#plan");
     let boxes = ui.eval("[...document.querySelectorAll('#plan .node rect')].map((n) => { const r = n.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })");

@@ -53,7 +53,7 @@ export async function queryPage(root, name) {
   let last = null;
   const showProgress = (p) => {
     const cells = [['records in', fmt(p.records_in)], ['records out', fmt(p.records_out)], ['rate (rec/s)', fmt(p.rate)],
-      ['watermark', time(p.watermark)], ['late rows', fmt(p.late)], ['malformed', fmt(p.malformed)],
+      ['watermark', time(p.watermark)], ['lag', p.lag_ms === null || p.lag_ms === undefined ? '–' : `${(p.lag_ms / 1000).toFixed(1)} s`], ['late rows', fmt(p.late)], ['malformed', fmt(p.malformed)],
       ['uptime', `${Math.round((p.elapsed_ms || 0) / 1000)} s`]];
     progress.replaceChildren(el('table', { class: 'stats' },
       el('thead', {}, el('tr', {}, ...cells.map(([k]) => el('th', {}, k)))),

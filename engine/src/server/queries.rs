@@ -425,6 +425,8 @@ pub(super) fn progress_json(p: &crate::Progress) -> serde_json::Value {
         "records_out": p.records_out,
         "rate": p.rate(),
         "watermark": p.watermark,
+        // how far event time is behind the wall clock (as /metrics reports it)
+        "lag_ms": p.watermark.map(|w| now_ms().saturating_sub(w)),
         "late": p.late_dropped,
         "malformed": p.malformed,
         "elapsed_ms": p.elapsed.as_millis() as u64,

@@ -334,12 +334,45 @@ fn streams_json(catalog: &crate::sql::Catalog) -> serde_json::Value {
 }
 
 fn explain(s: &State, sql: &str) -> Result<warp::reply::Response, ApiError> {
-    let plan = plan_one(sql, &s.udfs())?;
+    let udfs = s.udfs();
+    let plan = plan_one(sql, &udfs)?;
+    let mut graph = plan.explain_json();
+    mark_wasm(&mut graph, &udfs);
+    if matches!(plan.sink, crate::plan::logical::SinkTarget::Stdout)
+        && let Some(sink) = graph["nodes"].as_array_mut().and_then(|n| n.last_mut())
+    {
+        // the server sends a bare SELECT's rows to its live events, not stdout
+        sink["params"] = serde_json::json!({ "connector": "live events", "path": "GET /api/queries/{name}/events" });
+    }
     Ok(warp::reply::json(&serde_json::json!({
-        "graph": plan.explain_json(),
+        "graph": graph,
         "text": plan.explain_text(),
     }))
     .into_response())
+}
+
+/// Adds to each graph node that calls WebAssembly functions (EXPLAIN
+/// writes a call `wasm:name(...)`) which module each comes from and its
+/// sha256: `"wasm": [{"function", "module", "sha256"}]`. Function names are
+/// unique across the registry, so a name names its module.
+fn mark_wasm(graph: &mut serde_json::Value, udfs: &[Arc<crate::udf::UdfModule>]) {
+    let Some(nodes) = graph["nodes"].as_array_mut() else {
+        return;
+    };
+    for node in nodes {
+        let params = node["params"].to_string();
+        let calls: Vec<serde_json::Value> = udfs
+            .iter()
+            .flat_map(|m| m.functions.iter().map(move |f| (m, f)))
+            .filter(|(_, f)| params.contains(&format!("wasm:{}(", f.name)))
+            .map(|(m, f)| {
+                serde_json::json!({ "function": f.name, "module": m.name, "sha256": m.sha256 })
+            })
+            .collect();
+        if !calls.is_empty() {
+            node["wasm"] = calls.into();
+        }
+    }
 }
 
 /// Server-sent events of a running query: `rows` (a JSON array of row
