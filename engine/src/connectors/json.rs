@@ -110,6 +110,9 @@ impl JsonDecoder {
     /// # Errors
     /// [`ConnectorError::Malformed`] for the first bad line under [`OnError::Fail`].
     pub fn decode(&mut self, chunk: &[u8], first_line: u64) -> Result<Decoded, ConnectorError> {
+        if any_line_too_deep(chunk) {
+            return self.decode_lines(chunk, first_line);
+        }
         match decode_with(&mut self.decoder, &self.schema, chunk, MAX_ROWS) {
             Ok(batch) => Ok(Decoded { batch, skipped: 0 }),
             Err(_) => {
@@ -130,18 +133,27 @@ impl JsonDecoder {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            match decode_with(&mut probe, &self.schema, line, 1) {
-                Ok(_) => {
+            let reason = match too_deep(line) {
+                Some(deep) => Some(readable_reason(&deep, line)),
+                None => match decode_with(&mut probe, &self.schema, line, 1) {
+                    Ok(_) => None,
+                    Err(e) => {
+                        probe = new_decoder(&self.schema, &self.source_name, 1)?;
+                        Some(readable_reason(&e.to_string(), line))
+                    }
+                },
+            };
+            match reason {
+                None => {
                     good.extend_from_slice(line);
                     good.push(b'\n');
                 }
-                Err(e) => {
-                    probe = new_decoder(&self.schema, &self.source_name, 1)?;
+                Some(reason) => {
                     if self.on_error == OnError::Fail {
                         return Err(ConnectorError::Malformed {
                             source_name: self.source_name.clone(),
                             line: first_line + i as u64,
-                            reason: readable_reason(&e.to_string(), line),
+                            reason,
                         });
                     }
                     skipped += 1;
@@ -195,6 +207,62 @@ pub(crate) fn decode_with(
     }
 }
 
+/// The deepest a record may nest objects and arrays. Declared columns hold
+/// scalars, so a deeper value is malformed either way; the limit keeps it
+/// from arrow-json, which renders a value it cannot convert by recursion
+/// (a line nested 40,000 deep would overflow the decoding thread's stack).
+pub const MAX_DEPTH: usize = 1000;
+
+/// Why a record is too deeply nested, if it is (see [`MAX_DEPTH`]).
+pub(crate) fn too_deep(record: &[u8]) -> Option<String> {
+    // a quick count first: nesting needs as many brackets
+    memchr::memchr2_iter(b'{', b'[', record).nth(MAX_DEPTH)?;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in record {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(format!(
+                        "the record nests objects or arrays deeper than {MAX_DEPTH} levels"
+                    ));
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Whether a line of `chunk` might nest deeper than [`MAX_DEPTH`]: a count
+/// of brackets per line (cheap: flat records have one), exact for lines
+/// with many.
+fn any_line_too_deep(chunk: &[u8]) -> bool {
+    let (mut start, mut brackets) = (0, 0usize);
+    for i in memchr::memchr3_iter(b'{', b'[', b'\n', chunk) {
+        if chunk[i] == b'\n' {
+            if brackets > MAX_DEPTH && too_deep(&chunk[start..i]).is_some() {
+                return true;
+            }
+            (start, brackets) = (i + 1, 0);
+        } else {
+            brackets += 1;
+        }
+    }
+    brackets > MAX_DEPTH && too_deep(&chunk[start..]).is_some()
+}
+
 /// Turns arrow-json's message into one a user can act on.
 pub(crate) fn readable_reason(arrow_message: &str, line: &[u8]) -> String {
     let msg = arrow_message
@@ -242,6 +310,30 @@ mod tests {
             t.values().to_vec(),
             [1_767_225_610_000, 1_767_222_010_250, 1_767_225_610_000]
         );
+    }
+
+    #[test]
+    fn a_line_nested_beyond_the_limit_is_malformed_not_fatal() {
+        let deep = |d: usize| format!("{{\"a\": {}1{}}}", "{\"x\":".repeat(d), "}".repeat(d));
+        let input = format!("{{\"a\":1}}\n{}\n{{\"a\":3}}\n", deep(100_000));
+        let mut d = JsonDecoder::new(schema(), "in.jsonl", OnError::Skip).unwrap();
+        let out = d.decode(input.as_bytes(), 1).unwrap();
+        assert_eq!((out.batch.num_rows(), out.skipped), (2, 1));
+        let mut d = JsonDecoder::new(schema(), "in.jsonl", OnError::Fail).unwrap();
+        let e = d.decode(input.as_bytes(), 1).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("deeper than 1000"),
+            "{e}"
+        );
+        // brackets inside strings do not nest; nesting up to the limit decodes
+        let quoted = format!("{{\"s\": \"{}\", \"a\": 5}}\n", "[{".repeat(5000));
+        assert_eq!(d.decode(quoted.as_bytes(), 1).unwrap().batch.num_rows(), 1);
+        let ok = format!(
+            "{{\"a\": 6, \"extra\": {}1{}}}\n",
+            "[".repeat(999),
+            "]".repeat(999)
+        );
+        assert_eq!(d.decode(ok.as_bytes(), 1).unwrap().batch.num_rows(), 1);
     }
 
     #[test]

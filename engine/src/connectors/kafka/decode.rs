@@ -10,7 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
-use crate::connectors::json::{decode_with, new_decoder, readable_reason};
+use crate::connectors::json::{decode_with, new_decoder, readable_reason, too_deep};
 use crate::connectors::kafka::RawBatch;
 use crate::connectors::projection::Projection;
 use crate::error::ConnectorError;
@@ -116,7 +116,7 @@ impl KafkaDecoder {
     fn fast(&mut self, raw: &RawBatch) -> Option<RecordBatch> {
         for i in 0..raw.len() {
             let v = raw.value(i);
-            if !raw.has_value[i] {
+            if !raw.has_value[i] || too_deep(v).is_some() {
                 return None;
             }
             let before = self.decoder.len();
@@ -151,6 +151,8 @@ impl KafkaDecoder {
                 Some("the message has no value (a tombstone)".to_string())
             } else if v.iter().all(u8::is_ascii_whitespace) {
                 Some("the message value is empty".to_string())
+            } else if let Some(deep) = too_deep(v) {
+                Some(readable_reason(&deep, v).replace("(line: ", "(value: "))
             } else {
                 match decode_with(&mut probe, &self.values, v, 1) {
                     Ok(b) if b.num_rows() == 1 => None,
