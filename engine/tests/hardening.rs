@@ -36,7 +36,10 @@ fn a_deeply_nested_line_is_malformed_not_fatal() {
         "{\"a\":".repeat(d),
         "}".repeat(d)
     );
-    let input = format!("{deep}\n{{\"x\": 2, \"y\": 3}}\n[{}]\n", "[".repeat(d) + &"]".repeat(d));
+    let input = format!(
+        "{deep}\n{{\"x\": 2, \"y\": 3}}\n[{}]\n",
+        "[".repeat(d) + &"]".repeat(d)
+    );
     let script = |policy: &str| {
         format!(
             "CREATE STREAM s (x BIGINT, y BIGINT) WITH (connector = 'file', path = 'in.jsonl', 'format.on_error' = '{policy}');
@@ -51,9 +54,84 @@ fn a_deeply_nested_line_is_malformed_not_fatal() {
     let out = eddy(&["run", "skip.sql", "--stats"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "{\"x\":2,\"y\":3}\n");
-    assert!(text(&out.stderr).contains("2 malformed"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("2 malformed"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = eddy(&["run", "fail.sql"], dir.path());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(err.contains("line 1") && err.contains("deeper than 1000 levels"), "{err}");
+    assert!(
+        err.contains("line 1") && err.contains("deeper than 1000 levels"),
+        "{err}"
+    );
+}
+
+/// Flat chains of thousands of operators once overflowed the stack in
+/// `check` or in a worker of `run`; now an expression may nest operators
+/// 256 deep (what `check` accepts, `run` runs) and a deeper one is refused
+/// at the operator that goes past it.
+#[test]
+fn operator_chains_are_capped_with_a_position_and_what_passes_runs() {
+    let script = |expr: &str| {
+        format!(
+            "CREATE STREAM s (x BIGINT, v VARCHAR) WITH (connector = 'file', path = 'in.jsonl');\nSELECT {expr} AS y FROM s;\n"
+        )
+    };
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": 1, \"v\": \"a\"}\n"),
+        ("deepest.sql", &script(&format!("x{}", " + 1".repeat(256)))),
+        (
+            "or.sql",
+            &script(
+                &(0..256)
+                    .map(|i| format!("x = {i}"))
+                    .collect::<Vec<_>>()
+                    .join(" OR "),
+            ),
+        ),
+        ("plus.sql", &script(&format!("x{}", " + 1".repeat(5000)))),
+        (
+            "concat.sql",
+            &script(&format!("v{}", " || 'b'".repeat(3000))),
+        ),
+        (
+            "and.sql",
+            &script(
+                &(0..4000)
+                    .map(|i| format!("x <> {i}"))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+            ),
+        ),
+    ]);
+    let out = eddy(&["check", "deepest.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = eddy(&["run", "deepest.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"y\":257}\n");
+    let out = eddy(&["run", "or.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"y\":true}\n");
+    for (file, column) in [("plus.sql", 1034), ("concat.sql", 1802), ("and.sql", 0)] {
+        for cmd in ["check", "run"] {
+            let out = eddy(&[cmd, file], dir.path());
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{cmd} {file}: {}",
+                text(&out.stderr)
+            );
+            let err = text(&out.stderr);
+            assert!(err.contains("nests operators more than 256 deep"), "{err}");
+            assert!(
+                err.contains("at line 2, column") && err.contains("hint:"),
+                "{err}"
+            );
+            if column > 0 {
+                assert!(err.contains(&format!("column {column}")), "{file}: {err}");
+            }
+        }
+    }
 }

@@ -241,11 +241,17 @@ fn source_stage(
     }
 }
 
+/// Stack of a stage thread: compiled expressions are evaluated by recursion,
+/// one level per operator (at most `MAX_OPERATOR_DEPTH`); reserved, not
+/// committed, until used.
+const STAGE_STACK: usize = 16 << 20;
+
 /// Spawns a stage thread that reports how it ended (a panic as an error).
 fn spawn(name: String, body: Body, on_exit: OnExit) -> ExecResult<JoinHandle<()>> {
     let who = name.clone();
     std::thread::Builder::new()
         .name(name)
+        .stack_size(STAGE_STACK)
         .spawn(move || {
             let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
             on_exit(match ran {

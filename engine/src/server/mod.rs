@@ -181,6 +181,8 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("eddy-http")
+            // planning recurses per operator of an expression (spawn_blocking threads)
+            .thread_stack_size(16 << 20)
             .enable_all()
             .build()
             .map_err(bind_err)?;

@@ -11,8 +11,9 @@ use crate::sql::expr::{AggContext, ExprPlanner, contains_aggregate};
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
-use super::query::{Planner, pos_of, unsupported};
+use super::query::{Planner, unsupported};
 use super::relation::{Relation, is_window_column};
+use crate::sql::parser::pos_of;
 
 /// The stream's allowed lateness and late-row policy.
 pub(super) fn lateness(stream: &StreamDef) -> Lateness {

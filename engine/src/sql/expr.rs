@@ -2,7 +2,7 @@
 //! and coerces types, and (in an aggregate query) maps group keys and
 //! aggregate calls onto the aggregate's output columns.
 
-use sqlparser::ast::{self, BinaryOperator, DateTimeField, Spanned, UnaryOperator, Value};
+use sqlparser::ast::{self, BinaryOperator, DateTimeField, UnaryOperator, Value};
 
 use crate::agg::AggregateFunction;
 use crate::error::{PlanError, PlanResult, SqlPos};
@@ -15,6 +15,11 @@ pub(crate) use super::expr_aggregate::{AggContext, contains_aggregate, contains_
 use super::functions::*;
 use super::typing::*;
 
+/// [`crate::sql::parser::pos_of`] for an expression (also reached through a `Box`).
+fn pos_of(e: &ast::Expr) -> SqlPos {
+    crate::sql::parser::pos_of(e)
+}
+
 /// Plans expressions against `scope` (row mode) or, with an [`AggContext`],
 /// over an aggregate's output.
 pub(crate) struct ExprPlanner<'a> {
@@ -22,10 +27,6 @@ pub(crate) struct ExprPlanner<'a> {
     pub agg: Option<&'a mut AggContext>,
     /// What the expression is part of, for "not allowed in ..." messages.
     pub clause: &'static str,
-}
-
-fn pos_of(e: &ast::Expr) -> SqlPos {
-    crate::sql::parser::span_pos(e.span())
 }
 
 fn key_text(e: &ast::Expr) -> String {

@@ -4,20 +4,16 @@
 //! same window; they become a `RowWindow` node whose extra output columns the
 //! SELECT list then reads.
 
-use sqlparser::ast::{self, Spanned};
+use sqlparser::ast;
 
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{Frame, Lateness, LogicalPlan};
 use crate::sql::expr::{AggContext, ExprPlanner};
 use crate::sql::literal::interval_ms;
-use crate::sql::parser::span_pos;
+use crate::sql::parser::pos_of;
 use crate::sql::query::Planner;
 use crate::sql::scope::Scope;
-
-fn pos_of(e: &impl Spanned) -> SqlPos {
-    span_pos(e.span())
-}
 
 /// A plan with or without a row window.
 pub(crate) enum Over {

@@ -3,7 +3,9 @@
 //! `GROUP BY ... WINDOW TUMBLING(...)`, `EMIT FINAL | CHANGES`), which are
 //! recognised at the token level so that every position stays exact.
 
-use sqlparser::ast::{DataType, Expr, Ident, ObjectName, Query, Statement as SqlStatement};
+use sqlparser::ast::{
+    self as ast, DataType, Expr, Ident, ObjectName, Query, Spanned, Statement as SqlStatement,
+};
 use sqlparser::dialect::GenericDialect;
 use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
@@ -118,6 +120,7 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
     let mut statements = Vec::new();
     for part in tokens.split(|t| t.token == Token::SemiColon) {
         if part.iter().any(|t| !is_trivia(&t.token)) {
+            check_operator_depth(part)?;
             statements.push(parse_statement(part.to_vec())?);
         }
     }
@@ -126,6 +129,95 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
             .with_hint("write a CREATE STREAM, SELECT, INSERT INTO or EXPLAIN statement"));
     }
     Ok(statements)
+}
+
+/// The deepest an expression may nest operators: planning, compiling and
+/// evaluating recurse once per level, and a deeper expression could
+/// overflow a thread's stack (documented in docs/sql.md).
+pub const MAX_OPERATOR_DEPTH: usize = 256;
+
+/// Binding strength of an infix or prefix operator token (0 binds
+/// loosest), or `None` for other tokens.
+fn operator_level(t: &Token) -> Option<usize> {
+    Some(match t {
+        Token::Word(w) if w.quote_style.is_none() => match w.keyword {
+            Keyword::OR => 0,
+            Keyword::AND => 1,
+            Keyword::NOT => 2,
+            _ => return None,
+        },
+        Token::Eq
+        | Token::DoubleEq
+        | Token::Neq
+        | Token::Lt
+        | Token::Gt
+        | Token::LtEq
+        | Token::GtEq => 3,
+        Token::Plus | Token::Minus | Token::StringConcat | Token::Pipe | Token::Ampersand => 4,
+        Token::Mul | Token::Div | Token::Mod | Token::Caret => 5,
+        _ => return None,
+    })
+}
+
+/// Refuses a statement whose expressions nest operators deeper than
+/// [`MAX_OPERATOR_DEPTH`], at the operator that goes past it. Estimated on
+/// the tokens, before anything builds a tree from them: a chain of one
+/// operator (`a + b + c`) is as deep as it is long; an operator binding
+/// looser ends the chains of tighter ones (`x = 1 OR x = 2` is two deep);
+/// parentheses add the depth around them.
+fn check_operator_depth(tokens: &[TokenWithSpan]) -> PlanResult<()> {
+    const LEVELS: usize = 6;
+    // the depth around each open parenthesis, and the chains inside it
+    let mut outer: Vec<(usize, [usize; LEVELS])> = Vec::new();
+    let (mut enclosing, mut chains) = (0usize, [0usize; LEVELS]);
+    for t in tokens {
+        let ends_expression = match &t.token {
+            Token::Comma => true,
+            Token::Word(w) if w.quote_style.is_none() => matches!(
+                w.keyword,
+                Keyword::SELECT
+                    | Keyword::FROM
+                    | Keyword::WHERE
+                    | Keyword::GROUP
+                    | Keyword::HAVING
+                    | Keyword::WHEN
+                    | Keyword::THEN
+                    | Keyword::ELSE
+                    | Keyword::END
+                    | Keyword::AS
+                    | Keyword::ON
+                    | Keyword::ORDER
+            ),
+            _ => false,
+        };
+        if ends_expression {
+            chains = [0; LEVELS];
+        } else if t.token == Token::LParen {
+            let depth: usize = chains.iter().sum();
+            outer.push((enclosing, chains));
+            enclosing += depth;
+            chains = [0; LEVELS];
+        } else if t.token == Token::RParen {
+            if let Some((e, c)) = outer.pop() {
+                (enclosing, chains) = (e, c);
+            }
+        } else if let Some(level) = operator_level(&t.token) {
+            chains[level] += 1;
+            chains[level + 1..].fill(0);
+        }
+        if enclosing + chains.iter().sum::<usize>() > MAX_OPERATOR_DEPTH {
+            return Err(PlanError::new(
+                format!(
+                    "this expression nests operators more than {MAX_OPERATOR_DEPTH} deep (a chain like a + b + c ... is as deep as it is long)"
+                ),
+                t.span,
+            )
+            .with_hint(
+                "split it over several columns or subexpressions, or write a long OR of equalities as IN (...)",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_trivia(t: &Token) -> bool {
@@ -492,6 +584,28 @@ fn strip_location(text: &str) -> &str {
 }
 
 /// The span of a token list's first significant token, for messages.
+/// Where a piece of SQL starts. An expression (or a select item holding
+/// one) that is a chain of binary operators starts at its leftmost operand,
+/// found by walking down the left spine: sqlparser's `span()` unions every
+/// child's span, recursively, so calling it at each node of a long chain
+/// would be quadratic and deep.
+pub(crate) fn pos_of<T: Spanned + 'static>(x: &T) -> SqlPos {
+    let any = x as &dyn std::any::Any;
+    let expr = match any.downcast_ref::<ast::SelectItem>() {
+        Some(ast::SelectItem::UnnamedExpr(e) | ast::SelectItem::ExprWithAlias { expr: e, .. }) => {
+            Some(e)
+        }
+        _ => any.downcast_ref::<ast::Expr>(),
+    };
+    let Some(mut e) = expr else {
+        return span_pos(x.span());
+    };
+    while let ast::Expr::BinaryOp { left, .. } = e {
+        e = left;
+    }
+    span_pos(e.span())
+}
+
 pub(crate) fn span_pos(span: Span) -> SqlPos {
     if span.start == Location::empty() || span.start.line == 0 {
         SqlPos::default()

@@ -3,23 +3,19 @@
 
 use std::sync::Arc;
 
-use sqlparser::ast::{self, Spanned};
+use sqlparser::ast;
 
 use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{EmitMode, LogicalPlan};
 use crate::sql::expr::{ExprPlanner, contains_aggregate_with};
-use crate::sql::parser::{EmitKeyword, QueryStatement, span_pos};
+use crate::sql::parser::{EmitKeyword, QueryStatement, pos_of};
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
 use super::aggregate::{AggregateShape, lateness};
 use super::over::Over;
-
-pub(super) fn pos_of(e: &impl Spanned) -> SqlPos {
-    span_pos(e.span())
-}
 
 /// Looks streams up by name.
 pub(crate) trait StreamLookup {

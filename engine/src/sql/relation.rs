@@ -15,7 +15,8 @@ use crate::sql::parser::QueryStatement;
 use crate::sql::scope::closest;
 use crate::types::SqlType;
 
-use super::query::{Planner, pos_of, unsupported};
+use super::query::{Planner, unsupported};
+use crate::sql::parser::pos_of;
 
 /// The relation a query reads, with its window if it is a TUMBLE(...).
 pub(super) struct Relation {

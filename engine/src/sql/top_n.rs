@@ -11,19 +11,15 @@
 //! and the order expressions as hidden extra output columns; a `TopN` node
 //! ranks its rows per (window, partition) when the window closes.
 
-use sqlparser::ast::{self, Spanned};
+use sqlparser::ast;
 
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, RankKind, SortKey};
-use crate::sql::parser::{QueryStatement, span_pos};
+use crate::sql::parser::{QueryStatement, pos_of};
 use crate::sql::query::Planner;
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
-
-fn pos_of(e: &impl Spanned) -> SqlPos {
-    span_pos(e.span())
-}
 
 /// A ranking function in a SELECT list.
 struct Ranking {
