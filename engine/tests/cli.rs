@@ -200,7 +200,7 @@ fn metrics_are_served_while_a_query_runs() {
         // in two pieces, as slow clients send: the server must wait for the whole head
         s.write_all(b"GET ").expect("send");
         std::thread::sleep(std::time::Duration::from_millis(50));
-        s.write_all(format!("{path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        s.write_all(format!("{path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
             .expect("send");
         let mut body = String::new();
         s.read_to_string(&mut body).expect("read");
@@ -208,7 +208,12 @@ fn metrics_are_served_while_a_query_runs() {
     };
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let text = get("/metrics");
+    let other = get("/other");
     drop(child);
+    assert!(
+        other.starts_with("HTTP/1.1 404") && other.contains("only GET /metrics"),
+        "{other}"
+    );
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     for name in [
         "eddy_source_rows_total{query=\"1\"}",

@@ -1,7 +1,6 @@
 //! The `eddy` command line: run, explain or check a SQL script.
 
-use std::io::{IsTerminal, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -384,68 +383,12 @@ fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {
         .map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }
 
-/// Binds `addr` and answers `GET /metrics` on a thread of its own.
+/// Serves `GET /metrics` at `addr` (the same HTTP stack as `eddy serve`).
 fn serve_metrics(addr: &str) -> Result<Arc<Exporter>> {
-    let listener = TcpListener::bind(addr).map_err(|e| {
-        anyhow::anyhow!("cannot serve metrics on '{addr}': {e} (use --metrics-addr HOST:PORT, e.g. 127.0.0.1:9898)")
-    })?;
-    let bound = listener.local_addr()?;
-    eprintln!("metrics: http://{bound}/metrics");
     let exporter = Arc::new(Exporter::default());
-    let served = exporter.clone();
-    std::thread::Builder::new()
-        .name("eddy-metrics".into())
-        .spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &served);
-            }
-        })?;
+    let server = eddy::server::MetricsServer::start(addr, exporter.clone())?;
+    eprintln!("metrics: http://{}/metrics", server.addr());
     Ok(exporter)
-}
-
-/// Answers one HTTP request: the metrics for `GET /metrics`, 404 otherwise.
-fn answer(mut stream: TcpStream, exporter: &Exporter) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    // read the request head (until a blank line), at most 8 KiB
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let request = String::from_utf8_lossy(&head);
-    let first = request.lines().next().unwrap_or("");
-    let (status, content_type, body) = match first
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["GET", "/metrics"] => (
-            "200 OK",
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            exporter.render(),
-        ),
-        ["GET", _] => (
-            "404 Not Found",
-            "text/plain",
-            "not found: the metrics are at /metrics\n".to_string(),
-        ),
-        _ => (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET /metrics is served\n".to_string(),
-        ),
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body.as_bytes())
 }
 
 /// Runs the script's queries as jobs until they end or Ctrl-C stops them.

@@ -9,6 +9,7 @@
 
 mod auth;
 mod error;
+mod metrics;
 mod queries;
 mod routes;
 mod udfs;
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 pub use auth::random_token;
 pub use error::ApiError;
+pub use metrics::MetricsServer;
 pub use queries::QueryRecord;
 
 use crate::exec::export::Exporter;
@@ -78,6 +80,16 @@ pub enum ServerError {
     Bind {
         /// The address.
         addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The metrics address of `eddy run` cannot be bound.
+    #[error(
+        "cannot serve metrics on '{addr}': {source} (use --metrics-addr HOST:PORT, e.g. 127.0.0.1:9898)"
+    )]
+    Metrics {
+        /// The address as given.
+        addr: String,
         /// Why.
         source: std::io::Error,
     },
