@@ -135,3 +135,61 @@ fn operator_chains_are_capped_with_a_position_and_what_passes_runs() {
         }
     }
 }
+
+/// A hopping window of a day every millisecond once put each row into 86
+/// million windows and allocated until the process died; now the plan is
+/// refused with the number and a hint, in both SQL forms.
+#[test]
+fn window_fan_out_is_capped_at_plan_time() {
+    let stream = "CREATE STREAM s (x BIGINT, t TIMESTAMP, WATERMARK FOR t AS t) WITH (connector = 'file', path = 'in.jsonl');\n";
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": 1, \"t\": \"2026-01-01T00:00:00Z\"}\n"),
+        (
+            "hop.sql",
+            &format!(
+                "{stream}SELECT window_start, COUNT(*) AS n FROM HOP(s, t, INTERVAL '1' MILLISECOND, INTERVAL '1' DAY) GROUP BY window_start, window_end;"
+            ),
+        ),
+        (
+            "sliding.sql",
+            &format!(
+                "{stream}SELECT window_start, COUNT(*) AS n FROM s GROUP BY window_start, window_end WINDOW SLIDING(INTERVAL '1' DAY, INTERVAL '1' MILLISECOND);"
+            ),
+        ),
+        (
+            "panes.sql",
+            &format!(
+                "{stream}SELECT window_start, COUNT(*) AS n FROM HOP(s, t, INTERVAL '999999' MILLISECOND, INTERVAL '1000' SECOND) GROUP BY window_start, window_end;"
+            ),
+        ),
+        (
+            "fine.sql",
+            &format!(
+                "{stream}SELECT window_start, COUNT(*) AS n FROM HOP(s, t, INTERVAL '1' SECOND, INTERVAL '1000' SECOND) GROUP BY window_start, window_end;"
+            ),
+        ),
+    ]);
+    for (file, want) in [
+        (
+            "hop.sql",
+            "into 86400000 windows, more than the limit of 1000 at line 2, column 41",
+        ),
+        (
+            "sliding.sql",
+            "into 86400000 windows, more than the limit of 1000 at line 2, column 77",
+        ),
+        ("panes.sql", "1000000 panes of 1 MILLISECOND"),
+    ] {
+        let out = eddy(&["run", file], dir.path());
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = text(&out.stderr);
+        assert!(err.contains(want) && err.contains("hint:"), "{file}: {err}");
+    }
+    let out = eddy(&["run", "fine.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        1000,
+        "a row in 1000 windows"
+    );
+}

@@ -207,7 +207,7 @@ impl Planner<'_> {
             qualifiers,
             window: Some(TableWindow {
                 time_column: time_col,
-                window: (syntax.make)(&intervals),
+                window: checked_window(syntax, &intervals, rpos)?,
             }),
         })
     }
@@ -381,10 +381,21 @@ fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSp
     Ok(Some(
         TableWindow {
             time_column: c,
-            window: (syntax.make)(&intervals),
+            window: checked_window(syntax, &intervals, w.pos)?,
         }
         .spec(time(c)),
     ))
+}
+
+/// The window `syntax` makes of `intervals`, if its geometry is within
+/// the limits (see `exec/window`'s `MAX_WINDOWS_PER_ROW`).
+fn checked_window(syntax: &WindowSyntax, intervals: &[i64], pos: SqlPos) -> PlanResult<Window> {
+    let window = (syntax.make)(intervals);
+    window
+        .kind()
+        .check_limits()
+        .map_err(|(message, hint)| PlanError::new(message, pos).with_hint(hint))?;
+    Ok(window)
 }
 
 pub(super) fn is_window_column(e: &ast::Expr) -> Option<usize> {

@@ -69,6 +69,38 @@ impl WindowKind for Hop {
         "HoppingWindowAggregate"
     }
 
+    fn check_limits(&self) -> Result<(), (String, String)> {
+        use super::{MAX_PANES_PER_WINDOW, MAX_WINDOWS_PER_ROW};
+        let ceil = |a: i64, b: i64| (a + b - 1) / b.max(1);
+        let per_row = ceil(self.size_ms, self.slide_ms);
+        if per_row > MAX_WINDOWS_PER_ROW {
+            return Err((
+                format!(
+                    "a hopping window of {} every {} puts each row into {per_row} windows, more than the limit of {MAX_WINDOWS_PER_ROW}",
+                    format_interval_ms(self.size_ms),
+                    format_interval_ms(self.slide_ms)
+                ),
+                format!(
+                    "make the slide at least 1/{MAX_WINDOWS_PER_ROW} of the size, e.g. {}",
+                    format_interval_ms(ceil(self.size_ms, MAX_WINDOWS_PER_ROW))
+                ),
+            ));
+        }
+        let panes = self.size_ms / self.pane_ms().max(1);
+        if panes > MAX_PANES_PER_WINDOW {
+            return Err((
+                format!(
+                    "a hopping window of {} every {} is made of {panes} panes of {} (their greatest common divisor), more than the limit of {MAX_PANES_PER_WINDOW}",
+                    format_interval_ms(self.size_ms),
+                    format_interval_ms(self.slide_ms),
+                    format_interval_ms(self.pane_ms())
+                ),
+                "choose a slide that divides the size (e.g. 10 SECOND every 2 SECOND)".to_string(),
+            ));
+        }
+        Ok(())
+    }
+
     fn explain_params(&self, emit: EmitMode) -> Params {
         let mut params = vec![
             ("size".to_string(), format_interval_ms(self.size_ms)),

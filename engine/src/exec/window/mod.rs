@@ -116,10 +116,22 @@ impl WindowSyntax {
     }
 }
 
+/// The most windows one row may fall into (`HOP` size / slide).
+pub const MAX_WINDOWS_PER_ROW: i64 = 1000;
+/// The most panes a hopping window may be made of (size / gcd(size, slide)):
+/// each closing window merges that many.
+pub const MAX_PANES_PER_WINDOW: i64 = 100_000;
+
 /// What a window kind knows about itself; one implementation per kind file.
 pub(crate) trait WindowKind {
     /// EXPLAIN's name for an aggregate over this window.
     fn explain_name(&self) -> &'static str;
+
+    /// Whether the window's geometry is within the limits: `Err((what is
+    /// wrong, hint))` when one row would fall into too many windows.
+    fn check_limits(&self) -> Result<(), (String, String)> {
+        Ok(())
+    }
 
     /// EXPLAIN parameters of the window itself (between `time` and `keys`).
     fn explain_params(&self, emit: EmitMode) -> Params;
