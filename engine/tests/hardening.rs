@@ -193,3 +193,42 @@ fn window_fan_out_is_capped_at_plan_time() {
         "a row in 1000 windows"
     );
 }
+
+/// `eddy check /dev/zero` once read until memory ran out, and
+/// `--partitions 100000` failed with an OS error and no hint.
+#[test]
+fn script_size_and_partitions_are_capped_with_a_message() {
+    let dir = files(&[
+        (
+            "q.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM s;",
+        ),
+        ("in.jsonl", "{\"x\":1}\n"),
+    ]);
+    let out = eddy(&["check", "/dev/zero"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("larger than 16 MiB, too large for a SQL script"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(dir.path().join("bin.sql"), [0xff, 0xfe, 0x00, 0x41]).expect("written");
+    let out = eddy(&["check", "bin.sql"], dir.path());
+    assert!(
+        text(&out.stderr).contains("is not UTF-8 text"),
+        "{}",
+        text(&out.stderr)
+    );
+    for n in ["0", "100000", "many"] {
+        let out = eddy(&["run", "q.sql", "--partitions", n], dir.path());
+        assert_eq!(out.status.code(), Some(2), "clap's usage error");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("--partitions")
+                && (err.contains("give 1 to 256") || err.contains("not a number")),
+            "{err}"
+        );
+    }
+    let out = eddy(&["run", "q.sql", "--partitions", "256"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -77,8 +77,8 @@ enum Command {
         metrics_addr: Option<String>,
         /// The query's parallelism: threads that decode a file source in
         /// chunks and workers that share a keyed aggregate's state by key
-        /// hash (default: the number of cores).
-        #[arg(long, value_name = "N")]
+        /// hash (default: the number of cores; at most 256).
+        #[arg(long, value_name = "N", value_parser = partitions_arg)]
         partitions: Option<usize>,
     },
     /// Print the physical plan of each query.
@@ -113,8 +113,8 @@ enum Command {
         /// Largest SQL body accepted, in KiB.
         #[arg(long, default_value_t = 1024, value_name = "KIB")]
         max_sql_kib: u64,
-        /// Each query's parallelism (default: the number of cores).
-        #[arg(long, value_name = "N")]
+        /// Each query's parallelism (default: the number of cores; at most 256).
+        #[arg(long, value_name = "N", value_parser = partitions_arg)]
         partitions: Option<usize>,
         /// Start with a demo workspace (in ./eddy-demo unless --data-dir is
         /// given): the example UDFs of examples-udf/ (built now) registered
@@ -211,9 +211,6 @@ fn dispatch(cli: Cli) -> Result<()> {
                 Some(addr) => Some(serve_metrics(&addr)?),
                 None => None,
             };
-            if partitions == Some(0) {
-                bail!("--partitions must be at least 1");
-            }
             let cores = std::thread::available_parallelism().map_or(1, usize::from);
             let options = RunOptions {
                 batch_size: batch_size.max(1),
@@ -376,9 +373,53 @@ fn serve(options: eddy::server::ServeOptions, demo: bool) -> Result<()> {
     std::process::exit(code)
 }
 
+/// `--partitions`: 1 to [`eddy::job::MAX_PARTITIONS`].
+fn partitions_arg(text: &str) -> Result<usize, String> {
+    let n: usize = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of partitions"))?;
+    if (1..=eddy::job::MAX_PARTITIONS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!(
+            "{n} partitions: give 1 to {} (each is a thread; more than the cores rarely helps)",
+            eddy::job::MAX_PARTITIONS
+        ))
+    }
+}
+
+/// The largest script `eddy` reads.
+const MAX_SCRIPT_BYTES: u64 = 16 << 20;
+
+/// Reads a script of at most [`MAX_SCRIPT_BYTES`] (so `/dev/zero` or a
+/// wrong, huge file is refused instead of read until memory runs out).
+fn read_script(file: &Path) -> Result<String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| anyhow::anyhow!("cannot read {}: {e}", file.display());
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .map_err(cannot)?
+        .take(MAX_SCRIPT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+        bail!(
+            "{} is larger than {} MiB, too large for a SQL script (is it the right file?)",
+            file.display(),
+            MAX_SCRIPT_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (byte {} is not): is it the right file?",
+            file.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
 fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {
-    let sql = std::fs::read_to_string(file)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let sql = read_script(file)?;
     eddy::plan_script_with_udfs(&sql, udfs.to_vec())
         .map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }

@@ -108,6 +108,17 @@ pub(crate) fn launch(
         dead_letters,
         source,
     } = spec;
+    if options.partitions > super::MAX_PARTITIONS {
+        return Err(ExecError::Worker(
+            "eddy".into(),
+            format!(
+                "{} partitions asked for; a query may have 1 to {}",
+                options.partitions,
+                super::MAX_PARTITIONS
+            ),
+        )
+        .into());
+    }
     let ctx = SourceContext {
         batch_size: options.batch_size,
         counters: Arc::default(),

@@ -97,6 +97,9 @@ impl JobSpec {
     }
 }
 
+/// The most partitions (worker threads) a query may have.
+pub const MAX_PARTITIONS: usize = 256;
+
 /// Options for running a query.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
