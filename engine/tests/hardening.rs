@@ -232,3 +232,50 @@ fn script_size_and_partitions_are_capped_with_a_message() {
     let out = eddy(&["run", "q.sql", "--partitions", "256"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A slow stream's rows once sat in the file sink's buffer until it filled
+/// or Ctrl-C, and SIGTERM killed the run without flushing or a distinct
+/// exit code. Now rows reach the file within `'flush.interval'`, and a
+/// signal stops the run cleanly: sinks flushed, stats printed, exit 130
+/// after SIGINT and 143 after SIGTERM (0 only when the sources ended).
+#[test]
+fn slow_output_is_flushed_and_signals_stop_cleanly_with_their_exit_codes() {
+    let script = "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP)
+           WITH (connector = 'nexmark', events = '100000000', rate = '20', realtime = 'true');
+         CREATE STREAM out WITH (connector = 'file', path = 'out.jsonl', 'flush.interval' = '200 ms');
+         INSERT INTO out SELECT auction, price FROM bids;";
+    let dir = files(&[("q.sql", script)]);
+    for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", "q.sql", "--stats"])
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("eddy runs");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // 20 rows a second, flushed every 200 ms: on disk while it runs
+        let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
+        let out = dir.path().join("out.jsonl");
+        let early = lines(&out);
+        assert!(early >= 5, "{early} rows on disk after 1.5 s");
+        let killed = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let done = child.wait_with_output().expect("exits");
+        let stderr = text(&done.stderr);
+        assert_eq!(done.status.code(), Some(code), "{signal}: {stderr}");
+        assert!(stderr.contains("stopping, sinks flushed"), "{stderr}");
+        // every row the stats count as written is in the file, whole
+        let written: usize = stderr
+            .split(" records in, ")
+            .nth(1)
+            .and_then(|r| r.split(" out").next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no stats in {stderr}"));
+        let text = std::fs::read_to_string(&out).expect("output");
+        assert_eq!(text.lines().count(), written, "{stderr}");
+        assert!(text.ends_with('\n') && written >= early);
+    }
+}

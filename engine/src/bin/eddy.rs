@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -456,16 +456,7 @@ fn run(
             e.register(&label, job.metrics().clone(), job.source_counters().clone());
         }
     }
-    let stopper = jobs.clone();
-    let interrupts = AtomicUsize::new(0);
-    ctrlc::set_handler(move || {
-        if interrupts.fetch_add(1, Ordering::SeqCst) > 0 {
-            std::process::exit(130);
-        }
-        eprintln!("\nstopping (Ctrl-C again to quit at once)...");
-        stopper.stop_all();
-    })
-    .context("cannot install the Ctrl-C handler")?;
+    let signalled = watch_signals(jobs.clone())?;
     while !jobs.wait_all(Duration::from_millis(200)) {
         if show_progress {
             eprint!("\r{}", progress_line(&jobs.jobs()));
@@ -484,7 +475,57 @@ fn run(
             }
         }
     }
-    first_err.map_or(Ok(()), |e| Err(e.into()))
+    match signalled.load(Ordering::SeqCst) {
+        // stopped by a signal: the sinks are flushed, but the run did not
+        // complete, and the exit code says so (130 Ctrl-C, 143 SIGTERM)
+        0 => first_err.map_or(Ok(()), |e| Err(e.into())),
+        code => {
+            if let Some(e) = first_err {
+                eprintln!("error: {e}");
+            }
+            std::process::exit(code)
+        }
+    }
+}
+
+/// Stops the jobs on the first SIGINT or SIGTERM (they flush their sinks);
+/// a second one exits at once. The exit code to use (130 after SIGINT, 143
+/// after SIGTERM; 0 until a signal came) is in the returned cell.
+fn watch_signals(jobs: Arc<JobManager>) -> Result<Arc<AtomicI32>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let code = Arc::new(AtomicI32::new(0));
+    let seen = code.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot watch for signals")?;
+    // installed here, before any query runs, so no signal is missed
+    let (mut int, mut term) = runtime
+        .block_on(async {
+            Ok::<_, std::io::Error>((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+            ))
+        })
+        .context("cannot install the SIGINT/SIGTERM handlers")?;
+    std::thread::Builder::new()
+        .name("eddy-signals".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let (code, name) = tokio::select! {
+                        _ = int.recv() => (130, "Ctrl-C"),
+                        _ = term.recv() => (143, "SIGTERM"),
+                    };
+                    if seen.swap(code, Ordering::SeqCst) != 0 {
+                        std::process::exit(code);
+                    }
+                    eprintln!("\n{name}: stopping, sinks flushed (again to quit at once)...");
+                    jobs.stop_all();
+                }
+            });
+        })?;
+    Ok(code)
 }
 
 /// One line over all jobs: rows in and out, input rate, the latest watermark.

@@ -19,7 +19,13 @@ use crate::connectors::projection::Projection;
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::ConnectorError;
 
-const KNOWN: &[&str] = &["path", "format", "follow", "format.on_error"];
+const KNOWN: &[&str] = &[
+    "path",
+    "format",
+    "follow",
+    "format.on_error",
+    "flush.interval",
+];
 /// Bytes read per chunk.
 const CHUNK: usize = 512 << 10;
 
@@ -34,6 +40,7 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     Format::from_options(o)?;
     o.bool_or("follow", false)?;
     OnError::from_options(o)?;
+    o.duration_ms_or("flush.interval", 1000)?;
     Ok(())
 }
 

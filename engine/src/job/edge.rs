@@ -8,12 +8,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::exchange::Router;
@@ -204,20 +204,42 @@ impl Inputs {
     ///
     /// # Errors
     /// Taking a hash edge's rows out of their batch failed.
+    #[cfg(test)]
     pub fn next(&mut self) -> ExecResult<Option<Message>> {
+        // without a time limit the wait never times out
+        Ok(self.receive(None)?.unwrap_or(None))
+    }
+
+    /// [`Inputs::next`], waiting at most `wait`: `Ok(Err(()))` when nothing
+    /// came in that time (the caller may do timed work and call again).
+    ///
+    /// # Errors
+    /// Taking a hash edge's rows out of their batch failed.
+    pub fn next_within(&mut self, wait: Duration) -> ExecResult<Result<Option<Message>, ()>> {
+        self.receive(Some(wait))
+    }
+
+    fn receive(&mut self, wait: Option<Duration>) -> ExecResult<Result<Option<Message>, ()>> {
         loop {
             if let Some(m) = self.ready.pop_front() {
-                return Ok(Some(m));
+                return Ok(Ok(Some(m)));
             }
             if self.ended {
-                return Ok(None);
+                return Ok(Ok(None));
             }
             let (from, message) = match self.replay.pop_front() {
                 Some(e) => e,
-                None => match self.rx.recv() {
-                    Ok(e) => e.open()?,
-                    Err(_) => return Ok(None),
-                },
+                None => {
+                    let received = match wait {
+                        None => self.rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                        Some(d) => self.rx.recv_timeout(d),
+                    };
+                    match received {
+                        Ok(e) => e.open()?,
+                        Err(RecvTimeoutError::Timeout) => return Ok(Err(())),
+                        Err(RecvTimeoutError::Disconnected) => return Ok(Ok(None)),
+                    }
+                }
             };
             self.accept(from, message);
         }

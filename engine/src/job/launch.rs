@@ -138,6 +138,7 @@ pub(crate) fn launch(
         Some(d) => Some(d),
         None => open_dead_letter_sink(&plan)?,
     };
+    let flush_interval = flush_interval(&plan)?;
     let topology = Topology::build(&plan, options.partitions);
     let workers = topology
         .stages
@@ -201,6 +202,9 @@ pub(crate) fn launch(
                         acks: ack_tx.clone(),
                         subscribers: subscribers.clone(),
                         closed: false,
+                        flush_interval,
+                        flushed: std::time::Instant::now(),
+                        dirty: false,
                     };
                     Box::new(move || {
                         let ran = stage::run(inputs, pipeline, &mut writer, None);
@@ -251,6 +255,21 @@ fn source_stage(
         checkpoints,
     }
 }
+
+/// How often the sink flushes written rows: the sink stream's
+/// `'flush.interval'`, 1 s by default.
+fn flush_interval(plan: &PhysicalPlan) -> Result<std::time::Duration, EngineError> {
+    let ms = match &plan.sink {
+        crate::plan::logical::SinkTarget::Stream(def) => def
+            .options
+            .duration_ms_or("flush.interval", DEFAULT_FLUSH_MS)?,
+        crate::plan::logical::SinkTarget::Stdout => DEFAULT_FLUSH_MS,
+    };
+    Ok(std::time::Duration::from_millis(ms.max(1) as u64))
+}
+
+/// The default `'flush.interval'` of sinks, in ms.
+const DEFAULT_FLUSH_MS: i64 = 1000;
 
 /// Stack of a stage thread: compiled expressions are evaluated by recursion,
 /// one level per operator (at most `MAX_OPERATOR_DEPTH`); reserved, not

@@ -3,6 +3,7 @@
 //! barriers once the rows before them are durable.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
@@ -24,6 +25,12 @@ pub(crate) struct SinkWriter {
     pub acks: Sender<Ack>,
     pub subscribers: Arc<Subscribers>,
     pub closed: bool,
+    /// How often written rows are flushed to the sink (`'flush.interval'`),
+    /// besides at barriers and at the end.
+    pub flush_interval: Duration,
+    /// When rows were last flushed, and whether some were written since.
+    pub flushed: Instant,
+    pub dirty: bool,
 }
 
 impl SinkWriter {
@@ -43,11 +50,26 @@ impl SinkWriter {
 }
 
 impl Downstream for SinkWriter {
+    /// Flushes rows written more than `flush_interval` ago, so a slow
+    /// stream's output reaches the file (or the pipe) within that time.
+    fn tick(&mut self) -> ExecResult<()> {
+        if self.dirty && self.flushed.elapsed() >= self.flush_interval {
+            self.sink.flush()?;
+            if let Some(d) = &mut self.dead {
+                d.flush()?;
+            }
+            (self.flushed, self.dirty) = (Instant::now(), false);
+        }
+        Ok(())
+    }
+
     fn send(&mut self, message: Message) -> ExecResult<bool> {
         match message {
             Message::Batch(b) => {
                 let started = std::time::Instant::now();
                 self.sink.write(&b)?;
+                self.dirty = true;
+                self.tick()?;
                 let busy = started.elapsed().as_nanos() as u64;
                 QueryMetrics::add(&self.metrics.sink_busy_ns, busy);
                 QueryMetrics::add(&self.metrics.rows_out, b.num_rows() as u64);
@@ -66,6 +88,7 @@ impl Downstream for SinkWriter {
             Message::Barrier(b) => {
                 // rows before the barrier are written: make them durable
                 self.sink.flush()?;
+                (self.flushed, self.dirty) = (Instant::now(), false);
                 if let Some(dl) = &mut self.dead {
                     dl.flush()?;
                 }

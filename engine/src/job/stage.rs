@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use prometheus_client::metrics::histogram::Histogram;
 
@@ -25,7 +25,19 @@ pub(crate) trait Downstream {
     fn queued(&self) -> usize {
         0
     }
+
+    /// Called when no message came for [`TICK`]: timed work (a sink's
+    /// periodic flush).
+    ///
+    /// # Errors
+    /// That work failed.
+    fn tick(&mut self) -> ExecResult<()> {
+        Ok(())
+    }
 }
+
+/// How long a stage waits for input before it lets its output do timed work.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 impl Downstream for Output {
     fn send(&mut self, message: Message) -> ExecResult<bool> {
@@ -57,7 +69,15 @@ pub(crate) fn run(
     out: &mut dyn Downstream,
     probe: Option<&Probe>,
 ) -> ExecResult<bool> {
-    while let Some(message) = inputs.next()? {
+    loop {
+        let message = match inputs.next_within(TICK)? {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(false),
+            Err(()) => {
+                out.tick()?;
+                continue;
+            }
+        };
         let started = Instant::now();
         if let Some(p) = probe {
             p.metrics
@@ -87,5 +107,4 @@ pub(crate) fn run(
             return Ok(true);
         }
     }
-    Ok(false)
 }
