@@ -97,6 +97,9 @@ pub fn plan_script_or_catalog(
             PlannedStatement::Explain(q) => script.explains.push(PhysicalPlan::from_logical(&q)),
         }
     }
+    if let Err(e) = sql::paths::check(&script.queries) {
+        return Err((Box::new(e), script.catalog));
+    }
     Ok(script)
 }
 

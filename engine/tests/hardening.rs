@@ -13,6 +13,18 @@ fn eddy(args: &[&str], dir: &Path) -> Output {
         .expect("eddy runs")
 }
 
+/// A child process killed if the test fails before it is waited for.
+struct Reaped(Option<std::process::Child>);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -241,23 +253,28 @@ fn script_size_and_partitions_are_capped_with_a_message() {
 #[test]
 fn slow_output_is_flushed_and_signals_stop_cleanly_with_their_exit_codes() {
     let script = "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP)
-           WITH (connector = 'nexmark', events = '100000000', rate = '20', realtime = 'true');
+           WITH (connector = 'nexmark', rate = '20', realtime = 'true');
          CREATE STREAM out WITH (connector = 'file', path = 'out.jsonl', 'flush.interval' = '200 ms');
          INSERT INTO out SELECT auction, price FROM bids;";
     let dir = files(&[("q.sql", script)]);
     for (signal, code) in [("-TERM", 143), ("-INT", 130)] {
+        // an endless generator: the file sink writes straight to out.jsonl
         let child = Command::new(env!("CARGO_BIN_EXE_eddy"))
             .args(["run", "q.sql", "--stats"])
             .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("eddy runs");
+        let child = Reaped(Some(child));
         std::thread::sleep(std::time::Duration::from_millis(1500));
         // 20 rows a second, flushed every 200 ms: on disk while it runs
         let lines = |p: &Path| std::fs::read_to_string(p).map_or(0, |t| t.lines().count());
         let out = dir.path().join("out.jsonl");
         let early = lines(&out);
         assert!(early >= 5, "{early} rows on disk after 1.5 s");
+        let mut child = child;
+        let child = child.0.take().expect("running");
         let killed = Command::new("kill")
             .args([signal, &child.id().to_string()])
             .status()
@@ -278,4 +295,93 @@ fn slow_output_is_flushed_and_signals_stop_cleanly_with_their_exit_codes() {
         assert_eq!(text.lines().count(), written, "{stderr}");
         assert!(text.ends_with('\n') && written >= early);
     }
+}
+
+/// A sink over its own input once truncated it before it was read (exit 0),
+/// two queries into one file tore its lines, dead letters were appended to
+/// the input, and a run that failed at once still truncated the output.
+#[test]
+fn files_are_never_destroyed_and_a_failed_run_keeps_the_previous_output() {
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": 1}\n{\"x\": 2}\n"),
+        ("bad.jsonl", "{\"x\": 1}\n{\"x\": \n"),
+        ("out.jsonl", "previous output\n"),
+        (
+            "self.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl');
+             CREATE STREAM o WITH (connector = 'file', path = './in.jsonl');
+             INSERT INTO o SELECT x FROM s;",
+        ),
+        (
+            "two.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl');
+             CREATE STREAM o WITH (connector = 'file', path = 'out.jsonl');
+             INSERT INTO o SELECT x FROM s;
+             INSERT INTO o SELECT x + 1 AS x FROM s;",
+        ),
+        (
+            "dead.sql",
+            "CREATE STREAM s (x BIGINT, t TIMESTAMP, WATERMARK FOR t AS t)
+               WITH (connector = 'file', path = 'in.jsonl', 'late_policy' = 'dead_letter', 'dead_letter.path' = 'in.jsonl');
+             SELECT x FROM s;",
+        ),
+        (
+            "fails.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'bad.jsonl');
+             CREATE STREAM o WITH (connector = 'file', path = 'out.jsonl');
+             INSERT INTO o SELECT x FROM s;",
+        ),
+        (
+            "good.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl');
+             CREATE STREAM o WITH (connector = 'file', path = 'out.jsonl');
+             INSERT INTO o SELECT x FROM s;",
+        ),
+    ]);
+    for (file, want, line) in [
+        (
+            "self.sql",
+            "stream 'o' would write to './in.jsonl', which stream 's' reads",
+            2,
+        ),
+        (
+            "two.sql",
+            "two queries write to 'out.jsonl' (through stream 'o')",
+            2,
+        ),
+        (
+            "dead.sql",
+            "'in.jsonl' receives dead letters of stream 's'",
+            1,
+        ),
+    ] {
+        let out = eddy(&["run", file], dir.path());
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(want) && err.contains(&format!("at line {line}")),
+            "{file}: {err}"
+        );
+        assert!(err.contains("hint: give each output"), "{err}");
+    }
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).expect("file");
+    assert_eq!(
+        read("in.jsonl"),
+        "{\"x\": 1}\n{\"x\": 2}\n",
+        "the input is intact"
+    );
+    // a run that fails leaves the previous output, and no temporary file
+    let out = eddy(&["run", "fails.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert_eq!(read("out.jsonl"), "previous output\n");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.contains(".eddy-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // one that succeeds replaces it whole
+    let out = eddy(&["run", "good.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(read("out.jsonl"), "{\"x\":1}\n{\"x\":2}\n");
 }

@@ -3,7 +3,7 @@
 //! `{"reason": ..., "stream": ..., "event_time": ..., "watermark": ..., "row": {...}}`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
@@ -89,7 +89,8 @@ pub trait DeadLetterSink: Send {
 pub struct FileDeadLetters {
     stream: String,
     path: String,
-    out: BufWriter<File>,
+    /// Opened for appending, unbuffered (dead letters are few).
+    out: File,
 }
 
 impl FileDeadLetters {
@@ -109,7 +110,7 @@ impl FileDeadLetters {
         Ok(Self {
             stream: stream.to_string(),
             path: path.to_string(),
-            out: BufWriter::new(file),
+            out: file,
         })
     }
 }
@@ -119,14 +120,20 @@ impl DeadLetterSink for FileDeadLetters {
         self.write_lines(&letters.to_json_lines(&self.stream))
     }
 
+    /// Whole lines in one appending write: several queries over one stream
+    /// may share its dead-letter file without tearing each other's lines.
     fn write_lines(&mut self, lines: &[String]) -> Result<(), ConnectorError> {
+        let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
         for line in lines {
-            writeln!(self.out, "{line}").map_err(|e| ConnectorError::Io {
+            text.push_str(line);
+            text.push('\n');
+        }
+        self.out
+            .write_all(text.as_bytes())
+            .map_err(|e| ConnectorError::Io {
                 context: format!("cannot write the dead-letter file {}", self.path),
                 source: e,
-            })?;
-        }
-        Ok(())
+            })
     }
 
     fn flush(&mut self) -> Result<(), ConnectorError> {

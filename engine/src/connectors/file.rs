@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,7 +13,8 @@ use arrow::record_batch::RecordBatch;
 
 use crate::catalog::StreamDef;
 use crate::connectors::decode_pool::DecodePool;
-use crate::connectors::encode::{Encoder, Format};
+use crate::connectors::encode::Format;
+use crate::connectors::file_sink::FileSink;
 use crate::connectors::json::{Chunk, JsonDecoder, OnError};
 use crate::connectors::projection::Projection;
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
@@ -72,12 +73,17 @@ impl crate::connectors::registry::Connector for FileConnector {
         Ok(Box::new(FileSource::open(def, ctx)?))
     }
 
+    fn is_bounded(&self, def: &StreamDef) -> bool {
+        !def.options.bool_or("follow", false).unwrap_or(false)
+    }
+
     fn open_sink(
         &self,
         def: &StreamDef,
         schema: SchemaRef,
+        ctx: &crate::connectors::SinkContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
-        Ok(Box::new(FileSink::open(def, schema)?))
+        Ok(Box::new(FileSink::open(def, schema, ctx)?))
     }
 }
 
@@ -254,76 +260,13 @@ impl Source for FileSource {
     }
 }
 
-/// Writes JSON lines or CSV to a file (created or truncated).
-pub struct FileSink {
-    path: String,
-    out: BufWriter<File>,
-    encoder: Encoder,
-    buf: Vec<u8>,
-}
-
-impl FileSink {
-    /// Creates the file of `def`.
-    ///
-    /// # Errors
-    /// Bad options or a file that cannot be created.
-    pub fn open(def: &StreamDef, schema: SchemaRef) -> Result<Self, ConnectorError> {
-        validate(def)?;
-        let path = def.options.require("path")?.to_string();
-        let file = File::create(&path).map_err(|e| ConnectorError::Io {
-            context: format!(
-                "stream '{}': cannot create '{path}' (check the 'path' option)",
-                def.name
-            ),
-            source: e,
-        })?;
-        let mut encoder = Encoder::new(Format::from_options(&def.options)?, &schema);
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        if let Some(h) = encoder.take_header() {
-            out.write_all(&h).map_err(|e| ConnectorError::Io {
-                context: format!("writing '{path}'"),
-                source: e,
-            })?;
-        }
-        Ok(Self {
-            path,
-            out,
-            encoder,
-            buf: Vec::new(),
-        })
-    }
-}
-
-impl Sink for FileSink {
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        self.buf.clear();
-        self.encoder.encode(batch, &mut self.buf);
-        self.out
-            .write_all(&self.buf)
-            .map_err(|e| ConnectorError::Io {
-                context: format!("writing '{}'", self.path),
-                source: e,
-            })
-    }
-
-    fn flush(&mut self) -> Result<(), ConnectorError> {
-        self.close()
-    }
-
-    fn close(&mut self) -> Result<(), ConnectorError> {
-        self.out.flush().map_err(|e| ConnectorError::Io {
-            context: format!("writing '{}'", self.path),
-            source: e,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::catalog::Options;
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use std::io::Write;
 
     fn def(path: &str, extra: &[(&str, &str)]) -> StreamDef {
         let mut opts = vec![
@@ -503,7 +446,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("out.jsonl");
         let d = def(p.to_str().unwrap(), &[]);
-        let mut sink = FileSink::open(&d, d.schema.clone()).unwrap();
+        let ctx = crate::connectors::SinkContext {
+            bounded_input: true,
+        };
+        let mut sink = FileSink::open(&d, d.schema.clone(), &ctx).unwrap();
         let b = RecordBatch::try_new(
             d.schema.clone(),
             vec![Arc::new(arrow::array::Int64Array::from(vec![7, 8]))],

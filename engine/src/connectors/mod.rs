@@ -145,11 +145,27 @@ pub trait Sink: Send {
         Ok(())
     }
 
-    /// Flushes everything written; called once at the end of the query.
+    /// Flushes everything written; called once at the end of the query
+    /// (its sources ended, or it was stopped).
     ///
     /// # Errors
     /// I/O failures while flushing.
     fn close(&mut self) -> Result<(), ConnectorError>;
+
+    /// The query failed: instead of [`Sink::close`], undo what can be undone
+    /// (a file sink keeps the previous output of a bounded run).
+    fn abort(&mut self) {
+        let _ = self.close();
+    }
+}
+
+/// What a sink is told when it is opened.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SinkContext {
+    /// The query's input ends by itself (a file read once, a bounded Kafka
+    /// scan, a generator with a number of events): its output can be
+    /// written aside and put in place at the end.
+    pub bounded_input: bool,
 }
 
 /// The columns a connector provides when `CREATE STREAM` lists none
@@ -185,14 +201,27 @@ pub fn open_source(
 ///
 /// # Errors
 /// Bad options or a file that cannot be created.
-pub fn open_sink(def: &StreamDef, schema: SchemaRef) -> Result<Box<dyn Sink>, ConnectorError> {
-    registry::of(def)?.open_sink(def, schema)
+pub fn open_sink(
+    def: &StreamDef,
+    schema: SchemaRef,
+    ctx: &SinkContext,
+) -> Result<Box<dyn Sink>, ConnectorError> {
+    registry::of(def)?.open_sink(def, schema, ctx)
+}
+
+/// Whether reading `def` ends by itself (see [`registry::Connector::is_bounded`]).
+///
+/// # Errors
+/// An unknown connector.
+pub fn is_bounded(def: &StreamDef) -> Result<bool, ConnectorError> {
+    Ok(registry::of(def)?.is_bounded(def))
 }
 
 pub mod dead_letter;
 pub(crate) mod decode_pool;
 pub(crate) mod encode;
 pub(crate) mod file;
+pub(crate) mod file_sink;
 pub(crate) mod json;
 pub(crate) mod kafka;
 pub mod nexmark;

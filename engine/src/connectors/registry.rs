@@ -80,12 +80,19 @@ pub trait Connector: Send + Sync {
     ///
     /// # Errors
     /// Bad options, a resource that cannot be created.
+    /// Whether reading a stream of this connector ends by itself.
+    fn is_bounded(&self, def: &StreamDef) -> bool {
+        let _ = def;
+        false
+    }
+
     fn open_sink(
         &self,
         def: &StreamDef,
         schema: SchemaRef,
+        ctx: &crate::connectors::SinkContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
-        let _ = schema;
+        let _ = (schema, ctx);
         Err(def.options.error(format!(
             "connector '{}' cannot be written to; use {}",
             self.name(),

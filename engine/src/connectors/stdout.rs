@@ -64,6 +64,7 @@ impl crate::connectors::registry::Connector for Stdout {
         &self,
         def: &StreamDef,
         schema: SchemaRef,
+        _ctx: &crate::connectors::SinkContext,
     ) -> Result<Box<dyn Sink>, ConnectorError> {
         Ok(Box::new(StdoutSink::open(def, schema)?))
     }

@@ -94,12 +94,21 @@ impl<'a> Wiring<'a> {
 ///
 /// # Errors
 /// The source or a sink cannot be opened, or an operator cannot be built.
+/// How a job's stages are told to end.
+pub(crate) struct Signals {
+    /// Stop: set on a stop and when a stage fails.
+    pub shutdown: Arc<AtomicBool>,
+    /// Set (first) only on a stop asked for.
+    pub stopping: Arc<AtomicBool>,
+}
+
 pub(crate) fn launch(
     spec: JobSpec,
-    shutdown: Arc<AtomicBool>,
+    signals: Signals,
     subscribers: Arc<Subscribers>,
     on_exit: OnExit,
 ) -> Result<Launched, EngineError> {
+    let Signals { shutdown, stopping } = signals;
     let JobSpec {
         name: _,
         plan,
@@ -206,11 +215,20 @@ pub(crate) fn launch(
                         flushed: std::time::Instant::now(),
                         dirty: false,
                     };
+                    let stopping = stopping.clone();
                     Box::new(move || {
                         let ran = stage::run(inputs, pipeline, &mut writer, None);
-                        // stopped or failed: close the sinks so what was written is kept
+                        // the input ended, or a stop was asked for: close the
+                        // sinks so what was written is kept; otherwise a stage
+                        // failed, and the sink keeps the previous output where it can
+                        let kept = matches!(ran, Ok(true))
+                            || (ran.is_ok() && stopping.load(std::sync::atomic::Ordering::SeqCst));
+                        if !kept {
+                            writer.abort();
+                            return ran.map(|_| ());
+                        }
                         let closed = writer.close();
-                        ran.and(closed)
+                        ran.map(|_| ()).and(closed)
                     })
                 }
             };
@@ -308,12 +326,15 @@ fn panicked(thread: String, payload: &(dyn std::any::Any + Send)) -> ExecError {
 /// The sink cannot be opened (bad options, a file that cannot be created).
 pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::ConnectorError> {
     use crate::plan::logical::SinkTarget;
+    let ctx = connectors::SinkContext {
+        bounded_input: connectors::is_bounded(&plan.source)?,
+    };
     match &plan.sink {
         SinkTarget::Stdout => {
             let def = connectors::stdout::console_stream(plan.output_schema.clone());
-            connectors::open_sink(&def, plan.output_schema.clone())
+            connectors::open_sink(&def, plan.output_schema.clone(), &ctx)
         }
-        SinkTarget::Stream(def) => connectors::open_sink(def, plan.output_schema.clone()),
+        SinkTarget::Stream(def) => connectors::open_sink(def, plan.output_schema.clone(), &ctx),
     }
 }
 

@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounde
 use crate::connectors::SourceCounters;
 use crate::error::{EngineError, ExecError};
 use crate::exec::metrics::QueryMetrics;
-use crate::job::launch::{Launched, OnExit, launch};
+use crate::job::launch::{Launched, OnExit, Signals, launch};
 use crate::job::{JobEvent, JobSpec, JobStatus, Progress, QueryStats};
 
 /// A job's number, unique within its manager.
@@ -116,6 +116,9 @@ struct Job {
     name: String,
     started: Instant,
     shutdown: Arc<AtomicBool>,
+    /// Set by [`JobHandle::stop`] before `shutdown`: the stages wind down
+    /// because they were asked to, not because one failed.
+    stopping: Arc<AtomicBool>,
     metrics: Arc<QueryMetrics>,
     counters: Arc<SourceCounters>,
     state: Mutex<State>,
@@ -159,7 +162,12 @@ impl JobHandle {
             let _ = reporter.done.send(());
         });
         let started = Instant::now();
-        let launched = match launch(spec, shutdown.clone(), subscribers.clone(), on_exit) {
+        let stopping = Arc::new(AtomicBool::new(false));
+        let signals = Signals {
+            shutdown: shutdown.clone(),
+            stopping: stopping.clone(),
+        };
+        let launched = match launch(spec, signals, subscribers.clone(), on_exit) {
             Ok(l) => l,
             Err(e) => {
                 // stages already started wind down
@@ -177,6 +185,7 @@ impl JobHandle {
             name: name.clone(),
             started,
             shutdown,
+            stopping,
             metrics,
             counters,
             state: Mutex::new(State {
@@ -276,6 +285,7 @@ impl JobHandle {
                 .subscribers
                 .event(JobEvent::Status(JobStatus::Stopping));
         }
+        self.0.stopping.store(true, Ordering::SeqCst);
         self.0.shutdown.store(true, Ordering::SeqCst);
     }
 

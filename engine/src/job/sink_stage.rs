@@ -49,6 +49,20 @@ impl SinkWriter {
     }
 }
 
+impl SinkWriter {
+    /// The query failed: the sink undoes what it can (see [`Sink::abort`]);
+    /// dead letters are kept.
+    pub fn abort(&mut self) {
+        if std::mem::replace(&mut self.closed, true) {
+            return;
+        }
+        self.sink.abort();
+        if let Some(d) = &mut self.dead {
+            let _ = d.close();
+        }
+    }
+}
+
 impl Downstream for SinkWriter {
     /// Flushes rows written more than `flush_interval` ago, so a slow
     /// stream's output reaches the file (or the pipe) within that time.

@@ -9,6 +9,7 @@ pub mod functions;
 pub(crate) mod literal;
 pub(crate) mod over;
 pub(crate) mod parser;
+pub(crate) mod paths;
 pub(crate) mod query;
 pub(crate) mod relation;
 pub(crate) mod scope;

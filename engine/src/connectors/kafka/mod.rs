@@ -86,10 +86,15 @@ impl crate::connectors::registry::Connector for Kafka {
         Ok(Box::new(KafkaSource::open(def, ctx)?))
     }
 
+    fn is_bounded(&self, def: &StreamDef) -> bool {
+        SourceOptions::from_def(def).is_ok_and(|o| o.bounded)
+    }
+
     fn open_sink(
         &self,
         def: &StreamDef,
         schema: SchemaRef,
+        _ctx: &crate::connectors::SinkContext,
     ) -> Result<Box<dyn crate::connectors::Sink>, ConnectorError> {
         Ok(Box::new(KafkaSink::open(def, schema)?))
     }

@@ -205,6 +205,11 @@ impl crate::connectors::registry::Connector for Nexmark {
         true
     }
 
+    /// With `events`, the generator ends.
+    fn is_bounded(&self, def: &StreamDef) -> bool {
+        NexmarkConfig::from_options(&def.options).is_ok_and(|c| c.events.is_some())
+    }
+
     fn open_source(
         &self,
         def: &StreamDef,

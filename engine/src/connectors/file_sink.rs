@@ -1,0 +1,165 @@
+//! The `file` connector's sink: JSON lines or CSV.
+//!
+//! Over a bounded input (the run ends when its sources do) the rows go to a
+//! hidden temporary file beside the target, renamed over it when the query
+//! ends or is stopped: a run that fails, or is killed, leaves the previous
+//! output as it was (a killed run may leave its `.<name>.eddy-<pid>.tmp`
+//! behind), never a torn file. Over an unbounded input (a followed file, a
+//! Kafka topic read forever, an endless generator) the rows go straight to
+//! the target, created at the first row, so they can be read as they come.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+
+use crate::catalog::StreamDef;
+use crate::connectors::encode::{Encoder, Format};
+use crate::connectors::{Sink, SinkContext};
+use crate::error::ConnectorError;
+
+/// Writes JSON lines or CSV to a file.
+pub struct FileSink {
+    stream: String,
+    path: PathBuf,
+    /// Where rows are written: a temporary file (bounded input) or `path`.
+    target: PathBuf,
+    /// Open once the first row (or the CSV header) is written.
+    out: Option<BufWriter<File>>,
+    encoder: Encoder,
+    buf: Vec<u8>,
+    done: bool,
+}
+
+/// The temporary file a bounded run writes before renaming it to `path`.
+fn temporary(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(".{name}.eddy-{}.tmp", std::process::id()))
+}
+
+impl FileSink {
+    /// A sink for the file of `def`; nothing is created or truncated until
+    /// the first write.
+    ///
+    /// # Errors
+    /// Bad options.
+    pub fn open(
+        def: &StreamDef,
+        schema: SchemaRef,
+        ctx: &SinkContext,
+    ) -> Result<Self, ConnectorError> {
+        super::file::validate(def)?;
+        let path = PathBuf::from(def.options.require("path")?);
+        let target = if ctx.bounded_input {
+            temporary(&path)
+        } else {
+            path.clone()
+        };
+        Ok(Self {
+            stream: def.name.clone(),
+            path,
+            target,
+            out: None,
+            encoder: Encoder::new(Format::from_options(&def.options)?, &schema),
+            buf: Vec::new(),
+            done: false,
+        })
+    }
+
+    fn io(&self, what: &str, e: std::io::Error) -> ConnectorError {
+        ConnectorError::Io {
+            context: format!(
+                "stream '{}': {what} '{}'",
+                self.stream,
+                self.target.display()
+            ),
+            source: e,
+        }
+    }
+
+    /// The open file, created (truncated) on first use.
+    fn file(&mut self) -> Result<&mut BufWriter<File>, ConnectorError> {
+        if self.out.is_none() {
+            let file = File::create(&self.target)
+                .map_err(|e| self.io("cannot create (check the 'path' option)", e))?;
+            let mut out = BufWriter::with_capacity(1 << 20, file);
+            if let Some(h) = self.encoder.take_header() {
+                out.write_all(&h).map_err(|e| self.io("writing", e))?;
+            }
+            self.out = Some(out);
+        }
+        Ok(self.out.as_mut().expect("just opened"))
+    }
+}
+
+impl Sink for FileSink {
+    fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        self.buf.clear();
+        self.encoder.encode(batch, &mut self.buf);
+        let buf = std::mem::take(&mut self.buf);
+        let written = self.file()?.write_all(&buf);
+        self.buf = buf;
+        written.map_err(|e| self.io("writing", e))
+    }
+
+    fn flush(&mut self) -> Result<(), ConnectorError> {
+        let flushed = match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        };
+        flushed.map_err(|e| self.io("writing", e))
+    }
+
+    /// Flushes; a bounded run's file is renamed into place (an empty output
+    /// is still an output: the file exists, with its CSV header if any).
+    fn close(&mut self) -> Result<(), ConnectorError> {
+        if std::mem::replace(&mut self.done, true) {
+            return Ok(());
+        }
+        self.file()?;
+        if let Some(mut out) = self.out.take() {
+            out.flush().map_err(|e| self.io("writing", e))?;
+            out.get_ref()
+                .sync_all()
+                .map_err(|e| self.io("syncing", e))?;
+        }
+        if self.target != self.path {
+            std::fs::rename(&self.target, &self.path).map_err(|e| ConnectorError::Io {
+                context: format!(
+                    "stream '{}': cannot move the finished output into '{}'",
+                    self.stream,
+                    self.path.display()
+                ),
+                source: e,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The query failed: a bounded run's temporary file is removed, so the
+    /// previous output stays as it was.
+    fn abort(&mut self) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        let out = self.out.take();
+        if self.target != self.path {
+            drop(out);
+            let _ = std::fs::remove_file(&self.target);
+        } else if let Some(mut out) = out {
+            // an unbounded run's rows were visible as they came: keep them
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        // neither closed nor aborted (a panic): keep the previous output
+        self.abort();
+    }
+}
