@@ -385,3 +385,96 @@ fn files_are_never_destroyed_and_a_failed_run_keeps_the_previous_output() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(read("out.jsonl"), "{\"x\":1}\n{\"x\":2}\n");
 }
+
+/// SIGKILL at seeded random moments of a bounded run: the output file is
+/// always either the previous output or the whole new one (both computed
+/// in this test), never a torn file. Two queries alternate (`y = x * 2`,
+/// `y = x * 3`) so every run's output differs from the one before.
+#[test]
+fn a_killed_bounded_run_leaves_the_previous_output_or_the_whole_new_one() {
+    let rows = 400_000;
+    let input: String = (0..rows).map(|x| format!("{{\"x\": {x}}}\n")).collect();
+    let output = |k: i64| -> String {
+        (0..rows)
+            .filter(|x| x % 3 == 0)
+            .map(|x| format!("{{\"x\":{x},\"y\":{}}}\n", x * k))
+            .collect()
+    };
+    let script = |k: i64| {
+        format!(
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl');
+             CREATE STREAM o WITH (connector = 'file', path = 'out.jsonl');
+             INSERT INTO o SELECT x, x * {k} AS y FROM s WHERE x % 3 = 0;"
+        )
+    };
+    let dir = files(&[
+        ("in.jsonl", &input),
+        ("q2.sql", &script(2)),
+        ("q3.sql", &script(3)),
+    ]);
+    let out = dir.path().join("out.jsonl");
+    // a whole run first: the previous output, and how long a run takes
+    let started = std::time::Instant::now();
+    let run = eddy(&["run", "q2.sql"], dir.path());
+    let took = started.elapsed();
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let mut previous = output(2);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), previous);
+    // a small LCG: the same kill moments (as fractions of a run) every time
+    let mut seed: u64 = 0x5eed_1234;
+    let (mut torn_risks, mut completed) = (0, 0);
+    for round in 0..12 {
+        let k = if round % 2 == 0 { 3 } else { 2 };
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let after = took.mul_f64(((seed >> 33) % 1000) as f64 / 1000.0 * 1.2);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", &format!("q{k}.sql")])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("eddy runs");
+        std::thread::sleep(after);
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().expect("waited");
+        let now = std::fs::read_to_string(&out).expect("the output file is there");
+        let new = output(k);
+        assert!(
+            now == previous || now == new,
+            "killed after {after:?} ({status}): the output is neither the previous nor the whole new one ({} bytes)",
+            now.len()
+        );
+        if now == new {
+            completed += 1;
+            previous = new;
+        } else {
+            torn_risks += 1;
+        }
+    }
+    eprintln!(
+        "{torn_risks} of 12 runs were killed before the end and left the previous output; {completed} finished first"
+    );
+}
+
+/// A data file's terminal escape sequences once reached the operator's
+/// terminal through the malformed-line message; now they are escaped.
+#[test]
+fn control_characters_from_input_never_reach_the_terminal() {
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": \"\u{1b}[2J\u{1b}]0;owned\u{7}\"}\n"),
+        (
+            "q.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM s;",
+        ),
+    ]);
+    let out = eddy(&["run", "q.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 1") && err.contains("\\u{1b}[2J"),
+        "{err}"
+    );
+    assert!(!err.chars().any(|c| c.is_control() && c != '\n'), "{err:?}");
+}

@@ -268,10 +268,33 @@ pub(crate) fn readable_reason(arrow_message: &str, line: &[u8]) -> String {
     let msg = arrow_message
         .trim_start_matches("Json error: ")
         .trim_start_matches("Parser error: ");
-    let text = String::from_utf8_lossy(line);
-    let shown: String = text.chars().take(80).collect();
+    format!("{} (line: {})", printable(msg), shown(line))
+}
+
+/// The start of a record for a message: its first 80 characters, with
+/// control characters escaped (a data file's escape sequences must not
+/// reach the operator's terminal).
+pub(crate) fn shown(record: &[u8]) -> String {
+    let text = String::from_utf8_lossy(record);
+    let start: String = text.chars().take(80).collect();
     let ellipsis = if text.chars().count() > 80 { "..." } else { "" };
-    format!("{msg} (line: {shown}{ellipsis})")
+    format!("{}{ellipsis}", printable(&start))
+}
+
+/// `text` with control characters written as escapes (`\u{1b}`).
+pub(crate) fn printable(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -334,6 +357,20 @@ mod tests {
             "]".repeat(999)
         );
         assert_eq!(d.decode(ok.as_bytes(), 1).unwrap().batch.num_rows(), 1);
+    }
+
+    #[test]
+    fn control_characters_in_a_bad_line_are_escaped_in_the_message() {
+        let mut d = JsonDecoder::new(schema(), "in.jsonl", OnError::Fail).unwrap();
+        let e = d
+            .decode(
+                b"{\"s\": \"\x1b[2J\x1b]0;pwned\x07\", \"a\": \"x\x1b[31m\"}\n",
+                1,
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(!e.chars().any(|c| c.is_control() && c != '\n'), "{e:?}");
+        assert!(e.contains("\\u{1b}[2J"), "{e}");
     }
 
     #[test]

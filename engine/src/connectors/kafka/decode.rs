@@ -10,7 +10,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
-use crate::connectors::json::{decode_with, new_decoder, readable_reason, too_deep};
+use crate::connectors::json::{decode_with, new_decoder, readable_reason, shown, too_deep};
 use crate::connectors::kafka::RawBatch;
 use crate::connectors::projection::Projection;
 use crate::error::ConnectorError;
@@ -227,17 +227,6 @@ impl KafkaDecoder {
             context: format!("stream '{}': adding the system columns", self.stream),
             source: e,
         })
-    }
-}
-
-/// The start of a value, for messages.
-pub(crate) fn shown(v: &[u8]) -> String {
-    let text = String::from_utf8_lossy(v);
-    let s: String = text.chars().take(80).collect();
-    if text.chars().count() > 80 {
-        format!("{s}...")
-    } else {
-        s
     }
 }
 
