@@ -154,7 +154,11 @@ fn udf_limits(cli: &Cli) -> UdfLimits {
 /// The UDF registry of the chosen data directory.
 fn registry(cli: &Cli) -> Result<Registry> {
     let dir = cli.data_dir.clone().unwrap_or_else(Registry::default_dir);
-    Ok(Registry::open(&dir, udf_limits(cli))?)
+    let r = Registry::open(&dir, udf_limits(cli))?;
+    for w in r.warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(r)
 }
 
 fn udf(cli: &Cli, action: &UdfCommand) -> Result<()> {
@@ -181,10 +185,10 @@ fn udf(cli: &Cli, action: &UdfCommand) -> Result<()> {
                 }
             }
         }
-        UdfCommand::Remove { name } => {
-            let m = r.remove(name)?;
-            println!("removed {} ({} functions)", m.name, m.functions.len());
-        }
+        UdfCommand::Remove { name } => match r.remove(name)? {
+            Some(m) => println!("removed {} ({} functions)", m.name, m.functions.len()),
+            None => println!("removed {name} (it was set aside: it could not be loaded)"),
+        },
     }
     Ok(())
 }

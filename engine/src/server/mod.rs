@@ -152,6 +152,9 @@ impl Server {
             source,
         })?;
         let registry = Registry::open(dir, options.udf_limits)?;
+        for w in registry.warnings() {
+            eprintln!("warning: {w}");
+        }
         let exporter = Arc::new(Exporter::default());
         let queries = queries::Queries::open(
             dir,

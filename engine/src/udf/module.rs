@@ -110,6 +110,27 @@ fn sql_type(name: &str) -> Option<SqlType> {
     })
 }
 
+/// Why SQL could not call a function named `name`, if it could not: it
+/// must be an unquoted identifier (a letter, then letters, digits and
+/// `_`, at most 64), and not a column every window query has.
+fn uncallable(name: &str) -> Option<&'static str> {
+    let mut chars = name.chars();
+    if !chars.next().is_some_and(|c| c.is_ascii_alphabetic()) {
+        return Some("a name starts with a letter");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Some("a name holds only letters, digits and _");
+    }
+    if name.len() > 64 {
+        return Some("a name has at most 64 characters");
+    }
+    let lower = name.to_ascii_lowercase();
+    if ["window_start", "window_end", "window_time"].contains(&lower.as_str()) {
+        return Some("it is the name of a window column");
+    }
+    None
+}
+
 /// The ABI version this host speaks.
 pub const ABI_VERSION: u32 = eddy_udf_abi::ABI_VERSION;
 
@@ -190,6 +211,12 @@ impl UdfModule {
                     "the description of {export} does not match it"
                 )));
             }
+            if let Some(why) = uncallable(&d.name) {
+                return Err(abi(format!(
+                    "it exports a function SQL cannot call, '{}': {why}; rename it in the module (the eddy-udf macros check names)",
+                    d.name.escape_default()
+                )));
+            }
             let entry = if d.kind == UdfKind::Aggregate {
                 format!("{AGG_PREFIX}update_{export}")
             } else {
@@ -248,4 +275,29 @@ impl UdfModule {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::uncallable;
+
+    #[test]
+    fn only_names_sql_can_call_are_accepted() {
+        for ok in ["median", "p90", "in_region", "Geo_Dist2"] {
+            assert_eq!(uncallable(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "_private",
+            "a b",
+            "9lives",
+            "x-y",
+            "window_start",
+            "WINDOW_END",
+            "é",
+        ] {
+            assert!(uncallable(bad).is_some(), "{bad:?} accepted");
+        }
+        assert!(uncallable(&"a".repeat(65)).is_some());
+    }
 }
