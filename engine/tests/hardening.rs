@@ -598,3 +598,54 @@ fn the_udf_registry_survives_races_corruption_and_crafted_indexes() {
     let again = with_data(data.path(), &["udf", "register", geo.to_str().unwrap()]);
     assert!(again.status.success(), "{}", text(&again.stderr));
 }
+
+/// `--udf-timeout-ms 0` once became 1 ms silently: out-of-range UDF
+/// limits are usage errors that say the range.
+#[test]
+fn invalid_udf_limits_are_refused() {
+    let dir = files(&[("q.sql", "SELECT 1")]);
+    for (flag, value, range) in [
+        ("--udf-timeout-ms", "0", "10..=600000"),
+        ("--udf-memory-mib", "0", "1..=4096"),
+        ("--udf-max-module-mib", "99999", "1..=1024"),
+    ] {
+        let out = eddy(&[flag, value, "check", "q.sql"], dir.path());
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = text(&out.stderr);
+        assert!(err.contains(flag) && err.contains(range), "{err}");
+    }
+}
+
+/// NULL-typed expressions once passed `check` and failed at run time with
+/// an internal Arrow error; an untyped NULL now takes its column's type.
+#[test]
+fn null_typed_expressions_run_as_check_promises() {
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": 1, \"t\": \"2026-01-01T00:00:00Z\"}\n"),
+        (
+            "q.sql",
+            "CREATE STREAM s (x BIGINT, t TIMESTAMP, WATERMARK FOR t AS t) WITH (connector = 'file', path = 'in.jsonl');
+             SELECT x, NULL AS n, CASE WHEN x > 0 THEN NULL END AS c, COALESCE(NULL, NULL) AS k, x + NULL AS y FROM s;",
+        ),
+        (
+            "agg.sql",
+            "CREATE STREAM s (x BIGINT, t TIMESTAMP, WATERMARK FOR t AS t) WITH (connector = 'file', path = 'in.jsonl');
+             SELECT window_start, MAX(NULL) AS m, COUNT(*) AS c, NULL AS z FROM TUMBLE(s, t, INTERVAL '1' SECOND) GROUP BY window_start, window_end;",
+        ),
+    ]);
+    for (file, want) in [
+        (
+            "q.sql",
+            "{\"x\":1,\"n\":null,\"c\":null,\"k\":null,\"y\":null}\n",
+        ),
+        (
+            "agg.sql",
+            "{\"window_start\":\"2026-01-01T00:00:00Z\",\"m\":null,\"c\":1,\"z\":null}\n",
+        ),
+    ] {
+        assert!(eddy(&["check", file], dir.path()).status.success());
+        let out = eddy(&["run", file], dir.path());
+        assert!(out.status.success(), "{file}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), want);
+    }
+}

@@ -24,15 +24,19 @@ struct Cli {
     /// Where registered UDF modules live [default: ~/.local/share/eddy].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// Memory limit of each UDF instance, in MiB.
-    #[arg(long, global = true, default_value_t = 64, value_name = "MIB")]
-    udf_memory_mib: usize,
-    /// Time limit of one UDF call (one batch), in milliseconds.
-    #[arg(long, global = true, default_value_t = 1000, value_name = "MS")]
+    /// Memory limit of each UDF instance, in MiB (1 to 4096).
+    #[arg(long, global = true, default_value_t = 64, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    udf_memory_mib: u64,
+    /// Time limit of one UDF call (one batch), in milliseconds (10 to
+    /// 600000: the clock that enforces it ticks every 10 ms).
+    #[arg(long, global = true, default_value_t = 1000, value_name = "MS",
+          value_parser = clap::value_parser!(u64).range(10..=600_000))]
     udf_timeout_ms: u64,
-    /// Largest UDF module accepted at registration, in MiB.
-    #[arg(long, global = true, default_value_t = 16, value_name = "MIB")]
-    udf_max_module_mib: usize,
+    /// Largest UDF module accepted at registration, in MiB (1 to 1024).
+    #[arg(long, global = true, default_value_t = 16, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    udf_max_module_mib: u64,
 }
 
 #[derive(Subcommand)]
@@ -145,9 +149,10 @@ fn main() -> ExitCode {
 /// The UDF limits the options set.
 fn udf_limits(cli: &Cli) -> UdfLimits {
     UdfLimits {
-        memory_bytes: cli.udf_memory_mib.max(1) << 20,
-        call_timeout: Duration::from_millis(cli.udf_timeout_ms.max(1)),
-        module_bytes: cli.udf_max_module_mib.max(1) << 20,
+        // the ranges are checked when the options are read
+        memory_bytes: (cli.udf_memory_mib as usize) << 20,
+        call_timeout: Duration::from_millis(cli.udf_timeout_ms),
+        module_bytes: (cli.udf_max_module_mib as usize) << 20,
     }
 }
 

@@ -1,7 +1,7 @@
 //! Stateless operators: filter and projection.
 
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
 use crate::error::{ExecError, ExecResult};
@@ -114,7 +114,19 @@ impl Operator for ProjectOp {
         let columns = self
             .exprs
             .iter()
-            .map(|e| e.evaluate(&batch))
+            .zip(self.schema.fields())
+            .map(|(e, field)| {
+                let column = e.evaluate(&batch)?;
+                // an untyped NULL (`SELECT NULL AS n`) takes its column's type
+                Ok(
+                    if column.data_type() == &DataType::Null && field.data_type() != &DataType::Null
+                    {
+                        arrow::array::new_null_array(field.data_type(), column.len())
+                    } else {
+                        column
+                    },
+                )
+            })
             .collect::<ExecResult<Vec<_>>>()?;
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
         let b = RecordBatch::try_new_with_options(self.schema.clone(), columns, &options)
