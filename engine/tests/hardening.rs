@@ -649,3 +649,60 @@ fn null_typed_expressions_run_as_check_promises() {
         assert_eq!(text(&out.stdout), want);
     }
 }
+
+/// In a multi-query script a failed query was reported only when the whole
+/// process exited; now its failure is on stderr when it happens, the other
+/// queries run on, and the exit code is 1.
+#[test]
+fn a_failing_query_of_several_is_reported_when_it_fails() {
+    let dir = files(&[
+        ("bad.jsonl", "{\"x\": 1}\n{\"x\": \n"),
+        (
+            "q.sql",
+            "CREATE STREAM bad (x BIGINT) WITH (connector = 'file', path = 'bad.jsonl');
+             CREATE STREAM gen (auction BIGINT) WITH (connector = 'nexmark', stream = 'bid', rate = '50', realtime = 'true');
+             CREATE STREAM o WITH (connector = 'file', path = 'out.jsonl');
+             SELECT x FROM bad;
+             INSERT INTO o SELECT auction FROM gen;",
+        ),
+    ]);
+    let mut child = Reaped(Some(
+        Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", "q.sql"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("eddy runs"),
+    ));
+    let mut stderr = child.0.as_mut().unwrap().stderr.take().unwrap();
+    // the failure is reported while the endless query still runs
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        let mut seen = String::new();
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+            let _ = tx.send(seen.clone());
+        }
+    });
+    let report = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a report on stderr");
+    assert!(
+        report.contains("error: query 1 failed") && report.contains("line 2"),
+        "{report}"
+    );
+    let running = child.0.as_mut().unwrap().try_wait().expect("status");
+    assert!(running.is_none(), "the other query runs on");
+    let c = child.0.take().unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let done = c.wait_with_output().expect("exits");
+    assert_eq!(done.status.code(), Some(143));
+}

@@ -466,28 +466,56 @@ fn run(
         }
     }
     let signalled = watch_signals(jobs.clone())?;
+    // with several queries, a failure is reported when it happens; the
+    // others run on (docs/operations.md)
+    let several = script.queries.len() > 1;
+    let mut reported = vec![false; script.queries.len()];
+    let report_failures = |reported: &mut Vec<bool>| {
+        for (i, job) in jobs.jobs().iter().enumerate() {
+            if let eddy::JobStatus::Failed(e) = job.status()
+                && !std::mem::replace(&mut reported[i], true)
+            {
+                eprintln!("\nerror: query {} failed: {e}", i + 1);
+            }
+        }
+    };
     while !jobs.wait_all(Duration::from_millis(200)) {
+        if several {
+            report_failures(&mut reported);
+        }
         if show_progress {
             eprint!("\r{}", progress_line(&jobs.jobs()));
         }
     }
+    if several {
+        report_failures(&mut reported);
+    }
     if show_progress {
         eprintln!("\r{}", progress_line(&jobs.jobs()));
     }
-    let mut first_err = None;
+    let mut first_err: Option<anyhow::Error> = None;
+    let mut failed = 0;
     for (i, job) in jobs.jobs().iter().enumerate() {
         match job.wait() {
             Ok(s) if stats => eprintln!("{}", stats_text(i, &s)),
             Ok(_) => {}
             Err(e) => {
-                first_err.get_or_insert(e);
+                failed += 1;
+                first_err.get_or_insert(e.into());
             }
         }
+    }
+    if several && failed > 0 {
+        // each failure was reported when it happened
+        first_err = Some(anyhow::anyhow!(
+            "{failed} of {} queries failed (each reported above)",
+            script.queries.len()
+        ));
     }
     match signalled.load(Ordering::SeqCst) {
         // stopped by a signal: the sinks are flushed, but the run did not
         // complete, and the exit code says so (130 Ctrl-C, 143 SIGTERM)
-        0 => first_err.map_or(Ok(()), |e| Err(e.into())),
+        0 => first_err.map_or(Ok(()), Err),
         code => {
             if let Some(e) = first_err {
                 eprintln!("error: {e}");
