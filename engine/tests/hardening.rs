@@ -706,3 +706,31 @@ fn a_failing_query_of_several_is_reported_when_it_fails() {
     let done = c.wait_with_output().expect("exits");
     assert_eq!(done.status.code(), Some(143));
 }
+
+/// `FROM "bids"` could never be resolved (the quotes stayed in the name);
+/// names now follow one rule everywhere: case-insensitive, quoted or not.
+#[test]
+fn quoted_names_resolve_like_unquoted_ones() {
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": 1}\n"),
+        (
+            "q.sql",
+            "CREATE STREAM \"my bids\" (x BIGINT) WITH (connector = 'file', path = 'in.jsonl');
+             CREATE STREAM \"Out\" WITH (connector = 'file', path = 'out.jsonl');
+             INSERT INTO \"out\" SELECT \"x\" FROM \"MY BIDS\";",
+        ),
+        (
+            "plain.sql",
+            "CREATE STREAM bids (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM \"bids\";",
+        ),
+    ]);
+    let out = eddy(&["run", "q.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap(),
+        "{\"x\":1}\n"
+    );
+    let out = eddy(&["run", "plain.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"x\":1}\n");
+}

@@ -118,7 +118,7 @@ impl Catalog {
                 query: q,
                 pos,
             } => {
-                let name = target.to_string();
+                let name = parser::object_name(target);
                 let sink = self.get(&name).ok_or_else(|| {
                     PlanError::new(format!("unknown sink stream '{name}'"), *pos)
                         .with_hint("declare it first: CREATE STREAM out (...) WITH (connector = 'file', path = '...')")

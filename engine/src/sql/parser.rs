@@ -584,6 +584,21 @@ fn strip_location(text: &str) -> &str {
 }
 
 /// The span of a token list's first significant token, for messages.
+/// The name an object name stands for: its parts' values joined by `.`,
+/// without quotes. Names are matched case-insensitively whether quoted or
+/// not (`"bids"`, `BIDS` and `bids` are one stream); quotes let a name hold
+/// spaces or a keyword (docs/sql.md).
+pub(crate) fn object_name(name: &ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(i) => i.value.clone(),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Where a piece of SQL starts. An expression (or a select item holding
 /// one) that is a chain of binary operators starts at its leftmost operand,
 /// found by walking down the left spine: sqlparser's `span()` unions every
