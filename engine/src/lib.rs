@@ -29,6 +29,9 @@ pub mod sql;
 pub mod types;
 pub mod udf;
 
+#[cfg(test)]
+mod fuzz;
+
 use std::sync::{Arc, Mutex};
 
 use arrow::record_batch::RecordBatch;
