@@ -150,6 +150,32 @@ mod tests {
     }
 }
 
+/// The earliest TIMESTAMP Eddy accepts: 0000-01-01T00:00:00Z (the range
+/// RFC 3339 can write, so every output can be read back), in ms. Input
+/// outside the range is malformed; a computed TIMESTAMP outside it is NULL.
+pub const MIN_TIMESTAMP_MS: i64 = -62_167_219_200_000;
+/// The latest TIMESTAMP Eddy accepts: 9999-12-31T23:59:59.999Z, in ms.
+pub const MAX_TIMESTAMP_MS: i64 = 253_402_300_799_999;
+
+/// A TIMESTAMP column with the values outside the supported range made
+/// NULL (computed timestamps: `CAST(big AS TIMESTAMP)`, `ts + INTERVAL`).
+pub fn timestamps_in_range(a: arrow::array::ArrayRef) -> arrow::array::ArrayRef {
+    use arrow::array::{AsArray, TimestampMillisecondArray};
+    use arrow::datatypes::TimestampMillisecondType;
+    let Some(ts) = a.as_primitive_opt::<TimestampMillisecondType>() else {
+        return a;
+    };
+    let inside = |v: i64| (MIN_TIMESTAMP_MS..=MAX_TIMESTAMP_MS).contains(&v);
+    match (arrow::compute::min(ts), arrow::compute::max(ts)) {
+        (Some(lo), Some(hi)) if !(inside(lo) && inside(hi)) => {
+            let kept: TimestampMillisecondArray =
+                ts.iter().map(|v| v.filter(|&v| inside(v))).collect();
+            std::sync::Arc::new(kept.with_timezone_opt(ts.timezone()))
+        }
+        _ => a,
+    }
+}
+
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-01-01T00:00:10Z`, with
 /// `.250` milliseconds only when non-zero).
 pub fn format_timestamp_ms(ms: i64) -> String {

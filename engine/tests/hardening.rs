@@ -213,7 +213,7 @@ fn script_size_and_partitions_are_capped_with_a_message() {
     let dir = files(&[
         (
             "q.sql",
-            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM s;",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x, t FROM s;",
         ),
         ("in.jsonl", "{\"x\":1}\n"),
     ]);
@@ -466,7 +466,7 @@ fn control_characters_from_input_never_reach_the_terminal() {
         ("in.jsonl", "{\"x\": \"\u{1b}[2J\u{1b}]0;owned\u{7}\"}\n"),
         (
             "q.sql",
-            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM s;",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x, t FROM s;",
         ),
     ]);
     let out = eddy(&["run", "q.sql"], dir.path());
@@ -495,7 +495,7 @@ fn the_udf_registry_survives_races_corruption_and_crafted_indexes() {
         ("in.jsonl", "{\"x\": 1}\n"),
         (
             "q.sql",
-            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM s;",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x, t FROM s;",
         ),
     ]);
     let with_data = |data: &Path, args: &[&str]| {
@@ -733,4 +733,54 @@ fn quoted_names_resolve_like_unquoted_ones() {
     let out = eddy(&["run", "plain.sql"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "{\"x\":1}\n");
+}
+
+/// One row at `i64::MIN` or `i64::MAX` ms once made windows overflow (a
+/// panic, an endless HOP loop, rows vanishing uncounted) and computed
+/// timestamps wrapped and were written as "...ms". Input outside years
+/// 0000–9999 is malformed with the reason; computed ones outside are NULL.
+#[test]
+fn timestamps_outside_the_supported_range_are_malformed_or_null() {
+    let dir = files(&[
+        (
+            "in.jsonl",
+            "{\"x\": 1, \"t\": -9223372036854775808}\n{\"x\": 2, \"t\": \"2026-01-01T00:00:01Z\"}\n{\"x\": 3, \"t\": 9223372036854775807}\n{\"x\": 4, \"t\": \"10000-01-01T00:00:00Z\"}\n",
+        ),
+        (
+            "hop.sql",
+            "CREATE STREAM s (x BIGINT, t TIMESTAMP, WATERMARK FOR t AS t) WITH (connector = 'file', path = 'in.jsonl', 'format.on_error' = 'skip');
+             SELECT window_start, COUNT(*) AS n FROM HOP(s, t, INTERVAL '1' SECOND, INTERVAL '2' SECOND) GROUP BY window_start, window_end;",
+        ),
+        (
+            "fail.sql",
+            "CREATE STREAM s (x BIGINT, t TIMESTAMP) WITH (connector = 'file', path = 'in.jsonl'); SELECT x, t FROM s;",
+        ),
+        (
+            "math.sql",
+            "CREATE STREAM s (x BIGINT, t TIMESTAMP) WITH (connector = 'file', path = 'ok.jsonl');
+             SELECT CAST(9223372036854775807 AS TIMESTAMP) + INTERVAL '1' SECOND AS a, t + INTERVAL '1' SECOND AS b FROM s;",
+        ),
+        ("ok.jsonl", "{\"x\": 1, \"t\": \"2026-01-01T00:00:00Z\"}\n"),
+    ]);
+    let out = eddy(&["run", "hop.sql", "--stats"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 records in") && text(&out.stderr).contains("3 malformed"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        2,
+        "the one good row's two windows"
+    );
+    let out = eddy(&["run", "fail.sql"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("line 1: column 't' holds -9223372036854775808 ms, outside the supported TIMESTAMP range"), "{}", text(&out.stderr));
+    let out = eddy(&["run", "math.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "{\"a\":null,\"b\":\"2026-01-01T00:00:01Z\"}\n"
+    );
 }

@@ -2,6 +2,7 @@
 //! decoder; only when a chunk fails is it decoded line by line, to find the
 //! bad lines and skip them (counted) or fail with their line number.
 
+use arrow::array::AsArray;
 use arrow::datatypes::SchemaRef;
 use arrow::json::ReaderBuilder;
 use arrow::json::reader::Decoder;
@@ -114,7 +115,10 @@ impl JsonDecoder {
             return self.decode_lines(chunk, first_line);
         }
         match decode_with(&mut self.decoder, &self.schema, chunk, MAX_ROWS) {
-            Ok(batch) => Ok(Decoded { batch, skipped: 0 }),
+            Ok(batch) if timestamp_out_of_range(&batch).is_none() => {
+                Ok(Decoded { batch, skipped: 0 })
+            }
+            Ok(_) => self.decode_lines(chunk, first_line),
             Err(_) => {
                 // the decoder may hold half a record: start afresh
                 self.decoder = new_decoder(&self.schema, &self.source_name, MAX_ROWS)?;
@@ -136,7 +140,7 @@ impl JsonDecoder {
             let reason = match too_deep(line) {
                 Some(deep) => Some(readable_reason(&deep, line)),
                 None => match decode_with(&mut probe, &self.schema, line, 1) {
-                    Ok(_) => None,
+                    Ok(b) => timestamp_out_of_range(&b).map(|why| readable_reason(&why, line)),
                     Err(e) => {
                         probe = new_decoder(&self.schema, &self.source_name, 1)?;
                         Some(readable_reason(&e.to_string(), line))
@@ -205,6 +209,31 @@ pub(crate) fn decode_with(
             "the record is not complete".into(),
         ))
     }
+}
+
+/// Why a decoded batch holds a TIMESTAMP outside the supported range (the
+/// first such column), if it does. Window bounds and interval arithmetic
+/// stay far from overflowing inside the range.
+pub(crate) fn timestamp_out_of_range(batch: &RecordBatch) -> Option<String> {
+    use crate::types::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS};
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .filter(|(f, _)| matches!(f.data_type(), DataType::Timestamp(TimeUnit::Millisecond, _)))
+        .find_map(|(f, c)| {
+            let ts = c.as_primitive_opt::<TimestampMillisecondType>()?;
+            let (lo, hi) = (arrow::compute::min(ts)?, arrow::compute::max(ts)?);
+            let bad = if lo < MIN_TIMESTAMP_MS { lo } else { hi };
+            (lo < MIN_TIMESTAMP_MS || hi > MAX_TIMESTAMP_MS).then(|| {
+                format!(
+                    "column '{}' holds {bad} ms, outside the supported TIMESTAMP range (years 0000 to 9999)",
+                    f.name()
+                )
+            })
+        })
 }
 
 /// The deepest a record may nest objects and arrays. Declared columns hold

@@ -10,7 +10,9 @@ use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
-use crate::connectors::json::{decode_with, new_decoder, readable_reason, shown, too_deep};
+use crate::connectors::json::{
+    decode_with, new_decoder, readable_reason, shown, timestamp_out_of_range, too_deep,
+};
 use crate::connectors::kafka::RawBatch;
 use crate::connectors::projection::Projection;
 use crate::error::ConnectorError;
@@ -129,7 +131,9 @@ impl KafkaDecoder {
             }
         }
         match self.decoder.flush() {
-            Ok(Some(b)) if b.num_rows() == raw.len() => Some(b),
+            Ok(Some(b)) if b.num_rows() == raw.len() && timestamp_out_of_range(&b).is_none() => {
+                Some(b)
+            }
             Ok(None) if raw.is_empty() => Some(RecordBatch::new_empty(self.values.clone())),
             _ => None,
         }
@@ -155,7 +159,8 @@ impl KafkaDecoder {
                 Some(readable_reason(&deep, v).replace("(line: ", "(value: "))
             } else {
                 match decode_with(&mut probe, &self.values, v, 1) {
-                    Ok(b) if b.num_rows() == 1 => None,
+                    Ok(b) if b.num_rows() == 1 => timestamp_out_of_range(&b)
+                        .map(|why| readable_reason(&why, v).replace("(line: ", "(value: ")),
                     Ok(b) => Some(format!(
                         "the value holds {} JSON records, not one (value: {})",
                         b.num_rows(),

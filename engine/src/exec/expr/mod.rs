@@ -78,7 +78,11 @@ impl CompiledExpr {
     /// [`crate::ExecError::Arrow`] when an Arrow kernel fails. Bad data never
     /// fails: division by zero and failed casts yield NULL.
     pub fn evaluate(&self, batch: &RecordBatch) -> ExecResult<ArrayRef> {
-        let out = self.root.eval(batch)?.into_array(batch.num_rows())?;
+        let mut out = self.root.eval(batch)?.into_array(batch.num_rows())?;
+        if self.sql_type == SqlType::Timestamp {
+            // a computed timestamp past the supported range is NULL, not wrapped
+            out = crate::types::timestamps_in_range(out);
+        }
         if out.data_type() != &self.data_type || out.len() != batch.num_rows() {
             return Err(internal(format!(
                 "expression produced {} rows of {}, expected {} rows of {}",
