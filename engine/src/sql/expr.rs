@@ -69,6 +69,12 @@ impl<'a> ExprPlanner<'a> {
             ast::Expr::Value(v) => literal(&v.value, pos),
             ast::Expr::Nested(inner) => self.plan(inner),
             ast::Expr::UnaryOp { op, expr } => {
+                // the smallest BIGINT is written as minus a number one past the largest
+                if let (UnaryOperator::Minus, ast::Expr::Value(v)) = (op, expr.as_ref())
+                    && matches!(&v.value, Value::Number(n, _) if n == "9223372036854775808")
+                {
+                    return Ok(Expr::Literal(Literal::BigInt(i64::MIN)));
+                }
                 let inner = self.plan(expr)?;
                 match op {
                     UnaryOperator::Not => Ok(Expr::Not(Box::new(expect_bool(inner, "NOT", pos)?))),
@@ -369,7 +375,10 @@ impl<'a> ExprPlanner<'a> {
             return Err(PlanError::new(
                 format!("FILTER / WITHIN GROUP / null treatment in {name}(...) is not supported"),
                 pos,
-            ));
+            )
+            .with_hint(format!(
+                "put the condition inside the aggregate: {name}(CASE WHEN <condition> THEN <value> END) counts or sums only the rows that meet it"
+            )));
         }
         let (distinct, args, star) = match &f.args {
             ast::FunctionArguments::None => (false, vec![], false),

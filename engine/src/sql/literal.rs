@@ -86,7 +86,16 @@ pub(crate) fn interval_ms(iv: &ast::Interval, pos: SqlPos) -> PlanResult<i64> {
             .with_hint(INTERVAL_HINT)
     })?;
     let ms = value * unit as f64;
-    if !ms.is_finite() || ms.fract() != 0.0 || ms.abs() > 1e15 {
+    if !ms.is_finite() || ms.abs() > 1e15 {
+        return Err(PlanError::new(
+            format!(
+                "interval '{text}' is too long: at most 1e15 milliseconds (about 31,000 years)"
+            ),
+            pos,
+        )
+        .with_hint("Eddy's TIMESTAMPs span years 0000 to 9999; use a shorter interval"));
+    }
+    if ms.fract() != 0.0 {
         return Err(PlanError::new(
             format!("interval '{text}' is not a whole number of milliseconds"),
             pos,

@@ -136,6 +136,10 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
 /// overflow a thread's stack (documented in docs/sql.md).
 pub const MAX_OPERATOR_DEPTH: usize = 256;
 
+/// The deepest parentheses (and function calls) may nest; sqlparser's own
+/// limit, reached a little later, has no position to report.
+pub const MAX_NESTING: usize = 32;
+
 /// Binding strength of an infix or prefix operator token (0 binds
 /// loosest), or `None` for other tokens.
 fn operator_level(t: &Token) -> Option<usize> {
@@ -193,6 +197,13 @@ fn check_operator_depth(tokens: &[TokenWithSpan]) -> PlanResult<()> {
         if ends_expression {
             chains = [0; LEVELS];
         } else if t.token == Token::LParen {
+            if outer.len() >= MAX_NESTING {
+                return Err(PlanError::new(
+                    format!("parentheses and calls nest more than {MAX_NESTING} deep here"),
+                    t.span,
+                )
+                .with_hint("flatten the expression, or compute parts of it in a subquery column"));
+            }
             let depth: usize = chains.iter().sum();
             outer.push((enclosing, chains));
             enclosing += depth;

@@ -166,6 +166,13 @@ pub(super) fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> Plan
         }
     };
     let (lt, rt) = (l.sql_type(), r.sql_type());
+    // a text literal compared with a TIMESTAMP is read as one: a bad one is
+    // a mistake to report here, not a comparison with NULL at run time
+    for (this, other) in [(&l, rt), (&r, lt)] {
+        if let (Expr::Literal(Literal::Varchar(text)), T::Timestamp) = (this, other) {
+            parse_timestamp_literal(text, pos)?;
+        }
+    }
     let mismatch = || {
         PlanError::new(
             format!(
