@@ -791,3 +791,32 @@ fn timestamps_outside_the_supported_range_are_malformed_or_null() {
         "{\"a\":null,\"b\":\"2026-01-01T00:00:01Z\"}\n"
     );
 }
+
+/// JSON wrote ±inf/NaN as null and CSV as inf/NaN; one rule now: NULL.
+#[test]
+fn non_finite_doubles_are_null_in_every_format() {
+    let dir = files(&[
+        ("in.jsonl", "{\"d\": 1e308}\n"),
+        (
+            "q.sql",
+            "CREATE STREAM s (d DOUBLE) WITH (connector = 'file', path = 'in.jsonl');
+             CREATE STREAM c WITH (connector = 'file', path = 'out.csv', format = 'csv');
+             CREATE STREAM j WITH (connector = 'file', path = 'out.jsonl');
+             INSERT INTO c SELECT d * 10.0 AS inf, d * -10.0 AS ninf, d AS d FROM s;
+             INSERT INTO j SELECT d * 10.0 AS inf, d * -10.0 AS ninf, d AS d FROM s;",
+        ),
+    ]);
+    let out = eddy(&["run", "q.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+    assert!(
+        read("out.csv").starts_with("inf,ninf,d\n,,1"),
+        "{}",
+        read("out.csv")
+    );
+    assert!(
+        read("out.jsonl").starts_with("{\"inf\":null,\"ninf\":null,\"d\":"),
+        "{}",
+        read("out.jsonl")
+    );
+}
