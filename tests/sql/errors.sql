@@ -81,3 +81,6 @@ SELECT COUNT(*) FILTER (WHERE price > 1) AS c FROM bids;
 SELECT auction FROM bids WHERE date_time < TIMESTAMP '2026-01-01 00:00:00' + INTERVAL '100000000' DAY;
 -- case: parentheses nested too deeply, with a position
 SELECT ((((((((((((((((((((((((((((((((((price)))))))))))))))))))))))))))))))))) AS p FROM bids;
+-- case: an EMIT CHANGES query into a sink without the _op column
+CREATE STREAM counts (w TIMESTAMP, n BIGINT) WITH (connector = 'file', path = '/tmp/eddy-errors-counts.jsonl');
+INSERT INTO counts SELECT window_start, COUNT(*) AS n FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND) GROUP BY window_start, window_end EMIT CHANGES;

@@ -175,23 +175,44 @@ fn conform_to_sink(
         return Ok(LogicalPlan::Project { input, exprs });
     }
     if fields.len() != exprs.len() {
-        return Err(PlanError::new(
-            format!(
-                "INSERT INTO '{}' gives {} columns, but the stream has {}",
-                sink.name,
-                exprs.len(),
-                fields.len()
-            ),
-            pos,
-        )
-        .with_hint(format!(
-            "select exactly: {}",
-            fields
-                .iter()
-                .map(|f| f.name().as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        let changelog = exprs
+            .iter()
+            .any(|(_, n)| n == crate::plan::logical::OP_COLUMN);
+        let (what, hint) = if changelog && !names.contains(&crate::plan::logical::OP_COLUMN) {
+            (
+                format!(
+                    "INSERT INTO '{}' gives {} columns, but the stream has {}: EMIT CHANGES adds the changelog column _op (+I, -U, +U, -D) first",
+                    sink.name,
+                    exprs.len(),
+                    fields.len()
+                ),
+                format!(
+                    "declare it in the sink: CREATE STREAM {} (_op VARCHAR, {}) ..., or leave the sink's columns out",
+                    sink.name,
+                    fields
+                        .iter()
+                        .map(|f| {
+                            let ty = SqlType::from_arrow(f.data_type())
+                                .map_or_else(|| f.data_type().to_string(), |t| t.to_string());
+                            format!("{} {ty}", f.name())
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        } else {
+            (
+                format!(
+                    "INSERT INTO '{}' gives {} columns, but the stream has {}",
+                    sink.name,
+                    exprs.len(),
+                    fields.len()
+                ),
+                format!("select exactly: {}", names.join(", ")),
+            )
+        };
+        return Err(PlanError::new(what, pos).with_hint(hint));
     }
     let exprs = exprs
         .into_iter()
