@@ -820,3 +820,18 @@ fn non_finite_doubles_are_null_in_every_format() {
         read("out.jsonl")
     );
 }
+
+/// A UTF-8 byte-order mark once made line 1 malformed.
+#[test]
+fn a_byte_order_mark_is_not_part_of_the_first_line() {
+    let dir = files(&[
+        ("in.jsonl", "\u{feff}{\"x\": 1}\n{\"x\": 2}\n"),
+        (
+            "q.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl'); SELECT x FROM s;",
+        ),
+    ]);
+    let out = eddy(&["run", "q.sql"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "{\"x\":1}\n{\"x\":2}\n");
+}

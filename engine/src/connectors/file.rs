@@ -159,8 +159,12 @@ impl FileSource {
     }
 
     /// Hands whole lines to the decoders.
-    fn submit(&mut self, chunk: Vec<u8>) {
+    fn submit(&mut self, mut chunk: Vec<u8>) {
         let first_line = self.lines + 1;
+        // a UTF-8 byte-order mark (some editors write one) is not part of line 1
+        if first_line == 1 && chunk.starts_with(b"\xEF\xBB\xBF") {
+            chunk.drain(..3);
+        }
         self.lines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
         self.pool.submit(Chunk {
             bytes: chunk,
