@@ -835,3 +835,89 @@ fn a_byte_order_mark_is_not_part_of_the_first_line() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "{\"x\":1}\n{\"x\":2}\n");
 }
+
+/// `follow` once missed truncation (rows lost or a failure mid-line),
+/// never picked up a rotated file and waited silently on a deleted one.
+/// Now it behaves as `tail -F` and says so on stderr.
+#[test]
+fn follow_survives_truncation_rotation_and_deletion() {
+    let dir = files(&[
+        ("in.jsonl", "{\"x\": 1}\n"),
+        (
+            "q.sql",
+            "CREATE STREAM s (x BIGINT) WITH (connector = 'file', path = 'in.jsonl', follow = 'true');
+             CREATE STREAM o WITH (connector = 'file', path = 'out.jsonl', 'flush.interval' = '100 ms');
+             INSERT INTO o SELECT x FROM s;",
+        ),
+    ]);
+    let input = dir.path().join("in.jsonl");
+    let output = dir.path().join("out.jsonl");
+    let mut child = Reaped(Some(
+        Command::new(env!("CARGO_BIN_EXE_eddy"))
+            .args(["run", "q.sql"])
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("eddy runs"),
+    ));
+    let rows = || -> Vec<String> {
+        std::fs::read_to_string(&output)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let wait_rows = |n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while rows().len() < n {
+            assert!(std::time::Instant::now() < deadline, "only {:?}", rows());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let append = |text: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&input)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    wait_rows(1);
+    append("{\"x\": 2}\n");
+    wait_rows(2);
+    // truncated, then written again
+    std::fs::write(&input, "").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    append("{\"x\": 3}\n");
+    wait_rows(3);
+    // rotated: moved away, a new file at the path
+    std::fs::rename(&input, dir.path().join("in.jsonl.1")).unwrap();
+    std::fs::write(&input, "{\"x\": 4}\n").unwrap();
+    wait_rows(4);
+    // deleted, then created again
+    std::fs::remove_file(&input).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(&input, "{\"x\": 5}\n").unwrap();
+    wait_rows(5);
+    assert_eq!(
+        rows(),
+        [
+            "{\"x\":1}",
+            "{\"x\":2}",
+            "{\"x\":3}",
+            "{\"x\":4}",
+            "{\"x\":5}"
+        ]
+    );
+    let c = child.0.take().unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &c.id().to_string()])
+        .status();
+    let done = c.wait_with_output().expect("exits");
+    let err = text(&done.stderr);
+    for said in ["was truncated", "a new file is at that path", "was deleted"] {
+        assert!(err.contains(said), "{said}: {err}");
+    }
+}

@@ -109,6 +109,8 @@ pub struct FileSource {
     batch_size: usize,
     counters: Arc<SourceCounters>,
     shutdown: Arc<AtomicBool>,
+    /// Following: the path is gone (said once on stderr).
+    missing: bool,
 }
 
 impl FileSource {
@@ -155,7 +157,58 @@ impl FileSource {
             batch_size: ctx.batch_size.max(1),
             counters: ctx.counters.clone(),
             shutdown: ctx.shutdown.clone(),
+            missing: false,
         })
+    }
+
+    /// Following, at the end of the file: notices what `tail -F` notices.
+    /// Truncated (shorter than what was read): read again from its start.
+    /// Replaced (rotated: another file at the path): the old one was read
+    /// to its end; read the new one from its start. Deleted: wait for a file
+    /// to appear at the path. Each is said on stderr.
+    fn follow_path(&mut self) -> Result<(), ConnectorError> {
+        use std::io::{Seek, SeekFrom};
+        use std::os::unix::fs::MetadataExt;
+        let io = |e| ConnectorError::Io {
+            context: format!("following '{}'", self.path),
+            source: e,
+        };
+        let at_path = match std::fs::metadata(&self.path) {
+            Ok(m) => m,
+            Err(_) => {
+                if !std::mem::replace(&mut self.missing, true) {
+                    eprintln!(
+                        "eddy: following '{}': the file was deleted; waiting for a new one at that path",
+                        self.path
+                    );
+                }
+                return Ok(());
+            }
+        };
+        let open = self.file.metadata().map_err(io)?;
+        let read_to = self.file.stream_position().map_err(io)?;
+        let replaced = (at_path.dev(), at_path.ino()) != (open.dev(), open.ino());
+        if replaced || self.missing {
+            eprintln!(
+                "eddy: following '{}': a new file is at that path (rotated or re-created); reading it from its start",
+                self.path
+            );
+            self.file = File::open(&self.path).map_err(io)?;
+        } else if open.len() < read_to {
+            eprintln!(
+                "eddy: following '{}': the file was truncated to {} bytes (from {read_to} read); reading it again from its start",
+                self.path,
+                open.len()
+            );
+            self.file.seek(SeekFrom::Start(0)).map_err(io)?;
+        } else {
+            return Ok(());
+        }
+        // an incomplete line of the old content is dropped; lines count anew
+        self.missing = false;
+        self.carry.clear();
+        self.lines = 0;
+        Ok(())
     }
 
     /// Hands whole lines to the decoders.
@@ -251,6 +304,7 @@ impl Source for FileSource {
             }
             if self.follow && !self.shutdown.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(20));
+                self.follow_path()?;
                 self.at_end = false;
                 return Ok(SourceEvent::Idle);
             }
