@@ -218,8 +218,16 @@ impl FileSource {
         if first_line == 1 && chunk.starts_with(b"\xEF\xBB\xBF") {
             chunk.drain(..3);
         }
-        self.lines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+        // one pass over the newlines: how many, and the longest line
+        let (mut lines, mut start, mut longest) = (0u64, 0usize, 0usize);
+        for nl in memchr::memchr_iter(b'\n', &chunk) {
+            lines += 1;
+            longest = longest.max(nl - start);
+            start = nl + 1;
+        }
+        self.lines += lines;
         self.pool.submit(Chunk {
+            longest_line: longest.max(chunk.len() - start),
             bytes: chunk,
             first_line,
         });

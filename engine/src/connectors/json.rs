@@ -74,6 +74,8 @@ pub(crate) fn new_decoder(
 pub(crate) struct Chunk {
     pub bytes: Vec<u8>,
     pub first_line: u64,
+    /// The length of its longest line.
+    pub longest_line: usize,
 }
 
 impl crate::connectors::decode_pool::Decode for JsonDecoder {
@@ -81,7 +83,7 @@ impl crate::connectors::decode_pool::Decode for JsonDecoder {
     type Output = Decoded;
 
     fn decode(&mut self, chunk: &Chunk) -> Result<Decoded, ConnectorError> {
-        JsonDecoder::decode(self, &chunk.bytes, chunk.first_line)
+        self.decode_checked(&chunk.bytes, chunk.first_line, chunk.longest_line)
     }
 }
 
@@ -110,8 +112,19 @@ impl JsonDecoder {
     ///
     /// # Errors
     /// [`ConnectorError::Malformed`] for the first bad line under [`OnError::Fail`].
+    #[cfg(test)]
     pub fn decode(&mut self, chunk: &[u8], first_line: u64) -> Result<Decoded, ConnectorError> {
-        if any_line_too_deep(chunk) {
+        self.decode_checked(chunk, first_line, longest_line(chunk))
+    }
+
+    /// [`JsonDecoder::decode`] of a chunk whose longest line is known.
+    fn decode_checked(
+        &mut self,
+        chunk: &[u8],
+        first_line: u64,
+        longest_line: usize,
+    ) -> Result<Decoded, ConnectorError> {
+        if longest_line > 2 * MAX_DEPTH && any_line_too_deep(chunk) {
             return self.decode_lines(chunk, first_line);
         }
         match decode_with(&mut self.decoder, &self.schema, chunk, MAX_ROWS) {
@@ -244,7 +257,10 @@ pub const MAX_DEPTH: usize = 1000;
 
 /// Why a record is too deeply nested, if it is (see [`MAX_DEPTH`]).
 pub(crate) fn too_deep(record: &[u8]) -> Option<String> {
-    // a quick count first: nesting needs as many brackets
+    // nesting needs two bytes a level; then as many brackets
+    if record.len() <= 2 * MAX_DEPTH {
+        return None;
+    }
     memchr::memchr2_iter(b'{', b'[', record).nth(MAX_DEPTH)?;
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in record {
@@ -274,22 +290,26 @@ pub(crate) fn too_deep(record: &[u8]) -> Option<String> {
     None
 }
 
-/// Whether a line of `chunk` might nest deeper than [`MAX_DEPTH`]: a count
-/// of brackets per line (cheap: flat records have one), exact for lines
-/// with many.
+/// Whether a line of `chunk` nests deeper than [`MAX_DEPTH`]: only lines
+/// long enough to (two bytes a level) are looked at.
 fn any_line_too_deep(chunk: &[u8]) -> bool {
-    let (mut start, mut brackets) = (0, 0usize);
-    for i in memchr::memchr3_iter(b'{', b'[', b'\n', chunk) {
-        if chunk[i] == b'\n' {
-            if brackets > MAX_DEPTH && too_deep(&chunk[start..i]).is_some() {
-                return true;
-            }
-            (start, brackets) = (i + 1, 0);
-        } else {
-            brackets += 1;
-        }
+    chunk
+        .split(|&b| b == b'\n')
+        .any(|line| too_deep(line).is_some())
+}
+
+/// The length of the longest line of `bytes` (a chunk's reader knows it
+/// from its newline count, so the decoder skips the nesting check when no
+/// line is long enough to need it).
+#[cfg(test)]
+fn longest_line(bytes: &[u8]) -> usize {
+    let mut start = 0;
+    let mut longest = 0;
+    for nl in memchr::memchr_iter(b'\n', bytes) {
+        longest = longest.max(nl - start);
+        start = nl + 1;
     }
-    brackets > MAX_DEPTH && too_deep(&chunk[start..]).is_some()
+    longest.max(bytes.len() - start)
 }
 
 /// Turns arrow-json's message into one a user can act on.
