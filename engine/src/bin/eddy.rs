@@ -397,38 +397,8 @@ fn partitions_arg(text: &str) -> Result<usize, String> {
     }
 }
 
-/// The largest script `eddy` reads.
-const MAX_SCRIPT_BYTES: u64 = 16 << 20;
-
-/// Reads a script of at most [`MAX_SCRIPT_BYTES`] (so `/dev/zero` or a
-/// wrong, huge file is refused instead of read until memory runs out).
-fn read_script(file: &Path) -> Result<String> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| anyhow::anyhow!("cannot read {}: {e}", file.display());
-    let mut bytes = Vec::new();
-    std::fs::File::open(file)
-        .map_err(cannot)?
-        .take(MAX_SCRIPT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(cannot)?;
-    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
-        bail!(
-            "{} is larger than {} MiB, too large for a SQL script (is it the right file?)",
-            file.display(),
-            MAX_SCRIPT_BYTES >> 20
-        );
-    }
-    String::from_utf8(bytes).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not UTF-8 text (byte {} is not): is it the right file?",
-            file.display(),
-            e.utf8_error().valid_up_to()
-        )
-    })
-}
-
 fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {
-    let sql = read_script(file)?;
+    let sql = eddy::sql::read_script(file)?;
     eddy::plan_script_with_udfs(&sql, udfs.to_vec())
         .map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
 }

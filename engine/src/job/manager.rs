@@ -303,36 +303,6 @@ impl JobHandle {
         }
     }
 
-    /// Per-node counters of the plan graph.
-    pub fn live(&self) -> super::LiveNodes {
-        let m = &self.0.metrics;
-        let operators = m
-            .operators
-            .lock()
-            .map(|ops| {
-                ops.iter()
-                    .map(|c| super::OperatorLive {
-                        node: c.position().unwrap_or(0),
-                        name: c.label.split_once('_').map_or("", |(_, n)| n).to_string(),
-                        rows_in: c.rows_in.load(Ordering::Relaxed),
-                        rows_out: c.rows_out.load(Ordering::Relaxed),
-                        busy: Duration::from_nanos(c.busy_ns.load(Ordering::Relaxed)),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        super::LiveNodes {
-            operators,
-            source_blocked: Duration::from_micros(m.source_blocked_us.load(Ordering::Relaxed)),
-            sink_busy: Duration::from_nanos(m.sink_busy_ns.load(Ordering::Relaxed)),
-            workers: m.partitions.len().max(1),
-            open_windows: m.total(|m| &m.open_windows),
-            state_bytes: m.total(|m| &m.state_bytes),
-            event_time_max: m.event_time_max(),
-            late_accepted: m.total(|m| &m.late_accepted),
-        }
-    }
-
     /// The job's live counters (for the metrics exporter).
     pub fn metrics(&self) -> &Arc<QueryMetrics> {
         &self.0.metrics

@@ -23,6 +23,7 @@
 
 mod edge;
 mod launch;
+mod live;
 mod manager;
 mod sink_stage;
 mod source_stage;
@@ -34,6 +35,7 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 
 pub use launch::{open_dead_letter_sink, open_plan_sink};
+pub use live::{LiveNodes, OperatorLive};
 pub use manager::{JobHandle, JobId, JobInfo, JobManager, Subscription};
 
 use crate::connectors::dead_letter::DeadLetterSink;
@@ -180,44 +182,6 @@ impl Progress {
     pub fn rate(&self) -> f64 {
         self.records_in as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
-
-/// Where a running job's time goes, node by node (for a live plan graph):
-/// cumulative counters, so two samples give rates and busy fractions.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LiveNodes {
-    /// The operators, in plan order.
-    pub operators: Vec<OperatorLive>,
-    /// Time the source waited on a full queue (it was backpressured).
-    pub source_blocked: Duration,
-    /// Time the sink spent writing.
-    pub sink_busy: Duration,
-    /// Worker threads sharing the operators.
-    pub workers: usize,
-    /// Windows holding state.
-    pub open_windows: u64,
-    /// Approximate bytes of operator state.
-    pub state_bytes: u64,
-    /// The largest event time read, if any.
-    pub event_time_max: Option<i64>,
-    /// Rows behind the watermark but within the allowed lateness (applied).
-    pub late_accepted: u64,
-}
-
-/// One operator's counters in [`LiveNodes`].
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OperatorLive {
-    /// Its node id in the plan graph (`PhysicalPlan::explain_json`; the
-    /// source is 0).
-    pub node: usize,
-    /// Operator name (`filter`, `window_aggregate`, ...).
-    pub name: String,
-    /// Rows received.
-    pub rows_in: u64,
-    /// Rows emitted.
-    pub rows_out: u64,
-    /// Time spent in it, summed over the workers.
-    pub busy: Duration,
 }
 
 /// Where a job is in its life.

@@ -6,6 +6,7 @@ pub(crate) mod ddl;
 pub(crate) mod expr;
 pub(crate) mod expr_aggregate;
 pub mod functions;
+pub(crate) mod limits;
 pub(crate) mod literal;
 pub(crate) mod over;
 pub(crate) mod parser;
@@ -24,6 +25,63 @@ use crate::plan::expr::Expr;
 use crate::plan::logical::{LogicalPlan, QueryPlan, SinkTarget};
 use crate::sql::parser::Statement;
 use crate::types::SqlType;
+
+/// The largest SQL script read from a file.
+pub const MAX_SCRIPT_BYTES: u64 = 16 << 20;
+
+/// Why a script file cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptFileError {
+    /// It cannot be opened or read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is larger than [`MAX_SCRIPT_BYTES`] (`/dev/zero`, a wrong file).
+    #[error("{path} is larger than {} MiB, too large for a SQL script (is it the right file?)", MAX_SCRIPT_BYTES >> 20)]
+    TooLarge {
+        /// The file.
+        path: String,
+    },
+    /// It is not UTF-8 text.
+    #[error("{path} is not UTF-8 text (byte {at} is not): is it the right file?")]
+    NotText {
+        /// The file.
+        path: String,
+        /// The offset of the first byte that is not.
+        at: usize,
+    },
+}
+
+/// Reads a SQL script of at most [`MAX_SCRIPT_BYTES`] (so `/dev/zero` is
+/// refused instead of read until memory runs out).
+///
+/// # Errors
+/// [`ScriptFileError`]: unreadable, too large, not UTF-8.
+pub fn read_script(file: &std::path::Path) -> Result<String, ScriptFileError> {
+    use std::io::Read;
+    let path = file.display().to_string();
+    let io = |source| ScriptFileError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .map_err(io)?
+        .take(MAX_SCRIPT_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SCRIPT_BYTES {
+        return Err(ScriptFileError::TooLarge { path });
+    }
+    String::from_utf8(bytes).map_err(|e| ScriptFileError::NotText {
+        path,
+        at: e.utf8_error().valid_up_to(),
+    })
+}
 
 /// The streams declared so far.
 #[derive(Debug, Default, Clone)]
@@ -118,7 +176,7 @@ impl Catalog {
                 query: q,
                 pos,
             } => {
-                let name = parser::object_name(target);
+                let name = scope::object_name(target);
                 let sink = self.get(&name).ok_or_else(|| {
                     PlanError::new(format!("unknown sink stream '{name}'"), *pos)
                         .with_hint("declare it first: CREATE STREAM out (...) WITH (connector = 'file', path = '...')")

@@ -120,7 +120,7 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
     let mut statements = Vec::new();
     for part in tokens.split(|t| t.token == Token::SemiColon) {
         if part.iter().any(|t| !is_trivia(&t.token)) {
-            check_operator_depth(part)?;
+            super::limits::check_operator_depth(part)?;
             statements.push(parse_statement(part.to_vec())?);
         }
     }
@@ -129,106 +129,6 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
             .with_hint("write a CREATE STREAM, SELECT, INSERT INTO or EXPLAIN statement"));
     }
     Ok(statements)
-}
-
-/// The deepest an expression may nest operators: planning, compiling and
-/// evaluating recurse once per level, and a deeper expression could
-/// overflow a thread's stack (documented in docs/sql.md).
-pub const MAX_OPERATOR_DEPTH: usize = 256;
-
-/// The deepest parentheses (and function calls) may nest; sqlparser's own
-/// limit, reached a little later, has no position to report.
-pub const MAX_NESTING: usize = 32;
-
-/// Binding strength of an infix or prefix operator token (0 binds
-/// loosest), or `None` for other tokens.
-fn operator_level(t: &Token) -> Option<usize> {
-    Some(match t {
-        Token::Word(w) if w.quote_style.is_none() => match w.keyword {
-            Keyword::OR => 0,
-            Keyword::AND => 1,
-            Keyword::NOT => 2,
-            _ => return None,
-        },
-        Token::Eq
-        | Token::DoubleEq
-        | Token::Neq
-        | Token::Lt
-        | Token::Gt
-        | Token::LtEq
-        | Token::GtEq => 3,
-        Token::Plus | Token::Minus | Token::StringConcat | Token::Pipe | Token::Ampersand => 4,
-        Token::Mul | Token::Div | Token::Mod | Token::Caret => 5,
-        _ => return None,
-    })
-}
-
-/// Refuses a statement whose expressions nest operators deeper than
-/// [`MAX_OPERATOR_DEPTH`], at the operator that goes past it. Estimated on
-/// the tokens, before anything builds a tree from them: a chain of one
-/// operator (`a + b + c`) is as deep as it is long; an operator binding
-/// looser ends the chains of tighter ones (`x = 1 OR x = 2` is two deep);
-/// parentheses add the depth around them.
-fn check_operator_depth(tokens: &[TokenWithSpan]) -> PlanResult<()> {
-    const LEVELS: usize = 6;
-    // the depth around each open parenthesis, and the chains inside it
-    let mut outer: Vec<(usize, [usize; LEVELS])> = Vec::new();
-    let (mut enclosing, mut chains) = (0usize, [0usize; LEVELS]);
-    for t in tokens {
-        let ends_expression = match &t.token {
-            Token::Comma => true,
-            Token::Word(w) if w.quote_style.is_none() => matches!(
-                w.keyword,
-                Keyword::SELECT
-                    | Keyword::FROM
-                    | Keyword::WHERE
-                    | Keyword::GROUP
-                    | Keyword::HAVING
-                    | Keyword::WHEN
-                    | Keyword::THEN
-                    | Keyword::ELSE
-                    | Keyword::END
-                    | Keyword::AS
-                    | Keyword::ON
-                    | Keyword::ORDER
-            ),
-            _ => false,
-        };
-        if ends_expression {
-            chains = [0; LEVELS];
-        } else if t.token == Token::LParen {
-            if outer.len() >= MAX_NESTING {
-                return Err(PlanError::new(
-                    format!("parentheses and calls nest more than {MAX_NESTING} deep here"),
-                    t.span,
-                )
-                .with_hint("flatten the expression, or compute parts of it in a subquery column"));
-            }
-            let depth: usize = chains.iter().sum();
-            outer.push((enclosing, chains));
-            enclosing += depth;
-            chains = [0; LEVELS];
-        } else if t.token == Token::RParen {
-            if let Some((e, c)) = outer.pop() {
-                (enclosing, chains) = (e, c);
-            }
-        } else if let Some(level) = operator_level(&t.token) {
-            chains[level] += 1;
-            chains[level + 1..].fill(0);
-        }
-        if enclosing + chains.iter().sum::<usize>() > MAX_OPERATOR_DEPTH {
-            return Err(PlanError::new(
-                format!(
-                    "this expression nests operators more than {MAX_OPERATOR_DEPTH} deep (a chain like a + b + c ... is as deep as it is long)"
-                ),
-                t.span,
-            )
-            .with_hint(
-                "split it over several columns or subexpressions, or write a long OR of equalities as IN (...)",
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn is_trivia(t: &Token) -> bool {
@@ -595,21 +495,6 @@ fn strip_location(text: &str) -> &str {
 }
 
 /// The span of a token list's first significant token, for messages.
-/// The name an object name stands for: its parts' values joined by `.`,
-/// without quotes. Names are matched case-insensitively whether quoted or
-/// not (`"bids"`, `BIDS` and `bids` are one stream); quotes let a name hold
-/// spaces or a keyword (docs/sql.md).
-pub(crate) fn object_name(name: &ObjectName) -> String {
-    name.0
-        .iter()
-        .map(|part| match part.as_ident() {
-            Some(i) => i.value.clone(),
-            None => part.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 /// Where a piece of SQL starts. An expression (or a select item holding
 /// one) that is a chain of binary operators starts at its leftmost operand,
 /// found by walking down the left spine: sqlparser's `span()` unions every

@@ -116,7 +116,7 @@ impl Planner<'_> {
             }
             qualifiers.push(a.name.value.clone());
         }
-        let fname = crate::sql::parser::object_name(name);
+        let fname = crate::sql::scope::object_name(name);
         let Some(args) = args else {
             let stream = readable(self.lookup(&fname, rpos)?, rpos)?;
             qualifiers.push(stream.name.clone());

@@ -130,6 +130,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// The name an object name stands for: its parts' values joined by `.`,
+/// without quotes. Names are matched case-insensitively whether quoted or
+/// not (`"bids"`, `BIDS` and `bids` are one stream); quotes let a name hold
+/// spaces or a keyword (docs/sql.md).
+pub(crate) fn object_name(name: &sqlparser::ast::ObjectName) -> String {
+    name.0
+        .iter()
+        .map(|part| match part.as_ident() {
+            Some(i) => i.value.clone(),
+            None => part.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
