@@ -155,9 +155,12 @@ impl AggregateFunction {
             F::CountStar | F::Count => vec![DataType::Int64],
             F::Sum | F::Min | F::Max => vec![ret],
             F::Avg => vec![DataType::Float64, DataType::Int64],
-            F::StddevSamp | F::VarSamp => {
-                vec![DataType::Int64, DataType::Float64, DataType::Float64]
-            }
+            F::StddevSamp | F::VarSamp => vec![
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Float64,
+                DataType::Int32,
+            ],
             F::CountDistinct => {
                 let item = arg.unwrap_or(SqlType::BigInt).to_arrow();
                 vec![DataType::new_list(item, true)]
