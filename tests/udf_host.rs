@@ -283,3 +283,45 @@ fn each_thread_owns_one_instance_per_module_and_drops_a_failed_one() {
     .join()
     .expect("test thread");
 }
+
+/// The process's virtual size, from /proc (Linux).
+fn vm_size_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib << 10)
+}
+
+/// Each instance once reserved about 4 GiB of address space whatever its
+/// memory limit; now the limit (and a guard region) is what it reserves.
+#[test]
+fn an_instance_reserves_address_space_for_its_limit_only() {
+    let bytes = std::fs::read(support::udf_wasm("geo")).expect("module built");
+    let limits = UdfLimits {
+        memory_bytes: 2 << 20,
+        ..UdfLimits::default()
+    };
+    let geo = UdfModule::load("geo", &bytes, limits).expect("module loads");
+    let Some(before) = vm_size_bytes() else {
+        eprintln!("skipped: no /proc/self/status");
+        return;
+    };
+    let instances: Vec<UdfInstance> = (0..16)
+        .map(|_| UdfInstance::new(&geo).expect("instantiates"))
+        .collect();
+    let grown = vm_size_bytes().expect("VmSize") - before;
+    // 16 × (2 MiB + guard regions) is about 1 GiB; wasmtime's default would
+    // have been 16 × 4 GiB (the margin is for other tests running meanwhile)
+    assert!(
+        grown < 8 << 30,
+        "16 instances grew the address space by {} MiB",
+        grown >> 20
+    );
+    drop(instances);
+}

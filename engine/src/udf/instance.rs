@@ -15,7 +15,7 @@ use wasmtime::{Instance, Memory, ResourceLimiter, Store, Trap, TypedFunc};
 
 use crate::types::SqlType;
 use crate::udf::module::ABI_VERSION;
-use crate::udf::{TICK, UdfError, UdfLimits, UdfModule, engine};
+use crate::udf::{TICK, UdfError, UdfLimits, UdfModule};
 
 /// Store data: the memory cap, and whether the guest hit it.
 pub(crate) struct Limits {
@@ -83,7 +83,7 @@ impl UdfInstance {
             reason,
         };
         let mut store = Store::new(
-            engine()?,
+            module.pre.module().engine(),
             Limits {
                 memory_bytes: limits.memory_bytes,
                 denied: false,

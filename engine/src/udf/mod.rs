@@ -108,31 +108,60 @@ pub enum UdfError {
     },
 }
 
-/// The process-wide engine, with epoch interruption; its epoch advances
-/// every [`TICK`] on a thread of its own.
+/// The engine for instances of at most `memory_bytes` of linear memory,
+/// with epoch interruption. Its linear memories reserve address space for
+/// the limit (rounded up to whole pages) and a guard region, not the 4 GiB
+/// wasmtime reserves by default: a process with many instances, or under
+/// `ulimit -v`, is not refused memory it will never use. One engine per
+/// distinct limit (a process normally has one); one thread advances every
+/// engine's epoch each [`TICK`].
 ///
 /// # Errors
 /// [`UdfError::Engine`]: the engine or its ticker thread could not be
 /// created (then no UDF can run: without the ticker a call has no time limit).
-pub(crate) fn engine() -> Result<&'static wasmtime::Engine, UdfError> {
-    static ENGINE: OnceLock<Result<wasmtime::Engine, String>> = OnceLock::new();
-    ENGINE
+pub(crate) fn engine(memory_bytes: usize) -> Result<wasmtime::Engine, UdfError> {
+    type Engines = std::sync::Mutex<Vec<(u64, wasmtime::Engine)>>;
+    static ENGINES: OnceLock<Result<std::sync::Arc<Engines>, String>> = OnceLock::new();
+    let engines = ENGINES
         .get_or_init(|| {
-            let mut config = wasmtime::Config::new();
-            config.epoch_interruption(true);
-            let engine = wasmtime::Engine::new(&config).map_err(|e| format!("{e:#}"))?;
-            let ticker = engine.clone();
+            let engines: std::sync::Arc<Engines> = std::sync::Arc::default();
+            let ticker = engines.clone();
             std::thread::Builder::new()
                 .name("eddy-udf-epoch".into())
                 .spawn(move || {
                     loop {
                         std::thread::sleep(TICK);
-                        ticker.increment_epoch();
+                        for (_, e) in ticker.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                            e.increment_epoch();
+                        }
                     }
                 })
                 .map_err(|e| format!("cannot start the UDF time-limit thread: {e}"))?;
-            Ok(engine)
+            Ok(engines)
         })
         .as_ref()
-        .map_err(|reason| UdfError::Engine(reason.clone()))
+        .map_err(|reason| UdfError::Engine(reason.clone()))?;
+    let reservation = reservation(memory_bytes);
+    let mut engines = engines.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((_, e)) = engines.iter().find(|(r, _)| *r == reservation) {
+        return Ok(e.clone());
+    }
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    // memory never grows past the limit (the store's limiter refuses), so
+    // never past the reservation: it need not move, and code may keep its
+    // base address in a register
+    config.memory_reservation(reservation);
+    config.memory_reservation_for_growth(0);
+    config.memory_may_move(false);
+    let engine = wasmtime::Engine::new(&config).map_err(|e| UdfError::Engine(format!("{e:#}")))?;
+    engines.push((reservation, engine.clone()));
+    Ok(engine)
+}
+
+/// The address space a linear memory of at most `memory_bytes` reserves:
+/// whole 64 KiB pages, at least one.
+fn reservation(memory_bytes: usize) -> u64 {
+    const PAGE: u64 = 64 << 10;
+    (memory_bytes as u64).div_ceil(PAGE).max(1) * PAGE
 }

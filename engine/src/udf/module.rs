@@ -150,8 +150,8 @@ impl UdfModule {
                 limit: limits.module_bytes,
             });
         }
-        let engine = engine()?;
-        let module = wasmtime::Module::new(engine, bytes).map_err(|e| UdfError::Invalid {
+        let engine = engine(limits.memory_bytes)?;
+        let module = wasmtime::Module::new(&engine, bytes).map_err(|e| UdfError::Invalid {
             name: name.into(),
             reason: format!("{e:#}"),
         })?;
@@ -176,7 +176,7 @@ impl UdfModule {
             ));
         }
         let sha256 = hex(&Sha256::digest(bytes));
-        let pre = wasmtime::Linker::new(engine)
+        let pre = wasmtime::Linker::new(&engine)
             .instantiate_pre(&module)
             .map_err(|e| UdfError::Invalid {
                 name: name.into(),
