@@ -196,6 +196,23 @@ pub enum ExecError {
     /// Any other invariant broken at run time.
     #[error("{0}")]
     Internal(String),
+    /// An operator's state grew past its share of
+    /// [`crate::RunOptions::max_state_bytes`].
+    #[error(
+        "{operator}: the window state reached {} MiB in {windows} open windows, past this partition's limit of {} MiB\nhint: the query keeps too many windows or groups open at once: use longer slides or shorter windows, a smaller allowed lateness or idle timeout, or fewer group keys; or raise --max-state-mib (default: half the machine's memory, shared by the partitions)",
+        bytes >> 20,
+        limit >> 20
+    )]
+    StateLimit {
+        /// The operator.
+        operator: String,
+        /// Bytes held.
+        bytes: u64,
+        /// Windows open.
+        windows: u64,
+        /// The partition's limit.
+        limit: u64,
+    },
     /// The job failed earlier with this error (told to a later waiter).
     #[error("{0}")]
     Failed(String),

@@ -37,7 +37,10 @@ use std::sync::{Arc, Mutex};
 use arrow::record_batch::RecordBatch;
 
 pub use error::{ConnectorError, EngineError, ExecError, PlanError};
-pub use job::{JobHandle, JobManager, JobSpec, JobStatus, Progress, QueryStats, RunOptions};
+pub use job::{
+    JobHandle, JobManager, JobSpec, JobStatus, Progress, QueryStats, RunOptions,
+    default_state_limit,
+};
 pub use plan::physical::PhysicalPlan;
 pub use sql::{Catalog, PlannedStatement};
 

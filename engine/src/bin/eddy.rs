@@ -84,6 +84,12 @@ enum Command {
         /// hash (default: the number of cores; at most 256).
         #[arg(long, value_name = "N", value_parser = partitions_arg)]
         partitions: Option<usize>,
+        /// The most window state a query may hold, shared by its
+        /// partitions; past it the query stops with an error instead of the
+        /// process running out of memory (default: half the machine's memory).
+        #[arg(long, value_name = "MIB",
+              value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+        max_state_mib: Option<u64>,
     },
     /// Print the physical plan of each query.
     Explain {
@@ -213,6 +219,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             batch_size,
             metrics_addr,
             partitions,
+            max_state_mib,
         } => {
             let script = load(&file, &udfs)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
@@ -224,6 +231,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             let options = RunOptions {
                 batch_size: batch_size.max(1),
                 partitions: partitions.unwrap_or(cores),
+                max_state_bytes: max_state_mib
+                    .map(|m| m << 20)
+                    .or_else(eddy::default_state_limit),
                 ..RunOptions::default()
             };
             run(&script, stats, show_progress, options, exporter)

@@ -19,14 +19,15 @@ impl Pipeline {
     /// # Errors
     /// An expression or aggregate that cannot be compiled.
     pub fn build(plan: &PhysicalPlan, metrics: &Arc<QueryMetrics>) -> ExecResult<Self> {
-        Self::build_nodes(&plan.source.schema, &plan.nodes, 0, metrics, None)
+        Self::build_nodes(&plan.source.schema, &plan.nodes, 0, metrics, None, None)
     }
 
     /// Builds the operators of `nodes` (the plan's nodes from position
     /// `first` on, reading rows of `input`), for partition worker `partition` (with its own gauges)
     /// or, with `None`, for the query as a whole; an exchange is skipped (the
     /// runtime routes rows). Operators at the same plan position share row
-    /// counters across partitions.
+    /// counters across partitions. A stateful operator may hold at most
+    /// `state_limit` bytes.
     ///
     /// # Errors
     /// An expression or aggregate that cannot be compiled.
@@ -36,6 +37,7 @@ impl Pipeline {
         first: usize,
         query_metrics: &Arc<QueryMetrics>,
         partition: Option<usize>,
+        state_limit: Option<u64>,
     ) -> ExecResult<Self> {
         let metrics = &match partition {
             Some(p) => QueryMetrics::partition(query_metrics, p),
@@ -50,6 +52,7 @@ impl Pipeline {
             let ctx = BuildContext {
                 metrics,
                 input: &schema,
+                state_limit,
             };
             if let Some(op) = kind.build(&ctx)? {
                 ops.push(op);

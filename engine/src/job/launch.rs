@@ -156,6 +156,8 @@ pub(crate) fn launch(
         .map(|s| s.parallelism)
         .sum();
     let metrics = Arc::new(QueryMetrics::with_partitions(workers));
+    // each partition worker holds about its share of the keyed state
+    let state_limit = options.max_state_bytes.map(|b| b / workers.max(1) as u64);
     let wiring = Wiring::new(&topology, options.channel_capacity);
     let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
     let mut source = Some(source);
@@ -170,6 +172,7 @@ pub(crate) fn launch(
                 stage.first,
                 &metrics,
                 partition,
+                state_limit,
             )?;
             let body: Body = match stage.role {
                 StageRole::Source => {

@@ -117,6 +117,26 @@ pub struct RunOptions {
     /// may decode its input on (a file read in chunks; rows and their order
     /// are the same for any number). 1 runs each on one thread.
     pub partitions: usize,
+    /// The most bytes of window state the query may hold, shared evenly by
+    /// its partitions; past it the query stops with an error that says so,
+    /// instead of the process running out of memory (`None`: no limit).
+    /// Default: half the machine's memory.
+    pub max_state_bytes: Option<u64>,
+}
+
+/// Half the machine's memory (`MemTotal` in `/proc/meminfo`), if known: the
+/// default [`RunOptions::max_state_bytes`].
+pub fn default_state_limit() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 2)
 }
 
 impl Default for RunOptions {
@@ -126,6 +146,7 @@ impl Default for RunOptions {
             channel_capacity: 8,
             batch_latency: None,
             partitions: 1,
+            max_state_bytes: default_state_limit(),
         }
     }
 }

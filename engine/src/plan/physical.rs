@@ -47,6 +47,9 @@ pub(crate) struct BuildContext<'a> {
     pub metrics: &'a Arc<QueryMetrics>,
     /// The schema of the node's input.
     pub input: &'a SchemaRef,
+    /// The most bytes of state the operator may hold (its partition's
+    /// share of [`crate::RunOptions::max_state_bytes`]).
+    pub state_limit: Option<u64>,
 }
 
 /// Declares the physical node kinds: the serialisable [`PhysicalNode`] enum

@@ -22,7 +22,7 @@ use arrow::array::{ArrayRef, TimestampMillisecondArray, UInt32Array};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
-use crate::error::ExecResult;
+use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::{AggregateSpec, Evaluated, Rejects, time_column};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Collector, Message, Operator, OperatorState};
@@ -257,12 +257,15 @@ impl NodeKind for WindowAggregateNode {
     fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
         let spec = AggregateSpec::new(&self.keys, &self.aggs, self.output_schema(ctx.input))?;
         let assigner = self.window.kind().assigner(spec, self.emit, ctx.metrics)?;
-        Ok(Some(Box::new(WindowAggregateOp::new(
-            assigner,
-            self.time_column,
-            self.lateness,
-            ctx.metrics.clone(),
-        ))))
+        Ok(Some(Box::new(
+            WindowAggregateOp::new(
+                assigner,
+                self.time_column,
+                self.lateness,
+                ctx.metrics.clone(),
+            )
+            .with_state_limit(ctx.state_limit),
+        )))
     }
 }
 
@@ -273,6 +276,8 @@ pub(crate) struct WindowAggregateOp {
     time_column: usize,
     clock: Rejects,
     metrics: Arc<QueryMetrics>,
+    /// The most bytes of state it may hold.
+    state_limit: Option<u64>,
     /// Batches seen, to read the state size every so often.
     events: u64,
 }
@@ -289,12 +294,23 @@ impl WindowAggregateOp {
             time_column,
             clock: Rejects::new(lateness, metrics.clone()),
             metrics,
+            state_limit: None,
             events: 0,
         }
     }
 
+    /// The operator, holding at most `limit` bytes of state.
+    pub(crate) fn with_state_limit(mut self, limit: Option<u64>) -> Self {
+        self.state_limit = limit;
+        self
+    }
+
     /// Publishes the state held now.
-    fn report(&self) {
+    ///
+    /// # Errors
+    /// The state is past the limit: the query stops with a message instead
+    /// of the process running out of memory.
+    fn report(&self) -> ExecResult<()> {
         let (bytes, windows) = self.assigner.held();
         self.metrics
             .state_bytes
@@ -302,14 +318,24 @@ impl WindowAggregateOp {
         self.metrics
             .open_windows
             .store(windows as u64, Ordering::Relaxed);
+        match self.state_limit {
+            Some(limit) if bytes as u64 > limit => Err(ExecError::StateLimit {
+                operator: self.assigner.name().to_string(),
+                bytes: bytes as u64,
+                windows: windows as u64,
+                limit,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Publishes the state held every `report_every` events.
-    fn maybe_report(&mut self) {
+    fn maybe_report(&mut self) -> ExecResult<()> {
         self.events += 1;
         if (self.events - 1).is_multiple_of(self.assigner.report_every()) {
-            self.report();
+            self.report()?;
         }
+        Ok(())
     }
 }
 
@@ -327,8 +353,7 @@ impl Operator for WindowAggregateOp {
         self.assigner.add(&ts, rows, &mut self.clock)?;
         self.clock.finish(&batch, &ts, out)?;
         self.assigner.changes(out)?;
-        self.maybe_report();
-        Ok(())
+        self.maybe_report()
     }
 
     fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
@@ -336,7 +361,7 @@ impl Operator for WindowAggregateOp {
             self.assigner.close_until(closed, out)?;
             // state shrank: publish it, when that is cheap to read
             if self.assigner.report_every() == 1 {
-                self.report();
+                self.report()?;
             }
         }
         out.push(Message::Watermark(watermark));
@@ -345,8 +370,7 @@ impl Operator for WindowAggregateOp {
 
     fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         self.assigner.close_until(i64::MAX, out)?;
-        self.report();
-        Ok(())
+        self.report()
     }
 
     /// Parts: `clock` (see [`Rejects::snapshot`]), then the assigner's
@@ -361,8 +385,7 @@ impl Operator for WindowAggregateOp {
     fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
         self.clock.restore(state.part("clock")?)?;
         self.assigner.restore(&state)?;
-        self.report();
-        Ok(())
+        self.report()
     }
 
     fn retained_event_time(&self) -> Option<i64> {
