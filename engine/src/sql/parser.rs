@@ -190,7 +190,9 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
     });
     let dialect = GenericDialect {};
     let mut parser = Parser::new(&dialect).with_tokens_with_locations(tokens);
-    let stmt = parser.parse_statement().map_err(parser_error)?;
+    let stmt = parser
+        .parse_statement()
+        .map_err(|e| parser_error(e, &parser))?;
     expect_end(&parser)?;
     match stmt {
         SqlStatement::Query(query) => Ok(Statement::Query(QueryStatement {
@@ -323,7 +325,7 @@ fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<Wind
                 let mut parser = Parser::new(&dialect).with_tokens_with_locations(inner);
                 let args = parser
                     .parse_comma_separated(Parser::parse_expr)
-                    .map_err(parser_error)?;
+                    .map_err(|e| parser_error(e, &parser))?;
                 expect_end(&parser)?;
                 tokens.drain(i..=close);
                 return Ok(Some(WindowClause { kind, args, pos }));
@@ -346,7 +348,7 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                 .with_hint("each script declares its streams once; drop IF NOT EXISTS"),
         );
     }
-    let name = p.parse_identifier().map_err(parser_error)?;
+    let name = p.parse_identifier().map_err(|e| parser_error(e, &p))?;
     let mut columns = Vec::new();
     let mut watermark = None;
     if p.consume_token(&Token::LParen) {
@@ -355,10 +357,12 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
             if word(&tok.token).as_deref() == Some("WATERMARK") {
                 p.next_token();
                 let wpos: SqlPos = tok.span.into();
-                p.expect_keyword(Keyword::FOR).map_err(parser_error)?;
-                let column = p.parse_identifier().map_err(parser_error)?;
-                p.expect_keyword(Keyword::AS).map_err(parser_error)?;
-                let expr = p.parse_expr().map_err(parser_error)?;
+                p.expect_keyword(Keyword::FOR)
+                    .map_err(|e| parser_error(e, &p))?;
+                let column = p.parse_identifier().map_err(|e| parser_error(e, &p))?;
+                p.expect_keyword(Keyword::AS)
+                    .map_err(|e| parser_error(e, &p))?;
+                let expr = p.parse_expr().map_err(|e| parser_error(e, &p))?;
                 if watermark.is_some() {
                     return Err(PlanError::new(
                         "a stream can declare only one WATERMARK",
@@ -371,9 +375,9 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                     pos: wpos,
                 });
             } else {
-                let col = p.parse_identifier().map_err(parser_error)?;
+                let col = p.parse_identifier().map_err(|e| parser_error(e, &p))?;
                 let type_pos: SqlPos = p.peek_token().span.into();
-                let data_type = p.parse_data_type().map_err(parser_error)?;
+                let data_type = p.parse_data_type().map_err(|e| parser_error(e, &p))?;
                 if p.parse_keywords(&[Keyword::NOT, Keyword::NULL])
                     || p.parse_keyword(Keyword::NULL)
                 {
@@ -388,13 +392,15 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
             if p.consume_token(&Token::Comma) {
                 continue;
             }
-            p.expect_token(&Token::RParen).map_err(parser_error)?;
+            p.expect_token(&Token::RParen)
+                .map_err(|e| parser_error(e, &p))?;
             break;
         }
     }
     let mut options = Vec::new();
     if p.parse_keyword(Keyword::WITH) {
-        p.expect_token(&Token::LParen).map_err(parser_error)?;
+        p.expect_token(&Token::LParen)
+            .map_err(|e| parser_error(e, &p))?;
         loop {
             let tok = p.next_token();
             let opos: SqlPos = tok.span.into();
@@ -403,7 +409,7 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                     // dotted keys may be written bare: consumer.batch_size
                     let mut k = w.value;
                     while p.consume_token(&Token::Period) {
-                        let part = p.parse_identifier().map_err(parser_error)?;
+                        let part = p.parse_identifier().map_err(|e| parser_error(e, &p))?;
                         k = format!("{k}.{}", part.value);
                     }
                     k
@@ -411,7 +417,8 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                 Token::SingleQuotedString(s) => s,
                 _ => return Err(expected(&tok, "an option name")),
             };
-            p.expect_token(&Token::Eq).map_err(parser_error)?;
+            p.expect_token(&Token::Eq)
+                .map_err(|e| parser_error(e, &p))?;
             let vtok = p.next_token();
             let value = match vtok.token {
                 Token::SingleQuotedString(s) => s,
@@ -432,7 +439,8 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
             if p.consume_token(&Token::Comma) {
                 continue;
             }
-            p.expect_token(&Token::RParen).map_err(parser_error)?;
+            p.expect_token(&Token::RParen)
+                .map_err(|e| parser_error(e, &p))?;
             break;
         }
     }
@@ -466,14 +474,24 @@ fn expect_end(p: &Parser) -> PlanResult<()> {
     }
 }
 
-/// Turns a sqlparser error (whose text ends in `at Line: L, Column: C`) into a
-/// [`PlanError`] with that position.
-fn parser_error(e: ParserError) -> PlanError {
+/// Turns a sqlparser error into a [`PlanError`] at the position its text
+/// ends in (`at Line: L, Column: C`) or, for the errors whose text has none
+/// (nesting too deep, some `Expected` messages), at the token the parser
+/// stopped on.
+fn parser_error(e: ParserError, p: &Parser) -> PlanError {
     let text = match e {
         ParserError::TokenizerError(s) | ParserError::ParserError(s) => s,
         ParserError::RecursionLimitExceeded => "the statement is nested too deeply".to_string(),
     };
-    let pos = location_in(&text).unwrap_or_default();
+    let pos = location_in(&text).unwrap_or_else(|| {
+        let at = p.get_current_token();
+        let at = if at.span.start.line == 0 {
+            p.peek_token_ref()
+        } else {
+            at
+        };
+        span_pos(at.span)
+    });
     let what = strip_location(&text).replace("found: EOF", "found the end of the statement");
     PlanError::new(format!("syntax error: {what}"), pos)
         .with_hint("check the SQL at this point; docs/sql.md shows the statements Eddy accepts")
