@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench end_to_end`. Baseline in the same run: reading
 //! and decoding the file with a query that keeps no rows, so the ratio shows
 //! what the window aggregation adds to decoding. Each at `--partitions 1`
-//! (one decoding thread, one worker) and 2 (two of each).
+//! (one decoding thread, one worker) and 2 (two of each). The same baseline
+//! with `'json.lenient' = 'true'` shows what the strict JSON type rules cost.
 
 use std::io::Write;
 
@@ -41,10 +42,14 @@ fn write_input(path: &std::path::Path) {
 }
 
 fn run(dir: &std::path::Path, select: &str, partitions: usize) -> u64 {
+    run_with(dir, select, partitions, "")
+}
+
+fn run_with(dir: &std::path::Path, select: &str, partitions: usize, options: &str) -> u64 {
     let sql = format!(
         "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, channel VARCHAR, date_time TIMESTAMP,
            WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
-         WITH (connector = 'file', path = '{}');
+         WITH (connector = 'file', path = '{}'{options});
          CREATE STREAM out WITH (connector = 'file', path = '{}');
          INSERT INTO out {select}",
         dir.join("bids.jsonl").display(),
@@ -81,6 +86,18 @@ fn bench(c: &mut Criterion) {
                 })
             },
         );
+        if partitions == 1 {
+            g.bench_function("baseline_decode_filter_all_lenient/partitions_1", |b| {
+                b.iter(|| {
+                    run_with(
+                        dir.path(),
+                        "SELECT auction FROM bids WHERE price < 0",
+                        1,
+                        ", 'json.lenient' = 'true'",
+                    )
+                })
+            });
+        }
         g.bench_function(
             format!("tumble_10s_5aggs_by_auction/partitions_{partitions}"),
             |b| b.iter(|| run(dir.path(), TUMBLE, partitions)),

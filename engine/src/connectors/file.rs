@@ -16,6 +16,7 @@ use crate::connectors::decode_pool::DecodePool;
 use crate::connectors::encode::Format;
 use crate::connectors::file_sink::FileSink;
 use crate::connectors::json::{Chunk, JsonDecoder, OnError};
+use crate::connectors::json_types::JsonTypes;
 use crate::connectors::projection::Projection;
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::ConnectorError;
@@ -25,6 +26,7 @@ const KNOWN: &[&str] = &[
     "format",
     "follow",
     "format.on_error",
+    "json.lenient",
     "flush.interval",
 ];
 /// Bytes read per chunk.
@@ -41,6 +43,7 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     Format::from_options(o)?;
     o.bool_or("follow", false)?;
     OnError::from_options(o)?;
+    JsonTypes::from_options(o)?;
     o.duration_ms_or("flush.interval", 1000)?;
     Ok(())
 }
@@ -138,9 +141,10 @@ impl FileSource {
         })?;
         let projection = Projection::new(&def.schema, ctx.projection.as_deref());
         let on_error = OnError::from_options(o)?;
+        let types = JsonTypes::from_options(o)?;
         let schema = projection.decoded_schema().clone();
         let pool = DecodePool::new(&def.name, ctx.decoders, || {
-            JsonDecoder::new(schema.clone(), path.clone(), on_error)
+            JsonDecoder::new(schema.clone(), path.clone(), on_error)?.with_types(types)
         })?;
         Ok(Self {
             pool,
@@ -218,19 +222,9 @@ impl FileSource {
         if first_line == 1 && chunk.starts_with(b"\xEF\xBB\xBF") {
             chunk.drain(..3);
         }
-        // one pass over the newlines: how many, and the longest line
-        let (mut lines, mut start, mut longest) = (0u64, 0usize, 0usize);
-        for nl in memchr::memchr_iter(b'\n', &chunk) {
-            lines += 1;
-            longest = longest.max(nl - start);
-            start = nl + 1;
-        }
-        self.lines += lines;
-        self.pool.submit(Chunk {
-            longest_line: longest.max(chunk.len() - start),
-            bytes: chunk,
-            first_line,
-        });
+        let chunk = Chunk::of(chunk, first_line);
+        self.lines += chunk.newlines;
+        self.pool.submit(chunk);
     }
 
     /// Reads the next bytes; submits the complete lines among them. `false`

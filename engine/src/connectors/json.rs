@@ -9,6 +9,7 @@ use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
 use crate::catalog::Options;
+use crate::connectors::json_types::JsonTypes;
 use crate::error::ConnectorError;
 
 /// What to do with a record that cannot be decoded.
@@ -49,6 +50,7 @@ pub struct JsonDecoder {
     schema: SchemaRef,
     source_name: String,
     on_error: OnError,
+    types: JsonTypes,
     decoder: Decoder,
 }
 
@@ -59,14 +61,18 @@ pub(crate) fn new_decoder(
     schema: &SchemaRef,
     source_name: &str,
     rows: usize,
+    types: JsonTypes,
 ) -> Result<Decoder, ConnectorError> {
-    ReaderBuilder::new(schema.clone())
-        .with_batch_size(rows)
-        .build_decoder()
-        .map_err(|e| ConnectorError::Arrow {
-            context: format!("{source_name}: JSON decoder"),
-            source: e,
-        })
+    let builder = ReaderBuilder::new(schema.clone()).with_batch_size(rows);
+    match types.factory() {
+        Some(f) => builder.with_decoder_factory(f),
+        None => builder,
+    }
+    .build_decoder()
+    .map_err(|e| ConnectorError::Arrow {
+        context: format!("{source_name}: JSON decoder"),
+        source: e,
+    })
 }
 
 /// Whole JSON lines to decode; the first is line `first_line` (1-based).
@@ -76,6 +82,10 @@ pub(crate) struct Chunk {
     pub first_line: u64,
     /// The length of its longest line.
     pub longest_line: usize,
+    /// How many of its lines are not blank (one record each).
+    pub records: u64,
+    /// How many lines end in it (its newlines).
+    pub newlines: u64,
 }
 
 impl crate::connectors::decode_pool::Decode for JsonDecoder {
@@ -83,7 +93,7 @@ impl crate::connectors::decode_pool::Decode for JsonDecoder {
     type Output = Decoded;
 
     fn decode(&mut self, chunk: &Chunk) -> Result<Decoded, ConnectorError> {
-        self.decode_checked(&chunk.bytes, chunk.first_line, chunk.longest_line)
+        self.decode_checked(chunk)
     }
 }
 
@@ -98,13 +108,29 @@ impl JsonDecoder {
         on_error: OnError,
     ) -> Result<Self, ConnectorError> {
         let source_name = source_name.into();
-        let decoder = new_decoder(&schema, &source_name, MAX_ROWS)?;
+        let types = JsonTypes::default();
+        let decoder = new_decoder(&schema, &source_name, MAX_ROWS, types)?;
         Ok(Self {
             schema,
             source_name,
             on_error,
+            types,
             decoder,
         })
+    }
+
+    /// The decoder with the type rule `types` (strict by default).
+    ///
+    /// # Errors
+    /// A schema arrow-json cannot decode into.
+    pub fn with_types(mut self, types: JsonTypes) -> Result<Self, ConnectorError> {
+        self.types = types;
+        self.decoder = self.fresh(MAX_ROWS)?;
+        Ok(self)
+    }
+
+    fn fresh(&self, rows: usize) -> Result<Decoder, ConnectorError> {
+        new_decoder(&self.schema, &self.source_name, rows, self.types)
     }
 
     /// Decodes `chunk`, which holds whole lines; its first line is line
@@ -114,28 +140,29 @@ impl JsonDecoder {
     /// [`ConnectorError::Malformed`] for the first bad line under [`OnError::Fail`].
     #[cfg(test)]
     pub fn decode(&mut self, chunk: &[u8], first_line: u64) -> Result<Decoded, ConnectorError> {
-        self.decode_checked(chunk, first_line, longest_line(chunk))
+        self.decode_checked(&Chunk::of(chunk.to_vec(), first_line))
     }
 
-    /// [`JsonDecoder::decode`] of a chunk whose longest line is known.
-    fn decode_checked(
-        &mut self,
-        chunk: &[u8],
-        first_line: u64,
-        longest_line: usize,
-    ) -> Result<Decoded, ConnectorError> {
-        if longest_line > 2 * MAX_DEPTH && any_line_too_deep(chunk) {
-            return self.decode_lines(chunk, first_line);
+    /// [`JsonDecoder::decode`] of a chunk whose longest line and record
+    /// count are known.
+    fn decode_checked(&mut self, chunk: &Chunk) -> Result<Decoded, ConnectorError> {
+        let (bytes, first_line) = (&chunk.bytes[..], chunk.first_line);
+        if chunk.longest_line > 2 * MAX_DEPTH && any_line_too_deep(bytes) {
+            return self.decode_lines(bytes, first_line);
         }
-        match decode_with(&mut self.decoder, &self.schema, chunk, MAX_ROWS) {
-            Ok(batch) if timestamp_out_of_range(&batch).is_none() => {
+        match decode_with(&mut self.decoder, &self.schema, bytes, MAX_ROWS) {
+            // one record a line: `{..}{..}` on one line is not JSON lines
+            Ok(batch)
+                if batch.num_rows() as u64 == chunk.records
+                    && timestamp_out_of_range(&batch).is_none() =>
+            {
                 Ok(Decoded { batch, skipped: 0 })
             }
-            Ok(_) => self.decode_lines(chunk, first_line),
+            Ok(_) => self.decode_lines(bytes, first_line),
             Err(_) => {
                 // the decoder may hold half a record: start afresh
-                self.decoder = new_decoder(&self.schema, &self.source_name, MAX_ROWS)?;
-                self.decode_lines(chunk, first_line)
+                self.decoder = self.fresh(MAX_ROWS)?;
+                self.decode_lines(bytes, first_line)
             }
         }
     }
@@ -145,7 +172,7 @@ impl JsonDecoder {
         let mut good: Vec<u8> = Vec::with_capacity(chunk.len());
         let mut skipped = 0;
         // a one-row decoder to test lines: cheap to rebuild after a bad one
-        let mut probe = new_decoder(&self.schema, &self.source_name, 1)?;
+        let mut probe = self.fresh(1)?;
         for (i, line) in chunk.split(|&b| b == b'\n').enumerate() {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -153,9 +180,16 @@ impl JsonDecoder {
             let reason = match too_deep(line) {
                 Some(deep) => Some(readable_reason(&deep, line)),
                 None => match decode_with(&mut probe, &self.schema, line, 1) {
+                    Ok(b) if b.num_rows() > 1 => Some(readable_reason(
+                        &format!(
+                            "the line holds {} JSON records, not one (write one object a line)",
+                            b.num_rows()
+                        ),
+                        line,
+                    )),
                     Ok(b) => timestamp_out_of_range(&b).map(|why| readable_reason(&why, line)),
                     Err(e) => {
-                        probe = new_decoder(&self.schema, &self.source_name, 1)?;
+                        probe = self.fresh(1)?;
                         Some(readable_reason(&e.to_string(), line))
                     }
                 },
@@ -298,18 +332,32 @@ fn any_line_too_deep(chunk: &[u8]) -> bool {
         .any(|line| too_deep(line).is_some())
 }
 
-/// The length of the longest line of `bytes` (a chunk's reader knows it
-/// from its newline count, so the decoder skips the nesting check when no
-/// line is long enough to need it).
-#[cfg(test)]
-fn longest_line(bytes: &[u8]) -> usize {
-    let mut start = 0;
-    let mut longest = 0;
-    for nl in memchr::memchr_iter(b'\n', bytes) {
-        longest = longest.max(nl - start);
-        start = nl + 1;
+impl Chunk {
+    /// `bytes` (whole lines, the first being line `first_line`) as a chunk.
+    /// One pass over the newlines learns the longest line (so the decoder
+    /// skips the nesting check when no line is long enough to need it) and
+    /// the records (non-blank lines: a line starts with `{` unless it is
+    /// blank or indented, so the test rarely looks past one byte).
+    pub(crate) fn of(bytes: Vec<u8>, first_line: u64) -> Chunk {
+        let (mut start, mut longest, mut records, mut newlines) = (0usize, 0usize, 0u64, 0u64);
+        let mut line = |start: usize, end: usize| {
+            longest = longest.max(end - start);
+            records += u64::from(!bytes[start..end].iter().all(u8::is_ascii_whitespace));
+        };
+        for nl in memchr::memchr_iter(b'\n', &bytes) {
+            line(start, nl);
+            start = nl + 1;
+            newlines += 1;
+        }
+        line(start, bytes.len());
+        Chunk {
+            bytes,
+            first_line,
+            longest_line: longest,
+            records,
+            newlines,
+        }
     }
-    longest.max(bytes.len() - start)
 }
 
 /// Turns arrow-json's message into one a user can act on.
@@ -317,6 +365,11 @@ pub(crate) fn readable_reason(arrow_message: &str, line: &[u8]) -> String {
     let msg = arrow_message
         .trim_start_matches("Json error: ")
         .trim_start_matches("Parser error: ");
+    // the type rules' messages name the column themselves
+    let msg = match msg.split_once("': column '") {
+        Some((field, _)) if field.starts_with("whilst decoding field '") => &msg[field.len() + 3..],
+        _ => msg,
+    };
     format!("{} (line: {})", printable(msg), shown(line))
 }
 

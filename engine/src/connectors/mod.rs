@@ -223,6 +223,7 @@ pub(crate) mod encode;
 pub(crate) mod file;
 pub(crate) mod file_sink;
 pub(crate) mod json;
+pub(crate) mod json_types;
 pub(crate) mod kafka;
 pub mod nexmark;
 pub(crate) mod projection;

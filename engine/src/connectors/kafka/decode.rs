@@ -13,6 +13,7 @@ use arrow::record_batch::RecordBatch;
 use crate::connectors::json::{
     decode_with, new_decoder, readable_reason, shown, timestamp_out_of_range, too_deep,
 };
+use crate::connectors::json_types::JsonTypes;
 use crate::connectors::kafka::RawBatch;
 use crate::connectors::projection::Projection;
 use crate::error::ConnectorError;
@@ -44,6 +45,7 @@ pub struct KafkaDecoder {
     projection: Projection,
     /// Declared + system columns.
     schema: SchemaRef,
+    types: JsonTypes,
     decoder: Decoder,
 }
 
@@ -70,6 +72,7 @@ impl KafkaDecoder {
         stream: &str,
         schema: SchemaRef,
         columns: Option<&[usize]>,
+        types: JsonTypes,
     ) -> Result<Self, ConnectorError> {
         let declared = schema.fields().len() - super::SYSTEM_COLUMNS.len();
         let all_declared = Arc::new(schema.project(&(0..declared).collect::<Vec<_>>()).map_err(
@@ -82,7 +85,8 @@ impl KafkaDecoder {
         let values = projection.decoded_schema().clone();
         Ok(Self {
             stream: stream.to_string(),
-            decoder: new_decoder(&values, stream, MAX_ROWS)?,
+            decoder: new_decoder(&values, stream, MAX_ROWS, types)?,
+            types,
             values,
             projection,
             schema,
@@ -105,7 +109,7 @@ impl KafkaDecoder {
             }
             None => {
                 // the decoder may hold half a record: start afresh
-                self.decoder = new_decoder(&self.values, &self.stream, MAX_ROWS)?;
+                self.decoder = new_decoder(&self.values, &self.stream, MAX_ROWS, self.types)?;
                 self.slow(raw)?
             }
         };
@@ -148,7 +152,7 @@ impl KafkaDecoder {
         let mut good = Vec::with_capacity(raw.values.len());
         let mut rows = Vec::with_capacity(raw.len());
         let mut malformed = Vec::new();
-        let mut probe = new_decoder(&self.values, &self.stream, 1)?;
+        let mut probe = new_decoder(&self.values, &self.stream, 1, self.types)?;
         for i in 0..raw.len() {
             let v = raw.value(i);
             let reason = if !raw.has_value[i] {
@@ -167,7 +171,7 @@ impl KafkaDecoder {
                         shown(v)
                     )),
                     Err(e) => {
-                        probe = new_decoder(&self.values, &self.stream, 1)?;
+                        probe = new_decoder(&self.values, &self.stream, 1, self.types)?;
                         Some(readable_reason(&e.to_string(), v).replace("(line: ", "(value: "))
                     }
                 }
@@ -244,7 +248,7 @@ mod tests {
 
     fn decoder() -> KafkaDecoder {
         let declared = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        KafkaDecoder::new("s", with_system_columns(&declared), None).unwrap()
+        KafkaDecoder::new("s", with_system_columns(&declared), None, JsonTypes::Strict).unwrap()
     }
 
     #[test]
@@ -253,7 +257,13 @@ mod tests {
             Field::new("a", DataType::Int64, true),
             Field::new("b", DataType::Int64, true),
         ]));
-        let mut d = KafkaDecoder::new("s", with_system_columns(&declared), Some(&[1])).unwrap();
+        let mut d = KafkaDecoder::new(
+            "s",
+            with_system_columns(&declared),
+            Some(&[1]),
+            JsonTypes::Strict,
+        )
+        .unwrap();
         // `a` is not read: its bad value makes no message malformed
         let out = d
             .decode(&raw(&[
