@@ -4,7 +4,7 @@
 # .venv/ (ignored by git). Prints `export EDDY_TEST_KAFKA=127.0.0.1:PORT`
 # on success; `scripts/kafka-broker.sh stop` stops it.
 #
-#   eval "$(scripts/kafka-broker.sh)"   # then: cargo test --test kafka_noida
+#   eval "$(scripts/kafka-broker.sh)"   # then: cargo test --test kafka
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${EDDY_KAFKA_PORT:-19092}"

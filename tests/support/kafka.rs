@@ -165,6 +165,17 @@ fn consumer(bootstrap: &str, group: &str) -> BaseConsumer {
         .expect("consumer")
 }
 
+/// Commits `offset` for `group` on partition 0 of `topic`, as a consumer
+/// of that group would (the broker takes an offset past the log's end).
+pub fn commit_offset(bootstrap: &str, group: &str, topic: &str, offset: i64) {
+    let c = consumer(bootstrap, group);
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(offset))
+        .expect("partition");
+    c.commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+        .expect("commit");
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
     SystemTime::now()

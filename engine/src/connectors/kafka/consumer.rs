@@ -246,6 +246,10 @@ pub trait KafkaConsumer: Send {
     /// A fatal consumer error (unknown topic, authorisation, a broken broker).
     fn next_batch(&mut self, timeout: Duration, out: &mut RawBatch) -> Result<(), ConnectorError>;
 
+    /// The offset resets librdkafka made since the last call (a position
+    /// outside its partition's log; see `resets.rs`).
+    fn take_resets(&mut self) -> Vec<crate::connectors::kafka::resets::Reset>;
+
     /// Commits `offsets` for the group (each the next offset to read);
     /// `sync` waits for the broker's answer.
     ///

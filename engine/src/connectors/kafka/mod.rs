@@ -16,6 +16,7 @@ use crate::types::SqlType;
 pub mod consumer;
 pub mod decode;
 pub mod offsets;
+pub mod resets;
 pub mod sink;
 pub mod source;
 mod tiers;
@@ -112,7 +113,9 @@ const SOURCE_KEYS: &[&str] = &[
     "topic",
     "format",
     "format.on_error",
+    "json.lenient",
     "scan.startup.mode",
+    "scan.out-of-range",
     "scan.bounded.mode",
     "consumer.tier",
     "consumer.batch_size",
@@ -179,6 +182,13 @@ pub struct SourceOptions {
     pub subscribe: bool,
     /// Malformed messages.
     pub on_malformed: OnMalformed,
+    /// A position outside its partition's log (`scan.out-of-range`).
+    pub out_of_range: resets::OutOfRange,
+    /// A group's partition without a committed offset starts at its end
+    /// (`properties.auto.offset.reset` = `latest`), else at its start.
+    pub no_offset_at_end: bool,
+    /// How strictly values must match the column types (`json.lenient`).
+    pub json_types: crate::connectors::json_types::JsonTypes,
     /// The consumer group (`properties.group.id`, default `eddy-<stream>`).
     pub group_id: String,
     /// librdkafka settings (`properties.*`, group id included).
@@ -280,7 +290,34 @@ impl SourceOptions {
                 "'format.on_error' = 'dead_letter' needs 'dead_letter.path', the JSON-lines file that receives malformed messages",
             ));
         }
+        let out_of_range = resets::OutOfRange::from_options(o, startup)?;
         let mut config = client_config(o);
+        let user_reset = config.get("auto.offset.reset").map(str::to_string);
+        let no_offset_at_end = user_reset
+            .as_deref()
+            .is_some_and(|r| matches!(r, "latest" | "largest" | "end"));
+        // librdkafka resets a position out of range in this direction (and
+        // says so in a log line the source turns into a stop or a warning);
+        // a subscribed group's partition with no committed offset starts
+        // there too, so there the two must agree
+        let direction = match out_of_range {
+            resets::OutOfRange::Earliest => "earliest",
+            resets::OutOfRange::Latest => "latest",
+            resets::OutOfRange::Fail if no_offset_at_end => "latest",
+            resets::OutOfRange::Fail => "earliest",
+        };
+        let subscribe = o.bool_or("consumer.subscribe", false)?;
+        if subscribe
+            && user_reset.is_some()
+            && out_of_range != resets::OutOfRange::Fail
+            && (direction == "latest") != no_offset_at_end
+        {
+            return Err(o.error(format!(
+                "with 'consumer.subscribe' = 'true', librdkafka resets a partition without a committed offset and one out of range the same way: 'scan.out-of-range' = '{}' contradicts 'properties.auto.offset.reset'; leave one of them out",
+                out_of_range.name()
+            )));
+        }
+        config.set("auto.offset.reset", direction);
         let group_id = o
             .get("properties.group.id")
             .map_or_else(|| format!("eddy-{}", def.name), str::to_string);
@@ -299,8 +336,11 @@ impl SourceOptions {
             linger: ms("consumer.linger", 10)?,
             queue: o.parse_or("consumer.queue", 4usize)?.max(1),
             commit_interval: ms("consumer.commit_interval", 1000)?,
-            subscribe: o.bool_or("consumer.subscribe", false)?,
+            subscribe,
             on_malformed,
+            out_of_range,
+            no_offset_at_end,
+            json_types: crate::connectors::json_types::JsonTypes::from_options(o)?,
             group_id,
             config,
         })

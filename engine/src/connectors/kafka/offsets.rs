@@ -25,10 +25,20 @@ impl OffsetTracker {
         Self::default()
     }
 
-    /// Messages of a partition up to `last` were read.
+    /// Messages of a partition up to `last` were read (messages come in
+    /// offset order, but for a reset, which may go back).
     pub fn read(&mut self, topic: &str, partition: i32, last: i64) {
-        let next = self.next.entry((topic.to_string(), partition)).or_insert(0);
-        *next = (*next).max(last + 1);
+        self.next.insert((topic.to_string(), partition), last + 1);
+    }
+
+    /// The partition's position was reset to `offset` (out of its log's
+    /// range): its commits go on from there, even backwards. A position
+    /// recorded before the reset and committed after it may still move the
+    /// commit forward again; a restart then reports it out of range once more.
+    pub fn reset(&mut self, topic: &str, partition: i32, offset: i64) {
+        let key = (topic.to_string(), partition);
+        self.committed.insert(key.clone(), offset);
+        self.next.insert(key, offset);
     }
 
     /// Records the offset a partition starts from, so nothing before it is

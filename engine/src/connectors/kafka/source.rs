@@ -17,6 +17,7 @@ use crate::connectors::decode_pool::DecodePool;
 use crate::connectors::kafka::consumer::{PartitionOffset, StartAt};
 use crate::connectors::kafka::decode::{Decoded, KafkaDecoder};
 use crate::connectors::kafka::offsets::OffsetTracker;
+use crate::connectors::kafka::resets::{OutOfRange, Reset};
 use crate::connectors::kafka::{
     KafkaConsumer, OnMalformed, RawBatch, SourceOptions, StartupMode, open_consumer,
 };
@@ -63,7 +64,12 @@ impl KafkaSource {
         let mut source = Self {
             stream: def.name.clone(),
             pool: DecodePool::new(&def.name, ctx.decoders, || {
-                KafkaDecoder::new(&def.name, def.schema.clone(), ctx.projection.as_deref())
+                KafkaDecoder::new(
+                    &def.name,
+                    def.schema.clone(),
+                    ctx.projection.as_deref(),
+                    options.json_types,
+                )
             })?,
             tracker: OffsetTracker::new(),
             remaining: None,
@@ -89,11 +95,7 @@ impl KafkaSource {
             StartupMode::GroupOffsets => self.committed()?,
             _ => vec![None; self.partitions.len()],
         };
-        let reset_latest = self
-            .options
-            .config
-            .get("auto.offset.reset")
-            .is_some_and(|r| matches!(r, "latest" | "largest" | "end"));
+        let reset_latest = self.options.no_offset_at_end;
         let mut assign = Vec::with_capacity(self.partitions.len());
         let mut remaining = HashMap::new();
         for (i, (t, p)) in self.partitions.iter().enumerate() {
@@ -101,7 +103,8 @@ impl KafkaSource {
             let start = match (self.options.startup, committed[i]) {
                 (StartupMode::Earliest, _) => low,
                 (StartupMode::Latest, _) => high,
-                (StartupMode::GroupOffsets, Some(c)) => c.clamp(low, high),
+                (StartupMode::GroupOffsets, Some(c)) if (low..=high).contains(&c) => c,
+                (StartupMode::GroupOffsets, Some(c)) => self.out_of_range(t, *p, c, (low, high))?,
                 (StartupMode::GroupOffsets, None) if reset_latest => high,
                 (StartupMode::GroupOffsets, None) => low,
             };
@@ -152,6 +155,88 @@ impl KafkaSource {
                 },
             )
             .collect())
+    }
+
+    /// A committed offset outside its partition's log at start: where to
+    /// start instead, per `'scan.out-of-range'`, said on stderr; or the
+    /// error that stops the query.
+    fn out_of_range(
+        &self,
+        topic: &str,
+        partition: i32,
+        committed: i64,
+        (low, high): (i64, i64),
+    ) -> Result<i64, ConnectorError> {
+        let why = if committed > high {
+            format!(
+                "past the partition's end ({high}): the broker lost records it had acknowledged, or the topic was re-created"
+            )
+        } else {
+            format!(
+                "before the partition's first offset ({low}): retention deleted records the group had not read"
+            )
+        };
+        let at = match self.options.out_of_range {
+            OutOfRange::Fail => {
+                return Err(ConnectorError::Config {
+                    stream: self.stream.clone(),
+                    message: format!(
+                        "topic '{topic}' partition {partition}: the group's committed offset {committed} is {why}; Eddy stopped rather than read records again or skip them. Set 'scan.out-of-range' = 'earliest' (read the partition from {low}) or 'latest' (go on from {high}), or reset the group's offsets"
+                    ),
+                });
+            }
+            OutOfRange::Earliest => low,
+            OutOfRange::Latest => high,
+        };
+        eprintln!(
+            "eddy: stream '{}': topic '{topic}' partition {partition}: RESET from offset {committed} to {at}: the group's committed offset is {why} ('scan.out-of-range' = '{}')",
+            self.stream,
+            self.options.out_of_range.name()
+        );
+        Ok(at)
+    }
+
+    /// librdkafka reset a partition's position while reading: stop the
+    /// query (`fail`, before any row read from the new position is handed
+    /// on), or say so on stderr with both offsets and go on.
+    fn reset(&mut self, r: &Reset) -> Result<(), ConnectorError> {
+        let (low, high) = self
+            .consumer
+            .watermarks(&r.topic, r.partition, META_TIMEOUT)?;
+        let from = r.from.map_or_else(
+            || "an unknown offset".to_string(),
+            |o| format!("offset {o}"),
+        );
+        let why = match r.from {
+            Some(o) if o > high => format!(
+                "past the partition's end ({high}): the broker lost records it had acknowledged, or the topic was re-created"
+            ),
+            Some(o) if o < low => format!(
+                "before the partition's first offset ({low}): retention deleted records not yet read"
+            ),
+            _ => format!("out of the partition's range ({low} to {high})"),
+        };
+        if self.options.out_of_range == OutOfRange::Fail {
+            return Err(ConnectorError::Config {
+                stream: self.stream.clone(),
+                message: format!(
+                    "topic '{}' partition {}: the position, {from}, is {why}; Eddy stopped rather than read records again or skip them. Set 'scan.out-of-range' = 'earliest' (read the partition from {low}) or 'latest' (go on from {high}) to go on past such a gap (librdkafka: {})",
+                    r.topic,
+                    r.partition,
+                    crate::connectors::json::printable(&r.line)
+                ),
+            });
+        }
+        let to = r.to.unwrap_or(if r.to_end { high } else { low });
+        eprintln!(
+            "eddy: stream '{}': topic '{}' partition {}: RESET from {from} to offset {to}: the position was {why} ('scan.out-of-range' = '{}')",
+            self.stream,
+            r.topic,
+            r.partition,
+            self.options.out_of_range.name()
+        );
+        self.tracker.reset(&r.topic, r.partition, to);
+        Ok(())
     }
 
     /// Bounded mode: drops messages at or past their partition's end and
@@ -245,6 +330,10 @@ impl Source for KafkaSource {
                 Duration::ZERO
             };
             self.consumer.next_batch(wait, &mut raw)?;
+            // before any row read after a reset is handed on
+            for reset in self.consumer.take_resets() {
+                self.reset(&reset)?;
+            }
             self.bound(&mut raw);
             if raw.is_empty() {
                 self.pool.recycle(raw);

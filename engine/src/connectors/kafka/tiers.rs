@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, SendTimeoutError, Sender, bounded, unbounded};
 use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::connectors::kafka::consumer::{KafkaConsumer, PartitionOffset, RawBatch, StartAt};
+use crate::connectors::kafka::resets::{Reset, ResetWatch};
 use crate::error::ConnectorError;
 
 /// What every tier is built with.
@@ -93,9 +95,16 @@ fn fatal(stream: &str, e: &KafkaError) -> Result<(), ConnectorError> {
     }
 }
 
-fn base_consumer(config: &ClientConfig, s: &Settings) -> Result<BaseConsumer, ConnectorError> {
+/// A consumer whose offset resets `watch` sees.
+type Watched = BaseConsumer<ResetWatch>;
+
+fn base_consumer(
+    config: &ClientConfig,
+    s: &Settings,
+    watch: &ResetWatch,
+) -> Result<Watched, ConnectorError> {
     with_defaults(config)
-        .create()
+        .create_with_context(watch.clone())
         .map_err(|e| kafka_err(&s.stream, "creating the consumer (check 'properties.*')", e))
 }
 
@@ -110,6 +119,11 @@ fn with_defaults(config: &ClientConfig) -> ClientConfig {
     }
     if c.get("fetch.wait.max.ms").is_none() {
         c.set("fetch.wait.max.ms", "50");
+    }
+    // librdkafka says it reset an offset in a warning (see resets.rs):
+    // warnings must reach the context even with no logger installed
+    if (c.log_level as i32) < RDKafkaLogLevel::Warning as i32 {
+        c.set_log_level(RDKafkaLogLevel::Warning);
     }
     c
 }
@@ -207,7 +221,7 @@ fn watermarks<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
 /// Polls until `out` holds `batch_size` messages or `linger` has passed
 /// since the first; waits at most `first_wait` for the first.
 fn fill(
-    consumer: &BaseConsumer,
+    consumer: &Watched,
     s: &Settings,
     first_wait: Duration,
     out: &mut RawBatch,
@@ -246,6 +260,10 @@ macro_rules! delegate_broker_calls {
             assign_all(&*self.$field, &self.settings.stream, partitions)
         }
 
+        fn take_resets(&mut self) -> Vec<Reset> {
+            self.watch.take()
+        }
+
         fn commit(
             &mut self,
             offsets: &[PartitionOffset],
@@ -282,7 +300,8 @@ macro_rules! delegate_broker_calls {
 /// `standard` (one message per poll) and `buffered` (batches) on the
 /// source thread.
 pub(crate) struct Polled {
-    consumer: Box<BaseConsumer>,
+    consumer: Box<Watched>,
+    watch: ResetWatch,
     settings: Settings,
     batched: bool,
     streak: Streak,
@@ -294,8 +313,10 @@ impl Polled {
         settings: Settings,
         batched: bool,
     ) -> Result<Self, ConnectorError> {
+        let watch = ResetWatch::default();
         Ok(Self {
-            consumer: Box::new(base_consumer(config, &settings)?),
+            consumer: Box::new(base_consumer(config, &settings, &watch)?),
+            watch,
             settings,
             batched,
             streak: Streak::default(),
@@ -330,7 +351,8 @@ impl KafkaConsumer for Polled {
 
 /// `dedicated`: a thread of its own polls and fills batches.
 pub(crate) struct Dedicated {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<Watched>,
+    watch: ResetWatch,
     settings: Settings,
     batches: Option<Receiver<Result<RawBatch, ConnectorError>>>,
     /// Emptied batches go back to the thread for reuse.
@@ -341,8 +363,10 @@ pub(crate) struct Dedicated {
 
 impl Dedicated {
     pub fn new(config: &ClientConfig, settings: Settings) -> Result<Self, ConnectorError> {
+        let watch = ResetWatch::default();
         Ok(Self {
-            consumer: Arc::new(base_consumer(config, &settings)?),
+            consumer: Arc::new(base_consumer(config, &settings, &watch)?),
+            watch,
             settings,
             batches: None,
             recycle: None,
@@ -375,7 +399,7 @@ impl Dedicated {
 }
 
 fn poll_thread(
-    consumer: &BaseConsumer,
+    consumer: &Watched,
     s: &Settings,
     stop: &AtomicBool,
     tx: &Sender<Result<RawBatch, ConnectorError>>,
@@ -470,7 +494,8 @@ impl Drop for Dedicated {
 
 /// `legacy`: a `StreamConsumer` awaited on a current-thread tokio runtime.
 pub(crate) struct Legacy {
-    consumer: Box<StreamConsumer>,
+    consumer: Box<StreamConsumer<ResetWatch>>,
+    watch: ResetWatch,
     runtime: tokio::runtime::Runtime,
     settings: Settings,
     streak: Streak,
@@ -485,18 +510,22 @@ impl Legacy {
                 context: format!("stream '{}': starting the tokio runtime", settings.stream),
                 source: e,
             })?;
-        let consumer: StreamConsumer = {
+        let watch = ResetWatch::default();
+        let consumer: StreamConsumer<ResetWatch> = {
             let _guard = runtime.enter();
-            with_defaults(config).create().map_err(|e| {
-                kafka_err(
-                    &settings.stream,
-                    "creating the consumer (check 'properties.*')",
-                    e,
-                )
-            })?
+            with_defaults(config)
+                .create_with_context(watch.clone())
+                .map_err(|e| {
+                    kafka_err(
+                        &settings.stream,
+                        "creating the consumer (check 'properties.*')",
+                        e,
+                    )
+                })?
         };
         Ok(Self {
             consumer: Box::new(consumer),
+            watch,
             runtime,
             settings,
             streak: Streak::default(),
