@@ -47,3 +47,4 @@ mod support;
 mod input;
 mod output;
 mod udf;
+mod values;
