@@ -96,18 +96,19 @@ impl VarianceAccumulator {
     /// `m2 * 4^scale`.
     fn finish(&self, n: i64, m2: f64, scale: i32) -> Option<f64> {
         // NULL, not infinity or NaN, past the DOUBLE range or after an infinite value
-        (n >= 2).then(|| {
-            // rounding may leave m2 a hair below 0; NaN (an infinite
-            // value was seen) stays NaN
-            let var = m2 / (n - 1) as f64;
-            let var = if var < 0.0 { 0.0 } else { var };
-            if self.stddev {
-                times_pow2(var.sqrt(), scale)
-            } else {
-                times_pow2(var, 2 * scale)
-            }
-        })
-        .filter(|v| v.is_finite())
+        (n >= 2)
+            .then(|| {
+                // rounding may leave m2 a hair below 0; NaN (an infinite
+                // value was seen) stays NaN
+                let var = m2 / (n - 1) as f64;
+                let var = if var < 0.0 { 0.0 } else { var };
+                if self.stddev {
+                    times_pow2(var.sqrt(), scale)
+                } else {
+                    times_pow2(var, 2 * scale)
+                }
+            })
+            .filter(|v| v.is_finite())
     }
 
     fn take(&mut self, n: usize) -> (Vec<i64>, Vec<f64>, Vec<f64>, Vec<i32>) {
