@@ -11,7 +11,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Ar
 use arrow::datatypes::Float64Type;
 use eddy::types::SqlType;
 use eddy::udf::registry::Registry;
-use eddy::udf::{UdfInstance, UdfKind, UdfLimits, UdfModule};
+use eddy::udf::{AddressSpace, UdfInstance, UdfKind, UdfLimits, UdfModule};
 
 #[path = "support/lib.rs"]
 #[allow(dead_code)]
@@ -299,12 +299,14 @@ fn vm_size_bytes() -> Option<u64> {
 }
 
 /// Each instance once reserved about 4 GiB of address space whatever its
-/// memory limit; now the limit (and a guard region) is what it reserves.
+/// memory limit; with `AddressSpace::Limit` (the default under `ulimit -v`)
+/// the limit and a guard region are what it reserves.
 #[test]
 fn an_instance_reserves_address_space_for_its_limit_only() {
     let bytes = std::fs::read(support::udf_wasm("geo")).expect("module built");
     let limits = UdfLimits {
         memory_bytes: 2 << 20,
+        address_space: AddressSpace::Limit,
         ..UdfLimits::default()
     };
     let geo = UdfModule::load("geo", &bytes, limits).expect("module loads");

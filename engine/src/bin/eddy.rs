@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use eddy::exec::export::Exporter;
 use eddy::types::format_timestamp_ms;
 use eddy::udf::registry::Registry;
-use eddy::udf::{UdfLimits, UdfModule};
+use eddy::udf::{AddressSpace, UdfLimits, UdfModule};
 use eddy::{JobHandle, JobManager, JobSpec, Progress, QueryStats, RunOptions, Script};
 
 /// Eddy: streaming SQL over Kafka, files and the built-in Nexmark generator.
@@ -37,6 +37,14 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 16, value_name = "MIB",
           value_parser = clap::value_parser!(u64).range(1..=1024))]
     udf_max_module_mib: u64,
+    /// Address space each UDF instance reserves: `guard-pages` (4 GiB, so
+    /// memory accesses need no bounds checks: the fastest calls), `limit`
+    /// (its --udf-memory-mib only: for a limited address space or very many
+    /// instances; calls about a quarter slower), or `auto` (`limit` when
+    /// `ulimit -v` is set, else `guard-pages`).
+    #[arg(long, global = true, default_value = "auto", value_name = "LAYOUT",
+          value_parser = ["auto", "guard-pages", "limit"])]
+    udf_address_space: String,
 }
 
 #[derive(Subcommand)]
@@ -159,6 +167,11 @@ fn udf_limits(cli: &Cli) -> UdfLimits {
         memory_bytes: (cli.udf_memory_mib as usize) << 20,
         call_timeout: Duration::from_millis(cli.udf_timeout_ms),
         module_bytes: (cli.udf_max_module_mib as usize) << 20,
+        address_space: match cli.udf_address_space.as_str() {
+            "guard-pages" => AddressSpace::GuardPages,
+            "limit" => AddressSpace::Limit,
+            _ => AddressSpace::auto(),
+        },
     }
 }
 

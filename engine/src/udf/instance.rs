@@ -94,7 +94,15 @@ impl UdfInstance {
         let instance = module
             .pre
             .instantiate(&mut store)
-            .map_err(|e| fail(format!("cannot be instantiated: {e:#}")))?;
+            .map_err(|e| {
+                let e = format!("{e:#}");
+                let hint = if e.contains("failed to reserve") {
+                    " (the process's address space is too small for 4 GiB an instance: run with --udf-address-space limit, or raise ulimit -v)"
+                } else {
+                    ""
+                };
+                fail(format!("cannot be instantiated: {e}{hint}"))
+            })?;
         // the ABI marker first: a module of another version may lack the rest
         let version = instance
             .get_typed_func::<(), u32>(&mut store, EXPORT_ABI_VERSION)

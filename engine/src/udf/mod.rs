@@ -38,6 +38,44 @@ pub struct UdfLimits {
     pub call_timeout: Duration,
     /// Largest module accepted at registration, in bytes (default 16 MiB).
     pub module_bytes: usize,
+    /// How much address space a linear memory reserves.
+    pub address_space: AddressSpace,
+}
+
+/// How much address space an instance's linear memory reserves: a speed
+/// against address-space trade (docs/udf-guide.md, "Limits"; measured in
+/// docs/benchmarks.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressSpace {
+    /// 4 GiB and guard pages, wasmtime's layout: a memory access needs no
+    /// bounds check (the fastest calls). Only address space: the memory
+    /// limit still caps what is used.
+    GuardPages,
+    /// The memory limit (whole pages) and a guard region: for a process
+    /// whose address space is limited (`ulimit -v`) or that runs very many
+    /// instances; every access is bounds-checked.
+    Limit,
+}
+
+impl AddressSpace {
+    /// [`AddressSpace::Limit`] when the process's address space is limited
+    /// (`ulimit -v`: 4 GiB an instance would soon exhaust it), else
+    /// [`AddressSpace::GuardPages`].
+    pub fn auto() -> Self {
+        let limited = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .find(|l| l.starts_with("Max address space"))
+                    .map(|l| !l.contains("unlimited"))
+            })
+            .unwrap_or(false);
+        if limited {
+            AddressSpace::Limit
+        } else {
+            AddressSpace::GuardPages
+        }
+    }
 }
 
 impl Default for UdfLimits {
@@ -46,6 +84,7 @@ impl Default for UdfLimits {
             memory_bytes: 64 << 20,
             call_timeout: Duration::from_secs(1),
             module_bytes: 16 << 20,
+            address_space: AddressSpace::auto(),
         }
     }
 }
@@ -108,18 +147,16 @@ pub enum UdfError {
     },
 }
 
-/// The engine for instances of at most `memory_bytes` of linear memory,
-/// with epoch interruption. Its linear memories reserve address space for
-/// the limit (rounded up to whole pages) and a guard region, not the 4 GiB
-/// wasmtime reserves by default: a process with many instances, or under
-/// `ulimit -v`, is not refused memory it will never use. One engine per
-/// distinct limit (a process normally has one); one thread advances every
-/// engine's epoch each [`TICK`].
+/// The engine for instances with these limits, with epoch interruption.
+/// Under [`AddressSpace::Limit`] its linear memories reserve address space
+/// for the memory limit (rounded up to whole pages) and a guard region, not
+/// the 4 GiB wasmtime reserves by default. One engine per layout (a process
+/// normally has one); one thread advances every engine's epoch each [`TICK`].
 ///
 /// # Errors
 /// [`UdfError::Engine`]: the engine or its ticker thread could not be
 /// created (then no UDF can run: without the ticker a call has no time limit).
-pub(crate) fn engine(memory_bytes: usize) -> Result<wasmtime::Engine, UdfError> {
+pub(crate) fn engine(limits: &UdfLimits) -> Result<wasmtime::Engine, UdfError> {
     type Engines = std::sync::Mutex<Vec<(u64, wasmtime::Engine)>>;
     static ENGINES: OnceLock<Result<std::sync::Arc<Engines>, String>> = OnceLock::new();
     let engines = ENGINES
@@ -141,19 +178,25 @@ pub(crate) fn engine(memory_bytes: usize) -> Result<wasmtime::Engine, UdfError> 
         })
         .as_ref()
         .map_err(|reason| UdfError::Engine(reason.clone()))?;
-    let reservation = reservation(memory_bytes);
+    // 0: wasmtime's own layout
+    let reservation = match limits.address_space {
+        AddressSpace::GuardPages => 0,
+        AddressSpace::Limit => reservation(limits.memory_bytes),
+    };
     let mut engines = engines.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, e)) = engines.iter().find(|(r, _)| *r == reservation) {
         return Ok(e.clone());
     }
     let mut config = wasmtime::Config::new();
     config.epoch_interruption(true);
-    // memory never grows past the limit (the store's limiter refuses), so
-    // never past the reservation: it need not move, and code may keep its
-    // base address in a register
-    config.memory_reservation(reservation);
-    config.memory_reservation_for_growth(0);
-    config.memory_may_move(false);
+    if reservation > 0 {
+        // memory never grows past the limit (the store's limiter refuses),
+        // so never past the reservation: it need not move, and code may
+        // keep its base address in a register
+        config.memory_reservation(reservation);
+        config.memory_reservation_for_growth(0);
+        config.memory_may_move(false);
+    }
     let engine = wasmtime::Engine::new(&config).map_err(|e| UdfError::Engine(format!("{e:#}")))?;
     engines.push((reservation, engine.clone()));
     Ok(engine)

@@ -150,7 +150,7 @@ impl UdfModule {
                 limit: limits.module_bytes,
             });
         }
-        let engine = engine(limits.memory_bytes)?;
+        let engine = engine(&limits)?;
         let module = wasmtime::Module::new(&engine, bytes).map_err(|e| UdfError::Invalid {
             name: name.into(),
             reason: format!("{e:#}"),

@@ -137,3 +137,57 @@ fn invalid_udf_limits_are_refused() {
         assert!(err.contains(flag) && err.contains(range), "{err}");
     }
 }
+
+/// Each UDF instance once reserved 4 GiB of address space whatever
+/// `--udf-memory-mib` said, so under `ulimit -v` no UDF query could run.
+/// There the default reserves the limit only; `--udf-address-space` chooses.
+#[test]
+fn udf_queries_run_in_a_limited_address_space() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = files(&[
+        (
+            "in.jsonl",
+            "{\"k\": 1, \"v\": 3}\n{\"k\": 1, \"v\": 1}\n{\"k\": 1, \"v\": 2}\n",
+        ),
+        (
+            "q.sql",
+            "CREATE STREAM s (k BIGINT, v DOUBLE) WITH (connector = 'file', path = 'in.jsonl');
+             SELECT k, median(v) AS m FROM s GROUP BY k;",
+        ),
+    ]);
+    let d = data.path().to_str().unwrap();
+    let stats = support::udf_wasm("stats");
+    let reg = eddy(
+        &["--data-dir", d, "udf", "register", stats.to_str().unwrap()],
+        dir.path(),
+    );
+    assert!(reg.status.success(), "{}", text(&reg.stderr));
+    // 3 GiB of address space: less than one guard-page instance needs
+    let limited = |layout: &str| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -v 3145728 && exec \"$0\" --data-dir \"$1\" --udf-memory-mib 16 --udf-address-space {layout} run --partitions 2 q.sql"
+            ))
+            .arg(env!("CARGO_BIN_EXE_eddy"))
+            .arg(d)
+            .current_dir(dir.path())
+            .output()
+            .expect("bash runs")
+    };
+    for layout in ["auto", "limit"] {
+        let out = limited(layout);
+        assert!(out.status.success(), "{layout}: {}", text(&out.stderr));
+        assert_eq!(
+            text(&out.stdout).lines().last(),
+            Some("{\"_op\":\"+I\",\"k\":1,\"m\":2}")
+        );
+    }
+    let out = limited("guard-pages");
+    assert!(!out.status.success(), "4 GiB reservations fit in 3 GiB?");
+    assert!(
+        text(&out.stderr).contains("--udf-address-space limit"),
+        "{}",
+        text(&out.stderr)
+    );
+}
