@@ -14,6 +14,7 @@ pub(crate) mod paths;
 pub(crate) mod query;
 pub(crate) mod relation;
 pub(crate) mod scope;
+pub(crate) mod syntax_error;
 pub(crate) mod top_n;
 pub(crate) mod typing;
 

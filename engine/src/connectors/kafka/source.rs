@@ -167,15 +167,7 @@ impl KafkaSource {
         committed: i64,
         (low, high): (i64, i64),
     ) -> Result<i64, ConnectorError> {
-        let why = if committed > high {
-            format!(
-                "past the partition's end ({high}): the broker lost records it had acknowledged, or the topic was re-created"
-            )
-        } else {
-            format!(
-                "before the partition's first offset ({low}): retention deleted records the group had not read"
-            )
-        };
+        let why = outside(committed, (low, high));
         let at = match self.options.out_of_range {
             OutOfRange::Fail => {
                 return Err(ConnectorError::Config {
@@ -207,15 +199,10 @@ impl KafkaSource {
             || "an unknown offset".to_string(),
             |o| format!("offset {o}"),
         );
-        let why = match r.from {
-            Some(o) if o > high => format!(
-                "past the partition's end ({high}): the broker lost records it had acknowledged, or the topic was re-created"
-            ),
-            Some(o) if o < low => format!(
-                "before the partition's first offset ({low}): retention deleted records not yet read"
-            ),
-            _ => format!("out of the partition's range ({low} to {high})"),
-        };
+        let why = r.from.map_or_else(
+            || format!("out of the partition's range ({low} to {high})"),
+            |o| outside(o, (low, high)),
+        );
         if self.options.out_of_range == OutOfRange::Fail {
             return Err(ConnectorError::Config {
                 stream: self.stream.clone(),
@@ -310,6 +297,21 @@ impl KafkaSource {
                 self.tracker.read(topic, raw.partition[i], raw.offset[i]);
             }
         }
+    }
+}
+
+/// Why `offset` is outside a partition holding `low..high`.
+fn outside(offset: i64, (low, high): (i64, i64)) -> String {
+    if offset > high {
+        format!(
+            "past the partition's end ({high}): the broker lost records it had acknowledged, or the topic was re-created"
+        )
+    } else if offset < low {
+        format!(
+            "before the partition's first offset ({low}): retention deleted records not yet read"
+        )
+    } else {
+        format!("out of the partition's range ({low} to {high})")
     }
 }
 
