@@ -19,6 +19,7 @@
 
 pub mod agg;
 pub mod catalog;
+pub mod checkpoint;
 pub mod connectors;
 pub mod error;
 pub mod exec;

@@ -1,0 +1,365 @@
+//! Where checkpoints live: `<root>/<query>/chk-<id, 20 digits>/`, each
+//! holding its snapshot files (Arrow IPC) and, written last, atomically,
+//! `_MANIFEST.json`. A directory without a manifest is an incomplete
+//! checkpoint (the process died while writing it): it is never read, and
+//! [`CheckpointStore::prune`] deletes it.
+//!
+//! The store is an `object_store`: a local directory now (files written
+//! to a staging name, fsynced and renamed into place), object storage
+//! later. Its calls are async; the store drives them on a runtime of its
+//! own, from the checkpoint writer thread (no I/O in the operators' loops).
+
+use std::sync::Arc;
+
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use arrow::record_batch::RecordBatch;
+use futures_util::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::checkpoint::{CheckpointError, FileEntry, MANIFEST_VERSION, Manifest};
+
+/// The manifest's name inside a checkpoint.
+const MANIFEST: &str = "_MANIFEST.json";
+
+/// Checkpoints of one query.
+pub struct CheckpointStore {
+    store: Arc<dyn ObjectStore>,
+    /// `<query>`: the prefix of every checkpoint of the query.
+    query: Path,
+    /// The location as given, for messages.
+    location: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl std::fmt::Debug for CheckpointStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointStore")
+            .field("location", &self.location)
+            .field("query", &self.query.as_ref())
+            .finish()
+    }
+}
+
+impl CheckpointStore {
+    /// The checkpoints of `query` under `location`: a directory (created if
+    /// missing) or a `file://` URL.
+    ///
+    /// # Errors
+    /// [`CheckpointError::Location`]: a scheme this build cannot write
+    /// to, or a directory that cannot be created; a query name that is not
+    /// a path segment.
+    pub fn open(location: &str, query: &str) -> Result<Self, CheckpointError> {
+        let bad = |reason: String| CheckpointError::Location {
+            location: location.to_string(),
+            reason,
+        };
+        let dir = match location.split_once("://") {
+            None => location,
+            Some(("file", path)) => path,
+            Some((scheme, _)) => {
+                return Err(bad(format!(
+                    "'{scheme}://' storage is not built in yet; give a directory or a file:// URL"
+                )));
+            }
+        };
+        if query.is_empty() || query.contains(['/', '\\']) || query.starts_with('.') {
+            return Err(bad(format!(
+                "'{query}' cannot name a query's checkpoints (no '/', no leading '.')"
+            )));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad(format!("cannot create the directory: {e}")))?;
+        let local = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| bad(format!("cannot use the directory: {e}")))?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .map_err(|e| bad(format!("cannot start the store's runtime: {e}")))?;
+        Ok(Self {
+            store: Arc::new(local),
+            query: Path::from(query),
+            location: location.to_string(),
+            runtime,
+        })
+    }
+
+    fn checkpoint(&self, id: u64) -> Path {
+        self.query.clone().join(format!("chk-{id:020}"))
+    }
+
+    fn failed(&self, doing: String) -> impl FnOnce(object_store::Error) -> CheckpointError + '_ {
+        move |source| CheckpointError::Store {
+            location: self.location.clone(),
+            doing,
+            source,
+        }
+    }
+
+    fn corrupt(&self, what: String) -> CheckpointError {
+        CheckpointError::Corrupt {
+            location: self.location.clone(),
+            what,
+        }
+    }
+
+    /// Writes `batches` (one schema) as the Arrow IPC file `name` of
+    /// checkpoint `id`.
+    ///
+    /// # Errors
+    /// The batches cannot be encoded, or the store refuses the file.
+    pub fn write(
+        &self,
+        id: u64,
+        name: &str,
+        batches: &[RecordBatch],
+    ) -> Result<FileEntry, CheckpointError> {
+        let Some(schema) = batches.first().map(RecordBatch::schema) else {
+            return Err(self.corrupt(format!("snapshot file '{name}' has no batch to write")));
+        };
+        let encode = |e: arrow::error::ArrowError| self.corrupt(format!("encoding '{name}': {e}"));
+        let mut writer = FileWriter::try_new(Vec::new(), &schema).map_err(encode)?;
+        let mut rows = 0;
+        for b in batches {
+            writer.write(b).map_err(encode)?;
+            rows += b.num_rows() as u64;
+        }
+        let bytes = writer.into_inner().map_err(encode)?;
+        let size = bytes.len() as u64;
+        let path = self.checkpoint(id).join(name);
+        self.runtime
+            .block_on(self.store.put(&path, PutPayload::from(bytes)))
+            .map_err(self.failed(format!("writing {path}")))?;
+        Ok(FileEntry {
+            name: name.to_string(),
+            rows,
+            bytes: size,
+        })
+    }
+
+    /// Completes checkpoint `manifest.id`: its manifest, written last and
+    /// atomically, after every file it names.
+    ///
+    /// # Errors
+    /// The store refuses the manifest (then the checkpoint stays incomplete).
+    pub fn commit(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
+        let json = serde_json::to_vec_pretty(manifest)
+            .map_err(|e| self.corrupt(format!("encoding the manifest: {e}")))?;
+        let path = self.checkpoint(manifest.id).join(MANIFEST);
+        self.runtime
+            .block_on(self.store.put(&path, PutPayload::from(json)))
+            .map_err(self.failed(format!("writing {path}")))?;
+        Ok(())
+    }
+
+    /// The ids of the checkpoints present, complete or not, ascending.
+    fn ids(&self) -> Result<Vec<u64>, CheckpointError> {
+        let listed = self
+            .runtime
+            .block_on(self.store.list_with_delimiter(Some(&self.query)))
+            .map_err(self.failed(format!("listing {}", self.query)))?;
+        let mut ids: Vec<u64> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename()?.strip_prefix("chk-")?.parse().ok())
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
+    /// The manifest of checkpoint `id`, if it is complete.
+    ///
+    /// # Errors
+    /// The store cannot be read, or the manifest is not one Eddy wrote.
+    pub fn manifest(&self, id: u64) -> Result<Option<Manifest>, CheckpointError> {
+        let path = self.checkpoint(id).join(MANIFEST);
+        let got = self.runtime.block_on(async {
+            match self.store.get(&path).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        let Some(bytes) = got.map_err(self.failed(format!("reading {path}")))? else {
+            return Ok(None);
+        };
+        let m: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| self.corrupt(format!("{path} is not a checkpoint manifest: {e}")))?;
+        if m.version != MANIFEST_VERSION || m.id != id {
+            return Err(self.corrupt(format!(
+                "{path} is version {} of checkpoint {} (this build reads version {MANIFEST_VERSION})",
+                m.version, m.id
+            )));
+        }
+        Ok(Some(m))
+    }
+
+    /// The newest complete checkpoint, if any.
+    ///
+    /// # Errors
+    /// The store cannot be read, or the newest manifest is not one Eddy wrote.
+    pub fn latest(&self) -> Result<Option<Manifest>, CheckpointError> {
+        for id in self.ids()?.into_iter().rev() {
+            if let Some(m) = self.manifest(id)? {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The batches of snapshot file `name` of checkpoint `id`.
+    ///
+    /// # Errors
+    /// The file is missing or is not Arrow IPC.
+    pub fn read(&self, id: u64, name: &str) -> Result<Vec<RecordBatch>, CheckpointError> {
+        let path = self.checkpoint(id).join(name);
+        let bytes = self
+            .runtime
+            .block_on(async { self.store.get(&path).await?.bytes().await })
+            .map_err(self.failed(format!("reading {path}")))?;
+        let reader = FileReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(|e| self.corrupt(format!("{path} is not an Arrow IPC file: {e}")))?;
+        reader
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.corrupt(format!("{path}: {e}")))
+    }
+
+    /// Keeps the `keep` newest complete checkpoints (and any checkpoint
+    /// newer than them, which may be being written); deletes the rest,
+    /// incomplete ones included. Returns the ids deleted.
+    ///
+    /// # Errors
+    /// The store cannot be listed or refuses a deletion.
+    pub fn prune(&self, keep: usize) -> Result<Vec<u64>, CheckpointError> {
+        let ids = self.ids()?;
+        let mut complete = Vec::new();
+        for &id in ids.iter().rev() {
+            if complete.len() == keep.max(1) {
+                break;
+            }
+            if self.manifest(id)?.is_some() {
+                complete.push(id);
+            }
+        }
+        let Some(&oldest_kept) = complete.last() else {
+            return Ok(Vec::new());
+        };
+        let doomed: Vec<u64> = ids
+            .into_iter()
+            .filter(|id| *id < oldest_kept || (!complete.contains(id) && *id < complete[0]))
+            .collect();
+        for &id in &doomed {
+            let prefix = self.checkpoint(id);
+            self.runtime
+                .block_on(async {
+                    let paths = self.store.list(Some(&prefix)).map_ok(|m| m.location);
+                    self.store
+                        .delete_stream(Box::pin(paths))
+                        .try_collect::<Vec<_>>()
+                        .await
+                })
+                .map_err(self.failed(format!("deleting {prefix}")))?;
+        }
+        Ok(doomed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    fn batch(keys: &[&str], counts: &[i64]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(keys.to_vec())),
+                Arc::new(Int64Array::from(counts.to_vec())),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn checkpoint(store: &CheckpointStore, id: u64, complete: bool) -> Manifest {
+        let mut m = Manifest::new(id, "fp");
+        m.files.push(
+            store
+                .write(
+                    id,
+                    "2_tumble-groups.arrow",
+                    &[batch(&["a", "b"], &[1, id as i64])],
+                )
+                .unwrap(),
+        );
+        if complete {
+            store.commit(&m).unwrap();
+        }
+        m
+    }
+
+    #[test]
+    fn the_newest_complete_checkpoint_is_read_back_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("checkpoints");
+        let store = CheckpointStore::open(root.to_str().unwrap(), "q1").unwrap();
+        assert_eq!(store.latest().unwrap(), None);
+        checkpoint(&store, 1, true);
+        let second = checkpoint(&store, 2, true);
+        // the process died while writing checkpoint 3: files, no manifest
+        checkpoint(&store, 3, false);
+        drop(store);
+        let store = CheckpointStore::open(&format!("file://{}", root.display()), "q1").unwrap();
+        let latest = store.latest().unwrap().expect("a complete checkpoint");
+        assert_eq!(latest, second);
+        assert_eq!(latest.files[0].rows, 2);
+        let back = store.read(2, "2_tumble-groups.arrow").unwrap();
+        assert_eq!(back, [batch(&["a", "b"], &[1, 2])]);
+        // another query's checkpoints are its own
+        let other = CheckpointStore::open(root.to_str().unwrap(), "q2").unwrap();
+        assert_eq!(other.latest().unwrap(), None);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_complete_ones_and_any_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path().to_str().unwrap(), "q").unwrap();
+        for id in 1..=3 {
+            checkpoint(&store, id, true);
+        }
+        checkpoint(&store, 4, false);
+        checkpoint(&store, 5, true);
+        checkpoint(&store, 6, false);
+        let deleted = store.prune(2).unwrap();
+        assert_eq!(deleted, [1, 2, 4]);
+        assert_eq!(store.ids().unwrap(), [3, 5, 6]);
+        assert_eq!(store.latest().unwrap().map(|m| m.id), Some(5));
+        assert!(!dir.path().join("q/chk-00000000000000000001").exists());
+    }
+
+    #[test]
+    fn a_foreign_manifest_or_location_is_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CheckpointStore::open(dir.path().to_str().unwrap(), "q").unwrap();
+        let chk = dir.path().join("q/chk-00000000000000000007");
+        std::fs::create_dir_all(&chk).unwrap();
+        std::fs::write(chk.join(MANIFEST), "{not json").unwrap();
+        let e = store.latest().unwrap_err().to_string();
+        assert!(e.contains("is not a checkpoint manifest"), "{e}");
+        let e = CheckpointStore::open("s3://bucket/x", "q")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not built in yet"), "{e}");
+        let e = CheckpointStore::open(dir.path().to_str().unwrap(), "../q")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot name"), "{e}");
+    }
+}
