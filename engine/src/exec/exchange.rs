@@ -4,6 +4,11 @@
 //! one key reaches the same worker, which then owns that key's window state.
 //! The router only computes row indexes per partition; each worker gathers
 //! its own rows, so the copying is spread over the workers.
+//!
+//! A key's hash picks one of [`KEY_GROUPS`] key groups, and the key group
+//! picks the worker ([`worker_of`]): a worker owns whole key groups, so
+//! state written by key group (checkpoints) can be read back by a query
+//! with another number of workers, each taking the groups it now owns.
 
 use std::hash::BuildHasher;
 
@@ -62,6 +67,24 @@ impl NodeKind for GatherNode {
     fn build(&self, _ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
         Ok(None)
     }
+}
+
+/// Key groups: the unit of keyed state that moves between workers (with
+/// `--partitions` changed, or, later, between processes). A power of two,
+/// and more than [`crate::job::MAX_PARTITIONS`] so every worker owns some.
+pub const KEY_GROUPS: usize = 1024;
+
+/// The key group of a key hash: its top bits.
+#[inline]
+pub fn key_group(h: u64) -> usize {
+    (h >> (64 - KEY_GROUPS.trailing_zeros())) as usize
+}
+
+/// The worker (of `n`) that owns key group `group`: contiguous ranges of
+/// groups, as even as `n` allows.
+#[inline]
+pub fn worker_of(group: usize, n: usize) -> usize {
+    group * n / KEY_GROUPS
 }
 
 /// Routes rows to `partitions` workers by key hash.
@@ -156,10 +179,10 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 33)
 }
 
-/// Maps a hash to `0..n` without a division.
+/// The worker (of `n`) a key hash goes to: its key group's.
 #[inline]
 fn bucket(h: u64, n: usize) -> usize {
-    (((h >> 32) * n as u64) >> 32) as usize
+    worker_of(key_group(h), n)
 }
 
 #[cfg(test)]
@@ -216,5 +239,28 @@ mod tests {
     #[test]
     fn other_keys_route_each_key_to_one_partition() {
         check(&[(Expr::column(1, "s", SqlType::Varchar), "s".into())], 1);
+    }
+
+    /// Whatever the number of workers, each owns whole key groups, in
+    /// contiguous ranges, and the groups are shared as evenly as possible.
+    #[test]
+    fn workers_own_whole_key_groups_evenly() {
+        for n in [1, 2, 3, 7, 64, 100, crate::job::MAX_PARTITIONS] {
+            let mut owned = vec![0usize; n];
+            let mut last = 0;
+            for g in 0..KEY_GROUPS {
+                let w = worker_of(g, n);
+                assert!(w < n && w >= last, "n={n} g={g}");
+                last = w;
+                owned[w] += 1;
+            }
+            let (lo, hi) = (owned.iter().min().unwrap(), owned.iter().max().unwrap());
+            assert!(hi - lo <= 1, "n={n}: {owned:?}");
+        }
+        // a hash's worker is its key group's
+        for h in [0u64, 1 << 63, u64::MAX, mix(42), mix(7)] {
+            assert_eq!(bucket(h, 5), worker_of(key_group(h), 5));
+            assert!(key_group(h) < KEY_GROUPS);
+        }
     }
 }
