@@ -6,6 +6,7 @@
 //! `object_store` (a local directory now; object storage later with no
 //! change above it).
 
+pub mod states;
 pub mod store;
 
 use serde::{Deserialize, Serialize};

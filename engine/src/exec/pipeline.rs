@@ -105,6 +105,11 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// How many operators it runs (a snapshot holds one state each).
+    pub fn operators(&self) -> usize {
+        self.ops.len()
+    }
+
     /// Every operator's state (see [`Operator::snapshot`]), in order; taken
     /// after a checkpoint barrier has passed the whole pipeline.
     ///
