@@ -90,6 +90,21 @@ impl crate::connectors::registry::Connector for FileConnector {
     }
 }
 
+/// Where a file source is: `offset`, the byte where a line starts, with
+/// `lines` lines before it, and `rows` rows decoded from there on already
+/// handed on. [`FileSource::seek`] goes back there: the rows decoded after
+/// `offset` are the same on every read of the same bytes, so skipping
+/// `rows` of them resumes exactly, however the chunks fall.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FilePosition {
+    /// A line's first byte.
+    pub offset: u64,
+    /// Lines before it.
+    pub lines: u64,
+    /// Rows from there on already handed on.
+    pub rows: u64,
+}
+
 /// Reads JSON lines from a file: chunks split at line boundaries, decoded on
 /// `SourceContext::decoders` threads (results in file order), only the
 /// columns the query reads (`SourceContext::projection`).
@@ -108,7 +123,15 @@ pub struct FileSource {
     /// The last read found no new bytes.
     at_end: bool,
     done: bool,
-    pending: VecDeque<RecordBatch>,
+    /// Rows to hand on, each with the position after it (no rows: a chunk
+    /// of blank or skipped lines, which moves the position only).
+    pending: VecDeque<(Option<RecordBatch>, FilePosition)>,
+    /// Bytes read into chunks so far (where the next chunk starts).
+    read_bytes: u64,
+    /// The position after the rows handed on.
+    position: FilePosition,
+    /// After a seek: rows still to skip, and the position they count from.
+    skip: Option<FilePosition>,
     batch_size: usize,
     counters: Arc<SourceCounters>,
     shutdown: Arc<AtomicBool>,
@@ -158,6 +181,9 @@ impl FileSource {
             at_end: false,
             done: false,
             pending: VecDeque::new(),
+            read_bytes: 0,
+            position: FilePosition::default(),
+            skip: None,
             batch_size: ctx.batch_size.max(1),
             counters: ctx.counters.clone(),
             shutdown: ctx.shutdown.clone(),
@@ -212,17 +238,48 @@ impl FileSource {
         self.missing = false;
         self.carry.clear();
         self.lines = 0;
+        self.read_bytes = 0;
+        Ok(())
+    }
+
+    /// Goes to `at` (a position this source reported for the same file):
+    /// the next rows are those that followed it. Before the first poll.
+    ///
+    /// # Errors
+    /// The file cannot be positioned, or rows were read already.
+    fn seek(&mut self, at: FilePosition) -> Result<(), ConnectorError> {
+        use std::io::{Seek, SeekFrom};
+        if self.read_bytes > 0 || self.done {
+            return Err(ConnectorError::Io {
+                context: format!("seeking in '{}'", self.path),
+                source: std::io::Error::other("the source has read already"),
+            });
+        }
+        self.file
+            .seek(SeekFrom::Start(at.offset))
+            .map_err(|e| ConnectorError::Io {
+                context: format!("seeking to byte {} of '{}'", at.offset, self.path),
+                source: e,
+            })?;
+        self.read_bytes = at.offset;
+        self.lines = at.lines;
+        self.position = at;
+        self.skip = (at.rows > 0).then_some(at);
         Ok(())
     }
 
     /// Hands whole lines to the decoders.
     fn submit(&mut self, mut chunk: Vec<u8>) {
         let first_line = self.lines + 1;
+        let raw = chunk.len() as u64;
         // a UTF-8 byte-order mark (some editors write one) is not part of line 1
         if first_line == 1 && chunk.starts_with(b"\xEF\xBB\xBF") {
             chunk.drain(..3);
         }
-        let chunk = Chunk::of(chunk, first_line);
+        let start = self.read_bytes;
+        self.read_bytes += raw;
+        let mut chunk = Chunk::of(chunk, first_line);
+        chunk.span = (start, self.read_bytes);
         self.lines += chunk.newlines;
         self.pool.submit(chunk);
     }
@@ -263,20 +320,70 @@ impl FileSource {
             return Ok(false);
         };
         let (decoded, chunk) = result?;
+        let ((start, end), lines) = (chunk.span, chunk.first_line - 1);
+        let after = FilePosition {
+            offset: end,
+            lines: lines + chunk.newlines,
+            rows: 0,
+        };
         self.pool.recycle(chunk);
         SourceCounters::add(&self.counters.malformed, decoded.skipped);
-        let b = self.projection.expand(decoded.batch)?;
+        let mut b = self.projection.expand(decoded.batch)?;
+        // after a seek, rows already handed on are skipped (they may run
+        // on past this chunk); positions inside the chunk count rows from
+        // its start, skipped ones included
+        let mut skipped = 0;
+        if let Some(at) = self.skip.take() {
+            skipped = (at.rows as usize).min(b.num_rows());
+            b = b.slice(skipped, b.num_rows() - skipped);
+            if (skipped as u64) < at.rows {
+                self.skip = Some(FilePosition {
+                    rows: at.rows - skipped as u64,
+                    ..at
+                });
+            }
+        }
+        let base = FilePosition {
+            offset: start,
+            lines,
+            rows: skipped as u64,
+        };
         let mut offset = 0;
         while offset < b.num_rows() {
             let n = self.batch_size.min(b.num_rows() - offset);
-            self.pending.push_back(b.slice(offset, n));
             offset += n;
+            let at = if offset == b.num_rows() {
+                after
+            } else {
+                FilePosition {
+                    rows: base.rows + offset as u64,
+                    ..base
+                }
+            };
+            self.pending.push_back((Some(b.slice(offset - n, n)), at));
+        }
+        if b.num_rows() == 0 {
+            self.pending.push_back((None, after));
         }
         Ok(true)
     }
 }
 
 impl Source for FileSource {
+    /// A [`FilePosition`].
+    fn resume_state(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(self.position).ok()
+    }
+
+    fn resume(&mut self, state: &serde_json::Value) -> Result<(), ConnectorError> {
+        let at: FilePosition =
+            serde_json::from_value(state.clone()).map_err(|e| ConnectorError::Io {
+                context: format!("resuming '{}'", self.path),
+                source: std::io::Error::other(format!("not a file position: {e}")),
+            })?;
+        self.seek(at)
+    }
+
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
         loop {
             // keep every decoder busy: read ahead while there is room, before
@@ -290,9 +397,13 @@ impl Source for FileSource {
                     break;
                 }
             }
-            if let Some(b) = self.pending.pop_front() {
-                SourceCounters::add(&self.counters.records, b.num_rows() as u64);
-                return Ok(SourceEvent::Batch(b));
+            if let Some((rows, at)) = self.pending.pop_front() {
+                self.position = at;
+                if let Some(b) = rows {
+                    SourceCounters::add(&self.counters.records, b.num_rows() as u64);
+                    return Ok(SourceEvent::Batch(b));
+                }
+                continue;
             }
             if self.take_decoded()? {
                 continue;
@@ -321,203 +432,5 @@ impl Source for FileSource {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::Options;
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-    use std::io::Write;
-
-    fn def(path: &str, extra: &[(&str, &str)]) -> StreamDef {
-        let mut opts = vec![
-            ("connector".to_string(), "file".to_string()),
-            ("path".to_string(), path.to_string()),
-        ];
-        opts.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        StreamDef {
-            name: "s".into(),
-            schema: Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])),
-            watermark: None,
-            options: Options::new("s", opts),
-            event_time: Default::default(),
-            pos: Default::default(),
-        }
-    }
-
-    fn drain(src: &mut FileSource) -> Result<Vec<i64>, ConnectorError> {
-        let mut out = Vec::new();
-        loop {
-            match src.poll()? {
-                SourceEvent::Batch(b) => {
-                    out.extend(b.column(0).as_primitive::<Int64Type>().values().iter())
-                }
-                SourceEvent::Idle => {}
-                SourceEvent::End => return Ok(out),
-            }
-        }
-    }
-
-    #[test]
-    fn reads_batches_and_a_last_line_without_newline() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("in.jsonl");
-        std::fs::write(&p, "{\"a\":1}\n{\"a\":2}\n\n{\"a\":3}").unwrap();
-        let ctx = SourceContext::new(2);
-        let mut src = FileSource::open(&def(p.to_str().unwrap(), &[]), &ctx).unwrap();
-        assert_eq!(drain(&mut src).unwrap(), [1, 2, 3]);
-        assert_eq!(ctx.counters.records.load(Ordering::Relaxed), 3);
-    }
-
-    #[test]
-    fn malformed_lines_skip_or_fail_with_line_numbers() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("in.jsonl");
-        std::fs::write(&p, "{\"a\":1}\n{\"a\":}\n{\"a\":3}\n").unwrap();
-        let ctx = SourceContext::new(10);
-        let mut src = FileSource::open(
-            &def(p.to_str().unwrap(), &[("format.on_error", "skip")]),
-            &ctx,
-        )
-        .unwrap();
-        assert_eq!(drain(&mut src).unwrap(), [1, 3]);
-        assert_eq!(ctx.counters.malformed.load(Ordering::Relaxed), 1);
-        let mut src =
-            FileSource::open(&def(p.to_str().unwrap(), &[]), &SourceContext::new(10)).unwrap();
-        let e = drain(&mut src).unwrap_err().to_string();
-        assert!(e.contains("malformed record at line 2"), "{e}");
-    }
-
-    /// Lines 1..=n with a malformed one every 997th, in a file of many chunks.
-    fn many_chunks(dir: &std::path::Path, n: i64) -> String {
-        let p = dir.join("many.jsonl");
-        let text: String = (1..=n)
-            .map(|i| {
-                if i % 997 == 0 {
-                    "{\"a\":\n".to_string()
-                } else {
-                    format!("{{\"a\":{i},\"b\":\"x{i}\"}}\n")
-                }
-            })
-            .collect();
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-
-    fn read_with(
-        path: &str,
-        decoders: usize,
-        extra: &[(&str, &str)],
-    ) -> (Result<Vec<i64>, ConnectorError>, u64) {
-        let mut ctx = SourceContext::new(100);
-        ctx.decoders = decoders;
-        let mut src = FileSource::open(&def(path, extra), &ctx).unwrap();
-        src.chunk = 4096;
-        let rows = drain(&mut src);
-        (rows, ctx.counters.malformed.load(Ordering::Relaxed))
-    }
-
-    #[test]
-    fn decoding_on_several_threads_keeps_rows_order_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = many_chunks(dir.path(), 20_000);
-        let skip = [("format.on_error", "skip")];
-        let (one, bad_one) = read_with(&path, 1, &skip);
-        let (three, bad_three) = read_with(&path, 3, &skip);
-        let one = one.unwrap();
-        assert_eq!(one.len(), 20_000 - 20);
-        assert_eq!(three.unwrap(), one, "same rows, same order");
-        assert_eq!((bad_one, bad_three), (20, 20));
-        // under 'fail' the first bad line stops the source, wherever it was decoded
-        let e = read_with(&path, 3, &[]).0.unwrap_err().to_string();
-        assert!(e.contains("malformed record at line 997"), "{e}");
-    }
-
-    #[test]
-    fn columns_the_query_does_not_read_are_not_decoded() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("in.jsonl");
-        std::fs::write(&p, "{\"a\":1,\"b\":2}\n{\"a\":3,\"b\":4}\n").unwrap();
-        let mut d = def(p.to_str().unwrap(), &[]);
-        d.schema = Arc::new(Schema::new(vec![
-            Field::new("a", DataType::Int64, true),
-            Field::new("b", DataType::Int64, true),
-        ]));
-        let mut ctx = SourceContext::new(10);
-        ctx.projection = Some(vec![1]);
-        let mut src = FileSource::open(&d, &ctx).unwrap();
-        let SourceEvent::Batch(b) = src.poll().unwrap() else {
-            panic!("a batch")
-        };
-        assert_eq!(b.schema(), d.schema, "the stream's columns");
-        assert_eq!(b.column(0).null_count(), 2, "a is not read");
-        let got: Vec<i64> = b.column(1).as_primitive::<Int64Type>().values().to_vec();
-        assert_eq!(got, [2, 4]);
-    }
-
-    #[test]
-    fn follow_picks_up_appended_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("grow.jsonl");
-        std::fs::write(&p, "{\"a\":1}\n{\"a\":").unwrap();
-        let ctx = SourceContext::new(10);
-        let mut src =
-            FileSource::open(&def(p.to_str().unwrap(), &[("follow", "true")]), &ctx).unwrap();
-        let mut seen: Vec<i64> = Vec::new();
-        let mut appended = false;
-        for _ in 0..200 {
-            match src.poll().unwrap() {
-                SourceEvent::Batch(b) => {
-                    seen.extend(b.column(0).as_primitive::<Int64Type>().values().iter())
-                }
-                SourceEvent::Idle if !appended => {
-                    let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
-                    f.write_all(b"2}\n{\"a\":3}\n").unwrap();
-                    appended = true;
-                }
-                SourceEvent::Idle if seen.len() == 3 => ctx.shutdown.store(true, Ordering::Relaxed),
-                SourceEvent::Idle => {}
-                SourceEvent::End => break,
-            }
-        }
-        assert_eq!(seen, [1, 2, 3]);
-    }
-
-    #[test]
-    fn missing_file_and_bad_options_are_clear() {
-        let e = FileSource::open(&def("/nonexistent/x.jsonl", &[]), &SourceContext::new(1))
-            .err()
-            .unwrap();
-        assert!(
-            e.to_string()
-                .starts_with("stream 's': cannot open '/nonexistent/x.jsonl'"),
-            "{e}"
-        );
-        let e = validate(&def("x", &[("format", "xml")]))
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            e,
-            "stream 's': option 'format' = 'xml' must be one of: json, csv"
-        );
-    }
-
-    #[test]
-    fn sink_round_trips_through_the_source() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("out.jsonl");
-        let d = def(p.to_str().unwrap(), &[]);
-        let ctx = crate::connectors::SinkContext {
-            bounded_input: true,
-        };
-        let mut sink = FileSink::open(&d, d.schema.clone(), &ctx).unwrap();
-        let b = RecordBatch::try_new(
-            d.schema.clone(),
-            vec![Arc::new(arrow::array::Int64Array::from(vec![7, 8]))],
-        )
-        .unwrap();
-        sink.write(&b).unwrap();
-        sink.close().unwrap();
-        let mut src = FileSource::open(&d, &SourceContext::new(10)).unwrap();
-        assert_eq!(drain(&mut src).unwrap(), [7, 8]);
-    }
-}
+#[path = "file_tests.rs"]
+mod tests;

@@ -86,6 +86,9 @@ pub(crate) struct Chunk {
     pub records: u64,
     /// How many lines end in it (its newlines).
     pub newlines: u64,
+    /// Where it starts and ends in its file (bytes; a file source's
+    /// position, see `FilePosition`).
+    pub span: (u64, u64),
 }
 
 impl crate::connectors::decode_pool::Decode for JsonDecoder {
@@ -356,6 +359,7 @@ impl Chunk {
             longest_line: longest,
             records,
             newlines,
+            span: (0, 0),
         }
     }
 }

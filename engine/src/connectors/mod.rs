@@ -110,6 +110,28 @@ pub trait Source: Send {
         None
     }
 
+    /// Where the source is after the rows returned so far, as exactly as a
+    /// restart needs to resume there (a checkpoint records it): the
+    /// connector's own JSON; `None` (the default) for a source that cannot
+    /// resume.
+    fn resume_state(&self) -> Option<serde_json::Value> {
+        None
+    }
+
+    /// Goes back to a [`Source::resume_state`] of the same source and
+    /// options, before the first poll: the next rows are those that
+    /// followed it.
+    ///
+    /// # Errors
+    /// A source that cannot resume, or a state it did not write.
+    fn resume(&mut self, state: &serde_json::Value) -> Result<(), ConnectorError> {
+        let _ = state;
+        Err(ConnectorError::Io {
+            context: "resuming a source".into(),
+            source: std::io::Error::other("this source cannot resume from a checkpoint"),
+        })
+    }
+
     /// The job is done with every row before `position` (written by the
     /// sink, held by no operator): commit it. `last` is the final commit of
     /// the run, which should wait for the commit to complete.

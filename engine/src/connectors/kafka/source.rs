@@ -315,7 +315,61 @@ fn outside(offset: i64, (low, high): (i64, i64)) -> String {
     }
 }
 
+/// A Kafka source's resume state: per partition, the next offset.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Offsets {
+    offsets: Vec<(String, i32, i64)>,
+}
+
 impl Source for KafkaSource {
+    /// `{"offsets": [[topic, partition, next offset], ...]}`.
+    fn resume_state(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(Offsets {
+            offsets: self.tracker.position().splits,
+        })
+        .ok()
+    }
+
+    /// Reads each partition from the state's offset instead of where the
+    /// startup mode said (partitions it does not name keep theirs).
+    fn resume(&mut self, state: &serde_json::Value) -> Result<(), ConnectorError> {
+        let bad = |why: String| ConnectorError::Config {
+            stream: self.stream.clone(),
+            message: format!("cannot resume from the checkpoint: {why}"),
+        };
+        if self.options.subscribe {
+            return Err(bad(
+                "a subscribed source's partitions are the group's to assign; resume it without 'consumer.subscribe'".into(),
+            ));
+        }
+        let Offsets { offsets } = serde_json::from_value(state.clone())
+            .map_err(|e| bad(format!("not a Kafka position: {e}")))?;
+        let mut assign = Vec::with_capacity(self.partitions.len());
+        for (t, p) in &self.partitions {
+            let at = match offsets.iter().find(|(ot, op, _)| ot == t && op == p) {
+                Some(&(_, _, o)) => {
+                    self.tracker.reset(t, *p, o);
+                    o
+                }
+                None => self
+                    .tracker
+                    .position()
+                    .splits
+                    .iter()
+                    .find(|(ot, op, _)| ot == t && op == p)
+                    .map_or(0, |s| s.2),
+            };
+            assign.push((t.clone(), *p, StartAt::Offset(at)));
+            if let Some(remaining) = &mut self.remaining {
+                let ti = self.topics.iter().position(|n| n == t).unwrap_or(0);
+                if remaining.get(&(ti, *p)).is_some_and(|&end| at >= end) {
+                    remaining.remove(&(ti, *p));
+                }
+            }
+        }
+        self.consumer.assign(&assign)
+    }
+
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
         let ended = self.remaining.as_ref().is_some_and(HashMap::is_empty);
         // keep the decoders fed; a stop reads nothing more
@@ -393,3 +447,7 @@ impl Source for KafkaSource {
         std::mem::take(&mut self.dead_letters)
     }
 }
+
+#[cfg(test)]
+#[path = "source_tests.rs"]
+mod tests;

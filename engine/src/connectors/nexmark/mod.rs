@@ -335,6 +335,27 @@ impl NexmarkSource {
 }
 
 impl Source for NexmarkSource {
+    /// `{"next_event": n}`: every event is a function of the seed and its
+    /// number, so the sequence resumes at any event.
+    fn resume_state(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "next_event": self.generator.next_event }))
+    }
+
+    fn resume(&mut self, state: &serde_json::Value) -> Result<(), ConnectorError> {
+        let next = state["next_event"]
+            .as_u64()
+            .ok_or_else(|| ConnectorError::Io {
+                context: "resuming the nexmark generator".into(),
+                source: std::io::Error::other(format!("not a generator position: {state}")),
+            })?;
+        self.generator.next_event = next;
+        // paced: as if the events before it had been generated at the rate
+        let rate = self.generator.config.rate.max(1);
+        let behind = Duration::from_millis(next.saturating_mul(1000) / rate);
+        self.started = Instant::now().checked_sub(behind).unwrap_or(self.started);
+        Ok(())
+    }
+
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
         if self.ctx.shutdown.load(Ordering::Relaxed) {
             return Ok(SourceEvent::End);
