@@ -1,13 +1,15 @@
 //! Durable checkpoints (docs/checkpoints.md). At a barrier every stateful
 //! operator's snapshot is written as Arrow IPC files; a manifest written
-//! last, atomically, makes the checkpoint complete: the source positions at
-//! the barrier, the plan's fingerprint and the files. A checkpoint without
+//! last, atomically, makes the checkpoint complete: the sources' resume
+//! states at the barrier, the sinks' states, the plan's fingerprint and the
+//! files. A checkpoint without
 //! a manifest never happened. [`store::CheckpointStore`] keeps them in an
 //! `object_store` (a local directory now; object storage later with no
 //! change above it).
 
 pub mod states;
 pub mod store;
+pub mod writer;
 
 use serde::{Deserialize, Serialize};
 
@@ -54,18 +56,6 @@ pub struct FileEntry {
     pub bytes: u64,
 }
 
-/// A source's position at the barrier: per split (topic partition, file),
-/// the next offset to read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SplitPosition {
-    /// The split: a topic, a file path.
-    pub split: String,
-    /// The partition (0 for a file).
-    pub partition: i32,
-    /// The next offset (message offset, byte offset, event number).
-    pub offset: i64,
-}
-
 /// What makes a checkpoint complete (`_MANIFEST.json`, written last).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -77,8 +67,12 @@ pub struct Manifest {
     pub fingerprint: String,
     /// When it was completed (ms since the epoch).
     pub created_ms: i64,
-    /// The sources' positions at the barrier.
-    pub positions: Vec<SplitPosition>,
+    /// Each source's resume state at the barrier (`Source::resume_state`),
+    /// by stream name.
+    pub sources: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Each sink's state at the barrier (e.g. a file's committed length),
+    /// by sink name.
+    pub sinks: std::collections::BTreeMap<String, serde_json::Value>,
     /// The snapshot files.
     pub files: Vec<FileEntry>,
 }
@@ -94,7 +88,8 @@ impl Manifest {
             id,
             fingerprint: fingerprint.to_string(),
             created_ms: chrono::Utc::now().timestamp_millis(),
-            positions: Vec::new(),
+            sources: Default::default(),
+            sinks: Default::default(),
             files: Vec::new(),
         }
     }
