@@ -199,17 +199,17 @@ pub enum ExecError {
     /// An operator's state grew past its share of
     /// [`crate::RunOptions::max_state_bytes`].
     #[error(
-        "{operator}: the window state reached {} MiB in {windows} open windows, past this partition's limit of {} MiB\nhint: the query keeps too many windows or groups open at once: use longer slides or shorter windows, a smaller allowed lateness or idle timeout, or fewer group keys; or raise --max-state-mib (default: half the machine's memory, shared by the partitions)",
-        bytes >> 20,
-        limit >> 20
+        "{operator}: the state reached {:.1} MiB in {held}, past this partition's limit of {:.1} MiB\nhint: the query keeps too many windows or groups at once: use longer slides or shorter windows, a smaller allowed lateness or idle timeout, fewer group keys, or a window instead of an unwindowed GROUP BY; or raise --max-state-mib (default: half the machine's memory, shared by the partitions)",
+        *bytes as f64 / 1048576.0,
+        *limit as f64 / 1048576.0
     )]
     StateLimit {
         /// The operator.
         operator: String,
         /// Bytes held.
         bytes: u64,
-        /// Windows open.
-        windows: u64,
+        /// What holds them (`12 open windows`, `40000 groups`).
+        held: String,
         /// The partition's limit.
         limit: u64,
     },

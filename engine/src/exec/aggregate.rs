@@ -56,7 +56,9 @@ impl NodeKind for GlobalAggregateNode {
 
     fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
         let spec = AggregateSpec::new(&self.keys, &self.aggs, self.output_schema(ctx.input))?;
-        Ok(Some(Box::new(GroupAggregateOp::new(spec, self.emit)?)))
+        let mut op = GroupAggregateOp::new(spec, self.emit)?;
+        op.state_limit = ctx.state_limit;
+        Ok(Some(Box::new(op)))
     }
 }
 
@@ -231,6 +233,11 @@ pub(crate) struct GroupAggregateOp {
     emit: EmitMode,
     /// Whether any changelog row has been emitted.
     emitted: bool,
+    /// The most bytes of state it may hold, checked whenever the groups
+    /// grew by a quarter (some accumulators count their bytes group by
+    /// group, so checking every batch would cost quadratic time).
+    state_limit: Option<u64>,
+    check_at_groups: usize,
 }
 
 impl GroupAggregateOp {
@@ -244,7 +251,19 @@ impl GroupAggregateOp {
             state,
             emit,
             emitted: false,
+            state_limit: None,
+            check_at_groups: 1024,
         })
+    }
+
+    /// Under EMIT CHANGES, the changelog of the last batch.
+    fn emit_changes(&mut self, out: &mut Collector) -> ExecResult<()> {
+        let schema = self.spec.schema.clone();
+        if let Some(b) = self.state()?.take_changes(|_| vec![], &schema)? {
+            self.emitted = true;
+            out.push(Message::Batch(b));
+        }
+        Ok(())
     }
 
     /// The state, or an error once the input has ended.
@@ -298,14 +317,24 @@ impl Operator for GroupAggregateOp {
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         let rows = self.spec.evaluate(&batch)?;
-        let schema = self.spec.schema.clone();
         let state = self.state()?;
         state.update(&rows)?;
-        if let Some(b) = state.take_changes(|_| vec![], &schema)? {
-            self.emitted = true;
-            out.push(Message::Batch(b));
+        let groups = state.len();
+        if let Some(limit) = self.state_limit
+            && groups >= self.check_at_groups
+        {
+            self.check_at_groups = groups + groups / 4 + 1;
+            let bytes = self.state()?.size() as u64;
+            if bytes > limit {
+                return Err(ExecError::StateLimit {
+                    operator: "group_aggregate".into(),
+                    bytes,
+                    held: format!("{groups} groups"),
+                    limit,
+                });
+            }
         }
-        Ok(())
+        self.emit_changes(out)
     }
 
     fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {

@@ -121,12 +121,36 @@ fn window_state_is_bounded_with_a_clear_error() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     let err = text(&out.stderr);
     assert!(
-        err.contains("past this partition's limit of 1 MiB") && err.contains("--max-state-mib"),
+        err.contains("past this partition's limit of 1.0 MiB") && err.contains("--max-state-mib"),
         "{err}"
     );
     let out = eddy(&["run", "q.sql", "--partitions", "1"], dir.path());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).lines().count(), 100_000);
+    // an unwindowed GROUP BY keeps every group: bounded the same way
+    std::fs::write(
+        dir.path().join("global.sql"),
+        "CREATE STREAM s (k VARCHAR, t TIMESTAMP) WITH (connector = 'file', path = 'in.jsonl');
+         SELECT k, COUNT(*) AS n FROM s GROUP BY k;",
+    )
+    .unwrap();
+    let out = eddy(
+        &[
+            "run",
+            "global.sql",
+            "--partitions",
+            "2",
+            "--max-state-mib",
+            "1",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("group_aggregate: the state reached") && err.contains(" groups, past"),
+        "{err}"
+    );
 }
 
 /// Some syntax errors (nesting too deep, sqlparser messages without a

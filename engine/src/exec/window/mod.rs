@@ -322,7 +322,7 @@ impl WindowAggregateOp {
             Some(limit) if bytes as u64 > limit => Err(ExecError::StateLimit {
                 operator: self.assigner.name().to_string(),
                 bytes: bytes as u64,
-                windows: windows as u64,
+                held: format!("{windows} open windows"),
                 limit,
             }),
             _ => Ok(()),
