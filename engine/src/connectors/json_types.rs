@@ -6,7 +6,9 @@
 //! arrow-json's conversions, for data that quotes its numbers.
 //!
 //! The strict rule is a [`DecoderFactory`] over arrow-json's own tape, so it
-//! costs no second pass over the bytes.
+//! costs no second pass over the bytes. The tape of JSON text holds numbers
+//! as their text (`TapeElement::Number`); the `I32`/`I64` elements come only
+//! from serialising Rust values, which Eddy never decodes.
 
 use std::sync::Arc;
 
@@ -186,22 +188,6 @@ where
                         }
                     }
                 }
-                TapeElement::I64(high) => match tape.get(p + 1) {
-                    TapeElement::I32(low) => {
-                        let v = (i64::from(high) << 32) | i64::from(low as u32);
-                        let v = T::Native::try_from(v).map_err(|_| {
-                            self.column.error(&v.to_string(), "out of the type's range")
-                        })?;
-                        out.append_value(v);
-                    }
-                    _ => return Err(self.column.wrong_kind(tape, p)),
-                },
-                TapeElement::I32(v) => {
-                    let v = T::Native::try_from(i64::from(v)).map_err(|_| {
-                        self.column.error(&v.to_string(), "out of the type's range")
-                    })?;
-                    out.append_value(v);
-                }
                 _ => return Err(self.column.wrong_kind(tape, p)),
             }
         }
@@ -229,7 +215,6 @@ impl ArrayDecoder for Doubles {
                         }
                     }
                 }
-                TapeElement::I32(v) => out.append_value(f64::from(v)),
                 _ => return Err(self.0.wrong_kind(tape, p)),
             }
         }

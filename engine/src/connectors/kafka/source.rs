@@ -344,20 +344,21 @@ impl Source for KafkaSource {
         }
         let Offsets { offsets } = serde_json::from_value(state.clone())
             .map_err(|e| bad(format!("not a Kafka position: {e}")))?;
+        let now = self.tracker.position().splits;
+        let offset_in = |splits: &[(String, i32, i64)], t: &str, p: i32| {
+            splits
+                .iter()
+                .find(|(st, sp, _)| st == t && *sp == p)
+                .map(|s| s.2)
+        };
         let mut assign = Vec::with_capacity(self.partitions.len());
         for (t, p) in &self.partitions {
-            let at = match offsets.iter().find(|(ot, op, _)| ot == t && op == p) {
-                Some(&(_, _, o)) => {
+            let at = match offset_in(&offsets, t, *p) {
+                Some(o) => {
                     self.tracker.reset(t, *p, o);
                     o
                 }
-                None => self
-                    .tracker
-                    .position()
-                    .splits
-                    .iter()
-                    .find(|(ot, op, _)| ot == t && op == p)
-                    .map_or(0, |s| s.2),
+                None => offset_in(&now, t, *p).unwrap_or(0),
             };
             assign.push((t.clone(), *p, StartAt::Offset(at)));
             if let Some(remaining) = &mut self.remaining {
