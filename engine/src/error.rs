@@ -190,6 +190,9 @@ pub enum ExecError {
     /// A source or sink failed.
     #[error(transparent)]
     Connector(#[from] ConnectorError),
+    /// A checkpoint could not be written or restored.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
     /// A worker thread stopped unexpectedly.
     #[error("worker '{0}' stopped unexpectedly: {1}")]
     Worker(String, String),

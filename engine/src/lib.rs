@@ -39,8 +39,8 @@ use arrow::record_batch::RecordBatch;
 
 pub use error::{ConnectorError, EngineError, ExecError, PlanError};
 pub use job::{
-    JobHandle, JobManager, JobSpec, JobStatus, Progress, QueryStats, RunOptions,
-    default_state_limit,
+    CheckpointConfig, DEFAULT_CHECKPOINT_INTERVAL, JobHandle, JobManager, JobSpec, JobStatus,
+    Progress, QueryStats, RunOptions, default_state_limit,
 };
 pub use plan::physical::PhysicalPlan;
 pub use sql::{Catalog, PlannedStatement};

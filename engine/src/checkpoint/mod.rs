@@ -35,6 +35,16 @@ pub enum CheckpointError {
         /// What is wrong, and with which file.
         what: String,
     },
+    /// An error already reported elsewhere, by its text.
+    #[error("{0}")]
+    Failed(String),
+    /// The latest checkpoint records that the query finished: its input
+    /// ended and every result was written; there is nothing to resume.
+    #[error("{0}")]
+    Finished(String),
+    /// The latest checkpoint cannot be restored into this query.
+    #[error("{0}")]
+    Incompatible(String),
     /// The store's location cannot be used.
     #[error("checkpoint location '{location}': {reason}")]
     Location {
@@ -43,6 +53,14 @@ pub enum CheckpointError {
         /// Why, and what to give instead.
         reason: String,
     },
+}
+
+impl CheckpointError {
+    /// The same error as text, for a second receiver (the store's own
+    /// errors cannot be cloned).
+    pub fn clone_message(&self) -> Self {
+        Self::Failed(self.to_string())
+    }
 }
 
 /// A snapshot file of a checkpoint.
@@ -70,11 +88,27 @@ pub struct Manifest {
     /// Each source's resume state at the barrier (`Source::resume_state`),
     /// by stream name.
     pub sources: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Each source's event-time clock at the barrier (the watermark and,
+    /// for a partitioned source, each partition's largest event time), by
+    /// stream name.
+    #[serde(default)]
+    pub watermarks: std::collections::BTreeMap<String, serde_json::Value>,
     /// Each sink's state at the barrier (e.g. a file's committed length),
     /// by sink name.
     pub sinks: std::collections::BTreeMap<String, serde_json::Value>,
+    /// The partitions (`--partitions`) of the run that wrote it.
+    #[serde(default = "one")]
+    pub partitions: usize,
+    /// Set on the checkpoint written when the query's input ended and every
+    /// result was written: there is nothing left to resume.
+    #[serde(default)]
+    pub finished: bool,
     /// The snapshot files.
     pub files: Vec<FileEntry>,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The manifest layout this build writes and reads.
@@ -89,7 +123,10 @@ impl Manifest {
             fingerprint: fingerprint.to_string(),
             created_ms: chrono::Utc::now().timestamp_millis(),
             sources: Default::default(),
+            watermarks: Default::default(),
             sinks: Default::default(),
+            partitions: 1,
+            finished: false,
             files: Vec::new(),
         }
     }

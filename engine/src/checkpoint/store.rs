@@ -21,6 +21,15 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::checkpoint::{CheckpointError, FileEntry, MANIFEST_VERSION, Manifest};
 
+/// Test hook: whether `EDDY_FAILPOINT=<name>@<id>` names this point of
+/// checkpoint `id` (the crash tests abort the process there).
+fn failpoint(name: &str, id: u64) -> bool {
+    std::env::var("EDDY_FAILPOINT").is_ok_and(|v| {
+        v.split(',')
+            .any(|f| f.split_once('@') == Some((name, id.to_string().as_str())))
+    })
+}
+
 /// The manifest's name inside a checkpoint.
 const MANIFEST: &str = "_MANIFEST.json";
 
@@ -149,6 +158,15 @@ impl CheckpointStore {
         let json = serde_json::to_vec_pretty(manifest)
             .map_err(|e| self.corrupt(format!("encoding the manifest: {e}")))?;
         let path = self.checkpoint(manifest.id).join(MANIFEST);
+        if failpoint("before-manifest", manifest.id) {
+            std::process::abort();
+        }
+        if failpoint("mid-manifest", manifest.id) {
+            // a torn manifest, as a store without atomic writes could leave
+            let half = PutPayload::from(json[..json.len() / 2].to_vec());
+            let _ = self.runtime.block_on(self.store.put(&path, half));
+            std::process::abort();
+        }
         self.runtime
             .block_on(self.store.put(&path, PutPayload::from(json)))
             .map_err(self.failed(format!("writing {path}")))?;
@@ -170,7 +188,8 @@ impl CheckpointStore {
         Ok(ids)
     }
 
-    /// The manifest of checkpoint `id`, if it is complete.
+    /// The manifest of checkpoint `id`, if it is complete (a manifest that
+    /// is not valid JSON was torn while written: the checkpoint is not).
     ///
     /// # Errors
     /// The store cannot be read, or the manifest is not one Eddy wrote.
@@ -186,8 +205,10 @@ impl CheckpointStore {
         let Some(bytes) = got.map_err(self.failed(format!("reading {path}")))? else {
             return Ok(None);
         };
-        let m: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| self.corrupt(format!("{path} is not a checkpoint manifest: {e}")))?;
+        // a torn manifest (a store without atomic writes): never completed
+        let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+            return Ok(None);
+        };
         if m.version != MANIFEST_VERSION || m.id != id {
             return Err(self.corrupt(format!(
                 "{path} is version {} of checkpoint {} (this build reads version {MANIFEST_VERSION})",
@@ -227,6 +248,27 @@ impl CheckpointStore {
             .map_err(|e| self.corrupt(format!("{path}: {e}")))
     }
 
+    /// Deletes every checkpoint of the query (a fresh start).
+    ///
+    /// # Errors
+    /// The store cannot be listed or refuses a deletion.
+    pub fn clear(&self) -> Result<(), CheckpointError> {
+        self.delete(&self.query)
+    }
+
+    fn delete(&self, prefix: &Path) -> Result<(), CheckpointError> {
+        self.runtime
+            .block_on(async {
+                let paths = self.store.list(Some(prefix)).map_ok(|m| m.location);
+                self.store
+                    .delete_stream(Box::pin(paths))
+                    .try_collect::<Vec<_>>()
+                    .await
+            })
+            .map_err(self.failed(format!("deleting {prefix}")))?;
+        Ok(())
+    }
+
     /// Keeps the `keep` newest complete checkpoints (and any checkpoint
     /// newer than them, which may be being written); deletes the rest,
     /// incomplete ones included. Returns the ids deleted.
@@ -252,16 +294,7 @@ impl CheckpointStore {
             .filter(|id| *id < oldest_kept || (!complete.contains(id) && *id < complete[0]))
             .collect();
         for &id in &doomed {
-            let prefix = self.checkpoint(id);
-            self.runtime
-                .block_on(async {
-                    let paths = self.store.list(Some(&prefix)).map_ok(|m| m.location);
-                    self.store
-                        .delete_stream(Box::pin(paths))
-                        .try_collect::<Vec<_>>()
-                        .await
-                })
-                .map_err(self.failed(format!("deleting {prefix}")))?;
+            self.delete(&self.checkpoint(id))?;
         }
         Ok(doomed)
     }
@@ -345,14 +378,19 @@ mod tests {
     }
 
     #[test]
-    fn a_foreign_manifest_or_location_is_refused_with_the_reason() {
+    fn a_torn_manifest_is_incomplete_and_a_foreign_one_or_location_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = CheckpointStore::open(dir.path().to_str().unwrap(), "q").unwrap();
+        checkpoint(&store, 6, true);
         let chk = dir.path().join("q/chk-00000000000000000007");
         std::fs::create_dir_all(&chk).unwrap();
-        std::fs::write(chk.join(MANIFEST), "{not json").unwrap();
+        std::fs::write(chk.join(MANIFEST), "{\"version\": 1, \"id\"").unwrap();
+        assert_eq!(store.latest().unwrap().map(|m| m.id), Some(6));
+        let mut newer = Manifest::new(8, "fp");
+        newer.version = 99;
+        store.commit(&newer).unwrap();
         let e = store.latest().unwrap_err().to_string();
-        assert!(e.contains("is not a checkpoint manifest"), "{e}");
+        assert!(e.contains("this build reads version 1"), "{e}");
         let e = CheckpointStore::open("s3://bucket/x", "q")
             .unwrap_err()
             .to_string();

@@ -28,10 +28,12 @@ pub enum Contribution {
         name: String,
         /// `Source::resume_state`.
         state: serde_json::Value,
+        /// Its event-time clock, if it has one.
+        watermark: Option<serde_json::Value>,
     },
     /// A pipeline's operator states once the barrier passed it.
     Operators {
-        /// The pipeline: its stage and instance (`s1-w0`).
+        /// The pipeline: its stage and instance (`s1-0`).
         owner: String,
         /// `Pipeline::snapshot`.
         states: Vec<OperatorState>,
@@ -58,9 +60,90 @@ pub struct Completed {
     pub took: Duration,
 }
 
-/// The writer thread of one query's checkpoints.
+/// What the parts of a job send the writer.
+enum ToWriter {
+    Part(u64, Contribution),
+    /// The input ended and the sink `name` closed with `state`: a last,
+    /// finished checkpoint.
+    Finished {
+        name: String,
+        state: serde_json::Value,
+    },
+}
+
+/// A part of a job's handle on the writer: cheap to clone, never blocks.
+#[derive(Clone)]
+pub struct Contributor(Sender<ToWriter>);
+
+impl Contributor {
+    /// Gives a part of checkpoint `id`; each contributor gives its parts in
+    /// barrier order.
+    pub fn give(&self, id: u64, part: Contribution) {
+        // a writer that stopped has said why
+        let _ = self.0.send(ToWriter::Part(id, part));
+    }
+
+    /// The input ended and sink `name` wrote everything (its final `state`):
+    /// the writer records a finished checkpoint after the last one.
+    pub fn finished(&self, name: String, state: serde_json::Value) {
+        let _ = self.0.send(ToWriter::Finished { name, state });
+    }
+}
+
+/// Called with each checkpoint made durable.
+pub type OnComplete = Box<dyn Fn(&Completed) + Send>;
+
+/// The writer's loop, to run on a thread of the caller's (see
+/// [`WriterLoop::run`]); it ends once every [`Contributor`] is gone.
+pub struct WriterLoop {
+    store: CheckpointStore,
+    fingerprint: String,
+    contributors: usize,
+    keep: usize,
+    partitions: usize,
+    incoming: Receiver<ToWriter>,
+    report: Sender<Result<Completed, CheckpointError>>,
+    on_complete: Option<OnComplete>,
+    /// The newest checkpoint id so far.
+    last_id: u64,
+}
+
+/// A writer into `store` for the plan with `fingerprint` run with
+/// `partitions`: a checkpoint is complete once `contributors` parts were
+/// given for it; the `keep` newest complete checkpoints are kept. Returns
+/// the handle the job's parts give through, the loop, and where each
+/// checkpoint's outcome is reported (oldest first).
+pub fn channel(
+    store: CheckpointStore,
+    fingerprint: String,
+    contributors: usize,
+    keep: usize,
+    partitions: usize,
+) -> (
+    Contributor,
+    WriterLoop,
+    Receiver<Result<Completed, CheckpointError>>,
+) {
+    let (parts, incoming) = unbounded();
+    let (report, done) = unbounded();
+    let writer = WriterLoop {
+        store,
+        fingerprint,
+        contributors,
+        keep,
+        partitions,
+        incoming,
+        report,
+        on_complete: None,
+        last_id: 0,
+    };
+    (Contributor(parts), writer, done)
+}
+
+/// The writer thread of one query's checkpoints (the loop on a thread of
+/// its own, for tests and tools).
 pub struct CheckpointWriter {
-    parts: Option<Sender<(u64, Contribution)>>,
+    parts: Option<Contributor>,
     done: Receiver<Result<Completed, CheckpointError>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -70,13 +153,10 @@ struct Gathering {
     manifest: Manifest,
     given: usize,
     since: Instant,
-    failed: bool,
 }
 
 impl CheckpointWriter {
-    /// A writer into `store` for the plan with `fingerprint`; a checkpoint
-    /// is complete once `contributors` parts were given for it; the `keep`
-    /// newest complete checkpoints are kept.
+    /// A writer thread running [`channel`]'s loop (with one partition).
     ///
     /// # Errors
     /// The thread cannot be started.
@@ -86,12 +166,11 @@ impl CheckpointWriter {
         contributors: usize,
         keep: usize,
     ) -> Result<Self, CheckpointError> {
-        let (parts, incoming) = unbounded::<(u64, Contribution)>();
-        let (report, done) = unbounded();
+        let (parts, writer, done) = channel(store, fingerprint, contributors, keep, 1);
         let thread = std::thread::Builder::new()
             .name("eddy-checkpoint".into())
             .spawn(move || {
-                write_loop(&store, &fingerprint, contributors, keep, &incoming, &report);
+                let _ = writer.run();
             })
             .map_err(|e| CheckpointError::Location {
                 location: "checkpoint writer".into(),
@@ -107,8 +186,7 @@ impl CheckpointWriter {
     /// Gives a part of checkpoint `id` (never blocks).
     pub fn give(&self, id: u64, part: Contribution) {
         if let Some(p) = &self.parts {
-            // a writer that stopped has said why on `completed`
-            let _ = p.send((id, part));
+            p.give(id, part);
         }
     }
 
@@ -138,61 +216,115 @@ impl Drop for CheckpointWriter {
     }
 }
 
-fn write_loop(
-    store: &CheckpointStore,
-    fingerprint: &str,
-    contributors: usize,
-    keep: usize,
-    incoming: &Receiver<(u64, Contribution)>,
-    report: &Sender<Result<Completed, CheckpointError>>,
-) {
-    let mut gathering: BTreeMap<u64, Gathering> = BTreeMap::new();
-    for (id, part) in incoming {
-        let g = gathering.entry(id).or_insert_with(|| Gathering {
-            manifest: Manifest::new(id, fingerprint),
-            given: 0,
-            since: Instant::now(),
-            failed: false,
-        });
-        g.given += 1;
-        if !g.failed {
-            let written = match part {
-                Contribution::Source { name, state } => {
-                    g.manifest.sources.insert(name, state);
-                    Ok(())
+impl WriterLoop {
+    /// Calls `f` with each checkpoint made durable (e.g. to update metrics).
+    pub fn on_complete(mut self, f: OnComplete) -> Self {
+        self.on_complete = Some(f);
+        self
+    }
+
+    /// Checkpoints of this run come after checkpoint `id` (the one it
+    /// resumed from).
+    pub fn after(mut self, id: u64) -> Self {
+        self.last_id = id;
+        self
+    }
+
+    /// Writes checkpoints as their parts come, until every contributor is
+    /// gone. Checkpoints still missing parts then stay incomplete.
+    ///
+    /// # Errors
+    /// The first checkpoint that could not be written (also reported):
+    /// the query cannot go on without durable checkpoints.
+    pub fn run(self) -> Result<(), CheckpointError> {
+        let mut gathering: BTreeMap<u64, Gathering> = BTreeMap::new();
+        let mut last_id = self.last_id;
+        for message in &self.incoming {
+            let result = match message {
+                ToWriter::Part(id, part) => {
+                    last_id = last_id.max(id);
+                    self.take(&mut gathering, id, part)
                 }
-                Contribution::Sink { name, state } => {
+                ToWriter::Finished { name, state } => {
+                    let mut g = self.gathering(last_id + 1);
+                    g.manifest.finished = true;
                     g.manifest.sinks.insert(name, state);
-                    Ok(())
-                }
-                Contribution::Operators { owner, states } => {
-                    write_states(store, id, &owner, &states).map(|f| g.manifest.files.extend(f))
+                    self.complete(g).map(Some)
                 }
             };
-            if let Err(e) = written {
-                g.failed = true;
-                let _ = report.send(Err(e));
+            match result {
+                Ok(Some(done)) => {
+                    if let Some(f) = &self.on_complete {
+                        f(&done);
+                    }
+                    let _ = self.report.send(Ok(done));
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    let _ = self.report.send(Err(e.clone_message()));
+                    return Err(e);
+                }
             }
         }
-        if g.given < contributors {
-            continue;
+        Ok(())
+    }
+
+    fn gathering(&self, id: u64) -> Gathering {
+        let mut manifest = Manifest::new(id, &self.fingerprint);
+        manifest.partitions = self.partitions;
+        Gathering {
+            manifest,
+            given: 0,
+            since: Instant::now(),
         }
-        let Some(g) = gathering.remove(&id) else {
-            continue;
-        };
-        if g.failed {
-            continue;
+    }
+
+    /// Takes one part; the checkpoint it completed, if it did.
+    fn take(
+        &self,
+        gathering: &mut BTreeMap<u64, Gathering>,
+        id: u64,
+        part: Contribution,
+    ) -> Result<Option<Completed>, CheckpointError> {
+        let g = gathering.entry(id).or_insert_with(|| self.gathering(id));
+        g.given += 1;
+        match part {
+            Contribution::Source {
+                name,
+                state,
+                watermark,
+            } => {
+                if let Some(w) = watermark {
+                    g.manifest.watermarks.insert(name.clone(), w);
+                }
+                g.manifest.sources.insert(name, state);
+            }
+            Contribution::Sink { name, state } => {
+                g.manifest.sinks.insert(name, state);
+            }
+            Contribution::Operators { owner, states } => {
+                let files = write_states(&self.store, id, &owner, &states)?;
+                g.manifest.files.extend(files);
+            }
         }
-        let result = store
-            .commit(&g.manifest)
-            .and_then(|()| store.prune(keep))
-            .map(|_| Completed {
-                id,
-                bytes: g.manifest.bytes(),
-                files: g.manifest.files.len(),
-                took: g.since.elapsed(),
-            });
-        let _ = report.send(result);
+        if g.given < self.contributors {
+            return Ok(None);
+        }
+        match gathering.remove(&id) {
+            Some(g) => self.complete(g).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn complete(&self, g: Gathering) -> Result<Completed, CheckpointError> {
+        self.store.commit(&g.manifest)?;
+        self.store.prune(self.keep)?;
+        Ok(Completed {
+            id: g.manifest.id,
+            bytes: g.manifest.bytes(),
+            files: g.manifest.files.len(),
+            took: g.since.elapsed(),
+        })
     }
 }
 
@@ -240,6 +372,7 @@ mod tests {
                 Contribution::Source {
                     name: "bids".into(),
                     state: serde_json::json!({ "next_event": id * 10 }),
+                    watermark: None,
                 },
             );
             let done = w
@@ -255,6 +388,7 @@ mod tests {
             Contribution::Source {
                 name: "bids".into(),
                 state: serde_json::json!({ "next_event": 40 }),
+                watermark: None,
             },
         );
         w.give(

@@ -7,6 +7,11 @@
 //! behind), never a torn file. Over an unbounded input (a followed file, a
 //! Kafka topic read forever, an endless generator) the rows go straight to
 //! the target, created at the first row, so they can be read as they come.
+//!
+//! When the query takes durable checkpoints the rows always go straight to
+//! the target, and each checkpoint records its length once flushed and
+//! synced; a restart from that checkpoint cuts the file back to it before
+//! going on, so every row is in the file once (exactly-once).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -31,6 +36,11 @@ pub struct FileSink {
     encoder: Encoder,
     buf: Vec<u8>,
     done: bool,
+    /// Bytes in the target (header included), once open.
+    length: u64,
+    /// Under durable checkpoints: the target is opened at this length
+    /// (cut back to it), not created.
+    resume_at: Option<u64>,
 }
 
 /// The temporary file a bounded run writes before renaming it to `path`.
@@ -67,6 +77,8 @@ impl FileSink {
             encoder: Encoder::new(Format::from_options(&def.options)?, &schema),
             buf: Vec::new(),
             done: false,
+            length: 0,
+            resume_at: None,
         })
     }
 
@@ -81,18 +93,57 @@ impl FileSink {
         }
     }
 
-    /// The open file, created (truncated) on first use.
+    /// The open file, created (truncated) on first use, or cut back to the
+    /// length a checkpoint recorded.
     fn file(&mut self) -> Result<&mut BufWriter<File>, ConnectorError> {
         if self.out.is_none() {
-            let file = File::create(&self.target)
-                .map_err(|e| self.io("cannot create (check the 'path' option)", e))?;
+            let file = match self.resume_at {
+                Some(length) if length > 0 => self.reopen(length)?,
+                _ => File::create(&self.target)
+                    .map_err(|e| self.io("cannot create (check the 'path' option)", e))?,
+            };
             let mut out = BufWriter::with_capacity(1 << 20, file);
             if let Some(h) = self.encoder.take_header() {
                 out.write_all(&h).map_err(|e| self.io("writing", e))?;
+                self.length += h.len() as u64;
             }
             self.out = Some(out);
         }
         Ok(self.out.as_mut().expect("just opened"))
+    }
+
+    /// Opens the target written by an earlier run, cut back to `length`
+    /// (what the checkpoint resumed from had written).
+    fn reopen(&mut self, length: u64) -> Result<File, ConnectorError> {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&self.target)
+            .map_err(|e| self.io("cannot reopen the output of the checkpointed run", e))?;
+        let found = file
+            .metadata()
+            .map_err(|e| self.io("reading the size of", e))?
+            .len();
+        if found < length {
+            return Err(ConnectorError::Io {
+                context: format!(
+                    "stream '{}': '{}' holds {found} bytes, but the checkpoint being restored wrote {length}",
+                    self.stream,
+                    self.target.display()
+                ),
+                source: std::io::Error::other(
+                    "the file was changed outside Eddy; run with --from-scratch to write it anew",
+                ),
+            });
+        }
+        file.set_len(length)
+            .map_err(|e| self.io("cutting back to the checkpoint", e))?;
+        let mut file = file;
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))
+            .map_err(|e| self.io("seeking in", e))?;
+        // the header is in the part kept
+        let _ = self.encoder.take_header();
+        self.length = length;
+        Ok(file)
     }
 }
 
@@ -102,8 +153,41 @@ impl Sink for FileSink {
         self.encoder.encode(batch, &mut self.buf);
         let buf = std::mem::take(&mut self.buf);
         let written = self.file()?.write_all(&buf);
+        self.length += buf.len() as u64;
         self.buf = buf;
         written.map_err(|e| self.io("writing", e))
+    }
+
+    /// `{"length": bytes}` of the target, flushed and synced.
+    fn checkpoint_state(&mut self) -> Result<serde_json::Value, ConnectorError> {
+        if let Some(out) = &mut self.out {
+            let synced = out.flush().and_then(|()| out.get_ref().sync_data());
+            synced.map_err(|e| self.io("syncing", e))?;
+        }
+        Ok(serde_json::json!({ "length": self.length }))
+    }
+
+    /// Writes to the target itself from now on, cut back to the length in
+    /// `state` when the query resumes.
+    fn recover(&mut self, state: Option<&serde_json::Value>) -> Result<(), ConnectorError> {
+        self.target = self.path.clone();
+        let length = match state {
+            None => 0,
+            Some(s) => {
+                s.get("length")
+                    .and_then(|l| l.as_u64())
+                    .ok_or_else(|| ConnectorError::Io {
+                        context: format!("stream '{}': restoring the file sink", self.stream),
+                        source: std::io::Error::other(format!(
+                            "the checkpoint records {s}, not a file length"
+                        )),
+                    })?
+            }
+        };
+        self.resume_at = Some(length);
+        // what the next checkpoint records until the file is reopened
+        self.length = length;
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), ConnectorError> {

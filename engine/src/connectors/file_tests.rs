@@ -245,3 +245,49 @@ fn a_position_resumes_exactly_where_it_was_taken() {
         }
     }
 }
+
+/// Under checkpoints the sink records its length and a restart cuts the
+/// file back to it, also when a checkpoint comes before the restarted run
+/// wrote anything, and keeps a CSV header once.
+#[test]
+fn a_recovered_sink_cuts_the_file_back_to_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("out.csv");
+    let d = def(p.to_str().unwrap(), &[("format", "csv")]);
+    let ctx = crate::connectors::SinkContext {
+        bounded_input: true,
+    };
+    let rows = |v: Vec<i64>| {
+        RecordBatch::try_new(
+            d.schema.clone(),
+            vec![Arc::new(arrow::array::Int64Array::from(v))],
+        )
+        .unwrap()
+    };
+    let mut first = FileSink::open(&d, d.schema.clone(), &ctx).unwrap();
+    first.recover(None).unwrap();
+    first.write(&rows(vec![1, 2])).unwrap();
+    let at = first.checkpoint_state().unwrap();
+    assert_eq!(at, serde_json::json!({ "length": 6 }));
+    first.write(&rows(vec![3])).unwrap();
+    first.flush().unwrap();
+    // killed: the file holds a row after the checkpoint
+    std::mem::forget(first);
+    for _ in 0..2 {
+        let mut again = FileSink::open(&d, d.schema.clone(), &ctx).unwrap();
+        again.recover(Some(&at)).unwrap();
+        // a checkpoint before any row of this run keeps what was written
+        assert_eq!(again.checkpoint_state().unwrap(), at);
+        std::mem::forget(again);
+    }
+    let mut last = FileSink::open(&d, d.schema.clone(), &ctx).unwrap();
+    last.recover(Some(&at)).unwrap();
+    last.write(&rows(vec![4])).unwrap();
+    last.close().unwrap();
+    assert_eq!(std::fs::read_to_string(&p).unwrap(), "a\n1\n2\n4\n");
+    let short = serde_json::json!({ "length": 100 });
+    let mut wrong = FileSink::open(&d, d.schema.clone(), &ctx).unwrap();
+    wrong.recover(Some(&short)).unwrap();
+    let e = wrong.close().unwrap_err().to_string();
+    assert!(e.contains("changed outside Eddy"), "{e}");
+}

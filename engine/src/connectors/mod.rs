@@ -179,6 +179,30 @@ pub trait Sink: Send {
     fn abort(&mut self) {
         let _ = self.close();
     }
+
+    /// What a checkpoint records of the sink, called right after
+    /// [`Sink::flush`] at each barrier (and after [`Sink::close`] at the end
+    /// of the input): what [`Sink::recover`] needs to undo every row
+    /// written after it (a file's length). `null` (the default) for a sink
+    /// that cannot undo rows: it is at-least-once.
+    ///
+    /// # Errors
+    /// The sink cannot make its rows durable.
+    fn checkpoint_state(&mut self) -> Result<serde_json::Value, ConnectorError> {
+        Ok(serde_json::Value::Null)
+    }
+
+    /// Called once, before the first row, when the query takes durable
+    /// checkpoints: `state` is the sink's [`Sink::checkpoint_state`] in the
+    /// checkpoint the query resumes from (rows written after it are undone),
+    /// `None` on a fresh start.
+    ///
+    /// # Errors
+    /// The output cannot be brought back to that state.
+    fn recover(&mut self, state: Option<&serde_json::Value>) -> Result<(), ConnectorError> {
+        let _ = state;
+        Ok(())
+    }
 }
 
 /// What a sink is told when it is opened.

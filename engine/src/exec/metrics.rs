@@ -24,6 +24,33 @@ impl OperatorCounters {
     }
 }
 
+/// A query's checkpoints so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckpointStats {
+    /// Checkpoints made durable by this run.
+    pub completed: u64,
+    /// The last one: id, bytes, files, how long it took, when it completed.
+    pub last: Option<LastCheckpoint>,
+    /// The checkpoint this run resumed from, and how long restoring it took
+    /// (from opening the store until the sources were positioned).
+    pub restored: Option<(u64, std::time::Duration)>,
+}
+
+/// The last checkpoint a query made durable.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastCheckpoint {
+    /// Its id.
+    pub id: u64,
+    /// Bytes of snapshot files.
+    pub bytes: u64,
+    /// Snapshot files.
+    pub files: usize,
+    /// From its barrier's first state to its manifest.
+    pub took: std::time::Duration,
+    /// When it completed.
+    pub at: std::time::Instant,
+}
+
 /// Live counters of one query. All updates are relaxed atomics.
 #[derive(Debug)]
 pub struct QueryMetrics {
@@ -56,6 +83,8 @@ pub struct QueryMetrics {
     pub source_blocked_us: AtomicU64,
     /// Nanoseconds the sink spent writing.
     pub sink_busy_ns: AtomicU64,
+    /// The query's checkpoints, when it takes them.
+    pub checkpoints: Mutex<CheckpointStats>,
     /// Per-operator row counters, in pipeline order.
     pub operators: Mutex<Vec<Arc<OperatorCounters>>>,
     /// With several partition workers, each one's own counters and gauges
@@ -80,6 +109,7 @@ impl Default for QueryMetrics {
             sink_queue_depth: AtomicU64::new(0),
             source_blocked_us: AtomicU64::new(0),
             sink_busy_ns: AtomicU64::new(0),
+            checkpoints: Mutex::new(CheckpointStats::default()),
             operators: Mutex::new(Vec::new()),
             partitions: Vec::new(),
         }
@@ -139,6 +169,33 @@ impl QueryMetrics {
             i64::MIN => None,
             t => Some(t),
         }
+    }
+
+    /// Records a checkpoint made durable.
+    pub fn checkpoint_completed(&self, c: &crate::checkpoint::writer::Completed) {
+        let mut s = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+        s.completed += 1;
+        s.last = Some(LastCheckpoint {
+            id: c.id,
+            bytes: c.bytes,
+            files: c.files,
+            took: c.took,
+            at: std::time::Instant::now(),
+        });
+    }
+
+    /// Records that the run resumed from checkpoint `id`; restoring took `took`.
+    pub fn checkpoints_restored(&self, id: u64, took: std::time::Duration) {
+        let mut s = self.checkpoints.lock().unwrap_or_else(|p| p.into_inner());
+        s.restored = Some((id, took));
+    }
+
+    /// The checkpoints so far.
+    pub fn checkpoint_stats(&self) -> CheckpointStats {
+        self.checkpoints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// A gauge's largest value over the query and its partitions.

@@ -225,6 +225,56 @@ impl WatermarkGenerator {
         }
     }
 
+    /// The clock as a checkpoint records it: the watermark and each
+    /// partition's largest event time.
+    pub fn state(&self) -> serde_json::Value {
+        let partitions: Vec<serde_json::Value> =
+            self.partitions.as_ref().map_or_else(Vec::new, |p| {
+                let mut slots: Vec<(&(usize, i32), &usize)> = p.slots.iter().collect();
+                slots.sort_unstable();
+                slots
+                    .into_iter()
+                    .filter(|(_, s)| p.max[**s] != i64::MIN)
+                    .map(|((t, n), s)| serde_json::json!([p.topics[*t], n, p.max[*s]]))
+                    .collect()
+            });
+        let current = (self.current != i64::MIN).then_some(self.current);
+        serde_json::json!({ "watermark": current, "partitions": partitions })
+    }
+
+    /// Goes back to a [`WatermarkGenerator::state`], before the first batch.
+    ///
+    /// # Errors
+    /// A state this generator did not write.
+    pub fn restore_state(&mut self, state: &serde_json::Value) -> ExecResult<()> {
+        let bad = || ExecError::Internal(format!("not a watermark state: {state}"));
+        match state.get("watermark") {
+            Some(serde_json::Value::Null) | None => {}
+            Some(w) => {
+                self.current = w.as_i64().ok_or_else(bad)?;
+                self.metrics
+                    .watermark
+                    .store(self.current, Ordering::Relaxed);
+            }
+        }
+        let listed = state.get("partitions").and_then(|p| p.as_array());
+        if let (Some(p), Some(list)) = (&mut self.partitions, listed) {
+            let now = Instant::now();
+            for e in list {
+                let (Some(topic), Some(n), Some(max)) = (
+                    e.get(0).and_then(|v| v.as_str()),
+                    e.get(1).and_then(|v| v.as_i64()),
+                    e.get(2).and_then(|v| v.as_i64()),
+                ) else {
+                    return Err(bad());
+                };
+                let slot = p.slot(topic, n as i32, now);
+                p.max[slot] = max;
+            }
+        }
+        Ok(())
+    }
+
     /// Folds a batch in; the new watermark if it advanced.
     ///
     /// # Errors

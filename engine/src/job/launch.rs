@@ -16,10 +16,11 @@ use crate::exec::exchange::Router;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::pipeline::Pipeline;
 use crate::job::JobSpec;
+use crate::job::checkpointing::{self, Checkpointing};
 use crate::job::edge::{Envelope, Inputs, Output};
 use crate::job::manager::Subscribers;
 use crate::job::sink_stage::SinkWriter;
-use crate::job::source_stage::{Ack, Checkpoints, IdleClock, SourceStage};
+use crate::job::source_stage::{Ack, Checkpoints, Durable, IdleClock, SourceStage};
 use crate::job::stage::{self, Probe};
 use crate::job::topology::{Partitioning, StageRole, Topology};
 use crate::plan::physical::PhysicalPlan;
@@ -110,7 +111,7 @@ pub(crate) fn launch(
 ) -> Result<Launched, EngineError> {
     let Signals { shutdown, stopping } = signals;
     let JobSpec {
-        name: _,
+        name,
         plan,
         options,
         sink,
@@ -135,11 +136,11 @@ pub(crate) fn launch(
         projection: Some(plan.source_columns.clone()),
         decoders: options.partitions.max(1),
     };
-    let source = match source {
+    let mut source = match source {
         Some(s) => s,
         None => connectors::open_source(&plan.source, &ctx)?,
     };
-    let sink = match sink {
+    let mut sink = match sink {
         Some(s) => s,
         None => open_plan_sink(&plan)?,
     };
@@ -160,13 +161,35 @@ pub(crate) fn launch(
     let state_limit = options.max_state_bytes.map(|b| b / workers.max(1) as u64);
     let wiring = Wiring::new(&topology, options.channel_capacity);
     let (ack_tx, ack_rx) = crossbeam_channel::unbounded::<Ack>();
+    let mut threads = Vec::new();
+    let restoring = std::time::Instant::now();
+    let durable = match &options.checkpoint {
+        Some(config) => {
+            let instances: usize = topology.stages.iter().map(|s| s.parallelism).sum();
+            // each stage instance, the source's position and the sink's state
+            let contributors = instances + 2;
+            let (c, writer, completed) = checkpointing::prepare(
+                config,
+                &name,
+                &plan,
+                options.partitions,
+                contributors,
+                &metrics,
+            )?;
+            let body: Body = Box::new(move || writer.run().map_err(ExecError::from));
+            threads.push(spawn("eddy-checkpoint".into(), body, on_exit.clone())?);
+            recover(&c, &plan, source.as_mut(), sink.as_mut())?;
+            Some((c, completed))
+        }
+        None => None,
+    };
+    let restored = durable.as_ref().and_then(|(c, _)| c.restored.clone());
     let mut source = Some(source);
     let mut sinks = Some((sink, dead));
-    let mut threads = Vec::new();
     for (s, stage) in topology.stages.iter().enumerate() {
         for instance in 0..stage.parallelism {
             let partition = (stage.role == StageRole::Operators).then_some(instance);
-            let pipeline = Pipeline::build_nodes(
+            let mut pipeline = Pipeline::build_nodes(
                 &stage.input,
                 &stage.nodes,
                 stage.first,
@@ -174,21 +197,32 @@ pub(crate) fn launch(
                 partition,
                 state_limit,
             )?;
+            let owner = checkpointing::owner(s, instance);
+            if let Some(r) = &restored {
+                r.restore(&owner, &mut pipeline)?;
+            }
+            let checkpoint = durable.as_ref().map(|(c, _)| c.clone());
             let body: Body = match stage.role {
                 StageRole::Source => {
                     let source = source.take().ok_or_else(|| {
                         ExecError::Internal("a plan of today has one source".into())
                     })?;
                     let out = wiring.output(s, instance)?.with_metrics(metrics.clone());
+                    let durable = durable.as_ref().map(|(c, completed)| Durable {
+                        checkpointing: c.clone(),
+                        completed: completed.clone(),
+                        stream: plan.source.name.clone(),
+                        owner: owner.clone(),
+                    });
                     let run = source_stage(
                         stage,
                         source,
                         pipeline,
                         out,
                         &metrics,
-                        &shutdown,
-                        ack_rx.clone(),
-                    );
+                        (&shutdown, &stopping),
+                        (ack_rx.clone(), durable),
+                    )?;
                     Box::new(move || run.run())
                 }
                 StageRole::Operators => {
@@ -199,7 +233,8 @@ pub(crate) fn launch(
                         latency: options.batch_latency.clone(),
                     };
                     Box::new(move || {
-                        stage::run(inputs, pipeline, &mut out, Some(&probe)).map(|_| ())
+                        let checkpoint = checkpoint.as_ref().map(|c| (c, owner.as_str()));
+                        stage::run(inputs, pipeline, &mut out, Some(&probe), checkpoint).map(|_| ())
                     })
                 }
                 StageRole::Sink => {
@@ -217,10 +252,12 @@ pub(crate) fn launch(
                         flush_interval,
                         flushed: std::time::Instant::now(),
                         dirty: false,
+                        checkpoint: checkpoint.clone().map(|c| (c, sink_name(&plan))),
                     };
                     let stopping = stopping.clone();
                     Box::new(move || {
-                        let ran = stage::run(inputs, pipeline, &mut writer, None);
+                        let at = checkpoint.as_ref().map(|c| (c, owner.as_str()));
+                        let ran = stage::run(inputs, pipeline, &mut writer, None, at);
                         // the input ended, or a stop was asked for: close the
                         // sinks so what was written is kept; otherwise a stage
                         // failed, and the sink keeps the previous output where it can
@@ -231,7 +268,12 @@ pub(crate) fn launch(
                             return ran.map(|_| ());
                         }
                         let closed = writer.close();
-                        ran.map(|_| ()).and(closed)
+                        let ended = matches!(ran, Ok(true));
+                        ran.map(|_| ()).and(closed)?;
+                        if ended {
+                            writer.finished()?;
+                        }
+                        Ok(())
                     })
                 }
             };
@@ -243,6 +285,9 @@ pub(crate) fn launch(
             threads.push(spawn(thread, body, on_exit.clone())?);
         }
     }
+    if let Some(r) = &restored {
+        metrics.checkpoints_restored(r.manifest.id, restoring.elapsed());
+    }
     Ok(Launched {
         threads,
         metrics,
@@ -251,29 +296,74 @@ pub(crate) fn launch(
 }
 
 /// The source stage of `stage`: watermarks from its `Watermark` node, idle
-/// ticks from its idle timeout, barriers when the source asks for them.
+/// ticks from its idle timeout, barriers when the source asks for them or
+/// the job checkpoints (`durable`).
 fn source_stage(
     stage: &crate::job::topology::Stage,
     source: Box<dyn connectors::Source>,
     prefix: Pipeline,
     out: Output,
     metrics: &Arc<QueryMetrics>,
-    shutdown: &Arc<AtomicBool>,
-    acks: Receiver<Ack>,
-) -> SourceStage {
+    (shutdown, stopping): (&Arc<AtomicBool>, &Arc<AtomicBool>),
+    (acks, durable): (Receiver<Ack>, Option<Durable>),
+) -> ExecResult<SourceStage> {
     let node = stage.watermark.as_ref();
     let idle = node.and_then(|n| n.idle_timeout_ms.map(IdleClock::new));
-    let checkpoints = source
-        .checkpoint_interval()
-        .map(|interval| Checkpoints::new(interval, acks));
-    SourceStage {
+    let mut watermark = node.map(|n| n.generator(metrics));
+    if let (Some(w), Some(d)) = (&mut watermark, &durable)
+        && let Some(r) = &d.checkpointing.restored
+        && let Some(state) = r.manifest.watermarks.get(&d.stream)
+    {
+        w.restore_state(state)?;
+    }
+    let checkpoints = match durable {
+        Some(d) => Some(Checkpoints::durable(d, acks)),
+        None => source
+            .checkpoint_interval()
+            .map(|interval| Checkpoints::new(interval, acks)),
+    };
+    Ok(SourceStage {
         source,
-        watermark: node.map(|n| n.generator(metrics)),
+        watermark,
         idle,
         prefix,
         out,
         shutdown: shutdown.clone(),
+        stopping: stopping.clone(),
         checkpoints,
+    })
+}
+
+/// Brings the source and the sink to the checkpoint being restored (or
+/// tells the sink the run starts afresh).
+fn recover(
+    c: &Checkpointing,
+    plan: &PhysicalPlan,
+    source: &mut dyn connectors::Source,
+    sink: &mut dyn Sink,
+) -> Result<(), EngineError> {
+    let Some(r) = &c.restored else {
+        sink.recover(None)?;
+        return Ok(());
+    };
+    let name = &plan.source.name;
+    let state = r.manifest.sources.get(name).ok_or_else(|| {
+        ExecError::Internal(format!(
+            "checkpoint {} has no position for stream '{name}'",
+            r.manifest.id
+        ))
+    })?;
+    source.resume(state)?;
+    sink.recover(r.manifest.sinks.get(&sink_name(plan)))?;
+    Ok(())
+}
+
+/// The name a checkpoint records the plan's sink under: its stream, or
+/// `stdout`.
+fn sink_name(plan: &PhysicalPlan) -> String {
+    match &plan.sink {
+        crate::plan::logical::SinkTarget::Stream(def) => def.name.clone(),
+        crate::plan::logical::SinkTarget::Stdout => "stdout".into(),
     }
 }
 

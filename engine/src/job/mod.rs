@@ -21,6 +21,7 @@
 //! # Ok::<(), eddy::EngineError>(())
 //! ```
 
+mod checkpointing;
 mod edge;
 mod launch;
 mod live;
@@ -34,12 +35,14 @@ use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 
+pub use checkpointing::{CheckpointConfig, DEFAULT_CHECKPOINT_INTERVAL};
 pub use launch::{open_dead_letter_sink, open_plan_sink};
 pub use live::{LiveNodes, OperatorLive};
 pub use manager::{JobHandle, JobId, JobInfo, JobManager, Subscription};
 
 use crate::connectors::dead_letter::DeadLetterSink;
 use crate::connectors::{Sink, Source};
+pub use crate::exec::metrics::{CheckpointStats, LastCheckpoint};
 use crate::plan::physical::PhysicalPlan;
 
 /// A query to run: its plan, where its rows and dead letters go, and how.
@@ -122,6 +125,10 @@ pub struct RunOptions {
     /// instead of the process running out of memory (`None`: no limit).
     /// Default: half the machine's memory.
     pub max_state_bytes: Option<u64>,
+    /// Durable checkpoints (`--checkpoint-dir`): the query restores the
+    /// latest one at start and takes one every interval (`None`: none; the
+    /// query is at-least-once through its sources' committed offsets).
+    pub checkpoint: Option<CheckpointConfig>,
 }
 
 /// Half the machine's memory (`MemTotal` in `/proc/meminfo`), if known: the
@@ -147,6 +154,7 @@ impl Default for RunOptions {
             batch_latency: None,
             partitions: 1,
             max_state_bytes: default_state_limit(),
+            checkpoint: None,
         }
     }
 }
@@ -172,6 +180,8 @@ pub struct QueryStats {
     pub watermark: Option<i64>,
     /// Wall-clock time.
     pub elapsed: Duration,
+    /// Checkpoints taken, the last one, and the one the run resumed from.
+    pub checkpoints: CheckpointStats,
 }
 
 impl QueryStats {
@@ -196,6 +206,8 @@ pub struct Progress {
     pub watermark: Option<i64>,
     /// Time since start.
     pub elapsed: Duration,
+    /// Checkpoints taken, the last one, and the one the run resumed from.
+    pub checkpoints: CheckpointStats,
 }
 
 impl Progress {

@@ -7,11 +7,13 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
 
+use crate::checkpoint::writer::Contribution;
 use crate::connectors::Sink;
 use crate::connectors::dead_letter::DeadLetterSink;
 use crate::error::ExecResult;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::Message;
+use crate::job::checkpointing::Checkpointing;
 use crate::job::manager::Subscribers;
 use crate::job::source_stage::Ack;
 use crate::job::stage::Downstream;
@@ -21,8 +23,11 @@ pub(crate) struct SinkWriter {
     pub sink: Box<dyn Sink>,
     pub dead: Option<Box<dyn DeadLetterSink>>,
     pub metrics: Arc<QueryMetrics>,
-    /// Barrier answers, to the source stage.
+    /// Barrier answers, to the source stage (without durable checkpoints).
     pub acks: Sender<Ack>,
+    /// Under durable checkpoints: where the sink's state goes at each
+    /// barrier, and the sink's name.
+    pub checkpoint: Option<(Checkpointing, String)>,
     pub subscribers: Arc<Subscribers>,
     pub closed: bool,
     /// How often written rows are flushed to the sink (`'flush.interval'`),
@@ -46,6 +51,20 @@ impl SinkWriter {
         let dead = self.dead.as_mut().map_or(Ok(()), |d| d.close());
         rows?;
         Ok(dead?)
+    }
+
+    /// The input ended and every result is written and closed: under
+    /// durable checkpoints, a finished checkpoint records it (a restart has
+    /// nothing to resume).
+    ///
+    /// # Errors
+    /// The sink cannot tell its final state.
+    pub fn finished(&mut self) -> ExecResult<()> {
+        if let Some((c, name)) = &self.checkpoint {
+            c.parts
+                .finished(name.clone(), self.sink.checkpoint_state()?);
+        }
+        Ok(())
     }
 }
 
@@ -106,10 +125,24 @@ impl Downstream for SinkWriter {
                 if let Some(dl) = &mut self.dead {
                     dl.flush()?;
                 }
-                let _ = self.acks.send(Ack {
-                    id: b.id,
-                    held_since: b.held_since,
-                });
+                match &self.checkpoint {
+                    Some((c, name)) => {
+                        let state = self.sink.checkpoint_state()?;
+                        c.parts.give(
+                            b.id,
+                            Contribution::Sink {
+                                name: name.clone(),
+                                state,
+                            },
+                        );
+                    }
+                    None => {
+                        let _ = self.acks.send(Ack {
+                            id: b.id,
+                            held_since: b.held_since,
+                        });
+                    }
+                }
             }
             Message::Watermark(_) => {}
             Message::End => self.close()?,

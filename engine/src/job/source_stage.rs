@@ -13,10 +13,11 @@ use crossbeam_channel::Receiver;
 use std::collections::VecDeque;
 
 use crate::connectors::{Position, Source, SourceEvent};
-use crate::error::ExecResult;
+use crate::error::{ExecError, ExecResult};
 use crate::exec::operator::{CheckpointBarrier, Message};
 use crate::exec::pipeline::Pipeline;
 use crate::exec::watermark::{BatchTimes, WatermarkGenerator};
+use crate::job::checkpointing::{Checkpointing, CompletedOrNot};
 use crate::job::edge::Output;
 
 /// The sink's answer to a barrier: everything before it is written.
@@ -47,6 +48,10 @@ pub(crate) struct Checkpoints {
     pub interval: Duration,
     pub last: Instant,
     pub acks: Receiver<Ack>,
+    /// Set when the job takes durable checkpoints: then a position is
+    /// committed once the checkpoint of its barrier is durable, whatever
+    /// the operators hold (their state is in the checkpoint).
+    durable: Option<Durable>,
     /// The id of the next barrier.
     next_id: u64,
     /// Marks not yet committed, oldest first.
@@ -66,15 +71,34 @@ struct Mark {
 /// window would otherwise keep one per batch).
 const MAX_MARKS: usize = 4096;
 
+/// A durable checkpoint's share of the source stage.
+pub(crate) struct Durable {
+    pub checkpointing: Checkpointing,
+    /// The writer's report of each checkpoint.
+    pub completed: Receiver<CompletedOrNot>,
+    /// The source stream's name and the prefix pipeline's owner name.
+    pub stream: String,
+    pub owner: String,
+}
+
 impl Checkpoints {
     pub(crate) fn new(interval: Duration, acks: Receiver<Ack>) -> Self {
         Self {
             interval,
             last: Instant::now(),
             acks,
+            durable: None,
             next_id: 1,
             marks: VecDeque::new(),
         }
+    }
+
+    /// Durable checkpoints, every `checkpointing.interval`.
+    pub(crate) fn durable(durable: Durable, acks: Receiver<Ack>) -> Self {
+        let mut c = Self::new(durable.checkpointing.interval, acks);
+        c.next_id = durable.checkpointing.first_id();
+        c.durable = Some(durable);
+        c
     }
 
     /// A batch with rows up to event time `max_time` was read; the source is now at `position`.
@@ -201,7 +225,9 @@ pub(crate) struct SourceStage {
     pub prefix: Pipeline,
     pub out: Output,
     pub shutdown: Arc<AtomicBool>,
-    /// Set for a source that commits progress.
+    /// Set (before `shutdown`) when the job was asked to stop.
+    pub stopping: Arc<AtomicBool>,
+    /// Set for a source that commits progress or a job that checkpoints.
     pub checkpoints: Option<Checkpoints>,
 }
 
@@ -319,20 +345,60 @@ impl SourceStage {
     }
 
     /// Sends a barrier on; its id, or `None` once the next stage has gone.
+    /// Under durable checkpoints the source's resume state and the prefix
+    /// operators' states go to the checkpoint.
     fn barrier(&mut self) -> ExecResult<Option<u64>> {
-        let (Some(c), Some(position)) = (&mut self.checkpoints, self.source.position()) else {
+        let Some(c) = &mut self.checkpoints else {
             return Ok(None);
         };
-        let id = c.barrier(position);
+        let position = self.source.position();
+        let id = match (position, &c.durable) {
+            (Some(p), _) => c.barrier(p),
+            (None, Some(_)) => c.barrier(Position::default()),
+            (None, None) => return Ok(None),
+        };
+        let durable = c
+            .durable
+            .as_ref()
+            .map(|d| (d.checkpointing.clone(), d.stream.clone(), d.owner.clone()));
+        let resume = match &durable {
+            Some((_, stream, _)) => Some(self.source.resume_state().ok_or_else(|| {
+                ExecError::Internal(format!(
+                    "stream '{stream}': its connector cannot resume from a checkpoint"
+                ))
+            })?),
+            None => None,
+        };
         let sent = self.push(Message::Barrier(CheckpointBarrier::new(id)))?;
+        if let (Some((checkpointing, stream, owner)), Some(state)) = (durable, resume) {
+            checkpointing.parts.give(
+                id,
+                crate::checkpoint::writer::Contribution::Source {
+                    name: stream,
+                    state,
+                    watermark: self.watermark.as_ref().map(WatermarkGenerator::state),
+                },
+            );
+            checkpointing.give_operators(id, &owner, &mut self.prefix)?;
+        }
         Ok(sent.then_some(id))
     }
 
-    /// Commits what the sink has acknowledged.
+    /// Commits what the sink has acknowledged (or, under durable
+    /// checkpoints, what a durable checkpoint holds).
     fn take_acks(&mut self) -> ExecResult<()> {
         let Some(c) = &mut self.checkpoints else {
             return Ok(());
         };
+        if let Some(d) = &c.durable {
+            let done: Vec<CompletedOrNot> = d.completed.try_iter().collect();
+            for done in done {
+                if let Some(point) = c.commit_point(done?.id, None) {
+                    self.source.commit(&point, false)?;
+                }
+            }
+            return Ok(());
+        }
         while let Ok(ack) = c.acks.try_recv() {
             if let Some(point) = c.commit_point(ack.id, ack.held_since) {
                 self.source.commit(&point, false)?;
@@ -341,9 +407,14 @@ impl SourceStage {
         Ok(())
     }
 
-    /// One last barrier, waited for, and a synchronous commit.
+    /// One last barrier, waited for, and a synchronous commit. Under durable
+    /// checkpoints only when the job was asked to stop (at the end of the
+    /// input the sink records a finished checkpoint instead).
     fn final_checkpoint(&mut self) -> ExecResult<()> {
-        if self.checkpoints.is_none() {
+        let Some(c) = &self.checkpoints else {
+            return Ok(());
+        };
+        if c.durable.is_some() && !self.stopping.load(Ordering::SeqCst) {
             return Ok(());
         }
         let Some(id) = self.barrier()? else {
@@ -352,18 +423,28 @@ impl SourceStage {
         let deadline = Instant::now() + FINAL_ACK_WAIT;
         while let Some(c) = &mut self.checkpoints {
             let wait = deadline.saturating_duration_since(Instant::now());
-            match c.acks.recv_timeout(wait) {
-                Ok(ack) => {
-                    let last = ack.id >= id;
-                    if let Some(point) = c.commit_point(ack.id, ack.held_since) {
-                        self.source.commit(&point, last)?;
-                    }
-                    if last {
-                        break;
-                    }
-                }
-                // the sink has gone (it failed) or is stuck: keep what was committed
-                Err(_) => break,
+            let acked = match &c.durable {
+                Some(d) => match d.completed.recv_timeout(wait) {
+                    Ok(done) => Ok((done?.id, None)),
+                    Err(_) => Err(()),
+                },
+                None => c
+                    .acks
+                    .recv_timeout(wait)
+                    .map(|a| (a.id, a.held_since))
+                    .map_err(|_| ()),
+            };
+            // the sink or the writer has gone (it failed) or is stuck: keep
+            // what was committed
+            let Ok((acked, held_since)) = acked else {
+                break;
+            };
+            let last = acked >= id;
+            if let Some(point) = c.commit_point(acked, held_since) {
+                self.source.commit(&point, last)?;
+            }
+            if last {
+                break;
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ use crate::error::ExecResult;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::Message;
 use crate::exec::pipeline::Pipeline;
+use crate::job::checkpointing::Checkpointing;
 use crate::job::edge::{Inputs, Output};
 
 /// Where a stage instance's output goes.
@@ -59,7 +60,9 @@ pub(crate) struct Probe {
 
 /// Feeds `inputs` through `pipeline` into `out` until the input ends (the
 /// `End` went through) or the senders or receivers go away (a stop).
-/// Returns whether the input ended.
+/// Returns whether the input ended. Under durable checkpoints the
+/// pipeline's states go to each checkpoint as its barrier passes, under
+/// the name `owner`.
 ///
 /// # Errors
 /// The first operator or output failure.
@@ -68,6 +71,7 @@ pub(crate) fn run(
     mut pipeline: Pipeline,
     out: &mut dyn Downstream,
     probe: Option<&Probe>,
+    checkpoint: Option<(&Checkpointing, &str)>,
 ) -> ExecResult<bool> {
     loop {
         let message = match inputs.next_within(TICK)? {
@@ -95,6 +99,9 @@ pub(crate) fn run(
             if let Message::Barrier(b) = &mut m {
                 // the operators' state now reflects everything before the barrier
                 b.hold(pipeline.retained_event_time());
+                if let Some((c, owner)) = checkpoint {
+                    c.give_operators(b.id, owner, &mut pipeline)?;
+                }
             }
             if !out.send(m)? {
                 return Ok(false);

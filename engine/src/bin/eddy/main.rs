@@ -4,16 +4,16 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
-use eddy::exec::export::Exporter;
-use eddy::types::format_timestamp_ms;
 use eddy::udf::registry::Registry;
 use eddy::udf::{AddressSpace, UdfLimits, UdfModule};
-use eddy::{JobHandle, JobManager, JobSpec, Progress, QueryStats, RunOptions, Script};
+use eddy::{CheckpointConfig, RunOptions, Script};
+
+mod run;
+use run::{run, serve_metrics};
 
 /// Eddy: streaming SQL over Kafka, files and the built-in Nexmark generator.
 #[derive(Parser)]
@@ -98,6 +98,19 @@ enum Command {
         #[arg(long, value_name = "MIB",
               value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
         max_state_mib: Option<u64>,
+        /// Take durable checkpoints in DIR (or a file:// URL): a restart
+        /// resumes each query from its latest checkpoint, exactly once into
+        /// file and transactional Kafka sinks (docs/checkpoints.md).
+        #[arg(long, value_name = "DIR")]
+        checkpoint_dir: Option<String>,
+        /// How often to checkpoint, e.g. 10s, 500ms, 1m (default 10s).
+        #[arg(long, value_name = "DURATION", requires = "checkpoint_dir",
+              value_parser = duration_arg)]
+        checkpoint_interval: Option<Duration>,
+        /// Delete the queries' checkpoints in --checkpoint-dir and read their
+        /// input from the beginning.
+        #[arg(long, requires = "checkpoint_dir")]
+        from_scratch: bool,
     },
     /// Print the physical plan of each query.
     Explain {
@@ -233,6 +246,9 @@ fn dispatch(cli: Cli) -> Result<()> {
             metrics_addr,
             partitions,
             max_state_mib,
+            checkpoint_dir,
+            checkpoint_interval,
+            from_scratch,
         } => {
             let script = load(&file, &udfs)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
@@ -247,6 +263,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                 max_state_bytes: max_state_mib
                     .map(|m| m << 20)
                     .or_else(eddy::default_state_limit),
+                checkpoint: checkpoint_dir.map(|dir| CheckpointConfig {
+                    interval: checkpoint_interval.unwrap_or(eddy::DEFAULT_CHECKPOINT_INTERVAL),
+                    from_scratch,
+                    ..CheckpointConfig::new(dir)
+                }),
                 ..RunOptions::default()
             };
             run(&script, stats, show_progress, options, exporter)
@@ -405,6 +426,19 @@ fn serve(options: eddy::server::ServeOptions, demo: bool) -> Result<()> {
     std::process::exit(code)
 }
 
+/// `--checkpoint-interval`: a duration such as `10s`, `500ms`, `2m`.
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    let ms = eddy::catalog::parse_duration_ms(text).ok_or_else(|| {
+        format!("'{text}' is not a duration: give a number with ms, s, m or h, e.g. 10s or 500ms")
+    })?;
+    if ms < 10 {
+        return Err(format!(
+            "{text}: a checkpoint interval must be at least 10ms"
+        ));
+    }
+    Ok(Duration::from_millis(ms as u64))
+}
+
 /// `--partitions`: 1 to [`eddy::job::MAX_PARTITIONS`].
 fn partitions_arg(text: &str) -> Result<usize, String> {
     let n: usize = text
@@ -424,174 +458,4 @@ fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {
     let sql = eddy::sql::read_script(file)?;
     eddy::plan_script_with_udfs(&sql, udfs.to_vec())
         .map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
-}
-
-/// Serves `GET /metrics` at `addr` (the same HTTP stack as `eddy serve`).
-fn serve_metrics(addr: &str) -> Result<Arc<Exporter>> {
-    let exporter = Arc::new(Exporter::default());
-    let server = eddy::server::MetricsServer::start(addr, exporter.clone())?;
-    eprintln!("metrics: http://{}/metrics", server.addr());
-    Ok(exporter)
-}
-
-/// Runs the script's queries as jobs until they end or Ctrl-C stops them.
-fn run(
-    script: &Script,
-    stats: bool,
-    show_progress: bool,
-    options: RunOptions,
-    exporter: Option<Arc<Exporter>>,
-) -> Result<()> {
-    for plan in &script.explains {
-        print!("{}", plan.explain_text());
-    }
-    if script.queries.is_empty() && script.explains.is_empty() {
-        bail!("the script has no query to run; add a SELECT or INSERT INTO statement");
-    }
-    let jobs = Arc::new(JobManager::new());
-    for (i, plan) in script.queries.iter().enumerate() {
-        let label = (i + 1).to_string();
-        let mut options = options.clone();
-        options.batch_latency = exporter.as_ref().map(|e| e.batch_latency(&label));
-        let job = jobs.submit(JobSpec::new(&label, plan.clone()).options(options))?;
-        if let Some(e) = &exporter {
-            e.register(&label, job.metrics().clone(), job.source_counters().clone());
-        }
-    }
-    let signalled = watch_signals(jobs.clone())?;
-    // with several queries, a failure is reported when it happens; the
-    // others run on (docs/operations.md)
-    let several = script.queries.len() > 1;
-    let mut reported = vec![false; script.queries.len()];
-    let report_failures = |reported: &mut Vec<bool>| {
-        for (i, job) in jobs.jobs().iter().enumerate() {
-            if let eddy::JobStatus::Failed(e) = job.status()
-                && !std::mem::replace(&mut reported[i], true)
-            {
-                eprintln!("\nerror: query {} failed: {e}", i + 1);
-            }
-        }
-    };
-    while !jobs.wait_all(Duration::from_millis(200)) {
-        if several {
-            report_failures(&mut reported);
-        }
-        if show_progress {
-            eprint!("\r{}", progress_line(&jobs.jobs()));
-        }
-    }
-    if several {
-        report_failures(&mut reported);
-    }
-    if show_progress {
-        eprintln!("\r{}", progress_line(&jobs.jobs()));
-    }
-    let mut first_err: Option<anyhow::Error> = None;
-    let mut failed = 0;
-    for (i, job) in jobs.jobs().iter().enumerate() {
-        match job.wait() {
-            Ok(s) if stats => eprintln!("{}", stats_text(i, &s)),
-            Ok(_) => {}
-            Err(e) => {
-                failed += 1;
-                first_err.get_or_insert(e.into());
-            }
-        }
-    }
-    if several && failed > 0 {
-        // each failure was reported when it happened
-        first_err = Some(anyhow::anyhow!(
-            "{failed} of {} queries failed (each reported above)",
-            script.queries.len()
-        ));
-    }
-    match signalled.load(Ordering::SeqCst) {
-        // stopped by a signal: the sinks are flushed, but the run did not
-        // complete, and the exit code says so (130 Ctrl-C, 143 SIGTERM)
-        0 => first_err.map_or(Ok(()), Err),
-        code => {
-            if let Some(e) = first_err {
-                eprintln!("error: {e}");
-            }
-            std::process::exit(code)
-        }
-    }
-}
-
-/// Stops the jobs on the first SIGINT or SIGTERM (they flush their sinks);
-/// a second one exits at once. The exit code to use (130 after SIGINT, 143
-/// after SIGTERM; 0 until a signal came) is in the returned cell.
-fn watch_signals(jobs: Arc<JobManager>) -> Result<Arc<AtomicI32>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let code = Arc::new(AtomicI32::new(0));
-    let seen = code.clone();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot watch for signals")?;
-    // installed here, before any query runs, so no signal is missed
-    let (mut int, mut term) = runtime
-        .block_on(async {
-            Ok::<_, std::io::Error>((
-                signal(SignalKind::interrupt())?,
-                signal(SignalKind::terminate())?,
-            ))
-        })
-        .context("cannot install the SIGINT/SIGTERM handlers")?;
-    std::thread::Builder::new()
-        .name("eddy-signals".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                loop {
-                    let (code, name) = tokio::select! {
-                        _ = int.recv() => (130, "Ctrl-C"),
-                        _ = term.recv() => (143, "SIGTERM"),
-                    };
-                    if seen.swap(code, Ordering::SeqCst) != 0 {
-                        std::process::exit(code);
-                    }
-                    eprintln!("\n{name}: stopping, sinks flushed (again to quit at once)...");
-                    jobs.stop_all();
-                }
-            });
-        })?;
-    Ok(code)
-}
-
-/// One line over all jobs: rows in and out, input rate, the latest watermark.
-fn progress_line(jobs: &[JobHandle]) -> String {
-    let p = jobs
-        .iter()
-        .map(JobHandle::progress)
-        .fold(Progress::default(), |a, b| Progress {
-            records_in: a.records_in + b.records_in,
-            records_out: a.records_out + b.records_out,
-            watermark: a.watermark.max(b.watermark),
-            elapsed: a.elapsed.max(b.elapsed),
-            ..Progress::default()
-        });
-    let rate = p.rate();
-    let wm = p.watermark.map_or("-".to_string(), format_timestamp_ms);
-    format!(
-        "in {} | out {} | {:.0} rec/s | watermark {wm}   ",
-        p.records_in, p.records_out, rate
-    )
-}
-
-fn stats_text(i: usize, s: &QueryStats) -> String {
-    format!(
-        "query {}: {} records in, {} out, {} too late ({} dead-lettered), {} late within the allowed lateness, \
-         {} null event time (dropped), {} malformed; {:.3} s, {:.0} rec/s; watermark {}",
-        i + 1,
-        s.records_in,
-        s.records_out,
-        s.late_dropped,
-        s.dead_letters,
-        s.late_accepted,
-        s.null_time_dropped,
-        s.malformed,
-        s.elapsed.as_secs_f64(),
-        s.rate(),
-        s.watermark.map_or("-".to_string(), format_timestamp_ms)
-    )
 }

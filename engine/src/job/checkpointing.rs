@@ -1,0 +1,202 @@
+//! A job's checkpoints (docs/checkpoints.md): at start, the latest complete
+//! checkpoint of the query is checked against the plan and restored; while
+//! it runs, every part of the job gives its share of each checkpoint to the
+//! writer loop (run on a thread of the job), which makes it durable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Receiver;
+
+use crate::checkpoint::store::CheckpointStore;
+use crate::checkpoint::writer::{self, Completed, Contribution, Contributor, WriterLoop};
+use crate::checkpoint::{CheckpointError, Manifest, fingerprint};
+use crate::error::{EngineError, ExecError, ExecResult};
+use crate::exec::metrics::QueryMetrics;
+use crate::exec::pipeline::Pipeline;
+use crate::plan::physical::PhysicalPlan;
+
+/// How a job checkpoints (`--checkpoint-dir`, `checkpoint.interval`).
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// Where checkpoints are kept: a directory or a `file://` URL.
+    pub location: String,
+    /// The name the query's checkpoints are kept under, stable across
+    /// restarts (`None`: the job's name).
+    pub name: Option<String>,
+    /// How often a checkpoint is taken.
+    pub interval: Duration,
+    /// Complete checkpoints kept (the newest ones).
+    pub keep: usize,
+    /// Delete the query's checkpoints and start from the beginning of its
+    /// input instead of restoring the latest one.
+    pub from_scratch: bool,
+}
+
+/// The default `checkpoint.interval`.
+pub const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(10);
+
+impl CheckpointConfig {
+    /// Checkpoints in `location` every 10 s, the last two kept.
+    pub fn new(location: impl Into<String>) -> Self {
+        Self {
+            location: location.into(),
+            name: None,
+            interval: DEFAULT_CHECKPOINT_INTERVAL,
+            keep: 2,
+            from_scratch: false,
+        }
+    }
+}
+
+/// What the stages of a checkpointing job share.
+#[derive(Clone)]
+pub(crate) struct Checkpointing {
+    /// How often the source sends a barrier.
+    pub interval: Duration,
+    /// Where the stages give their parts.
+    pub parts: Contributor,
+    /// The checkpoint restored at start, if any.
+    pub restored: Option<Arc<Restored>>,
+}
+
+/// The checkpoint a job resumes from.
+pub(crate) struct Restored {
+    store: CheckpointStore,
+    pub manifest: Manifest,
+}
+
+impl Restored {
+    /// Restores the states `owner` wrote into `pipeline`.
+    ///
+    /// # Errors
+    /// A file that cannot be read, or states of another plan.
+    pub fn restore(&self, owner: &str, pipeline: &mut Pipeline) -> ExecResult<()> {
+        let states = crate::checkpoint::states::read_states(
+            &self.store,
+            &self.manifest,
+            owner,
+            pipeline.operators(),
+        )?;
+        pipeline.restore(states)
+    }
+
+    /// The id of the next barrier: after the restored checkpoint's.
+    pub fn next_id(&self) -> u64 {
+        self.manifest.id + 1
+    }
+}
+
+impl Checkpointing {
+    /// Gives the operator states of `pipeline` (owned by `owner`) to
+    /// checkpoint `id`.
+    ///
+    /// # Errors
+    /// An operator cannot read its state.
+    pub fn give_operators(&self, id: u64, owner: &str, pipeline: &mut Pipeline) -> ExecResult<()> {
+        let states = pipeline.snapshot()?;
+        self.parts.give(
+            id,
+            Contribution::Operators {
+                owner: owner.to_string(),
+                states,
+            },
+        );
+        Ok(())
+    }
+
+    /// The id the first barrier of this run gets.
+    pub fn first_id(&self) -> u64 {
+        self.restored.as_ref().map_or(1, |r| r.next_id())
+    }
+}
+
+/// The name of a pipeline's states in a checkpoint: stage and instance.
+pub(crate) fn owner(stage: usize, instance: usize) -> String {
+    format!("s{stage}-{instance}")
+}
+
+/// Opens the query's checkpoints: the latest complete one checked against
+/// `plan` and `partitions` (unless `config.from_scratch`, which deletes
+/// them), and a writer loop for the new ones, which completes a checkpoint
+/// once `contributors` parts are in.
+///
+/// # Errors
+/// The store cannot be opened or read, or the latest checkpoint cannot be
+/// restored into this plan (the message says why and what to do).
+pub(crate) fn prepare(
+    config: &CheckpointConfig,
+    job: &str,
+    plan: &PhysicalPlan,
+    partitions: usize,
+    contributors: usize,
+    metrics: &Arc<QueryMetrics>,
+) -> Result<(Checkpointing, WriterLoop, Receiver<CompletedOrNot>), EngineError> {
+    let name = config.name.as_deref().unwrap_or(job);
+    let json = plan.to_json()?;
+    let fingerprint = fingerprint(&json);
+    let store = CheckpointStore::open(&config.location, name).map_err(ExecError::from)?;
+    if config.from_scratch {
+        store.clear().map_err(ExecError::from)?;
+    }
+    let restored = match store.latest().map_err(ExecError::from)? {
+        None => None,
+        Some(manifest) => {
+            check(&manifest, &fingerprint, partitions, name, config).map_err(ExecError::from)?;
+            let reader = CheckpointStore::open(&config.location, name).map_err(ExecError::from)?;
+            Some(Arc::new(Restored {
+                store: reader,
+                manifest,
+            }))
+        }
+    };
+    let (parts, loop_, completed) =
+        writer::channel(store, fingerprint, contributors, config.keep, partitions);
+    let loop_ = loop_.after(restored.as_ref().map_or(0, |r| r.manifest.id));
+    let seen = metrics.clone();
+    let loop_ = loop_.on_complete(Box::new(move |c: &Completed| seen.checkpoint_completed(c)));
+    Ok((
+        Checkpointing {
+            interval: config.interval,
+            parts,
+            restored,
+        },
+        loop_,
+        completed,
+    ))
+}
+
+/// What the writer reports for each checkpoint.
+pub(crate) type CompletedOrNot = Result<Completed, CheckpointError>;
+
+/// Whether the checkpoint of `manifest` may be restored into this run.
+fn check(
+    manifest: &Manifest,
+    fingerprint: &str,
+    partitions: usize,
+    name: &str,
+    config: &CheckpointConfig,
+) -> Result<(), CheckpointError> {
+    let at = format!(
+        "checkpoint {} of query '{name}' in {}",
+        manifest.id, config.location
+    );
+    let fresh = "run with --from-scratch to delete its checkpoints and read the input from the beginning, or give another --checkpoint-dir";
+    if manifest.fingerprint != fingerprint {
+        return Err(CheckpointError::Incompatible(format!(
+            "{at} was written by a different query (its plan changed: statements, stream options or functions); its state cannot be restored into this one\nhint: {fresh}"
+        )));
+    }
+    if manifest.finished {
+        return Err(CheckpointError::Finished(format!(
+            "finished earlier: {at} records that its input ended and every result was written; not run again (--from-scratch runs it from the beginning)"
+        )));
+    }
+    if manifest.partitions != partitions {
+        return Err(CheckpointError::Incompatible(format!(
+            "{at} was written with --partitions {}; this run has {partitions}\nhint: run with --partitions {}, or {fresh}",
+            manifest.partitions, manifest.partitions
+        )));
+    }
+    Ok(())
+}
