@@ -256,6 +256,17 @@ impl CheckpointStore {
         self.delete(&self.query)
     }
 
+    /// Deletes the checkpoints newer than `id` (complete or not).
+    ///
+    /// # Errors
+    /// The store cannot be listed or refuses a deletion.
+    pub fn discard_after(&self, id: u64) -> Result<(), CheckpointError> {
+        for newer in self.ids()?.into_iter().filter(|n| *n > id) {
+            self.delete(&self.checkpoint(newer))?;
+        }
+        Ok(())
+    }
+
     fn delete(&self, prefix: &Path) -> Result<(), CheckpointError> {
         self.runtime
             .block_on(async {

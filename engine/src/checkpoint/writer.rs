@@ -58,6 +58,9 @@ pub struct Completed {
     pub files: usize,
     /// From the first contribution to the manifest.
     pub took: Duration,
+    /// The sources' resume states it holds, by stream (a transactional
+    /// sink commits them with its output).
+    pub sources: BTreeMap<String, serde_json::Value>,
 }
 
 /// What the parts of a job send the writer.
@@ -66,6 +69,7 @@ enum ToWriter {
     /// The input ended and the sink `name` closed with `state`: a last,
     /// finished checkpoint.
     Finished {
+        id: u64,
         name: String,
         state: serde_json::Value,
     },
@@ -84,9 +88,9 @@ impl Contributor {
     }
 
     /// The input ended and sink `name` wrote everything (its final `state`):
-    /// the writer records a finished checkpoint after the last one.
-    pub fn finished(&self, name: String, state: serde_json::Value) {
-        let _ = self.0.send(ToWriter::Finished { name, state });
+    /// the writer records it as checkpoint `id`, after the last one.
+    pub fn finished(&self, id: u64, name: String, state: serde_json::Value) {
+        let _ = self.0.send(ToWriter::Finished { id, name, state });
     }
 }
 
@@ -104,8 +108,6 @@ pub struct WriterLoop {
     incoming: Receiver<ToWriter>,
     report: Sender<Result<Completed, CheckpointError>>,
     on_complete: Option<OnComplete>,
-    /// The newest checkpoint id so far.
-    last_id: u64,
 }
 
 /// A writer into `store` for the plan with `fingerprint` run with
@@ -135,7 +137,6 @@ pub fn channel(
         incoming,
         report,
         on_complete: None,
-        last_id: 0,
     };
     (Contributor(parts), writer, done)
 }
@@ -223,13 +224,6 @@ impl WriterLoop {
         self
     }
 
-    /// Checkpoints of this run come after checkpoint `id` (the one it
-    /// resumed from).
-    pub fn after(mut self, id: u64) -> Self {
-        self.last_id = id;
-        self
-    }
-
     /// Writes checkpoints as their parts come, until every contributor is
     /// gone. Checkpoints still missing parts then stay incomplete.
     ///
@@ -238,15 +232,11 @@ impl WriterLoop {
     /// the query cannot go on without durable checkpoints.
     pub fn run(self) -> Result<(), CheckpointError> {
         let mut gathering: BTreeMap<u64, Gathering> = BTreeMap::new();
-        let mut last_id = self.last_id;
         for message in &self.incoming {
             let result = match message {
-                ToWriter::Part(id, part) => {
-                    last_id = last_id.max(id);
-                    self.take(&mut gathering, id, part)
-                }
-                ToWriter::Finished { name, state } => {
-                    let mut g = self.gathering(last_id + 1);
+                ToWriter::Part(id, part) => self.take(&mut gathering, id, part),
+                ToWriter::Finished { id, name, state } => {
+                    let mut g = self.gathering(id);
                     g.manifest.finished = true;
                     g.manifest.sinks.insert(name, state);
                     self.complete(g).map(Some)
@@ -324,6 +314,7 @@ impl WriterLoop {
             bytes: g.manifest.bytes(),
             files: g.manifest.files.len(),
             took: g.since.elapsed(),
+            sources: g.manifest.sources.clone(),
         })
     }
 }

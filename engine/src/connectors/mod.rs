@@ -203,6 +203,42 @@ pub trait Sink: Send {
         let _ = state;
         Ok(())
     }
+
+    /// Whether the sink commits its output only with durable checkpoints
+    /// (a transactional Kafka sink): then the query needs checkpoints, and
+    /// rows after a barrier wait until its checkpoint is durable and
+    /// [`Sink::checkpoint_durable`] committed what came before.
+    fn commits_with_checkpoints(&self) -> bool {
+        false
+    }
+
+    /// Called first when a checkpointed query `query` starts: a sink that
+    /// commits with checkpoints gets ready (fencing an older instance of the
+    /// query) and says which checkpoint its last committed output belongs
+    /// to: `Some(0)` none yet, `Some(n)` checkpoint n, which the query then
+    /// resumes from. `None` (the default): the sink does not decide.
+    ///
+    /// # Errors
+    /// The sink cannot get ready (a broker refuses, the instance is fenced).
+    fn prepare_checkpoints(&mut self, query: &str) -> Result<Option<u64>, ConnectorError> {
+        let _ = query;
+        Ok(None)
+    }
+
+    /// Checkpoint `id` is durable (holding the sources' states `sources`):
+    /// a sink that commits with checkpoints commits what was written before
+    /// its barrier.
+    ///
+    /// # Errors
+    /// The commit failed (the query stops; a restart re-runs the epoch).
+    fn checkpoint_durable(
+        &mut self,
+        id: u64,
+        sources: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<(), ConnectorError> {
+        let _ = (id, sources);
+        Ok(())
+    }
 }
 
 /// What a sink is told when it is opened.

@@ -161,6 +161,7 @@ impl Exporter {
             "queue_depth",
             "Batches waiting between two stages",
         );
+        let checkpoints = CheckpointFamilies::new(&mut registry);
         registry.register(
             "batch_latency_seconds",
             "Time from an input batch to its outputs",
@@ -220,6 +221,7 @@ impl Exporter {
                 ];
                 queue.get_or_create(&ls).set(read(depth) as i64);
             }
+            checkpoints.record(&l, &m.checkpoint_stats());
             let ops = m.operators.lock().map(|o| o.clone()).unwrap_or_default();
             for op in ops {
                 let lo = vec![
@@ -238,6 +240,79 @@ impl Exporter {
     }
 }
 
+type GaugeFamily = Family<Labels, Gauge<i64, AtomicI64>>;
+
+/// The checkpoint metrics of the queries that take checkpoints.
+struct CheckpointFamilies {
+    completed: Family<Labels, Counter>,
+    last_id: GaugeFamily,
+    last_bytes: GaugeFamily,
+    last_ms: GaugeFamily,
+    age_ms: GaugeFamily,
+    restored_id: GaugeFamily,
+    recovery_ms: GaugeFamily,
+}
+
+impl CheckpointFamilies {
+    fn new(r: &mut Registry) -> Self {
+        let mut gauge = |name: &str, help: &str| {
+            let f = GaugeFamily::default();
+            r.register(name, help, f.clone());
+            f
+        };
+        let families = Self {
+            completed: Family::default(),
+            last_id: gauge("checkpoint_last_id", "Id of the last durable checkpoint"),
+            last_bytes: gauge(
+                "checkpoint_last_bytes",
+                "Bytes of the last checkpoint's snapshot files",
+            ),
+            last_ms: gauge(
+                "checkpoint_last_duration_milliseconds",
+                "Time the last checkpoint took, from its first part to its manifest",
+            ),
+            age_ms: gauge(
+                "checkpoint_age_milliseconds",
+                "Time since the last checkpoint completed",
+            ),
+            restored_id: gauge(
+                "checkpoint_restored_id",
+                "Id of the checkpoint this run resumed from",
+            ),
+            recovery_ms: gauge(
+                "recovery_milliseconds",
+                "Time restoring the checkpoint took at start",
+            ),
+        };
+        r.register(
+            "checkpoints",
+            "Checkpoints made durable by this run",
+            families.completed.clone(),
+        );
+        families
+    }
+
+    fn record(&self, l: &Labels, s: &crate::exec::metrics::CheckpointStats) {
+        if let Some(last) = &s.last {
+            self.completed.get_or_create(l).inc_by(s.completed);
+            self.last_id.get_or_create(l).set(last.id as i64);
+            self.last_bytes.get_or_create(l).set(last.bytes as i64);
+            self.last_ms
+                .get_or_create(l)
+                .set(last.took.as_millis() as i64);
+            self.age_ms
+                .get_or_create(l)
+                .set(last.at.elapsed().as_millis() as i64);
+        }
+        if let Some((id, took)) = s.restored {
+            self.restored_id.get_or_create(l).set(id as i64);
+            self.recovery_ms
+                .get_or_create(l)
+                .set(took.as_millis() as i64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +324,16 @@ mod tests {
             let m = Arc::new(QueryMetrics::default());
             m.rows_out.store(5, Ordering::Relaxed);
             m.watermark.store(1_000, Ordering::Relaxed);
+            if q == "2" {
+                m.checkpoints_restored(7, std::time::Duration::from_millis(40));
+                m.checkpoint_completed(&crate::checkpoint::writer::Completed {
+                    id: 8,
+                    bytes: 4096,
+                    files: 3,
+                    took: std::time::Duration::from_millis(12),
+                    sources: Default::default(),
+                });
+            }
             e.register(q, m, Arc::new(SourceCounters::default()));
             e.batch_latency(q).observe(0.002);
         }
@@ -274,6 +359,17 @@ mod tests {
             text.contains("eddy_batch_latency_seconds_count{query=\"1\"} 1"),
             "{text}"
         );
+        for line in [
+            "eddy_checkpoints_total{query=\"2\"} 1",
+            "eddy_checkpoint_last_id{query=\"2\"} 8",
+            "eddy_checkpoint_last_bytes{query=\"2\"} 4096",
+            "eddy_checkpoint_last_duration_milliseconds{query=\"2\"} 12",
+            "eddy_checkpoint_restored_id{query=\"2\"} 7",
+            "eddy_recovery_milliseconds{query=\"2\"} 40",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        assert!(!text.contains("eddy_checkpoint_last_id{query=\"1\"}"));
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

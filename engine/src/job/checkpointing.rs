@@ -3,7 +3,8 @@
 //! it runs, every part of the job gives its share of each checkpoint to the
 //! writer loop (run on a thread of the job), which makes it durable.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Receiver;
@@ -58,6 +59,75 @@ pub(crate) struct Checkpointing {
     pub parts: Contributor,
     /// The checkpoint restored at start, if any.
     pub restored: Option<Arc<Restored>>,
+    /// Which checkpoints are durable, for sinks that commit with them.
+    pub durability: Arc<Durability>,
+}
+
+/// The newest durable checkpoint, told to whoever waits for it (a
+/// transactional sink commits its output once the checkpoint of its
+/// barrier is durable).
+#[derive(Default)]
+pub(crate) struct Durability {
+    state: Mutex<DurableState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct DurableState {
+    /// The newest durable checkpoint and its sources' states.
+    last: Option<Completed>,
+    /// Why no more checkpoint will complete (the writer failed, the job
+    /// is winding down).
+    ended: Option<String>,
+}
+
+/// How long a sink waits for the checkpoint of its barrier.
+const DURABLE_WAIT: Duration = Duration::from_secs(120);
+
+impl Durability {
+    fn completed(&self, c: &Completed) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.last = Some(c.clone());
+        self.changed.notify_all();
+    }
+
+    /// No checkpoint will complete any more, for `why`.
+    pub fn end(&self, why: String) {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.ended.get_or_insert(why);
+        self.changed.notify_all();
+    }
+
+    /// Waits until checkpoint `id` is durable: the sources' states it holds.
+    ///
+    /// # Errors
+    /// It will never be (the writer failed, the job is ending), or it took
+    /// longer than two minutes.
+    pub fn wait(&self, id: u64) -> ExecResult<BTreeMap<String, serde_json::Value>> {
+        let deadline = std::time::Instant::now() + DURABLE_WAIT;
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(last) = s.last.as_ref().filter(|l| l.id >= id) {
+                return Ok(last.sources.clone());
+            }
+            if let Some(why) = &s.ended {
+                return Err(ExecError::Failed(format!(
+                    "checkpoint {id} will not complete: {why}"
+                )));
+            }
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(ExecError::Failed(format!(
+                    "checkpoint {id} did not complete within {} s",
+                    DURABLE_WAIT.as_secs()
+                )));
+            }
+            s = match self.changed.wait_timeout(s, left) {
+                Ok((s, _)) => s,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
 }
 
 /// The checkpoint a job resumes from.
@@ -105,6 +175,11 @@ impl Checkpointing {
         Ok(())
     }
 
+    /// The name the query's checkpoints are kept under.
+    pub fn name<'a>(config: &'a CheckpointConfig, job: &'a str) -> &'a str {
+        config.name.as_deref().unwrap_or(job)
+    }
+
     /// The id the first barrier of this run gets.
     pub fn first_id(&self) -> u64 {
         self.restored.as_ref().map_or(1, |r| r.next_id())
@@ -116,10 +191,11 @@ pub(crate) fn owner(stage: usize, instance: usize) -> String {
     format!("s{stage}-{instance}")
 }
 
-/// Opens the query's checkpoints: the latest complete one checked against
-/// `plan` and `partitions` (unless `config.from_scratch`, which deletes
-/// them), and a writer loop for the new ones, which completes a checkpoint
-/// once `contributors` parts are in.
+/// Opens the query's checkpoints: the latest complete one (or the one
+/// `pinned` names: the checkpoint of the sink's last committed output, 0
+/// for none) checked against `plan` and `partitions` (unless
+/// `config.from_scratch`, which deletes them), and a writer loop for the
+/// new ones, which completes a checkpoint once `contributors` parts are in.
 ///
 /// # Errors
 /// The store cannot be opened or read, or the latest checkpoint cannot be
@@ -129,7 +205,7 @@ pub(crate) fn prepare(
     job: &str,
     plan: &PhysicalPlan,
     partitions: usize,
-    contributors: usize,
+    (contributors, pinned): (usize, Option<u64>),
     metrics: &Arc<QueryMetrics>,
 ) -> Result<(Checkpointing, WriterLoop, Receiver<CompletedOrNot>), EngineError> {
     let name = config.name.as_deref().unwrap_or(job);
@@ -139,7 +215,23 @@ pub(crate) fn prepare(
     if config.from_scratch {
         store.clear().map_err(ExecError::from)?;
     }
-    let restored = match store.latest().map_err(ExecError::from)? {
+    let chosen = match pinned {
+        None => store.latest().map_err(ExecError::from)?,
+        // the sink committed no output yet: nothing of the state is visible
+        Some(0) => None,
+        Some(id) => Some(store.manifest(id).map_err(ExecError::from)?.ok_or_else(|| {
+            ExecError::from(CheckpointError::Incompatible(format!(
+                "the sink's last committed output belongs to checkpoint {id} of query '{name}', which is not in {}\nhint: the checkpoint directory is not the one this query ran with; give that one, or run with --from-scratch",
+                config.location
+            )))
+        })?),
+    };
+    // newer checkpoints belong to a run whose output was not committed:
+    // their epochs run again
+    store
+        .discard_after(chosen.as_ref().map_or(0, |m| m.id))
+        .map_err(ExecError::from)?;
+    let restored = match chosen {
         None => None,
         Some(manifest) => {
             check(&manifest, &fingerprint, partitions, name, config).map_err(ExecError::from)?;
@@ -152,14 +244,19 @@ pub(crate) fn prepare(
     };
     let (parts, loop_, completed) =
         writer::channel(store, fingerprint, contributors, config.keep, partitions);
-    let loop_ = loop_.after(restored.as_ref().map_or(0, |r| r.manifest.id));
     let seen = metrics.clone();
-    let loop_ = loop_.on_complete(Box::new(move |c: &Completed| seen.checkpoint_completed(c)));
+    let durability = Arc::new(Durability::default());
+    let told = durability.clone();
+    let loop_ = loop_.on_complete(Box::new(move |c: &Completed| {
+        seen.checkpoint_completed(c);
+        told.completed(c);
+    }));
     Ok((
         Checkpointing {
             interval: config.interval,
             parts,
             restored,
+            durability,
         },
         loop_,
         completed,

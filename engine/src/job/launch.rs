@@ -107,7 +107,7 @@ pub(crate) fn launch(
     spec: JobSpec,
     signals: Signals,
     subscribers: Arc<Subscribers>,
-    on_exit: OnExit,
+    mut on_exit: OnExit,
 ) -> Result<Launched, EngineError> {
     let Signals { shutdown, stopping } = signals;
     let JobSpec {
@@ -168,18 +168,38 @@ pub(crate) fn launch(
             let instances: usize = topology.stages.iter().map(|s| s.parallelism).sum();
             // each stage instance, the source's position and the sink's state
             let contributors = instances + 2;
+            let pinned = sink.prepare_checkpoints(Checkpointing::name(config, &name))?;
             let (c, writer, completed) = checkpointing::prepare(
                 config,
                 &name,
                 &plan,
                 options.partitions,
-                contributors,
+                (contributors, pinned),
                 &metrics,
             )?;
+            // a stage that fails ends the wait of a sink for a checkpoint
+            let durability = c.durability.clone();
+            let inner = on_exit.clone();
+            on_exit = Arc::new(move |e: Option<ExecError>| {
+                if let Some(e) = &e {
+                    durability.end(e.to_string());
+                }
+                inner(e)
+            });
             let body: Body = Box::new(move || writer.run().map_err(ExecError::from));
             threads.push(spawn("eddy-checkpoint".into(), body, on_exit.clone())?);
             recover(&c, &plan, source.as_mut(), sink.as_mut())?;
             Some((c, completed))
+        }
+        None if sink.commits_with_checkpoints() => {
+            return Err(ExecError::Worker(
+                "eddy".into(),
+                format!(
+                    "the sink '{}' commits its output with checkpoints ('sink.delivery' = 'exactly-once'): run the query with --checkpoint-dir, or write with 'sink.delivery' = 'at-least-once'",
+                    sink_name(&plan)
+                ),
+            )
+            .into());
         }
         None => None,
     };
@@ -253,6 +273,7 @@ pub(crate) fn launch(
                         flushed: std::time::Instant::now(),
                         dirty: false,
                         checkpoint: checkpoint.clone().map(|c| (c, sink_name(&plan))),
+                        last_barrier: restored.as_ref().map_or(0, |r| r.manifest.id),
                     };
                     let stopping = stopping.clone();
                     Box::new(move || {
@@ -268,12 +289,7 @@ pub(crate) fn launch(
                             return ran.map(|_| ());
                         }
                         let closed = writer.close();
-                        let ended = matches!(ran, Ok(true));
-                        ran.map(|_| ()).and(closed)?;
-                        if ended {
-                            writer.finished()?;
-                        }
-                        Ok(())
+                        ran.map(|_| ()).and(closed)
                     })
                 }
             };

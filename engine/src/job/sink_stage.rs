@@ -28,6 +28,8 @@ pub(crate) struct SinkWriter {
     /// Under durable checkpoints: where the sink's state goes at each
     /// barrier, and the sink's name.
     pub checkpoint: Option<(Checkpointing, String)>,
+    /// The id of the last barrier seen (or of the checkpoint restored).
+    pub last_barrier: u64,
     pub subscribers: Arc<Subscribers>,
     pub closed: bool,
     /// How often written rows are flushed to the sink (`'flush.interval'`),
@@ -53,16 +55,24 @@ impl SinkWriter {
         Ok(dead?)
     }
 
-    /// The input ended and every result is written and closed: under
-    /// durable checkpoints, a finished checkpoint records it (a restart has
-    /// nothing to resume).
+    /// The input ended and every result is written: under durable
+    /// checkpoints a last, finished checkpoint records it (a restart has
+    /// nothing to resume), and a sink that commits with checkpoints commits
+    /// the last rows with it.
     ///
     /// # Errors
-    /// The sink cannot tell its final state.
-    pub fn finished(&mut self) -> ExecResult<()> {
-        if let Some((c, name)) = &self.checkpoint {
-            c.parts
-                .finished(name.clone(), self.sink.checkpoint_state()?);
+    /// The sink cannot make its rows durable, or the commit failed.
+    fn finished(&mut self) -> ExecResult<()> {
+        let Some((c, name)) = &self.checkpoint else {
+            return Ok(());
+        };
+        self.sink.flush()?;
+        let id = self.last_barrier + 1;
+        c.parts
+            .finished(id, name.clone(), self.sink.checkpoint_state()?);
+        if self.sink.commits_with_checkpoints() {
+            let sources = c.durability.wait(id)?;
+            self.sink.checkpoint_durable(id, &sources)?;
         }
         Ok(())
     }
@@ -125,6 +135,7 @@ impl Downstream for SinkWriter {
                 if let Some(dl) = &mut self.dead {
                     dl.flush()?;
                 }
+                self.last_barrier = b.id;
                 match &self.checkpoint {
                     Some((c, name)) => {
                         let state = self.sink.checkpoint_state()?;
@@ -135,6 +146,10 @@ impl Downstream for SinkWriter {
                                 state,
                             },
                         );
+                        if self.sink.commits_with_checkpoints() {
+                            let sources = c.durability.wait(b.id)?;
+                            self.sink.checkpoint_durable(b.id, &sources)?;
+                        }
                     }
                     None => {
                         let _ = self.acks.send(Ack {
@@ -145,7 +160,10 @@ impl Downstream for SinkWriter {
                 }
             }
             Message::Watermark(_) => {}
-            Message::End => self.close()?,
+            Message::End => {
+                self.finished()?;
+                self.close()?;
+            }
         }
         Ok(true)
     }

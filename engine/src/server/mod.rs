@@ -49,6 +49,9 @@ pub struct ServeOptions {
     pub udf_limits: UdfLimits,
     /// Each query's parallelism (`--partitions`).
     pub partitions: usize,
+    /// Durable checkpoints of every query, each under its name
+    /// (`--checkpoint-dir`): a restarted server resumes its queries.
+    pub checkpoint: Option<crate::CheckpointConfig>,
 }
 
 impl ServeOptions {
@@ -63,6 +66,7 @@ impl ServeOptions {
             max_sql_bytes: 1 << 20,
             udf_limits: UdfLimits::default(),
             partitions: 1,
+            checkpoint: None,
         }
     }
 }
@@ -161,6 +165,7 @@ impl Server {
             exporter.clone(),
             options.max_queries,
             options.partitions,
+            options.checkpoint.clone(),
         )
         .map_err(|source| ServerError::DataDir {
             path: dir.display().to_string(),

@@ -49,6 +49,8 @@ pub struct Queries {
     entries: Mutex<BTreeMap<String, Entry>>,
     max_running: usize,
     partitions: usize,
+    /// Durable checkpoints of every query, each under its name.
+    checkpoint: Option<crate::CheckpointConfig>,
 }
 
 /// Rows of a bare `SELECT` go to the query's subscribers only.
@@ -120,6 +122,7 @@ impl Queries {
         exporter: Arc<Exporter>,
         max_running: usize,
         partitions: usize,
+        checkpoint: Option<crate::CheckpointConfig>,
     ) -> std::io::Result<Self> {
         let file = data_dir.join("queries.json");
         let records: Vec<QueryRecord> = match std::fs::read(&file) {
@@ -147,6 +150,7 @@ impl Queries {
             entries: Mutex::new(entries),
             max_running: max_running.max(1),
             partitions: partitions.max(1),
+            checkpoint,
         })
     }
 
@@ -160,7 +164,7 @@ impl Queries {
         let mut failed = Vec::new();
         let mut entries = self.lock();
         for e in entries.values_mut().filter(|e| e.record.running) {
-            if let Err(err) = self.start_entry(e, udfs) {
+            if let Err(err) = self.start_entry(e, udfs, false) {
                 e.record.running = false;
                 e.record.error = Some(err.error.clone());
                 failed.push(e.record.name.clone());
@@ -211,27 +215,50 @@ impl Queries {
             },
             job: None,
         };
-        self.start_entry(&mut entry, udfs)?;
+        // a new query: checkpoints left under its name are not its own
+        self.start_entry(&mut entry, udfs, true)?;
         let view = view(&entry);
         entries.insert(name.to_string(), entry);
         self.save(&entries);
         Ok(view)
     }
 
-    fn start_entry(&self, e: &mut Entry, udfs: &[Arc<UdfModule>]) -> Result<(), ApiError> {
+    /// Starts a query's job: from its latest checkpoint unless `fresh` (or
+    /// it had finished: then from the beginning).
+    fn start_entry(
+        &self,
+        e: &mut Entry,
+        udfs: &[Arc<UdfModule>],
+        fresh: bool,
+    ) -> Result<(), ApiError> {
         let plan = plan_one(&e.record.sql, udfs)?;
         let name = e.record.name.clone();
-        let options = RunOptions {
-            partitions: self.partitions,
-            batch_latency: Some(self.exporter.batch_latency(&name)),
-            ..RunOptions::default()
+        let spec = |from_scratch: bool| {
+            let options = RunOptions {
+                partitions: self.partitions,
+                batch_latency: Some(self.exporter.batch_latency(&name)),
+                checkpoint: self.checkpoint.clone().map(|c| crate::CheckpointConfig {
+                    name: Some(name.clone()),
+                    from_scratch,
+                    ..c
+                }),
+                ..RunOptions::default()
+            };
+            let stdout = matches!(plan.sink, SinkTarget::Stdout);
+            let spec = JobSpec::new(name.clone(), plan.clone()).options(options);
+            if stdout {
+                spec.sink(Box::new(Discard))
+            } else {
+                spec
+            }
         };
-        let stdout = matches!(plan.sink, SinkTarget::Stdout);
-        let mut spec = JobSpec::new(name.clone(), plan).options(options);
-        if stdout {
-            spec = spec.sink(Box::new(Discard));
-        }
-        let job = self.manager.submit(spec).map_err(|err| {
+        let submitted = match self.manager.submit(spec(fresh)) {
+            Err(crate::EngineError::Exec(crate::ExecError::Checkpoint(
+                crate::checkpoint::CheckpointError::Finished(_),
+            ))) => self.manager.submit(spec(true)),
+            other => other,
+        };
+        let job = submitted.map_err(|err| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 format!("query '{name}' cannot start: {err}"),
@@ -366,7 +393,8 @@ impl Queries {
                 format!("{running} queries are running, the most this server runs at once"),
             ));
         }
-        self.start_entry(e, udfs)?;
+        // resumed from its last checkpoint, if it takes them
+        self.start_entry(e, udfs, false)?;
         let v = view(e);
         self.save(&entries);
         Ok(v)
@@ -391,6 +419,14 @@ impl Queries {
             self.manager.remove(job.id());
         }
         self.exporter.unregister(name);
+        // its checkpoints go with it
+        if let Some(c) = &self.checkpoint {
+            let cleared = crate::checkpoint::store::CheckpointStore::open(&c.location, name)
+                .and_then(|store| store.clear());
+            if let Err(e) = cleared {
+                eprintln!("eddy serve: cannot delete the checkpoints of query '{name}': {e}");
+            }
+        }
         Ok(())
     }
 
@@ -489,5 +525,27 @@ fn view(e: &Entry) -> serde_json::Value {
         "created_ms": r.created_ms,
         "started_ms": r.started_ms,
         "progress": progress,
+        "checkpoints": e.job.as_ref().map(|j| checkpoints_json(&j.progress().checkpoints)),
+    })
+}
+
+/// A query's checkpoints as the API shows them (`null` without any).
+fn checkpoints_json(c: &crate::job::CheckpointStats) -> serde_json::Value {
+    if c.last.is_none() && c.restored.is_none() {
+        return serde_json::Value::Null;
+    }
+    serde_json::json!({
+        "completed": c.completed,
+        "last": c.last.as_ref().map(|l| serde_json::json!({
+            "id": l.id,
+            "bytes": l.bytes,
+            "files": l.files,
+            "duration_ms": l.took.as_millis() as u64,
+            "age_ms": l.at.elapsed().as_millis() as u64,
+        })),
+        "restored": c.restored.map(|(id, took)| serde_json::json!({
+            "id": id,
+            "recovery_ms": took.as_millis() as u64,
+        })),
     })
 }

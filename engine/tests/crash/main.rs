@@ -11,6 +11,7 @@
 //! snapshot files and its manifest, and in the middle of writing the
 //! manifest: the restart must resume from the checkpoint before.
 
+mod kafka;
 mod oracle;
 
 use std::path::{Path, PathBuf};

@@ -147,6 +147,14 @@ enum Command {
         /// Each query's parallelism (default: the number of cores; at most 256).
         #[arg(long, value_name = "N", value_parser = partitions_arg)]
         partitions: Option<usize>,
+        /// Take durable checkpoints of every query in DIR (each under its
+        /// name): a restarted server resumes its queries (docs/checkpoints.md).
+        #[arg(long, value_name = "DIR")]
+        checkpoint_dir: Option<String>,
+        /// How often to checkpoint (default 10s).
+        #[arg(long, value_name = "DURATION", requires = "checkpoint_dir",
+              value_parser = duration_arg)]
+        checkpoint_interval: Option<Duration>,
         /// Start with a demo workspace (in ./eddy-demo unless --data-dir is
         /// given): the example UDFs of examples-udf/ (built now) registered
         /// and a windowed query over the Nexmark generator that calls their
@@ -263,11 +271,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 max_state_bytes: max_state_mib
                     .map(|m| m << 20)
                     .or_else(eddy::default_state_limit),
-                checkpoint: checkpoint_dir.map(|dir| CheckpointConfig {
-                    interval: checkpoint_interval.unwrap_or(eddy::DEFAULT_CHECKPOINT_INTERVAL),
-                    from_scratch,
-                    ..CheckpointConfig::new(dir)
-                }),
+                checkpoint: checkpoint(checkpoint_dir, checkpoint_interval, from_scratch),
                 ..RunOptions::default()
             };
             run(&script, stats, show_progress, options, exporter)
@@ -305,6 +309,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             max_queries,
             max_sql_kib,
             partitions,
+            ref checkpoint_dir,
+            checkpoint_interval,
             demo,
         } => {
             let token = match (token_file, std::env::var("EDDY_TOKEN")) {
@@ -332,6 +338,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             options.udf_limits = udf_limits(&cli);
             options.partitions = partitions
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+            options.checkpoint = checkpoint(checkpoint_dir.clone(), checkpoint_interval, false);
             serve(options, demo)
         }
         Command::Udf { ref action } => udf(&cli, action),
@@ -424,6 +431,19 @@ fn serve(options: eddy::server::ServeOptions, demo: bool) -> Result<()> {
         eprintln!("warning: some queries did not stop within 30 s");
     }
     std::process::exit(code)
+}
+
+/// The checkpoint options of `run` and `serve`.
+fn checkpoint(
+    dir: Option<String>,
+    interval: Option<Duration>,
+    from_scratch: bool,
+) -> Option<CheckpointConfig> {
+    dir.map(|dir| CheckpointConfig {
+        interval: interval.unwrap_or(eddy::DEFAULT_CHECKPOINT_INTERVAL),
+        from_scratch,
+        ..CheckpointConfig::new(dir)
+    })
 }
 
 /// `--checkpoint-interval`: a duration such as `10s`, `500ms`, `2m`.

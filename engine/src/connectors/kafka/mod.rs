@@ -20,6 +20,7 @@ pub mod resets;
 pub mod sink;
 pub mod source;
 mod tiers;
+mod transactions;
 
 pub use consumer::{KafkaConsumer, RawBatch, Tier, open_consumer};
 pub use sink::KafkaSink;
@@ -125,7 +126,14 @@ const SOURCE_KEYS: &[&str] = &[
     "consumer.subscribe",
 ];
 
-const SINK_KEYS: &[&str] = &["topic", "format", "key.column", "sink.flush_timeout"];
+const SINK_KEYS: &[&str] = &[
+    "topic",
+    "format",
+    "key.column",
+    "sink.flush_timeout",
+    "sink.delivery",
+    "sink.transactional-id",
+];
 
 /// A stream may be read and written: it takes the options of both.
 fn all_keys() -> Vec<&'static str> {
@@ -358,6 +366,12 @@ pub struct SinkOptions {
     pub flush_timeout: Duration,
     /// librdkafka settings (`properties.*`), idempotence on unless set.
     pub config: ClientConfig,
+    /// `'sink.delivery' = 'exactly-once'`: one transaction per checkpoint.
+    pub exactly_once: bool,
+    /// `'sink.transactional-id'` (default: `eddy-<query>-<stream>`).
+    pub transactional_id: Option<String>,
+    /// The `properties.*` alone (for the consumers a transaction needs).
+    pub base: ClientConfig,
 }
 
 impl SinkOptions {
@@ -373,14 +387,27 @@ impl SinkOptions {
             return Err(o.error("a Kafka sink writes to one topic; set 'topic' to a single name"));
         };
         let mut config = client_config(o);
+        let base = config.clone();
         if o.get("properties.enable.idempotence").is_none() {
             config.set("enable.idempotence", "true");
+        }
+        let exactly_once = o.choice_or(
+            "sink.delivery",
+            &["at-least-once", "exactly-once"],
+            "at-least-once",
+        )? == "exactly-once";
+        let transactional_id = o.get("sink.transactional-id").map(str::to_string);
+        if transactional_id.is_some() && !exactly_once {
+            return Err(o.error("'sink.transactional-id' is for 'sink.delivery' = 'exactly-once'"));
         }
         if o.get("properties.linger.ms").is_none() {
             config.set("linger.ms", "5");
         }
         Ok(Self {
             topic: topic.clone(),
+            exactly_once,
+            transactional_id,
+            base,
             key_column: o.get("key.column").map(str::to_string),
             flush_timeout: Duration::from_millis(
                 o.duration_ms_or("sink.flush_timeout", 30_000)?.max(1) as u64,
@@ -400,6 +427,11 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     // a sink needs exactly one topic: checked when INSERT INTO opens it
     SourceOptions::from_def(def)?;
     o.duration_ms_or("sink.flush_timeout", 0)?;
+    o.choice_or(
+        "sink.delivery",
+        &["at-least-once", "exactly-once"],
+        "at-least-once",
+    )?;
     for (key, value) in o.iter() {
         if !key.starts_with("properties.") && value.trim().is_empty() {
             return Err(o.error(format!("option '{key}' is empty")));

@@ -1,7 +1,9 @@
 //! The Kafka sink: each row as a JSON value, the key from a chosen column,
 //! through librdkafka's batching producer with idempotence on. A failed
 //! delivery is remembered by the delivery callback and fails the next write,
-//! flush or close: the query stops with it rather than dropping rows.
+//! flush or close: the query stops with it rather than dropping rows. With
+//! `'sink.delivery' = 'exactly-once'` the producer is transactional: one
+//! transaction per checkpoint epoch (see `transactions.rs`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use crate::catalog::StreamDef;
 use crate::connectors::Sink;
 use crate::connectors::encode::{Encoder, Format};
 use crate::connectors::kafka::SinkOptions;
+use crate::connectors::kafka::transactions::Transactions;
 use crate::error::ConnectorError;
 
 /// Records the first delivery failure.
@@ -50,6 +53,10 @@ pub struct KafkaSink {
     key_column: Option<usize>,
     flush_timeout: Duration,
     buf: Vec<u8>,
+    options: SinkOptions,
+    /// Under `'sink.delivery' = 'exactly-once'`, once the query's
+    /// checkpoints are prepared.
+    transactions: Option<Transactions>,
 }
 
 impl KafkaSink {
@@ -80,24 +87,17 @@ impl KafkaSink {
                     })?,
             ),
         };
-        let producer = o
-            .config
-            .create_with_context(Deliveries::default())
-            .map_err(|e| ConnectorError::Kafka {
-                context: format!(
-                    "stream '{}': creating the producer (check 'properties.*')",
-                    def.name
-                ),
-                source: e,
-            })?;
+        let producer = producer(&o.config, &def.name)?;
         Ok(Self {
             stream: def.name.clone(),
-            topic: o.topic,
+            topic: o.topic.clone(),
             producer,
             encoder: Encoder::new(Format::Json, &schema),
             key_column,
             flush_timeout: o.flush_timeout,
             buf: Vec::new(),
+            options: o,
+            transactions: None,
         })
     }
 
@@ -181,7 +181,96 @@ impl Sink for KafkaSink {
         self.failure()
     }
 
+    /// Flushes; under exactly-once, what was written after the last
+    /// committed checkpoint is aborted (at the end of the input and on a
+    /// stop the last checkpoint has committed everything).
     fn close(&mut self) -> Result<(), ConnectorError> {
-        self.flush()
+        let flushed = self.flush();
+        if let Some(t) = &mut self.transactions {
+            t.abort(&self.producer);
+        }
+        flushed
     }
+
+    fn abort(&mut self) {
+        match &mut self.transactions {
+            Some(t) => t.abort(&self.producer),
+            None => {
+                let _ = self.flush();
+            }
+        }
+    }
+
+    fn commits_with_checkpoints(&self) -> bool {
+        self.options.exactly_once
+    }
+
+    /// Under exactly-once: a transactional producer (`transactional.id`
+    /// `eddy-<query>-<stream>` unless set), initialised (fencing an older
+    /// instance); the checkpoint its last commit belongs to.
+    fn prepare_checkpoints(&mut self, query: &str) -> Result<Option<u64>, ConnectorError> {
+        if !self.options.exactly_once {
+            return Ok(None);
+        }
+        let id = self
+            .options
+            .transactional_id
+            .clone()
+            .unwrap_or_else(|| format!("eddy-{query}-{}", self.stream));
+        let mut config = self.options.config.clone();
+        config.set("transactional.id", &id);
+        self.producer = producer(&config, &self.stream)?;
+        let mut t = Transactions::new(
+            &self.stream,
+            &self.topic,
+            id,
+            self.options.base.clone(),
+            self.flush_timeout,
+        )?;
+        let committed = t.init(&self.producer)?;
+        self.transactions = Some(t);
+        Ok(Some(committed))
+    }
+
+    fn recover(&mut self, _state: Option<&serde_json::Value>) -> Result<(), ConnectorError> {
+        match &mut self.transactions {
+            Some(t) => t.begin(&self.producer),
+            None => Ok(()),
+        }
+    }
+
+    fn checkpoint_state(&mut self) -> Result<serde_json::Value, ConnectorError> {
+        Ok(match &self.transactions {
+            Some(t) => serde_json::json!({ "transactional_id": t.id }),
+            None => serde_json::Value::Null,
+        })
+    }
+
+    fn checkpoint_durable(
+        &mut self,
+        id: u64,
+        sources: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<(), ConnectorError> {
+        match &mut self.transactions {
+            Some(t) => {
+                t.commit(&self.producer, id, sources)?;
+                // a failed delivery inside the committed transaction
+                self.failure()
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// A producer with the delivery callback.
+fn producer(
+    config: &rdkafka::ClientConfig,
+    stream: &str,
+) -> Result<ThreadedProducer<Deliveries>, ConnectorError> {
+    config
+        .create_with_context(Deliveries::default())
+        .map_err(|e| ConnectorError::Kafka {
+            context: format!("stream '{stream}': creating the producer (check 'properties.*')"),
+            source: e,
+        })
 }

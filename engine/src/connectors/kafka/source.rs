@@ -315,17 +315,22 @@ fn outside(offset: i64, (low, high): (i64, i64)) -> String {
     }
 }
 
-/// A Kafka source's resume state: per partition, the next offset.
+/// A Kafka source's resume state: per partition, the next offset, and the
+/// consumer group (a transactional sink commits the offsets to it with the
+/// output).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Offsets {
     offsets: Vec<(String, i32, i64)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<String>,
 }
 
 impl Source for KafkaSource {
-    /// `{"offsets": [[topic, partition, next offset], ...]}`.
+    /// `{"offsets": [[topic, partition, next offset], ...], "group": g}`.
     fn resume_state(&self) -> Option<serde_json::Value> {
         serde_json::to_value(Offsets {
             offsets: self.tracker.position().splits,
+            group: Some(self.options.group_id.clone()),
         })
         .ok()
     }
@@ -342,7 +347,7 @@ impl Source for KafkaSource {
                 "a subscribed source's partitions are the group's to assign; resume it without 'consumer.subscribe'".into(),
             ));
         }
-        let Offsets { offsets } = serde_json::from_value(state.clone())
+        let Offsets { offsets, .. } = serde_json::from_value(state.clone())
             .map_err(|e| bad(format!("not a Kafka position: {e}")))?;
         let now = self.tracker.position().splits;
         let offset_in = |splits: &[(String, i32, i64)], t: &str, p: i32| {
