@@ -356,6 +356,60 @@ fn a_restarted_server_lists_its_queries_and_restarts_the_running_ones() {
 }
 
 #[test]
+fn with_checkpoints_a_restarted_server_resumes_its_queries_from_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let chk = dir.path().join("chk");
+    let start = || {
+        let mut o = ServeOptions::new(dir.path().to_path_buf());
+        o.listen = "127.0.0.1:0".parse().unwrap();
+        o.token = Some(TOKEN.into());
+        o.checkpoint = Some(eddy::CheckpointConfig {
+            interval: Duration::from_millis(200),
+            ..eddy::CheckpointConfig::new(chk.to_str().unwrap())
+        });
+        Server::start(o).expect("starts")
+    };
+    let sql = paced(
+        "SELECT auction, window_start, COUNT(*) AS n
+         FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND) GROUP BY auction, window_start, window_end",
+    );
+    let view = |a: SocketAddr| get(a, "/api/queries/counts").json();
+    {
+        let s = start();
+        let a = s.addr();
+        let r = post(a, "/api/queries", &json!({"name": "counts", "sql": sql}));
+        assert_eq!(r.status, 201);
+        wait_for("a checkpoint", || {
+            view(a)["checkpoints"]["last"]["id"].as_u64() >= Some(2)
+        });
+        assert!(s.shutdown(Duration::from_secs(10)));
+    }
+    let s = start();
+    let a = s.addr();
+    let v = view(a);
+    let restored = v["checkpoints"]["restored"]["id"].as_u64();
+    assert!(restored >= Some(2), "{v}");
+    assert!(v["checkpoints"]["restored"]["recovery_ms"].is_u64(), "{v}");
+    // stop takes a last checkpoint; start resumes from it
+    let r = request(a, "POST", "/api/queries/counts/stop", &[BEARER], Some(b""));
+    assert_eq!(r.status, 200);
+    wait_for("the stop", || view(a)["status"] == "stopped");
+    let r = request(a, "POST", "/api/queries/counts/start", &[BEARER], Some(b""));
+    assert_eq!(r.status, 200);
+    let again = view(a)["checkpoints"]["restored"]["id"].as_u64();
+    assert!(again > restored, "{again:?} after {restored:?}");
+    // deleting the query deletes its checkpoints
+    assert!(chk.join("counts").exists());
+    let r = request(a, "DELETE", "/api/queries/counts", &[BEARER], None);
+    assert_eq!(r.status, 204);
+    assert!(
+        std::fs::read_dir(chk.join("counts")).map_or(true, |mut d| d.next().is_none()),
+        "checkpoints left behind"
+    );
+    assert!(s.shutdown(Duration::from_secs(10)));
+}
+
+#[test]
 fn udf_modules_upload_in_parallel_list_and_delete() {
     let dir = tempfile::tempdir().unwrap();
     let s = server(dir.path());
