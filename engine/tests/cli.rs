@@ -86,7 +86,9 @@ fn explain_and_check() {
     assert!(out.status.success());
     let plan = text(&out.stdout);
     assert!(
-        plan.starts_with("Sink: name=out, connector=file, format=csv, path=out.csv\n"),
+        plan.starts_with(
+            "Sink: name=out, connector=file, format=csv, path=out.csv, delivery=exactly-once with --checkpoint-dir\n"
+        ),
         "{plan}"
     );
     assert!(

@@ -68,6 +68,10 @@ impl crate::connectors::registry::Connector for FileConnector {
         true
     }
 
+    fn delivery(&self, _def: &StreamDef) -> &'static str {
+        "exactly-once with --checkpoint-dir"
+    }
+
     fn open_source(
         &self,
         def: &StreamDef,

@@ -49,6 +49,13 @@ pub trait Connector: Send + Sync {
         Vec::new()
     }
 
+    /// What a sink of this connector guarantees across a crash when the
+    /// query takes checkpoints (EXPLAIN shows it).
+    fn delivery(&self, def: &StreamDef) -> &'static str {
+        let _ = def;
+        "at-least-once"
+    }
+
     /// Whether streams of this connector can be read.
     fn can_read(&self) -> bool {
         false

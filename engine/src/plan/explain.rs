@@ -66,7 +66,11 @@ impl PhysicalPlan {
             out.push((name.to_string(), params));
         }
         let sink = match &self.sink {
-            SinkTarget::Stdout => crate::connectors::stdout::console_explain_params(),
+            SinkTarget::Stdout => {
+                let mut p = crate::connectors::stdout::console_explain_params();
+                p.push(("delivery".into(), "at-least-once".into()));
+                p
+            }
             SinkTarget::Stream(s) => {
                 let mut p = vec![("name".to_string(), s.name.clone())];
                 p.extend(
@@ -74,6 +78,10 @@ impl PhysicalPlan {
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string())),
                 );
+                // what the sink guarantees across a crash
+                if let Ok(c) = crate::connectors::registry::of(s) {
+                    p.push(("delivery".into(), c.delivery(s).into()));
+                }
                 p
             }
         };

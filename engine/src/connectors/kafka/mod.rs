@@ -80,6 +80,15 @@ impl crate::connectors::registry::Connector for Kafka {
         true
     }
 
+    fn delivery(&self, def: &StreamDef) -> &'static str {
+        match def.options.get("sink.delivery") {
+            Some(d) if d.trim().eq_ignore_ascii_case("exactly-once") => {
+                "exactly-once (transactions; needs --checkpoint-dir)"
+            }
+            _ => "at-least-once",
+        }
+    }
+
     fn open_source(
         &self,
         def: &StreamDef,
