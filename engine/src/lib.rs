@@ -57,6 +57,9 @@ pub struct Script {
     pub queries: Vec<PhysicalPlan>,
     /// Queries under EXPLAIN, in order.
     pub explains: Vec<PhysicalPlan>,
+    /// Per query (same order as `queries`): the checkpoint interval a
+    /// `SET 'checkpoint.interval'` before it set, if any.
+    pub checkpoint_intervals: Vec<Option<std::time::Duration>>,
 }
 
 /// Parses and plans a SQL script.
@@ -97,10 +100,15 @@ pub fn plan_script_or_catalog(
         Ok(p) => p,
         Err(e) => return Err((Box::new(e), script.catalog)),
     };
+    let mut interval = None;
     for stmt in planned {
         match stmt {
             PlannedStatement::CreatedStream(_) => {}
-            PlannedStatement::Query(q) => script.queries.push(PhysicalPlan::from_logical(&q)),
+            PlannedStatement::CheckpointInterval(d) => interval = Some(d),
+            PlannedStatement::Query(q) => {
+                script.queries.push(PhysicalPlan::from_logical(&q));
+                script.checkpoint_intervals.push(interval);
+            }
             PlannedStatement::Explain(q) => script.explains.push(PhysicalPlan::from_logical(&q)),
         }
     }

@@ -367,3 +367,31 @@ fn serve_demo_runs_a_wasm_query_and_stops_on_sigterm() {
         "{recorded}"
     );
 }
+
+/// `SET 'checkpoint.interval'` in a script sets its queries' interval,
+/// over --checkpoint-interval.
+#[test]
+fn a_script_sets_its_checkpoint_interval() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "SET 'checkpoint.interval' = '50ms';
+         CREATE STREAM bids (WATERMARK FOR date_time AS date_time - INTERVAL '1' SECOND)
+           WITH (connector = 'nexmark', stream = 'bid', events = '20000', rate = '20000', realtime = 'true');
+         CREATE STREAM out WITH (connector = 'file', path = 'out.jsonl');
+         INSERT INTO out SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction;",
+    )
+    .expect("write query");
+    let args = ["run", "q.sql", "--stats", "--checkpoint-dir", "chk"];
+    let args = [&args[..], &["--checkpoint-interval", "1m"]].concat();
+    let out = eddy(&args, dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    // about a second of input: a checkpoint every 50 ms, not one a minute
+    let taken: u64 = stderr
+        .split("query 1: ")
+        .filter_map(|s| s.split(" checkpoints taken").next()?.parse().ok())
+        .next()
+        .unwrap_or_else(|| panic!("no checkpoint count in {stderr}"));
+    assert!(taken >= 5, "{stderr}");
+}

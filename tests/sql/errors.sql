@@ -84,3 +84,9 @@ SELECT ((((((((((((((((((((((((((((((((((price))))))))))))))))))))))))))))))))))
 -- case: an EMIT CHANGES query into a sink without the _op column
 CREATE STREAM counts (w TIMESTAMP, n BIGINT) WITH (connector = 'file', path = '/tmp/eddy-errors-counts.jsonl');
 INSERT INTO counts SELECT window_start, COUNT(*) AS n FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND) GROUP BY window_start, window_end EMIT CHANGES;
+-- case: an unknown setting
+SET 'parallelism.default' = '4';
+-- case: a checkpoint interval that is not a duration
+SET 'checkpoint.interval' = 'often';
+-- case: SET without a value
+SET 'checkpoint.interval';

@@ -55,6 +55,10 @@ export async function queryPage(root, name) {
     const cells = [['records in', fmt(p.records_in)], ['records out', fmt(p.records_out)], ['rate (rec/s)', fmt(p.rate)],
       ['watermark', time(p.watermark)], ['lag', p.lag_ms === null || p.lag_ms === undefined ? '–' : `${(p.lag_ms / 1000).toFixed(1)} s`], ['late rows', fmt(p.late)], ['malformed', fmt(p.malformed)],
       ['uptime', `${Math.round((p.elapsed_ms || 0) / 1000)} s`]];
+    // with --checkpoint-dir: the last durable checkpoint and the one the run resumed from
+    const c = p.checkpoints;
+    if (c && c.last) cells.push(['checkpoint', `#${c.last.id} · ${(c.last.age_ms / 1000).toFixed(1)} s ago · ${fmt(c.last.bytes)} B`]);
+    if (c && c.restored) cells.push(['resumed from', `#${c.restored.id} (${c.restored.recovery_ms} ms)`]);
     progress.replaceChildren(el('table', { class: 'stats' },
       el('thead', {}, el('tr', {}, ...cells.map(([k]) => el('th', {}, k)))),
       el('tbody', {}, el('tr', {}, ...cells.map(([, v]) => el('td', {}, v))))));

@@ -77,9 +77,17 @@ fn now_ms() -> i64 {
 /// # Errors
 /// 400: SQL that does not plan, or that holds no query or several.
 pub fn plan_one(sql: &str, udfs: &[Arc<UdfModule>]) -> Result<crate::PhysicalPlan, ApiError> {
+    plan_with_interval(sql, udfs).map(|(plan, _)| plan)
+}
+
+/// [`plan_one`], with the checkpoint interval the script SETs, if any.
+fn plan_with_interval(
+    sql: &str,
+    udfs: &[Arc<UdfModule>],
+) -> Result<(crate::PhysicalPlan, Option<std::time::Duration>), ApiError> {
     let script = crate::plan_script_with_udfs(sql, udfs.to_vec()).map_err(|e| ApiError::sql(&e))?;
     match script.queries.as_slice() {
-        [one] => Ok(one.clone()),
+        [one] => Ok((one.clone(), script.checkpoint_intervals[0])),
         [] => Err(
             ApiError::new(StatusCode::BAD_REQUEST, "the script has no query to run")
                 .hint("end it with SELECT ... or INSERT INTO ... SELECT ..."),
@@ -231,7 +239,7 @@ impl Queries {
         udfs: &[Arc<UdfModule>],
         fresh: bool,
     ) -> Result<(), ApiError> {
-        let plan = plan_one(&e.record.sql, udfs)?;
+        let (plan, interval) = plan_with_interval(&e.record.sql, udfs)?;
         let name = e.record.name.clone();
         let spec = |from_scratch: bool| {
             let options = RunOptions {
@@ -240,6 +248,8 @@ impl Queries {
                 checkpoint: self.checkpoint.clone().map(|c| crate::CheckpointConfig {
                     name: Some(name.clone()),
                     from_scratch,
+                    // the query's own SET 'checkpoint.interval' wins
+                    interval: interval.unwrap_or(c.interval),
                     ..c
                 }),
                 ..RunOptions::default()
@@ -466,6 +476,7 @@ pub(super) fn progress_json(p: &crate::Progress) -> serde_json::Value {
         "late": p.late_dropped,
         "malformed": p.malformed,
         "elapsed_ms": p.elapsed.as_millis() as u64,
+        "checkpoints": checkpoints_json(&p.checkpoints),
     })
 }
 

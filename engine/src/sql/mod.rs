@@ -137,6 +137,9 @@ pub enum PlannedStatement {
     Query(QueryPlan),
     /// A query to explain, not run.
     Explain(QueryPlan),
+    /// `SET 'checkpoint.interval' = '...'`: the queries after it
+    /// checkpoint at this interval.
+    CheckpointInterval(std::time::Duration),
 }
 
 impl Catalog {
@@ -203,6 +206,22 @@ impl Catalog {
                     root,
                     sink: SinkTarget::Stream(sink),
                 }))
+            }
+            Statement::Set { key, value, pos } => {
+                if !key.eq_ignore_ascii_case("checkpoint.interval") {
+                    return Err(PlanError::new(format!("unknown setting '{key}'"), *pos)
+                        .with_hint("the settings are: 'checkpoint.interval' (e.g. SET 'checkpoint.interval' = '5s')"));
+                }
+                match crate::catalog::parse_duration_ms(value) {
+                    Some(ms) if ms >= 10 => Ok(PlannedStatement::CheckpointInterval(
+                        std::time::Duration::from_millis(ms as u64),
+                    )),
+                    _ => Err(PlanError::new(
+                        format!("'{value}' is not a checkpoint interval"),
+                        *pos,
+                    )
+                    .with_hint("give a duration of at least 10ms, e.g. '500ms', '10s', '1m'")),
+                }
             }
             Statement::Explain(inner) => match self.plan_statement(inner)? {
                 PlannedStatement::Query(q) => Ok(PlannedStatement::Explain(q)),

@@ -32,6 +32,15 @@ pub enum Statement {
     },
     /// `EXPLAIN <query or insert>`
     Explain(Box<Statement>),
+    /// `SET 'key' = 'value'`: a setting of the queries that follow.
+    Set {
+        /// The setting's name.
+        key: String,
+        /// Its value, as written.
+        value: String,
+        /// Position of the statement.
+        pos: SqlPos,
+    },
 }
 
 /// `CREATE STREAM name (columns, WATERMARK FOR ...) WITH (options)`.
@@ -132,6 +141,36 @@ pub fn parse_script(sql: &str) -> PlanResult<Vec<Statement>> {
     Ok(statements)
 }
 
+/// `SET 'key' = 'value'` (Flink's form; the key may also be written bare,
+/// with dots, and the value as a number).
+fn parse_set(tokens: &[TokenWithSpan], sig: &[usize], pos: SqlPos) -> PlanResult<Statement> {
+    let bad = |at: usize| {
+        let p: SqlPos = sig.get(at).map_or(pos, |&i| tokens[i].span.into());
+        PlanError::new("SET expects 'key' = 'value'", p)
+            .with_hint("write e.g. SET 'checkpoint.interval' = '5s';")
+    };
+    let text = |t: &Token| match t {
+        Token::SingleQuotedString(s) | Token::Number(s, _) => Some(s.clone()),
+        Token::Word(w) => Some(w.value.clone()),
+        Token::Period => Some(".".into()),
+        _ => None,
+    };
+    let eq = (1..sig.len())
+        .find(|&i| tokens[sig[i]].token == Token::Eq)
+        .ok_or_else(|| bad(1))?;
+    let key: Option<String> = sig[1..eq].iter().map(|&i| text(&tokens[i].token)).collect();
+    let value: Option<String> = sig[eq + 1..]
+        .iter()
+        .map(|&i| text(&tokens[i].token))
+        .collect();
+    match (key, value) {
+        (Some(key), Some(value)) if !key.is_empty() && !value.is_empty() => {
+            Ok(Statement::Set { key, value, pos })
+        }
+        _ => Err(bad(eq + 1)),
+    }
+}
+
 fn is_trivia(t: &Token) -> bool {
     matches!(t, Token::Whitespace(_) | Token::EOF)
 }
@@ -164,12 +203,14 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
         }
         let inner = parse_statement(tokens)?;
         return match inner {
-            Statement::CreateStream(_) | Statement::Explain(_) => Err(PlanError::new(
-                "EXPLAIN works on SELECT and INSERT INTO statements",
-                pos,
-            )),
+            Statement::CreateStream(_) | Statement::Explain(_) | Statement::Set { .. } => Err(
+                PlanError::new("EXPLAIN works on SELECT and INSERT INTO statements", pos),
+            ),
             other => Ok(Statement::Explain(Box::new(other))),
         };
+    }
+    if first == "SET" {
+        return parse_set(&tokens, &sig, pos);
     }
     if first == "CREATE"
         && sig.len() > 1

@@ -103,7 +103,9 @@ enum Command {
         /// file and transactional Kafka sinks (docs/checkpoints.md).
         #[arg(long, value_name = "DIR")]
         checkpoint_dir: Option<String>,
-        /// How often to checkpoint, e.g. 10s, 500ms, 1m (default 10s).
+        /// How often to checkpoint, e.g. 10s, 500ms, 1m (default 10s; a
+        /// script's SET 'checkpoint.interval' = '...' wins for the queries
+        /// after it).
         #[arg(long, value_name = "DURATION", requires = "checkpoint_dir",
               value_parser = duration_arg)]
         checkpoint_interval: Option<Duration>,

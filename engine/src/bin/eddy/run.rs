@@ -40,6 +40,10 @@ pub(crate) fn run(
         // each query of the script keeps its checkpoints apart
         if let Some(c) = &mut options.checkpoint {
             c.name = Some(format!("query-{label}"));
+            // a SET 'checkpoint.interval' before the query wins
+            if let Some(d) = script.checkpoint_intervals.get(i).copied().flatten() {
+                c.interval = d;
+            }
         }
         let job = match jobs.submit(JobSpec::new(&label, plan.clone()).options(options)) {
             Ok(job) => job,

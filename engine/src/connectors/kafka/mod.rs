@@ -339,6 +339,11 @@ impl SourceOptions {
             .get("properties.group.id")
             .map_or_else(|| format!("eddy-{}", def.name), str::to_string);
         config.set("group.id", &group_id);
+        // what an exactly-once producer wrote is read once it committed
+        // (librdkafka's default, set so it shows and holds)
+        if o.get("properties.isolation.level").is_none() {
+            config.set("isolation.level", "read_committed");
+        }
         let ms = |key: &str, default: i64| -> Result<Duration, ConnectorError> {
             Ok(Duration::from_millis(
                 o.duration_ms_or(key, default)?.max(0) as u64,
