@@ -19,7 +19,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::oracle::{self, Bid};
-use crate::{Rng, command, seed, text};
+use crate::{Rng, command, seed, serial, text};
 
 fn broker(test: &str) -> Option<String> {
     match std::env::var("EDDY_TEST_KAFKA") {
@@ -205,6 +205,7 @@ fn input(partitions: i32) -> (Vec<Bid>, Vec<Bid>) {
 
 #[test]
 fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
+    let _one = serial();
     let Some(addr) = broker("kafka_to_kafka_killed_again_and_again") else {
         return;
     };
@@ -286,6 +287,7 @@ fn signal(child: &Child, sig: i32) {
 
 #[test]
 fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
+    let _one = serial();
     let Some(addr) = broker("a_zombie_instance_is_fenced") else {
         return;
     };

@@ -349,6 +349,13 @@ fn check(dir: &Path, cases: &[&Case], seed: u64) {
     }
 }
 
+/// The crash tests run one at a time: each is a loop of processes paced
+/// to the wall clock, and two at once would starve each other's cores.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn seed() -> u64 {
     std::env::var("EDDY_CRASH_SEED")
         .ok()
@@ -362,6 +369,7 @@ fn seed() -> u64 {
 
 #[test]
 fn killed_again_and_again_every_query_writes_each_row_once() {
+    let _one = serial();
     let cases: Vec<&Case> = CASES.iter().collect();
     let dir = workspace(&cases, true);
     let seed = seed();
@@ -374,6 +382,7 @@ fn killed_again_and_again_every_query_writes_each_row_once() {
 
 #[test]
 fn a_crash_before_or_while_a_manifest_is_written_resumes_from_the_one_before() {
+    let _one = serial();
     let cases: Vec<&Case> = CASES.iter().filter(|c| c.name == "tumble").collect();
     let dir = workspace(&cases, true);
     // checkpoint 3 dies before its manifest, then (on the next run, which
