@@ -300,10 +300,14 @@ impl Operator for GroupAggregateOp {
             .column(0)
             .as_boolean_opt()
             .is_some_and(|b| b.value(0));
-        if let Some(groups) = state.parts("groups").next() {
+        for groups in state.parts("groups") {
             self.state()?.restore(groups, 0)?;
         }
         Ok(())
+    }
+
+    fn rescalable(&self) -> bool {
+        true
     }
 
     fn retained_event_time(&self) -> Option<i64> {

@@ -169,6 +169,43 @@ impl Router {
     }
 }
 
+/// The key group of each row of `keys` (the values of the exchange's key
+/// expressions, as a keyed state holds them), hashed exactly as
+/// [`Router::route`] hashes rows: so state read back from a checkpoint goes
+/// to the worker its rows would be routed to.
+///
+/// # Errors
+/// Key columns that cannot be row-encoded.
+pub fn key_groups(keys: &[ArrayRef]) -> ExecResult<Vec<usize>> {
+    let n = keys.first().map_or(0, |k| k.len());
+    if let [one] = keys
+        && let Some(col) = one.as_primitive_opt::<Int64Type>()
+    {
+        return Ok((0..n)
+            .map(|i| {
+                key_group(if col.is_valid(i) {
+                    mix(col.value(i) as u64)
+                } else {
+                    0
+                })
+            })
+            .collect());
+    }
+    let conv = RowConverter::new(
+        keys.iter()
+            .map(|k| SortField::new(k.data_type().clone()))
+            .collect(),
+    )
+    .map_err(|e| ExecError::arrow("state keys", e))?;
+    let rows = conv
+        .convert_columns(keys)
+        .map_err(|e| ExecError::arrow("state keys", e))?;
+    let hasher = FxBuildHasher;
+    Ok((0..rows.num_rows())
+        .map(|i| key_group(hasher.hash_one(rows.row(i).as_ref())))
+        .collect())
+}
+
 /// A 64-bit finaliser (from MurmurHash3): spreads nearby keys apart.
 #[inline]
 fn mix(mut x: u64) -> u64 {
@@ -239,6 +276,37 @@ mod tests {
     #[test]
     fn other_keys_route_each_key_to_one_partition() {
         check(&[(Expr::column(1, "s", SqlType::Varchar), "s".into())], 1);
+    }
+
+    /// A keyed state's rows go, by [`key_groups`], to the worker the
+    /// router sends their rows to, for BIGINT and other keys alike.
+    #[test]
+    fn state_key_groups_agree_with_the_router() {
+        let b = batch();
+        for (keys, cols) in [
+            (
+                vec![(Expr::column(0, "k", SqlType::BigInt), "k".into())],
+                vec![0],
+            ),
+            (
+                vec![
+                    (Expr::column(1, "s", SqlType::Varchar), "s".into()),
+                    (Expr::column(0, "k", SqlType::BigInt), "k".into()),
+                ],
+                vec![1, 0],
+            ),
+        ] {
+            for n in [2, 3] {
+                let routed = Router::new(&keys, n).unwrap().route(&b).unwrap();
+                let columns: Vec<ArrayRef> = cols.iter().map(|&c| b.column(c).clone()).collect();
+                let groups = key_groups(&columns).unwrap();
+                for (w, rows) in routed.iter().enumerate() {
+                    for &i in rows {
+                        assert_eq!(worker_of(groups[i as usize], n), w);
+                    }
+                }
+            }
+        }
     }
 
     /// Whatever the number of workers, each owns whole key groups, in

@@ -243,7 +243,9 @@ impl GroupedState {
     }
 
     /// Loads a [`GroupedState::snapshot`] (after its first `skip` prefix
-    /// columns) into this empty state; groups keep their numbers.
+    /// columns) into this state, after the groups it has (none when fresh,
+    /// or another worker's part of the same window when state is moved to
+    /// another number of workers); the keys must be new to it.
     ///
     /// # Errors
     /// A batch that does not fit this state's keys and accumulators.
@@ -251,14 +253,16 @@ impl GroupedState {
         let named = named_columns(batch, skip);
         let keys = named("key");
         let n = batch.num_rows();
+        let before = self.groups.len();
         self.groups.intern(&keys, n, &mut self.group_ids)?;
-        if self.groups.len() != n {
+        if self.groups.len() != before + n {
             return Err(ExecError::Internal(format!(
-                "a restored state has {n} rows but {} distinct keys",
-                self.groups.len()
+                "a restored state has {n} rows but {} new distinct keys",
+                self.groups.len() - before
             )));
         }
         let ids = self.group_ids.clone();
+        let total = self.groups.len();
         for (a, acc) in self.accumulators.iter_mut().enumerate() {
             let fields = named(&format!("acc{a}."));
             if fields.is_empty() {
@@ -266,11 +270,11 @@ impl GroupedState {
                     "a restored state lacks accumulator {a}"
                 )));
             }
-            acc.merge_batch(&fields, &ids, n)?;
+            acc.merge_batch(&fields, &ids, total)?;
         }
         if let Some(t) = &mut self.changes {
             // every group had been emitted when the snapshot was taken
-            *t = ChangeTracker::emitted(n);
+            *t = ChangeTracker::emitted(self.groups.len());
         }
         Ok(())
     }

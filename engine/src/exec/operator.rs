@@ -196,6 +196,15 @@ pub trait Operator: Send {
         }
     }
 
+    /// Whether a state of this operator may be split by key group and
+    /// merged (a restore with another number of workers): every part with
+    /// key columns (`key0`, ...) holds rows that stand alone, and the parts
+    /// without are the same on every worker. `false` (the default) for an
+    /// operator whose parts refer to one another.
+    fn rescalable(&self) -> bool {
+        false
+    }
+
     /// The input has ended (not cancelled): emit whatever is still held.
     ///
     /// # Errors

@@ -105,6 +105,22 @@ impl Pipeline {
         Ok(out)
     }
 
+    /// Each operator's plan node id (the plan graph's: the source is 0) and
+    /// whether its state may be split by key group
+    /// ([`Operator::rescalable`]).
+    pub fn node_ids(&self) -> Vec<(usize, bool)> {
+        self.counters
+            .iter()
+            .zip(&self.ops)
+            .map(|(c, op)| (c.position().unwrap_or(usize::MAX), op.rescalable()))
+            .collect()
+    }
+
+    /// The name of operator `i` (for messages).
+    pub fn operator_name(&self, i: usize) -> &'static str {
+        self.ops.get(i).map_or("?", |op| op.name())
+    }
+
     /// How many operators it runs (a snapshot holds one state each).
     pub fn operators(&self) -> usize {
         self.ops.len()

@@ -13,9 +13,13 @@ use crate::checkpoint::store::CheckpointStore;
 use crate::checkpoint::writer::{self, Completed, Contribution, Contributor, WriterLoop};
 use crate::checkpoint::{CheckpointError, Manifest, fingerprint};
 use crate::error::{EngineError, ExecError, ExecResult};
+use crate::exec::exchange::{key_groups, worker_of};
 use crate::exec::metrics::QueryMetrics;
+use crate::exec::operator::OperatorState;
 use crate::exec::pipeline::Pipeline;
+use crate::job::topology::Topology;
 use crate::plan::physical::PhysicalPlan;
+use arrow::array::{ArrayRef, BooleanArray};
 
 /// How a job checkpoints (`--checkpoint-dir`, `checkpoint.interval`).
 #[derive(Debug, Clone)]
@@ -137,17 +141,59 @@ pub(crate) struct Restored {
 }
 
 impl Restored {
-    /// Restores the states `owner` wrote into `pipeline`.
+    /// Restores into `pipeline`, instance `instance` of `count` of its
+    /// stage, the states its operators' plan nodes had. Where the run that
+    /// wrote them had another number of instances of a node (another
+    /// `--partitions`), its keyed state is split by key group: each row goes
+    /// to the instance that now owns its key.
     ///
     /// # Errors
-    /// A file that cannot be read, or states of another plan.
-    pub fn restore(&self, owner: &str, pipeline: &mut Pipeline) -> ExecResult<()> {
-        let states = crate::checkpoint::states::read_states(
-            &self.store,
-            &self.manifest,
-            owner,
-            pipeline.operators(),
-        )?;
+    /// A file that cannot be read, states of another plan, or an operator
+    /// whose state cannot move between workers.
+    pub fn restore(
+        &self,
+        plan: &PhysicalPlan,
+        (instance, count): (usize, usize),
+        pipeline: &mut Pipeline,
+    ) -> ExecResult<()> {
+        let old = Topology::build(plan, self.manifest.partitions);
+        let nodes = plan.nodes.len() + 1;
+        let mut states = Vec::new();
+        for (i, (node, rescalable)) in pipeline.node_ids().into_iter().enumerate() {
+            let before = old
+                .stages
+                .iter()
+                .find(|s| (s.first + 1..=s.first + s.nodes.len()).contains(&node))
+                .map_or(1, |s| s.parallelism);
+            let read = |w: usize| -> ExecResult<OperatorState> {
+                let mut all = crate::checkpoint::states::read_states(
+                    &self.store,
+                    &self.manifest,
+                    &format!("w{w}"),
+                    nodes,
+                )?;
+                Ok(all.get_mut(node).map(std::mem::take).unwrap_or_default())
+            };
+            if before == count {
+                states.push(read(instance)?);
+                continue;
+            }
+            let parts: Vec<OperatorState> = (0..before).map(read).collect::<ExecResult<_>>()?;
+            if parts.iter().all(|p| p.parts.is_empty()) {
+                states.push(OperatorState::default());
+                continue;
+            }
+            if !rescalable {
+                return Err(ExecError::from(CheckpointError::Incompatible(format!(
+                    "checkpoint {} was written with --partitions {}; the state of '{}' (plan node {node}) cannot be split between another number of workers yet\nhint: run with --partitions {}, or with --from-scratch",
+                    self.manifest.id,
+                    self.manifest.partitions,
+                    pipeline.operator_name(i),
+                    self.manifest.partitions
+                ))));
+            }
+            states.push(split(parts, instance, count)?);
+        }
         pipeline.restore(states)
     }
 
@@ -157,14 +203,61 @@ impl Restored {
     }
 }
 
+/// The part of old workers' states (`parts`, by old worker) that worker
+/// `instance` of `count` owns: the rows of keyed parts (with `key0`, ...)
+/// whose key group it owns, and the other parts from the first old worker
+/// (they are the same on every worker: the clock).
+fn split(parts: Vec<OperatorState>, instance: usize, count: usize) -> ExecResult<OperatorState> {
+    let mut out = OperatorState::default();
+    for (w, state) in parts.into_iter().enumerate() {
+        for (name, batch) in state.parts {
+            let keys: Vec<ArrayRef> = batch
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    f.name()
+                        .strip_prefix("key")
+                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .map(|(i, _)| batch.column(i).clone())
+                .collect();
+            if keys.is_empty() {
+                if w == 0 {
+                    out.push(&name, batch);
+                }
+                continue;
+            }
+            let mine: BooleanArray = key_groups(&keys)?
+                .into_iter()
+                .map(|g| Some(worker_of(g, count) == instance))
+                .collect();
+            let kept = arrow::compute::filter_record_batch(&batch, &mine)
+                .map_err(|e| ExecError::arrow("splitting a state by key group", e))?;
+            if kept.num_rows() > 0 {
+                out.push(&name, kept);
+            }
+        }
+    }
+    Ok(out)
+}
+
 impl Checkpointing {
-    /// Gives the operator states of `pipeline` (owned by `owner`) to
-    /// checkpoint `id`.
+    /// Gives the operator states of `pipeline` (of stage instance `owner`)
+    /// to checkpoint `id`, each under its plan node id, so a run with
+    /// another topology finds them.
     ///
     /// # Errors
     /// An operator cannot read its state.
     pub fn give_operators(&self, id: u64, owner: &str, pipeline: &mut Pipeline) -> ExecResult<()> {
-        let states = pipeline.snapshot()?;
+        let mut states = Vec::new();
+        for ((node, _), state) in pipeline.node_ids().into_iter().zip(pipeline.snapshot()?) {
+            if states.len() <= node {
+                states.resize_with(node + 1, OperatorState::default);
+            }
+            states[node] = state;
+        }
         self.parts.give(
             id,
             Contribution::Operators {
@@ -186,14 +279,15 @@ impl Checkpointing {
     }
 }
 
-/// The name of a pipeline's states in a checkpoint: stage and instance.
-pub(crate) fn owner(stage: usize, instance: usize) -> String {
-    format!("s{stage}-{instance}")
+/// The name of a pipeline's states in a checkpoint: its instance of its
+/// stage (files then name each operator's plan node).
+pub(crate) fn owner(instance: usize) -> String {
+    format!("w{instance}")
 }
 
 /// Opens the query's checkpoints: the latest complete one (or the one
 /// `pinned` names: the checkpoint of the sink's last committed output, 0
-/// for none) checked against `plan` and `partitions` (unless
+/// for none) checked against `plan` (unless
 /// `config.from_scratch`, which deletes them), and a writer loop for the
 /// new ones, which completes a checkpoint once `contributors` parts are in.
 ///
@@ -234,7 +328,7 @@ pub(crate) fn prepare(
     let restored = match chosen {
         None => None,
         Some(manifest) => {
-            check(&manifest, &fingerprint, partitions, name, config).map_err(ExecError::from)?;
+            check(&manifest, &fingerprint, name, config).map_err(ExecError::from)?;
             let reader = CheckpointStore::open(&config.location, name).map_err(ExecError::from)?;
             Some(Arc::new(Restored {
                 store: reader,
@@ -270,7 +364,6 @@ pub(crate) type CompletedOrNot = Result<Completed, CheckpointError>;
 fn check(
     manifest: &Manifest,
     fingerprint: &str,
-    partitions: usize,
     name: &str,
     config: &CheckpointConfig,
 ) -> Result<(), CheckpointError> {
@@ -289,11 +382,6 @@ fn check(
             "finished earlier: {at} records that its input ended and every result was written; not run again (--from-scratch runs it from the beginning)"
         )));
     }
-    if manifest.partitions != partitions {
-        return Err(CheckpointError::Incompatible(format!(
-            "{at} was written with --partitions {}; this run has {partitions}\nhint: run with --partitions {}, or {fresh}",
-            manifest.partitions, manifest.partitions
-        )));
-    }
+    // another --partitions: keyed state is split by key group at restore
     Ok(())
 }

@@ -217,9 +217,9 @@ pub(crate) fn launch(
                 partition,
                 state_limit,
             )?;
-            let owner = checkpointing::owner(s, instance);
+            let owner = checkpointing::owner(instance);
             if let Some(r) = &restored {
-                r.restore(&owner, &mut pipeline)?;
+                r.restore(&plan, (instance, stage.parallelism), &mut pipeline)?;
             }
             let checkpoint = durable.as_ref().map(|(c, _)| c.clone());
             let body: Body = match stage.role {

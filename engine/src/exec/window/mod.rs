@@ -216,6 +216,11 @@ pub(crate) trait WindowAssigner: Send {
     /// The earliest event time of a row still held (see
     /// [`Operator::retained_event_time`]).
     fn retained_event_time(&self) -> Option<i64>;
+
+    /// See [`Operator::rescalable`].
+    fn rescalable(&self) -> bool {
+        false
+    }
 }
 
 /// An aggregate over windows: group keys, aggregates, the window, the
@@ -390,6 +395,10 @@ impl Operator for WindowAggregateOp {
 
     fn retained_event_time(&self) -> Option<i64> {
         self.assigner.retained_event_time()
+    }
+
+    fn rescalable(&self) -> bool {
+        self.assigner.rescalable()
     }
 }
 

@@ -314,6 +314,12 @@ impl WindowAssigner for AlignedWindows {
         // rows older than the oldest open window's start are in emitted windows
         self.windows.keys().next().copied()
     }
+
+    /// `window` parts hold one row per (window, key); `clock` is the same
+    /// on every worker.
+    fn rescalable(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]
