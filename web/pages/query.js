@@ -57,11 +57,13 @@ export async function queryPage(root, name) {
       ['uptime', `${Math.round((p.elapsed_ms || 0) / 1000)} s`]];
     // with --checkpoint-dir: the last durable checkpoint and the one the run resumed from
     const c = p.checkpoints;
-    if (c && c.last) cells.push(['checkpoint', `#${c.last.id} · ${(c.last.age_ms / 1000).toFixed(1)} s ago · ${fmt(c.last.bytes)} B`]);
-    if (c && c.restored) cells.push(['resumed from', `#${c.restored.id} (${c.restored.recovery_ms} ms)`]);
+    const saved = [];
+    if (c && c.last) saved.push(`last checkpoint #${c.last.id}, ${(c.last.age_ms / 1000).toFixed(1)} s ago (${fmt(c.last.bytes)} bytes, ${c.last.duration_ms} ms)`);
+    if (c && c.restored) saved.push(`resumed from checkpoint #${c.restored.id} (restored in ${c.restored.recovery_ms} ms)`);
     progress.replaceChildren(el('table', { class: 'stats' },
       el('thead', {}, el('tr', {}, ...cells.map(([k]) => el('th', {}, k)))),
-      el('tbody', {}, el('tr', {}, ...cells.map(([, v]) => el('td', {}, v))))));
+      el('tbody', {}, el('tr', {}, ...cells.map(([, v]) => el('td', {}, v))))),
+      ...(saved.length ? [el('p', { id: 'checkpoint', class: 'muted' }, saved.join(' · '))] : []));
     if (p.skipped) note.textContent = `${fmt(p.skipped)} rows were skipped: this page could not keep up (the query did not wait).`;
     if (graph && p.live) {
       plan.update(nodeStats(graph, last, p));

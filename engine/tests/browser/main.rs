@@ -84,7 +84,19 @@ impl Ui {
             return None;
         };
         let dir = tempfile::tempdir().expect("temp dir");
-        let served = Served::start(&dir.path().join("data"), &["--partitions", "1"]);
+        // queries checkpoint (the query page shows the last checkpoint)
+        let chk = dir.path().join("chk");
+        let served = Served::start(
+            &dir.path().join("data"),
+            &[
+                "--partitions",
+                "1",
+                "--checkpoint-dir",
+                chk.to_str().expect("utf-8 path"),
+                "--checkpoint-interval",
+                "200ms",
+            ],
+        );
         let options = LaunchOptions::default_builder()
             .path(Some(path))
             // as root in a container there is no user namespace for the sandbox

@@ -368,6 +368,29 @@ fn stop_ends_a_running_query() {
         before,
         "paused"
     );
+    // the server checkpoints its queries: a line under the progress table
+    // says when last
+    ui.until(
+        "the last checkpoint under the progress table",
+        "(document.getElementById('checkpoint') || {innerText: ''}).innerText.includes('last checkpoint #')",
+    );
+    // the line sits inside the progress panel, under the table, and the
+    // table does not overflow the panel
+    let panel = ui.rect("#progress");
+    let table = ui.rect("#progress table");
+    let line = ui.rect("#checkpoint");
+    assert!(
+        line.1 >= table.3 - 1.0,
+        "under the table: {line:?} {table:?}"
+    );
+    for r in [table, line] {
+        assert!(
+            r.0 >= panel.0 - 1.0 && r.2 <= panel.2 + 1.0 && r.3 <= panel.3 + 1.0,
+            "inside the panel {panel:?}: {r:?}"
+        );
+        assert!(r.2 - r.0 > 100.0 && r.3 - r.1 > 10.0, "drawn: {r:?}");
+    }
+    ui.shot("checkpointed");
     ui.click("#stop");
     ui.until(
         "stopped",
@@ -375,6 +398,10 @@ fn stop_ends_a_running_query() {
     );
     let api: Value = serde_json::from_str(&ui.served.get("/api/queries/endless")).expect("JSON");
     assert_eq!(api["status"], "stopped");
+    assert!(
+        api["checkpoints"]["last"]["id"].as_u64() >= Some(1),
+        "{api}"
+    );
     ui.go("#/queries");
     ui.until(
         "the list",
