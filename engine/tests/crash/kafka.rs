@@ -19,7 +19,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::oracle::{self, Bid};
-use crate::{Rng, command, seed, serial, text};
+use crate::{Rng, command, run_with, seed, serial, signal, text};
 
 fn broker(test: &str) -> Option<String> {
     match std::env::var("EDDY_TEST_KAFKA") {
@@ -162,22 +162,10 @@ fn script(dir: &Path, addr: &str, input: &str, output: &str) {
     .expect("script");
 }
 
-const RUN: &[&str] = &[
-    "run",
-    "q.sql",
-    "--quiet",
-    "--partitions",
-    "2",
-    "--checkpoint-dir",
-    "chk",
-    "--checkpoint-interval",
-    // long enough that kills often find a transaction with rows in it
-    "1s",
-];
-
 fn start(dir: &Path, log: &str) -> Child {
     let log = std::fs::File::create(dir.join(log)).expect("log");
-    command(dir, RUN)
+    // long enough that kills often find a transaction with rows in it
+    command(dir, &run_with("--checkpoint-interval", "1s"))
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -203,12 +191,20 @@ fn input(partitions: i32) -> (Vec<Bid>, Vec<Bid>) {
     (bids, closers)
 }
 
-#[test]
-fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
-    let _one = serial();
-    let Some(addr) = broker("kafka_to_kafka_killed_again_and_again") else {
-        return;
-    };
+/// A test's broker, topics, workspace, input and expected output.
+struct Setup {
+    addr: String,
+    topic_in: String,
+    topic_out: String,
+    dir: tempfile::TempDir,
+    bids: Vec<Bid>,
+    closers: Vec<Bid>,
+    want: Vec<String>,
+}
+
+/// `None` (the test skips) without `EDDY_TEST_KAFKA`.
+fn setup(test: &str) -> Option<Setup> {
+    let addr = broker(test)?;
     let (topic_in, topic_out) = (unique("crash-in"), unique("crash-out"));
     create_topic(&addr, &topic_in, 2);
     create_topic(&addr, &topic_out, 2);
@@ -216,6 +212,32 @@ fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
     script(dir.path(), &addr, &topic_in, &topic_out);
     let (bids, closers) = input(2);
     let want = oracle::tumble(&bids);
+    Some(Setup {
+        addr,
+        topic_in,
+        topic_out,
+        dir,
+        bids,
+        closers,
+        want,
+    })
+}
+
+#[test]
+fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
+    let _one = serial();
+    let Some(Setup {
+        addr,
+        topic_in,
+        topic_out,
+        dir,
+        bids,
+        closers,
+        want,
+    }) = setup("kafka_to_kafka_killed_again_and_again")
+    else {
+        return;
+    };
     let feeder = {
         let (addr, topic, bids) = (addr.clone(), topic_in.clone(), bids.clone());
         std::thread::spawn(move || {
@@ -249,7 +271,7 @@ fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
     while Instant::now() < deadline
         && rows(&read(&addr, &topic_out, "read_committed")).len() < want.len()
     {}
-    signal(&last, 15);
+    signal(last.id(), 15);
     let status = last.wait().expect("stopped");
     let log = std::fs::read_to_string(dir.path().join("last.log")).unwrap_or_default();
     assert!(status.code() == Some(143), "{status}: {log}");
@@ -275,29 +297,21 @@ fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
     );
 }
 
-/// Sends signal `sig` to `child`.
-fn signal(child: &Child, sig: i32) {
-    let ok = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill runs");
-    assert!(ok.success());
-}
-
 #[test]
 fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
     let _one = serial();
-    let Some(addr) = broker("a_zombie_instance_is_fenced") else {
+    let Some(Setup {
+        addr,
+        topic_in,
+        topic_out,
+        dir,
+        bids,
+        closers,
+        want,
+    }) = setup("a_zombie_instance_is_fenced")
+    else {
         return;
     };
-    let (topic_in, topic_out) = (unique("zombie-in"), unique("zombie-out"));
-    create_topic(&addr, &topic_in, 2);
-    create_topic(&addr, &topic_out, 2);
-    let dir = tempfile::tempdir().expect("temp dir");
-    script(dir.path(), &addr, &topic_in, &topic_out);
-    let (bids, closers) = input(2);
-    let want = oracle::tumble(&bids);
     let (first, second) = bids.split_at(bids.len() / 2);
     produce(&addr, &topic_in, first, Duration::from_millis(10));
     let mut zombie = start(dir.path(), "zombie.log");
@@ -309,13 +323,13 @@ fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
             "the first instance commits nothing"
         );
     }
-    signal(&zombie, 19);
+    signal(zombie.id(), 19);
     let mut taker = start(dir.path(), "taker.log");
     produce(&addr, &topic_in, second, Duration::from_millis(10));
     produce(&addr, &topic_in, &closers, Duration::from_millis(10));
     // the new instance commits while the old one is frozen
     std::thread::sleep(Duration::from_secs(3));
-    signal(&zombie, 18);
+    signal(zombie.id(), 18);
     let status = zombie.wait().expect("the zombie ends");
     let log = std::fs::read_to_string(dir.path().join("zombie.log")).unwrap_or_default();
     assert!(!status.success(), "{log}");
@@ -325,7 +339,7 @@ fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
     while Instant::now() < deadline && got.len() < want.len() {
         got = rows(&read(&addr, &topic_out, "read_committed"));
     }
-    signal(&taker, 15);
+    signal(taker.id(), 15);
     let _ = taker.wait();
     let (missing, extra) = crate::differences(&want, &got);
     assert!(

@@ -190,6 +190,24 @@ const RUN: &[&str] = &[
     "200ms",
 ];
 
+/// [`RUN`] with `flag`'s value replaced.
+fn run_with(flag: &str, value: &'static str) -> Vec<&'static str> {
+    let mut args = RUN.to_vec();
+    let at = args.iter().position(|a| *a == flag).expect("a flag of RUN") + 1;
+    args[at] = value;
+    args
+}
+
+/// Sends signal `sig` (15 TERM, 19 STOP, 18 CONT) to process `pid`.
+fn signal(pid: u32, sig: i32) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
 /// A small seeded generator (xorshift64*).
 struct Rng(u64);
 
@@ -446,11 +464,7 @@ fn a_restart_with_other_partitions_moves_keyed_state_by_key_group() {
             .spawn()
             .expect("starts");
         std::thread::sleep(Duration::from_millis(2500));
-        let stopped = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(stopped.success());
+        signal(child.id(), 15);
         let out = child.wait_with_output().expect("stops");
         assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
     }
@@ -463,9 +477,7 @@ fn a_restart_with_other_partitions_moves_keyed_state_by_key_group() {
     let dir = workspace(&sessions, true);
     let mut child = command(dir.path(), &run("2")).spawn().expect("starts");
     std::thread::sleep(Duration::from_millis(2500));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    signal(child.id(), 15);
     let _ = child.wait();
     let out = eddy(dir.path(), &run("1"));
     assert!(!out.status.success());
