@@ -302,7 +302,7 @@ pub(crate) fn prepare(
     (contributors, pinned): (usize, Option<u64>),
     metrics: &Arc<QueryMetrics>,
 ) -> Result<(Checkpointing, WriterLoop, Receiver<CompletedOrNot>), EngineError> {
-    let name = config.name.as_deref().unwrap_or(job);
+    let name = Checkpointing::name(config, job);
     let json = plan.to_json()?;
     let fingerprint = fingerprint(&json);
     let store = CheckpointStore::open(&config.location, name).map_err(ExecError::from)?;

@@ -19,7 +19,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
 use crate::oracle::{self, Bid};
-use crate::{Rng, command, run_with, seed, serial, signal, text};
+use crate::{Rng, assert_same, command, run_with, seed, serial, signal, text};
 
 fn broker(test: &str) -> Option<String> {
     match std::env::var("EDDY_TEST_KAFKA") {
@@ -202,6 +202,20 @@ struct Setup {
     want: Vec<String>,
 }
 
+impl Setup {
+    /// The output rows read `read_committed`, once they are as many as
+    /// expected (or after two minutes).
+    fn committed(&self) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let got = rows(&read(&self.addr, &self.topic_out, "read_committed"));
+            if got.len() >= self.want.len() || Instant::now() >= deadline {
+                return got;
+            }
+        }
+    }
+}
+
 /// `None` (the test skips) without `EDDY_TEST_KAFKA`.
 fn setup(test: &str) -> Option<Setup> {
     let addr = broker(test)?;
@@ -226,20 +240,18 @@ fn setup(test: &str) -> Option<Setup> {
 #[test]
 fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
     let _one = serial();
-    let Some(Setup {
-        addr,
-        topic_in,
-        topic_out,
-        dir,
-        bids,
-        closers,
-        want,
-    }) = setup("kafka_to_kafka_killed_again_and_again")
-    else {
+    let Some(t) = setup("kafka_to_kafka_killed_again_and_again") else {
         return;
     };
+    let (addr, topic_in, topic_out, dir, want) =
+        (&t.addr, &t.topic_in, &t.topic_out, &t.dir, &t.want);
     let feeder = {
-        let (addr, topic, bids) = (addr.clone(), topic_in.clone(), bids.clone());
+        let (addr, topic, bids, closers) = (
+            addr.clone(),
+            topic_in.clone(),
+            t.bids.clone(),
+            t.closers.clone(),
+        );
         std::thread::spawn(move || {
             produce(&addr, &topic, &bids, Duration::from_secs(12));
             produce(&addr, &topic, &closers, Duration::from_millis(10));
@@ -267,25 +279,14 @@ fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
     feeder.join().expect("input produced");
     // a last instance runs until every window is committed, then stops
     let mut last = start(dir.path(), "last.log");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline
-        && rows(&read(&addr, &topic_out, "read_committed")).len() < want.len()
-    {}
+    t.committed();
     signal(last.id(), 15);
     let status = last.wait().expect("stopped");
     let log = std::fs::read_to_string(dir.path().join("last.log")).unwrap_or_default();
     assert!(status.code() == Some(143), "{status}: {log}");
-    let got = rows(&read(&addr, &topic_out, "read_committed"));
-    let (missing, extra) = crate::differences(&want, &got);
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "seed {seed} ({kills} kills): {} expected, {} committed; missing {:?}, extra or twice {:?}",
-        want.len(),
-        got.len(),
-        &missing[..missing.len().min(3)],
-        &extra[..extra.len().min(3)]
-    );
-    let uncommitted = read(&addr, &topic_out, "read_uncommitted").len();
+    let got = rows(&read(addr, topic_out, "read_committed"));
+    assert_same(&format!("seed {seed} ({kills} kills)"), want, &got);
+    let uncommitted = read(addr, topic_out, "read_uncommitted").len();
     assert!(
         uncommitted > got.len(),
         "seed {seed}: no aborted record seen ({uncommitted} read uncommitted, {} committed)",
@@ -300,24 +301,17 @@ fn kafka_to_kafka_killed_again_and_again_commits_each_row_once() {
 #[test]
 fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
     let _one = serial();
-    let Some(Setup {
-        addr,
-        topic_in,
-        topic_out,
-        dir,
-        bids,
-        closers,
-        want,
-    }) = setup("a_zombie_instance_is_fenced")
-    else {
+    let Some(t) = setup("a_zombie_instance_is_fenced") else {
         return;
     };
-    let (first, second) = bids.split_at(bids.len() / 2);
-    produce(&addr, &topic_in, first, Duration::from_millis(10));
+    let (addr, topic_in, topic_out, dir, want) =
+        (&t.addr, &t.topic_in, &t.topic_out, &t.dir, &t.want);
+    let (first, second) = t.bids.split_at(t.bids.len() / 2);
+    produce(addr, topic_in, first, Duration::from_millis(10));
     let mut zombie = start(dir.path(), "zombie.log");
     // it committed some output: then it hangs (a GC pause, a frozen VM)
     let deadline = Instant::now() + Duration::from_secs(60);
-    while read(&addr, &topic_out, "read_committed").is_empty() {
+    while read(addr, topic_out, "read_committed").is_empty() {
         assert!(
             Instant::now() < deadline,
             "the first instance commits nothing"
@@ -325,8 +319,8 @@ fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
     }
     signal(zombie.id(), 19);
     let mut taker = start(dir.path(), "taker.log");
-    produce(&addr, &topic_in, second, Duration::from_millis(10));
-    produce(&addr, &topic_in, &closers, Duration::from_millis(10));
+    produce(addr, topic_in, second, Duration::from_millis(10));
+    produce(addr, topic_in, &t.closers, Duration::from_millis(10));
     // the new instance commits while the old one is frozen
     std::thread::sleep(Duration::from_secs(3));
     signal(zombie.id(), 18);
@@ -334,21 +328,9 @@ fn a_zombie_instance_is_fenced_and_writes_nothing_twice() {
     let log = std::fs::read_to_string(dir.path().join("zombie.log")).unwrap_or_default();
     assert!(!status.success(), "{log}");
     assert!(log.contains("fenced"), "{log}");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut got = Vec::new();
-    while Instant::now() < deadline && got.len() < want.len() {
-        got = rows(&read(&addr, &topic_out, "read_committed"));
-    }
+    let got = t.committed();
     signal(taker.id(), 15);
     let _ = taker.wait();
-    let (missing, extra) = crate::differences(&want, &got);
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "{} expected, {} committed; missing {:?}, extra or twice {:?}\n{}",
-        want.len(),
-        got.len(),
-        &missing[..missing.len().min(3)],
-        &extra[..extra.len().min(3)],
-        text(&std::fs::read(dir.path().join("taker.log")).unwrap_or_default())
-    );
+    let log = text(&std::fs::read(dir.path().join("taker.log")).unwrap_or_default());
+    assert_same(&format!("after the take-over ({log})"), want, &got);
 }

@@ -351,20 +351,28 @@ fn check(dir: &Path, cases: &[&Case], seed: u64) {
     assert!(bids.len() >= 200_000, "{} bids", bids.len());
     for case in cases {
         let want = (case.reference)(&bids);
-        let got = output(dir, case);
-        let (missing, extra) = differences(&want, &got);
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "seed {seed}: {}: {} rows expected, {} written; {} missing (e.g. {:?}), {} extra or twice (e.g. {:?})",
-            case.name,
-            want.len(),
-            got.len(),
-            missing.len(),
-            &missing[..missing.len().min(3)],
-            extra.len(),
-            &extra[..extra.len().min(3)],
+        assert_same(
+            &format!("seed {seed}: {}", case.name),
+            &want,
+            &output(dir, case),
         );
     }
+}
+
+/// `got` holds exactly the rows of `want`: none missing, none extra or
+/// twice (a few of each are named).
+fn assert_same(context: &str, want: &Rows, got: &Rows) {
+    let (missing, extra) = differences(want, got);
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{context}: {} rows expected, {} written; {} missing (e.g. {:?}), {} extra or twice (e.g. {:?})",
+        want.len(),
+        got.len(),
+        missing.len(),
+        &missing[..missing.len().min(3)],
+        extra.len(),
+        &extra[..extra.len().min(3)],
+    );
 }
 
 /// The crash tests run one at a time: each is a loop of processes paced
