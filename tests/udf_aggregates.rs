@@ -327,3 +327,26 @@ fn median_over_a_rows_frame_matches_a_rescan() {
         assert!(got == want, "partitions {partitions}: frames differ");
     }
 }
+
+/// A frame's first retraction is of a NULL row (never added, so nothing to
+/// retract: the sliding call succeeds), the next of a real one, which `p90`
+/// cannot retract: that release falls back to aggregating its frames afresh
+/// and must read them as they were at each row, not as nothing.
+#[test]
+fn a_failed_retraction_after_a_skipped_null_recomputes_the_frames() {
+    let (_dir, udfs) = udfs();
+    let sql = "CREATE STREAM s (k VARCHAR, x DOUBLE, t TIMESTAMP, WATERMARK FOR t AS t)
+         WITH (connector = 'file', path = 'tests/data/udaf_null_frames.jsonl');
+         SELECT k, t, p90(x) OVER (PARTITION BY k ORDER BY t ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) AS p90
+         FROM s";
+    assert_eq!(
+        rendered(&udfs, sql, 1),
+        [
+            "a | 2026-01-01T00:00:00Z | NULL",
+            "a | 2026-01-01T00:00:01Z | 1.0",
+            "a | 2026-01-01T00:00:02Z | 1.9",
+            "a | 2026-01-01T00:00:03Z | 2.9",
+            "a | 2026-01-01T00:00:04Z | 3.9",
+        ]
+    );
+}

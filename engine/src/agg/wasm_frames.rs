@@ -21,6 +21,7 @@ use crate::agg::frame::{FrameAccumulator, Part};
 use crate::agg::wasm::{SharedInstance, WasmAccumulator};
 use crate::error::{ExecError, ExecResult};
 use crate::exec::grouped_state::{state_batch, state_value};
+use crate::exec::rescale::{Remaps, concat, keep_keyed_rows, remap_ids};
 use crate::types::SqlType;
 use crate::udf::{UdfModule, runtime};
 
@@ -160,6 +161,33 @@ impl WasmFrames {
         Ok(runtime::checked(&instance, slid)?)
     }
 
+    /// The rows of the frame each `Emit` of this release's `ops` read, and
+    /// the emit's output row for each: the frames as they are now (after
+    /// the release), with the ops undone backwards.
+    fn frames_at_emits(&self, ops: &[Op]) -> (Vec<RowRef>, Vec<u32>) {
+        let mut frames: std::collections::HashMap<u32, VecDeque<RowRef>> = Default::default();
+        let mut emitted: Vec<Vec<RowRef>> = Vec::new();
+        for op in ops.iter().rev() {
+            let (Op::Emit(g) | Op::Add(g, _) | Op::Retract(g, _)) = *op;
+            let frame = frames
+                .entry(g)
+                .or_insert_with(|| self.frames[g as usize].clone());
+            match *op {
+                Op::Emit(_) => emitted.push(frame.iter().copied().collect()),
+                Op::Add(..) => {
+                    frame.pop_back();
+                }
+                Op::Retract(_, r) => frame.push_front(r),
+            }
+        }
+        let (mut rows, mut groups) = (Vec::new(), Vec::new());
+        for (i, refs) in emitted.into_iter().rev().enumerate() {
+            groups.extend(std::iter::repeat_n(i as u32, refs.len()));
+            rows.extend(refs);
+        }
+        (rows, groups)
+    }
+
     /// Aggregates every output row's frame afresh.
     fn recompute(&mut self, n: usize) -> ExecResult<ArrayRef> {
         let args = self.gather(&self.rows)?;
@@ -216,6 +244,11 @@ impl FrameAccumulator for WasmFrames {
         let out = match result {
             Some(r) => r,
             None => {
+                if self.mode == Mode::Slide {
+                    // it slid before (a retraction worked), so this release
+                    // did not record its frames' rows: replay them
+                    (self.rows, self.groups) = self.frames_at_emits(&ops);
+                }
                 self.mode = Mode::Recompute;
                 self.recompute(n)?
             }
@@ -349,4 +382,93 @@ impl FrameAccumulator for WasmFrames {
         }
         Ok(())
     }
+
+    /// Batch ids of old worker `w` move past those of the workers before
+    /// it; `mode` is the most settled (a worker that found the aggregate
+    /// cannot retract decides); `table` rows (one per group) follow their
+    /// groups, and are dropped when recomputing.
+    fn split(&self, old: Vec<Vec<Part>>, remaps: &Remaps) -> ExecResult<Vec<Part>> {
+        let (mut next, mut mode) = (0i64, 0i64);
+        let (mut frames, mut args, mut tables) = (Vec::new(), Vec::new(), Vec::new());
+        let mut tableless = false;
+        for (parts, remap) in old.iter().zip(remaps) {
+            let find =
+                |name: &'static str| parts.iter().filter(move |(n, _)| n == name).map(|(_, b)| b);
+            let head = find("head")
+                .next()
+                .ok_or_else(|| ExecError::Internal("a UDF frame state without its head".into()))?;
+            let offset = next;
+            next += state_value(head, "next_batch")?;
+            mode = mode.max(state_value(head, "mode")?);
+            let mut referenced = std::collections::BTreeSet::new();
+            for f in find("frames") {
+                let f = shift(&remap_ids(f, "group", remap)?, "batch", offset)?;
+                referenced.extend(
+                    f.column(1)
+                        .as_primitive::<Int64Type>()
+                        .values()
+                        .iter()
+                        .copied(),
+                );
+                frames.push(f);
+            }
+            for a in find("args") {
+                let a = shift(a, "batch", offset)?;
+                let id = a
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .first()
+                    .copied();
+                if id.is_some_and(|id| referenced.contains(&id)) {
+                    args.push(a);
+                }
+            }
+            match find("table").next() {
+                Some(t) => tables.push(keep_keyed_rows(t, remap)?),
+                None => tableless |= remap.iter().any(Option::is_some),
+            }
+        }
+        let one = |v: i64| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
+        let head = vec![
+            ("next_batch".to_string(), one(next)),
+            ("mode".to_string(), one(mode)),
+        ];
+        let mut out = vec![("head".to_string(), state_batch(head, 1)?)];
+        if let Some(f) = concat(frames)? {
+            out.push(("frames".into(), f));
+        }
+        out.extend(args.into_iter().map(|a| ("args".to_string(), a)));
+        if mode != Mode::Recompute as i64 {
+            if tableless {
+                return Err(ExecError::Internal(
+                    "a sliding UDF frame state without its table".into(),
+                ));
+            }
+            if let Some(t) = concat(tables)? {
+                out.push(("table".into(), t));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `batch` with `offset` added to its BIGINT column `name`.
+fn shift(batch: &RecordBatch, name: &str, offset: i64) -> ExecResult<RecordBatch> {
+    let (i, _) = batch
+        .schema()
+        .column_with_name(name)
+        .ok_or_else(|| ExecError::Internal(format!("a UDF frame state lacks '{name}'")))?;
+    let values = batch
+        .column(i)
+        .as_primitive_opt::<Int64Type>()
+        .ok_or_else(|| {
+            ExecError::Internal(format!("a UDF frame state's '{name}' is not BIGINT"))
+        })?;
+    let mut columns = batch.columns().to_vec();
+    columns[i] = Arc::new(Int64Array::from_iter_values(
+        values.values().iter().map(|v| v + offset),
+    ));
+    RecordBatch::try_new(batch.schema(), columns)
+        .map_err(|e| ExecError::arrow("splitting a UDF frame state", e))
 }

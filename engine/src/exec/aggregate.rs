@@ -295,11 +295,10 @@ impl Operator for GroupAggregateOp {
     }
 
     fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        // one per old worker when the state moved to another number of them
         self.emitted = state
-            .part("emitted")?
-            .column(0)
-            .as_boolean_opt()
-            .is_some_and(|b| b.value(0));
+            .parts("emitted")
+            .any(|p| p.column(0).as_boolean_opt().is_some_and(|b| b.value(0)));
         for groups in state.parts("groups") {
             self.state()?.restore(groups, 0)?;
         }

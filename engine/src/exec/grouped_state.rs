@@ -59,6 +59,11 @@ impl Frozen {
         }
     }
 
+    /// Groups held.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
     /// Approximate bytes held.
     pub fn size(&self) -> usize {
         let arrays = self.keys.iter().chain(self.states.iter().flatten());

@@ -11,6 +11,7 @@ pub(crate) mod grouped_state;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;
+pub mod rescale;
 pub(crate) mod row_window;
 pub(crate) mod stateless;
 pub(crate) mod top_n;

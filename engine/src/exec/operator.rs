@@ -197,12 +197,27 @@ pub trait Operator: Send {
     }
 
     /// Whether a state of this operator may be split by key group and
-    /// merged (a restore with another number of workers): every part with
-    /// key columns (`key0`, ...) holds rows that stand alone, and the parts
-    /// without are the same on every worker. `false` (the default) for an
-    /// operator whose parts refer to one another.
+    /// merged (a restore with another number of workers, see
+    /// [`Self::split_state`]). `false` (the default): its parts refer to
+    /// one another in a way no split has been written for.
     fn rescalable(&self) -> bool {
         false
+    }
+
+    /// The share of the old workers' states of this operator (`parts`, by
+    /// old worker) that a new worker holds: the keys `owns` says it owns.
+    /// Only called when [`Self::rescalable`]. The default
+    /// ([`split_keyed`](crate::exec::rescale::split_keyed)) fits states
+    /// whose keyed parts hold rows that stand alone.
+    ///
+    /// # Errors
+    /// Keys that cannot be hashed, or parts of another shape.
+    fn split_state(
+        &self,
+        parts: Vec<OperatorState>,
+        owns: &crate::exec::rescale::Owns<'_>,
+    ) -> ExecResult<OperatorState> {
+        crate::exec::rescale::split_keyed(parts, owns)
     }
 
     /// The input has ended (not cancelled): emit whatever is still held.

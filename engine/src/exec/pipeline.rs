@@ -116,6 +116,25 @@ impl Pipeline {
             .collect()
     }
 
+    /// Operator `i`'s share of its old workers' states (see
+    /// [`Operator::split_state`]).
+    ///
+    /// # Errors
+    /// See [`Operator::split_state`].
+    pub fn split_state(
+        &self,
+        i: usize,
+        parts: Vec<OperatorState>,
+        owns: &crate::exec::rescale::Owns<'_>,
+    ) -> ExecResult<OperatorState> {
+        match self.ops.get(i) {
+            Some(op) => op.split_state(parts, owns),
+            None => Err(crate::error::ExecError::Internal(format!(
+                "no operator {i} to split a state for"
+            ))),
+        }
+    }
+
     /// The name of operator `i` (for messages).
     pub fn operator_name(&self, i: usize) -> &'static str {
         self.ops.get(i).map_or("?", |op| op.name())

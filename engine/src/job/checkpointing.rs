@@ -19,7 +19,7 @@ use crate::exec::operator::OperatorState;
 use crate::exec::pipeline::Pipeline;
 use crate::job::topology::Topology;
 use crate::plan::physical::PhysicalPlan;
-use arrow::array::{ArrayRef, BooleanArray};
+use arrow::array::ArrayRef;
 
 /// How a job checkpoints (`--checkpoint-dir`, `checkpoint.interval`).
 #[derive(Debug, Clone)]
@@ -192,7 +192,13 @@ impl Restored {
                     self.manifest.partitions
                 ))));
             }
-            states.push(split(parts, instance, count)?);
+            let owns = |keys: &[ArrayRef]| -> ExecResult<Vec<bool>> {
+                Ok(key_groups(keys)?
+                    .into_iter()
+                    .map(|g| worker_of(g, count) == instance)
+                    .collect())
+            };
+            states.push(pipeline.split_state(i, parts, &owns)?);
         }
         pipeline.restore(states)
     }
@@ -201,46 +207,6 @@ impl Restored {
     pub fn next_id(&self) -> u64 {
         self.manifest.id + 1
     }
-}
-
-/// The part of old workers' states (`parts`, by old worker) that worker
-/// `instance` of `count` owns: the rows of keyed parts (with `key0`, ...)
-/// whose key group it owns, and the other parts from the first old worker
-/// (they are the same on every worker: the clock).
-fn split(parts: Vec<OperatorState>, instance: usize, count: usize) -> ExecResult<OperatorState> {
-    let mut out = OperatorState::default();
-    for (w, state) in parts.into_iter().enumerate() {
-        for (name, batch) in state.parts {
-            let keys: Vec<ArrayRef> = batch
-                .schema()
-                .fields()
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| {
-                    f.name()
-                        .strip_prefix("key")
-                        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                })
-                .map(|(i, _)| batch.column(i).clone())
-                .collect();
-            if keys.is_empty() {
-                if w == 0 {
-                    out.push(&name, batch);
-                }
-                continue;
-            }
-            let mine: BooleanArray = key_groups(&keys)?
-                .into_iter()
-                .map(|g| Some(worker_of(g, count) == instance))
-                .collect();
-            let kept = arrow::compute::filter_record_batch(&batch, &mine)
-                .map_err(|e| ExecError::arrow("splitting a state by key group", e))?;
-            if kept.num_rows() > 0 {
-                out.push(&name, kept);
-            }
-        }
-    }
-    Ok(out)
 }
 
 impl Checkpointing {

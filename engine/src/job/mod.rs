@@ -26,6 +26,8 @@ mod edge;
 mod launch;
 mod live;
 mod manager;
+#[cfg(test)]
+mod rescale_tests;
 mod sink_stage;
 mod source_stage;
 mod stage;

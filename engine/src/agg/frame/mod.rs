@@ -21,6 +21,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::agg::AggregateFunction;
 use crate::error::{ExecError, ExecResult};
+use crate::exec::rescale::{Remaps, concat, keep_keyed_rows, remap_ids};
 use crate::types::SqlType;
 
 /// A state part: (name, rows).
@@ -61,6 +62,14 @@ pub trait FrameAccumulator: Send {
     /// # Errors
     /// Parts of another shape.
     fn restore(&mut self, parts: &[Part]) -> ExecResult<()>;
+
+    /// The share of old workers' snapshots (`old`, by worker) that a new
+    /// worker keeps, renumbered: `remaps[w][g]` is old worker `w`'s group
+    /// `g` on the new worker (`None`: another worker's now).
+    ///
+    /// # Errors
+    /// Parts of another shape.
+    fn split(&self, old: Vec<Vec<Part>>, remaps: &Remaps) -> ExecResult<Vec<Part>>;
 }
 
 /// The frame accumulator of a built-in aggregate over an argument of type
@@ -262,6 +271,23 @@ impl<F: Frame> FrameAccumulator for Frames<F> {
             .map_or(0, |(_, b)| b.num_rows());
         self.groups.resize_with(n, F::default);
         F::load(&mut self.groups, parts)
+    }
+
+    /// `groups` (row `g`: group `g`) keeps the owned groups' rows, `rows`
+    /// (a `group` column) the owned groups' rows, renumbered.
+    fn split(&self, old: Vec<Vec<Part>>, remaps: &Remaps) -> ExecResult<Vec<Part>> {
+        let (mut groups, mut rows) = (Vec::new(), Vec::new());
+        for (parts, remap) in old.iter().zip(remaps) {
+            groups.push(keep_keyed_rows(part(parts, "groups")?, remap)?);
+            rows.push(remap_ids(part(parts, "rows")?, "group", remap)?);
+        }
+        let mut out = Vec::new();
+        for (name, batches) in [("groups", groups), ("rows", rows)] {
+            if let Some(b) = concat(batches)? {
+                out.push((name.to_string(), b));
+            }
+        }
+        Ok(out)
     }
 }
 

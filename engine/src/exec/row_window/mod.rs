@@ -266,6 +266,19 @@ impl Operator for RowWindowOp {
         self.restore_state(state)
     }
 
+    /// Partitions renumber as they move (see `row_window/state.rs`).
+    fn rescalable(&self) -> bool {
+        true
+    }
+
+    fn split_state(
+        &self,
+        parts: Vec<OperatorState>,
+        owns: &crate::exec::rescale::Owns<'_>,
+    ) -> ExecResult<OperatorState> {
+        self.split_states(parts, owns)
+    }
+
     fn retained_event_time(&self) -> Option<i64> {
         // rows not yet released (their outputs are still to come)
         self.pending

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, AsArray, Int64Array};
 use arrow::datatypes::Int64Type;
+use arrow::record_batch::RecordBatch;
 
 use super::RowWindowOp;
 use crate::error::{ExecError, ExecResult};
 use crate::exec::aggregate::state_batch;
 use crate::exec::operator::OperatorState;
+use crate::exec::rescale::{Owns, concat, keep_keyed_rows, keep_rows, remap_ids};
 
 impl RowWindowOp {
     /// Parts: `clock`; `keys` (partition keys in id order); `pending` (rows
@@ -93,5 +95,73 @@ impl RowWindowOp {
             f.restore(&parts)?;
         }
         Ok(())
+    }
+
+    /// The share of old workers' states ([`RowWindowOp::snapshot_state`],
+    /// by worker) that a new worker owning the partition keys `owns`
+    /// accepts holds: its partitions renumbered worker by worker, their
+    /// frame times and accumulators, and the waiting rows of its keys.
+    pub(super) fn split_states(
+        &self,
+        old: Vec<OperatorState>,
+        owns: &Owns<'_>,
+    ) -> ExecResult<OperatorState> {
+        let mut out = OperatorState::default();
+        let mut remaps = Vec::new();
+        let (mut keys, mut times, mut next) = (Vec::new(), Vec::new(), 0u32);
+        for (w, state) in old.iter().enumerate() {
+            if w == 0 {
+                out.push("clock", state.part("clock")?.clone());
+            }
+            let k = state.part("keys")?;
+            let mine = owns(k.columns())?;
+            let remap: Vec<Option<u32>> = mine
+                .iter()
+                .map(|&m| {
+                    m.then(|| {
+                        next += 1;
+                        next - 1
+                    })
+                })
+                .collect();
+            keys.push(keep_keyed_rows(k, &remap)?);
+            times.push(remap_ids(state.part("times")?, "partition", &remap)?);
+            for p in state.parts("pending") {
+                let key_values: Vec<ArrayRef> = self
+                    .keys
+                    .iter()
+                    .map(|e| e.evaluate(p))
+                    .collect::<ExecResult<_>>()?;
+                let kept = keep_rows(p, &owns(&key_values)?)?;
+                if kept.num_rows() > 0 {
+                    out.push("pending", kept);
+                }
+            }
+            remaps.push(remap);
+        }
+        for (name, parts) in [("keys", keys), ("times", times)] {
+            if let Some(b) = concat(parts)? {
+                out.push(name, b);
+            }
+        }
+        for (k, f) in self.frames.iter().enumerate() {
+            let prefix = format!("c{k}.");
+            let per_worker: Vec<Vec<(String, RecordBatch)>> = old
+                .iter()
+                .map(|state| {
+                    state
+                        .parts
+                        .iter()
+                        .filter_map(|(n, b)| {
+                            n.strip_prefix(&prefix).map(|n| (n.to_string(), b.clone()))
+                        })
+                        .collect()
+                })
+                .collect();
+            for (name, batch) in f.split(per_worker, &remaps)? {
+                out.push(&format!("{prefix}{name}"), batch);
+            }
+        }
+        Ok(out)
     }
 }

@@ -326,56 +326,67 @@ impl WindowAssigner for Panes {
     }
 
     /// Parts: `next_start` (one row, NULL when none), then per pane in time
-    /// order a `pane` row (its start) followed by its `frozen` parts and its
-    /// `live` part, each laid out as [`GroupedState::snapshot`]; parts keep
-    /// their order, so windows merge them in the same order (and float sums
-    /// round the same way).
+    /// order its `frozen` parts and its `live` part, each a `pane` column
+    /// (the pane's start) before the layout of [`GroupedState::snapshot`].
+    /// Every keyed row stands alone, so the state splits by key group; a
+    /// pane's parts keep their order, so windows merge them in the same
+    /// order (and float sums round the same way).
     fn snapshot(&mut self, out: &mut OperatorState) -> ExecResult<()> {
         let next = Arc::new(Int64Array::from(vec![self.next_start])) as ArrayRef;
         out.push(
             "next_start",
             state_batch(vec![("next_start".into(), next)], 1)?,
         );
-        for (&start, pane) in self.panes.iter_mut() {
-            let at = Arc::new(Int64Array::from(vec![start])) as ArrayRef;
-            out.push("pane", state_batch(vec![("pane".into(), at)], 1)?);
-            for part in &pane.frozen {
-                out.push("frozen", part.to_batch(Vec::new())?);
+        let pane = |start: i64, n: usize| {
+            vec![(
+                "pane".to_string(),
+                Arc::new(Int64Array::from(vec![start; n])) as ArrayRef,
+            )]
+        };
+        for (&start, p) in self.panes.iter_mut() {
+            for part in p.frozen.iter().filter(|f| f.len() > 0) {
+                out.push("frozen", part.to_batch(pane(start, part.len()))?);
             }
-            if let Some(live) = &mut pane.live {
-                out.push("live", live.snapshot(Vec::new())?);
+            if let Some(live) = p.live.as_mut().filter(|l| l.len() > 0) {
+                let n = live.len();
+                out.push("live", live.snapshot(pane(start, n))?);
             }
         }
         Ok(())
     }
 
+    /// Loads [`Panes::snapshot`]s: one, or the parts of several workers'
+    /// (another number of workers), whose keys are disjoint. Windows from
+    /// the earliest `next_start` on are still to be emitted: before a
+    /// worker's own `next_start` none covers its panes.
     fn restore(&mut self, state: &OperatorState) -> ExecResult<()> {
-        let mut pane: Option<i64> = None;
         for (name, part) in &state.parts {
             match name.as_str() {
                 "clock" => {}
                 "next_start" => {
-                    self.next_start = part
+                    let next = part
                         .column(0)
                         .as_primitive_opt::<arrow::datatypes::Int64Type>()
                         .filter(|c| c.is_valid(0))
                         .map(|c| c.value(0));
+                    self.next_start = match (self.next_start, next) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
                 }
-                "pane" => {
+                "frozen" => {
                     let start = state_value(part, "pane")?;
-                    self.panes.insert(start, Pane::default());
-                    pane = Some(start);
+                    let pane = self.panes.entry(start).or_default();
+                    pane.frozen.push(Frozen::from_batch(part, 1));
                 }
-                "frozen" | "live" => {
-                    let p = pane
-                        .and_then(|s| self.panes.get_mut(&s))
-                        .ok_or_else(|| ExecError::Internal("a pane part before its pane".into()))?;
-                    if name == "frozen" {
-                        p.frozen.push(Frozen::from_batch(part, 0));
-                    } else {
-                        let mut live = self.spec.new_state()?;
-                        live.restore(part, 0)?;
-                        p.live = Some(live);
+                "live" => {
+                    let start = state_value(part, "pane")?;
+                    let pane = self.panes.entry(start).or_default();
+                    if pane.live.is_none() {
+                        pane.live = Some(self.spec.new_state()?);
+                    }
+                    if let Some(live) = &mut pane.live {
+                        live.restore(part, 1)?;
                     }
                 }
                 other => {
@@ -386,6 +397,12 @@ impl WindowAssigner for Panes {
             }
         }
         Ok(())
+    }
+
+    /// `frozen` and `live` parts hold one row per (pane, key); `next_start`
+    /// combines by minimum.
+    fn rescalable(&self) -> bool {
+        true
     }
 
     fn retained_event_time(&self) -> Option<i64> {

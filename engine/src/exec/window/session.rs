@@ -482,29 +482,32 @@ impl WindowAssigner for Sessions {
         32
     }
 
-    /// Parts: `keys`: every key the
-    /// operator has seen, in key-id order (ids decide the output order of
-    /// sessions that end together); `sessions`: one row per open session, in
-    /// each key's order — `key_id`, `start`, `end`, then its one-group state
-    /// laid out as [`GroupedState::snapshot`].
+    /// Parts: `keys`: every key the operator has seen, in key-id order
+    /// (ids decide the output order of sessions that end together);
+    /// `sessions`: one row per open session, in each key's order — `start`,
+    /// `end`, the key (`key0`, ...), then its one-group state laid out as
+    /// [`GroupedState::snapshot`]. Every row stands alone, so the state
+    /// splits by key group.
     fn snapshot(&mut self, out: &mut OperatorState) -> ExecResult<()> {
-        let keys: Vec<(String, ArrayRef)> = self
-            .keys
-            .key_columns()?
-            .into_iter()
+        let key_columns = self.keys.key_columns()?;
+        let keys: Vec<(String, ArrayRef)> = key_columns
+            .iter()
             .enumerate()
-            .map(|(i, k)| (format!("key{i}"), k))
+            .map(|(i, k)| (format!("key{i}"), k.clone()))
             .collect();
         out.push("keys", state_batch(keys, self.keys.len())?);
         let mut rows = Vec::new();
         for (key, list) in self.sessions.iter_mut().enumerate() {
             for s in list {
                 let one = |v: i64| Arc::new(Int64Array::from(vec![v])) as ArrayRef;
-                rows.push(s.state.snapshot(vec![
-                    ("key_id".into(), one(key as i64)),
-                    ("start".into(), one(s.start)),
-                    ("end".into(), one(s.end)),
-                ])?);
+                let mut prefix = vec![("start".into(), one(s.start)), ("end".into(), one(s.end))];
+                prefix.extend(
+                    key_columns
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| (format!("key{i}"), k.slice(key, 1))),
+                );
+                rows.push(s.state.snapshot(prefix)?);
             }
         }
         if let Some(first) = rows.first() {
@@ -515,22 +518,30 @@ impl WindowAssigner for Sessions {
         Ok(())
     }
 
+    /// Loads [`Sessions::snapshot`]s: one, or the parts of several workers'
+    /// (another number of workers), whose keys are disjoint.
     fn restore(&mut self, state: &OperatorState) -> ExecResult<()> {
-        let keys = state.part("keys")?;
         let mut ids = Vec::new();
-        self.keys
-            .intern(keys.columns(), keys.num_rows(), &mut ids)?;
-        self.sessions.resize_with(self.keys.len(), Vec::new);
-        self.next_check.resize(self.keys.len(), i64::MAX);
+        for keys in state.parts("keys") {
+            self.keys
+                .intern(keys.columns(), keys.num_rows(), &mut ids)?;
+        }
         for part in state.parts("sessions") {
-            for i in 0..part.num_rows() {
+            let key_columns: Vec<ArrayRef> = part
+                .schema()
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.name().starts_with("key"))
+                .map(|(i, _)| part.column(i).clone())
+                .collect();
+            let skip = 2 + key_columns.len();
+            self.keys.intern(&key_columns, part.num_rows(), &mut ids)?;
+            self.sessions.resize_with(self.keys.len(), Vec::new);
+            for (i, &key) in ids.iter().enumerate() {
                 let row = part.slice(i, 1);
-                let key = u32::try_from(state_value(&row, "key_id")?)
-                    .ok()
-                    .filter(|&k| (k as usize) < self.sessions.len())
-                    .ok_or_else(|| ExecError::Internal("a session of an unknown key".into()))?;
                 let mut s = self.spec.new_state_keyed_by(&[])?;
-                s.restore(&row, 3)?;
+                s.restore(&row, skip)?;
                 self.sessions[key as usize].push(OpenSession {
                     start: state_value(&row, "start")?,
                     end: state_value(&row, "end")?,
@@ -538,10 +549,17 @@ impl WindowAssigner for Sessions {
                 });
             }
         }
+        self.sessions.resize_with(self.keys.len(), Vec::new);
+        self.next_check.resize(self.keys.len(), i64::MAX);
         for key in 0..self.sessions.len() as u32 {
             self.schedule(key);
         }
         Ok(())
+    }
+
+    /// `keys` and `sessions` hold one row per key and per (session, key).
+    fn rescalable(&self) -> bool {
+        true
     }
 
     fn retained_event_time(&self) -> Option<i64> {
