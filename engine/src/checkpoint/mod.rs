@@ -105,6 +105,33 @@ pub struct Manifest {
     pub finished: bool,
     /// The snapshot files.
     pub files: Vec<FileEntry>,
+    /// The run that wrote it (see [`new_run`]): its directory's suffix.
+    /// Empty for checkpoints of builds before runs were named.
+    #[serde(default)]
+    pub run: String,
+}
+
+/// A checkpoint as a sink's last commit names it: `id` (0: none yet) and
+/// the run that wrote it (`None`: a marker of a build before runs were
+/// named, the newest complete checkpoint `id` then).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointRef {
+    /// The checkpoint's id.
+    pub id: u64,
+    /// The run that wrote it.
+    pub run: Option<String>,
+}
+
+/// A name for this run's checkpoints, unique among the runs of a query and
+/// growing with time (nanoseconds since the epoch, then the process id, in
+/// fixed-width hex): every run writes its checkpoints into directories of
+/// its own, so an instance that was paused and has been replaced (a zombie)
+/// can never overwrite the files of the one that took over.
+pub fn new_run() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    format!("{nanos:016x}{:08x}", std::process::id())
 }
 
 fn one() -> usize {
@@ -128,6 +155,7 @@ impl Manifest {
             partitions: 1,
             finished: false,
             files: Vec::new(),
+            run: String::new(),
         }
     }
 

@@ -72,7 +72,7 @@ pub fn read_states(
     }
     named.sort_unstable();
     for (op, _, part, name) in named {
-        for batch in store.read(manifest.id, name)? {
+        for batch in store.read(manifest, name)? {
             states[op].push(part, batch);
         }
     }

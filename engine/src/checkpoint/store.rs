@@ -1,6 +1,9 @@
-//! Where checkpoints live: `<root>/<query>/chk-<id, 20 digits>/`, each
-//! holding its snapshot files (Arrow IPC) and, written last, atomically,
-//! `_MANIFEST.json`. A directory without a manifest is an incomplete
+//! Where checkpoints live: `<root>/<query>/chk-<id, 20 digits>-<run>/`,
+//! each holding its snapshot files (Arrow IPC) and, written last,
+//! atomically, `_MANIFEST.json`. Every run of the query writes into
+//! directories named by its own run ([`crate::checkpoint::new_run`]), so
+//! two instances (one a zombie about to find itself fenced) never write
+//! the same file. A directory without a manifest is an incomplete
 //! checkpoint (the process died while writing it): it is never read, and
 //! [`CheckpointStore::prune`] deletes it.
 //!
@@ -40,6 +43,8 @@ pub struct CheckpointStore {
     query: Path,
     /// The location as given, for messages.
     location: String,
+    /// The run whose checkpoints this store writes (empty: unnamed).
+    run: String,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -92,12 +97,25 @@ impl CheckpointStore {
             store: Arc::new(local),
             query: Path::from(query),
             location: location.to_string(),
+            run: String::new(),
             runtime,
         })
     }
 
-    fn checkpoint(&self, id: u64) -> Path {
-        self.query.clone().join(format!("chk-{id:020}"))
+    /// This store writing the checkpoints of run `run`.
+    pub fn for_run(mut self, run: &str) -> Self {
+        self.run = run.to_string();
+        self
+    }
+
+    /// The directory of checkpoint `id` of run `run`.
+    fn checkpoint(&self, id: u64, run: &str) -> Path {
+        let name = if run.is_empty() {
+            format!("chk-{id:020}")
+        } else {
+            format!("chk-{id:020}-{run}")
+        };
+        self.query.clone().join(name)
     }
 
     fn failed(&self, doing: String) -> impl FnOnce(object_store::Error) -> CheckpointError + '_ {
@@ -138,7 +156,7 @@ impl CheckpointStore {
         }
         let bytes = writer.into_inner().map_err(encode)?;
         let size = bytes.len() as u64;
-        let path = self.checkpoint(id).join(name);
+        let path = self.checkpoint(id, &self.run).join(name);
         self.runtime
             .block_on(self.store.put(&path, PutPayload::from(bytes)))
             .map_err(self.failed(format!("writing {path}")))?;
@@ -149,15 +167,17 @@ impl CheckpointStore {
         })
     }
 
-    /// Completes checkpoint `manifest.id`: its manifest, written last and
-    /// atomically, after every file it names.
+    /// Completes checkpoint `manifest.id` of this store's run: its
+    /// manifest, written last and atomically, after every file it names.
     ///
     /// # Errors
     /// The store refuses the manifest (then the checkpoint stays incomplete).
     pub fn commit(&self, manifest: &Manifest) -> Result<(), CheckpointError> {
-        let json = serde_json::to_vec_pretty(manifest)
+        let mut manifest = manifest.clone();
+        manifest.run.clone_from(&self.run);
+        let json = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| self.corrupt(format!("encoding the manifest: {e}")))?;
-        let path = self.checkpoint(manifest.id).join(MANIFEST);
+        let path = self.checkpoint(manifest.id, &self.run).join(MANIFEST);
         if failpoint("before-manifest", manifest.id) {
             std::process::abort();
         }
@@ -173,28 +193,38 @@ impl CheckpointStore {
         Ok(())
     }
 
-    /// The ids of the checkpoints present, complete or not, ascending.
-    fn ids(&self) -> Result<Vec<u64>, CheckpointError> {
+    /// The checkpoints present, complete or not, as (id, run), ascending.
+    fn ids(&self) -> Result<Vec<(u64, String)>, CheckpointError> {
         let listed = self
             .runtime
             .block_on(self.store.list_with_delimiter(Some(&self.query)))
             .map_err(self.failed(format!("listing {}", self.query)))?;
-        let mut ids: Vec<u64> = listed
+        let mut ids: Vec<(u64, String)> = listed
             .common_prefixes
             .iter()
-            .filter_map(|p| p.filename()?.strip_prefix("chk-")?.parse().ok())
+            .filter_map(|p| {
+                let name = p.filename()?.strip_prefix("chk-")?;
+                let (id, run) = name.split_at_checked(20)?;
+                let run = match run.strip_prefix('-') {
+                    Some(r) => r,
+                    None if run.is_empty() => "",
+                    None => return None,
+                };
+                Some((id.parse().ok()?, run.to_string()))
+            })
             .collect();
         ids.sort_unstable();
         Ok(ids)
     }
 
-    /// The manifest of checkpoint `id`, if it is complete (a manifest that
-    /// is not valid JSON was torn while written: the checkpoint is not).
+    /// The manifest of checkpoint `id` of run `run`, if it is complete (a
+    /// manifest that is not valid JSON was torn while written: the
+    /// checkpoint is not).
     ///
     /// # Errors
     /// The store cannot be read, or the manifest is not one Eddy wrote.
-    pub fn manifest(&self, id: u64) -> Result<Option<Manifest>, CheckpointError> {
-        let path = self.checkpoint(id).join(MANIFEST);
+    fn manifest_of(&self, id: u64, run: &str) -> Result<Option<Manifest>, CheckpointError> {
+        let path = self.checkpoint(id, run).join(MANIFEST);
         let got = self.runtime.block_on(async {
             match self.store.get(&path).await {
                 Ok(r) => r.bytes().await.map(Some),
@@ -206,7 +236,7 @@ impl CheckpointStore {
             return Ok(None);
         };
         // a torn manifest (a store without atomic writes): never completed
-        let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+        let Ok(mut m) = serde_json::from_slice::<Manifest>(&bytes) else {
             return Ok(None);
         };
         if m.version != MANIFEST_VERSION || m.id != id {
@@ -215,28 +245,56 @@ impl CheckpointStore {
                 m.version, m.id
             )));
         }
+        // the directory names the run (a manifest of before runs had none)
+        m.run = run.to_string();
         Ok(Some(m))
     }
 
-    /// The newest complete checkpoint, if any.
+    /// The manifest of complete checkpoint `id`: of run `run`, or (`None`)
+    /// the newest run's.
     ///
     /// # Errors
-    /// The store cannot be read, or the newest manifest is not one Eddy wrote.
-    pub fn latest(&self) -> Result<Option<Manifest>, CheckpointError> {
-        for id in self.ids()?.into_iter().rev() {
-            if let Some(m) = self.manifest(id)? {
+    /// The store cannot be read, or the manifest is not one Eddy wrote.
+    pub fn manifest(
+        &self,
+        id: u64,
+        run: Option<&str>,
+    ) -> Result<Option<Manifest>, CheckpointError> {
+        if let Some(run) = run {
+            return self.manifest_of(id, run);
+        }
+        for (_, run) in self.ids()?.into_iter().rev().filter(|(i, _)| *i == id) {
+            if let Some(m) = self.manifest_of(id, &run)? {
                 return Ok(Some(m));
             }
         }
         Ok(None)
     }
 
-    /// The batches of snapshot file `name` of checkpoint `id`.
+    /// The newest complete checkpoint, if any (of two runs with the same
+    /// id, the later run's).
+    ///
+    /// # Errors
+    /// The store cannot be read, or the newest manifest is not one Eddy wrote.
+    pub fn latest(&self) -> Result<Option<Manifest>, CheckpointError> {
+        for (id, run) in self.ids()?.into_iter().rev() {
+            if let Some(m) = self.manifest_of(id, &run)? {
+                return Ok(Some(m));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The batches of snapshot file `name` of the checkpoint of `manifest`.
     ///
     /// # Errors
     /// The file is missing or is not Arrow IPC.
-    pub fn read(&self, id: u64, name: &str) -> Result<Vec<RecordBatch>, CheckpointError> {
-        let path = self.checkpoint(id).join(name);
+    pub fn read(
+        &self,
+        manifest: &Manifest,
+        name: &str,
+    ) -> Result<Vec<RecordBatch>, CheckpointError> {
+        let path = self.checkpoint(manifest.id, &manifest.run).join(name);
         let bytes = self
             .runtime
             .block_on(async { self.store.get(&path).await?.bytes().await })
@@ -256,13 +314,13 @@ impl CheckpointStore {
         self.delete(&self.query)
     }
 
-    /// Deletes the checkpoints newer than `id` (complete or not).
+    /// Deletes the checkpoints newer than `id` (complete or not, of any run).
     ///
     /// # Errors
     /// The store cannot be listed or refuses a deletion.
     pub fn discard_after(&self, id: u64) -> Result<(), CheckpointError> {
-        for newer in self.ids()?.into_iter().filter(|n| *n > id) {
-            self.delete(&self.checkpoint(newer))?;
+        for (newer, run) in self.ids()?.into_iter().filter(|(n, _)| *n > id) {
+            self.delete(&self.checkpoint(newer, &run))?;
         }
         Ok(())
     }
@@ -280,34 +338,45 @@ impl CheckpointStore {
         Ok(())
     }
 
-    /// Keeps the `keep` newest complete checkpoints (and any checkpoint
-    /// newer than them, which may be being written); deletes the rest,
-    /// incomplete ones included. Returns the ids deleted.
+    /// Keeps the `keep` newest complete checkpoints of this run (and any
+    /// of its checkpoints newer than them, which may be being written);
+    /// deletes its older ones, incomplete ones included. Another run's
+    /// checkpoints go once this run has `keep` complete ones newer than
+    /// them: until then the one this run resumed from is kept, and a newer
+    /// one of another run (a zombie's) is left to the next restart's
+    /// [`CheckpointStore::discard_after`]. Returns the ids deleted.
     ///
     /// # Errors
     /// The store cannot be listed or refuses a deletion.
     pub fn prune(&self, keep: usize) -> Result<Vec<u64>, CheckpointError> {
+        let keep = keep.max(1);
         let ids = self.ids()?;
         let mut complete = Vec::new();
-        for &id in ids.iter().rev() {
-            if complete.len() == keep.max(1) {
+        for (id, _) in ids.iter().rev().filter(|(_, r)| *r == self.run) {
+            if complete.len() == keep {
                 break;
             }
-            if self.manifest(id)?.is_some() {
-                complete.push(id);
+            if self.manifest_of(*id, &self.run)?.is_some() {
+                complete.push(*id);
             }
         }
-        let Some(&oldest_kept) = complete.last() else {
+        let (Some(&newest), Some(&oldest_kept)) = (complete.first(), complete.last()) else {
             return Ok(Vec::new());
         };
-        let doomed: Vec<u64> = ids
+        let doomed: Vec<(u64, String)> = ids
             .into_iter()
-            .filter(|id| *id < oldest_kept || (!complete.contains(id) && *id < complete[0]))
+            .filter(|(id, run)| {
+                if *run == self.run {
+                    *id < oldest_kept || (!complete.contains(id) && *id < newest)
+                } else {
+                    complete.len() == keep && *id < oldest_kept
+                }
+            })
             .collect();
-        for &id in &doomed {
-            self.delete(&self.checkpoint(id))?;
+        for (id, run) in &doomed {
+            self.delete(&self.checkpoint(*id, run))?;
         }
-        Ok(doomed)
+        Ok(doomed.into_iter().map(|(id, _)| id).collect())
     }
 }
 
@@ -364,7 +433,7 @@ mod tests {
         let latest = store.latest().unwrap().expect("a complete checkpoint");
         assert_eq!(latest, second);
         assert_eq!(latest.files[0].rows, 2);
-        let back = store.read(2, "2_tumble-groups.arrow").unwrap();
+        let back = store.read(&latest, "2_tumble-groups.arrow").unwrap();
         assert_eq!(back, [batch(&["a", "b"], &[1, 2])]);
         // another query's checkpoints are its own
         let other = CheckpointStore::open(root.to_str().unwrap(), "q2").unwrap();
@@ -383,7 +452,8 @@ mod tests {
         checkpoint(&store, 6, false);
         let deleted = store.prune(2).unwrap();
         assert_eq!(deleted, [1, 2, 4]);
-        assert_eq!(store.ids().unwrap(), [3, 5, 6]);
+        let left: Vec<u64> = store.ids().unwrap().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(left, [3, 5, 6]);
         assert_eq!(store.latest().unwrap().map(|m| m.id), Some(5));
         assert!(!dir.path().join("q/chk-00000000000000000001").exists());
     }
@@ -410,5 +480,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot name"), "{e}");
+    }
+
+    #[test]
+    fn runs_write_their_own_directories_and_prune_only_what_they_outgrew() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        let old = CheckpointStore::open(root, "q").unwrap().for_run("a");
+        for id in 1..=3 {
+            checkpoint(&old, id, true);
+        }
+        // run b resumes from 3 while a (a zombie) writes 4; b writes 4 too
+        let new = CheckpointStore::open(root, "q").unwrap().for_run("b");
+        checkpoint(&old, 4, true);
+        let mine = checkpoint(&new, 4, true);
+        assert_eq!(new.manifest(4, Some("b")).unwrap().unwrap().run, "b");
+        assert_eq!(new.manifest(4, Some("a")).unwrap().unwrap().run, "a");
+        let back = new.read(
+            &new.manifest(4, Some("b")).unwrap().unwrap(),
+            "2_tumble-groups.arrow",
+        );
+        assert_eq!(back.unwrap(), [batch(&["a", "b"], &[1, 4])]);
+        assert_eq!(mine.id, 4);
+        // of two runs with one id, the later run's is the latest
+        assert_eq!(new.latest().unwrap().map(|m| m.run), Some("b".into()));
+        // b has one complete checkpoint: a's older ones stay (b resumed from 3)
+        assert_eq!(new.prune(2).unwrap(), Vec::<u64>::new());
+        checkpoint(&new, 5, true);
+        // now b has two: a's checkpoints older than them go, 4 of a stays
+        assert_eq!(new.prune(2).unwrap(), [1, 2, 3]);
+        let left = new.ids().unwrap();
+        assert_eq!(
+            left,
+            [
+                (4, "a".to_string()),
+                (4, "b".to_string()),
+                (5, "b".to_string())
+            ]
+        );
+        // a restart resuming from 4 of b deletes everything newer
+        new.discard_after(4).unwrap();
+        assert_eq!(new.ids().unwrap().len(), 2);
     }
 }

@@ -402,8 +402,8 @@ mod tests {
         assert_eq!(back[1].rows(), 2);
         assert!(back[0].parts.is_empty());
         // two complete ones are kept, and the incomplete one newer than them
-        assert!(store.manifest(1).unwrap().is_none());
-        assert!(store.manifest(2).unwrap().is_some());
+        assert!(store.manifest(1, None).unwrap().is_none());
+        assert!(store.manifest(2, None).unwrap().is_some());
         assert!(dir.path().join("q/chk-00000000000000000004").exists());
     }
 }

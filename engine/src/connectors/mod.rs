@@ -212,16 +212,21 @@ pub trait Sink: Send {
         false
     }
 
-    /// Called first when a checkpointed query `query` starts: a sink that
-    /// commits with checkpoints gets ready (fencing an older instance of the
-    /// query) and says which checkpoint its last committed output belongs
-    /// to: `Some(0)` none yet, `Some(n)` checkpoint n, which the query then
-    /// resumes from. `None` (the default): the sink does not decide.
+    /// Called first when a checkpointed query `query` starts, whose
+    /// checkpoints this run writes as run `run`: a sink that commits with
+    /// checkpoints gets ready (fencing an older instance of the query) and
+    /// says which checkpoint its last committed output belongs to (id 0:
+    /// none yet), which the query then resumes from. `None` (the default):
+    /// the sink does not decide.
     ///
     /// # Errors
     /// The sink cannot get ready (a broker refuses, the instance is fenced).
-    fn prepare_checkpoints(&mut self, query: &str) -> Result<Option<u64>, ConnectorError> {
-        let _ = query;
+    fn prepare_checkpoints(
+        &mut self,
+        query: &str,
+        run: &str,
+    ) -> Result<Option<crate::checkpoint::CheckpointRef>, ConnectorError> {
+        let _ = (query, run);
         Ok(None)
     }
 

@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 
 use crate::checkpoint::store::CheckpointStore;
 use crate::checkpoint::writer::{self, Completed, Contribution, Contributor, WriterLoop};
-use crate::checkpoint::{CheckpointError, Manifest, fingerprint};
+use crate::checkpoint::{CheckpointError, CheckpointRef, Manifest, fingerprint};
 use crate::error::{EngineError, ExecError, ExecResult};
 use crate::exec::exchange::{key_groups, worker_of};
 use crate::exec::metrics::QueryMetrics;
@@ -265,21 +265,23 @@ pub(crate) fn prepare(
     job: &str,
     plan: &PhysicalPlan,
     partitions: usize,
-    (contributors, pinned): (usize, Option<u64>),
+    (contributors, run, pinned): (usize, &str, Option<CheckpointRef>),
     metrics: &Arc<QueryMetrics>,
 ) -> Result<(Checkpointing, WriterLoop, Receiver<CompletedOrNot>), EngineError> {
     let name = Checkpointing::name(config, job);
     let json = plan.to_json()?;
     let fingerprint = fingerprint(&json);
-    let store = CheckpointStore::open(&config.location, name).map_err(ExecError::from)?;
+    let store = CheckpointStore::open(&config.location, name)
+        .map_err(ExecError::from)?
+        .for_run(run);
     if config.from_scratch {
         store.clear().map_err(ExecError::from)?;
     }
     let chosen = match pinned {
         None => store.latest().map_err(ExecError::from)?,
         // the sink committed no output yet: nothing of the state is visible
-        Some(0) => None,
-        Some(id) => Some(store.manifest(id).map_err(ExecError::from)?.ok_or_else(|| {
+        Some(CheckpointRef { id: 0, .. }) => None,
+        Some(CheckpointRef { id, run }) => Some(store.manifest(id, run.as_deref()).map_err(ExecError::from)?.ok_or_else(|| {
             ExecError::from(CheckpointError::Incompatible(format!(
                 "the sink's last committed output belongs to checkpoint {id} of query '{name}', which is not in {}\nhint: the checkpoint directory is not the one this query ran with; give that one, or run with --from-scratch",
                 config.location

@@ -168,13 +168,15 @@ pub(crate) fn launch(
             let instances: usize = topology.stages.iter().map(|s| s.parallelism).sum();
             // each stage instance, the source's position and the sink's state
             let contributors = instances + 2;
-            let pinned = sink.prepare_checkpoints(Checkpointing::name(config, &name))?;
+            // this run's checkpoints are its own (a zombie cannot overwrite them)
+            let run = crate::checkpoint::new_run();
+            let pinned = sink.prepare_checkpoints(Checkpointing::name(config, &name), &run)?;
             let (c, writer, completed) = checkpointing::prepare(
                 config,
                 &name,
                 &plan,
                 options.partitions,
-                (contributors, pinned),
+                (contributors, &run, pinned),
                 &metrics,
             )?;
             // a stage that fails ends the wait of a sink for a checkpoint

@@ -208,7 +208,11 @@ impl Sink for KafkaSink {
     /// Under exactly-once: a transactional producer (`transactional.id`
     /// `eddy-<query>-<stream>` unless set), initialised (fencing an older
     /// instance); the checkpoint its last commit belongs to.
-    fn prepare_checkpoints(&mut self, query: &str) -> Result<Option<u64>, ConnectorError> {
+    fn prepare_checkpoints(
+        &mut self,
+        query: &str,
+        run: &str,
+    ) -> Result<Option<crate::checkpoint::CheckpointRef>, ConnectorError> {
         if !self.options.exactly_once {
             return Ok(None);
         }
@@ -224,6 +228,7 @@ impl Sink for KafkaSink {
             &self.stream,
             &self.topic,
             id,
+            run,
             self.options.base.clone(),
             self.flush_timeout,
         )?;

@@ -5,7 +5,8 @@
 //!
 //! * a *marker* offset in the sink's own consumer group (named after its
 //!   `transactional.id`) on partition 0 of the output topic: offset = the
-//!   checkpoint id, metadata `eddy checkpoint <id>`. A restart reads it to
+//!   checkpoint id, metadata `eddy checkpoint <id> run <run>` (the run
+//!   whose checkpoint directory holds it). A restart reads it to
 //!   know which checkpoint the visible output belongs to and resumes from
 //!   that one: a crash between a checkpoint and its commit re-runs the
 //!   epoch; the aborted transaction's rows are never visible to
@@ -26,11 +27,12 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::Producer;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use crate::checkpoint::CheckpointRef;
 use crate::error::ConnectorError;
 
 /// The metadata committed with each offset of a transaction.
-fn metadata(id: u64) -> String {
-    format!("eddy checkpoint {id}")
+fn metadata(id: u64, run: &str) -> String {
+    format!("eddy checkpoint {id} run {run}")
 }
 
 /// The transactional side of a Kafka sink.
@@ -39,6 +41,8 @@ pub(super) struct Transactions {
     topic: String,
     /// The producer's `transactional.id` (also the marker's group).
     pub id: String,
+    /// The run whose checkpoints the commits name.
+    run: String,
     /// Client settings (bootstrap servers, security) for the consumers
     /// whose group metadata the commits need.
     base: ClientConfig,
@@ -56,6 +60,7 @@ impl Transactions {
         stream: &str,
         topic: &str,
         id: String,
+        run: &str,
         base: ClientConfig,
         timeout: Duration,
     ) -> Result<Self, ConnectorError> {
@@ -64,6 +69,7 @@ impl Transactions {
             stream: stream.to_string(),
             topic: topic.to_string(),
             id,
+            run: run.to_string(),
             base,
             marker,
             groups: HashMap::new(),
@@ -93,11 +99,11 @@ impl Transactions {
     }
 
     /// Fences older instances and aborts their open transaction; returns
-    /// the checkpoint the last committed output belongs to (0: none).
+    /// the checkpoint the last committed output belongs to (id 0: none).
     pub fn init<P: Producer<C>, C: rdkafka::producer::ProducerContext>(
         &mut self,
         producer: &P,
-    ) -> Result<u64, ConnectorError> {
+    ) -> Result<CheckpointRef, ConnectorError> {
         producer
             .init_transactions(self.timeout)
             .map_err(|e| self.error("initialising transactions", e))?;
@@ -107,17 +113,21 @@ impl Transactions {
             .marker
             .committed_offsets(tpl, self.timeout)
             .map_err(|e| self.error("reading the last committed checkpoint", e))?;
-        let id = committed
+        let last = committed
             .elements()
             .first()
             .and_then(|e| match e.offset() {
                 Offset::Offset(o) if e.metadata().starts_with("eddy checkpoint") => {
-                    Some(o.max(0) as u64)
+                    let run = e.metadata().split_once(" run ").map(|(_, r)| r.to_string());
+                    Some(CheckpointRef {
+                        id: o.max(0) as u64,
+                        run,
+                    })
                 }
                 _ => None,
             })
-            .unwrap_or(0);
-        Ok(id)
+            .unwrap_or(CheckpointRef { id: 0, run: None });
+        Ok(last)
     }
 
     /// Opens the transaction of the next epoch.
@@ -145,7 +155,7 @@ impl Transactions {
             .add_partition_offset(&self.topic, 0, Offset::Offset(id as i64))
             .map_err(|e| self.error("building the checkpoint marker", e))?;
         if let Some(mut p) = marker.find_partition(&self.topic, 0) {
-            p.set_metadata(metadata(id));
+            p.set_metadata(metadata(id, &self.run));
         }
         let meta = self
             .marker
@@ -154,7 +164,7 @@ impl Transactions {
         producer
             .send_offsets_to_transaction(&marker, &meta, self.timeout)
             .map_err(|e| self.error("committing the checkpoint marker", e))?;
-        for (group, offsets) in source_offsets(sources, id) {
+        for (group, offsets) in source_offsets(sources, &metadata(id, &self.run)) {
             if !self.groups.contains_key(&group) {
                 let c = consumer(&self.base, &group, &self.stream)?;
                 self.groups.insert(group.clone(), c);
@@ -181,10 +191,11 @@ impl Transactions {
     }
 }
 
-/// The Kafka sources' offsets in checkpoint `id`, per consumer group.
+/// The Kafka sources' offsets in a checkpoint, per consumer group, each
+/// with the commit's metadata `meta`.
 fn source_offsets(
     sources: &BTreeMap<String, serde_json::Value>,
-    id: u64,
+    meta: &str,
 ) -> Vec<(String, TopicPartitionList)> {
     let mut out = Vec::new();
     for state in sources.values() {
@@ -208,7 +219,7 @@ fn source_offsets(
                 .is_ok()
                 && let Some(mut el) = tpl.find_partition(t, p as i32)
             {
-                el.set_metadata(metadata(id));
+                el.set_metadata(meta);
             }
         }
         if tpl.count() > 0 {
