@@ -8,6 +8,11 @@
 //!   sink), without checkpoints (the baseline, same run) and with a durable
 //!   checkpoint every 1 s and every 100 ms into a local directory. The ratio
 //!   is the throughput cost.
+//! * `overhead_pairs`: the 1 s case against the baseline in alternating
+//!   pairs (which runs first alternates too), 8 pairs by default
+//!   (`EDDY_BENCH_PAIRS`): each pair's ratio sees the same machine state,
+//!   so the median ratio is the overhead with the machine's drift (over a
+//!   criterion group's minutes) taken out. Printed, min / median / max.
 //! * `recovery`: a query holding 1,000,000 keys of window state (one day
 //!   window, 1M distinct keys) was checkpointed; each iteration starts it
 //!   again from that checkpoint: opening the store, reading the manifest and
@@ -194,6 +199,75 @@ fn overhead(c: &mut Criterion) {
     g.finish();
 }
 
+/// Whether criterion's name filter (the first argument that is not a
+/// flag), if any, selects `name`.
+fn selected(name: &str) -> bool {
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    args.next().is_none_or(|filter| name.contains(&filter))
+}
+
+fn overhead_pairs(_: &mut Criterion) {
+    if !selected("checkpoint_overhead_pairs") {
+        return;
+    }
+    let pairs: usize = std::env::var("EDDY_BENCH_PAIRS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let dir = tempfile::tempdir().expect("temp dir");
+    // (wall seconds, CPU seconds of every thread, checkpoints taken)
+    let time = |interval: Option<Duration>| {
+        let chk = interval.map(|i| config(dir.path(), i));
+        let (started, cpu) = (Instant::now(), cpu_seconds());
+        let job = JobManager::new()
+            .submit(spec(PER_BIDDER, Box::new(Generated { next: 0 }), chk))
+            .expect("starts");
+        let stats = job.wait().expect("runs");
+        let wall = started.elapsed().as_secs_f64();
+        (wall, cpu_seconds() - cpu, stats.checkpoints.completed)
+    };
+    let every = Some(Duration::from_secs(1));
+    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    for i in 0..pairs {
+        let (base, with) = if i % 2 == 0 {
+            let b = time(None);
+            (b, time(every))
+        } else {
+            let w = time(every);
+            (time(None), w)
+        };
+        wall.push(with.0 / base.0);
+        cpu.push(with.1 / base.1);
+        eprintln!(
+            "pair {i}: baseline {:.2} s ({:.2} s CPU), every 1 s {:.2} s ({:.2} s CPU, {} checkpoints)",
+            base.0, base.1, with.0, with.1, with.2
+        );
+    }
+    for (what, mut ratios) in [("wall", wall), ("cpu", cpu)] {
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "checkpoint_overhead_pairs/every_1s_over_baseline_{what}: median {:.3} (min {:.3}, max {:.3}) over {pairs} pairs",
+            ratios[ratios.len() / 2],
+            ratios[0],
+            ratios[ratios.len() - 1]
+        );
+    }
+}
+
+/// CPU time of this process so far, all threads (user + system, from
+/// `/proc/self/stat`, in 10 ms ticks).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // fields after the command (which may hold spaces): state is field 3
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
+}
+
 fn recovery(c: &mut Criterion) {
     let input = Arc::new(batches(1_000_000, |i| i as i64));
     let dir = tempfile::tempdir().expect("temp dir");
@@ -245,5 +319,5 @@ fn recovery(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, overhead, recovery);
+criterion_group!(benches, overhead, overhead_pairs, recovery);
 criterion_main!(benches);
