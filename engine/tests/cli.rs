@@ -395,3 +395,42 @@ fn a_script_sets_its_checkpoint_interval() {
         .unwrap_or_else(|| panic!("no checkpoint count in {stderr}"));
     assert!(taken >= 5, "{stderr}");
 }
+
+/// A finished query's checkpoint is checked against the script run again: a
+/// compatible change (a comment, a renamed output column, HAVING) finds it
+/// finished; a change of what the state depends on (the window) is refused
+/// with why and the way out, which `--from-scratch` takes.
+#[test]
+fn a_changed_query_restores_only_when_its_state_fits() {
+    let dir = setup();
+    let sql = std::fs::read_to_string(dir.path().join("q.sql")).expect("script");
+    let run = |sql: &str, extra: &[&str]| {
+        std::fs::write(dir.path().join("q.sql"), sql).expect("write query");
+        let args = [&["run", "q.sql", "--checkpoint-dir", "chk"][..], extra].concat();
+        eddy(&args, dir.path())
+    };
+    let out = run(&sql, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let compatible = format!("-- totals per key\n{sql}")
+        .replace("SUM(v) AS total", "SUM(v) AS sum_v")
+        .replace("window_end;", "window_end HAVING SUM(v) > 0;");
+    let out = run(&compatible, &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("finished earlier"),
+        "{}",
+        text(&out.stderr)
+    );
+    let changed = sql.replace("'10' SECOND", "'20' SECOND");
+    let out = run(&changed, &[]);
+    assert!(!out.status.success());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("was written by a different query") && e.contains("--from-scratch"),
+        "{e}"
+    );
+    let out = run(&changed, &["--from-scratch"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).expect("sink file");
+    assert!(csv.contains("a,2026-01-01T00:00:00Z,4"), "{csv}");
+}

@@ -165,12 +165,125 @@ impl Manifest {
     }
 }
 
-/// A plan's fingerprint: the sha256 of its JSON form, so a checkpoint is
-/// restored only into the plan that wrote it.
-pub fn fingerprint(plan_json: &str) -> String {
+/// The sha256 of `text`, in hex.
+pub fn fingerprint(text: &str) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(plan_json.as_bytes())
+    sha2::Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// What a checkpoint of `plan` may be restored into: the fingerprint of the
+/// plan as JSON without what its state does not depend on, so these changes
+/// are compatible (docs/checkpoints.md):
+///
+/// * positions in the SQL text (comments, blank lines, formatting);
+/// * stateless operators after the last stateful one (a final projection
+///   or filter), and so the output columns;
+/// * `properties.*` options of the source and the sink (how to reach and
+///   authenticate to the broker), not which topic or file.
+///
+/// Anything else (the source, the stateful operators and every operator
+/// before them, the sink) must be the same.
+///
+/// # Errors
+/// The plan cannot be written as JSON (a bug).
+pub fn plan_fingerprint(
+    plan: &crate::plan::physical::PhysicalPlan,
+) -> Result<String, crate::error::PlanError> {
+    let mut v: serde_json::Value = serde_json::from_str(&plan.to_json()?)
+        .map_err(|e| crate::error::PlanError::unplaced(format!("the plan JSON: {e}")))?;
+    strip_positions(&mut v);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("output_schema");
+        o.remove("source_columns");
+        if let Some(nodes) = o.get_mut("nodes").and_then(|n| n.as_array_mut()) {
+            let stateless = |n: &serde_json::Value| {
+                ["Filter", "Project", "Exchange", "Gather"]
+                    .iter()
+                    .any(|k| n.get(k).is_some())
+            };
+            let keep = nodes
+                .iter()
+                .rposition(|n| !stateless(n))
+                .map_or(0, |i| i + 1);
+            nodes.truncate(keep);
+        }
+    }
+    for at in ["/source/options/map", "/sink/Stream/options/map"] {
+        if let Some(map) = v.pointer_mut(at).and_then(|m| m.as_object_mut()) {
+            map.retain(|k, _| !k.starts_with("properties."));
+        }
+    }
+    Ok(fingerprint(&v.to_string()))
+}
+
+/// Removes every `pos` (a position in the SQL text) from `v`.
+fn strip_positions(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(o) => {
+            o.remove("pos");
+            o.values_mut().for_each(strip_positions);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_positions),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_fingerprint;
+
+    fn fp(sql: &str) -> String {
+        let script = crate::plan_script(sql).unwrap_or_else(|e| panic!("{e}"));
+        plan_fingerprint(&script.queries[0]).expect("fingerprint")
+    }
+
+    const STREAMS: &str = "CREATE STREAM bids (auction BIGINT, price BIGINT, t TIMESTAMP,
+          WATERMARK FOR t AS t - INTERVAL '1' SECOND)
+        WITH (connector = 'kafka', topic = 'bids', format = 'json',
+              'properties.bootstrap.servers' = 'a:9092');
+        CREATE STREAM out WITH (connector = 'file', path = 'out.jsonl');";
+
+    fn query(streams: &str, select: &str) -> String {
+        fp(&format!("{streams}\nINSERT INTO out {select}"))
+    }
+
+    const Q: &str =
+        "SELECT auction, window_start, COUNT(*) AS n FROM TUMBLE(bids, t, INTERVAL '10' SECOND)
+        GROUP BY auction, window_start, window_end";
+
+    #[test]
+    fn formatting_a_final_projection_and_broker_properties_are_compatible() {
+        let base = query(STREAMS, Q);
+        assert_eq!(base, query(&format!("-- a comment\n\n{STREAMS}"), Q));
+        let moved = STREAMS.replace("a:9092", "b:9093");
+        assert_eq!(base, query(&moved, Q));
+        // a final projection or filter changes the output, not the state
+        let renamed = Q.replace("COUNT(*) AS n", "COUNT(*) AS bids");
+        assert_eq!(base, query(STREAMS, &renamed), "renamed output");
+        let having = format!("{Q} HAVING COUNT(*) > 1");
+        assert_eq!(base, query(STREAMS, &having), "HAVING");
+    }
+
+    #[test]
+    fn the_source_the_stateful_operators_and_the_sink_are_not() {
+        let base = query(STREAMS, Q);
+        let other_window = Q.replace("'10' SECOND", "'20' SECOND");
+        assert_ne!(base, query(STREAMS, &other_window));
+        let filtered = Q.replace("GROUP BY", "WHERE price > 10 GROUP BY");
+        assert_ne!(
+            base,
+            query(STREAMS, &filtered),
+            "a filter before the window"
+        );
+        assert_ne!(
+            base,
+            query(&STREAMS.replace("topic = 'bids'", "topic = 'other'"), Q)
+        );
+        assert_ne!(base, query(&STREAMS.replace("out.jsonl", "other.jsonl"), Q));
+        let more = Q.replace("COUNT(*) AS n", "COUNT(*) AS n, SUM(price) AS total");
+        assert_ne!(base, query(STREAMS, &more), "another aggregate");
+    }
 }

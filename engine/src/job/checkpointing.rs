@@ -11,7 +11,7 @@ use crossbeam_channel::Receiver;
 
 use crate::checkpoint::store::CheckpointStore;
 use crate::checkpoint::writer::{self, Completed, Contribution, Contributor, WriterLoop};
-use crate::checkpoint::{CheckpointError, CheckpointRef, Manifest, fingerprint};
+use crate::checkpoint::{CheckpointError, CheckpointRef, Manifest, plan_fingerprint};
 use crate::error::{EngineError, ExecError, ExecResult};
 use crate::exec::exchange::{key_groups, worker_of};
 use crate::exec::metrics::QueryMetrics;
@@ -269,8 +269,7 @@ pub(crate) fn prepare(
     metrics: &Arc<QueryMetrics>,
 ) -> Result<(Checkpointing, WriterLoop, Receiver<CompletedOrNot>), EngineError> {
     let name = Checkpointing::name(config, job);
-    let json = plan.to_json()?;
-    let fingerprint = fingerprint(&json);
+    let fingerprint = plan_fingerprint(plan)?;
     let store = CheckpointStore::open(&config.location, name)
         .map_err(ExecError::from)?
         .for_run(run);
@@ -342,7 +341,7 @@ fn check(
     let fresh = "run with --from-scratch to delete its checkpoints and read the input from the beginning, or give another --checkpoint-dir";
     if manifest.fingerprint != fingerprint {
         return Err(CheckpointError::Incompatible(format!(
-            "{at} was written by a different query (its plan changed: statements, stream options or functions); its state cannot be restored into this one\nhint: {fresh}"
+            "{at} was written by a different query (its plan changed where its state depends on it: the source, the operators up to the last one that keeps state, or the sink); its state cannot be restored into this one\nhint: {fresh}; formatting, a final projection or filter, and 'properties.*' options may change without this"
         )));
     }
     if manifest.finished {

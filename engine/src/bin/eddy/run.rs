@@ -206,12 +206,16 @@ fn checkpoint_text(s: &eddy::job::CheckpointStats) -> Option<String> {
         ));
     }
     if let Some(l) = &s.last {
+        // the checkpoint at the input's end holds no state (every window emitted)
+        let held = if l.files == 0 {
+            "no state".to_string()
+        } else {
+            format!("{:.2} MiB in {} files", l.bytes as f64 / 1048576.0, l.files)
+        };
         parts.push(format!(
-            "{} checkpoints taken, the last {}: {:.2} MiB in {} files, took {:.0} ms, {:.1} s ago",
+            "{} checkpoints taken, the last {}: {held}, took {:.0} ms, {:.1} s ago",
             s.completed,
             l.id,
-            l.bytes as f64 / 1048576.0,
-            l.files,
             l.took.as_secs_f64() * 1e3,
             l.at.elapsed().as_secs_f64()
         ));
