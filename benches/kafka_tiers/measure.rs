@@ -181,7 +181,7 @@ pub(super) fn source_rate(addr: &str, topic: &str, tier: &str, group: &str) -> R
                 first.get_or_insert_with(|| start.elapsed());
                 rows += b.num_rows();
             }
-            eddy::connectors::SourceEvent::Idle => {}
+            eddy::connectors::SourceEvent::Idle | eddy::connectors::SourceEvent::Watermark(_) => {}
             eddy::connectors::SourceEvent::End => break,
         }
         if start.elapsed() > RUN_TIMEOUT {

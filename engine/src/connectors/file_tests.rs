@@ -30,7 +30,7 @@ fn drain(src: &mut FileSource) -> Result<Vec<i64>, ConnectorError> {
             SourceEvent::Batch(b) => {
                 out.extend(b.column(0).as_primitive::<Int64Type>().values().iter())
             }
-            SourceEvent::Idle => {}
+            SourceEvent::Idle | SourceEvent::Watermark(_) => {}
             SourceEvent::End => return Ok(out),
         }
     }
@@ -153,7 +153,7 @@ fn follow_picks_up_appended_lines() {
                 appended = true;
             }
             SourceEvent::Idle if seen.len() == 3 => ctx.shutdown.store(true, Ordering::Relaxed),
-            SourceEvent::Idle => {}
+            SourceEvent::Idle | SourceEvent::Watermark(_) => {}
             SourceEvent::End => break,
         }
     }
@@ -230,7 +230,7 @@ fn a_position_resumes_exactly_where_it_was_taken() {
                     read.extend(b.column(0).as_primitive::<Int64Type>().values().iter());
                     batches += 1;
                 }
-                SourceEvent::Idle => {}
+                SourceEvent::Idle | SourceEvent::Watermark(_) => {}
                 SourceEvent::End => break,
             }
         }

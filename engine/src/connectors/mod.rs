@@ -31,6 +31,10 @@ pub enum SourceEvent {
     Idle,
     /// The source is exhausted; no more rows will come.
     End,
+    /// Event time moved on to this watermark (ms): a source that carries
+    /// watermarks itself (a repartition topic) gives them; the query then
+    /// has no watermark of its own to compute.
+    Watermark(i64),
 }
 
 /// Counters a source updates while it runs; read by the progress line and stats.
@@ -164,6 +168,18 @@ pub trait Sink: Send {
     /// # Errors
     /// A write that failed or did not complete.
     fn flush(&mut self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+
+    /// The query's watermark advanced to `watermark` (ms of event time)
+    /// after the rows written so far (`i64::MAX` once the input has ended):
+    /// a sink that carries event time on (a repartition topic) passes it.
+    /// Ignored by default.
+    ///
+    /// # Errors
+    /// The watermark cannot be written.
+    fn watermark(&mut self, watermark: i64) -> Result<(), ConnectorError> {
+        let _ = watermark;
         Ok(())
     }
 

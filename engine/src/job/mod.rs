@@ -28,6 +28,9 @@ mod live;
 mod manager;
 #[cfg(test)]
 mod rescale_tests;
+pub mod scale_out;
+#[cfg(test)]
+mod scale_out_tests;
 mod sink_stage;
 mod source_stage;
 mod stage;

@@ -159,8 +159,10 @@ impl Downstream for SinkWriter {
                     }
                 }
             }
-            Message::Watermark(_) => {}
+            Message::Watermark(w) => self.sink.watermark(w)?,
             Message::End => {
+                // the input ended: no row will come at any event time
+                self.sink.watermark(i64::MAX)?;
                 self.finished()?;
                 self.close()?;
             }

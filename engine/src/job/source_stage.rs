@@ -311,6 +311,14 @@ impl SourceStage {
                     }
                     std::thread::sleep(Duration::from_millis(1));
                 }
+                SourceEvent::Watermark(w) => {
+                    if self.watermark.is_none() && !self.push(Message::Watermark(w))? {
+                        return Ok(());
+                    }
+                    if !self.maybe_checkpoint()? {
+                        return Ok(());
+                    }
+                }
                 SourceEvent::End => {
                     self.push(Message::End)?;
                     return Ok(());

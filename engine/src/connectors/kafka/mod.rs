@@ -16,6 +16,7 @@ use crate::types::SqlType;
 pub mod consumer;
 pub mod decode;
 pub mod offsets;
+pub mod repartition;
 pub mod resets;
 pub mod sink;
 pub mod source;

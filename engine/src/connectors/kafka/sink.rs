@@ -24,8 +24,8 @@ use crate::error::ConnectorError;
 
 /// Records the first delivery failure.
 #[derive(Default)]
-struct Deliveries {
-    failed: Mutex<Option<String>>,
+pub(super) struct Deliveries {
+    pub(super) failed: Mutex<Option<String>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -268,7 +268,7 @@ impl Sink for KafkaSink {
 }
 
 /// A producer with the delivery callback.
-fn producer(
+pub(super) fn producer(
     config: &rdkafka::ClientConfig,
     stream: &str,
 ) -> Result<ThreadedProducer<Deliveries>, ConnectorError> {

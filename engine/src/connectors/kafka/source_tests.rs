@@ -41,7 +41,7 @@ fn values(src: &mut KafkaSource, batches: Option<usize>) -> Vec<i64> {
                 out.extend(b.column(0).as_primitive::<Int64Type>().values().iter());
                 seen += 1;
             }
-            SourceEvent::Idle => {}
+            SourceEvent::Idle | SourceEvent::Watermark(_) => {}
             SourceEvent::End => break,
         }
     }

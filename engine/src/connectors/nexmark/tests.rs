@@ -118,7 +118,7 @@ fn drain(src: &mut NexmarkSource) -> Vec<RecordBatch> {
     loop {
         match src.poll().unwrap() {
             SourceEvent::Batch(b) => out.push(b),
-            SourceEvent::Idle => {}
+            SourceEvent::Idle | SourceEvent::Watermark(_) => {}
             SourceEvent::End => return out,
         }
     }
