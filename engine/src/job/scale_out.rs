@@ -13,7 +13,7 @@ use crate::connectors::kafka::repartition::reader::RepartitionReader;
 use crate::connectors::kafka::repartition::writer::RepartitionWriter;
 use crate::connectors::{Source, SourceContext, open_source};
 use crate::error::{EngineError, ExecError, PlanError};
-use crate::job::JobSpec;
+use crate::job::{JobSpec, RunOptions};
 use crate::plan::expr::Expr;
 use crate::plan::logical::SinkTarget;
 use crate::plan::physical::{PhysicalNode, PhysicalPlan};
@@ -88,9 +88,10 @@ impl Stages {
 
     /// The two jobs of one process running every partition of both stages
     /// (what several processes will share by consumer group): stage 1 reads
-    /// the source and writes `topic`, stage 2 reads it, its positions
-    /// committed in group `group`; `config` holds the librdkafka settings of
-    /// the topic's cluster.
+    /// the source and writes `topic` (exactly once when `options` take
+    /// checkpoints: then each stage's checkpoints are named after it),
+    /// stage 2 reads it; `config` holds the librdkafka settings of the
+    /// topic's cluster.
     ///
     /// # Errors
     /// The source cannot be opened or the topic's clients created.
@@ -99,27 +100,40 @@ impl Stages {
         name: &str,
         topic: &RepartitionTopic,
         config: &ClientConfig,
-        ctx: &SourceContext,
+        (ctx, options): (&SourceContext, &RunOptions),
     ) -> Result<(JobSpec, JobSpec), EngineError> {
         let source = open_source(&self.first.source, ctx).map_err(ExecError::from)?;
         let from = source_partitions(source.as_ref(), &self.first.source.name);
-        let writer =
+        let mut writer =
             RepartitionWriter::new(&topic.name, topic.clone(), &self.keys, from.clone(), config)
                 .map_err(ExecError::from)?;
+        if options.checkpoint.is_some() {
+            writer = writer.exactly_once();
+        }
+        let stage = |n: u8| {
+            let mut o = options.clone();
+            if let Some(c) = &mut o.checkpoint {
+                c.name = Some(format!("{name}.stage{n}"));
+            }
+            o
+        };
         let first = JobSpec::new(format!("{name}.stage1"), self.first.clone())
+            .options(stage(1))
             .source(source)
             .sink(Box::new(writer));
+        let all: Vec<i32> = (0..topic.partitions).collect();
         let reader = RepartitionReader::new(
             &self.second.source.name,
-            topic.clone(),
+            (topic.clone(), &all),
             self.second.source.schema.clone(),
             from,
             config,
             &format!("{}.stage2", topic.name),
         )
         .map_err(ExecError::from)?;
-        let second =
-            JobSpec::new(format!("{name}.stage2"), self.second.clone()).source(Box::new(reader));
+        let second = JobSpec::new(format!("{name}.stage2"), self.second.clone())
+            .options(stage(2))
+            .source(Box::new(reader));
         Ok((first, second))
     }
 }

@@ -40,22 +40,18 @@ fn split_run(
 ) -> (Vec<arrow::record_batch::RecordBatch>, crate::QueryStats) {
     let stages = Stages::split(plan, topic).expect("splits");
     let (first, second) = stages
-        .jobs("q", topic, config, &SourceContext::new(1024))
+        .jobs("q", topic, config, (&SourceContext::new(1024), options))
         .expect("jobs");
     let sink = CollectSink::default();
-    let second = second.options(options.clone()).sink(Box::new(sink.clone()));
+    let second = second.sink(Box::new(sink.clone()));
     let jobs = JobManager::new();
     let second = if concurrent {
         let second = jobs.submit(second).expect("stage 2 starts");
-        let first = jobs
-            .submit(first.options(options.clone()))
-            .expect("stage 1 starts");
+        let first = jobs.submit(first).expect("stage 1 starts");
         first.wait().expect("stage 1 ends");
         second
     } else {
-        let first = jobs
-            .submit(first.options(options.clone()))
-            .expect("stage 1 starts");
+        let first = jobs.submit(first).expect("stage 1 starts");
         first.wait().expect("stage 1 ends");
         jobs.submit(second).expect("stage 2 starts")
     };
@@ -65,12 +61,8 @@ fn split_run(
     (sink.batches(), stats)
 }
 
-#[test]
-fn two_stages_through_a_repartition_topic_write_what_one_process_writes() {
-    let cluster: MockCluster<'static, DefaultProducerContext> =
-        MockCluster::new(1).expect("mock cluster");
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", cluster.bootstrap_servers());
+/// The query of these tests and its rows from one process.
+fn query() -> (crate::PhysicalPlan, Vec<String>) {
     let script = crate::plan_script(
         "CREATE STREAM bids (WATERMARK FOR date_time AS date_time - INTERVAL '2' SECOND)
            WITH (connector = 'nexmark', stream = 'bid', events = '30000', seed = '7',
@@ -81,14 +73,25 @@ fn two_stages_through_a_repartition_topic_write_what_one_process_writes() {
          GROUP BY auction, window_start, window_end",
     )
     .expect("plans");
-    let plan = &script.queries[0];
+    let plan = script.queries[0].clone();
+    let (straight, _) = crate::collect(&plan, &RunOptions::default()).expect("runs");
+    let want = rows(&straight);
+    assert!(want.len() > 100, "{} rows", want.len());
+    (plan, want)
+}
+
+#[test]
+fn two_stages_through_a_repartition_topic_write_what_one_process_writes() {
+    let cluster: MockCluster<'static, DefaultProducerContext> =
+        MockCluster::new(1).expect("mock cluster");
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", cluster.bootstrap_servers());
+    let (plan, want) = query();
+    let plan = &plan;
     let options = RunOptions {
         partitions: 2,
         ..RunOptions::default()
     };
-    let (straight, _) = crate::collect(plan, &options).expect("runs");
-    let want = rows(&straight);
-    assert!(want.len() > 100, "{} rows", want.len());
     for (i, concurrent) in [true, false].into_iter().enumerate() {
         let topic = RepartitionTopic {
             name: format!("eddy.q{i}.repartition"),
@@ -116,4 +119,53 @@ fn two_stages_through_a_repartition_topic_write_what_one_process_writes() {
             only(&got, &want)
         );
     }
+}
+
+/// With checkpoints, stage 1 writes in transactions (committed with each
+/// durable checkpoint) and stage 2 reads `read_committed`: on a broker with
+/// transactions (noida-db, `EDDY_TEST_KAFKA`), still the same rows.
+#[test]
+fn exactly_once_stages_write_what_one_process_writes() {
+    let Ok(bootstrap) = std::env::var("EDDY_TEST_KAFKA") else {
+        eprintln!("skipped: set EDDY_TEST_KAFKA to a broker with transactions");
+        return;
+    };
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    let topic = RepartitionTopic {
+        name: format!("eddy.eos{}.repartition", crate::checkpoint::new_run()),
+        partitions: 3,
+    };
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        config.create().expect("admin");
+    let new = rdkafka::admin::NewTopic::new(
+        &topic.name,
+        topic.partitions,
+        rdkafka::admin::TopicReplication::Fixed(1),
+    );
+    let created =
+        futures_executor_block(admin.create_topics(&[new], &rdkafka::admin::AdminOptions::new()));
+    assert!(created.is_ok(), "{created:?}");
+    let (plan, want) = query();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = RunOptions {
+        checkpoint: Some(crate::CheckpointConfig {
+            interval: Duration::from_millis(100),
+            ..crate::CheckpointConfig::new(dir.path().to_str().expect("utf-8"))
+        }),
+        ..RunOptions::default()
+    };
+    let (got, stats) = split_run(&plan, &topic, &config, &options, true);
+    assert_eq!(stats.late_dropped, 0);
+    assert_eq!(want, rows(&got));
+    assert!(stats.checkpoints.completed > 0);
+}
+
+/// Runs a future to completion on this thread.
+fn futures_executor_block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
 }

@@ -15,6 +15,7 @@ use crate::types::SqlType;
 
 pub mod consumer;
 pub mod decode;
+mod delivery;
 pub mod offsets;
 pub mod repartition;
 pub mod resets;
@@ -134,6 +135,7 @@ const SOURCE_KEYS: &[&str] = &[
     "consumer.queue",
     "consumer.commit_interval",
     "consumer.subscribe",
+    "scan.partitions",
 ];
 
 const SINK_KEYS: &[&str] = &[
@@ -198,6 +200,9 @@ pub struct SourceOptions {
     pub commit_interval: Duration,
     /// Join the group with `subscribe` instead of assigning every partition.
     pub subscribe: bool,
+    /// Read only these partitions of each topic (`scan.partitions`, e.g.
+    /// `'0,3'`; a scale-out task reads one); `None`: all.
+    pub only_partitions: Option<Vec<i32>>,
     /// Malformed messages.
     pub on_malformed: OnMalformed,
     /// A position outside its partition's log (`scan.out-of-range`).
@@ -350,7 +355,27 @@ impl SourceOptions {
                 o.duration_ms_or(key, default)?.max(0) as u64,
             ))
         };
+        let only_partitions = match o.get("scan.partitions") {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(|p| p.trim().parse::<i32>().ok().filter(|p| *p >= 0))
+                    .collect::<Option<Vec<i32>>>()
+                    .filter(|l| !l.is_empty())
+                    .ok_or_else(|| {
+                        o.error(format!(
+                            "option 'scan.partitions' = '{list}' is not a list of partition numbers; write e.g. '0,3'"
+                        ))
+                    })?,
+            ),
+        };
+        if only_partitions.is_some() && subscribe {
+            return Err(o.error(
+                "'scan.partitions' picks partitions, 'consumer.subscribe' lets the group pick them: use one",
+            ));
+        }
         Ok(Self {
+            only_partitions,
             topics: topics(o)?,
             tier,
             startup,

@@ -5,58 +5,27 @@
 //! `'sink.delivery' = 'exactly-once'` the producer is transactional: one
 //! transaction per checkpoint epoch (see `transactions.rs`).
 
-use std::sync::Mutex;
-use std::time::Duration;
-
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message};
+use rdkafka::producer::BaseRecord;
 
 use crate::catalog::StreamDef;
 use crate::connectors::Sink;
 use crate::connectors::encode::{Encoder, Format};
 use crate::connectors::kafka::SinkOptions;
-use crate::connectors::kafka::transactions::Transactions;
+use crate::connectors::kafka::delivery::{Delivery, delivery_sink_methods};
 use crate::error::ConnectorError;
-
-/// Records the first delivery failure.
-#[derive(Default)]
-pub(super) struct Deliveries {
-    pub(super) failed: Mutex<Option<String>>,
-}
-
-impl ClientContext for Deliveries {}
-
-impl ProducerContext for Deliveries {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Err((e, m)) = result
-            && let Ok(mut f) = self.failed.lock()
-        {
-            f.get_or_insert_with(|| {
-                format!("{e} (partition {}, record not written)", m.partition())
-            });
-        }
-    }
-}
 
 /// Writes a query's rows to a topic.
 pub struct KafkaSink {
     stream: String,
     topic: String,
-    producer: ThreadedProducer<Deliveries>,
+    delivery: Delivery,
     encoder: Encoder,
     key_column: Option<usize>,
-    flush_timeout: Duration,
     buf: Vec<u8>,
     options: SinkOptions,
-    /// Under `'sink.delivery' = 'exactly-once'`, once the query's
-    /// checkpoints are prepared.
-    transactions: Option<Transactions>,
 }
 
 impl KafkaSink {
@@ -87,40 +56,22 @@ impl KafkaSink {
                     })?,
             ),
         };
-        let producer = producer(&o.config, &def.name)?;
+        let delivery = Delivery::new(
+            &def.name,
+            &o.topic,
+            o.config.clone(),
+            o.base.clone(),
+            o.flush_timeout,
+        )?;
         Ok(Self {
             stream: def.name.clone(),
             topic: o.topic.clone(),
-            producer,
+            delivery,
             encoder: Encoder::new(Format::Json, &schema),
             key_column,
-            flush_timeout: o.flush_timeout,
             buf: Vec::new(),
             options: o,
-            transactions: None,
         })
-    }
-
-    fn failure(&self) -> Result<(), ConnectorError> {
-        let failed = self
-            .producer
-            .context()
-            .failed
-            .lock()
-            .ok()
-            .and_then(|f| f.clone());
-        match failed {
-            Some(reason) => Err(self.delivery_error(reason)),
-            None => Ok(()),
-        }
-    }
-
-    fn delivery_error(&self, reason: String) -> ConnectorError {
-        ConnectorError::Delivery {
-            stream: self.stream.clone(),
-            topic: self.topic.clone(),
-            reason,
-        }
     }
 
     /// The key column as text (`None` without a key column).
@@ -138,67 +89,27 @@ impl KafkaSink {
 }
 
 impl Sink for KafkaSink {
+    delivery_sink_methods!();
+
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
-        self.failure()?;
+        self.delivery.failure()?;
         self.buf.clear();
         self.encoder.encode(batch, &mut self.buf);
         let keys = self.keys(batch)?;
-        let buf = std::mem::take(&mut self.buf);
-        let result = (|| {
-            let keys = keys.as_ref().map(|k| k.as_string::<i32>());
-            for (row, line) in buf
-                .split(|&b| b == b'\n')
-                .filter(|l| !l.is_empty())
-                .enumerate()
-            {
-                let mut record = BaseRecord::<str, [u8]>::to(&self.topic).payload(line);
-                if let Some(k) = keys.filter(|k| k.is_valid(row)) {
-                    record = record.key(k.value(row));
-                }
-                loop {
-                    match self.producer.send(record) {
-                        Ok(()) => break,
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                            // librdkafka's queue is full: wait for deliveries
-                            record = r;
-                            self.producer.poll(Duration::from_millis(10));
-                            self.failure()?;
-                        }
-                        Err((e, _)) => return Err(self.delivery_error(e.to_string())),
-                    }
-                }
+        let keys = keys.as_ref().map(|k| k.as_string::<i32>());
+        for (row, line) in self
+            .buf
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .enumerate()
+        {
+            let mut record = BaseRecord::<str, [u8]>::to(&self.topic).payload(line);
+            if let Some(k) = keys.filter(|k| k.is_valid(row)) {
+                record = record.key(k.value(row));
             }
-            Ok(())
-        })();
-        self.buf = buf;
-        result
-    }
-
-    fn flush(&mut self) -> Result<(), ConnectorError> {
-        self.producer
-            .flush(self.flush_timeout)
-            .map_err(|e| self.delivery_error(format!("{e} while waiting for acknowledgements")))?;
-        self.failure()
-    }
-
-    /// Flushes; under exactly-once, what was written after the last
-    /// committed checkpoint is aborted (at the end of the input and on a
-    /// stop the last checkpoint has committed everything).
-    fn close(&mut self) -> Result<(), ConnectorError> {
-        let flushed = self.flush();
-        if let Some(t) = &mut self.transactions {
-            t.abort(&self.producer);
+            self.delivery.send(record)?;
         }
-        flushed
-    }
-
-    fn abort(&mut self) {
-        match &mut self.transactions {
-            Some(t) => t.abort(&self.producer),
-            None => {
-                let _ = self.flush();
-            }
-        }
+        Ok(())
     }
 
     fn commits_with_checkpoints(&self) -> bool {
@@ -221,61 +132,6 @@ impl Sink for KafkaSink {
             .transactional_id
             .clone()
             .unwrap_or_else(|| format!("eddy-{query}-{}", self.stream));
-        let mut config = self.options.config.clone();
-        config.set("transactional.id", &id);
-        self.producer = producer(&config, &self.stream)?;
-        let mut t = Transactions::new(
-            &self.stream,
-            &self.topic,
-            id,
-            run,
-            self.options.base.clone(),
-            self.flush_timeout,
-        )?;
-        let committed = t.init(&self.producer)?;
-        self.transactions = Some(t);
-        Ok(Some(committed))
+        self.delivery.transactional(id, run).map(Some)
     }
-
-    fn recover(&mut self, _state: Option<&serde_json::Value>) -> Result<(), ConnectorError> {
-        match &mut self.transactions {
-            Some(t) => t.begin(&self.producer),
-            None => Ok(()),
-        }
-    }
-
-    fn checkpoint_state(&mut self) -> Result<serde_json::Value, ConnectorError> {
-        Ok(match &self.transactions {
-            Some(t) => serde_json::json!({ "transactional_id": t.id }),
-            None => serde_json::Value::Null,
-        })
-    }
-
-    fn checkpoint_durable(
-        &mut self,
-        id: u64,
-        sources: &std::collections::BTreeMap<String, serde_json::Value>,
-    ) -> Result<(), ConnectorError> {
-        match &mut self.transactions {
-            Some(t) => {
-                t.commit(&self.producer, id, sources)?;
-                // a failed delivery inside the committed transaction
-                self.failure()
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-/// A producer with the delivery callback.
-pub(super) fn producer(
-    config: &rdkafka::ClientConfig,
-    stream: &str,
-) -> Result<ThreadedProducer<Deliveries>, ConnectorError> {
-    config
-        .create_with_context(Deliveries::default())
-        .map_err(|e| ConnectorError::Kafka {
-            context: format!("stream '{stream}': creating the producer (check 'properties.*')"),
-            source: e,
-        })
 }

@@ -57,8 +57,26 @@ impl KafkaSource {
         let topics: Arc<[String]> = options.topics.iter().cloned().collect();
         let mut partitions = Vec::new();
         for t in topics.iter() {
-            for p in consumer.partitions_of(t, META_TIMEOUT)? {
-                partitions.push((t.clone(), p));
+            let all = consumer.partitions_of(t, META_TIMEOUT)?;
+            if let Some(only) = &options.only_partitions
+                && let Some(missing) = only.iter().find(|p| !all.contains(p))
+            {
+                return Err(ConnectorError::Config {
+                    stream: def.name.clone(),
+                    message: format!(
+                        "'scan.partitions' names partition {missing}, which topic '{t}' does not have (it has {})",
+                        all.len()
+                    ),
+                });
+            }
+            for p in all {
+                if options
+                    .only_partitions
+                    .as_ref()
+                    .is_none_or(|o| o.contains(&p))
+                {
+                    partitions.push((t.clone(), p));
+                }
             }
         }
         let mut source = Self {

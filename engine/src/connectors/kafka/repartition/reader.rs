@@ -40,8 +40,8 @@ pub struct RepartitionReader {
 }
 
 impl RepartitionReader {
-    /// Reads every partition of `topic` (rows of `schema`) from the start,
-    /// combining the watermarks of the source partitions `sources`;
+    /// Reads partitions `partitions` of `topic` (rows of `schema`) from the
+    /// start, combining the watermarks of the source partitions `sources`;
     /// `config` holds the librdkafka settings and `group` the consumer
     /// group positions are committed in.
     ///
@@ -49,7 +49,7 @@ impl RepartitionReader {
     /// A consumer librdkafka will not create.
     pub fn new(
         stream: &str,
-        topic: RepartitionTopic,
+        (topic, partitions): (RepartitionTopic, &[i32]),
         schema: SchemaRef,
         sources: Vec<(String, i32)>,
         config: &ClientConfig,
@@ -65,7 +65,6 @@ impl RepartitionReader {
             context: format!("stream '{stream}': creating the repartition consumer"),
             source,
         })?;
-        let partitions: Vec<i32> = (0..topic.partitions).collect();
         let mut reader = Self {
             stream: stream.to_string(),
             marks: partitions

@@ -2,7 +2,10 @@
 //! row to the partition of its key group (routed by the exchange's
 //! [`Router`], so partition `r` holds exactly the key groups stage-2 worker
 //! `r` of an in-process run would own), one record per partition and batch,
-//! and the stage's watermark to every partition.
+//! and the stage's watermark to every partition. With checkpoints it writes
+//! exactly once: one transaction per checkpoint epoch, committed with the
+//! source's offsets once the checkpoint is durable (as the exactly-once
+//! Kafka sink), so stage 2 reading `read_committed` sees every row once.
 
 use std::time::Duration;
 
@@ -10,12 +13,12 @@ use arrow::array::UInt32Array;
 use arrow::compute::take_record_batch;
 use arrow::record_batch::RecordBatch;
 use rdkafka::ClientConfig;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::producer::BaseRecord;
 
 use super::{RepartitionTopic, encode_rows, encode_watermark};
+use crate::checkpoint::CheckpointRef;
 use crate::connectors::Sink;
-use crate::connectors::kafka::sink::{Deliveries, producer};
+use crate::connectors::kafka::delivery::{Delivery, delivery_sink_methods};
 use crate::error::ConnectorError;
 use crate::exec::exchange::Router;
 use crate::plan::expr::Expr;
@@ -25,11 +28,11 @@ pub struct RepartitionWriter {
     stream: String,
     topic: RepartitionTopic,
     router: Router,
-    producer: ThreadedProducer<Deliveries>,
+    delivery: Delivery,
     /// The source partitions this stage reads (the watermark records say so).
     from: Vec<(String, i32)>,
     last_watermark: Option<i64>,
-    flush_timeout: Duration,
+    exactly_once: bool,
 }
 
 impl RepartitionWriter {
@@ -52,58 +55,45 @@ impl RepartitionWriter {
                 message: format!("the repartition keys: {e}"),
             }
         })?;
-        let mut config = config.clone();
-        config.set("enable.idempotence", "true");
-        config.set("linger.ms", "5");
+        let mut producing = config.clone();
+        producing.set("enable.idempotence", "true");
+        producing.set("linger.ms", "5");
+        let delivery = Delivery::new(
+            stream,
+            &topic.name,
+            producing,
+            config.clone(),
+            Duration::from_secs(30),
+        )?;
         Ok(Self {
             stream: stream.to_string(),
             router,
-            producer: producer(&config, stream)?,
+            delivery,
             topic,
             from,
             last_watermark: None,
-            flush_timeout: Duration::from_secs(30),
+            exactly_once: false,
         })
     }
 
-    fn error(&self, reason: String) -> ConnectorError {
-        ConnectorError::Delivery {
-            stream: self.stream.clone(),
-            topic: self.topic.name.clone(),
-            reason,
-        }
+    /// Writes in one transaction per checkpoint (the job must checkpoint).
+    pub fn exactly_once(mut self) -> Self {
+        self.exactly_once = true;
+        self
     }
 
-    /// Queues `value` for partition `partition`, waiting while the queue is full.
+    /// Queues `value` for partition `partition`.
     fn send(&self, partition: i32, value: &[u8]) -> Result<(), ConnectorError> {
-        let mut record = BaseRecord::<(), [u8]>::to(&self.topic.name)
+        let record = BaseRecord::<(), [u8]>::to(&self.topic.name)
             .partition(partition)
             .payload(value);
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                    record = r;
-                    self.producer.poll(Duration::from_millis(10));
-                }
-                Err((e, _)) => return Err(self.error(e.to_string())),
-            }
-        }
-    }
-
-    fn failure(&self) -> Result<(), ConnectorError> {
-        let failed = self
-            .producer
-            .context()
-            .failed
-            .lock()
-            .ok()
-            .and_then(|f| f.clone());
-        failed.map_or(Ok(()), |reason| Err(self.error(reason)))
+        self.delivery.send(record)
     }
 }
 
 impl Sink for RepartitionWriter {
+    delivery_sink_methods!();
+
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         let routes = self
             .router
@@ -124,7 +114,7 @@ impl Sink for RepartitionWriter {
             })?;
             self.send(partition as i32, &encode_rows(&part)?)?;
         }
-        self.failure()
+        self.delivery.failure()
     }
 
     fn watermark(&mut self, watermark: i64) -> Result<(), ConnectorError> {
@@ -139,14 +129,24 @@ impl Sink for RepartitionWriter {
         Ok(())
     }
 
-    fn flush(&mut self) -> Result<(), ConnectorError> {
-        self.producer
-            .flush(self.flush_timeout)
-            .map_err(|e| self.error(format!("{e} while waiting for acknowledgements")))?;
-        self.failure()
+    /// Once made [`RepartitionWriter::exactly_once`].
+    fn commits_with_checkpoints(&self) -> bool {
+        self.exactly_once
     }
 
-    fn close(&mut self) -> Result<(), ConnectorError> {
-        self.flush()
+    /// A transactional producer with `transactional.id` `eddy-<query>`
+    /// (the task's checkpoint name: one per stage-1 task), fencing the
+    /// task's previous owner.
+    fn prepare_checkpoints(
+        &mut self,
+        query: &str,
+        run: &str,
+    ) -> Result<Option<CheckpointRef>, ConnectorError> {
+        if !self.exactly_once {
+            return Ok(None);
+        }
+        self.delivery
+            .transactional(format!("eddy-{query}"), run)
+            .map(Some)
     }
 }
