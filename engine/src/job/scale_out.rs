@@ -138,6 +138,108 @@ impl Stages {
     }
 }
 
+/// Which task of a query run by several processes: stage 1 reading one
+/// source partition, or stage 2 reading one repartition partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Task {
+    /// Stage 1 over source (topic, partition).
+    First(String, i32),
+    /// Stage 2 over repartition partition.
+    Second(i32),
+}
+
+impl Task {
+    /// Its name within query `query`: its checkpoints' and (prefixed
+    /// `eddy-`) its transactional id's, the same on every process.
+    pub fn name(&self, query: &str) -> String {
+        match self {
+            Task::First(topic, p) if topic.is_empty() => format!("{query}.s1.p{p}"),
+            Task::First(topic, p) => format!("{query}.s1.{topic}.p{p}"),
+            Task::Second(r) => format!("{query}.s2.r{r}"),
+        }
+    }
+}
+
+impl Stages {
+    /// The source's partitions, as stage-1 tasks read them and watermark
+    /// records name them (a source without partitions is one).
+    ///
+    /// # Errors
+    /// A Kafka source whose broker or topic cannot be reached.
+    pub fn source_partitions(&self) -> Result<Vec<(String, i32)>, EngineError> {
+        let def = &self.first.source;
+        if def.connector() == "kafka" {
+            return Ok(crate::connectors::kafka::topic_partitions(def).map_err(ExecError::from)?);
+        }
+        Ok(vec![(def.name.clone(), 0)])
+    }
+
+    /// The job of task `task` of query `query`: a checkpointed job of its
+    /// own (`options` must take checkpoints), named after the task, so its
+    /// state, positions and transactions follow the partition to whichever
+    /// process runs it. Stage 2 combines the watermarks of the source's
+    /// partitions `sources`.
+    ///
+    /// # Errors
+    /// No checkpoints, or a topic client that cannot be created.
+    pub fn task(
+        &self,
+        (query, task): (&str, &Task),
+        topic: &RepartitionTopic,
+        config: &ClientConfig,
+        sources: &[(String, i32)],
+        options: &RunOptions,
+    ) -> Result<JobSpec, EngineError> {
+        let name = task.name(query);
+        let mut options = options.clone();
+        let Some(c) = &mut options.checkpoint else {
+            return Err(EngineError::from(PlanError::unplaced(
+                "a query run by several processes needs checkpoints: its tasks' state moves between them through the checkpoint store; give --checkpoint-dir (a directory every process reaches)",
+            )));
+        };
+        c.name = Some(name.clone());
+        Ok(match task {
+            Task::First(source_topic, p) => {
+                let def = &self.first.source;
+                let mut pairs: Vec<(String, String)> = def
+                    .options
+                    .iter()
+                    .filter(|(k, _)| *k != "scan.partitions" && *k != "topic")
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                pairs.push(("topic".into(), source_topic.clone()));
+                pairs.push(("scan.partitions".into(), p.to_string()));
+                let mut one = (**def).clone();
+                one.options = Options::new(&def.name, pairs);
+                let mut plan = self.first.clone();
+                plan.source = Arc::new(one);
+                let from = vec![(source_topic.clone(), *p)];
+                let writer =
+                    RepartitionWriter::new(&topic.name, topic.clone(), &self.keys, from, config)
+                        .map_err(ExecError::from)?
+                        .exactly_once();
+                JobSpec::new(name, plan)
+                    .options(options)
+                    .sink(Box::new(writer))
+            }
+            Task::Second(r) => {
+                let reader = RepartitionReader::new(
+                    &self.second.source.name,
+                    (topic.clone(), &[*r]),
+                    self.second.source.schema.clone(),
+                    sources.to_vec(),
+                    config,
+                    &format!("{}.stage2", topic.name),
+                )
+                .map_err(ExecError::from)?;
+                JobSpec::new(name, self.second.clone())
+                    .options(options)
+                    .source(Box::new(reader))
+            }
+        })
+    }
+}
+
 /// A source's partitions as watermark records name them; a source without
 /// partitions is one, named after its stream.
 fn source_partitions(source: &dyn Source, stream: &str) -> Vec<(String, i32)> {

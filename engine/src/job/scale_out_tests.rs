@@ -9,7 +9,7 @@ use rdkafka::ClientConfig;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 
-use super::scale_out::Stages;
+use super::scale_out::{Stages, Task};
 use crate::connectors::SourceContext;
 use crate::connectors::kafka::repartition::RepartitionTopic;
 use crate::job::JobManager;
@@ -126,39 +126,32 @@ fn two_stages_through_a_repartition_topic_write_what_one_process_writes() {
 /// transactions (noida-db, `EDDY_TEST_KAFKA`), still the same rows.
 #[test]
 fn exactly_once_stages_write_what_one_process_writes() {
-    let Ok(bootstrap) = std::env::var("EDDY_TEST_KAFKA") else {
-        eprintln!("skipped: set EDDY_TEST_KAFKA to a broker with transactions");
+    let Some((_, config)) = broker() else {
         return;
     };
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &bootstrap);
     let topic = RepartitionTopic {
         name: format!("eddy.eos{}.repartition", crate::checkpoint::new_run()),
         partitions: 3,
     };
-    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
-        config.create().expect("admin");
-    let new = rdkafka::admin::NewTopic::new(
-        &topic.name,
-        topic.partitions,
-        rdkafka::admin::TopicReplication::Fixed(1),
-    );
-    let created =
-        futures_executor_block(admin.create_topics(&[new], &rdkafka::admin::AdminOptions::new()));
-    assert!(created.is_ok(), "{created:?}");
+    create_topic(&config, &topic.name, topic.partitions);
     let (plan, want) = query();
     let dir = tempfile::tempdir().expect("temp dir");
-    let options = RunOptions {
-        checkpoint: Some(crate::CheckpointConfig {
-            interval: Duration::from_millis(100),
-            ..crate::CheckpointConfig::new(dir.path().to_str().expect("utf-8"))
-        }),
-        ..RunOptions::default()
-    };
+    let options = checkpointed(dir.path(), 100);
     let (got, stats) = split_run(&plan, &topic, &config, &options, true);
     assert_eq!(stats.late_dropped, 0);
     assert_eq!(want, rows(&got));
     assert!(stats.checkpoints.completed > 0);
+}
+
+/// Options taking a checkpoint every `ms` into `dir`.
+fn checkpointed(dir: &std::path::Path, ms: u64) -> RunOptions {
+    RunOptions {
+        checkpoint: Some(crate::CheckpointConfig {
+            interval: Duration::from_millis(ms),
+            ..crate::CheckpointConfig::new(dir.to_str().expect("utf-8"))
+        }),
+        ..RunOptions::default()
+    }
 }
 
 /// Runs a future to completion on this thread.
@@ -168,4 +161,125 @@ fn futures_executor_block<F: std::future::Future>(f: F) -> F::Output {
         .build()
         .expect("runtime")
         .block_on(f)
+}
+
+/// The broker with transactions the tests may use (`EDDY_TEST_KAFKA`:
+/// noida-db), and a client config for it; `None` (the test is skipped)
+/// without one.
+fn broker() -> Option<(String, ClientConfig)> {
+    let Ok(bootstrap) = std::env::var("EDDY_TEST_KAFKA") else {
+        eprintln!("skipped: set EDDY_TEST_KAFKA to a broker with transactions");
+        return None;
+    };
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    Some((bootstrap, config))
+}
+
+/// Creates `name` with `partitions` partitions on the broker of `config`.
+fn create_topic(config: &ClientConfig, name: &str, partitions: i32) {
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        config.create().expect("admin");
+    let new =
+        rdkafka::admin::NewTopic::new(name, partitions, rdkafka::admin::TopicReplication::Fixed(1));
+    let created =
+        futures_executor_block(admin.create_topics(&[new], &rdkafka::admin::AdminOptions::new()));
+    assert!(created.is_ok(), "{created:?}");
+}
+
+/// Every task of the query as a job of its own — four stage-1 tasks, one per
+/// source partition, and three stage-2 tasks, one per repartition partition,
+/// each with its own checkpoints and transactional id — writes exactly what
+/// one process writes reading all four partitions (noida-db).
+#[test]
+fn one_job_per_task_writes_what_one_process_writes() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let Some((bootstrap, config)) = broker() else {
+        return;
+    };
+    let run = crate::checkpoint::new_run();
+    let input = format!("bids-{run}");
+    create_topic(&config, &input, 4);
+    let topic = RepartitionTopic {
+        name: format!("eddy.tasks{run}.repartition"),
+        partitions: 3,
+    };
+    create_topic(&config, &topic.name, topic.partitions);
+    // per partition, event time moves on 10 ms a row, up to 500 ms out of
+    // order (inside the 2 s watermark delay: no row is late anywhere)
+    let producer: BaseProducer = config.create().expect("producer");
+    let mut x = 99u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for p in 0..4 {
+        for i in 0..2_500i64 {
+            let t = 1_767_225_600_000 + i * 10 - (next() % 500) as i64;
+            let value = format!(
+                "{{\"auction\": {}, \"price\": {}, \"date_time\": {t}}}",
+                next() % 40,
+                next() % 1000
+            );
+            producer
+                .send(
+                    BaseRecord::<(), str>::to(&input)
+                        .partition(p)
+                        .payload(&value),
+                )
+                .expect("queued");
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("produced");
+    let script = crate::plan_script(&format!(
+        "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP,
+           WATERMARK FOR date_time AS date_time - INTERVAL '2' SECOND)
+           WITH (connector = 'kafka', topic = '{input}', 'properties.bootstrap.servers' = '{bootstrap}',
+                 'scan.startup.mode' = 'earliest', 'scan.bounded.mode' = 'latest-offset');
+         SELECT auction, window_start, COUNT(*) AS n, SUM(price) AS total
+         FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND)
+         GROUP BY auction, window_start, window_end"
+    ))
+    .expect("plans");
+    let plan = &script.queries[0];
+    let (straight, _) = crate::collect(plan, &RunOptions::default()).expect("runs");
+    let want = rows(&straight);
+    assert!(want.len() > 500, "{} rows", want.len());
+
+    let stages = Stages::split(plan, &topic).expect("splits");
+    let sources = stages.source_partitions().expect("partitions");
+    assert_eq!(sources.len(), 4);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = checkpointed(dir.path(), 200);
+    let sink = CollectSink::default();
+    let jobs = JobManager::new();
+    let mut tasks: Vec<Task> = sources
+        .iter()
+        .map(|(t, p)| Task::First(t.clone(), *p))
+        .collect();
+    tasks.extend((0..topic.partitions).map(Task::Second));
+    let handles: Vec<_> = tasks
+        .iter()
+        .map(|task| {
+            let mut spec = stages
+                .task(("q", task), &topic, &config, &sources, &options)
+                .expect("task job");
+            if let Task::Second(_) = task {
+                spec = spec.sink(Box::new(sink.clone()));
+            }
+            jobs.submit(spec).expect("starts")
+        })
+        .collect();
+    for (task, h) in tasks.iter().zip(handles) {
+        let stats = h.wait().unwrap_or_else(|e| panic!("{task:?}: {e}"));
+        assert_eq!(stats.late_dropped, 0, "{task:?}");
+    }
+    assert_eq!(want, rows(&sink.batches()));
+    // each task checkpointed under its own name
+    for task in &tasks {
+        assert!(dir.path().join(task.name("q")).is_dir(), "{task:?}");
+    }
 }

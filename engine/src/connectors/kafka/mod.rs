@@ -491,3 +491,33 @@ pub fn explain_params(def: &StreamDef) -> Vec<(String, String)> {
         Err(_) => Vec::new(),
     }
 }
+
+/// The (topic, partition) pairs a Kafka source stream reads (all of its
+/// topics' partitions, or those `scan.partitions` names), from the broker.
+///
+/// # Errors
+/// Bad options, a broker that cannot be reached, a topic that does not exist.
+pub fn topic_partitions(def: &StreamDef) -> Result<Vec<(String, i32)>, ConnectorError> {
+    let options = SourceOptions::from_def(def)?;
+    let consumer: rdkafka::consumer::BaseConsumer =
+        options
+            .config
+            .create()
+            .map_err(|source| ConnectorError::Kafka {
+                context: format!("stream '{}': creating a consumer", def.name),
+                source,
+            })?;
+    let mut out = Vec::new();
+    for topic in &options.topics {
+        for p in tiers::partitions_of(&consumer, &def.name, topic, Duration::from_secs(10))? {
+            if options
+                .only_partitions
+                .as_ref()
+                .is_none_or(|o| o.contains(&p))
+            {
+                out.push((topic.clone(), p));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -175,7 +175,7 @@ fn commit_offsets<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     }
 }
 
-fn partitions_of<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
+pub(super) fn partitions_of<C: Consumer<X>, X: rdkafka::consumer::ConsumerContext>(
     c: &C,
     stream: &str,
     topic: &str,
