@@ -23,6 +23,7 @@
 
 mod checkpointing;
 mod edge;
+pub mod instance;
 mod launch;
 mod live;
 mod manager;

@@ -3,6 +3,7 @@
 //! process: keys land in the partition their key group belongs to, and the
 //! watermark records carry event time across without making a row late.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -187,24 +188,23 @@ fn create_topic(config: &ClientConfig, name: &str, partitions: i32) {
     assert!(created.is_ok(), "{created:?}");
 }
 
-/// Every task of the query as a job of its own — four stage-1 tasks, one per
-/// source partition, and three stage-2 tasks, one per repartition partition,
-/// each with its own checkpoints and transactional id — writes exactly what
-/// one process writes reading all four partitions (noida-db).
-#[test]
-fn one_job_per_task_writes_what_one_process_writes() {
+/// A bounded Kafka input of four partitions of `per_partition` rows (a fresh
+/// topic), the query over it with its rows from one process, and a fresh
+/// repartition topic of three partitions.
+fn kafka_query(
+    bootstrap: &str,
+    config: &ClientConfig,
+    per_partition: i64,
+) -> (crate::PhysicalPlan, Vec<String>, RepartitionTopic) {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let Some((bootstrap, config)) = broker() else {
-        return;
-    };
     let run = crate::checkpoint::new_run();
     let input = format!("bids-{run}");
-    create_topic(&config, &input, 4);
+    create_topic(config, &input, 4);
     let topic = RepartitionTopic {
         name: format!("eddy.tasks{run}.repartition"),
         partitions: 3,
     };
-    create_topic(&config, &topic.name, topic.partitions);
+    create_topic(config, &topic.name, topic.partitions);
     // per partition, event time moves on 10 ms a row, up to 500 ms out of
     // order (inside the 2 s watermark delay: no row is late anywhere)
     let producer: BaseProducer = config.create().expect("producer");
@@ -216,7 +216,7 @@ fn one_job_per_task_writes_what_one_process_writes() {
         x
     };
     for p in 0..4 {
-        for i in 0..2_500i64 {
+        for i in 0..per_partition {
             let t = 1_767_225_600_000 + i * 10 - (next() % 500) as i64;
             let value = format!(
                 "{{\"auction\": {}, \"price\": {}, \"date_time\": {t}}}",
@@ -244,10 +244,24 @@ fn one_job_per_task_writes_what_one_process_writes() {
          GROUP BY auction, window_start, window_end"
     ))
     .expect("plans");
-    let plan = &script.queries[0];
-    let (straight, _) = crate::collect(plan, &RunOptions::default()).expect("runs");
+    let plan = script.queries[0].clone();
+    let (straight, _) = crate::collect(&plan, &RunOptions::default()).expect("runs");
     let want = rows(&straight);
     assert!(want.len() > 500, "{} rows", want.len());
+    (plan, want, topic)
+}
+
+/// Every task of the query as a job of its own — four stage-1 tasks, one per
+/// source partition, and three stage-2 tasks, one per repartition partition,
+/// each with its own checkpoints and transactional id — writes exactly what
+/// one process writes reading all four partitions (noida-db).
+#[test]
+fn one_job_per_task_writes_what_one_process_writes() {
+    let Some((bootstrap, config)) = broker() else {
+        return;
+    };
+    let (plan, want, topic) = kafka_query(&bootstrap, &config, 2_500);
+    let plan = &plan;
 
     let stages = Stages::split(plan, &topic).expect("splits");
     let sources = stages.source_partitions().expect("partitions");
@@ -282,4 +296,63 @@ fn one_job_per_task_writes_what_one_process_writes() {
     for task in &tasks {
         assert!(dir.path().join(task.name("q")).is_dir(), "{task:?}");
     }
+}
+
+/// Two instances of the query in one process (each its own group members,
+/// as `eddy run --instance-id` runs them), the second joining 0.7 s after
+/// the first: the groups split the partitions between them (a task the
+/// first already ran is stopped at a checkpoint and taken over from it) and
+/// together they write exactly what one process writes; once every task has
+/// finished, the store says so.
+#[test]
+fn two_instances_share_the_tasks_and_write_what_one_process_writes() {
+    use super::instance::{Instance, InstanceSpec, all_finished};
+    let Some((bootstrap, config)) = broker() else {
+        return;
+    };
+    let (plan, want, topic) = kafka_query(&bootstrap, &config, 40_000);
+    let stages = Stages::split(&plan, &topic).expect("splits");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = CollectSink::default();
+    let spec = |instance: &str| {
+        let sink = sink.clone();
+        InstanceSpec {
+            query: format!("q{}", topic.name.len()),
+            instance: instance.to_string(),
+            stages: stages.clone(),
+            topic: topic.clone(),
+            config: config.clone(),
+            options: checkpointed(dir.path(), 200),
+            sink: Some(std::sync::Arc::new(move || Box::new(sink.clone()))),
+            session_timeout: Duration::from_secs(10),
+        }
+    };
+    let sources = stages.source_partitions().expect("partitions");
+    let first = Instance::start(spec("a")).expect("a starts");
+    std::thread::sleep(Duration::from_millis(700));
+    let second = Instance::start(spec("b")).expect("b starts");
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let (mut ran_a, mut ran_b) = (BTreeSet::new(), BTreeSet::new());
+    while !all_finished(&spec("a"), &sources).expect("reads the store") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tasks did not finish"
+        );
+        ran_a.extend(first.tasks());
+        ran_b.extend(second.tasks());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    first.stop();
+    second.stop();
+    first.wait().expect("a ran");
+    second.wait().expect("b ran");
+    eprintln!("a ran {ran_a:?}; b ran {ran_b:?}");
+    // the groups gave b tasks (at once, or taken over from a, by timing)
+    assert!(
+        !ran_a.is_empty() && !ran_b.is_empty(),
+        "{ran_a:?} {ran_b:?}"
+    );
+    let got = rows(&sink.batches());
+    assert_eq!(want.len(), got.len());
+    assert_eq!(want, got);
 }

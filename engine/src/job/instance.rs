@@ -1,0 +1,353 @@
+//! One process's share of a query run by several (`eddy run --instance-id
+//! K`, docs/scale-out.md): for each stage, a member of the stage's consumer
+//! group (`eddy.<query>.s1` over the source topic, `eddy.<query>.s2` over
+//! the repartition topic) with static membership (`group.instance.id`
+//! `eddy.<query>.s<n>.<K>`: a restart with the same id gets its partitions
+//! back). The member reads nothing itself (its partitions are paused): each
+//! partition the group assigns it runs as a task job ([`Stages::task`]),
+//! restored from the task's checkpoint; before a partition is revoked its
+//! task stops, taking a last checkpoint and committing its transaction, so
+//! the next owner resumes exactly there.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::{ClientConfig, ClientContext};
+
+use crate::checkpoint::store::CheckpointStore;
+use crate::connectors::Sink;
+use crate::connectors::kafka::repartition::RepartitionTopic;
+use crate::error::{EngineError, ExecError};
+use crate::job::scale_out::{Stages, Task};
+use crate::job::{JobHandle, JobManager, RunOptions};
+
+/// Makes each stage-2 task's sink (tests; `None`: the plan's sink).
+pub type SinkFactory = Arc<dyn Fn() -> Box<dyn Sink> + Send + Sync>;
+
+/// What one process runs of a query.
+#[derive(Clone)]
+pub struct InstanceSpec {
+    /// The query's name (its checkpoints' and groups' prefix), the same on
+    /// every process.
+    pub query: String,
+    /// This process's id among them (`--instance-id`).
+    pub instance: String,
+    /// The query split at its exchange.
+    pub stages: Stages,
+    /// The repartition topic (it must exist).
+    pub topic: RepartitionTopic,
+    /// librdkafka settings of the cluster (bootstrap servers, security).
+    pub config: ClientConfig,
+    /// How each task runs; must take checkpoints into a store every
+    /// process reaches.
+    pub options: RunOptions,
+    /// Stage-2 tasks' sinks, when not the plan's.
+    pub sink: Option<SinkFactory>,
+    /// How long a member may be silent before the group moves its
+    /// partitions (`session.timeout.ms`).
+    pub session_timeout: Duration,
+}
+
+/// A running instance.
+pub struct Instance {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Result<(), EngineError>>>,
+    owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
+}
+
+impl Instance {
+    /// Joins both stages' groups and runs the tasks assigned.
+    ///
+    /// # Errors
+    /// No checkpoints, or the source's partitions cannot be read.
+    pub fn start(spec: InstanceSpec) -> Result<Self, EngineError> {
+        if spec.options.checkpoint.is_none() {
+            return Err(EngineError::from(crate::error::PlanError::unplaced(
+                "a query run by several processes needs checkpoints: give --checkpoint-dir (a directory every process reaches)",
+            )));
+        }
+        let sources = Arc::new(spec.stages.source_partitions()?);
+        let spec = Arc::new(spec);
+        let stop = Arc::new(AtomicBool::new(false));
+        let owned = Arc::new(Mutex::new(BTreeMap::new()));
+        let mut threads = Vec::new();
+        for stage in [1u8, 2] {
+            let member = Member {
+                stage,
+                spec: spec.clone(),
+                sources: sources.clone(),
+                owned: owned.clone(),
+                jobs: JobManager::new(),
+            };
+            let stop = stop.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("eddy-member-s{stage}"))
+                    .spawn(move || member.run(&stop))
+                    .map_err(|e| ExecError::Internal(format!("starting a group member: {e}")))?,
+            );
+        }
+        Ok(Self {
+            stop,
+            threads,
+            owned,
+        })
+    }
+
+    /// The tasks this process runs now.
+    pub fn tasks(&self) -> Vec<Task> {
+        lock(&self.owned).keys().cloned().collect()
+    }
+
+    /// Stops: every task takes a last checkpoint and commits, then the
+    /// members leave.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits until stopped (or a member failed).
+    ///
+    /// # Errors
+    /// A task or a member failed.
+    pub fn wait(self) -> Result<(), EngineError> {
+        let mut first = Ok(());
+        for t in self.threads {
+            let result = t.join().unwrap_or_else(|_| {
+                Err(ExecError::Internal("a group member panicked".into()).into())
+            });
+            if first.is_ok() {
+                first = result;
+            }
+            // one member failing stops the other
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        first
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// One stage's group member.
+struct Member {
+    stage: u8,
+    spec: Arc<InstanceSpec>,
+    sources: Arc<Vec<(String, i32)>>,
+    owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
+    jobs: JobManager,
+}
+
+/// The member's view of the group's decisions.
+struct Membership {
+    stage: u8,
+    owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
+    /// Partitions assigned and not yet started.
+    assigned: Mutex<Vec<(String, i32)>>,
+}
+
+impl ClientContext for Membership {}
+
+impl ConsumerContext for Membership {
+    /// A revoked partition's task stops (last checkpoint, transaction
+    /// committed) before the group hands the partition on.
+    fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            for e in tpl.elements() {
+                let task = task_of(self.stage, e.topic(), e.partition());
+                let handle = lock(&self.owned).remove(&task);
+                if let Some(h) = handle {
+                    h.stop();
+                    let _ = h.wait();
+                }
+                lock(&self.assigned)
+                    .retain(|(t, p)| (t.as_str(), *p) != (e.topic(), e.partition()));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = rebalance {
+            // the member reads nothing: its tasks do
+            let _ = consumer.pause(tpl);
+            lock(&self.assigned).extend(
+                tpl.elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition())),
+            );
+        }
+    }
+}
+
+fn task_of(stage: u8, topic: &str, partition: i32) -> Task {
+    if stage == 1 {
+        Task::First(topic.to_string(), partition)
+    } else {
+        Task::Second(partition)
+    }
+}
+
+impl Member {
+    fn run(self, stop: &AtomicBool) -> Result<(), EngineError> {
+        let spec = &self.spec;
+        let mut config = spec.config.clone();
+        config
+            .set("group.id", format!("eddy.{}.s{}", spec.query, self.stage))
+            .set(
+                "group.instance.id",
+                format!("eddy.{}.s{}.{}", spec.query, self.stage, spec.instance),
+            )
+            .set("enable.auto.commit", "false")
+            .set(
+                "session.timeout.ms",
+                spec.session_timeout.as_millis().to_string(),
+            );
+        let context = Membership {
+            stage: self.stage,
+            owned: self.owned.clone(),
+            assigned: Mutex::new(Vec::new()),
+        };
+        let consumer: BaseConsumer<Membership> =
+            config.create_with_context(context).map_err(|e| {
+                ExecError::Internal(format!("joining the stage {} group: {e}", self.stage))
+            })?;
+        let topics: Vec<String> = if self.stage == 1 {
+            let mut t: Vec<String> = self.sources.iter().map(|(t, _)| t.clone()).collect();
+            t.dedup();
+            t
+        } else {
+            vec![spec.topic.name.clone()]
+        };
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&names)
+            .map_err(|e| ExecError::Internal(format!("subscribing to {names:?}: {e}")))?;
+        let mut checked = Instant::now();
+        let result = loop {
+            if stop.load(Ordering::SeqCst) {
+                break Ok(());
+            }
+            // drives the group (its callbacks run here); nothing is fetched
+            let _ = consumer.poll(Duration::from_millis(100));
+            let started = std::mem::take(&mut *lock(&consumer.context().assigned));
+            if let Err(e) = self.start_tasks(started) {
+                break Err(e);
+            }
+            if checked.elapsed() > Duration::from_millis(500) {
+                checked = Instant::now();
+                if let Err(e) = self.check_tasks() {
+                    break Err(e);
+                }
+            }
+        };
+        // a stop: every task checkpoints and commits before the member leaves
+        let mine: Vec<(Task, JobHandle)> = {
+            let mut owned = lock(&self.owned);
+            let keys: Vec<Task> = owned.keys().filter(|t| self.is_mine(t)).cloned().collect();
+            keys.into_iter()
+                .filter_map(|k| owned.remove(&k).map(|h| (k, h)))
+                .collect()
+        };
+        for (_, h) in &mine {
+            h.stop();
+        }
+        for (_, h) in mine {
+            let _ = h.wait();
+        }
+        consumer.unsubscribe();
+        result
+    }
+
+    fn is_mine(&self, task: &Task) -> bool {
+        matches!(
+            (self.stage, task),
+            (1, Task::First(..)) | (2, Task::Second(_))
+        )
+    }
+
+    /// Starts the task of each newly assigned partition; a task whose input
+    /// has ended (a finished checkpoint) is not started again.
+    fn start_tasks(&self, assigned: Vec<(String, i32)>) -> Result<(), EngineError> {
+        for (topic, partition) in assigned {
+            let task = task_of(self.stage, &topic, partition);
+            if lock(&self.owned).contains_key(&task) {
+                continue;
+            }
+            let spec = &self.spec;
+            let mut job = spec.stages.task(
+                (&spec.query, &task),
+                &spec.topic,
+                &spec.config,
+                &self.sources,
+                &spec.options,
+            )?;
+            if let (Task::Second(_), Some(make)) = (&task, &spec.sink) {
+                job = job.sink(make());
+            }
+            match self.jobs.submit(job) {
+                Ok(h) => {
+                    lock(&self.owned).insert(task, h);
+                }
+                Err(EngineError::Exec(ExecError::Checkpoint(
+                    crate::checkpoint::CheckpointError::Finished(_),
+                ))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// A task that failed fails the instance; one that finished (its input
+    /// ended) is let go.
+    fn check_tasks(&self) -> Result<(), EngineError> {
+        let done: Vec<(Task, JobHandle)> = {
+            let mut owned = lock(&self.owned);
+            let keys: Vec<Task> = owned
+                .iter()
+                .filter(|(t, h)| self.is_mine(t) && h.is_finished())
+                .map(|(t, _)| t.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| owned.remove(&k).map(|h| (k, h)))
+                .collect()
+        };
+        for (task, h) in done {
+            h.wait().map_err(|e| {
+                ExecError::Internal(format!("task {}: {e}", task.name(&self.spec.query)))
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether every task of the query has finished (its input ended and its
+/// last results are committed): the query is done on every process.
+///
+/// # Errors
+/// The checkpoint store cannot be read.
+pub fn all_finished(spec: &InstanceSpec, sources: &[(String, i32)]) -> Result<bool, EngineError> {
+    let Some(c) = &spec.options.checkpoint else {
+        return Ok(false);
+    };
+    let mut tasks: Vec<Task> = sources
+        .iter()
+        .map(|(t, p)| Task::First(t.clone(), *p))
+        .collect();
+    tasks.extend((0..spec.topic.partitions).map(Task::Second));
+    for task in tasks {
+        let store =
+            CheckpointStore::open(&c.location, &task.name(&spec.query)).map_err(ExecError::from)?;
+        if !store
+            .latest()
+            .map_err(ExecError::from)?
+            .is_some_and(|m| m.finished)
+        {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
