@@ -98,6 +98,11 @@ impl Instance {
         })
     }
 
+    /// Whether both members still run (a failed task stops them).
+    pub fn is_running(&self) -> bool {
+        self.threads.iter().all(|t| !t.is_finished())
+    }
+
     /// The tasks this process runs now.
     pub fn tasks(&self) -> Vec<Task> {
         lock(&self.owned).keys().cloned().collect()

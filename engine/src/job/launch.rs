@@ -436,10 +436,20 @@ fn panicked(thread: String, payload: &(dyn std::any::Any + Send)) -> ExecError {
 /// # Errors
 /// The sink cannot be opened (bad options, a file that cannot be created).
 pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::ConnectorError> {
+    open_plan_sink_after(plan, connectors::is_bounded(&plan.source)?)
+}
+
+/// Opens the sink a plan writes to, its input bounded or not (a plan whose
+/// source is another plan's output: stage 2 of a split query).
+///
+/// # Errors
+/// The sink cannot be opened.
+pub(crate) fn open_plan_sink_after(
+    plan: &PhysicalPlan,
+    bounded_input: bool,
+) -> Result<Box<dyn Sink>, crate::ConnectorError> {
     use crate::plan::logical::SinkTarget;
-    let ctx = connectors::SinkContext {
-        bounded_input: connectors::is_bounded(&plan.source)?,
-    };
+    let ctx = connectors::SinkContext { bounded_input };
     match &plan.sink {
         SinkTarget::Stdout => {
             let def = connectors::stdout::console_stream(plan.output_schema.clone());

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rdkafka::ClientConfig;
 
 use crate::catalog::{Options, StreamDef};
-use crate::connectors::kafka::repartition::RepartitionTopic;
+pub use crate::connectors::kafka::repartition::RepartitionTopic;
 use crate::connectors::kafka::repartition::reader::RepartitionReader;
 use crate::connectors::kafka::repartition::writer::RepartitionWriter;
 use crate::connectors::{Source, SourceContext, open_source};
@@ -161,6 +161,21 @@ impl Task {
 }
 
 impl Stages {
+    /// The librdkafka settings of the source's cluster (its `properties.*`
+    /// but the consumer group's own), for the repartition topic and the
+    /// groups of the stages.
+    pub fn cluster_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        for (k, v) in self.first.source.options.iter() {
+            if let Some(p) = k.strip_prefix("properties.")
+                && !matches!(p, "group.id" | "group.instance.id" | "isolation.level")
+            {
+                c.set(p, v);
+            }
+        }
+        c
+    }
+
     /// The source's partitions, as stage-1 tasks read them and watermark
     /// records name them (a source without partitions is one).
     ///
@@ -232,9 +247,14 @@ impl Stages {
                     &format!("{}.stage2", topic.name),
                 )
                 .map_err(ExecError::from)?;
+                let bounded =
+                    crate::connectors::is_bounded(&self.first.source).map_err(ExecError::from)?;
+                let sink = super::launch::open_plan_sink_after(&self.second, bounded)
+                    .map_err(ExecError::from)?;
                 JobSpec::new(name, self.second.clone())
                     .options(options)
                     .source(Box::new(reader))
+                    .sink(sink)
             }
         })
     }
@@ -249,4 +269,62 @@ fn source_partitions(source: &dyn Source, stream: &str) -> Vec<(String, i32)> {
     } else {
         p
     }
+}
+
+/// The partitions of repartition topic `name`: those it has, or, when it
+/// does not exist yet, `partitions` (it is created with them). The count
+/// is fixed for the query's life: a key group's rows and state belong to
+/// one partition's task.
+///
+/// # Errors
+/// The broker cannot be reached or refuses to create the topic.
+pub fn ensure_topic(
+    config: &ClientConfig,
+    name: &str,
+    partitions: i32,
+) -> Result<i32, EngineError> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let fail = |doing: &str, e: rdkafka::error::KafkaError| {
+        EngineError::from(ExecError::Internal(format!(
+            "{doing} repartition topic '{name}': {e}"
+        )))
+    };
+    let probe: BaseConsumer = config.create().map_err(|e| fail("reaching the", e))?;
+    let timeout = std::time::Duration::from_secs(10);
+    let existing = |probe: &BaseConsumer| -> Result<Option<i32>, EngineError> {
+        let md = probe
+            .fetch_metadata(Some(name), timeout)
+            .map_err(|e| fail("reading the", e))?;
+        Ok(md
+            .topics()
+            .iter()
+            .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+            .map(|t| t.partitions().len() as i32))
+    };
+    if let Some(n) = existing(&probe)? {
+        return Ok(n);
+    }
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        config.create().map_err(|e| fail("reaching the", e))?;
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ExecError::Internal(format!("creating the repartition topic: {e}")))?;
+    let created = runtime
+        .block_on(admin.create_topics(&[topic], &AdminOptions::new()))
+        .map_err(|e| fail("creating the", e))?;
+    for r in created {
+        // another instance may have created it at the same moment
+        if let Err((_, code)) = r
+            && code != rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists
+        {
+            return Err(fail(
+                "creating the",
+                rdkafka::error::KafkaError::AdminOp(code),
+            ));
+        }
+    }
+    Ok(existing(&probe)?.unwrap_or(partitions))
 }

@@ -21,7 +21,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use crate::oracle::{self, Bid};
 use crate::{Rng, assert_same, command, run_with, seed, serial, signal, text};
 
-fn broker(test: &str) -> Option<String> {
+pub(crate) fn broker(test: &str) -> Option<String> {
     match std::env::var("EDDY_TEST_KAFKA") {
         Ok(a) if !a.trim().is_empty() => Some(a),
         _ => {
@@ -31,14 +31,14 @@ fn broker(test: &str) -> Option<String> {
     }
 }
 
-fn unique(prefix: &str) -> String {
+pub(crate) fn unique(prefix: &str) -> String {
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
     format!("{prefix}-{n}")
 }
 
-fn create_topic(addr: &str, topic: &str, partitions: i32) {
+pub(crate) fn create_topic(addr: &str, topic: &str, partitions: i32) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .create()
@@ -56,9 +56,20 @@ fn create_topic(addr: &str, topic: &str, partitions: i32) {
     }
 }
 
-/// The input: the generator's bids as JSON, 20 bids per record batch of
-/// one partition, keyed by auction.
-fn produce(addr: &str, topic: &str, bids: &[Bid], pace: Duration) {
+/// The input: the generator's bids as JSON, keyed by auction.
+pub(crate) fn produce(addr: &str, topic: &str, bids: &[Bid], pace: Duration) {
+    produce_keyed(addr, topic, bids, pace, |b| b.auction);
+}
+
+/// The bids as JSON, keyed by `key` (librdkafka picks the partition by
+/// its hash), spread over `pace`.
+pub(crate) fn produce_keyed(
+    addr: &str,
+    topic: &str,
+    bids: &[Bid],
+    pace: Duration,
+    key: fn(&Bid) -> i64,
+) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .set("linger.ms", "5")
@@ -72,7 +83,7 @@ fn produce(addr: &str, topic: &str, bids: &[Bid], pace: Duration) {
                 r#"{{"auction":{},"bidder":{},"price":{},"date_time":{}}}"#,
                 b.auction, b.bidder, b.price, b.t
             );
-            let key = b.auction.to_string();
+            let key = key(b).to_string();
             let mut record = BaseRecord::to(topic).payload(&json).key(&key);
             loop {
                 match producer.send(record) {
@@ -94,7 +105,7 @@ fn produce(addr: &str, topic: &str, bids: &[Bid], pace: Duration) {
 }
 
 /// Every record of `topic` read with `isolation`, as text.
-fn read(addr: &str, topic: &str, isolation: &str) -> Vec<String> {
+pub(crate) fn read(addr: &str, topic: &str, isolation: &str) -> Vec<String> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", addr)
         .set("group.id", unique("reader"))
@@ -128,7 +139,7 @@ fn read(addr: &str, topic: &str, isolation: &str) -> Vec<String> {
 }
 
 /// The output rows (`auction window_start n total`), sorted.
-fn rows(records: &[String]) -> Vec<String> {
+pub(crate) fn rows(records: &[String]) -> Vec<String> {
     let mut rows: Vec<String> = records
         .iter()
         .map(|r| {
@@ -143,9 +154,11 @@ fn rows(records: &[String]) -> Vec<String> {
     rows
 }
 
-fn script(dir: &Path, addr: &str, input: &str, output: &str) {
+/// Writes `file`: a TUMBLE per auction from topic `input` into topic
+/// `output`, exactly once.
+pub(crate) fn script(dir: &Path, file: &str, addr: &str, (input, output): (&str, &str)) {
     std::fs::write(
-        dir.join("q.sql"),
+        dir.join(file),
         format!(
             "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, date_time TIMESTAMP,
                WATERMARK FOR date_time AS date_time - INTERVAL '3' SECOND)
@@ -174,7 +187,7 @@ fn start(dir: &Path, log: &str) -> Child {
 
 /// The bids, and one last record per partition far ahead in event time,
 /// which closes every window of the bids (its own stays open).
-fn input(partitions: i32) -> (Vec<Bid>, Vec<Bid>) {
+pub(crate) fn input(partitions: i32) -> (Vec<Bid>, Vec<Bid>) {
     let mut config = crate::config();
     config.events = Some(150_000);
     let bids = oracle::bids(config);
@@ -223,7 +236,7 @@ fn setup(test: &str) -> Option<Setup> {
     create_topic(&addr, &topic_in, 2);
     create_topic(&addr, &topic_out, 2);
     let dir = tempfile::tempdir().expect("temp dir");
-    script(dir.path(), &addr, &topic_in, &topic_out);
+    script(dir.path(), "q.sql", &addr, (&topic_in, &topic_out));
     let (bids, closers) = input(2);
     let want = oracle::tumble(&bids);
     Some(Setup {

@@ -13,6 +13,7 @@
 
 mod kafka;
 mod oracle;
+mod scale;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -13,6 +13,7 @@ use eddy::udf::{AddressSpace, UdfLimits, UdfModule};
 use eddy::{CheckpointConfig, RunOptions, Script};
 
 mod run;
+mod scale;
 use run::{run, serve_metrics};
 
 /// Eddy: streaming SQL over Kafka, files and the built-in Nexmark generator.
@@ -113,6 +114,16 @@ enum Command {
         /// input from the beginning.
         #[arg(long, requires = "checkpoint_dir")]
         from_scratch: bool,
+        /// Run this process's share of the script's one query, shared with
+        /// the other processes started with the same script and another id
+        /// (Kafka consumer groups; docs/scale-out.md). Needs a
+        /// --checkpoint-dir every process reaches.
+        #[arg(long, value_name = "K", requires = "checkpoint_dir")]
+        instance_id: Option<String>,
+        /// The query's name among processes (its groups, topic and
+        /// checkpoints): default the script's file name without extension.
+        #[arg(long, value_name = "NAME", requires = "instance_id")]
+        app_id: Option<String>,
     },
     /// Print the physical plan of each query.
     Explain {
@@ -259,6 +270,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             checkpoint_dir,
             checkpoint_interval,
             from_scratch,
+            instance_id,
+            app_id,
         } => {
             let script = load(&file, &udfs)?;
             let show_progress = !quiet && (progress || std::io::stderr().is_terminal());
@@ -276,6 +289,13 @@ fn dispatch(cli: Cli) -> Result<()> {
                 checkpoint: checkpoint(checkpoint_dir, checkpoint_interval, from_scratch),
                 ..RunOptions::default()
             };
+            if let Some(k) = instance_id {
+                let app = app_id.unwrap_or_else(|| {
+                    file.file_stem()
+                        .map_or_else(|| "query".into(), |s| s.to_string_lossy().into_owned())
+                });
+                return scale::run_instance(&script, &app, &k, options);
+            }
             run(&script, stats, show_progress, options, exporter)
         }
         Command::Explain { file, json } => {

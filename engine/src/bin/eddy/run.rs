@@ -59,7 +59,10 @@ pub(crate) fn run(
             e.register(&label, job.metrics().clone(), job.source_counters().clone());
         }
     }
-    let signalled = watch_signals(jobs.clone())?;
+    let signalled = watch_signals({
+        let jobs = jobs.clone();
+        move || jobs.stop_all()
+    })?;
     // with several queries, a failure is reported when it happens; the
     // others run on (docs/operations.md)
     let several = script.queries.len() > 1;
@@ -127,7 +130,7 @@ pub(crate) fn run(
 /// Stops the jobs on the first SIGINT or SIGTERM (they flush their sinks);
 /// a second one exits at once. The exit code to use (130 after SIGINT, 143
 /// after SIGTERM; 0 until a signal came) is in the returned cell.
-fn watch_signals(jobs: Arc<JobManager>) -> Result<Arc<AtomicI32>> {
+pub(crate) fn watch_signals(stop: impl Fn() + Send + 'static) -> Result<Arc<AtomicI32>> {
     use tokio::signal::unix::{SignalKind, signal};
     let code = Arc::new(AtomicI32::new(0));
     let seen = code.clone();
@@ -157,7 +160,7 @@ fn watch_signals(jobs: Arc<JobManager>) -> Result<Arc<AtomicI32>> {
                         std::process::exit(code);
                     }
                     eprintln!("\n{name}: stopping, sinks flushed (again to quit at once)...");
-                    jobs.stop_all();
+                    stop();
                 }
             });
         })?;

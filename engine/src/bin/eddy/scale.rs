@@ -1,0 +1,96 @@
+//! `eddy run --instance-id K`: this process's share of a query run by
+//! several (docs/scale-out.md). It joins the query's stage groups and runs
+//! the tasks they assign it until every task has finished (a bounded
+//! input) or Ctrl-C / SIGTERM stops it (its tasks checkpoint and commit,
+//! then it leaves the groups so the others take its partitions).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use eddy::job::instance::{Instance, InstanceSpec, all_finished};
+use eddy::job::scale_out::{RepartitionTopic, Stages, ensure_topic};
+use eddy::plan::logical::SinkTarget;
+use eddy::{RunOptions, Script};
+
+use crate::run::watch_signals;
+
+/// Runs instance `instance` of the script's one query, named `app`.
+pub(crate) fn run_instance(
+    script: &Script,
+    app: &str,
+    instance: &str,
+    options: RunOptions,
+) -> Result<()> {
+    let [plan] = script.queries.as_slice() else {
+        bail!(
+            "--instance-id runs one query, and the script has {}; put each query in a script of its own",
+            script.queries.len()
+        );
+    };
+    if plan.source.connector() != "kafka" {
+        bail!(
+            "--instance-id shares a Kafka source's partitions between processes; stream '{}' is read by connector '{}'",
+            plan.source.name,
+            plan.source.connector()
+        );
+    }
+    if let SinkTarget::Stream(def) = &plan.sink
+        && def.connector() != "kafka"
+    {
+        bail!(
+            "each process writes its own share of the results: stream '{}' (connector '{}') cannot be shared by several processes; write to a Kafka topic",
+            def.name,
+            def.connector()
+        );
+    }
+    let name = format!("eddy.{app}.repartition");
+    let stages = Stages::split(
+        plan,
+        &RepartitionTopic {
+            name: name.clone(),
+            partitions: 1,
+        },
+    )?;
+    let config = stages.cluster_config();
+    let sources = stages.source_partitions()?;
+    let partitions = ensure_topic(&config, &name, sources.len() as i32)?;
+    let topic = RepartitionTopic { name, partitions };
+    let stages = Stages::split(plan, &topic)?;
+    let spec = InstanceSpec {
+        query: app.to_string(),
+        instance: instance.to_string(),
+        stages,
+        topic: topic.clone(),
+        config,
+        options,
+        sink: None,
+        session_timeout: Duration::from_secs(10),
+    };
+    let running = Instance::start(spec.clone())?;
+    eprintln!(
+        "instance {instance} of '{app}': {} source partitions, repartition topic '{}' ({} partitions)",
+        sources.len(),
+        topic.name,
+        topic.partitions
+    );
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let signalled = watch_signals({
+        let stopped = stopped.clone();
+        move || stopped.store(true, Ordering::SeqCst)
+    })?;
+    while !stopped.load(Ordering::SeqCst) && running.is_running() {
+        if all_finished(&spec, &sources)? {
+            eprintln!("every task of '{app}' has finished");
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    running.stop();
+    running.wait()?;
+    match signalled.load(Ordering::SeqCst) {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
+}
