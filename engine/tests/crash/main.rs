@@ -404,7 +404,9 @@ fn killed_again_and_again_every_query_writes_each_row_once() {
     let kills = crash_loop(dir.path(), seed, &[]);
     eprintln!("seed {seed}: {kills} kills before the input ended");
     check(dir.path(), &cases, seed);
-    assert!(kills >= 20, "seed {seed}: only {kills} kills");
+    // ~20 is typical for 12 s of paced input and runs of 0.3-1.5 s; fewer
+    // when a loaded machine makes each restart catch up further (CI saw 19)
+    assert!(kills >= 10, "seed {seed}: only {kills} kills");
 }
 
 #[test]
