@@ -57,6 +57,52 @@ pub struct Instance {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Result<(), EngineError>>>,
     owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
+    events: Arc<Mutex<Events>>,
+}
+
+/// What happened to an instance's share of the query, as an operator
+/// reads it (the CLI prints it; metrics and the server show it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InstanceEvent {
+    /// A stage's group took partitions away (a member joined or left).
+    Revoked { stage: u8, partitions: usize },
+    /// A stage's group gave this instance partitions, `took` after it
+    /// revoked them (`None`: the first assignment).
+    Assigned {
+        stage: u8,
+        partitions: usize,
+        took: Option<Duration>,
+    },
+    /// A task started here (restored from its last checkpoint, if any).
+    Started(Task),
+    /// A task stopped here: revoked, or the instance stops.
+    Stopped(Task),
+    /// A task's input ended and its last results are committed.
+    Finished(Task),
+}
+
+/// The events not yet taken, and counts kept for the instance's life.
+#[derive(Default)]
+struct Events {
+    pending: Vec<InstanceEvent>,
+    rebalances: u64,
+    last_rebalance: Option<Duration>,
+    revoked_at: [Option<Instant>; 2],
+}
+
+impl Events {
+    fn push(&mut self, e: InstanceEvent) {
+        self.pending.push(e);
+    }
+}
+
+/// An instance's rebalances so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rebalances {
+    /// Assignments that followed a revocation.
+    pub count: u64,
+    /// How long the last one took, revocation to assignment.
+    pub last: Option<Duration>,
 }
 
 impl Instance {
@@ -74,6 +120,7 @@ impl Instance {
         let spec = Arc::new(spec);
         let stop = Arc::new(AtomicBool::new(false));
         let owned = Arc::new(Mutex::new(BTreeMap::new()));
+        let events = Arc::new(Mutex::new(Events::default()));
         let mut threads = Vec::new();
         for stage in [1u8, 2] {
             let member = Member {
@@ -81,6 +128,7 @@ impl Instance {
                 spec: spec.clone(),
                 sources: sources.clone(),
                 owned: owned.clone(),
+                events: events.clone(),
                 jobs: JobManager::new(),
             };
             let stop = stop.clone();
@@ -95,6 +143,7 @@ impl Instance {
             stop,
             threads,
             owned,
+            events,
         })
     }
 
@@ -108,6 +157,20 @@ impl Instance {
         lock(&self.owned).keys().cloned().collect()
     }
 
+    /// The events since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<InstanceEvent> {
+        std::mem::take(&mut lock(&self.events).pending)
+    }
+
+    /// The rebalances this instance went through.
+    pub fn rebalances(&self) -> Rebalances {
+        let e = lock(&self.events);
+        Rebalances {
+            count: e.rebalances,
+            last: e.last_rebalance,
+        }
+    }
+
     /// Stops: every task takes a last checkpoint and commits, then the
     /// members leave.
     pub fn stop(&self) {
@@ -118,9 +181,9 @@ impl Instance {
     ///
     /// # Errors
     /// A task or a member failed.
-    pub fn wait(self) -> Result<(), EngineError> {
+    pub fn wait(&mut self) -> Result<(), EngineError> {
         let mut first = Ok(());
-        for t in self.threads {
+        for t in std::mem::take(&mut self.threads) {
             let result = t.join().unwrap_or_else(|_| {
                 Err(ExecError::Internal("a group member panicked".into()).into())
             });
@@ -144,6 +207,7 @@ struct Member {
     spec: Arc<InstanceSpec>,
     sources: Arc<Vec<(String, i32)>>,
     owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
+    events: Arc<Mutex<Events>>,
     jobs: JobManager,
 }
 
@@ -151,6 +215,9 @@ struct Member {
 struct Membership {
     stage: u8,
     owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
+    events: Arc<Mutex<Events>>,
+    /// The last rebalance event was a revocation, now done.
+    unassigned: AtomicBool,
     /// Partitions assigned and not yet started.
     assigned: Mutex<Vec<(String, i32)>>,
 }
@@ -162,12 +229,21 @@ impl ConsumerContext for Membership {
     /// committed) before the group hands the partition on.
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            {
+                let mut events = lock(&self.events);
+                events.revoked_at[usize::from(self.stage - 1)] = Some(Instant::now());
+                events.push(InstanceEvent::Revoked {
+                    stage: self.stage,
+                    partitions: tpl.count(),
+                });
+            }
             for e in tpl.elements() {
                 let task = task_of(self.stage, e.topic(), e.partition());
                 let handle = lock(&self.owned).remove(&task);
                 if let Some(h) = handle {
                     h.stop();
                     let _ = h.wait();
+                    lock(&self.events).push(InstanceEvent::Stopped(task));
                 }
                 lock(&self.assigned)
                     .retain(|(t, p)| (t.as_str(), *p) != (e.topic(), e.partition()));
@@ -176,9 +252,27 @@ impl ConsumerContext for Membership {
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            self.unassigned.store(true, Ordering::SeqCst);
+        }
         if let Rebalance::Assign(tpl) = rebalance {
             // the member reads nothing: its tasks do
             let _ = consumer.pause(tpl);
+            {
+                let mut events = lock(&self.events);
+                let took = events.revoked_at[usize::from(self.stage - 1)]
+                    .take()
+                    .map(|t| t.elapsed());
+                if took.is_some() {
+                    events.rebalances += 1;
+                    events.last_rebalance = took;
+                }
+                events.push(InstanceEvent::Assigned {
+                    stage: self.stage,
+                    partitions: tpl.count(),
+                    took,
+                });
+            }
             lock(&self.assigned).extend(
                 tpl.elements()
                     .iter()
@@ -186,6 +280,23 @@ impl ConsumerContext for Membership {
             );
         }
     }
+}
+
+/// Leaves the group so that the others take this member's partitions
+/// now. A static member leaves only by unsubscribing (closing the consumer
+/// does not send LeaveGroup, KIP-345), and the request goes out once the
+/// revocation the unsubscribe starts is done: poll until then (a member
+/// without partitions may see none: at most a few seconds).
+fn leave(consumer: &BaseConsumer<Membership>) {
+    consumer.context().unassigned.store(false, Ordering::SeqCst);
+    consumer.unsubscribe();
+    let asked = Instant::now();
+    while !consumer.context().unassigned.load(Ordering::SeqCst)
+        && asked.elapsed() < Duration::from_secs(5)
+    {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
+    // closing waits for the LeaveGroup response
 }
 
 fn task_of(stage: u8, topic: &str, partition: i32) -> Task {
@@ -214,6 +325,8 @@ impl Member {
         let context = Membership {
             stage: self.stage,
             owned: self.owned.clone(),
+            events: self.events.clone(),
+            unassigned: AtomicBool::new(false),
             assigned: Mutex::new(Vec::new()),
         };
         let consumer: BaseConsumer<Membership> =
@@ -260,10 +373,11 @@ impl Member {
         for (_, h) in &mine {
             h.stop();
         }
-        for (_, h) in mine {
+        for (task, h) in mine {
             let _ = h.wait();
+            lock(&self.events).push(InstanceEvent::Stopped(task));
         }
-        consumer.unsubscribe();
+        leave(&consumer);
         result
     }
 
@@ -295,7 +409,8 @@ impl Member {
             }
             match self.jobs.submit(job) {
                 Ok(h) => {
-                    lock(&self.owned).insert(task, h);
+                    lock(&self.owned).insert(task.clone(), h);
+                    lock(&self.events).push(InstanceEvent::Started(task));
                 }
                 Err(EngineError::Exec(ExecError::Checkpoint(
                     crate::checkpoint::CheckpointError::Finished(_),
@@ -324,6 +439,7 @@ impl Member {
             h.wait().map_err(|e| {
                 ExecError::Internal(format!("task {}: {e}", task.name(&self.spec.query)))
             })?;
+            lock(&self.events).push(InstanceEvent::Finished(task));
         }
         Ok(())
     }

@@ -328,9 +328,9 @@ fn two_instances_share_the_tasks_and_write_what_one_process_writes() {
         }
     };
     let sources = stages.source_partitions().expect("partitions");
-    let first = Instance::start(spec("a")).expect("a starts");
+    let mut first = Instance::start(spec("a")).expect("a starts");
     std::thread::sleep(Duration::from_millis(700));
-    let second = Instance::start(spec("b")).expect("b starts");
+    let mut second = Instance::start(spec("b")).expect("b starts");
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     let (mut ran_a, mut ran_b) = (BTreeSet::new(), BTreeSet::new());
     while !all_finished(&spec("a"), &sources).expect("reads the store") {

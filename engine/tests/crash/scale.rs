@@ -1,53 +1,148 @@
 //! A query run by several `eddy` processes (docs/scale-out.md) on noida-db
-//! (`EDDY_TEST_KAFKA`; skipped without it): three instances (`--instance-id
-//! 0..2`, `--partitions 1` each) share an input topic of six partitions
-//! whose keys (the bidder) are not the GROUP BY key (the auction), so every
-//! row crosses the repartition topic; the exactly-once output read
-//! `read_committed` equals the independent computation, no window missing
-//! or twice.
+//! (`EDDY_TEST_KAFKA`; skipped without it): instances (`--instance-id K`,
+//! `--partitions 1` each) share an input topic of six partitions whose
+//! keys (the bidder) are not the GROUP BY key (the auction), so every row
+//! crosses the repartition topic. While the input streams in (6 s), the
+//! scenarios stop, add, or SIGKILL and restart instances at seeded random
+//! moments (the seed is printed; `EDDY_CRASH_SEED=n` replays it); the
+//! exactly-once output read `read_committed` must then equal the
+//! independent computation, no window missing or twice.
+//!
+//! noida-db never expires a SIGKILLed member (it has no session timer), so
+//! here a killed instance is restarted with its id, as an operator would;
+//! the others taking over from one that never comes back is
+//! `takeover.rs`'s test, on librdkafka's MockCluster.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::kafka::{
     broker, create_topic, input, produce, produce_keyed, read, rows, script, unique,
 };
-use crate::{assert_same, command, oracle, serial, signal};
+use crate::{Rng, assert_same, command, oracle, seed, serial, signal};
 
-fn instance(dir: &Path, app: &str, k: usize) -> Child {
-    let log = std::fs::File::create(dir.join(format!("instance-{k}.log"))).expect("log");
-    let k = k.to_string();
-    command(
-        dir,
-        &[
-            "run",
-            "bids.sql",
-            "--quiet",
-            "--partitions",
-            "1",
-            "--checkpoint-dir",
-            "chk",
-            "--checkpoint-interval",
-            "1s",
-            "--instance-id",
-            &k,
-            "--app-id",
-            app,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(log)
-    .spawn()
-    .expect("eddy starts")
+/// The `eddy` processes of one query, by instance id.
+pub(crate) struct Cluster {
+    dir: PathBuf,
+    app: String,
+    running: BTreeMap<usize, Child>,
 }
 
-#[test]
-fn three_instances_share_a_query_and_commit_each_row_once() {
+impl Cluster {
+    pub(crate) fn new(dir: &Path, app: &str) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            app: app.to_string(),
+            running: BTreeMap::new(),
+        }
+    }
+
+    fn log(&self, k: usize) -> PathBuf {
+        self.dir.join(format!("instance-{k}.log"))
+    }
+
+    /// Starts instance `k` (its log appends to `instance-K.log`).
+    pub(crate) fn start(&mut self, k: usize) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log(k))
+            .expect("log");
+        let id = k.to_string();
+        let child = command(
+            &self.dir,
+            &[
+                "run",
+                "bids.sql",
+                "--partitions",
+                "1",
+                "--checkpoint-dir",
+                "chk",
+                "--checkpoint-interval",
+                "1s",
+                "--instance-id",
+                &id,
+                "--app-id",
+                &self.app,
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("eddy starts");
+        assert!(self.running.insert(k, child).is_none(), "{k} was running");
+    }
+
+    /// SIGTERMs instance `k` and waits for it to hand its tasks over;
+    /// returns how long it took.
+    pub(crate) fn stop(&mut self, k: usize) -> Duration {
+        let mut child = self.running.remove(&k).expect("running");
+        let asked = Instant::now();
+        signal(child.id(), 15);
+        let status = child.wait().expect("stops");
+        // 143: stopped by the signal; 0: every task had already finished
+        assert!(
+            matches!(status.code(), Some(143 | 0)),
+            "instance {k} ended {status}:\n{}",
+            self.logs(k)
+        );
+        asked.elapsed()
+    }
+
+    /// SIGKILLs instance `k`.
+    pub(crate) fn kill(&mut self, k: usize) {
+        let mut child = self.running.remove(&k).expect("running");
+        child.kill().expect("SIGKILL");
+        child.wait().expect("reaped");
+    }
+
+    /// Panics with its log when an instance failed.
+    pub(crate) fn check(&mut self) {
+        let failed = self.running.iter_mut().find_map(|(k, c)| {
+            let status = c.try_wait().expect("wait")?;
+            (!status.success()).then_some((*k, status))
+        });
+        if let Some((k, status)) = failed {
+            panic!("instance {k} ended ({status}):\n{}", self.logs(k));
+        }
+    }
+
+    pub(crate) fn logs(&self, k: usize) -> String {
+        std::fs::read_to_string(self.log(k)).unwrap_or_default()
+    }
+
+    /// Stops every instance.
+    pub(crate) fn stop_all(&mut self) {
+        let ids: Vec<usize> = self.running.keys().copied().collect();
+        for k in ids {
+            self.stop(k);
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for c in self.running.values_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What the test does to the instances while the input streams in.
+type Events = fn(&mut Cluster, &mut Rng);
+
+/// Runs instances 0..3 over 60,000 bids streamed in 6 s while `events`
+/// acts on them, then compares the committed output with the oracle.
+fn scenario(name: &str, events: Events) {
     let _one = serial();
-    let Some(addr) = broker("three_instances_share_a_query") else {
+    let Some(addr) = broker(name) else {
         return;
     };
+    let seed = seed();
+    eprintln!("{name}: seed {seed} (EDDY_CRASH_SEED={seed} replays it)");
     let (topic_in, topic_out) = (unique("scale-in"), unique("scale-out"));
     create_topic(&addr, &topic_in, 6);
     create_topic(&addr, &topic_out, 2);
@@ -56,40 +151,110 @@ fn three_instances_share_a_query_and_commit_each_row_once() {
     let (mut bids, closers) = input(6);
     bids.truncate(60_000);
     let want = oracle::tumble(&bids);
-    let app = unique("scale");
-    let mut instances: Vec<Child> = (0..3).map(|k| instance(dir.path(), &app, k)).collect();
-    // rows keyed by bidder: the GROUP BY auction needs the repartition hop
-    produce_keyed(&addr, &topic_in, &bids, Duration::from_secs(6), |b| {
-        b.bidder
-    });
-    produce(&addr, &topic_in, &closers, Duration::from_millis(10));
-    let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    let mut got = Vec::new();
-    while std::time::Instant::now() < deadline {
-        got = rows(&read(&addr, &topic_out, "read_committed"));
-        if got.len() >= want.len() {
+    let mut cluster = Cluster::new(dir.path(), &unique("scale"));
+    for k in 0..3 {
+        cluster.start(k);
+    }
+    let producer = {
+        let (addr, topic) = (addr.clone(), topic_in.clone());
+        std::thread::spawn(move || {
+            // rows keyed by bidder: the GROUP BY auction needs the hop
+            produce_keyed(&addr, &topic, &bids, Duration::from_secs(6), |b| b.bidder);
+            produce(&addr, &topic, &closers, Duration::from_millis(10));
+        })
+    };
+    events(&mut cluster, &mut Rng(seed.max(1)));
+    producer.join().expect("input produced");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while Instant::now() < deadline {
+        cluster.check();
+        if rows(&read(&addr, &topic_out, "read_committed")).len() >= want.len() {
             break;
         }
-        for (k, c) in instances.iter_mut().enumerate() {
-            if let Some(status) = c.try_wait().expect("wait") {
-                panic!(
-                    "instance {k} ended ({status}):\n{}",
-                    std::fs::read_to_string(dir.path().join(format!("instance-{k}.log")))
-                        .unwrap_or_default()
-                );
-            }
+    }
+    cluster.stop_all();
+    let got = rows(&read(&addr, &topic_out, "read_committed"));
+    if got.len() != want.len() {
+        for k in 0..4 {
+            eprintln!("instance {k}'s log:\n{}", cluster.logs(k));
         }
+        eprintln!("kept for a look: {}", dir.keep().display());
     }
-    for c in &instances {
-        signal(c.id(), 15);
-    }
-    for (k, c) in instances.iter_mut().enumerate() {
-        let status = c.wait().expect("stops");
-        let log = std::fs::read_to_string(dir.path().join(format!("instance-{k}.log")))
-            .unwrap_or_default();
-        assert_eq!(status.code(), Some(143), "instance {k}: {log}");
-    }
-    let got_now = rows(&read(&addr, &topic_out, "read_committed"));
-    assert!(got_now.len() >= got.len());
-    assert_same("three instances", &want, &got_now);
+    assert_same(&format!("{name}, seed {seed}"), &want, &got);
+}
+
+/// Sleeps a random 0.5–4.5 s (a moment while the input streams in).
+fn pause(rng: &mut Rng) {
+    std::thread::sleep(Duration::from_millis(500 + rng.below(4_000)));
+}
+
+#[test]
+fn three_instances_share_a_query_and_commit_each_row_once() {
+    scenario("steady", |_, _| {});
+}
+
+#[test]
+fn an_instance_stopped_hands_its_tasks_to_the_others() {
+    scenario("scale down", |cluster, rng| {
+        pause(rng);
+        let k = rng.below(3) as usize;
+        let took = cluster.stop(k);
+        eprintln!("instance {k} stopped and left in {took:?}");
+        // the others' groups rebalance: each gets its new share of both
+        // stages' partitions
+        let left = Instant::now();
+        let others: Vec<usize> = (0..3).filter(|o| *o != k).collect();
+        let taken = |stage: u8| {
+            others.iter().all(|o| {
+                cluster.logs(*o).lines().any(|l| {
+                    l.contains(&format!("stage {stage}: assigned"))
+                        && l.contains("after the rebalance began")
+                })
+            })
+        };
+        while !(taken(1) && taken(2)) {
+            assert!(
+                left.elapsed() < Duration::from_secs(30),
+                "instance {k} left and the others did not take its partitions within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!(
+            "the others took its partitions {:?} after it left",
+            left.elapsed()
+        );
+    });
+}
+
+#[test]
+fn an_instance_added_takes_a_share_of_the_tasks() {
+    scenario("scale up", |cluster, rng| {
+        pause(rng);
+        cluster.start(3);
+    });
+}
+
+/// Ignored: noida-db 0.2.3 lists a transaction aborted by a restarted
+/// producer (same `transactional.id`, so the same producer id) in every
+/// later fetch's aborted transactions, even one starting past its abort
+/// marker; librdkafka then drops every later record of that producer id
+/// for a `read_committed` reader that reads on from there (a stage-2 task
+/// at work), so the restarted stage-1 task's watermarks never arrive and
+/// no window closes. Read from the beginning, the same records are there.
+/// Real Kafka lists only the transactions a fetch overlaps. The fix on our
+/// side is a transactional id per run, fencing the runs before it (Flink's
+/// KafkaSink does the same); until then `EDDY_CRASH_SEED=… cargo test --
+/// --ignored` shows it.
+#[test]
+#[ignore = "noida-db lists aborted transactions past their abort marker: see the doc comment"]
+fn an_instance_killed_and_restarted_with_its_id_resumes_its_tasks() {
+    scenario("kill and restart", |cluster, rng| {
+        for _ in 0..2 {
+            pause(rng);
+            let k = rng.below(3) as usize;
+            cluster.kill(k);
+            std::thread::sleep(Duration::from_millis(rng.below(1_000)));
+            cluster.start(k);
+        }
+    });
 }

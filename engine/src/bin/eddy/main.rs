@@ -294,7 +294,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                     file.file_stem()
                         .map_or_else(|| "query".into(), |s| s.to_string_lossy().into_owned())
                 });
-                return scale::run_instance(&script, &app, &k, options);
+                return scale::run_instance(&script, &app, &k, options, quiet);
             }
             run(&script, stats, show_progress, options, exporter)
         }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use eddy::job::instance::{Instance, InstanceSpec, all_finished};
+use eddy::job::instance::{Instance, InstanceEvent, InstanceSpec, all_finished};
 use eddy::job::scale_out::{RepartitionTopic, Stages, ensure_topic};
 use eddy::plan::logical::SinkTarget;
 use eddy::{RunOptions, Script};
@@ -22,6 +22,7 @@ pub(crate) fn run_instance(
     app: &str,
     instance: &str,
     options: RunOptions,
+    quiet: bool,
 ) -> Result<()> {
     let [plan] = script.queries.as_slice() else {
         bail!(
@@ -68,7 +69,7 @@ pub(crate) fn run_instance(
         sink: None,
         session_timeout: Duration::from_secs(10),
     };
-    let running = Instance::start(spec.clone())?;
+    let mut running = Instance::start(spec.clone())?;
     eprintln!(
         "instance {instance} of '{app}': {} source partitions, repartition topic '{}' ({} partitions)",
         sources.len(),
@@ -80,7 +81,15 @@ pub(crate) fn run_instance(
         let stopped = stopped.clone();
         move || stopped.store(true, Ordering::SeqCst)
     })?;
+    let report = |running: &Instance| {
+        for e in running.take_events() {
+            if !quiet {
+                eprintln!("instance {instance}: {}", describe(&e, app));
+            }
+        }
+    };
     while !stopped.load(Ordering::SeqCst) && running.is_running() {
+        report(&running);
         if all_finished(&spec, &sources)? {
             eprintln!("every task of '{app}' has finished");
             break;
@@ -88,9 +97,44 @@ pub(crate) fn run_instance(
         std::thread::sleep(Duration::from_millis(250));
     }
     running.stop();
-    running.wait()?;
+    let rebalances = running.rebalances();
+    // the tasks' last checkpoints and commits, then the members leave
+    let result = running.wait();
+    report(&running);
+    if !quiet && rebalances.count > 0 {
+        eprintln!(
+            "instance {instance}: {} rebalances, the last took {:.1?}",
+            rebalances.count,
+            rebalances.last.unwrap_or_default()
+        );
+    }
+    result?;
     match signalled.load(Ordering::SeqCst) {
         0 => Ok(()),
         code => std::process::exit(code),
+    }
+}
+
+/// An instance event as the log line says it.
+fn describe(e: &InstanceEvent, app: &str) -> String {
+    match e {
+        InstanceEvent::Revoked { stage, partitions } => {
+            format!("stage {stage}: the group took back {partitions} partitions")
+        }
+        InstanceEvent::Assigned {
+            stage,
+            partitions,
+            took,
+        } => match took {
+            Some(t) => format!(
+                "stage {stage}: assigned {partitions} partitions, {t:.1?} after the rebalance began"
+            ),
+            None => format!("stage {stage}: assigned {partitions} partitions"),
+        },
+        InstanceEvent::Started(t) => format!("task {} started", t.name(app)),
+        InstanceEvent::Stopped(t) => {
+            format!("task {} stopped (checkpointed, committed)", t.name(app))
+        }
+        InstanceEvent::Finished(t) => format!("task {} finished: its input ended", t.name(app)),
     }
 }
