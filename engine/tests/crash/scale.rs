@@ -113,6 +113,30 @@ impl Cluster {
         std::fs::read_to_string(self.log(k)).unwrap_or_default()
     }
 
+    /// How many times instance `k`'s stage `stage` group assigned it
+    /// partitions, by its log.
+    pub(crate) fn assignments(&self, k: usize, stage: u8) -> usize {
+        let line = format!("stage {stage}: assigned");
+        self.logs(k).lines().filter(|l| l.contains(&line)).count()
+    }
+
+    /// Waits until `ready` holds, panicking with the instances' logs after
+    /// `within`.
+    pub(crate) fn wait_for(&self, what: &str, within: Duration, ready: impl Fn(&Self) -> bool) {
+        let since = Instant::now();
+        while !ready(self) {
+            assert!(
+                since.elapsed() < within,
+                "{what}: not within {within:?}:\n{}",
+                self.running
+                    .keys()
+                    .map(|k| format!("instance {k}:\n{}", self.logs(*k)))
+                    .collect::<String>()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Stops every instance.
     pub(crate) fn stop_all(&mut self) {
         let ids: Vec<usize> = self.running.keys().copied().collect();
@@ -155,6 +179,10 @@ fn scenario(name: &str, events: Events) {
     for k in 0..3 {
         cluster.start(k);
     }
+    // the scenarios act on a cluster at work: every group formed
+    cluster.wait_for("the groups formed", Duration::from_secs(60), |c| {
+        (0..3).all(|k| c.assignments(k, 1) > 0 && c.assignments(k, 2) > 0)
+    });
     let producer = {
         let (addr, topic) = (addr.clone(), topic_in.clone());
         std::thread::spawn(move || {
@@ -204,21 +232,20 @@ fn an_instance_stopped_hands_its_tasks_to_the_others() {
         // stages' partitions
         let left = Instant::now();
         let others: Vec<usize> = (0..3).filter(|o| *o != k).collect();
-        let taken = |stage: u8| {
-            others.iter().all(|o| {
-                cluster.logs(*o).lines().any(|l| {
-                    l.contains(&format!("stage {stage}: assigned"))
-                        && l.contains("after the rebalance began")
-                })
-            })
-        };
-        while !(taken(1) && taken(2)) {
-            assert!(
-                left.elapsed() < Duration::from_secs(30),
-                "instance {k} left and the others did not take its partitions within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let before: Vec<(usize, usize)> = others
+            .iter()
+            .map(|o| (cluster.assignments(*o, 1), cluster.assignments(*o, 2)))
+            .collect();
+        cluster.wait_for(
+            &format!("the others take instance {k}'s partitions"),
+            Duration::from_secs(30),
+            |c| {
+                others
+                    .iter()
+                    .zip(&before)
+                    .all(|(o, (s1, s2))| c.assignments(*o, 1) > *s1 && c.assignments(*o, 2) > *s2)
+            },
+        );
         eprintln!(
             "the others took its partitions {:?} after it left",
             left.elapsed()
