@@ -10,8 +10,9 @@
 //!
 //! noida-db never expires a SIGKILLed member (it has no session timer), so
 //! here a killed instance is restarted with its id, as an operator would;
-//! the others taking over from one that never comes back is
-//! `takeover.rs`'s test, on librdkafka's MockCluster.
+//! the others taking over from one that never comes back needs a broker
+//! that expires members (librdkafka's MockCluster: not written yet, see
+//! docs/scale-out.md).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
