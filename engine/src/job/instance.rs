@@ -90,12 +90,6 @@ struct Events {
     revoked_at: [Option<Instant>; 2],
 }
 
-impl Events {
-    fn push(&mut self, e: InstanceEvent) {
-        self.pending.push(e);
-    }
-}
-
 /// An instance's rebalances so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Rebalances {
@@ -232,7 +226,7 @@ impl ConsumerContext for Membership {
             {
                 let mut events = lock(&self.events);
                 events.revoked_at[usize::from(self.stage - 1)] = Some(Instant::now());
-                events.push(InstanceEvent::Revoked {
+                events.pending.push(InstanceEvent::Revoked {
                     stage: self.stage,
                     partitions: tpl.count(),
                 });
@@ -243,7 +237,9 @@ impl ConsumerContext for Membership {
                 if let Some(h) = handle {
                     h.stop();
                     let _ = h.wait();
-                    lock(&self.events).push(InstanceEvent::Stopped(task));
+                    lock(&self.events)
+                        .pending
+                        .push(InstanceEvent::Stopped(task));
                 }
                 lock(&self.assigned)
                     .retain(|(t, p)| (t.as_str(), *p) != (e.topic(), e.partition()));
@@ -267,7 +263,7 @@ impl ConsumerContext for Membership {
                     events.rebalances += 1;
                     events.last_rebalance = took;
                 }
-                events.push(InstanceEvent::Assigned {
+                events.pending.push(InstanceEvent::Assigned {
                     stage: self.stage,
                     partitions: tpl.count(),
                     took,
@@ -375,7 +371,9 @@ impl Member {
         }
         for (task, h) in mine {
             let _ = h.wait();
-            lock(&self.events).push(InstanceEvent::Stopped(task));
+            lock(&self.events)
+                .pending
+                .push(InstanceEvent::Stopped(task));
         }
         leave(&consumer);
         result
@@ -410,7 +408,9 @@ impl Member {
             match self.jobs.submit(job) {
                 Ok(h) => {
                     lock(&self.owned).insert(task.clone(), h);
-                    lock(&self.events).push(InstanceEvent::Started(task));
+                    lock(&self.events)
+                        .pending
+                        .push(InstanceEvent::Started(task));
                 }
                 Err(EngineError::Exec(ExecError::Checkpoint(
                     crate::checkpoint::CheckpointError::Finished(_),
@@ -439,7 +439,9 @@ impl Member {
             h.wait().map_err(|e| {
                 ExecError::Internal(format!("task {}: {e}", task.name(&self.spec.query)))
             })?;
-            lock(&self.events).push(InstanceEvent::Finished(task));
+            lock(&self.events)
+                .pending
+                .push(InstanceEvent::Finished(task));
         }
         Ok(())
     }

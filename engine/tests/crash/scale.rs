@@ -227,16 +227,18 @@ fn an_instance_stopped_hands_its_tasks_to_the_others() {
     scenario("scale down", |cluster, rng| {
         pause(rng);
         let k = rng.below(3) as usize;
-        let took = cluster.stop(k);
-        eprintln!("instance {k} stopped and left in {took:?}");
-        // the others' groups rebalance: each gets its new share of both
-        // stages' partitions
-        let left = Instant::now();
+        // counted before the stop: the others may be assigned its
+        // partitions before its process has exited
         let others: Vec<usize> = (0..3).filter(|o| *o != k).collect();
         let before: Vec<(usize, usize)> = others
             .iter()
             .map(|o| (cluster.assignments(*o, 1), cluster.assignments(*o, 2)))
             .collect();
+        let took = cluster.stop(k);
+        eprintln!("instance {k} stopped and left in {took:?}");
+        // the others' groups rebalance: each gets its new share of both
+        // stages' partitions
+        let left = Instant::now();
         cluster.wait_for(
             &format!("the others take instance {k}'s partitions"),
             Duration::from_secs(30),
