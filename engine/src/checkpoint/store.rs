@@ -36,6 +36,9 @@ fn failpoint(name: &str, id: u64) -> bool {
 /// The manifest's name inside a checkpoint.
 const MANIFEST: &str = "_MANIFEST.json";
 
+/// The folder of a query's registered runs ([`CheckpointStore::register_run`]).
+const RUNS: &str = "runs";
+
 /// Checkpoints of one query.
 pub struct CheckpointStore {
     store: Arc<dyn ObjectStore>,
@@ -306,12 +309,63 @@ impl CheckpointStore {
             .map_err(|e| self.corrupt(format!("{path}: {e}")))
     }
 
-    /// Deletes every checkpoint of the query (a fresh start).
+    /// Deletes every checkpoint of the query (a fresh start). The runs
+    /// registered stay: their transactions are fenced all the same.
     ///
     /// # Errors
     /// The store cannot be listed or refuses a deletion.
     pub fn clear(&self) -> Result<(), CheckpointError> {
-        self.delete(&self.query)
+        for (id, run) in self.ids()? {
+            self.delete(&self.checkpoint(id, &run))?;
+        }
+        Ok(())
+    }
+
+    /// Where run `run` is registered.
+    fn run_entry(&self, run: &str) -> Path {
+        self.query.clone().join(RUNS).join(run)
+    }
+
+    /// Registers run `run` as one that may leave a Kafka transaction open
+    /// (an empty object `<query>/runs/<run>`, written before its first
+    /// transaction) and returns the other runs registered, oldest first:
+    /// the ones it must fence before it writes.
+    ///
+    /// # Errors
+    /// The store refuses the entry or cannot be listed.
+    pub fn register_run(&self, run: &str) -> Result<Vec<String>, CheckpointError> {
+        let path = self.run_entry(run);
+        self.runtime
+            .block_on(self.store.put(&path, PutPayload::default()))
+            .map_err(self.failed(format!("writing {path}")))?;
+        let prefix = self.query.clone().join(RUNS);
+        let listed = self
+            .runtime
+            .block_on(self.store.list(Some(&prefix)).try_collect::<Vec<_>>())
+            .map_err(self.failed(format!("listing {prefix}")))?;
+        let mut others: Vec<String> = listed
+            .iter()
+            .filter_map(|m| m.location.filename())
+            .filter(|r| *r != run)
+            .map(str::to_string)
+            .collect();
+        others.sort_unstable();
+        Ok(others)
+    }
+
+    /// Forgets the runs `runs` (fenced: they can no longer commit).
+    ///
+    /// # Errors
+    /// The store refuses a deletion.
+    pub fn forget_runs(&self, runs: &[String]) -> Result<(), CheckpointError> {
+        for run in runs {
+            let path = self.run_entry(run);
+            match self.runtime.block_on(self.store.delete(&path)) {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.failed(format!("deleting {path}"))(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the checkpoints newer than `id` (complete or not, of any run).
@@ -381,145 +435,5 @@ impl CheckpointStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-
-    fn batch(keys: &[&str], counts: &[i64]) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("k", DataType::Utf8, true),
-            Field::new("n", DataType::Int64, false),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(StringArray::from(keys.to_vec())),
-                Arc::new(Int64Array::from(counts.to_vec())),
-            ],
-        )
-        .unwrap()
-    }
-
-    fn checkpoint(store: &CheckpointStore, id: u64, complete: bool) -> Manifest {
-        let mut m = Manifest::new(id, "fp");
-        m.files.push(
-            store
-                .write(
-                    id,
-                    "2_tumble-groups.arrow",
-                    &[batch(&["a", "b"], &[1, id as i64])],
-                )
-                .unwrap(),
-        );
-        if complete {
-            store.commit(&m).unwrap();
-        }
-        m
-    }
-
-    #[test]
-    fn the_newest_complete_checkpoint_is_read_back_after_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("checkpoints");
-        let store = CheckpointStore::open(root.to_str().unwrap(), "q1").unwrap();
-        assert_eq!(store.latest().unwrap(), None);
-        checkpoint(&store, 1, true);
-        let second = checkpoint(&store, 2, true);
-        // the process died while writing checkpoint 3: files, no manifest
-        checkpoint(&store, 3, false);
-        drop(store);
-        let store = CheckpointStore::open(&format!("file://{}", root.display()), "q1").unwrap();
-        let latest = store.latest().unwrap().expect("a complete checkpoint");
-        assert_eq!(latest, second);
-        assert_eq!(latest.files[0].rows, 2);
-        let back = store.read(&latest, "2_tumble-groups.arrow").unwrap();
-        assert_eq!(back, [batch(&["a", "b"], &[1, 2])]);
-        // another query's checkpoints are its own
-        let other = CheckpointStore::open(root.to_str().unwrap(), "q2").unwrap();
-        assert_eq!(other.latest().unwrap(), None);
-    }
-
-    #[test]
-    fn pruning_keeps_the_newest_complete_ones_and_any_being_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::open(dir.path().to_str().unwrap(), "q").unwrap();
-        for id in 1..=3 {
-            checkpoint(&store, id, true);
-        }
-        checkpoint(&store, 4, false);
-        checkpoint(&store, 5, true);
-        checkpoint(&store, 6, false);
-        let deleted = store.prune(2).unwrap();
-        assert_eq!(deleted, [1, 2, 4]);
-        let left: Vec<u64> = store.ids().unwrap().into_iter().map(|(id, _)| id).collect();
-        assert_eq!(left, [3, 5, 6]);
-        assert_eq!(store.latest().unwrap().map(|m| m.id), Some(5));
-        assert!(!dir.path().join("q/chk-00000000000000000001").exists());
-    }
-
-    #[test]
-    fn a_torn_manifest_is_incomplete_and_a_foreign_one_or_location_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = CheckpointStore::open(dir.path().to_str().unwrap(), "q").unwrap();
-        checkpoint(&store, 6, true);
-        let chk = dir.path().join("q/chk-00000000000000000007");
-        std::fs::create_dir_all(&chk).unwrap();
-        std::fs::write(chk.join(MANIFEST), "{\"version\": 1, \"id\"").unwrap();
-        assert_eq!(store.latest().unwrap().map(|m| m.id), Some(6));
-        let mut newer = Manifest::new(8, "fp");
-        newer.version = 99;
-        store.commit(&newer).unwrap();
-        let e = store.latest().unwrap_err().to_string();
-        assert!(e.contains("this build reads version 1"), "{e}");
-        let e = CheckpointStore::open("s3://bucket/x", "q")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("not built in yet"), "{e}");
-        let e = CheckpointStore::open(dir.path().to_str().unwrap(), "../q")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("cannot name"), "{e}");
-    }
-
-    #[test]
-    fn runs_write_their_own_directories_and_prune_only_what_they_outgrew() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_str().unwrap();
-        let old = CheckpointStore::open(root, "q").unwrap().for_run("a");
-        for id in 1..=3 {
-            checkpoint(&old, id, true);
-        }
-        // run b resumes from 3 while a (a zombie) writes 4; b writes 4 too
-        let new = CheckpointStore::open(root, "q").unwrap().for_run("b");
-        checkpoint(&old, 4, true);
-        let mine = checkpoint(&new, 4, true);
-        assert_eq!(new.manifest(4, Some("b")).unwrap().unwrap().run, "b");
-        assert_eq!(new.manifest(4, Some("a")).unwrap().unwrap().run, "a");
-        let back = new.read(
-            &new.manifest(4, Some("b")).unwrap().unwrap(),
-            "2_tumble-groups.arrow",
-        );
-        assert_eq!(back.unwrap(), [batch(&["a", "b"], &[1, 4])]);
-        assert_eq!(mine.id, 4);
-        // of two runs with one id, the later run's is the latest
-        assert_eq!(new.latest().unwrap().map(|m| m.run), Some("b".into()));
-        // b has one complete checkpoint: a's older ones stay (b resumed from 3)
-        assert_eq!(new.prune(2).unwrap(), Vec::<u64>::new());
-        checkpoint(&new, 5, true);
-        // now b has two: a's checkpoints older than them go, 4 of a stays
-        assert_eq!(new.prune(2).unwrap(), [1, 2, 3]);
-        let left = new.ids().unwrap();
-        assert_eq!(
-            left,
-            [
-                (4, "a".to_string()),
-                (4, "b".to_string()),
-                (5, "b".to_string())
-            ]
-        );
-        // a restart resuming from 4 of b deletes everything newer
-        new.discard_after(4).unwrap();
-        assert_eq!(new.ids().unwrap().len(), 2);
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

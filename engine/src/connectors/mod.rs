@@ -240,9 +240,9 @@ pub trait Sink: Send {
     fn prepare_checkpoints(
         &mut self,
         query: &str,
-        run: &str,
+        (run, earlier): (&str, &[String]),
     ) -> Result<Option<crate::checkpoint::CheckpointRef>, ConnectorError> {
-        let _ = (query, run);
+        let _ = (query, run, earlier);
         Ok(None)
     }
 

@@ -251,6 +251,32 @@ pub(crate) fn owner(instance: usize) -> String {
     format!("w{instance}")
 }
 
+/// Gets `sink` ready for the checkpoints of run `run` of `job`; returns
+/// the checkpoint its last committed output belongs to, if it decides. A
+/// sink that commits with checkpoints (one Kafka transaction each) has a
+/// transactional id per run: the run registers in the store before the
+/// sink's first transaction, the sink fences the other runs registered
+/// (zombies; their open transactions abort), and they are forgotten.
+///
+/// # Errors
+/// The store cannot register the run, or the sink cannot get ready.
+pub(crate) fn prepare_sink(
+    config: &CheckpointConfig,
+    job: &str,
+    run: &str,
+    sink: &mut dyn crate::connectors::Sink,
+) -> Result<Option<CheckpointRef>, EngineError> {
+    let name = Checkpointing::name(config, job);
+    if !sink.commits_with_checkpoints() {
+        return Ok(sink.prepare_checkpoints(name, (run, &[]))?);
+    }
+    let store = CheckpointStore::open(&config.location, name).map_err(ExecError::from)?;
+    let earlier = store.register_run(run).map_err(ExecError::from)?;
+    let pinned = sink.prepare_checkpoints(name, (run, &earlier))?;
+    store.forget_runs(&earlier).map_err(ExecError::from)?;
+    Ok(pinned)
+}
+
 /// Opens the query's checkpoints: the latest complete one (or the one
 /// `pinned` names: the checkpoint of the sink's last committed output, 0
 /// for none) checked against `plan` (unless

@@ -170,7 +170,7 @@ pub(crate) fn launch(
             let contributors = instances + 2;
             // this run's checkpoints are its own (a zombie cannot overwrite them)
             let run = crate::checkpoint::new_run();
-            let pinned = sink.prepare_checkpoints(Checkpointing::name(config, &name), &run)?;
+            let pinned = checkpointing::prepare_sink(config, &name, &run, sink.as_mut())?;
             let (c, writer, completed) = checkpointing::prepare(
                 config,
                 &name,

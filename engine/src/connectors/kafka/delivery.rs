@@ -143,24 +143,45 @@ impl Delivery {
         }
     }
 
-    /// Becomes transactional with `transactional.id` `id` (fencing an older
-    /// instance with it) for checkpoints of run `run`; the checkpoint its
-    /// last commit belongs to.
+    /// Becomes transactional for checkpoints of run `run`: the producer's
+    /// `transactional.id` is `<prefix>-<run>`, and the marker of its
+    /// commits lives in group `<prefix>`. First fences the `earlier` runs
+    /// (`init_transactions` on each one's id aborts its open transaction
+    /// and stops it for good). Returns the checkpoint the last commit
+    /// belongs to.
+    ///
+    /// One id per run rather than one per task: a restarted producer with
+    /// the same id keeps its producer id, and a broker that goes on listing
+    /// its aborted transaction in later fetches (noida-db 0.2.3) would make
+    /// `read_committed` readers drop its new records (docs/scale-out.md).
     ///
     /// # Errors
     /// The broker refuses, or this instance is fenced.
     pub fn transactional(
         &mut self,
-        id: String,
+        prefix: &str,
         run: &str,
+        earlier: &[String],
     ) -> Result<CheckpointRef, ConnectorError> {
+        for old in earlier {
+            let mut config = self.config.clone();
+            config.set("transactional.id", format!("{prefix}-{old}"));
+            producer(&config, &self.stream)?
+                .init_transactions(self.flush_timeout)
+                .map_err(|e| {
+                    self.error(format!(
+                        "fencing the earlier run with transactional.id '{prefix}-{old}': {e}"
+                    ))
+                })?;
+        }
+        let id = format!("{prefix}-{run}");
         let mut config = self.config.clone();
         config.set("transactional.id", &id);
         self.producer = producer(&config, &self.stream)?;
         let mut t = Transactions::new(
             &self.stream,
             &self.topic,
-            id,
+            (id, prefix),
             run,
             self.base.clone(),
             self.flush_timeout,

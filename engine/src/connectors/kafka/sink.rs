@@ -117,21 +117,22 @@ impl Sink for KafkaSink {
     }
 
     /// Under exactly-once: a transactional producer (`transactional.id`
-    /// `eddy-<query>-<stream>` unless set), initialised (fencing an older
-    /// instance); the checkpoint its last commit belongs to.
+    /// `<prefix>-<run>`, the prefix `eddy-<query>-<stream>` unless set),
+    /// initialised after fencing the `earlier` runs; the checkpoint its
+    /// last commit belongs to.
     fn prepare_checkpoints(
         &mut self,
         query: &str,
-        run: &str,
+        (run, earlier): (&str, &[String]),
     ) -> Result<Option<crate::checkpoint::CheckpointRef>, ConnectorError> {
         if !self.options.exactly_once {
             return Ok(None);
         }
-        let id = self
+        let prefix = self
             .options
             .transactional_id
             .clone()
             .unwrap_or_else(|| format!("eddy-{query}-{}", self.stream));
-        self.delivery.transactional(id, run).map(Some)
+        self.delivery.transactional(&prefix, run, earlier).map(Some)
     }
 }

@@ -4,7 +4,7 @@
 //! Streams order: snapshot, then commit). The transaction also commits
 //!
 //! * a *marker* offset in the sink's own consumer group (named after its
-//!   `transactional.id`) on partition 0 of the output topic: offset = the
+//!   `transactional.id` prefix) on partition 0 of the output topic: offset = the
 //!   checkpoint id, metadata `eddy checkpoint <id> run <run>` (the run
 //!   whose checkpoint directory holds it). A restart reads it to
 //!   know which checkpoint the visible output belongs to and resumes from
@@ -14,8 +14,10 @@
 //! * the Kafka sources' offsets at the barrier in their own consumer groups,
 //!   with the same metadata.
 //!
-//! `init_transactions` at start fences an older instance with the same
-//! `transactional.id` (a zombie) and aborts its open transaction; a fenced
+//! Each run has a `transactional.id` of its own (`<prefix>-<run>`), and
+//! registers it in the checkpoint store before its first transaction. At
+//! start, `init_transactions` on every other registered run's id fences
+//! that run (a zombie) and aborts its open transaction; a fenced
 //! instance stops with a message that says so.
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,7 +41,7 @@ fn metadata(id: u64, run: &str) -> String {
 pub(super) struct Transactions {
     stream: String,
     topic: String,
-    /// The producer's `transactional.id` (also the marker's group).
+    /// The producer's `transactional.id` (one per run).
     pub id: String,
     /// The run whose checkpoints the commits name.
     run: String,
@@ -54,17 +56,17 @@ pub(super) struct Transactions {
 }
 
 impl Transactions {
-    /// Ready for `topic` with `transactional.id` `id`; `base` holds the
-    /// sink's `properties.*`.
+    /// Ready for `topic` with `transactional.id` `id`, committing its
+    /// markers in group `group`; `base` holds the sink's `properties.*`.
     pub fn new(
         stream: &str,
         topic: &str,
-        id: String,
+        (id, group): (String, &str),
         run: &str,
         base: ClientConfig,
         timeout: Duration,
     ) -> Result<Self, ConnectorError> {
-        let marker = consumer(&base, &id, stream)?;
+        let marker = consumer(&base, group, stream)?;
         Ok(Self {
             stream: stream.to_string(),
             topic: topic.to_string(),
@@ -85,7 +87,7 @@ impl Transactions {
         ) || e.to_string().to_ascii_lowercase().contains("fenced");
         let reason = if fenced {
             format!(
-                "{doing}: fenced: another instance of this query started with transactional.id '{}' and took over; this one stops (its open transaction is aborted, so no row is written twice)",
+                "{doing}: fenced: a newer run of this query (or of this task of it) started and took over from this one, whose transactional.id is '{}'; this one stops (its open transaction is aborted, so no row is written twice)",
                 self.id
             )
         } else {

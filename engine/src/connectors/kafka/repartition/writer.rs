@@ -134,19 +134,20 @@ impl Sink for RepartitionWriter {
         self.exactly_once
     }
 
-    /// A transactional producer with `transactional.id` `eddy-<query>`
-    /// (the task's checkpoint name: one per stage-1 task), fencing the
-    /// task's previous owner.
+    /// A transactional producer with `transactional.id`
+    /// `eddy-<query>-<run>` (`query` is the task's checkpoint name: one
+    /// per stage-1 task), after fencing the task's `earlier` runs (its
+    /// previous owners).
     fn prepare_checkpoints(
         &mut self,
         query: &str,
-        run: &str,
+        (run, earlier): (&str, &[String]),
     ) -> Result<Option<CheckpointRef>, ConnectorError> {
         if !self.exactly_once {
             return Ok(None);
         }
         self.delivery
-            .transactional(format!("eddy-{query}"), run)
+            .transactional(&format!("eddy-{query}"), run, earlier)
             .map(Some)
     }
 }
