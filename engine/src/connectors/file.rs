@@ -72,6 +72,10 @@ impl crate::connectors::registry::Connector for FileConnector {
         "exactly-once with --checkpoint-dir"
     }
 
+    fn exactly_once(&self, _def: &StreamDef) -> bool {
+        true
+    }
+
     fn open_source(
         &self,
         def: &StreamDef,

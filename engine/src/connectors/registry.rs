@@ -56,6 +56,13 @@ pub trait Connector: Send + Sync {
         "at-least-once"
     }
 
+    /// Whether a sink of this connector writes each row exactly once
+    /// across a crash when the query takes checkpoints.
+    fn exactly_once(&self, def: &StreamDef) -> bool {
+        let _ = def;
+        false
+    }
+
     /// Whether streams of this connector can be read.
     fn can_read(&self) -> bool {
         false

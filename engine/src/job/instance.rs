@@ -73,8 +73,12 @@ pub enum InstanceEvent {
         partitions: usize,
         took: Option<Duration>,
     },
-    /// A task started here (restored from its last checkpoint, if any).
-    Started(Task),
+    /// A task started here: restored from checkpoint `restored.0` (its
+    /// last, found in the shared store) in `restored.1`, or with none.
+    Started {
+        task: Task,
+        restored: Option<(u64, Duration)>,
+    },
     /// A task stopped here: revoked, or the instance stops.
     Stopped(Task),
     /// A task's input ended and its last results are committed.
@@ -407,10 +411,11 @@ impl Member {
             }
             match self.jobs.submit(job) {
                 Ok(h) => {
+                    let restored = h.metrics().checkpoint_stats().restored;
                     lock(&self.owned).insert(task.clone(), h);
                     lock(&self.events)
                         .pending
-                        .push(InstanceEvent::Started(task));
+                        .push(InstanceEvent::Started { task, restored });
                 }
                 Err(EngineError::Exec(ExecError::Checkpoint(
                     crate::checkpoint::CheckpointError::Finished(_),

@@ -27,6 +27,13 @@ pub struct Stages {
     pub second: PhysicalPlan,
     /// The exchange's keys: stage 1 routes rows by them.
     pub keys: Vec<(Expr, String)>,
+    /// Whether the hop is written exactly once (with checkpoints: one
+    /// transaction per epoch, read `read_committed`). It is when the
+    /// query's output is (its sink writes each row once), as it must be;
+    /// otherwise the hop is at-least-once like the output and pays no
+    /// transactions (a restarted stage-1 task may then write rows a second
+    /// time, which stage 2 counts again: Kafka Streams' `at_least_once`).
+    pub exactly_once: bool,
 }
 
 impl Stages {
@@ -79,10 +86,17 @@ impl Stages {
             output_schema: plan.output_schema.clone(),
             source_columns: (0..middle.fields().len()).collect(),
         };
+        let exactly_once = match &plan.sink {
+            SinkTarget::Stream(s) => {
+                crate::connectors::registry::of(s).is_ok_and(|c| c.exactly_once(s))
+            }
+            SinkTarget::Stdout => false,
+        };
         Ok(Self {
             first,
             second,
             keys,
+            exactly_once,
         })
     }
 
@@ -107,7 +121,7 @@ impl Stages {
         let mut writer =
             RepartitionWriter::new(&topic.name, topic.clone(), &self.keys, from.clone(), config)
                 .map_err(ExecError::from)?;
-        if options.checkpoint.is_some() {
+        if options.checkpoint.is_some() && self.exactly_once {
             writer = writer.exactly_once();
         }
         let stage = |n: u8| {
@@ -229,10 +243,12 @@ impl Stages {
                 let mut plan = self.first.clone();
                 plan.source = Arc::new(one);
                 let from = vec![(source_topic.clone(), *p)];
-                let writer =
+                let mut writer =
                     RepartitionWriter::new(&topic.name, topic.clone(), &self.keys, from, config)
-                        .map_err(ExecError::from)?
-                        .exactly_once();
+                        .map_err(ExecError::from)?;
+                if self.exactly_once {
+                    writer = writer.exactly_once();
+                }
                 JobSpec::new(name, plan)
                     .options(options)
                     .sink(Box::new(writer))

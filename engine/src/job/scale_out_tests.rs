@@ -39,7 +39,9 @@ fn split_run(
     options: &RunOptions,
     concurrent: bool,
 ) -> (Vec<arrow::record_batch::RecordBatch>, crate::QueryStats) {
-    let stages = Stages::split(plan, topic).expect("splits");
+    let mut stages = Stages::split(plan, topic).expect("splits");
+    // with checkpoints, the transactional hop (the rows go to a test sink)
+    stages.exactly_once = options.checkpoint.is_some();
     let (first, second) = stages
         .jobs("q", topic, config, (&SourceContext::new(1024), options))
         .expect("jobs");
@@ -263,7 +265,9 @@ fn one_job_per_task_writes_what_one_process_writes() {
     let (plan, want, topic) = kafka_query(&bootstrap, &config, 2_500);
     let plan = &plan;
 
-    let stages = Stages::split(plan, &topic).expect("splits");
+    let mut stages = Stages::split(plan, &topic).expect("splits");
+    // the transactional hop (the rows go to a test sink)
+    stages.exactly_once = true;
     let sources = stages.source_partitions().expect("partitions");
     assert_eq!(sources.len(), 4);
     let dir = tempfile::tempdir().expect("temp dir");
@@ -311,7 +315,9 @@ fn two_instances_share_the_tasks_and_write_what_one_process_writes() {
         return;
     };
     let (plan, want, topic) = kafka_query(&bootstrap, &config, 40_000);
-    let stages = Stages::split(&plan, &topic).expect("splits");
+    let mut stages = Stages::split(&plan, &topic).expect("splits");
+    // the transactional hop (the rows go to a test sink)
+    stages.exactly_once = true;
     let dir = tempfile::tempdir().expect("temp dir");
     let sink = CollectSink::default();
     let spec = |instance: &str| {

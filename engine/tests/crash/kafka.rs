@@ -155,8 +155,14 @@ pub(crate) fn rows(records: &[String]) -> Vec<String> {
 }
 
 /// Writes `file`: a TUMBLE per auction from topic `input` into topic
-/// `output`, exactly once.
-pub(crate) fn script(dir: &Path, file: &str, addr: &str, (input, output): (&str, &str)) {
+/// `output`, with `'sink.delivery'` `delivery`.
+pub(crate) fn script(
+    dir: &Path,
+    file: &str,
+    addr: &str,
+    (input, output): (&str, &str),
+    delivery: &str,
+) {
     std::fs::write(
         dir.join(file),
         format!(
@@ -165,7 +171,7 @@ pub(crate) fn script(dir: &Path, file: &str, addr: &str, (input, output): (&str,
              WITH (connector = 'kafka', topic = '{input}', 'properties.bootstrap.servers' = '{addr}',
                    'properties.group.id' = 'eddy-crash', 'scan.startup.mode' = 'earliest');
              CREATE STREAM out WITH (connector = 'kafka', topic = '{output}',
-                   'properties.bootstrap.servers' = '{addr}', 'sink.delivery' = 'exactly-once',
+                   'properties.bootstrap.servers' = '{addr}', 'sink.delivery' = '{delivery}',
                    'key.column' = 'auction');
              INSERT INTO out SELECT auction, window_start, COUNT(*) AS n, SUM(price) AS total
              FROM TUMBLE(bids, date_time, INTERVAL '1' SECOND)
@@ -236,7 +242,13 @@ fn setup(test: &str) -> Option<Setup> {
     create_topic(&addr, &topic_in, 2);
     create_topic(&addr, &topic_out, 2);
     let dir = tempfile::tempdir().expect("temp dir");
-    script(dir.path(), "q.sql", &addr, (&topic_in, &topic_out));
+    script(
+        dir.path(),
+        "q.sql",
+        &addr,
+        (&topic_in, &topic_out),
+        "exactly-once",
+    );
     let (bids, closers) = input(2);
     let want = oracle::tumble(&bids);
     Some(Setup {

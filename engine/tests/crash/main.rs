@@ -14,6 +14,7 @@
 mod kafka;
 mod oracle;
 mod scale;
+mod takeover;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -11,8 +11,7 @@
 //! noida-db never expires a SIGKILLed member (it has no session timer), so
 //! here a killed instance is restarted with its id, as an operator would;
 //! the others taking over from one that never comes back needs a broker
-//! that expires members (librdkafka's MockCluster: not written yet, see
-//! docs/scale-out.md).
+//! that expires members: `takeover.rs`, on librdkafka's MockCluster.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +21,7 @@ use std::time::{Duration, Instant};
 use crate::kafka::{
     broker, create_topic, input, produce, produce_keyed, read, rows, script, unique,
 };
+use crate::oracle::Rows;
 use crate::{Rng, assert_same, command, oracle, seed, serial, signal};
 
 /// The `eddy` processes of one query, by instance id.
@@ -157,26 +157,67 @@ impl Drop for Cluster {
 }
 
 /// What the test does to the instances while the input streams in.
-type Events = fn(&mut Cluster, &mut Rng);
+pub(crate) type Events = fn(&mut Cluster, &mut Rng);
 
-/// Runs instances 0..3 over 60,000 bids streamed in 6 s while `events`
-/// acts on them, then compares the committed output with the oracle.
-fn scenario(name: &str, events: Events) {
+/// How the output is judged against the oracle: (context, want, got).
+pub(crate) type Judge = fn(&str, &Rows, &Rows);
+
+/// Creates a topic with a number of partitions on the scenario's broker.
+pub(crate) type CreateTopic<'a> = dyn Fn(&str, i32) + 'a;
+
+/// What a scenario does and how its output is judged.
+pub(crate) struct Scenario {
+    pub name: &'static str,
+    /// The output's `'sink.delivery'`.
+    pub delivery: &'static str,
+    pub events: Events,
+    pub judge: Judge,
+}
+
+/// A scenario on noida-db, exactly once into Kafka, judged exactly.
+fn scenario(name: &'static str, events: Events) {
     let _one = serial();
     let Some(addr) = broker(name) else {
         return;
     };
+    let create = |topic: &str, partitions: i32| create_topic(&addr, topic, partitions);
+    let s = Scenario {
+        name,
+        delivery: "exactly-once",
+        events,
+        judge: assert_same,
+    };
+    run(&s, (&addr, &create), &unique("scale"));
+}
+
+/// Runs instances 0..3 of query `app` over 60,000 bids streamed in 6 s
+/// into the broker at `addr` (`create` makes its topics) while the
+/// scenario's events act on them; once the output has every window of the
+/// oracle, stops them and judges the committed output.
+pub(crate) fn run(s: &Scenario, (addr, create): (&str, &CreateTopic<'_>), app: &str) {
+    let Scenario {
+        name,
+        delivery,
+        events,
+        judge,
+    } = *s;
     let seed = seed();
     eprintln!("{name}: seed {seed} (EDDY_CRASH_SEED={seed} replays it)");
     let (topic_in, topic_out) = (unique("scale-in"), unique("scale-out"));
-    create_topic(&addr, &topic_in, 6);
-    create_topic(&addr, &topic_out, 2);
+    create(&topic_in, 6);
+    create(&topic_out, 2);
     let dir = tempfile::tempdir().expect("temp dir");
-    script(dir.path(), "bids.sql", &addr, (&topic_in, &topic_out));
+    script(
+        dir.path(),
+        "bids.sql",
+        addr,
+        (&topic_in, &topic_out),
+        delivery,
+    );
     let (mut bids, closers) = input(6);
     bids.truncate(60_000);
     let want = oracle::tumble(&bids);
-    let mut cluster = Cluster::new(dir.path(), &unique("scale"));
+    let mut cluster = Cluster::new(dir.path(), app);
     for k in 0..3 {
         cluster.start(k);
     }
@@ -185,7 +226,7 @@ fn scenario(name: &str, events: Events) {
         (0..3).all(|k| c.assignments(k, 1) > 0 && c.assignments(k, 2) > 0)
     });
     let producer = {
-        let (addr, topic) = (addr.clone(), topic_in.clone());
+        let (addr, topic) = (addr.to_string(), topic_in.clone());
         std::thread::spawn(move || {
             // rows keyed by bidder: the GROUP BY auction needs the hop
             produce_keyed(&addr, &topic, &bids, Duration::from_secs(6), |b| b.bidder);
@@ -197,24 +238,76 @@ fn scenario(name: &str, events: Events) {
     let deadline = Instant::now() + Duration::from_secs(180);
     while Instant::now() < deadline {
         cluster.check();
-        if rows(&read(&addr, &topic_out, "read_committed")).len() >= want.len() {
+        if windows(&want).is_subset(&windows(&rows(&read(addr, &topic_out, "read_committed")))) {
             break;
         }
     }
     cluster.stop_all();
-    let got = rows(&read(&addr, &topic_out, "read_committed"));
-    if got.len() != want.len() {
+    let got = rows(&read(addr, &topic_out, "read_committed"));
+    let context = format!("{name}, seed {seed}");
+    let judged = std::panic::catch_unwind(|| judge(&context, &want, &got));
+    if let Err(failed) = judged {
         for k in 0..4 {
             eprintln!("instance {k}'s log:\n{}", cluster.logs(k));
         }
         eprintln!("kept for a look: {}", dir.keep().display());
+        std::panic::resume_unwind(failed);
     }
-    assert_same(&format!("{name}, seed {seed}"), &want, &got);
+}
+
+/// The (auction, window start) of each row (`auction start n total`).
+pub(crate) fn windows(rows: &Rows) -> std::collections::BTreeSet<(&str, &str)> {
+    rows.iter()
+        .filter_map(|r| {
+            let mut f = r.split(' ');
+            Some((f.next()?, f.next()?))
+        })
+        .collect()
 }
 
 /// Sleeps a random 0.5–4.5 s (a moment while the input streams in).
-fn pause(rng: &mut Rng) {
+pub(crate) fn pause(rng: &mut Rng) {
     std::thread::sleep(Duration::from_millis(500 + rng.below(4_000)));
+}
+
+/// At a random moment, `leave` makes a random one of instances 0..3 go
+/// away; the others must then be assigned its partitions in both stages
+/// within `within`. Returns which one went.
+pub(crate) fn others_take_over(
+    cluster: &mut Cluster,
+    rng: &mut Rng,
+    (how, leave): (&str, fn(&mut Cluster, usize)),
+    within: Duration,
+) -> usize {
+    pause(rng);
+    let k = rng.below(3) as usize;
+    // counted before it goes: the others may be assigned its partitions
+    // before its process has exited
+    let others: Vec<usize> = (0..3).filter(|o| *o != k).collect();
+    let before: Vec<(usize, usize)> = others
+        .iter()
+        .map(|o| (cluster.assignments(*o, 1), cluster.assignments(*o, 2)))
+        .collect();
+    let asked = Instant::now();
+    leave(cluster, k);
+    eprintln!("instance {k} {how}; gone after {:?}", asked.elapsed());
+    // the others' groups rebalance: each gets its new share of both
+    // stages' partitions
+    cluster.wait_for(
+        &format!("the others take instance {k}'s partitions"),
+        within,
+        |c| {
+            others
+                .iter()
+                .zip(&before)
+                .all(|(o, (s1, s2))| c.assignments(*o, 1) > *s1 && c.assignments(*o, 2) > *s2)
+        },
+    );
+    eprintln!(
+        "the others took its partitions {:?} after it was {how}",
+        asked.elapsed()
+    );
+    k
 }
 
 #[test]
@@ -225,34 +318,10 @@ fn three_instances_share_a_query_and_commit_each_row_once() {
 #[test]
 fn an_instance_stopped_hands_its_tasks_to_the_others() {
     scenario("scale down", |cluster, rng| {
-        pause(rng);
-        let k = rng.below(3) as usize;
-        // counted before the stop: the others may be assigned its
-        // partitions before its process has exited
-        let others: Vec<usize> = (0..3).filter(|o| *o != k).collect();
-        let before: Vec<(usize, usize)> = others
-            .iter()
-            .map(|o| (cluster.assignments(*o, 1), cluster.assignments(*o, 2)))
-            .collect();
-        let took = cluster.stop(k);
-        eprintln!("instance {k} stopped and left in {took:?}");
-        // the others' groups rebalance: each gets its new share of both
-        // stages' partitions
-        let left = Instant::now();
-        cluster.wait_for(
-            &format!("the others take instance {k}'s partitions"),
-            Duration::from_secs(30),
-            |c| {
-                others
-                    .iter()
-                    .zip(&before)
-                    .all(|(o, (s1, s2))| c.assignments(*o, 1) > *s1 && c.assignments(*o, 2) > *s2)
-            },
-        );
-        eprintln!(
-            "the others took its partitions {:?} after it left",
-            left.elapsed()
-        );
+        let stop = |c: &mut Cluster, k| {
+            c.stop(k);
+        };
+        let _ = others_take_over(cluster, rng, ("stopped", stop), Duration::from_secs(30));
     });
 }
 

@@ -131,7 +131,17 @@ fn describe(e: &InstanceEvent, app: &str) -> String {
             ),
             None => format!("stage {stage}: assigned {partitions} partitions"),
         },
-        InstanceEvent::Started(t) => format!("task {} started", t.name(app)),
+        InstanceEvent::Started {
+            task,
+            restored: Some((id, took)),
+        } => format!(
+            "task {} started from checkpoint {id} (restored in {took:.1?})",
+            task.name(app)
+        ),
+        InstanceEvent::Started {
+            task,
+            restored: None,
+        } => format!("task {} started (no checkpoint yet)", task.name(app)),
         InstanceEvent::Stopped(t) => {
             format!("task {} stopped (checkpointed, committed)", t.name(app))
         }

@@ -83,12 +83,17 @@ impl crate::connectors::registry::Connector for Kafka {
     }
 
     fn delivery(&self, def: &StreamDef) -> &'static str {
-        match def.options.get("sink.delivery") {
-            Some(d) if d.trim().eq_ignore_ascii_case("exactly-once") => {
-                "exactly-once (transactions; needs --checkpoint-dir)"
-            }
-            _ => "at-least-once",
+        if self.exactly_once(def) {
+            "exactly-once (transactions; needs --checkpoint-dir)"
+        } else {
+            "at-least-once"
         }
+    }
+
+    fn exactly_once(&self, def: &StreamDef) -> bool {
+        def.options
+            .get("sink.delivery")
+            .is_some_and(|d| d.trim().eq_ignore_ascii_case("exactly-once"))
     }
 
     fn open_source(
