@@ -25,8 +25,7 @@
 //! with `scripts/kafka-broker.sh` and stops it at the end.
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,6 +35,7 @@ use arrow::datatypes::TimestampMillisecondType;
 use arrow::record_batch::RecordBatch;
 use eddy::connectors::Sink;
 use eddy::{ConnectorError, RunOptions};
+use eddy_suite::broker_process::BrokerProcess;
 use eddy_suite::kafka::{BROKER_ENV, Broker, now_ms, produce_to, topic_name};
 use rdkafka::ClientConfig;
 use rdkafka::Message;

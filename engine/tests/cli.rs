@@ -106,6 +106,73 @@ fn explain_and_check() {
     );
 }
 
+/// `explain --scale-out` shows the stages instances run, with the
+/// partition counts the broker gives (librdkafka's mock cluster here).
+#[test]
+fn explain_shows_the_stages_of_a_scaled_out_query() {
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::producer::DefaultProducerContext;
+    let mock: MockCluster<'static, DefaultProducerContext> =
+        MockCluster::new(1).expect("mock cluster");
+    mock.create_topic("bids", 4, 1).expect("topic");
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("q.sql"),
+        format!(
+            "CREATE STREAM bids (auction BIGINT, price BIGINT, date_time TIMESTAMP,
+               WATERMARK FOR date_time AS date_time - INTERVAL '3' SECOND)
+             WITH (connector = 'kafka', topic = 'bids', 'properties.bootstrap.servers' = '{}');
+             SELECT auction, window_start, COUNT(*) AS n
+             FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND) WHERE price > 10
+             GROUP BY auction, window_start, window_end;",
+            mock.bootstrap_servers()
+        ),
+    )
+    .expect("write query");
+    let out = eddy(
+        &["explain", "q.sql", "--scale-out", "--app-id", "b"],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    for line in [
+        "Scale-out of 'b' (eddy run --instance-id K --app-id b): 2 stages\n",
+        "  Stage 1: group 'eddy.b.s1' over topic 'bids' (4 partitions); a task per partition, 'b.s1.<topic>.p<partition>'\n",
+        "    Sink: name=eddy.b.repartition, connector=repartition, partitions=4\n",
+        "      Filter: predicate=(price > 10)\n",
+        // stdout is at-least-once: so is the hop
+        "  Repartition topic 'eddy.b.repartition' (4 partitions (the source's), created by the first instance): keyed by [auction], at-least-once (the query's output is at-least-once)\n",
+        "  Stage 2: group 'eddy.b.s2' over topic 'eddy.b.repartition'; a task per partition, 'b.s2.r<partition>'\n",
+        "        TumblingWindowAggregate: time=date_time, size=10 SECOND, keys=[auction]",
+    ] {
+        assert!(plan.contains(line), "no {line:?} in:\n{plan}");
+    }
+    let out = eddy(&["explain", "q.sql", "--scale-out", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["query"], "q");
+    assert_eq!(json["repartition_topic"]["partitions"], 4);
+    assert_eq!(json["stages"][1]["group"], "eddy.q.s2");
+    assert_eq!(json["stages"][0]["plan"]["nodes"][0]["kind"], "Source");
+    // a query with no key to spread by says so
+    std::fs::write(
+        dir.path().join("flat.sql"),
+        format!(
+            "CREATE STREAM bids (auction BIGINT, price BIGINT)
+             WITH (connector = 'kafka', topic = 'bids', 'properties.bootstrap.servers' = '{}');
+             SELECT auction FROM bids WHERE price > 10;",
+            mock.bootstrap_servers()
+        ),
+    )
+    .expect("write query");
+    let out = eddy(&["explain", "flat.sql", "--scale-out"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no GROUP BY or PARTITION BY key"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn mistakes_exit_non_zero_with_a_clear_message() {
     let dir = setup();

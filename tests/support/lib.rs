@@ -2,6 +2,7 @@
 //! and rendering their results as readable text for golden files.
 
 pub mod bench;
+pub mod broker_process;
 pub mod http;
 pub mod kafka;
 

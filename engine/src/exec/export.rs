@@ -31,10 +31,43 @@ struct Registered {
     source: Arc<SourceCounters>,
 }
 
+/// One task a process runs of a scaled-out query.
+#[derive(Clone)]
+pub struct ShareTask {
+    /// The task's name (`<query>.s1.<topic>.p<p>`, `<query>.s2.r<r>`).
+    pub name: String,
+    /// Its stage (1 or 2).
+    pub stage: u8,
+    /// Its job's counters.
+    pub metrics: Arc<QueryMetrics>,
+    pub source: Arc<SourceCounters>,
+}
+
+/// What a process runs of a query shared by several (`eddy run
+/// --instance-id`), as the exporter reads it.
+#[derive(Clone, Default)]
+pub struct ShareStatus {
+    /// The query's name, the same on every process.
+    pub query: String,
+    /// This process's instance id.
+    pub instance: String,
+    /// The tasks it runs now.
+    pub tasks: Vec<ShareTask>,
+    /// Assignments that followed a revocation, and the last one's duration.
+    pub rebalances: u64,
+    pub last_rebalance: Option<std::time::Duration>,
+}
+
+/// A process's share of a scaled-out query, read at each scrape.
+pub trait Share: Send + Sync {
+    fn status(&self) -> ShareStatus;
+}
+
 /// Collects the metrics of every query of a process and renders them.
 pub struct Exporter {
     latency: Family<Labels, Histogram, fn() -> Histogram>,
     queries: Mutex<Vec<Registered>>,
+    shares: Mutex<Vec<Arc<dyn Share>>>,
 }
 
 impl Default for Exporter {
@@ -42,6 +75,7 @@ impl Default for Exporter {
         Self {
             latency: Family::new_with_constructor(new_latency_histogram as fn() -> Histogram),
             queries: Mutex::new(Vec::new()),
+            shares: Mutex::new(Vec::new()),
         }
     }
 }
@@ -77,6 +111,15 @@ impl Exporter {
                 metrics,
                 source,
             });
+        }
+    }
+
+    /// Adds a process's share of a scaled-out query: its tasks' counters
+    /// (each labelled with the task's name) and which tasks it owns, its
+    /// rebalances and the last one's duration.
+    pub fn register_share(&self, share: Arc<dyn Share>) {
+        if let Ok(mut s) = self.shares.lock() {
+            s.push(share);
         }
     }
 
@@ -168,7 +211,7 @@ impl Exporter {
             self.latency.clone(),
         );
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let queries = self
+        let mut queries = self
             .queries
             .lock()
             .map(|q| {
@@ -177,6 +220,18 @@ impl Exporter {
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
+        let shares = self.shares.lock().map(|s| s.clone()).unwrap_or_default();
+        let share_families = ShareFamilies::new(&mut registry);
+        for share in shares {
+            let status = share.status();
+            share_families.record(&status);
+            queries.extend(
+                status
+                    .tasks
+                    .into_iter()
+                    .map(|t| (t.name, t.metrics, t.source)),
+            );
+        }
         for (label, m, s) in queries {
             let l = vec![("query".to_string(), label.clone())];
             let read = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -242,6 +297,69 @@ impl Exporter {
 
 type GaugeFamily = Family<Labels, Gauge<i64, AtomicI64>>;
 
+/// A gauge family registered in `r`.
+fn gauge_family(r: &mut Registry, name: &str, help: &str) -> GaugeFamily {
+    let f = GaugeFamily::default();
+    r.register(name, help, f.clone());
+    f
+}
+
+/// Which tasks an instance of a scaled-out query runs, and its rebalances.
+struct ShareFamilies {
+    tasks: GaugeFamily,
+    task: GaugeFamily,
+    rebalances: Family<Labels, Counter>,
+    last_rebalance_ms: GaugeFamily,
+}
+
+impl ShareFamilies {
+    fn new(r: &mut Registry) -> Self {
+        let mut gauge = |name: &str, help: &str| gauge_family(r, name, help);
+        let families = Self {
+            tasks: gauge("instance_tasks", "Tasks of a stage this instance runs now"),
+            task: gauge(
+                "instance_task",
+                "1 for each task this instance runs now (label task)",
+            ),
+            last_rebalance_ms: gauge(
+                "instance_last_rebalance_milliseconds",
+                "Time the last rebalance took, revocation to new assignment",
+            ),
+            rebalances: Family::default(),
+        };
+        r.register(
+            "instance_rebalances",
+            "Rebalances this instance went through",
+            families.rebalances.clone(),
+        );
+        families
+    }
+
+    fn record(&self, s: &ShareStatus) {
+        let l = vec![
+            ("query".to_string(), s.query.clone()),
+            ("instance".to_string(), s.instance.clone()),
+        ];
+        for stage in [1u8, 2] {
+            let mut ls = l.clone();
+            ls.push(("stage".to_string(), stage.to_string()));
+            let n = s.tasks.iter().filter(|t| t.stage == stage).count();
+            self.tasks.get_or_create(&ls).set(n as i64);
+        }
+        for t in &s.tasks {
+            let mut lt = l.clone();
+            lt.push(("task".to_string(), t.name.clone()));
+            self.task.get_or_create(&lt).set(1);
+        }
+        self.rebalances.get_or_create(&l).inc_by(s.rebalances);
+        if let Some(d) = s.last_rebalance {
+            self.last_rebalance_ms
+                .get_or_create(&l)
+                .set(d.as_millis() as i64);
+        }
+    }
+}
+
 /// The checkpoint metrics of the queries that take checkpoints.
 struct CheckpointFamilies {
     completed: Family<Labels, Counter>,
@@ -255,11 +373,7 @@ struct CheckpointFamilies {
 
 impl CheckpointFamilies {
     fn new(r: &mut Registry) -> Self {
-        let mut gauge = |name: &str, help: &str| {
-            let f = GaugeFamily::default();
-            r.register(name, help, f.clone());
-            f
-        };
+        let mut gauge = |name: &str, help: &str| gauge_family(r, name, help);
         let families = Self {
             completed: Family::default(),
             last_id: gauge("checkpoint_last_id", "Id of the last durable checkpoint"),

@@ -56,8 +56,42 @@ pub struct InstanceSpec {
 pub struct Instance {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<Result<(), EngineError>>>,
+    share: Arc<Shared>,
+}
+
+/// What an instance's members update and its readers read: the tasks it
+/// runs and what happened to its share.
+struct Shared {
+    query: String,
+    instance: String,
     owned: Arc<Mutex<BTreeMap<Task, JobHandle>>>,
     events: Arc<Mutex<Events>>,
+}
+
+impl crate::exec::export::Share for Shared {
+    fn status(&self) -> crate::exec::export::ShareStatus {
+        use crate::exec::export::{ShareStatus, ShareTask};
+        let tasks = lock(&self.owned)
+            .iter()
+            .map(|(task, job)| ShareTask {
+                name: task.name(&self.query),
+                stage: match task {
+                    Task::First(..) => 1,
+                    Task::Second(_) => 2,
+                },
+                metrics: job.metrics().clone(),
+                source: job.source_counters().clone(),
+            })
+            .collect();
+        let e = lock(&self.events);
+        ShareStatus {
+            query: self.query.clone(),
+            instance: self.instance.clone(),
+            tasks,
+            rebalances: e.rebalances,
+            last_rebalance: e.last_rebalance,
+        }
+    }
 }
 
 /// What happened to an instance's share of the query, as an operator
@@ -140,9 +174,19 @@ impl Instance {
         Ok(Self {
             stop,
             threads,
-            owned,
-            events,
+            share: Arc::new(Shared {
+                query: spec.query.clone(),
+                instance: spec.instance.clone(),
+                owned,
+                events,
+            }),
         })
+    }
+
+    /// What this instance runs, for a metrics exporter
+    /// ([`crate::exec::export::Exporter::register_share`]).
+    pub fn share(&self) -> Arc<dyn crate::exec::export::Share> {
+        self.share.clone()
     }
 
     /// Whether both members still run (a failed task stops them).
@@ -152,17 +196,17 @@ impl Instance {
 
     /// The tasks this process runs now.
     pub fn tasks(&self) -> Vec<Task> {
-        lock(&self.owned).keys().cloned().collect()
+        lock(&self.share.owned).keys().cloned().collect()
     }
 
     /// The events since the last call, oldest first.
     pub fn take_events(&self) -> Vec<InstanceEvent> {
-        std::mem::take(&mut lock(&self.events).pending)
+        std::mem::take(&mut lock(&self.share.events).pending)
     }
 
     /// The rebalances this instance went through.
     pub fn rebalances(&self) -> Rebalances {
-        let e = lock(&self.events);
+        let e = lock(&self.share.events);
         Rebalances {
             count: e.rebalances,
             last: e.last_rebalance,
@@ -312,7 +356,10 @@ impl Member {
         let spec = &self.spec;
         let mut config = spec.config.clone();
         config
-            .set("group.id", format!("eddy.{}.s{}", spec.query, self.stage))
+            .set(
+                "group.id",
+                super::scale_out::group_name(&spec.query, self.stage),
+            )
             .set(
                 "group.instance.id",
                 format!("eddy.{}.s{}.{}", spec.query, self.stage, spec.instance),

@@ -30,6 +30,7 @@ mod manager;
 #[cfg(test)]
 mod rescale_tests;
 pub mod scale_out;
+pub mod scale_out_explain;
 #[cfg(test)]
 mod scale_out_tests;
 mod sink_stage;

@@ -59,12 +59,15 @@ impl Stages {
             name: topic.name.clone(),
             schema,
             watermark: None,
+            // 0 partitions: not known yet (EXPLAIN without a broker)
             options: Options::new(
                 &topic.name,
                 [
                     ("connector".to_string(), "repartition".to_string()),
                     ("partitions".to_string(), topic.partitions.to_string()),
-                ],
+                ]
+                .into_iter()
+                .filter(|(k, v)| k != "partitions" || v != "0"),
             ),
             event_time: Default::default(),
             pos: Default::default(),
@@ -287,6 +290,38 @@ fn source_partitions(source: &dyn Source, stream: &str) -> Vec<(String, i32)> {
     }
 }
 
+/// The consumer group of stage `stage` (1 or 2) of query `query`.
+pub fn group_name(query: &str, stage: u8) -> String {
+    format!("eddy.{query}.s{stage}")
+}
+
+/// The repartition topic of query `query`.
+pub fn topic_name(query: &str) -> String {
+    format!("eddy.{query}.repartition")
+}
+
+/// The partitions of topic `name`, if it exists.
+///
+/// # Errors
+/// The broker cannot be reached.
+pub fn existing_partitions(config: &ClientConfig, name: &str) -> Result<Option<i32>, EngineError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let fail = |e: rdkafka::error::KafkaError| {
+        EngineError::from(ExecError::Internal(format!(
+            "reading the repartition topic '{name}': {e}"
+        )))
+    };
+    let probe: BaseConsumer = config.create().map_err(fail)?;
+    let md = probe
+        .fetch_metadata(Some(name), std::time::Duration::from_secs(10))
+        .map_err(fail)?;
+    Ok(md
+        .topics()
+        .iter()
+        .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+        .map(|t| t.partitions().len() as i32))
+}
+
 /// The partitions of repartition topic `name`: those it has, or, when it
 /// does not exist yet, `partitions` (it is created with them). The count
 /// is fixed for the query's life: a key group's rows and state belong to
@@ -300,25 +335,12 @@ pub fn ensure_topic(
     partitions: i32,
 ) -> Result<i32, EngineError> {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::consumer::{BaseConsumer, Consumer};
     let fail = |doing: &str, e: rdkafka::error::KafkaError| {
         EngineError::from(ExecError::Internal(format!(
             "{doing} repartition topic '{name}': {e}"
         )))
     };
-    let probe: BaseConsumer = config.create().map_err(|e| fail("reaching the", e))?;
-    let timeout = std::time::Duration::from_secs(10);
-    let existing = |probe: &BaseConsumer| -> Result<Option<i32>, EngineError> {
-        let md = probe
-            .fetch_metadata(Some(name), timeout)
-            .map_err(|e| fail("reading the", e))?;
-        Ok(md
-            .topics()
-            .iter()
-            .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
-            .map(|t| t.partitions().len() as i32))
-    };
-    if let Some(n) = existing(&probe)? {
+    if let Some(n) = existing_partitions(config, name)? {
         return Ok(n);
     }
     let admin: AdminClient<rdkafka::client::DefaultClientContext> =
@@ -342,5 +364,5 @@ pub fn ensure_topic(
             ));
         }
     }
-    Ok(existing(&probe)?.unwrap_or(partitions))
+    Ok(existing_partitions(config, name)?.unwrap_or(partitions))
 }

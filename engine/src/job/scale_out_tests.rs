@@ -193,20 +193,23 @@ fn create_topic(config: &ClientConfig, name: &str, partitions: i32) {
 /// A bounded Kafka input of four partitions of `per_partition` rows (a fresh
 /// topic), the query over it with its rows from one process, and a fresh
 /// repartition topic of three partitions.
+/// Creates a topic with a number of partitions.
+type CreateTopic<'a> = dyn Fn(&str, i32) + 'a;
+
 fn kafka_query(
-    bootstrap: &str,
+    (bootstrap, create): (&str, &CreateTopic<'_>),
     config: &ClientConfig,
     per_partition: i64,
 ) -> (crate::PhysicalPlan, Vec<String>, RepartitionTopic) {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
     let run = crate::checkpoint::new_run();
     let input = format!("bids-{run}");
-    create_topic(config, &input, 4);
+    create(&input, 4);
     let topic = RepartitionTopic {
         name: format!("eddy.tasks{run}.repartition"),
         partitions: 3,
     };
-    create_topic(config, &topic.name, topic.partitions);
+    create(&topic.name, topic.partitions);
     // per partition, event time moves on 10 ms a row, up to 500 ms out of
     // order (inside the 2 s watermark delay: no row is late anywhere)
     let producer: BaseProducer = config.create().expect("producer");
@@ -262,7 +265,11 @@ fn one_job_per_task_writes_what_one_process_writes() {
     let Some((bootstrap, config)) = broker() else {
         return;
     };
-    let (plan, want, topic) = kafka_query(&bootstrap, &config, 2_500);
+    let (plan, want, topic) = kafka_query(
+        (&bootstrap, &|t, p| create_topic(&config, t, p)),
+        &config,
+        2_500,
+    );
     let plan = &plan;
 
     let mut stages = Stages::split(plan, &topic).expect("splits");
@@ -314,7 +321,11 @@ fn two_instances_share_the_tasks_and_write_what_one_process_writes() {
     let Some((bootstrap, config)) = broker() else {
         return;
     };
-    let (plan, want, topic) = kafka_query(&bootstrap, &config, 40_000);
+    let (plan, want, topic) = kafka_query(
+        (&bootstrap, &|t, p| create_topic(&config, t, p)),
+        &config,
+        40_000,
+    );
     let mut stages = Stages::split(&plan, &topic).expect("splits");
     // the transactional hop (the rows go to a test sink)
     stages.exactly_once = true;
@@ -360,4 +371,66 @@ fn two_instances_share_the_tasks_and_write_what_one_process_writes() {
     let got = rows(&sink.batches());
     assert_eq!(want.len(), got.len());
     assert_eq!(want, got);
+}
+
+/// An instance's share shows in the metrics: how many tasks of each stage
+/// it runs, each task by name, and each task's counters under its name.
+/// On the mock cluster (no transactions: the hop at-least-once, exact
+/// without a crash).
+#[test]
+fn an_instance_reports_its_tasks_in_the_metrics() {
+    use super::instance::{Instance, InstanceSpec, all_finished};
+    let cluster: MockCluster<'static, DefaultProducerContext> =
+        MockCluster::new(1).expect("mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    let create = |t: &str, p: i32| cluster.create_topic(t, p, 1).expect("topic");
+    let (plan, want, topic) = kafka_query((&bootstrap, &create), &config, 20_000);
+    let mut stages = Stages::split(&plan, &topic).expect("splits");
+    stages.exactly_once = false;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sink = CollectSink::default();
+    let collected = sink.clone();
+    let spec = InstanceSpec {
+        query: "q".into(),
+        instance: "a".into(),
+        stages,
+        topic,
+        config,
+        options: checkpointed(dir.path(), 200),
+        sink: Some(std::sync::Arc::new(move || Box::new(collected.clone()))),
+        session_timeout: Duration::from_secs(10),
+    };
+    let sources = spec.stages.source_partitions().expect("partitions");
+    let mut instance = Instance::start(spec.clone()).expect("starts");
+    let exporter = crate::exec::export::Exporter::default();
+    exporter.register_share(instance.share());
+    let all_running = [
+        "eddy_instance_tasks{query=\"q\",instance=\"a\",stage=\"1\"} 4\n",
+        "eddy_instance_tasks{query=\"q\",instance=\"a\",stage=\"2\"} 3\n",
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let mut seen = None;
+    while !all_finished(&spec, &sources).expect("reads the store") {
+        assert!(std::time::Instant::now() < deadline, "not finished");
+        let text = exporter.render();
+        if seen.is_none() && all_running.iter().all(|l| text.contains(l)) {
+            seen = Some(text);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    instance.stop();
+    instance.wait().expect("ran");
+    assert_eq!(want, rows(&sink.batches()));
+    let seen = seen.expect("every task running at one scrape");
+    for line in [
+        "eddy_instance_task{query=\"q\",instance=\"a\",task=\"q.s2.r0\"} 1\n",
+        "eddy_instance_rebalances_total{query=\"q\",instance=\"a\"} 0\n",
+    ] {
+        assert!(seen.contains(line), "no {line} in\n{seen}");
+    }
+    let topic_in = sources[0].0.clone();
+    let task = format!("eddy_source_rows_total{{query=\"q.s1.{topic_in}.p0\"}}");
+    assert!(seen.contains(&task), "no {task} in\n{seen}");
 }

@@ -132,6 +132,14 @@ enum Command {
         /// Print the plan as a JSON graph instead of indented text.
         #[arg(long)]
         json: bool,
+        /// Show the query as `eddy run --instance-id` runs it: its stages,
+        /// consumer groups, tasks and repartition topic (asks the broker
+        /// for partition counts).
+        #[arg(long)]
+        scale_out: bool,
+        /// The query's name in scale-out (default: the script's file name).
+        #[arg(long, value_name = "NAME", requires = "scale_out")]
+        app_id: Option<String>,
     },
     /// Parse and plan a script without running it.
     Check {
@@ -290,16 +298,22 @@ fn dispatch(cli: Cli) -> Result<()> {
                 ..RunOptions::default()
             };
             if let Some(k) = instance_id {
-                let app = app_id.unwrap_or_else(|| {
-                    file.file_stem()
-                        .map_or_else(|| "query".into(), |s| s.to_string_lossy().into_owned())
-                });
-                return scale::run_instance(&script, &app, &k, options, quiet);
+                let app = app_id.unwrap_or_else(|| app_of(&file));
+                return scale::run_instance(&script, &app, &k, options, (quiet, exporter));
             }
             run(&script, stats, show_progress, options, exporter)
         }
-        Command::Explain { file, json } => {
+        Command::Explain {
+            file,
+            json,
+            scale_out,
+            app_id,
+        } => {
             let script = load(&file, &udfs)?;
+            if scale_out {
+                let app = app_id.unwrap_or_else(|| app_of(&file));
+                return scale::explain(&script, &app, json);
+            }
             let plans: Vec<_> = script.explains.iter().chain(&script.queries).collect();
             if plans.is_empty() {
                 bail!("{} has no query to explain", file.display());
@@ -500,4 +514,10 @@ fn load(file: &Path, udfs: &[Arc<UdfModule>]) -> Result<Script> {
     let sql = eddy::sql::read_script(file)?;
     eddy::plan_script_with_udfs(&sql, udfs.to_vec())
         .map_err(|e| anyhow::anyhow!("in {}: {e}", file.display()))
+}
+
+/// A scale-out query's default name: the script's file name.
+fn app_of(file: &std::path::Path) -> String {
+    file.file_stem()
+        .map_or_else(|| "query".into(), |s| s.to_string_lossy().into_owned())
 }

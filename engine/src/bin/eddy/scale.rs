@@ -9,8 +9,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use eddy::exec::export::Exporter;
 use eddy::job::instance::{Instance, InstanceEvent, InstanceSpec, all_finished};
-use eddy::job::scale_out::{RepartitionTopic, Stages, ensure_topic};
+use eddy::job::scale_out::{
+    RepartitionTopic, Stages, ensure_topic, existing_partitions, topic_name,
+};
+use eddy::job::scale_out_explain::TopicFacts;
 use eddy::plan::logical::SinkTarget;
 use eddy::{RunOptions, Script};
 
@@ -22,31 +26,10 @@ pub(crate) fn run_instance(
     app: &str,
     instance: &str,
     options: RunOptions,
-    quiet: bool,
+    (quiet, exporter): (bool, Option<Arc<Exporter>>),
 ) -> Result<()> {
-    let [plan] = script.queries.as_slice() else {
-        bail!(
-            "--instance-id runs one query, and the script has {}; put each query in a script of its own",
-            script.queries.len()
-        );
-    };
-    if plan.source.connector() != "kafka" {
-        bail!(
-            "--instance-id shares a Kafka source's partitions between processes; stream '{}' is read by connector '{}'",
-            plan.source.name,
-            plan.source.connector()
-        );
-    }
-    if let SinkTarget::Stream(def) = &plan.sink
-        && def.connector() != "kafka"
-    {
-        bail!(
-            "each process writes its own share of the results: stream '{}' (connector '{}') cannot be shared by several processes; write to a Kafka topic",
-            def.name,
-            def.connector()
-        );
-    }
-    let name = format!("eddy.{app}.repartition");
+    let plan = shareable(script)?;
+    let name = topic_name(app);
     let stages = Stages::split(
         plan,
         &RepartitionTopic {
@@ -70,6 +53,10 @@ pub(crate) fn run_instance(
         session_timeout: Duration::from_secs(10),
     };
     let mut running = Instance::start(spec.clone())?;
+    if let Some(e) = &exporter {
+        // each task's counters under its name, the tasks owned, the rebalances
+        e.register_share(running.share());
+    }
     eprintln!(
         "instance {instance} of '{app}': {} source partitions, repartition topic '{}' ({} partitions)",
         sources.len(),
@@ -113,6 +100,64 @@ pub(crate) fn run_instance(
         0 => Ok(()),
         code => std::process::exit(code),
     }
+}
+
+/// The script's one query, if several processes can share it: a Kafka
+/// source, a Kafka or stdout sink.
+fn shareable(script: &Script) -> Result<&eddy::PhysicalPlan> {
+    let [plan] = script.queries.as_slice() else {
+        bail!(
+            "--instance-id runs one query, and the script has {}; put each query in a script of its own",
+            script.queries.len()
+        );
+    };
+    if plan.source.connector() != "kafka" {
+        bail!(
+            "--instance-id shares a Kafka source's partitions between processes; stream '{}' is read by connector '{}'",
+            plan.source.name,
+            plan.source.connector()
+        );
+    }
+    if let SinkTarget::Stream(def) = &plan.sink
+        && def.connector() != "kafka"
+    {
+        bail!(
+            "each process writes its own share of the results: stream '{}' (connector '{}') cannot be shared by several processes; write to a Kafka topic",
+            def.name,
+            def.connector()
+        );
+    }
+    Ok(plan)
+}
+
+/// `eddy explain --scale-out`: the query's stages as instances named `app`
+/// run them, with the partition counts the broker gives (if it answers).
+pub(crate) fn explain(script: &Script, app: &str, json: bool) -> Result<()> {
+    let plan = shareable(script)?;
+    let name = topic_name(app);
+    let unknown = RepartitionTopic {
+        name: name.clone(),
+        partitions: 0,
+    };
+    let stages = Stages::split(plan, &unknown)?;
+    let config = stages.cluster_config();
+    let facts = TopicFacts {
+        sources: stages.source_partitions().map_err(|e| e.to_string()),
+        repartition: existing_partitions(&config, &name).ok().flatten(),
+    };
+    let stages = match facts.partitions() {
+        Some(partitions) => Stages::split(plan, &RepartitionTopic { name, partitions })?,
+        None => stages,
+    };
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&stages.explain_json(app, &facts))?
+        );
+    } else {
+        print!("{}", stages.explain_text(app, &facts));
+    }
+    Ok(())
 }
 
 /// An instance event as the log line says it.
