@@ -153,6 +153,44 @@ fn explain_shows_the_stages_of_a_scaled_out_query() {
     assert_eq!(json["repartition_topic"]["partitions"], 4);
     assert_eq!(json["stages"][1]["group"], "eddy.q.s2");
     assert_eq!(json["stages"][0]["plan"]["nodes"][0]["kind"], "Source");
+    // a source declared partitioned by the grouping key: no hop
+    let declared = |columns: &str| {
+        let sql = std::fs::read_to_string(dir.path().join("q.sql")).expect("script");
+        let sql = sql.replace(
+            "topic = 'bids',",
+            &format!("topic = 'bids', 'scan.partitioned-by' = '{columns}',"),
+        );
+        std::fs::write(dir.path().join("co.sql"), sql).expect("write query");
+        eddy(
+            &["explain", "co.sql", "--scale-out", "--app-id", "c"],
+            dir.path(),
+        )
+    };
+    let out = declared("auction");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    for line in [
+        "Scale-out of 'c' (eddy run --instance-id K --app-id c): 1 stage, no repartition topic (the source is partitioned by [auction], among the grouping key [auction])\n",
+        "  Stage 1: group 'eddy.c.s1' over topic 'bids' (4 partitions); a task per partition runs the whole query, 'c.s1.<topic>.p<partition>'\n",
+        "        TumblingWindowAggregate: time=date_time, size=10 SECOND, keys=[auction]",
+    ] {
+        assert!(plan.contains(line), "no {line:?} in:\n{plan}");
+    }
+    assert!(!plan.contains("connector=repartition"), "{plan}");
+    // declared by a column the query does not group by: refused, and why
+    let out = declared("price");
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("declared partitioned by [price] ('scan.partitioned-by'), but the query groups by [auction]"),
+        "{err}"
+    );
+    let out = declared("nope");
+    assert!(
+        text(&out.stderr).contains("names 'nope', which is not one of its columns"),
+        "{}",
+        text(&out.stderr)
+    );
     // a query with no key to spread by says so
     std::fs::write(
         dir.path().join("flat.sql"),

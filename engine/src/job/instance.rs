@@ -154,7 +154,9 @@ impl Instance {
         let owned = Arc::new(Mutex::new(BTreeMap::new()));
         let events = Arc::new(Mutex::new(Events::default()));
         let mut threads = Vec::new();
-        for stage in [1u8, 2] {
+        // co-partitioned: one stage, each task the whole query
+        let stages: &[u8] = if spec.stages.hop { &[1, 2] } else { &[1] };
+        for &stage in stages {
             let member = Member {
                 stage,
                 spec: spec.clone(),
@@ -453,7 +455,9 @@ impl Member {
                 &self.sources,
                 &spec.options,
             )?;
-            if let (Task::Second(_), Some(make)) = (&task, &spec.sink) {
+            // the task that writes the query's output
+            let last = matches!(task, Task::Second(_)) || !spec.stages.hop;
+            if let (true, Some(make)) = (last, &spec.sink) {
                 job = job.sink(make());
             }
             match self.jobs.submit(job) {
@@ -512,7 +516,9 @@ pub fn all_finished(spec: &InstanceSpec, sources: &[(String, i32)]) -> Result<bo
         .iter()
         .map(|(t, p)| Task::First(t.clone(), *p))
         .collect();
-    tasks.extend((0..spec.topic.partitions).map(Task::Second));
+    if spec.stages.hop {
+        tasks.extend((0..spec.topic.partitions).map(Task::Second));
+    }
     for task in tasks {
         let store =
             CheckpointStore::open(&c.location, &task.name(&spec.query)).map_err(ExecError::from)?;

@@ -34,6 +34,49 @@ pub struct Stages {
     /// transactions (a restarted stage-1 task may then write rows a second
     /// time, which stage 2 counts again: Kafka Streams' `at_least_once`).
     pub exactly_once: bool,
+    /// Whether rows cross the repartition topic. Not when the source is
+    /// declared partitioned by the grouping key (`'scan.partitioned-by'`):
+    /// then every group's rows are in one source partition already, and
+    /// `first` is the whole query, run by one task per source partition.
+    pub hop: bool,
+}
+
+/// The columns a Kafka source is declared partitioned by
+/// (`'scan.partitioned-by'`), if the exchange's keys cover them: then no
+/// hop is needed. Declared columns that are not all among the keys are an
+/// error, since a group's rows would be in several partitions.
+fn co_partitioned(plan: &PhysicalPlan, keys: &[(Expr, String)]) -> Result<bool, PlanError> {
+    let Some(declared) = plan.source.options.get("scan.partitioned-by") else {
+        return Ok(false);
+    };
+    let key_columns: Vec<&str> = keys
+        .iter()
+        .filter_map(|(e, _)| match e {
+            Expr::Column { name, .. } => Some(name.as_str()),
+            _ => None,
+        })
+        .collect();
+    let stream = &plan.source.name;
+    let mut columns = Vec::new();
+    for c in declared.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+        if plan.source.schema.field_with_name(c).is_err() {
+            return Err(PlanError::unplaced(format!(
+                "'scan.partitioned-by' of stream '{stream}' names '{c}', which is not one of its columns"
+            )));
+        }
+        columns.push(c);
+    }
+    if columns.is_empty() || !columns.iter().all(|c| key_columns.contains(c)) {
+        return Err(PlanError::unplaced(format!(
+            "stream '{stream}' is declared partitioned by [{}] ('scan.partitioned-by'), but the query groups by [{}]: the rows of one group would be in several partitions; group by those columns (or more), or drop the option and let the rows cross the repartition topic",
+            columns.join(", "),
+            keys.iter()
+                .map(|(_, n)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(true)
 }
 
 impl Stages {
@@ -52,6 +95,21 @@ impl Stages {
             PhysicalNode::Exchange(x) => x.keys.clone(),
             _ => Vec::new(),
         };
+        let exactly_once = match &plan.sink {
+            SinkTarget::Stream(s) => {
+                crate::connectors::registry::of(s).is_ok_and(|c| c.exactly_once(s))
+            }
+            SinkTarget::Stdout => false,
+        };
+        if co_partitioned(plan, &keys)? {
+            return Ok(Self {
+                first: plan.clone(),
+                second: plan.clone(),
+                keys,
+                exactly_once,
+                hop: false,
+            });
+        }
         let mut schemas = vec![plan.source.schema.clone()];
         schemas.extend(plan.node_schemas());
         let middle = schemas[at].clone();
@@ -89,17 +147,12 @@ impl Stages {
             output_schema: plan.output_schema.clone(),
             source_columns: (0..middle.fields().len()).collect(),
         };
-        let exactly_once = match &plan.sink {
-            SinkTarget::Stream(s) => {
-                crate::connectors::registry::of(s).is_ok_and(|c| c.exactly_once(s))
-            }
-            SinkTarget::Stdout => false,
-        };
         Ok(Self {
             first,
             second,
             keys,
             exactly_once,
+            hop: true,
         })
     }
 
@@ -245,6 +298,14 @@ impl Stages {
                 one.options = Options::new(&def.name, pairs);
                 let mut plan = self.first.clone();
                 plan.source = Arc::new(one);
+                if !self.hop {
+                    // the whole query on this partition, into the query's sink
+                    let bounded =
+                        crate::connectors::is_bounded(&plan.source).map_err(ExecError::from)?;
+                    let sink = super::launch::open_plan_sink_after(&plan, bounded)
+                        .map_err(ExecError::from)?;
+                    return Ok(JobSpec::new(name, plan).options(options).sink(sink));
+                }
                 let from = vec![(source_topic.clone(), *p)];
                 let mut writer =
                     RepartitionWriter::new(&topic.name, topic.clone(), &self.keys, from, config)

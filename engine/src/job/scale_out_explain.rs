@@ -68,6 +68,20 @@ impl Stages {
                 .map(|l| format!("    {l}\n"))
                 .collect::<String>()
         };
+        if !self.hop {
+            return format!(
+                "Scale-out of '{query}' (eddy run --instance-id K --app-id {query}): 1 stage, no repartition topic (the source is partitioned by [{}], among the grouping key {})\n  Stage 1: group '{}' over topic '{source}' ({}); a task per partition runs the whole query, '{query}.s1.<topic>.p<partition>'\n{}",
+                self.first
+                    .source
+                    .options
+                    .get("scan.partitioned-by")
+                    .unwrap_or_default(),
+                self.keys_text(),
+                group_name(query, 1),
+                facts.sources_text(),
+                indent(self.first.explain_text())
+            );
+        }
         let mut out = format!(
             "Scale-out of '{query}' (eddy run --instance-id K --app-id {query}): 2 stages\n"
         );
@@ -95,6 +109,23 @@ impl Stages {
     /// group, input, tasks, plan}]}`.
     pub fn explain_json(&self, query: &str, facts: &TopicFacts) -> serde_json::Value {
         let topic = topic_name(query);
+        let first = json!({
+            "stage": 1,
+            "group": group_name(query, 1),
+            "input": self.first.source.options.get("topic"),
+            "input_partitions": facts.sources.as_ref().ok().map(Vec::len),
+            "tasks": format!("{query}.s1.<topic>.p<partition>"),
+            "plan": self.first.explain_json(),
+        });
+        if !self.hop {
+            return json!({
+                "query": query,
+                "repartition_topic": null,
+                "partitioned_by": self.first.source.options.get("scan.partitioned-by"),
+                "key": self.keys.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>(),
+                "stages": [first],
+            });
+        }
         let partitions = facts.partitions();
         json!({
             "query": query,
@@ -106,14 +137,7 @@ impl Stages {
                 "delivery": if self.exactly_once { "exactly-once" } else { "at-least-once" },
             },
             "stages": [
-                {
-                    "stage": 1,
-                    "group": group_name(query, 1),
-                    "input": self.first.source.options.get("topic"),
-                    "input_partitions": facts.sources.as_ref().ok().map(Vec::len),
-                    "tasks": format!("{query}.s1.<topic>.p<partition>"),
-                    "plan": self.first.explain_json(),
-                },
+                first,
                 {
                     "stage": 2,
                     "group": group_name(query, 2),

@@ -155,13 +155,14 @@ pub(crate) fn rows(records: &[String]) -> Vec<String> {
 }
 
 /// Writes `file`: a TUMBLE per auction from topic `input` into topic
-/// `output`, with `'sink.delivery'` `delivery`.
+/// `output`, with `'sink.delivery'` `delivery` and the source's options
+/// ending with `more` (`""` or `", 'key' = 'value'..."`).
 pub(crate) fn script(
     dir: &Path,
     file: &str,
     addr: &str,
     (input, output): (&str, &str),
-    delivery: &str,
+    (delivery, more): (&str, &str),
 ) {
     std::fs::write(
         dir.join(file),
@@ -169,7 +170,7 @@ pub(crate) fn script(
             "CREATE STREAM bids (auction BIGINT, bidder BIGINT, price BIGINT, date_time TIMESTAMP,
                WATERMARK FOR date_time AS date_time - INTERVAL '3' SECOND)
              WITH (connector = 'kafka', topic = '{input}', 'properties.bootstrap.servers' = '{addr}',
-                   'properties.group.id' = 'eddy-crash', 'scan.startup.mode' = 'earliest');
+                   'properties.group.id' = 'eddy-crash', 'scan.startup.mode' = 'earliest'{more});
              CREATE STREAM out WITH (connector = 'kafka', topic = '{output}',
                    'properties.bootstrap.servers' = '{addr}', 'sink.delivery' = '{delivery}',
                    'key.column' = 'auction');
@@ -247,7 +248,7 @@ fn setup(test: &str) -> Option<Setup> {
         "q.sql",
         &addr,
         (&topic_in, &topic_out),
-        "exactly-once",
+        ("exactly-once", ""),
     );
     let (bids, closers) = input(2);
     let want = oracle::tumble(&bids);

@@ -170,12 +170,20 @@ pub(crate) struct Scenario {
     pub name: &'static str,
     /// The output's `'sink.delivery'`.
     pub delivery: &'static str,
+    /// The input keyed by auction and declared so
+    /// (`'scan.partitioned-by'`): no hop.
+    pub partitioned: bool,
     pub events: Events,
     pub judge: Judge,
 }
 
 /// A scenario on noida-db, exactly once into Kafka, judged exactly.
 fn scenario(name: &'static str, events: Events) {
+    scenario_on(name, false, events);
+}
+
+/// The same, the input keyed by auction or not (`partitioned`).
+fn scenario_on(name: &'static str, partitioned: bool, events: Events) {
     let _one = serial();
     let Some(addr) = broker(name) else {
         return;
@@ -184,6 +192,7 @@ fn scenario(name: &'static str, events: Events) {
     let s = Scenario {
         name,
         delivery: "exactly-once",
+        partitioned,
         events,
         judge: assert_same,
     };
@@ -198,9 +207,14 @@ pub(crate) fn run(s: &Scenario, (addr, create): (&str, &CreateTopic<'_>), app: &
     let Scenario {
         name,
         delivery,
+        partitioned,
         events,
         judge,
     } = *s;
+    let declared = match partitioned {
+        true => ", 'scan.partitioned-by' = 'auction'",
+        false => "",
+    };
     let seed = seed();
     eprintln!("{name}: seed {seed} (EDDY_CRASH_SEED={seed} replays it)");
     let (topic_in, topic_out) = (unique("scale-in"), unique("scale-out"));
@@ -212,7 +226,7 @@ pub(crate) fn run(s: &Scenario, (addr, create): (&str, &CreateTopic<'_>), app: &
         "bids.sql",
         addr,
         (&topic_in, &topic_out),
-        delivery,
+        (delivery, declared),
     );
     let (mut bids, closers) = input(6);
     bids.truncate(60_000);
@@ -222,14 +236,19 @@ pub(crate) fn run(s: &Scenario, (addr, create): (&str, &CreateTopic<'_>), app: &
         cluster.start(k);
     }
     // the scenarios act on a cluster at work: every group formed
+    // (with the input partitioned by the key, stage 1 is all there is)
     cluster.wait_for("the groups formed", Duration::from_secs(60), |c| {
-        (0..3).all(|k| c.assignments(k, 1) > 0 && c.assignments(k, 2) > 0)
+        (0..3).all(|k| c.assignments(k, 1) > 0 && (partitioned || c.assignments(k, 2) > 0))
     });
     let producer = {
         let (addr, topic) = (addr.to_string(), topic_in.clone());
         std::thread::spawn(move || {
-            // rows keyed by bidder: the GROUP BY auction needs the hop
-            produce_keyed(&addr, &topic, &bids, Duration::from_secs(6), |b| b.bidder);
+            // keyed by bidder, the GROUP BY auction needs the hop
+            let key: fn(&crate::oracle::Bid) -> i64 = match partitioned {
+                true => |b| b.auction,
+                false => |b| b.bidder,
+            };
+            produce_keyed(&addr, &topic, &bids, Duration::from_secs(6), key);
             produce(&addr, &topic, &closers, Duration::from_millis(10));
         })
     };
@@ -322,6 +341,23 @@ fn an_instance_stopped_hands_its_tasks_to_the_others() {
             c.stop(k);
         };
         let _ = others_take_over(cluster, rng, ("stopped", stop), Duration::from_secs(30));
+    });
+}
+
+/// The input keyed by the GROUP BY key and declared so: each task runs the
+/// whole query on its partition (no repartition topic); a killed and
+/// restarted instance resumes its tasks exactly.
+#[test]
+fn a_source_partitioned_by_the_key_needs_no_hop() {
+    scenario_on("co-partitioned", true, |cluster, rng| {
+        let log = cluster.logs(0);
+        assert!(log.contains("each task runs the whole query"), "{log}");
+        assert!(!log.contains("stage 2"), "{log}");
+        pause(rng);
+        let k = rng.below(3) as usize;
+        cluster.kill(k);
+        std::thread::sleep(Duration::from_millis(rng.below(1_000)));
+        cluster.start(k);
     });
 }
 

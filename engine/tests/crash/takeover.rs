@@ -35,6 +35,7 @@ fn the_others_take_over_from_an_instance_killed_for_good() {
         name: "takeover",
         // the mock has no transactions: at-least-once, the hop too
         delivery: "at-least-once",
+        partitioned: false,
         events: |cluster, rng| {
             // the session timeout (10 s), then the rebalance
             let within = Duration::from_secs(60);

@@ -39,7 +39,11 @@ pub(crate) fn run_instance(
     )?;
     let config = stages.cluster_config();
     let sources = stages.source_partitions()?;
-    let partitions = ensure_topic(&config, &name, sources.len() as i32)?;
+    // co-partitioned: no repartition topic to create
+    let partitions = match stages.hop {
+        true => ensure_topic(&config, &name, sources.len() as i32)?,
+        false => 0,
+    };
     let topic = RepartitionTopic { name, partitions };
     let stages = Stages::split(plan, &topic)?;
     let spec = InstanceSpec {
@@ -57,12 +61,19 @@ pub(crate) fn run_instance(
         // each task's counters under its name, the tasks owned, the rebalances
         e.register_share(running.share());
     }
-    eprintln!(
-        "instance {instance} of '{app}': {} source partitions, repartition topic '{}' ({} partitions)",
-        sources.len(),
-        topic.name,
-        topic.partitions
-    );
+    if spec.stages.hop {
+        eprintln!(
+            "instance {instance} of '{app}': {} source partitions, repartition topic '{}' ({} partitions)",
+            sources.len(),
+            topic.name,
+            topic.partitions
+        );
+    } else {
+        eprintln!(
+            "instance {instance} of '{app}': {} source partitions, partitioned by the grouping key: each task runs the whole query, no repartition topic",
+            sources.len()
+        );
+    }
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let signalled = watch_signals({
         let stopped = stopped.clone();
@@ -146,8 +157,10 @@ pub(crate) fn explain(script: &Script, app: &str, json: bool) -> Result<()> {
         repartition: existing_partitions(&config, &name).ok().flatten(),
     };
     let stages = match facts.partitions() {
-        Some(partitions) => Stages::split(plan, &RepartitionTopic { name, partitions })?,
-        None => stages,
+        Some(partitions) if stages.hop => {
+            Stages::split(plan, &RepartitionTopic { name, partitions })?
+        }
+        _ => stages,
     };
     if json {
         println!(

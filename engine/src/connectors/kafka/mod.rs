@@ -141,6 +141,7 @@ const SOURCE_KEYS: &[&str] = &[
     "consumer.commit_interval",
     "consumer.subscribe",
     "scan.partitions",
+    "scan.partitioned-by",
 ];
 
 const SINK_KEYS: &[&str] = &[
