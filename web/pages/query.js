@@ -72,6 +72,19 @@ export async function queryPage(root, name) {
     }
   };
   if (q.progress) showProgress(q.progress);
+  // run as this server's share of a fleet (eddy serve --instance-id): the
+  // tasks it runs and its rebalances; the rows are in the output topic
+  if (q.instance) {
+    const i = q.instance;
+    progress.replaceChildren(
+      el('p', { id: 'instance' }, `instance ${i.id}: ${i.tasks.length} tasks here · ${fmt(i.rebalances)} rebalances`
+        + (i.last_rebalance_ms === null ? '' : `, the last took ${(i.last_rebalance_ms / 1000).toFixed(1)} s`)),
+      el('table', { class: 'stats', id: 'tasks' },
+        el('thead', {}, el('tr', {}, ...['task', 'stage', 'records in', 'records out'].map((k) => el('th', {}, k)))),
+        el('tbody', {}, ...i.tasks.map((t) => el('tr', {}, el('td', {}, t.name), el('td', {}, String(t.stage)),
+          el('td', {}, fmt(t.records_in)), el('td', {}, fmt(t.records_out)))))));
+    note.textContent = 'Each server of the fleet writes its share of the results to the query\'s output topic: read them there.';
+  }
   const addRows = (rows) => {
     if (paused || !rows.length) return;
     if ('_op' in rows[0]) {
@@ -92,7 +105,7 @@ export async function queryPage(root, name) {
     while (tbody.children.length > KEEP) tbody.lastChild.remove();
   };
   let source = null;
-  if (q.status === 'running') {
+  if (q.status === 'running' && !q.instance) {
     source = api.events(name);
     source.addEventListener('rows', (e) => addRows(JSON.parse(e.data)));
     source.addEventListener('progress', (e) => showProgress(JSON.parse(e.data)));

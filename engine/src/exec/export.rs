@@ -123,6 +123,13 @@ impl Exporter {
         }
     }
 
+    /// Removes the share of query `query` (it stopped, or starts again).
+    pub fn unregister_share(&self, query: &str) {
+        if let Ok(mut s) = self.shares.lock() {
+            s.retain(|share| share.status().query != query);
+        }
+    }
+
     /// The metrics in Prometheus text format, with `# EOF`.
     pub fn render(&self) -> String {
         let mut registry = Registry::with_prefix("eddy");

@@ -191,7 +191,7 @@ impl Instance {
         self.share.clone()
     }
 
-    /// Whether both members still run (a failed task stops them).
+    /// Whether every member still runs (a failed task stops them).
     pub fn is_running(&self) -> bool {
         self.threads.iter().all(|t| !t.is_finished())
     }

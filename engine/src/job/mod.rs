@@ -33,6 +33,7 @@ pub mod scale_out;
 pub mod scale_out_explain;
 #[cfg(test)]
 mod scale_out_tests;
+pub mod share;
 mod sink_stage;
 mod source_stage;
 mod stage;

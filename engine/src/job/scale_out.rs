@@ -23,7 +23,8 @@ use crate::plan::physical::{PhysicalNode, PhysicalPlan};
 pub struct Stages {
     /// Source → watermarks → stateless operators (its sink: the topic).
     pub first: PhysicalPlan,
-    /// The topic's rows → the exchange → keyed operators → the sink.
+    /// The topic's rows → the exchange → keyed operators → the sink
+    /// (without the hop: the whole query, like `first`; unused).
     pub second: PhysicalPlan,
     /// The exchange's keys: stage 1 routes rows by them.
     pub keys: Vec<(Expr, String)>,

@@ -12,8 +12,10 @@ mod error;
 mod metrics;
 mod queries;
 mod routes;
+mod shared;
 mod udfs;
 mod ui;
+mod views;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -52,6 +54,9 @@ pub struct ServeOptions {
     /// Durable checkpoints of every query, each under its name
     /// (`--checkpoint-dir`): a restarted server resumes its queries.
     pub checkpoint: Option<crate::CheckpointConfig>,
+    /// Run every query as this instance of several servers
+    /// (`--instance-id`; docs/scale-out.md).
+    pub instance: Option<String>,
 }
 
 impl ServeOptions {
@@ -67,6 +72,7 @@ impl ServeOptions {
             udf_limits: UdfLimits::default(),
             partitions: 1,
             checkpoint: None,
+            instance: None,
         }
     }
 }
@@ -165,7 +171,7 @@ impl Server {
             exporter.clone(),
             options.max_queries,
             options.partitions,
-            options.checkpoint.clone(),
+            (options.checkpoint.clone(), options.instance.clone()),
         )
         .map_err(|source| ServerError::DataDir {
             path: dir.display().to_string(),

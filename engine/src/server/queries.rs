@@ -16,6 +16,8 @@ use crate::exec::export::Exporter;
 use crate::job::Subscription;
 use crate::plan::logical::SinkTarget;
 use crate::server::error::ApiError;
+use crate::server::shared::SharedQuery;
+use crate::server::views::{checkpoints_json, live_json, progress_json};
 use crate::udf::UdfModule;
 use crate::{ConnectorError, JobHandle, JobManager, JobSpec, JobStatus, RunOptions};
 
@@ -39,6 +41,8 @@ pub struct QueryRecord {
 struct Entry {
     record: QueryRecord,
     job: Option<JobHandle>,
+    /// Run as this server's share of a fleet (`--instance-id`).
+    shared: Option<SharedQuery>,
 }
 
 /// The queries of one server.
@@ -51,6 +55,8 @@ pub struct Queries {
     partitions: usize,
     /// Durable checkpoints of every query, each under its name.
     checkpoint: Option<crate::CheckpointConfig>,
+    /// Every query runs as this instance of several (`--instance-id`).
+    instance: Option<String>,
 }
 
 /// Rows of a bare `SELECT` go to the query's subscribers only.
@@ -66,7 +72,7 @@ impl Sink for Discard {
     }
 }
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -130,7 +136,7 @@ impl Queries {
         exporter: Arc<Exporter>,
         max_running: usize,
         partitions: usize,
-        checkpoint: Option<crate::CheckpointConfig>,
+        (checkpoint, instance): (Option<crate::CheckpointConfig>, Option<String>),
     ) -> std::io::Result<Self> {
         let file = data_dir.join("queries.json");
         let records: Vec<QueryRecord> = match std::fs::read(&file) {
@@ -147,6 +153,7 @@ impl Queries {
                     Entry {
                         record: r,
                         job: None,
+                        shared: None,
                     },
                 )
             })
@@ -159,6 +166,7 @@ impl Queries {
             max_running: max_running.max(1),
             partitions: partitions.max(1),
             checkpoint,
+            instance,
         })
     }
 
@@ -222,6 +230,7 @@ impl Queries {
                 error: None,
             },
             job: None,
+            shared: None,
         };
         // a new query: checkpoints left under its name are not its own
         self.start_entry(&mut entry, udfs, true)?;
@@ -241,6 +250,30 @@ impl Queries {
     ) -> Result<(), ApiError> {
         let (plan, interval) = plan_with_interval(&e.record.sql, udfs)?;
         let name = e.record.name.clone();
+        if let Some(id) = &self.instance {
+            // its tasks' checkpoints are the fleet's: never from scratch
+            let options = RunOptions {
+                partitions: self.partitions,
+                checkpoint: self.checkpoint.clone().map(|c| crate::CheckpointConfig {
+                    interval: interval.unwrap_or(c.interval),
+                    ..c
+                }),
+                ..RunOptions::default()
+            };
+            if let Some(mut old) = e.shared.take() {
+                let _ = old.stop();
+            }
+            e.shared = Some(SharedQuery::start(
+                &plan,
+                (&name, id),
+                options,
+                &self.exporter,
+            )?);
+            e.record.started_ms = Some(now_ms());
+            e.record.running = true;
+            e.record.error = None;
+            return Ok(());
+        }
         let spec = |from_scratch: bool| {
             let options = RunOptions {
                 partitions: self.partitions,
@@ -289,6 +322,17 @@ impl Queries {
     fn refresh(&self, entries: &mut BTreeMap<String, Entry>) {
         let mut changed = false;
         for e in entries.values_mut() {
+            if let Some(s) = &mut e.shared
+                && e.record.running
+            {
+                match s.poll() {
+                    Ok(true) => continue,
+                    Ok(false) => {}
+                    Err(msg) => e.record.error = Some(msg),
+                }
+                e.record.running = false;
+                changed = true;
+            }
             if let Some(job) = &e.job
                 && e.record.running
                 && job.status().is_terminal()
@@ -344,6 +388,13 @@ impl Queries {
     /// # Errors
     /// 404; 409 when it is not running.
     pub fn subscribe(&self, name: &str, capacity: usize) -> Result<Subscription, ApiError> {
+        if self.instance.is_some() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!("query '{name}' runs as this server's share of a fleet: no one server sees all of its rows"),
+            )
+            .hint("read its output topic"));
+        }
         match self.job(name)? {
             Some(job) if !job.status().is_terminal() => Ok(job.subscribe(capacity)),
             _ => Err(ApiError::new(
@@ -365,6 +416,13 @@ impl Queries {
                 .get_mut(name)
                 .ok_or_else(|| ApiError::not_found("query", name))?;
             e.record.running = false;
+            if let Some(mut shared) = e.shared.take() {
+                // its tasks checkpoint and commit; the others take them over
+                if let Err(msg) = shared.stop() {
+                    e.record.error = Some(msg);
+                }
+                self.exporter.unregister_share(name);
+            }
             let job = e.job.clone();
             self.save(&entries);
             job
@@ -428,6 +486,10 @@ impl Queries {
             job.wait_timeout(std::time::Duration::from_secs(30));
             self.manager.remove(job.id());
         }
+        if let Some(mut shared) = entry.shared {
+            let _ = shared.stop();
+            self.exporter.unregister_share(name);
+        }
         self.exporter.unregister(name);
         // its checkpoints go with it
         if let Some(c) = &self.checkpoint {
@@ -443,6 +505,11 @@ impl Queries {
     /// Stops every query (sinks flushed), keeping each one's `running` mark
     /// so a restarted server starts it again.
     pub fn shutdown(&self, timeout: std::time::Duration) -> bool {
+        for e in self.lock().values_mut() {
+            if let Some(mut shared) = e.shared.take() {
+                let _ = shared.stop();
+            }
+        }
         self.manager.stop_all();
         self.manager.wait_all(timeout)
     }
@@ -464,48 +531,27 @@ impl Queries {
     }
 }
 
-/// A query's progress as the API shows it (in views and live events).
-pub(super) fn progress_json(p: &crate::Progress) -> serde_json::Value {
-    serde_json::json!({
-        "records_in": p.records_in,
-        "records_out": p.records_out,
-        "rate": p.rate(),
-        "watermark": p.watermark,
-        // how far event time is behind the wall clock (as /metrics reports it)
-        "lag_ms": p.watermark.map(|w| now_ms().saturating_sub(w)),
-        "late": p.late_dropped,
-        "malformed": p.malformed,
-        "elapsed_ms": p.elapsed.as_millis() as u64,
-        "checkpoints": checkpoints_json(&p.checkpoints),
-    })
-}
-
-/// Where a running query's time goes, node by node (`node` ids are those
-/// of the plan graph). Counters are cumulative: two samples give rates and
-/// busy fractions (the UI colours the bottleneck from them).
-pub(super) fn live_json(l: &crate::job::LiveNodes) -> serde_json::Value {
-    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-    serde_json::json!({
-        "operators": l.operators.iter().map(|o| serde_json::json!({
-            "node": o.node,
-            "name": o.name,
-            "rows_in": o.rows_in,
-            "rows_out": o.rows_out,
-            "busy_ms": ms(o.busy),
-        })).collect::<Vec<_>>(),
-        "source_blocked_ms": ms(l.source_blocked),
-        "sink_busy_ms": ms(l.sink_busy),
-        "workers": l.workers,
-        "open_windows": l.open_windows,
-        "state_bytes": l.state_bytes,
-        "event_time_max": l.event_time_max,
-        "late_accepted": l.late_accepted,
-    })
-}
-
 /// A query as the API shows it.
 fn view(e: &Entry) -> serde_json::Value {
     let r = &e.record;
+    if let Some(s) = &e.shared {
+        let status = match (r.running, s.finished, &r.error) {
+            (true, _, _) => "running",
+            (false, true, _) => "finished",
+            (false, false, Some(_)) => "failed",
+            (false, false, None) => "stopped",
+        };
+        return serde_json::json!({
+            "name": r.name,
+            "status": status,
+            "error": r.error,
+            "created_ms": r.created_ms,
+            "started_ms": r.started_ms,
+            "progress": null,
+            "checkpoints": null,
+            "instance": s.json(),
+        });
+    }
     let (status, progress) = match &e.job {
         Some(job) => {
             let p = job.progress();
@@ -537,26 +583,5 @@ fn view(e: &Entry) -> serde_json::Value {
         "started_ms": r.started_ms,
         "progress": progress,
         "checkpoints": e.job.as_ref().map(|j| checkpoints_json(&j.progress().checkpoints)),
-    })
-}
-
-/// A query's checkpoints as the API shows them (`null` without any).
-fn checkpoints_json(c: &crate::job::CheckpointStats) -> serde_json::Value {
-    if c.last.is_none() && c.restored.is_none() {
-        return serde_json::Value::Null;
-    }
-    serde_json::json!({
-        "completed": c.completed,
-        "last": c.last.as_ref().map(|l| serde_json::json!({
-            "id": l.id,
-            "bytes": l.bytes,
-            "files": l.files,
-            "duration_ms": l.took.as_millis() as u64,
-            "age_ms": l.at.elapsed().as_millis() as u64,
-        })),
-        "restored": c.restored.map(|(id, took)| serde_json::json!({
-            "id": id,
-            "recovery_ms": took.as_millis() as u64,
-        })),
     })
 }

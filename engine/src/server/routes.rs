@@ -12,8 +12,9 @@ use warp::{Filter, Rejection, Reply};
 use super::State;
 use super::auth::{self, Credential};
 use super::error::{self, ApiError};
-use super::queries::{live_json, plan_one, progress_json};
+use super::queries::plan_one;
 use super::ui;
+use super::views::{live_json, progress_json};
 use crate::job::JobEvent;
 
 type Shared = Arc<State>;

@@ -11,9 +11,13 @@
 //! snapshot files and its manifest, and in the middle of writing the
 //! manifest: the restart must resume from the checkpoint before.
 
+mod fleet;
 mod kafka;
 mod oracle;
 mod scale;
+#[path = "../served/mod.rs"]
+#[allow(dead_code)] // fields the CLI and browser suites read
+mod served;
 mod takeover;
 
 use std::path::{Path, PathBuf};

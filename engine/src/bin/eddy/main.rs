@@ -176,6 +176,17 @@ enum Command {
         #[arg(long, value_name = "DURATION", requires = "checkpoint_dir",
               value_parser = duration_arg)]
         checkpoint_interval: Option<Duration>,
+        /// Run every query as this server's share of a fleet: instance K of
+        /// the query's consumer groups, the same query created under the
+        /// same name on every server (docs/scale-out.md). Needs
+        /// --checkpoint-dir, a directory every server reaches.
+        #[arg(
+            long,
+            value_name = "K",
+            requires = "checkpoint_dir",
+            conflicts_with = "demo"
+        )]
+        instance_id: Option<String>,
         /// Start with a demo workspace (in ./eddy-demo unless --data-dir is
         /// given): the example UDFs of examples-udf/ (built now) registered
         /// and a windowed query over the Nexmark generator that calls their
@@ -347,6 +358,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             partitions,
             ref checkpoint_dir,
             checkpoint_interval,
+            ref instance_id,
             demo,
         } => {
             let token = match (token_file, std::env::var("EDDY_TOKEN")) {
@@ -375,6 +387,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             options.partitions = partitions
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
             options.checkpoint = checkpoint(checkpoint_dir.clone(), checkpoint_interval, false);
+            options.instance.clone_from(instance_id);
             serve(options, demo)
         }
         Command::Udf { ref action } => udf(&cli, action),

@@ -10,12 +10,10 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use eddy::exec::export::Exporter;
-use eddy::job::instance::{Instance, InstanceEvent, InstanceSpec, all_finished};
-use eddy::job::scale_out::{
-    RepartitionTopic, Stages, ensure_topic, existing_partitions, topic_name,
-};
+use eddy::job::instance::{Instance, InstanceEvent, all_finished};
+use eddy::job::scale_out::{RepartitionTopic, Stages, existing_partitions, topic_name};
 use eddy::job::scale_out_explain::TopicFacts;
-use eddy::plan::logical::SinkTarget;
+use eddy::job::share::{check_shareable, instance_spec};
 use eddy::{RunOptions, Script};
 
 use crate::run::watch_signals;
@@ -28,34 +26,9 @@ pub(crate) fn run_instance(
     options: RunOptions,
     (quiet, exporter): (bool, Option<Arc<Exporter>>),
 ) -> Result<()> {
-    let plan = shareable(script)?;
-    let name = topic_name(app);
-    let stages = Stages::split(
-        plan,
-        &RepartitionTopic {
-            name: name.clone(),
-            partitions: 1,
-        },
-    )?;
-    let config = stages.cluster_config();
-    let sources = stages.source_partitions()?;
-    // co-partitioned: no repartition topic to create
-    let partitions = match stages.hop {
-        true => ensure_topic(&config, &name, sources.len() as i32)?,
-        false => 0,
-    };
-    let topic = RepartitionTopic { name, partitions };
-    let stages = Stages::split(plan, &topic)?;
-    let spec = InstanceSpec {
-        query: app.to_string(),
-        instance: instance.to_string(),
-        stages,
-        topic: topic.clone(),
-        config,
-        options,
-        sink: None,
-        session_timeout: Duration::from_secs(10),
-    };
+    let plan = one_query(script)?;
+    let (spec, sources) = instance_spec(plan, (app, instance), options)?;
+    let topic = spec.topic.clone();
     let mut running = Instance::start(spec.clone())?;
     if let Some(e) = &exporter {
         // each task's counters under its name, the tasks owned, the rebalances
@@ -113,38 +86,22 @@ pub(crate) fn run_instance(
     }
 }
 
-/// The script's one query, if several processes can share it: a Kafka
-/// source, a Kafka or stdout sink.
-fn shareable(script: &Script) -> Result<&eddy::PhysicalPlan> {
+/// The script's one query, if several processes can share it.
+fn one_query(script: &Script) -> Result<&eddy::PhysicalPlan> {
     let [plan] = script.queries.as_slice() else {
         bail!(
             "--instance-id runs one query, and the script has {}; put each query in a script of its own",
             script.queries.len()
         );
     };
-    if plan.source.connector() != "kafka" {
-        bail!(
-            "--instance-id shares a Kafka source's partitions between processes; stream '{}' is read by connector '{}'",
-            plan.source.name,
-            plan.source.connector()
-        );
-    }
-    if let SinkTarget::Stream(def) = &plan.sink
-        && def.connector() != "kafka"
-    {
-        bail!(
-            "each process writes its own share of the results: stream '{}' (connector '{}') cannot be shared by several processes; write to a Kafka topic",
-            def.name,
-            def.connector()
-        );
-    }
+    check_shareable(plan)?;
     Ok(plan)
 }
 
 /// `eddy explain --scale-out`: the query's stages as instances named `app`
 /// run them, with the partition counts the broker gives (if it answers).
 pub(crate) fn explain(script: &Script, app: &str, json: bool) -> Result<()> {
-    let plan = shareable(script)?;
+    let plan = one_query(script)?;
     let name = topic_name(app);
     let unknown = RepartitionTopic {
         name: name.clone(),

@@ -1,0 +1,84 @@
+//! Setting up one process's share of a query run by several (`eddy run
+//! --instance-id`, `eddy serve --instance-id`; docs/scale-out.md): the
+//! checks that a query can be shared, its repartition topic (created with
+//! as many partitions as the source unless it exists) and the
+//! [`InstanceSpec`] the process runs.
+
+use std::time::Duration;
+
+use crate::error::{EngineError, PlanError};
+use crate::job::RunOptions;
+use crate::job::instance::InstanceSpec;
+use crate::job::scale_out::{RepartitionTopic, Stages, ensure_topic, topic_name};
+use crate::plan::logical::SinkTarget;
+use crate::plan::physical::PhysicalPlan;
+
+/// How long a member may be silent before its group moves its partitions.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks that several processes can share `plan`: a Kafka source (its
+/// partitions are what they share) and a sink every process can write (a
+/// Kafka topic, or each process's stdout).
+///
+/// # Errors
+/// What cannot be shared, and what to do instead.
+pub fn check_shareable(plan: &PhysicalPlan) -> Result<(), PlanError> {
+    if plan.source.connector() != "kafka" {
+        return Err(PlanError::unplaced(format!(
+            "--instance-id shares a Kafka source's partitions between processes; stream '{}' is read by connector '{}'",
+            plan.source.name,
+            plan.source.connector()
+        )));
+    }
+    if let SinkTarget::Stream(def) = &plan.sink
+        && def.connector() != "kafka"
+    {
+        return Err(PlanError::unplaced(format!(
+            "each process writes its own share of the results: stream '{}' (connector '{}') cannot be shared by several processes; write to a Kafka topic",
+            def.name,
+            def.connector()
+        )));
+    }
+    Ok(())
+}
+
+/// Instance `instance` of query `query` (`plan`), its repartition topic
+/// made ready (unless the source is co-partitioned); also the source's
+/// partitions.
+///
+/// # Errors
+/// A query that cannot be shared, a broker that cannot be reached, or a
+/// topic that cannot be created.
+pub fn instance_spec(
+    plan: &PhysicalPlan,
+    (query, instance): (&str, &str),
+    options: RunOptions,
+) -> Result<(InstanceSpec, Vec<(String, i32)>), EngineError> {
+    check_shareable(plan)?;
+    let name = topic_name(query);
+    let unknown = RepartitionTopic {
+        name: name.clone(),
+        partitions: 0,
+    };
+    let stages = Stages::split(plan, &unknown)?;
+    let config = stages.cluster_config();
+    let sources = stages.source_partitions()?;
+    // co-partitioned: no repartition topic to create
+    let partitions = match stages.hop {
+        true => ensure_topic(&config, &name, sources.len() as i32)?,
+        false => 0,
+    };
+    let topic = RepartitionTopic { name, partitions };
+    let stages = Stages::split(plan, &topic)?;
+    let spec = InstanceSpec {
+        query: query.to_string(),
+        instance: instance.to_string(),
+        stages,
+        topic,
+        config,
+        options,
+        sink: None,
+        session_timeout: SESSION_TIMEOUT,
+    };
+    Ok((spec, sources))
+}
