@@ -174,12 +174,13 @@ pub trait Sink: Send {
     /// The query's watermark advanced to `watermark` (ms of event time)
     /// after the rows written so far (`i64::MAX` once the input has ended):
     /// a sink that carries event time on (a repartition topic) passes it.
-    /// Ignored by default.
+    /// `idle`: the source has had no input for its `idle_timeout` (its
+    /// watermark moves on with the wall clock). Ignored by default.
     ///
     /// # Errors
     /// The watermark cannot be written.
-    fn watermark(&mut self, watermark: i64) -> Result<(), ConnectorError> {
-        let _ = watermark;
+    fn watermark(&mut self, watermark: i64, idle: bool) -> Result<(), ConnectorError> {
+        let _ = (watermark, idle);
         Ok(())
     }
 

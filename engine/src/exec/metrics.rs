@@ -1,6 +1,6 @@
 //! Counters a running query updates and the progress line and stats read.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Rows into and out of one operator.
@@ -69,6 +69,9 @@ pub struct QueryMetrics {
     pub null_time_rows: AtomicU64,
     /// Current watermark (ms); `i64::MIN` before the first.
     pub watermark: AtomicI64,
+    /// The source has had no input for its `idle_timeout`: its watermark
+    /// moves on with the wall clock.
+    pub source_idle: AtomicBool,
     /// Largest event time seen (ms); `i64::MIN` before the first.
     pub event_time_max: AtomicI64,
     /// Windows currently open (holding state).
@@ -102,6 +105,7 @@ impl Default for QueryMetrics {
             dead_letters: AtomicU64::new(0),
             null_time_rows: AtomicU64::new(0),
             watermark: AtomicI64::new(i64::MIN),
+            source_idle: AtomicBool::new(false),
             event_time_max: AtomicI64::new(i64::MIN),
             open_windows: AtomicU64::new(0),
             state_bytes: AtomicU64::new(0),

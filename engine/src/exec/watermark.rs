@@ -281,6 +281,9 @@ impl WatermarkGenerator {
     /// The event-time column is not a TIMESTAMP (a planner bug).
     pub fn observe(&mut self, batch: &RecordBatch) -> ExecResult<Option<i64>> {
         let ts = self.times(batch)?;
+        if batch.num_rows() > 0 {
+            self.metrics.source_idle.store(false, Ordering::Relaxed);
+        }
         let max = match &mut self.partitions {
             Some(p) => {
                 let min = p.observe(batch, ts);
@@ -363,6 +366,8 @@ impl WatermarkGenerator {
         if self.current == i64::MIN {
             return None;
         }
+        // a repartition topic tells stage 2 (docs/scale-out.md)
+        self.metrics.source_idle.store(true, Ordering::Relaxed);
         self.current = self.current.saturating_add(ms);
         self.metrics
             .watermark

@@ -146,6 +146,36 @@ fn exactly_once_stages_write_what_one_process_writes() {
     assert!(stats.checkpoints.completed > 0);
 }
 
+/// Starts every task of `stages` as a job of its own (stage 2's writing
+/// into `sink`), as the instances between them would.
+fn start_tasks(
+    stages: &Stages,
+    (topic, config): (&RepartitionTopic, &ClientConfig),
+    options: &RunOptions,
+    sink: &CollectSink,
+    jobs: &JobManager,
+) -> (Vec<Task>, Vec<crate::JobHandle>) {
+    let sources = stages.source_partitions().expect("partitions");
+    let mut tasks: Vec<Task> = sources
+        .iter()
+        .map(|(t, p)| Task::First(t.clone(), *p))
+        .collect();
+    tasks.extend((0..topic.partitions).map(Task::Second));
+    let handles = tasks
+        .iter()
+        .map(|task| {
+            let mut spec = stages
+                .task(("q", task), topic, config, &sources, options)
+                .expect("task job");
+            if let Task::Second(_) = task {
+                spec = spec.sink(Box::new(sink.clone()));
+            }
+            jobs.submit(spec).expect("starts")
+        })
+        .collect();
+    (tasks, handles)
+}
+
 /// Options taking a checkpoint every `ms` into `dir`.
 fn checkpointed(dir: &std::path::Path, ms: u64) -> RunOptions {
     RunOptions {
@@ -281,23 +311,7 @@ fn one_job_per_task_writes_what_one_process_writes() {
     let options = checkpointed(dir.path(), 200);
     let sink = CollectSink::default();
     let jobs = JobManager::new();
-    let mut tasks: Vec<Task> = sources
-        .iter()
-        .map(|(t, p)| Task::First(t.clone(), *p))
-        .collect();
-    tasks.extend((0..topic.partitions).map(Task::Second));
-    let handles: Vec<_> = tasks
-        .iter()
-        .map(|task| {
-            let mut spec = stages
-                .task(("q", task), &topic, &config, &sources, &options)
-                .expect("task job");
-            if let Task::Second(_) = task {
-                spec = spec.sink(Box::new(sink.clone()));
-            }
-            jobs.submit(spec).expect("starts")
-        })
-        .collect();
+    let (tasks, handles) = start_tasks(&stages, (&topic, &config), &options, &sink, &jobs);
     for (task, h) in tasks.iter().zip(handles) {
         let stats = h.wait().unwrap_or_else(|e| panic!("{task:?}: {e}"));
         assert_eq!(stats.late_dropped, 0, "{task:?}");
@@ -433,4 +447,86 @@ fn an_instance_reports_its_tasks_in_the_metrics() {
     let topic_in = sources[0].0.clone();
     let task = format!("eddy_source_rows_total{{query=\"q.s1.{topic_in}.p0\"}}");
     assert!(seen.contains(&task), "no {task} in\n{seen}");
+}
+
+/// A source partition silent for the `idle_timeout` does not hold stage
+/// 2 back: its stage-1 task says so in its watermark records, and stage 2
+/// leaves it out as one process leaves an idle partition out (when every
+/// partition is idle, event time goes on from the furthest). Before, the
+/// silent partition's watermark crept on with the wall clock and held every
+/// later window of the busy one open. One task per partition, on the mock
+/// cluster.
+#[test]
+fn a_silent_source_partition_does_not_hold_stage_two_back() {
+    use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+    let cluster: MockCluster<'static, DefaultProducerContext> =
+        MockCluster::new(1).expect("mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    let topic = RepartitionTopic {
+        name: "eddy.idle.repartition".into(),
+        partitions: 2,
+    };
+    for (t, p) in [("idle-in", 2), (topic.name.as_str(), 2)] {
+        cluster.create_topic(t, p, 1).expect("topic");
+    }
+    // partition 1: one second of event time, then silence; partition 0:
+    // ten minutes of it
+    let t0 = 1_767_225_600_000_i64;
+    let producer: BaseProducer = config.create().expect("producer");
+    let input = (0..10)
+        .map(|i| (1, t0 + i * 100))
+        .chain((0..2_000).map(|i| (0, t0 + i * 300)));
+    for (p, t) in input {
+        let value = format!("{{\"auction\": {}, \"date_time\": {t}}}", t % 7);
+        let record = BaseRecord::<(), str>::to("idle-in")
+            .partition(p)
+            .payload(&value);
+        producer.send(record).expect("queued");
+        producer.poll(Duration::ZERO);
+    }
+    producer.flush(Duration::from_secs(30)).expect("produced");
+    let script = crate::plan_script(&format!(
+        "CREATE STREAM bids (auction BIGINT, date_time TIMESTAMP,
+           WATERMARK FOR date_time AS date_time - INTERVAL '2' SECOND)
+           WITH (connector = 'kafka', topic = 'idle-in', 'properties.bootstrap.servers' = '{bootstrap}',
+                 'scan.startup.mode' = 'earliest', idle_timeout = '300 ms');
+         SELECT auction, window_start, COUNT(*) AS n
+         FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+         GROUP BY auction, window_start, window_end"
+    ))
+    .expect("plans");
+    let stages = Stages::split(&script.queries[0], &topic).expect("splits");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = checkpointed(dir.path(), 200);
+    let sink = CollectSink::default();
+    let jobs = JobManager::new();
+    let (_, handles) = start_tasks(&stages, (&topic, &config), &options, &sink, &jobs);
+    // the busy partition's windows up to minute 9 close within seconds
+    let start = crate::types::format_timestamp_ms(t0 + 540_000);
+    let want = start.trim_end_matches('Z');
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let closed = loop {
+        let got = rows(&sink.batches());
+        if got.iter().any(|r| r.contains(want)) {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for h in &handles {
+        h.stop();
+    }
+    for h in handles {
+        let _ = h.wait();
+    }
+    let got = rows(&sink.batches());
+    assert!(
+        closed,
+        "the window at {want} did not close within 30 s; the last rows: {:?}",
+        &got[got.len().saturating_sub(3)..]
+    );
 }

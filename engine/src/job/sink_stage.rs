@@ -3,6 +3,7 @@
 //! barriers once the rows before them are durable.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -159,10 +160,13 @@ impl Downstream for SinkWriter {
                     }
                 }
             }
-            Message::Watermark(w) => self.sink.watermark(w)?,
+            Message::Watermark(w) => {
+                let idle = self.metrics.source_idle.load(Ordering::Relaxed);
+                self.sink.watermark(w, idle)?;
+            }
             Message::End => {
                 // the input ended: no row will come at any event time
-                self.sink.watermark(i64::MAX)?;
+                self.sink.watermark(i64::MAX, false)?;
                 self.finished()?;
                 self.close()?;
             }

@@ -136,7 +136,11 @@ fn the_editor_completes_median_and_marks_a_typo_where_it_is() {
         bids("100000")
     );
     ui.write_sql(&typo);
-    ui.wait_for(".editor-layer .err");
+    // the mark of the text before (a check still on its way) may show first
+    ui.until(
+        "the typo marked",
+        "(() => { const e = document.querySelector('.editor-layer .err'); return !!e && e.innerText === 'medain'; })()",
+    );
     assert_eq!(ui.text(".editor-layer .err"), "medain");
     let status = ui.text("#check");
     assert!(

@@ -15,6 +15,7 @@
 //! stream (a schema and one batch), or `W` and JSON
 //! `{"from": [[topic, partition], ...], "watermark": ms}`.
 
+mod marks;
 pub mod reader;
 pub mod writer;
 
@@ -47,6 +48,9 @@ pub enum Record {
         from: Vec<(String, i32)>,
         /// Event time (ms) all later rows of those partitions are at or after.
         watermark: i64,
+        /// Those partitions have had no input for the source's
+        /// `idle_timeout` (their watermark moves on with the wall clock).
+        idle: bool,
     },
 }
 
@@ -74,9 +78,12 @@ pub fn encode_rows(batch: &RecordBatch) -> Result<Vec<u8>, ConnectorError> {
 }
 
 /// The value of a watermark record.
-pub fn encode_watermark(from: &[(String, i32)], watermark: i64) -> Vec<u8> {
+pub fn encode_watermark(from: &[(String, i32)], watermark: i64, idle: bool) -> Vec<u8> {
     let mut out = vec![b'W'];
-    let body = serde_json::json!({ "from": from, "watermark": watermark });
+    let body = match idle {
+        true => serde_json::json!({ "from": from, "watermark": watermark, "idle": true }),
+        false => serde_json::json!({ "from": from, "watermark": watermark }),
+    };
     out.extend_from_slice(body.to_string().as_bytes());
     out
 }
@@ -121,7 +128,12 @@ pub fn decode(
                 .flatten()
                 .filter_map(|p| Some((p.get(0)?.as_str()?.to_string(), p.get(1)?.as_i64()? as i32)))
                 .collect();
-            Ok(Record::Watermark { from, watermark })
+            let idle = v["idle"].as_bool().unwrap_or(false);
+            Ok(Record::Watermark {
+                from,
+                watermark,
+                idle,
+            })
         }
         Some((tag, _)) => Err(bad(format!("an unknown record tag {tag:#04x}"))),
         None => Err(bad("an empty record".into())),
@@ -155,13 +167,16 @@ mod tests {
             Record::Rows(batch)
         );
         let from = vec![("bids".to_string(), 0), ("bids".to_string(), 5)];
-        assert_eq!(
-            decode(&encode_watermark(&from, 1_000), at).unwrap(),
-            Record::Watermark {
-                from,
-                watermark: 1_000
-            }
-        );
+        for idle in [false, true] {
+            assert_eq!(
+                decode(&encode_watermark(&from, 1_000, idle), at).unwrap(),
+                Record::Watermark {
+                    from: from.clone(),
+                    watermark: 1_000,
+                    idle
+                }
+            );
+        }
         for (value, says) in [
             (&b"{\"k\": 1}"[..], "unknown record tag"),
             (b"", "empty record"),

@@ -16,6 +16,7 @@ use rdkafka::Message as _;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
+use super::marks::Marks;
 use super::{Record, RepartitionTopic, decode};
 use crate::connectors::{Source, SourceEvent};
 use crate::error::ConnectorError;
@@ -28,11 +29,8 @@ pub struct RepartitionReader {
     consumer: BaseConsumer,
     /// The source's partitions, whose watermarks combine (by slot).
     sources: Vec<(String, i32)>,
-    /// Per repartition partition read, per source slot: the largest
-    /// watermark read (`i64::MIN`: none yet).
-    marks: HashMap<i32, Vec<i64>>,
-    /// The watermark last given.
-    current: i64,
+    /// The watermark records read, combined.
+    marks: Marks,
     /// Per repartition partition read, the next offset.
     next: HashMap<i32, i64>,
     ready: VecDeque<SourceEvent>,
@@ -67,16 +65,12 @@ impl RepartitionReader {
         })?;
         let mut reader = Self {
             stream: stream.to_string(),
-            marks: partitions
-                .iter()
-                .map(|&p| (p, vec![i64::MIN; sources.len()]))
-                .collect(),
+            marks: Marks::new(sources.len(), partitions),
             next: partitions.iter().map(|&p| (p, 0)).collect(),
             topic,
             schema,
             consumer,
             sources,
-            current: i64::MIN,
             ready: VecDeque::new(),
             ended: false,
         };
@@ -105,27 +99,18 @@ impl RepartitionReader {
 
     /// Folds in a watermark record read from partition `partition`; the
     /// stage's watermark when it advanced.
-    fn mark(&mut self, partition: i32, from: &[(String, i32)], watermark: i64) -> Option<i64> {
-        let marks = self.marks.get_mut(&partition)?;
-        for f in from {
-            if let Some(slot) = self.sources.iter().position(|s| s == f) {
-                marks[slot] = marks[slot].max(watermark);
-            }
-        }
-        let combined = (0..self.sources.len())
-            .map(|slot| {
-                self.marks
-                    .values()
-                    .map(|m| m[slot])
-                    .min()
-                    .unwrap_or(i64::MIN)
-            })
-            .min()
-            .unwrap_or(i64::MIN);
-        (combined > self.current).then(|| {
-            self.current = combined;
-            combined
-        })
+    fn mark(
+        &mut self,
+        partition: i32,
+        from: &[(String, i32)],
+        watermark: i64,
+        idle: bool,
+    ) -> Option<i64> {
+        let slots: Vec<usize> = from
+            .iter()
+            .filter_map(|f| self.sources.iter().position(|s| s == f))
+            .collect();
+        self.marks.fold(partition, &slots, watermark, idle)
     }
 }
 
@@ -167,7 +152,11 @@ impl Source for RepartitionReader {
                 }
                 SourceEvent::Batch(batch)
             }
-            Record::Watermark { from, watermark } => match self.mark(partition, &from, watermark) {
+            Record::Watermark {
+                from,
+                watermark,
+                idle,
+            } => match self.mark(partition, &from, watermark, idle) {
                 Some(i64::MAX) => {
                     self.ended = true;
                     SourceEvent::Watermark(i64::MAX)
@@ -181,9 +170,10 @@ impl Source for RepartitionReader {
     fn resume_state(&self) -> Option<serde_json::Value> {
         let mut offsets: Vec<(i32, i64)> = self.next.iter().map(|(p, o)| (*p, *o)).collect();
         offsets.sort_unstable();
-        Some(
-            serde_json::json!({ "offsets": offsets, "watermark": self.current, "marks": self.marks.iter().map(|(p, m)| (p.to_string(), m.clone())).collect::<HashMap<_, _>>() }),
-        )
+        Some({
+            let (marks, idle) = self.marks.state();
+            serde_json::json!({ "offsets": offsets, "watermark": self.marks.current, "marks": marks, "idle": idle })
+        })
     }
 
     fn resume(&mut self, state: &serde_json::Value) -> Result<(), ConnectorError> {
@@ -196,19 +186,9 @@ impl Source for RepartitionReader {
             }
         }
         if let Some(w) = state["watermark"].as_i64() {
-            self.current = w;
+            self.marks.current = w;
         }
-        if let Some(marks) = state["marks"].as_object() {
-            for (p, m) in marks {
-                let (Ok(p), Some(m)) = (p.parse::<i32>(), m.as_array()) else {
-                    continue;
-                };
-                let values: Vec<i64> = m.iter().filter_map(serde_json::Value::as_i64).collect();
-                if values.len() == self.sources.len() {
-                    self.marks.insert(p, values);
-                }
-            }
-        }
+        self.marks.restore(&state["marks"], &state["idle"]);
         self.assign()
     }
 }

@@ -31,7 +31,8 @@ pub struct RepartitionWriter {
     delivery: Delivery,
     /// The source partitions this stage reads (the watermark records say so).
     from: Vec<(String, i32)>,
-    last_watermark: Option<i64>,
+    /// The last watermark record written, and whether it said idle.
+    last_watermark: Option<(i64, bool)>,
     exactly_once: bool,
 }
 
@@ -95,6 +96,10 @@ impl Sink for RepartitionWriter {
     delivery_sink_methods!();
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
+        // rows again after an idle spell: the partitions count again
+        if let Some((w, true)) = self.last_watermark {
+            self.watermark(w, false)?;
+        }
         let routes = self
             .router
             .route(batch)
@@ -117,12 +122,18 @@ impl Sink for RepartitionWriter {
         self.delivery.failure()
     }
 
-    fn watermark(&mut self, watermark: i64) -> Result<(), ConnectorError> {
-        if self.last_watermark.is_some_and(|w| w >= watermark) {
+    fn watermark(&mut self, watermark: i64, idle: bool) -> Result<(), ConnectorError> {
+        if self
+            .last_watermark
+            .is_some_and(|(w, was)| w >= watermark && was == idle)
+        {
             return Ok(());
         }
-        self.last_watermark = Some(watermark);
-        let value = encode_watermark(&self.from, watermark);
+        let watermark = self
+            .last_watermark
+            .map_or(watermark, |(w, _)| w.max(watermark));
+        self.last_watermark = Some((watermark, idle));
+        let value = encode_watermark(&self.from, watermark, idle);
         for partition in 0..self.topic.partitions {
             self.send(partition, &value)?;
         }
