@@ -114,6 +114,22 @@ impl Cluster {
         std::fs::read_to_string(self.log(k)).unwrap_or_default()
     }
 
+    /// How many tasks have a complete checkpoint in the shared store.
+    pub(crate) fn checkpointed_tasks(&self) -> usize {
+        let Ok(tasks) = std::fs::read_dir(self.dir.join("chk")) else {
+            return 0;
+        };
+        tasks
+            .flatten()
+            .filter(|task| {
+                std::fs::read_dir(task.path()).is_ok_and(|chk| {
+                    chk.flatten()
+                        .any(|c| c.path().join("_MANIFEST.json").is_file())
+                })
+            })
+            .count()
+    }
+
     /// How many times instance `k`'s stage `stage` group assigned it
     /// partitions, by its log.
     pub(crate) fn assignments(&self, k: usize, stage: u8) -> usize {

@@ -39,6 +39,10 @@ fn the_others_take_over_from_an_instance_killed_for_good() {
         events: |cluster, rng| {
             // the session timeout (10 s), then the rebalance
             let within = Duration::from_secs(60);
+            // every task has a checkpoint to be restored from (six per stage)
+            cluster.wait_for("every task checkpointed", within, |c| {
+                c.checkpointed_tasks() >= 12
+            });
             let k = others_take_over(cluster, rng, ("SIGKILLed", Cluster::kill), within);
             // its tasks carry on elsewhere from their checkpoints
             let tasks: Vec<String> = cluster
