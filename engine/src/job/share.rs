@@ -42,6 +42,24 @@ pub fn check_shareable(plan: &PhysicalPlan) -> Result<(), PlanError> {
     Ok(())
 }
 
+/// Query `query` (`plan`) split at its exchange, its repartition topic
+/// having `partitions` partitions (0: not known yet, as before the first
+/// instance has looked at the source).
+///
+/// # Errors
+/// A plan without an exchange, or a co-partitioning declaration the
+/// query does not match.
+pub fn stages_of(plan: &PhysicalPlan, query: &str, partitions: i32) -> Result<Stages, PlanError> {
+    Stages::split(plan, &stages_topic(query, partitions))
+}
+
+fn stages_topic(query: &str, partitions: i32) -> RepartitionTopic {
+    RepartitionTopic {
+        name: topic_name(query),
+        partitions,
+    }
+}
+
 /// Instance `instance` of query `query` (`plan`), its repartition topic
 /// made ready (unless the source is co-partitioned); also the source's
 /// partitions.
@@ -55,21 +73,16 @@ pub fn instance_spec(
     options: RunOptions,
 ) -> Result<(InstanceSpec, Vec<(String, i32)>), EngineError> {
     check_shareable(plan)?;
-    let name = topic_name(query);
-    let unknown = RepartitionTopic {
-        name: name.clone(),
-        partitions: 0,
-    };
-    let stages = Stages::split(plan, &unknown)?;
+    let stages = stages_of(plan, query, 0)?;
     let config = stages.cluster_config();
     let sources = stages.source_partitions()?;
     // co-partitioned: no repartition topic to create
     let partitions = match stages.hop {
-        true => ensure_topic(&config, &name, sources.len() as i32)?,
+        true => ensure_topic(&config, &topic_name(query), sources.len() as i32)?,
         false => 0,
     };
-    let topic = RepartitionTopic { name, partitions };
-    let stages = Stages::split(plan, &topic)?;
+    let stages = stages_of(plan, query, partitions)?;
+    let topic = stages_topic(query, partitions);
     let spec = InstanceSpec {
         query: query.to_string(),
         instance: instance.to_string(),

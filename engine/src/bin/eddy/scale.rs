@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use eddy::exec::export::Exporter;
 use eddy::job::instance::{Instance, InstanceEvent, all_finished};
-use eddy::job::scale_out::{RepartitionTopic, Stages, existing_partitions, topic_name};
+use eddy::job::scale_out::{existing_partitions, topic_name};
 use eddy::job::scale_out_explain::TopicFacts;
-use eddy::job::share::{check_shareable, instance_spec};
+use eddy::job::share::{check_shareable, instance_spec, stages_of};
 use eddy::{RunOptions, Script};
 
 use crate::run::watch_signals;
@@ -102,21 +102,16 @@ fn one_query(script: &Script) -> Result<&eddy::PhysicalPlan> {
 /// run them, with the partition counts the broker gives (if it answers).
 pub(crate) fn explain(script: &Script, app: &str, json: bool) -> Result<()> {
     let plan = one_query(script)?;
-    let name = topic_name(app);
-    let unknown = RepartitionTopic {
-        name: name.clone(),
-        partitions: 0,
-    };
-    let stages = Stages::split(plan, &unknown)?;
+    let stages = stages_of(plan, app, 0)?;
     let config = stages.cluster_config();
     let facts = TopicFacts {
         sources: stages.source_partitions().map_err(|e| e.to_string()),
-        repartition: existing_partitions(&config, &name).ok().flatten(),
+        repartition: existing_partitions(&config, &topic_name(app))
+            .ok()
+            .flatten(),
     };
     let stages = match facts.partitions() {
-        Some(partitions) if stages.hop => {
-            Stages::split(plan, &RepartitionTopic { name, partitions })?
-        }
+        Some(partitions) if stages.hop => stages_of(plan, app, partitions)?,
         _ => stages,
     };
     if json {
