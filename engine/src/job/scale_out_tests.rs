@@ -85,10 +85,7 @@ fn query() -> (crate::PhysicalPlan, Vec<String>) {
 
 #[test]
 fn two_stages_through_a_repartition_topic_write_what_one_process_writes() {
-    let cluster: MockCluster<'static, DefaultProducerContext> =
-        MockCluster::new(1).expect("mock cluster");
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", cluster.bootstrap_servers());
+    let (cluster, _, config) = mock();
     let (plan, want) = query();
     let plan = &plan;
     let options = RunOptions {
@@ -144,6 +141,19 @@ fn exactly_once_stages_write_what_one_process_writes() {
     assert_eq!(stats.late_dropped, 0);
     assert_eq!(want, rows(&got));
     assert!(stats.checkpoints.completed > 0);
+}
+
+/// librdkafka's mock cluster, its bootstrap servers and client settings.
+fn mock() -> (
+    MockCluster<'static, DefaultProducerContext>,
+    String,
+    ClientConfig,
+) {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    let bootstrap = cluster.bootstrap_servers();
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", &bootstrap);
+    (cluster, bootstrap, config)
 }
 
 /// Starts every task of `stages` as a job of its own (stage 2's writing
@@ -394,11 +404,7 @@ fn two_instances_share_the_tasks_and_write_what_one_process_writes() {
 #[test]
 fn an_instance_reports_its_tasks_in_the_metrics() {
     use super::instance::{Instance, InstanceSpec, all_finished};
-    let cluster: MockCluster<'static, DefaultProducerContext> =
-        MockCluster::new(1).expect("mock cluster");
-    let bootstrap = cluster.bootstrap_servers();
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &bootstrap);
+    let (cluster, bootstrap, config) = mock();
     let create = |t: &str, p: i32| cluster.create_topic(t, p, 1).expect("topic");
     let (plan, want, topic) = kafka_query((&bootstrap, &create), &config, 20_000);
     let mut stages = Stages::split(&plan, &topic).expect("splits");
@@ -459,11 +465,7 @@ fn an_instance_reports_its_tasks_in_the_metrics() {
 #[test]
 fn a_silent_source_partition_does_not_hold_stage_two_back() {
     use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-    let cluster: MockCluster<'static, DefaultProducerContext> =
-        MockCluster::new(1).expect("mock cluster");
-    let bootstrap = cluster.bootstrap_servers();
-    let mut config = ClientConfig::new();
-    config.set("bootstrap.servers", &bootstrap);
+    let (cluster, bootstrap, config) = mock();
     let topic = RepartitionTopic {
         name: "eddy.idle.repartition".into(),
         partitions: 2,
