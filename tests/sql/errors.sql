@@ -75,8 +75,8 @@ CREATE STREAM sink_only WITH (connector = 'stdout');
 SELECT * FROM sink_only;
 -- case: a bad timestamp text compared with a TIMESTAMP
 SELECT auction FROM bids WHERE date_time > '2026-13-45';
--- case: FILTER on an aggregate, with the way to write it
-SELECT COUNT(*) FILTER (WHERE price > 1) AS c FROM bids;
+-- case: FILTER (WHERE ...) takes a condition
+SELECT COUNT(*) FILTER (WHERE price) AS c FROM bids;
 -- case: an interval too long for any timestamp
 SELECT auction FROM bids WHERE date_time < TIMESTAMP '2026-01-01 00:00:00' + INTERVAL '100000000' DAY;
 -- case: parentheses nested too deeply, with a position

@@ -300,6 +300,30 @@ impl<'a> ExprPlanner<'a> {
                         .with_hint("write TIMESTAMP '2026-01-01 00:00:00' or CAST('...' AS type)")),
                 }
             }
+            ast::Expr::Position { expr, r#in } => {
+                let args = vec![self.plan(r#in)?, self.plan(expr)?];
+                scalar_function("strpos", args, pos)
+            }
+            ast::Expr::Trim {
+                trim_where,
+                trim_what,
+                expr,
+                trim_characters,
+            } => {
+                let name = match trim_where {
+                    Some(ast::TrimWhereField::Leading) => "ltrim",
+                    Some(ast::TrimWhereField::Trailing) => "rtrim",
+                    _ => "btrim",
+                };
+                let mut args = vec![self.plan(expr)?];
+                let chars = trim_what
+                    .as_deref()
+                    .or(trim_characters.as_ref().and_then(|c| c.first()));
+                if let Some(c) = chars {
+                    args.push(self.plan(c)?);
+                }
+                scalar_function(name, args, pos)
+            }
             ast::Expr::Function(f) => self.function(f, pos),
             other => Err(
                 PlanError::new(format!("unsupported expression: {other}"), pos)
@@ -371,14 +395,31 @@ impl<'a> ExprPlanner<'a> {
             )
             .with_hint("e.g. SELECT auction, AVG(price) OVER (PARTITION BY auction ORDER BY date_time ROWS BETWEEN 10 PRECEDING AND CURRENT ROW) AS avg10 FROM bids"));
         }
-        if f.filter.is_some() || !f.within_group.is_empty() || f.null_treatment.is_some() {
+        if !f.within_group.is_empty() || f.null_treatment.is_some() {
             return Err(PlanError::new(
-                format!("FILTER / WITHIN GROUP / null treatment in {name}(...) is not supported"),
+                format!("WITHIN GROUP / null treatment in {name}(...) is not supported"),
                 pos,
-            )
-            .with_hint(format!(
-                "put the condition inside the aggregate: {name}(CASE WHEN <condition> THEN <value> END) counts or sums only the rows that meet it"
-            )));
+            ));
+        }
+        let filter = f.filter.as_deref();
+        if filter.is_some() && AggregateFunction::from_name(&name).is_none() {
+            let udaf = self
+                .scope
+                .udf(&name)
+                .is_some_and(|(_, s)| s.kind == crate::udf::UdfKind::Aggregate);
+            let e = PlanError::new(
+                format!(
+                    "FILTER (WHERE ...) applies to the built-in aggregates, not to {name}(...)"
+                ),
+                pos,
+            );
+            return Err(if udaf {
+                e.with_hint(format!(
+                    "put the condition inside the call: {name}(CASE WHEN <condition> THEN <value> END)"
+                ))
+            } else {
+                e.with_hint("filter the rows with WHERE")
+            });
         }
         let (distinct, args, star) = match &f.args {
             ast::FunctionArguments::None => (false, vec![], false),
@@ -414,7 +455,14 @@ impl<'a> ExprPlanner<'a> {
             }
         };
         if let Some(func) = AggregateFunction::from_name(&name) {
-            return self.aggregate(func, &name, distinct, star, &args, pos);
+            let call = super::expr_aggregate::Call {
+                name: &name,
+                distinct,
+                star,
+                args: &args,
+                filter,
+            };
+            return self.aggregate(func, call, pos);
         }
         if distinct || star {
             return Err(PlanError::new(

@@ -12,6 +12,7 @@ use crate::sql::scope::Scope;
 
 use super::expr::ExprPlanner;
 use super::functions::*;
+use super::typing::expect_bool;
 
 /// Where aggregate calls and group keys go while planning an aggregate query.
 #[derive(Debug, Default)]
@@ -24,6 +25,20 @@ pub(crate) struct AggContext {
     pub calls: Vec<AggregateCall>,
     /// Index of the first aggregate output column.
     pub first_agg_column: usize,
+}
+
+/// An aggregate call as written.
+pub(crate) struct Call<'a> {
+    /// The function's name (lower case).
+    pub name: &'a str,
+    /// `DISTINCT`.
+    pub distinct: bool,
+    /// `*`.
+    pub star: bool,
+    /// The arguments.
+    pub args: &'a [&'a ast::Expr],
+    /// `FILTER (WHERE ...)`.
+    pub filter: Option<&'a ast::Expr>,
 }
 
 impl ExprPlanner<'_> {
@@ -70,12 +85,16 @@ impl ExprPlanner<'_> {
     pub(super) fn aggregate(
         &mut self,
         func: AggregateFunction,
-        name: &str,
-        distinct: bool,
-        star: bool,
-        args: &[&ast::Expr],
+        call: Call<'_>,
         pos: SqlPos,
     ) -> PlanResult<Expr> {
+        let Call {
+            name,
+            distinct,
+            star,
+            args,
+            filter,
+        } = call;
         let clause = self.clause;
         let Some(agg) = self.agg.as_deref_mut() else {
             return Err(PlanError::new(
@@ -112,7 +131,30 @@ impl ExprPlanner<'_> {
             agg: None,
             clause: "the argument of an aggregate function",
         };
-        let arg = args.first().map(|a| inner.plan(a)).transpose()?;
+        let mut arg = args.first().map(|a| inner.plan(a)).transpose()?;
+        let mut func = func;
+        let mut display = display_call(name, distinct, star, args);
+        if let Some(f) = filter {
+            // `agg(x) FILTER (WHERE p)` is `agg(CASE WHEN p THEN x END)`:
+            // every built-in aggregate skips NULLs, and COUNT(*) counts
+            // the rows where `CASE WHEN p THEN 1 END` is not NULL
+            inner.clause = "FILTER (WHERE ...)";
+            let p = expect_bool(inner.plan(f)?, "FILTER (WHERE ...)", pos)?;
+            let value = match arg.take() {
+                Some(x) => x,
+                None => {
+                    func = AggregateFunction::Count;
+                    Expr::Literal(crate::plan::expr::Literal::BigInt(1))
+                }
+            };
+            let ty = value.sql_type();
+            arg = Some(Expr::Case {
+                whens: vec![(p, value)],
+                else_expr: None,
+                ty,
+            });
+            display = format!("{display} FILTER (WHERE {f})");
+        }
         let arg_type = arg.as_ref().map(Expr::sql_type);
         let ret = func.return_type(arg_type).ok_or_else(|| {
             PlanError::new(
@@ -136,7 +178,7 @@ impl ExprPlanner<'_> {
             func,
             arg,
             ret,
-            display: display_call(name, distinct, star, args),
+            display,
             udaf: None,
         };
         Ok(agg.register(call))

@@ -120,6 +120,32 @@ pub fn builtin_functions() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
+/// Whether `name` (any case) is a function SQL defines itself — a scalar
+/// function, an aggregate, a ranking function or a function-like keyword
+/// (CAST, the window table functions): a UDF may not take it, since the
+/// built-in one would hide it.
+pub fn is_reserved_function_name(name: &str) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "cast",
+        "try_cast",
+        "tumble",
+        "hop",
+        "session",
+        "descriptor",
+        "table",
+        "row_number",
+        "rank",
+        "dense_rank",
+        "session_start",
+        "session_end",
+        "proctime",
+    ];
+    let lower = name.to_ascii_lowercase();
+    functions::lookup(&lower).is_some()
+        || crate::agg::AggregateFunction::from_name(&lower).is_some()
+        || KEYWORDS.contains(&lower.as_str())
+}
+
 /// Whether SQL knows a scalar function `name` (lower case) of its own.
 pub(super) fn is_builtin_scalar(name: &str) -> bool {
     functions::lookup(name).is_some()

@@ -141,7 +141,7 @@ pub(super) fn negate(e: Expr, pos: SqlPos) -> PlanResult<Expr> {
     })
 }
 
-pub(super) fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> PlanResult<Expr> {
+pub(crate) fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> PlanResult<Expr> {
     use SqlType as T;
     let op = match op {
         BinaryOperator::Plus => BinaryOp::Plus,

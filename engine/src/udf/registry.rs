@@ -57,53 +57,6 @@ impl Drop for Locked {
     }
 }
 
-/// Function names the engine itself defines; a UDF may not take one.
-const BUILTIN: &[&str] = &[
-    "count",
-    "sum",
-    "min",
-    "max",
-    "avg",
-    "stddev",
-    "stddev_samp",
-    "variance",
-    "var_samp",
-    "row_number",
-    "rank",
-    "dense_rank",
-    "abs",
-    "round",
-    "floor",
-    "ceil",
-    "sqrt",
-    "power",
-    "ln",
-    "exp",
-    "mod",
-    "upper",
-    "lower",
-    "length",
-    "char_length",
-    "substring",
-    "substr",
-    "concat",
-    "trim",
-    "ltrim",
-    "rtrim",
-    "replace",
-    "coalesce",
-    "nullif",
-    "greatest",
-    "least",
-    "date_trunc",
-    "extract",
-    "cast",
-    "tumble",
-    "hop",
-    "session",
-    "descriptor",
-];
-
 impl Registry {
     /// The default data directory: `$XDG_DATA_HOME/eddy`, else
     /// `~/.local/share/eddy`, else `./.eddy`.
@@ -286,8 +239,7 @@ impl Registry {
             )));
         }
         for f in &module.functions {
-            let lower = f.name.to_ascii_lowercase();
-            if BUILTIN.contains(&lower.as_str()) {
+            if crate::sql::functions::is_reserved_function_name(&f.name) {
                 return Err(self.clash(format!(
                     "function {} has the name of a built-in function; rename it",
                     f.name

@@ -9,7 +9,7 @@ use crate::plan::expr::{Expr, TimeUnitField};
 use crate::types::SqlType;
 
 use super::Node;
-use super::{case, math, strings, time};
+use super::{calendar, case, choose, date_format, elementary, math, regex, strings, text, time};
 
 /// How SQL calls a built-in function and how it runs.
 pub(crate) struct FunctionDef {
@@ -113,12 +113,78 @@ scalar_functions! {
     TumbleStart(i64) => time::TUMBLE_START,
     /// End (exclusive) of the tumbling window of the given size (ms) containing `ts`.
     TumbleEnd(i64) => time::TUMBLE_END,
+    /// `REPLACE(s, from, to)`
+    Replace => text::REPLACE,
+    /// `STRPOS(s, sub)`, `POSITION(sub IN s)`, `LOCATE(sub, s)` → BIGINT
+    Strpos => text::STRPOS,
+    /// `TRIM([BOTH] [chars FROM] s)` / `BTRIM(s[, chars])`
+    Btrim => text::BTRIM,
+    /// `LTRIM(s[, chars])`, `TRIM(LEADING ...)`
+    Ltrim => text::LTRIM,
+    /// `RTRIM(s[, chars])`, `TRIM(TRAILING ...)`
+    Rtrim => text::RTRIM,
+    /// `SPLIT_PART(s, delimiter, n)`, 1-based
+    SplitPart => text::SPLIT_PART,
+    /// `SPLIT_INDEX(s, delimiter, i)`, 0-based (Flink)
+    SplitIndex => text::SPLIT_INDEX,
+    /// `REGEXP_EXTRACT(s, pattern[, group])`
+    RegexpExtract => regex::REGEXP_EXTRACT,
+    /// `REGEXP_REPLACE(s, pattern, replacement)`
+    RegexpReplace => regex::REGEXP_REPLACE,
+    /// `DATE_FORMAT(ts, pattern)` with Java's date letters
+    DateFormat => date_format::DATE_FORMAT,
+    /// `SQRT(x)` → DOUBLE
+    Sqrt => elementary::SQRT,
+    /// `EXP(x)` → DOUBLE
+    Exp => elementary::EXP,
+    /// `LN(x)` → DOUBLE
+    Ln => elementary::LN,
+    /// `LOG10(x)` → DOUBLE
+    Log10 => elementary::LOG10,
+    /// `POWER(x, y)` → DOUBLE
+    Power => elementary::POWER,
+    /// `GREATEST(a, b, ...)`
+    Greatest => choose::GREATEST,
+    /// `LEAST(a, b, ...)`
+    Least => choose::LEAST,
+}
+
+/// Functions SQL calls by name that are planned as other expressions
+/// (`MOD(a, b)` is `a % b`, `HOUR(ts)` is `EXTRACT(HOUR FROM ts)`): they
+/// have no tag of their own.
+static SUGAR: &[&FunctionDef] = &[
+    &elementary::MOD,
+    &choose::NULLIF,
+    &text::LOCATE,
+    &calendar::YEAR,
+    &calendar::QUARTER,
+    &calendar::MONTH,
+    &calendar::WEEK,
+    &calendar::DAYOFMONTH,
+    &calendar::DAYOFYEAR,
+    &calendar::DAYOFWEEK,
+    &calendar::HOUR,
+    &calendar::MINUTE,
+    &calendar::SECOND,
+];
+
+/// The `compile` of a function planned as another expression: never called.
+pub(crate) fn not_compiled(
+    expr: &Expr,
+    _func: ScalarFunc,
+    _args: &[Expr],
+    _ty: SqlType,
+) -> ExecResult<Node> {
+    Err(super::value::internal(format!(
+        "{expr} is planned as another expression and has no kernel"
+    )))
 }
 
 /// The function SQL calls `name` (lower case), if it is a built-in one.
 pub(crate) fn lookup(name: &str) -> Option<&'static FunctionDef> {
     FUNCTIONS
         .iter()
+        .chain(SUGAR)
         .copied()
         .find(|d| d.names.contains(&name) || d.aliases.contains(&name))
 }
@@ -127,6 +193,7 @@ pub(crate) fn lookup(name: &str) -> Option<&'static FunctionDef> {
 pub(crate) fn listed_names() -> Vec<&'static str> {
     FUNCTIONS
         .iter()
+        .chain(SUGAR)
         .flat_map(|d| d.names.iter().copied())
         .collect()
 }
@@ -161,7 +228,7 @@ mod tests {
 
     #[test]
     fn every_name_finds_its_own_definition() {
-        for def in FUNCTIONS {
+        for def in FUNCTIONS.iter().chain(SUGAR) {
             for name in def.names.iter().chain(def.aliases) {
                 let found = lookup(name).expect(name);
                 assert!(std::ptr::eq(found, *def), "{name}");

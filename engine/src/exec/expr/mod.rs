@@ -15,17 +15,24 @@
 //! (`time`), CAST (`cast`), CASE and COALESCE (`case`).
 
 mod arithmetic;
+mod calendar;
 mod case;
 mod cast;
+mod choose;
 mod compare;
 mod compile;
+mod date_format;
+mod elementary;
 pub(crate) mod functions;
+mod kernel;
 mod like;
 mod logic;
 mod math;
+mod regex;
 mod strings;
 #[cfg(test)]
 mod test_util;
+mod text;
 mod time;
 mod udf_call;
 mod value;
@@ -173,6 +180,8 @@ pub(crate) enum Node {
     Coalesce(Vec<Node>),
     /// A WebAssembly UDF.
     Udf(Box<udf_call::UdfCall>),
+    /// A function computed by a loop over rows (`kernel.rs`).
+    Kernel(Box<kernel::KernelCall>),
 }
 
 impl Node {
@@ -215,6 +224,7 @@ impl Node {
             Node::Case(c) => c.eval(batch),
             Node::Coalesce(args) => case::coalesce(args, batch),
             Node::Udf(u) => u.eval(batch),
+            Node::Kernel(k) => k.eval(batch),
         }
     }
 }
