@@ -224,6 +224,7 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
         return parse_create_stream(tokens, pos).map(|c| Statement::CreateStream(Box::new(c)));
     }
     let end = tokens[sig[sig.len() - 1]].span.end;
+    unwrap_table_calls(&mut tokens);
     let emit = take_emit(&mut tokens)?;
     let window = take_window_clause(&mut tokens)?;
     tokens.push(TokenWithSpan {
@@ -285,6 +286,55 @@ fn first_words(stmt: &SqlStatement) -> String {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Flink's call form of the window table functions,
+/// `TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), ...))`, as Eddy's
+/// `TUMBLE(bid, DESCRIPTOR(ts), ...)`: drops the outer `TABLE(...)` and the
+/// `TABLE` before the first argument (sqlparser reads neither). The other
+/// tokens keep their positions.
+fn unwrap_table_calls(tokens: &mut Vec<TokenWithSpan>) {
+    const WINDOWS: &[&str] = &["TUMBLE", "HOP", "SESSION", "CUMULATE"];
+    let is = |t: &TokenWithSpan, w: &str| word(&t.token).as_deref() == Some(w);
+    let mut drop = vec![false; tokens.len()];
+    let sig = significant(tokens);
+    for (k, &i) in sig.iter().enumerate() {
+        let at = |d: usize| sig.get(k + d).map(|&j| &tokens[j]);
+        let window_call = |d: usize| {
+            at(d).is_some_and(|t| WINDOWS.iter().any(|w| is(t, w)))
+                && at(d + 1).is_some_and(|t| t.token == Token::LParen)
+        };
+        if is(&tokens[i], "TABLE")
+            && at(1).is_some_and(|t| t.token == Token::LParen)
+            && window_call(2)
+        {
+            // the outer TABLE( and its closing parenthesis
+            let mut depth = 0usize;
+            for &j in &sig[k + 1..] {
+                match tokens[j].token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => {
+                        depth -= 1;
+                        if depth == 0 {
+                            drop[j] = true;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            drop[i] = true;
+            drop[sig[k + 1]] = true;
+        }
+        if window_call(0)
+            && at(2).is_some_and(|t| is(t, "TABLE"))
+            && at(3).is_some_and(|t| matches!(t.token, Token::Word(_)))
+        {
+            drop[sig[k + 2]] = true;
+        }
+    }
+    let mut keep = drop.into_iter().map(|d| !d);
+    tokens.retain(|_| keep.next().unwrap_or(true));
 }
 
 /// Removes a trailing `EMIT FINAL` / `EMIT CHANGES`.
