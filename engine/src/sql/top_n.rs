@@ -309,7 +309,13 @@ impl Planner<'_> {
         }
         let mut inner = select.clone();
         inner.projection.remove(ranking.item);
-        let visible = inner.projection.len();
+        let items_after = inner.projection.len() - ranking.item;
+        let wildcard_after = inner.projection[ranking.item..].iter().any(|i| {
+            matches!(
+                i,
+                ast::SelectItem::Wildcard(_) | ast::SelectItem::QualifiedWildcard(..)
+            )
+        });
         let hidden = |i: usize, e: ast::Expr| ast::SelectItem::ExprWithAlias {
             expr: e,
             alias: ast::Ident::new(format!("{HIDDEN}{i}")),
@@ -317,6 +323,7 @@ impl Planner<'_> {
         let mut extra = vec![ast::Expr::Identifier(ast::Ident::new("window_end"))];
         extra.extend(ranking.partition.iter().cloned());
         extra.extend(ranking.order.iter().map(|o| o.expr.clone()));
+        let hidden_columns = extra.len();
         for (i, e) in extra.into_iter().enumerate() {
             inner.projection.push(hidden(i, e));
         }
@@ -329,6 +336,8 @@ impl Planner<'_> {
             pos: q.pos,
         })?;
         let schema = plan.schema();
+        // the visible columns (a `*` stands for several), then the hidden ones
+        let visible = schema.fields().len() - hidden_columns;
         if schema.index_of(OP_COLUMN).is_ok() {
             return Err(PlanError::new(
                 "a top-N ranks final window results: the query it ranks must use EMIT FINAL",
@@ -391,7 +400,12 @@ impl Planner<'_> {
             )
         };
         let mut exprs: Vec<(Expr, String)> = (0..visible).map(column).collect();
-        exprs.insert(ranking.item.min(visible), column(total));
+        let at = if wildcard_after {
+            visible
+        } else {
+            visible - items_after
+        };
+        exprs.insert(at, column(total));
         Ok(LogicalPlan::Project {
             input: Box::new(top),
             exprs,

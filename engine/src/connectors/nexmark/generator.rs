@@ -42,18 +42,25 @@ const STATES: [&str; 6] = ["AZ", "CA", "ID", "OR", "WA", "WY"];
 struct Rng(u64);
 
 impl Rng {
+    /// The values of event `i`. Each event starts at a hashed point of the
+    /// sequence: starting at `i`'s multiple of the increment, as this did
+    /// once, makes event `i + 1`'s draws event `i`'s shifted by one (two
+    /// neighbours then share prices).
     fn for_event(seed: u64, i: u64) -> Self {
-        let mut r = Rng(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut r = Rng(mix(seed ^ mix(i.wrapping_add(0x5851_F42D_4C95_7F2D))));
         r.next();
         r
     }
 
+    /// The out-of-order shift of event `i`: its own sequence, so turning
+    /// `out_of_order` on moves event times and changes nothing else.
+    fn for_shift(seed: u64, i: u64) -> Self {
+        Self::for_event(seed ^ 0xD1B5_4A32_D192_ED03, i)
+    }
+
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        mix(self.0)
     }
 
     fn below(&mut self, n: u64) -> u64 {
@@ -68,6 +75,13 @@ impl Rng {
     fn price(&mut self) -> i64 {
         (10f64.powf(self.unit() * 6.0) * 100.0).round() as i64
     }
+}
+
+/// SplitMix64's finaliser: a bijection of u64 that mixes every bit.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// People before event `i`.
@@ -191,8 +205,9 @@ impl NexmarkGenerator {
     }
 
     /// Event time of event `i`, including its out-of-order shift.
-    fn date_time(&self, i: u64, rng: &mut Rng) -> i64 {
+    fn date_time(&self, i: u64) -> i64 {
         let t = self.config.event_time(i);
+        let mut rng = Rng::for_shift(self.config.seed, i);
         if self.config.out_of_order > 0.0 && rng.unit() < self.config.out_of_order {
             t - 1 - rng.below(self.config.max_delay_ms as u64) as i64
         } else {
@@ -231,7 +246,7 @@ impl NexmarkGenerator {
             }
             rows += 1;
             let mut rng = Rng::for_event(self.config.seed, i);
-            let dt = self.date_time(i, &mut rng);
+            let dt = self.date_time(i);
             match self.kind {
                 NexmarkKind::Bid => self.bid(i, dt, &mut rng, &mut b, &mut text),
                 NexmarkKind::Auction => self.auction(i, dt, &mut rng, &mut b, &mut text),

@@ -94,6 +94,53 @@ fn out_of_order_is_bounded_and_about_the_fraction() {
 }
 
 #[test]
+fn out_of_order_moves_times_and_nothing_else() {
+    let in_order = NexmarkConfig {
+        out_of_order: 0.0,
+        max_delay_ms: 0,
+        ..config(20_000)
+    };
+    let schema = NexmarkKind::Bid.schema();
+    let a = arrow::compute::concat_batches(&schema, &all_rows(in_order, NexmarkKind::Bid, 4096))
+        .unwrap();
+    let b =
+        arrow::compute::concat_batches(&schema, &all_rows(config(20_000), NexmarkKind::Bid, 4096))
+            .unwrap();
+    for c in 0..schema.fields().len() {
+        let name = schema.field(c).name();
+        if name == "date_time" {
+            assert_ne!(a.column(c), b.column(c));
+        } else {
+            assert_eq!(a.column(c), b.column(c), "{name} changed");
+        }
+    }
+}
+
+#[test]
+fn neighbouring_events_do_not_share_draws() {
+    // each event once drew from its neighbour's sequence shifted by one,
+    // so consecutive bids often had the same price
+    // (seed 0, the default, made the overlap exact)
+    let seed0 = NexmarkConfig {
+        seed: 0,
+        ..config(50_000)
+    };
+    let rows = all_rows(seed0, NexmarkKind::Bid, 8192);
+    let prices: Vec<i64> = rows
+        .iter()
+        .flat_map(|b| b.column(2).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    // high prices are spread over millions of values: a repeat among a
+    // few thousand bids means two events drew the same number
+    let mut high: Vec<i64> = prices.iter().copied().filter(|&p| p > 1_000_000).collect();
+    let n = high.len();
+    high.sort_unstable();
+    high.dedup();
+    let repeats = n - high.len();
+    assert!(repeats < 20, "{repeats} of {n} high prices are repeats");
+}
+
+#[test]
 fn ids_reference_existing_auctions_and_people() {
     for b in all_rows(config(20_000), NexmarkKind::Bid, 4096) {
         let auction = b.column(0).as_primitive::<Int64Type>();
