@@ -41,6 +41,11 @@ FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND) QUALIFY rn <= 2;
 SELECT auction, price, DENSE_RANK() OVER (PARTITION BY window_start ORDER BY auction) AS dr
 FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND) QUALIFY dr <= 2 AND price > 10;
 
+-- case: Flink's window top-N straight over the table function, with SELECT *
+SELECT * FROM (
+  SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price DESC) AS rownum
+  FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
+) WHERE rownum <= 2;
 -- case: a ranking must be per window
 SELECT * FROM (SELECT auction, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price) AS rn FROM bids) WHERE rn <= 1;
 -- case: and bounded
