@@ -50,5 +50,5 @@ SELECT * FROM (
 SELECT * FROM (SELECT auction, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price) AS rn FROM bids) WHERE rn <= 1;
 -- case: and bounded
 SELECT * FROM (SELECT auction, window_start, ROW_NUMBER() OVER (PARTITION BY window_start ORDER BY price) AS rn FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)) WHERE auction > 1;
--- case: other subqueries are not supported
+-- case: any other subquery is read like a stream (subqueries.sql)
 SELECT * FROM (SELECT auction FROM bids) WHERE auction > 1;

@@ -92,35 +92,35 @@ pub(crate) struct Topology {
 
 impl Topology {
     /// Cuts `plan` into stages for `partitions` worker instances (a plan
-    /// without an exchange runs its operators on one).
+    /// without an exchange runs its operators on one): the source stage
+    /// runs the nodes before the first exchange; each `Exchange` starts a
+    /// stage of `partitions` instances fed by a hash edge, each `Gather` one
+    /// instance fed by a merge edge; the sink stage runs the nodes after a
+    /// last `Gather` (or none) and writes. With one partition there is
+    /// nothing to route: every operator runs on one worker.
     pub fn build(plan: &PhysicalPlan, partitions: usize) -> Self {
         let nodes = &plan.nodes;
         let lead = nodes
             .iter()
             .take_while(|n| matches!(n, PhysicalNode::Watermark(_)))
             .count();
-        let exchange = plan.exchange().filter(|_| partitions > 1);
-        let n = if exchange.is_some() { partitions } else { 1 };
-        // with several workers, the nodes after a gather run once, on the sink's thread
-        let gather = nodes
-            .iter()
-            .position(|n| matches!(n, PhysicalNode::Gather(_)))
-            .filter(|_| n > 1);
-        let (source_end, edge) = match exchange {
-            Some(at) => {
-                let keys = match &nodes[at] {
-                    PhysicalNode::Exchange(x) => x.keys.clone(),
-                    _ => Vec::new(),
-                };
-                (at, Partitioning::Hash(keys))
-            }
-            None => (lead, Partitioning::Forward),
-        };
-        let worker_end = gather.unwrap_or(nodes.len());
         // the schema entering node i
         let mut schemas = vec![plan.source.schema.clone()];
         schemas.extend(plan.node_schemas());
-        let source = Stage {
+        let cuts: Vec<usize> = if partitions > 1 {
+            (lead..nodes.len())
+                .filter(|&i| {
+                    matches!(
+                        nodes[i],
+                        PhysicalNode::Exchange(_) | PhysicalNode::Gather(_)
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let source_end = cuts.first().copied().unwrap_or(lead);
+        let mut stages = vec![Stage {
             name: "source",
             role: StageRole::Source,
             watermark: nodes[..lead].iter().rev().find_map(|n| match n {
@@ -132,36 +132,53 @@ impl Topology {
             first: lead,
             parallelism: 1,
             inputs: Vec::new(),
-        };
-        let worker = Stage {
+        }];
+        let segment = |from: usize, to: usize, parallelism, partitioning, upstream| Stage {
             name: "worker",
             role: StageRole::Operators,
             watermark: None,
-            nodes: nodes[source_end..worker_end].to_vec(),
-            input: schemas[source_end].clone(),
-            first: source_end,
-            parallelism: n,
+            nodes: nodes[from..to].to_vec(),
+            input: schemas[from].clone(),
+            first: from,
+            parallelism,
             inputs: vec![Edge {
-                from: 0,
-                partitioning: edge,
+                from: upstream,
+                partitioning,
             }],
         };
-        let sink = Stage {
-            name: "sink",
-            role: StageRole::Sink,
-            watermark: None,
-            nodes: gather.map_or_else(Vec::new, |g| nodes[g + 1..].to_vec()),
-            input: schemas[gather.map_or(nodes.len(), |g| g + 1)].clone(),
-            first: gather.map_or(nodes.len(), |g| g + 1),
-            parallelism: 1,
-            inputs: vec![Edge {
-                from: 1,
-                partitioning: Partitioning::Merge,
-            }],
-        };
-        Self {
-            stages: vec![source, worker, sink],
+        if cuts.is_empty() {
+            stages.push(segment(lead, nodes.len(), 1, Partitioning::Forward, 0));
         }
+        for (k, &at) in cuts.iter().enumerate() {
+            let end = cuts.get(k + 1).copied().unwrap_or(nodes.len());
+            let (parallelism, partitioning) = match &nodes[at] {
+                PhysicalNode::Exchange(x) => (partitions, Partitioning::Hash(x.keys.clone())),
+                _ => (1, Partitioning::Merge),
+            };
+            let upstream = stages.len() - 1;
+            stages.push(segment(at, end, parallelism, partitioning, upstream));
+        }
+        // the sink: the last stage when it has one instance, else its own
+        let last = stages.len() - 1;
+        if last > 0 && stages[last].parallelism == 1 && !cuts.is_empty() {
+            stages[last].name = "sink";
+            stages[last].role = StageRole::Sink;
+        } else {
+            stages.push(Stage {
+                name: "sink",
+                role: StageRole::Sink,
+                watermark: None,
+                nodes: Vec::new(),
+                input: schemas[nodes.len()].clone(),
+                first: nodes.len(),
+                parallelism: 1,
+                inputs: vec![Edge {
+                    from: last,
+                    partitioning: Partitioning::Merge,
+                }],
+            });
+        }
+        Self { stages }
     }
 
     /// The edges out of stage `s`: (target stage, the edge's index in its inputs).

@@ -255,6 +255,28 @@ impl LogicalPlan {
         }
     }
 
+    /// The output column holding the rows' event time — the column the
+    /// source's watermarks are for — when a column carries it unchanged.
+    pub fn event_time(&self) -> Option<usize> {
+        match self {
+            LogicalPlan::Scan { stream } => stream
+                .watermark
+                .as_ref()
+                .and_then(|w| stream.schema.index_of(&w.column).ok()),
+            LogicalPlan::Filter { input, .. } | LogicalPlan::RowWindow { input, .. } => {
+                input.event_time()
+            }
+            LogicalPlan::Project { input, exprs } => {
+                let t = input.event_time()?;
+                exprs
+                    .iter()
+                    .position(|(e, _)| matches!(e, Expr::Column { index, .. } if *index == t))
+            }
+            // an aggregate's or a top-N's rows come out when windows close
+            LogicalPlan::Aggregate { .. } | LogicalPlan::TopN { .. } => None,
+        }
+    }
+
     /// The stream the plan reads.
     pub fn source(&self) -> &Arc<StreamDef> {
         match self {

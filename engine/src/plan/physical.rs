@@ -146,6 +146,19 @@ impl PhysicalPlan {
     }
 }
 
+/// Brings the rows of partition workers back together, if an exchange
+/// has spread them since the last gather: what follows needs every row.
+fn gather(out: &mut Vec<PhysicalNode>) {
+    let spread = out
+        .iter()
+        .rev()
+        .take_while(|n| !matches!(n, PhysicalNode::Gather(_)))
+        .any(|n| matches!(n, PhysicalNode::Exchange(_)));
+    if spread {
+        out.push(PhysicalNode::Gather(GatherNode));
+    }
+}
+
 fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
     match plan {
         LogicalPlan::Scan { stream } => {
@@ -188,7 +201,9 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             lateness,
         } => {
             let s = lower(input, out);
-            if !partition.is_empty() {
+            if partition.is_empty() {
+                gather(out);
+            } else {
                 out.push(PhysicalNode::Exchange(ExchangeNode {
                     keys: partition.clone(),
                 }));
@@ -221,9 +236,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
                 LogicalPlan::Project { exprs, .. } if i < exprs.len() => exprs[i].0.to_string(),
                 _ => schema.field(i).name().clone(),
             };
-            if out.iter().any(|n| matches!(n, PhysicalNode::Exchange(_))) {
-                out.push(PhysicalNode::Gather(GatherNode));
-            }
+            gather(out);
             out.push(PhysicalNode::TopN(TopNNode {
                 input_schema: schema.clone(),
                 output_schema: plan.schema(),
@@ -245,8 +258,11 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             lateness,
         } => {
             let s = lower(input, out);
-            // state is per key: partition workers can share the work by key
-            if !keys.is_empty() {
+            // state is per key: partition workers can share the work by key;
+            // without keys every row goes to one
+            if keys.is_empty() {
+                gather(out);
+            } else {
                 out.push(PhysicalNode::Exchange(ExchangeNode { keys: keys.clone() }));
             }
             out.push(match window {

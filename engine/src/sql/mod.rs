@@ -88,6 +88,7 @@ pub fn read_script(file: &std::path::Path) -> Result<String, ScriptFileError> {
 #[derive(Debug, Default, Clone)]
 pub struct Catalog {
     streams: Vec<Arc<StreamDef>>,
+    views: Vec<Arc<query::ViewDef>>,
     udfs: Arc<Vec<Arc<crate::udf::UdfModule>>>,
 }
 
@@ -96,6 +97,7 @@ impl Catalog {
     pub fn with_udfs(modules: Vec<Arc<crate::udf::UdfModule>>) -> Self {
         Self {
             streams: Vec::new(),
+            views: Vec::new(),
             udfs: Arc::new(modules),
         }
     }
@@ -126,6 +128,13 @@ impl query::StreamLookup for Catalog {
     fn udfs(&self) -> Arc<Vec<Arc<crate::udf::UdfModule>>> {
         self.udfs.clone()
     }
+
+    fn view(&self, name: &str) -> Option<Arc<query::ViewDef>> {
+        self.views
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(name))
+            .cloned()
+    }
 }
 
 /// What one statement of a script amounts to.
@@ -133,6 +142,8 @@ impl query::StreamLookup for Catalog {
 pub enum PlannedStatement {
     /// A stream was declared.
     CreatedStream(Arc<StreamDef>),
+    /// A view was declared (the schema of its rows).
+    CreatedView(arrow::datatypes::SchemaRef),
     /// A query to run.
     Query(QueryPlan),
     /// A query to explain, not run.
@@ -156,7 +167,34 @@ impl Catalog {
 
     fn plan_statement(&mut self, stmt: &Statement) -> PlanResult<PlannedStatement> {
         match stmt {
+            Statement::CreateView { name, query, pos } => {
+                use query::StreamLookup;
+                if self.get(&name.value).is_some() || self.view(&name.value).is_some() {
+                    return Err(PlanError::new(
+                        format!("'{}' is already declared", name.value),
+                        *pos,
+                    )
+                    .with_hint("use a different name"));
+                }
+                let view = Arc::new(query::ViewDef {
+                    name: name.value.clone(),
+                    query: query.query.clone(),
+                    pos: query.pos,
+                });
+                // planned now so a mistake is reported where the view is declared
+                let planned = query::Planner::new(self).plan(query)?;
+                self.views.push(view);
+                Ok(PlannedStatement::CreatedView(planned.schema()))
+            }
             Statement::CreateStream(c) => {
+                use query::StreamLookup;
+                if self.view(&c.name.value).is_some() {
+                    return Err(PlanError::new(
+                        format!("'{}' is already declared as a view", c.name.value),
+                        c.pos,
+                    )
+                    .with_hint("use a different name"));
+                }
                 if let Some(existing) = self.get(&c.name.value) {
                     return Err(PlanError::new(
                         format!("stream '{}' is already declared", existing.name),

@@ -19,6 +19,15 @@ use crate::sql::syntax_error::{expect_end, expected, parser_error, strip_locatio
 pub enum Statement {
     /// `CREATE STREAM ...`
     CreateStream(Box<CreateStream>),
+    /// `CREATE VIEW name AS query`
+    CreateView {
+        /// Its name.
+        name: Ident,
+        /// Its query.
+        query: QueryStatement,
+        /// Position of `CREATE`.
+        pos: SqlPos,
+    },
     /// A bare query (results to stdout).
     Query(QueryStatement),
     /// `INSERT INTO sink SELECT ...`
@@ -203,9 +212,13 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
         }
         let inner = parse_statement(tokens)?;
         return match inner {
-            Statement::CreateStream(_) | Statement::Explain(_) | Statement::Set { .. } => Err(
-                PlanError::new("EXPLAIN works on SELECT and INSERT INTO statements", pos),
-            ),
+            Statement::CreateStream(_)
+            | Statement::CreateView { .. }
+            | Statement::Explain(_)
+            | Statement::Set { .. } => Err(PlanError::new(
+                "EXPLAIN works on SELECT and INSERT INTO statements",
+                pos,
+            )),
             other => Ok(Statement::Explain(Box::new(other))),
         };
     }
@@ -238,6 +251,42 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
         .map_err(|e| parser_error(e, &parser))?;
     expect_end(&parser)?;
     match stmt {
+        SqlStatement::CreateView(v) => {
+            if v.or_replace || v.materialized || !v.columns.is_empty() {
+                return Err(PlanError::new(
+                    "CREATE VIEW takes a name and a query: OR REPLACE, MATERIALIZED and column lists are not supported",
+                    pos,
+                )
+                .with_hint("write CREATE VIEW name AS SELECT ..."));
+            }
+            if window.is_some() || emit.is_some() {
+                return Err(PlanError::new(
+                    "a view's query cannot have a WINDOW or EMIT clause",
+                    pos,
+                )
+                .with_hint("window it with TUMBLE(...) where the view is read"));
+            }
+            let name = match v.name.0.as_slice() {
+                [ast::ObjectNamePart::Identifier(i)] => i.clone(),
+                _ => {
+                    return Err(PlanError::new(
+                        format!("'{}' is not a plain view name", v.name),
+                        pos,
+                    ));
+                }
+            };
+            let qpos = pos_of(v.query.as_ref());
+            Ok(Statement::CreateView {
+                name,
+                query: QueryStatement {
+                    query: v.query,
+                    window: None,
+                    emit: None,
+                    pos: qpos,
+                },
+                pos,
+            })
+        }
         SqlStatement::Query(query) => Ok(Statement::Query(QueryStatement {
             query,
             window,
@@ -276,7 +325,9 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
             format!("unsupported statement: {}", first_words(&other)),
             pos,
         )
-        .with_hint("Eddy runs CREATE STREAM, SELECT, INSERT INTO ... SELECT and EXPLAIN")),
+        .with_hint(
+            "Eddy runs CREATE STREAM, CREATE VIEW, SELECT, INSERT INTO ... SELECT and EXPLAIN",
+        )),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::sql::parser::{EmitKeyword, QueryStatement, pos_of};
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
-use super::aggregate::{AggregateShape, lateness};
+use super::aggregate::AggregateShape;
 use super::over::Over;
 
 /// Looks streams up by name.
@@ -25,6 +25,19 @@ pub(crate) trait StreamLookup {
     fn stream_names(&self) -> Vec<String>;
     /// The registered WebAssembly modules.
     fn udfs(&self) -> Arc<Vec<Arc<crate::udf::UdfModule>>>;
+    /// The view called `name` (case-insensitive).
+    fn view(&self, name: &str) -> Option<Arc<ViewDef>>;
+}
+
+/// `CREATE VIEW name AS query`: a named query, planned where it is read.
+#[derive(Debug, Clone)]
+pub struct ViewDef {
+    /// Its name, as declared.
+    pub name: String,
+    /// Its query.
+    pub query: Box<ast::Query>,
+    /// Where it was declared.
+    pub pos: SqlPos,
 }
 
 /// Plans query statements against a catalog. Its `impl` blocks are split by
@@ -96,14 +109,13 @@ impl<'a> Planner<'a> {
             udfs: self.catalog.udfs(),
             ..Scope::default()
         };
-        for (i, f) in rel.stream.schema.fields().iter().enumerate() {
-            let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
+        for (i, c) in rel.columns.iter().enumerate() {
             scope.push(
-                f.name().clone(),
+                c.name.clone(),
                 rel.qualifiers.clone(),
-                Expr::column(i, f.name().clone(), ty),
+                Expr::column(i, c.name.clone(), c.ty),
             );
-            if rel.stream.is_system_column(f.name()) {
+            if c.hidden {
                 scope.hide_last();
             }
         }
@@ -124,9 +136,7 @@ impl<'a> Planner<'a> {
             }
         }
 
-        let mut plan = LogicalPlan::Scan {
-            stream: rel.stream.clone(),
-        };
+        let mut plan = rel.plan.clone();
         if let Some(w) = &select.selection {
             let predicate = ExprPlanner::new(&scope, "WHERE").plan(w)?;
             if !matches!(predicate.sql_type(), SqlType::Boolean | SqlType::Null) {
@@ -183,10 +193,7 @@ impl<'a> Planner<'a> {
                 )
                 .with_hint("remove the EMIT clause"));
             }
-            let time = rel.stream.watermark.as_ref().and_then(|w| {
-                let i = rel.stream.schema.index_of(&w.column).ok()?;
-                Some((i, w.column.clone()))
-            });
+            let time = rel.time.map(|i| (i, rel.name(i).to_string()));
             return match self.row_window(select, plan, &scope, time)? {
                 Over::Windowed { plan, scope, items } => {
                     let mut rewritten = select.clone();
@@ -213,7 +220,7 @@ impl<'a> Planner<'a> {
         let agg = AggregateShape {
             window,
             emit,
-            lateness: lateness(&rel.stream),
+            lateness: rel.lateness,
         };
         self.aggregate(select, plan, &scope, &rel, agg, &group_by, select_pos)
     }

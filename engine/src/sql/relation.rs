@@ -9,21 +9,106 @@ use sqlparser::ast::{self};
 use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::exec::window::{WINDOW_SYNTAX, Window, WindowSyntax};
-use crate::plan::logical::WindowSpec;
+use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
 use crate::sql::literal::interval_ms;
 use crate::sql::parser::QueryStatement;
 use crate::sql::scope::closest;
 use crate::types::SqlType;
 
+use super::aggregate::lateness;
 use super::query::{Planner, unsupported};
 use crate::sql::parser::pos_of;
 
-/// The relation a query reads, with its window if it is a TUMBLE(...).
+/// The relation a query reads — a stream, a view, a subquery, or a window
+/// table function over a stream or view — as a plan and what a query over
+/// it sees.
 pub(super) struct Relation {
-    pub(super) stream: Arc<StreamDef>,
+    /// The rows.
+    pub(super) plan: LogicalPlan,
+    /// The columns of `plan`'s output a query may name.
+    pub(super) columns: Vec<RelColumn>,
+    /// Names that may qualify its columns (the stream's, the alias).
     pub(super) qualifiers: Vec<String>,
+    /// The event-time column of its rows (the column watermarks are for),
+    /// if it has one.
+    pub(super) time: Option<usize>,
+    /// How late rows are treated (the source stream's settings).
+    pub(super) lateness: Lateness,
     /// The window table function, if the relation is one.
     pub(super) window: Option<TableWindow>,
+    /// For messages: "stream 'bids'", "view 'b'", "the subquery".
+    pub(super) label: String,
+}
+
+/// A column of a relation.
+pub(super) struct RelColumn {
+    pub(super) name: String,
+    pub(super) ty: SqlType,
+    /// Left out of `SELECT *` (a stream's system columns).
+    pub(super) hidden: bool,
+}
+
+impl Relation {
+    /// A stream read whole.
+    pub(super) fn stream(stream: Arc<StreamDef>) -> Self {
+        let columns = stream
+            .schema
+            .fields()
+            .iter()
+            .map(|f| RelColumn {
+                name: f.name().clone(),
+                ty: SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
+                hidden: stream.is_system_column(f.name()),
+            })
+            .collect();
+        let plan = LogicalPlan::Scan {
+            stream: stream.clone(),
+        };
+        Relation {
+            time: plan.event_time(),
+            columns,
+            qualifiers: vec![stream.name.clone()],
+            lateness: lateness(&stream),
+            window: None,
+            label: format!("stream '{}'", stream.name),
+            plan,
+        }
+    }
+
+    /// The rows of a planned query (a subquery or a view).
+    pub(super) fn derived(plan: LogicalPlan, label: String, pos: SqlPos) -> PlanResult<Self> {
+        let schema = plan.schema();
+        if schema.index_of(OP_COLUMN).is_ok() {
+            return Err(PlanError::new(
+                format!("{label} gives a changelog (rows that update earlier ones), which a query cannot read yet"),
+                pos,
+            )
+            .with_hint("window its aggregate (GROUP BY window_start, window_end, ...) with EMIT FINAL, so each row is final"));
+        }
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| RelColumn {
+                name: f.name().clone(),
+                ty: SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
+                hidden: false,
+            })
+            .collect();
+        Ok(Relation {
+            time: plan.event_time(),
+            lateness: lateness(plan.source()),
+            columns,
+            qualifiers: Vec::new(),
+            window: None,
+            label,
+            plan,
+        })
+    }
+
+    /// The name of column `i`.
+    pub(super) fn name(&self, i: usize) -> &str {
+        &self.columns[i].name
+    }
 }
 
 /// A window table function in FROM (`TUMBLE(...)`, `HOP(...)`, ...).
@@ -99,32 +184,59 @@ impl Planner<'_> {
         if let Some(j) = twj.joins.first() {
             return Err(unsupported("JOIN", pos_of(&j.relation)));
         }
-        let ast::TableFactor::Table {
-            name, alias, args, ..
-        } = &twj.relation
-        else {
-            return Err(unsupported(
-                "this kind of FROM item (subqueries, UNNEST, ...)",
-                pos_of(&twj.relation),
-            ));
+        self.plan_from_item(&twj.relation)
+    }
+
+    /// Plans one FROM item: a stream or view (with an alias), a window
+    /// table function, or a subquery.
+    fn plan_from_item(&self, item: &ast::TableFactor) -> PlanResult<Relation> {
+        let (name, alias, args) = match item {
+            ast::TableFactor::Table {
+                name, alias, args, ..
+            } => (name, alias, args),
+            ast::TableFactor::Derived {
+                subquery, alias, ..
+            } => {
+                let pos = pos_of(item);
+                let plan = self.plan(&QueryStatement {
+                    query: subquery.clone(),
+                    window: None,
+                    emit: None,
+                    pos: pos_of(subquery.as_ref()),
+                })?;
+                let label = match alias {
+                    Some(a) => format!("subquery '{}'", a.name.value),
+                    None => "the subquery".to_string(),
+                };
+                let mut rel = Relation::derived(plan, label, pos)?;
+                if let Some(a) = alias {
+                    if !a.columns.is_empty() {
+                        return Err(unsupported("column aliases on a FROM item", pos));
+                    }
+                    rel.qualifiers.push(a.name.value.clone());
+                }
+                return Ok(rel);
+            }
+            other => {
+                return Err(unsupported(
+                    "this kind of FROM item (UNNEST, LATERAL, ...)",
+                    pos_of(other),
+                ));
+            }
         };
         let rpos = pos_of(name);
-        let mut qualifiers = Vec::new();
+        let mut aliases = Vec::new();
         if let Some(a) = alias {
             if !a.columns.is_empty() {
                 return Err(unsupported("column aliases on a FROM item", rpos));
             }
-            qualifiers.push(a.name.value.clone());
+            aliases.push(a.name.value.clone());
         }
         let fname = crate::sql::scope::object_name(name);
         let Some(args) = args else {
-            let stream = readable(self.lookup(&fname, rpos)?, rpos)?;
-            qualifiers.push(stream.name.clone());
-            return Ok(Relation {
-                stream,
-                qualifiers,
-                window: None,
-            });
+            let mut rel = self.named(&fname, rpos)?;
+            rel.qualifiers.extend(aliases);
+            return Ok(rel);
         };
         let Some(syntax) = WindowSyntax::function(&fname) else {
             if NOT_YET.iter().any(|n| n.eq_ignore_ascii_case(&fname)) {
@@ -164,14 +276,14 @@ impl Planner<'_> {
             .with_hint(usage));
         }
         let (s, t) = (exprs[0], exprs[1]);
-        let stream_name = ident_arg(s).ok_or_else(|| {
+        let input_name = ident_arg(s).ok_or_else(|| {
             PlanError::new(
-                format!("{what}'s first argument must be a stream name"),
+                format!("{what}'s first argument must be a stream or view name"),
                 pos_of(s),
             )
             .with_hint(usage)
         })?;
-        let stream = readable(self.lookup(&stream_name, pos_of(s))?, pos_of(s))?;
+        let mut rel = self.named(&input_name, pos_of(s))?;
         let time_name = ident_arg(t).ok_or_else(|| {
             PlanError::new(
                 format!("{what}'s second argument must be a TIMESTAMP column"),
@@ -179,37 +291,53 @@ impl Planner<'_> {
             )
             .with_hint(usage)
         })?;
-        let time_col = stream
-            .schema
-            .fields()
+        let time_col = rel
+            .columns
             .iter()
-            .position(|f| f.name().eq_ignore_ascii_case(&time_name))
+            .position(|c| c.name.eq_ignore_ascii_case(&time_name))
             .ok_or_else(|| {
                 PlanError::new(
-                    format!("unknown column '{time_name}' in stream '{}'", stream.name),
+                    format!("unknown column '{time_name}' in {}", rel.label),
                     pos_of(t),
                 )
                 .with_hint(format!(
                     "available columns: {}",
-                    field_names(&stream).join(", ")
+                    rel.columns
+                        .iter()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ))
             })?;
-        check_time_column(&stream, time_col, pos_of(t))?;
+        check_time_column(&rel, time_col, pos_of(t))?;
         let intervals = syntax
             .function_args
             .iter()
             .zip(&exprs[2..])
             .map(|(name, e)| window_size(e, &format!("{what}'s {name}")))
             .collect::<PlanResult<Vec<i64>>>()?;
-        qualifiers.push(stream.name.clone());
-        Ok(Relation {
-            stream,
-            qualifiers,
-            window: Some(TableWindow {
-                time_column: time_col,
-                window: checked_window(syntax, &intervals, rpos)?,
-            }),
-        })
+        rel.qualifiers.extend(aliases);
+        rel.window = Some(TableWindow {
+            time_column: time_col,
+            window: checked_window(syntax, &intervals, rpos)?,
+        });
+        Ok(rel)
+    }
+
+    /// The stream or view called `name`.
+    fn named(&self, name: &str, pos: SqlPos) -> PlanResult<Relation> {
+        if let Some(view) = self.catalog.view(name) {
+            let plan = self.plan(&QueryStatement {
+                query: view.query.clone(),
+                window: None,
+                emit: None,
+                pos: view.pos,
+            })?;
+            let mut rel = Relation::derived(plan, format!("view '{}'", view.name), pos)?;
+            rel.qualifiers.push(view.name.clone());
+            return Ok(rel);
+        }
+        Ok(Relation::stream(readable(self.lookup(name, pos)?, pos)?))
     }
 
     /// The stream called `name`, or an error naming the declared ones.
@@ -274,41 +402,40 @@ pub(super) fn readable(stream: Arc<StreamDef>, pos: SqlPos) -> PlanResult<Arc<St
     Ok(stream)
 }
 
-pub(super) fn field_names(s: &StreamDef) -> Vec<String> {
-    s.schema.fields().iter().map(|f| f.name().clone()).collect()
-}
-
-pub(super) fn check_time_column(stream: &StreamDef, col: usize, pos: SqlPos) -> PlanResult<()> {
-    let f = &stream.schema.fields()[col];
-    if SqlType::from_arrow(f.data_type()) != Some(SqlType::Timestamp) {
+pub(super) fn check_time_column(rel: &Relation, col: usize, pos: SqlPos) -> PlanResult<()> {
+    let name = rel.name(col);
+    if rel.columns[col].ty != SqlType::Timestamp {
         return Err(PlanError::new(
-            format!("window time column '{}' must be a TIMESTAMP", f.name()),
+            format!("window time column '{name}' must be a TIMESTAMP"),
             pos,
         ));
     }
-    match &stream.watermark {
-        Some(w) if w.column.eq_ignore_ascii_case(f.name()) => Ok(()),
-        Some(w) => Err(PlanError::new(
+    match rel.time {
+        Some(t) if t == col => Ok(()),
+        Some(t) => Err(PlanError::new(
             format!(
-                "windows must use stream '{}''s watermark column '{}', not '{}'",
-                stream.name,
-                w.column,
-                f.name()
+                "windows must use {}'s watermark column '{}', not '{name}'",
+                rel.label,
+                rel.name(t)
             ),
             pos,
         )
         .with_hint("window on the column the WATERMARK is declared for")),
-        None => Err(PlanError::new(
-            format!(
-                "stream '{}' has no watermark, so its windows would never close",
-                stream.name
-            ),
+        None if matches!(rel.plan, LogicalPlan::Scan { .. }) => Err(PlanError::new(
+            format!("{} has no watermark, so its windows would never close", rel.label),
             pos,
         )
         .with_hint(format!(
-            "declare one in CREATE STREAM: WATERMARK FOR {0} AS {0} - INTERVAL '5' SECOND",
-            f.name()
+            "declare one in CREATE STREAM: WATERMARK FOR {name} AS {name} - INTERVAL '5' SECOND"
         ))),
+        None => Err(PlanError::new(
+            format!(
+                "'{name}' of {} is not an event-time column, so its windows would never close",
+                rel.label
+            ),
+            pos,
+        )
+        .with_hint("select the stream's watermark column unchanged in the subquery or view, and window on it")),
     }
 }
 
@@ -330,7 +457,7 @@ pub(super) fn window_size(e: &ast::Expr, what: &str) -> PlanResult<i64> {
 }
 
 fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSpec>> {
-    let time = |col: usize| rel.stream.schema.field(col).name().clone();
+    let time = |col: usize| rel.name(col).to_string();
     let Some(w) = &q.window else {
         return Ok(rel.window.as_ref().map(|tw| tw.spec(time(tw.time_column))));
     };
@@ -359,21 +486,16 @@ fn window_spec(q: &QueryStatement, rel: &Relation) -> PlanResult<Option<WindowSp
         )
         .with_hint(usage));
     }
-    let wm = rel.stream.watermark.as_ref().ok_or_else(|| {
+    let c = rel.time.ok_or_else(|| {
         PlanError::new(
             format!(
-                "stream '{}' has no watermark, so WINDOW {} has no event time",
-                rel.stream.name, w.kind
+                "{} has no watermark, so WINDOW {} has no event time",
+                rel.label, w.kind
             ),
             w.pos,
         )
         .with_hint("declare one in CREATE STREAM: WATERMARK FOR ts AS ts - INTERVAL '5' SECOND")
     })?;
-    let c = rel
-        .stream
-        .schema
-        .index_of(&wm.column)
-        .map_err(|_| PlanError::new("watermark column vanished", w.pos))?;
     let mut intervals = vec![0; syntax.function_args.len()];
     for ((name, at), e) in syntax.clause_args.iter().zip(&w.args) {
         intervals[*at] = window_size(e, &format!("WINDOW {}'s {name}", w.kind))?;

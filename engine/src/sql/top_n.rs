@@ -17,7 +17,7 @@ use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, RankKind, SortKey};
 use crate::sql::parser::{QueryStatement, pos_of};
-use crate::sql::query::Planner;
+use crate::sql::query::{Planner, unsupported};
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
@@ -44,8 +44,17 @@ impl Planner<'_> {
         let ast::SetExpr::Select(select) = q.query.body.as_ref() else {
             return Ok(None);
         };
-        let is_top_n = select.qualify.is_some()
-            || matches!(select.from.as_slice(), [t] if matches!(t.relation, ast::TableFactor::Derived { .. }));
+        let ranked_subquery = match select.from.as_slice() {
+            [t] => match &t.relation {
+                ast::TableFactor::Derived { subquery, .. } => match subquery.body.as_ref() {
+                    ast::SetExpr::Select(inner) => find_ranking(inner)?.is_some(),
+                    _ => false,
+                },
+                _ => false,
+            },
+            _ => false,
+        };
+        let is_top_n = select.qualify.is_some() || ranked_subquery;
         if let (true, Some((crate::sql::parser::EmitKeyword::Changes, p))) = (is_top_n, q.emit) {
             return Err(PlanError::new(
                 "a top-N emits each window's ranking once, when the window closes: EMIT CHANGES does not apply",
@@ -57,14 +66,19 @@ impl Planner<'_> {
                 subquery, alias, ..
             } = &twj.relation
         {
-            if !twj.joins.is_empty() {
-                return Err(unsupported_subquery(pos_of(&twj.relation)));
-            }
+            // any other subquery is a relation like a stream (relation.rs)
             let ast::SetExpr::Select(inner) = subquery.body.as_ref() else {
-                return Err(unsupported_subquery(pos_of(&twj.relation)));
+                return Ok(None);
             };
-            let ranking =
-                find_ranking(inner)?.ok_or_else(|| unsupported_subquery(pos_of(&twj.relation)))?;
+            let Some(ranking) = find_ranking(inner)? else {
+                return Ok(None);
+            };
+            if !twj.joins.is_empty() {
+                return Err(unsupported(
+                    "a join with a top-N subquery",
+                    pos_of(&twj.relation),
+                ));
+            }
             let (limit, rest) = rank_limit(select.selection.as_ref(), &ranking, q.pos)?;
             let inner_q = QueryStatement {
                 query: subquery.clone(),
@@ -126,14 +140,6 @@ impl GroupByEmpty for ast::Select {
     fn group_by_is_empty(&self) -> bool {
         matches!(&self.group_by, ast::GroupByExpr::Expressions(e, _) if e.is_empty())
     }
-}
-
-fn unsupported_subquery(pos: SqlPos) -> PlanError {
-    PlanError::new(
-        "a subquery in FROM is supported only as a top-N",
-        pos,
-    )
-    .with_hint("SELECT ... FROM (SELECT ..., ROW_NUMBER() OVER (PARTITION BY window_start ORDER BY x DESC) AS rn FROM ...) WHERE rn <= N")
 }
 
 /// The one ranking function of a SELECT list, if any.
