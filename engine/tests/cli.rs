@@ -539,3 +539,39 @@ fn a_changed_query_restores_only_when_its_state_fits() {
     let csv = std::fs::read_to_string(dir.path().join("out.csv")).expect("sink file");
     assert!(csv.contains("a,2026-01-01T00:00:00Z,4"), "{csv}");
 }
+
+/// UNION ALL of two generated streams runs as a user writes it; with
+/// --checkpoint-dir it is refused with the reason, not run without them.
+#[test]
+fn union_all_runs_and_says_what_it_cannot_do_yet() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("q.sql"),
+        "CREATE STREAM bid WITH (connector = 'nexmark', stream = 'bid', events = '5000');
+         CREATE STREAM auction WITH (connector = 'nexmark', stream = 'auction', events = '5000');
+         SELECT kind, COUNT(*) AS n FROM (
+           SELECT 'bid' AS kind, date_time FROM bid
+           UNION ALL SELECT 'auction', date_time FROM auction
+         ) GROUP BY kind EMIT FINAL;",
+    )
+    .expect("write query");
+    let out = eddy(&["run", "q.sql", "--partitions", "2"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut rows: Vec<String> = text(&out.stdout).lines().map(String::from).collect();
+    rows.sort();
+    // 5000 events in the mix 1 : 3 : 46
+    assert_eq!(
+        rows,
+        [
+            r#"{"kind":"auction","n":300}"#,
+            r#"{"kind":"bid","n":4600}"#
+        ]
+    );
+    let out = eddy(&["run", "q.sql", "--checkpoint-dir", "chk"], dir.path());
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("reads several streams (UNION ALL) cannot take checkpoints"),
+        "{stderr}"
+    );
+}

@@ -122,9 +122,30 @@ pub fn run_script(sql: &str) -> String {
                 "-- partitions=4 differs from partitions=1:\n{four}-- end of partitions=4"
             );
         }
-        out.push_str(&one);
+        if plan.branches.is_empty() {
+            out.push_str(&one);
+        } else {
+            // rows of several streams come in the order the streams are read
+            out.push_str("-- rows sorted: several streams interleave\n");
+            out.push_str(&sort_rows(&one));
+        }
     }
     out
+}
+
+/// The header line, the row lines sorted, then the `--` lines.
+fn sort_rows(text: &str) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    let tail = lines
+        .iter()
+        .rev()
+        .take_while(|l| l.starts_with("--"))
+        .count();
+    let end = lines.len() - tail;
+    if end > 1 {
+        lines[1..end].sort_unstable();
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 /// Runs one query and renders its rows, dead letters and stats.

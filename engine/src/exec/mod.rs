@@ -15,5 +15,6 @@ pub mod rescale;
 pub(crate) mod row_window;
 pub(crate) mod stateless;
 pub(crate) mod top_n;
+pub(crate) mod union;
 pub(crate) mod watermark;
 pub(crate) mod window;

@@ -138,6 +138,37 @@ pub trait Operator: Send {
     /// An evaluation failure; the query stops with it.
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()>;
 
+    /// Handles a batch that came in on input `port` of an operator with
+    /// several inputs (a join, UNION ALL); the default treats every input
+    /// as one.
+    ///
+    /// # Errors
+    /// As [`Operator::process_batch`].
+    fn process_input(
+        &mut self,
+        port: usize,
+        batch: RecordBatch,
+        out: &mut Collector,
+    ) -> ExecResult<()> {
+        let _ = port;
+        self.process_batch(batch, out)
+    }
+
+    /// Handles input `port`'s watermark (each input's is the minimum over
+    /// its own senders); the default treats every input as one.
+    ///
+    /// # Errors
+    /// As [`Operator::handle_watermark`].
+    fn handle_input_watermark(
+        &mut self,
+        port: usize,
+        watermark: i64,
+        out: &mut Collector,
+    ) -> ExecResult<()> {
+        let _ = port;
+        self.handle_watermark(watermark, out)
+    }
+
     /// Handles a watermark; the default forwards it.
     ///
     /// # Errors

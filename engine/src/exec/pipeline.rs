@@ -93,6 +93,34 @@ impl Pipeline {
         self.run_from(0, vec![message])
     }
 
+    /// Pushes one message that came in on input `port` of the first
+    /// operator (one with several inputs: a join, UNION ALL).
+    ///
+    /// # Errors
+    /// The first operator failure.
+    pub fn push_from(&mut self, port: usize, message: Message) -> ExecResult<Vec<Message>> {
+        let (Some(op), Some(counters)) = (self.ops.first_mut(), self.counters.first()) else {
+            return Ok(vec![message]);
+        };
+        let mut next = Collector::default();
+        match message {
+            Message::Batch(b) => {
+                QueryMetrics::add(&counters.rows_in, b.num_rows() as u64);
+                op.process_input(port, b, &mut next)?;
+            }
+            Message::Watermark(w) => op.handle_input_watermark(port, w, &mut next)?,
+            other => return self.run_from(0, vec![other]),
+        }
+        let out = next.take();
+        if self.ops.len() == 1 {
+            return Ok(out
+                .into_iter()
+                .filter(|m| !matches!(m, Message::Batch(b) if b.num_rows() == 0))
+                .collect());
+        }
+        self.run_from(1, out)
+    }
+
     /// The input ended: closes operators in order, each one's final output
     /// flowing through the rest. Returns the messages that come out
     /// (without the `End` marker).

@@ -157,7 +157,8 @@ impl Restored {
         pipeline: &mut Pipeline,
     ) -> ExecResult<()> {
         let old = Topology::build(plan, self.manifest.partitions);
-        let nodes = plan.nodes.len() + 1;
+        let nodes =
+            plan.nodes.len() + plan.branches.iter().map(|b| b.nodes.len()).sum::<usize>() + 1;
         let mut states = Vec::new();
         for (i, (node, rescalable)) in pipeline.node_ids().into_iter().enumerate() {
             let before = old

@@ -156,25 +156,45 @@ struct SenderState {
 }
 
 /// The receiving end of a stage instance: every sender's messages, aligned.
+///
+/// A stage whose first operator takes several inputs (a join, UNION ALL)
+/// has one *port* per input edge: messages come out tagged with their
+/// port, and each port's watermark is the minimum over its own senders
+/// (a port whose senders all ended is at the end of time); barriers and
+/// the end are aligned over every sender.
 pub(crate) struct Inputs {
     rx: Receiver<Envelope>,
     senders: Vec<SenderState>,
-    /// The watermark passed on: the minimum over senders still running.
-    watermark: i64,
+    /// The port of each sender.
+    ports: Vec<usize>,
+    /// The watermark passed on per port: the minimum over its senders
+    /// still running.
+    watermarks: Vec<i64>,
     /// A barrier some senders have sent and others not yet.
     pending: Option<CheckpointBarrier>,
     /// Messages from senders at the pending barrier, in arrival order.
     parked: VecDeque<(usize, Message)>,
     /// Parked messages released by the last barrier, to handle before new ones.
     replay: VecDeque<(usize, Message)>,
-    /// Aligned messages ready to hand out.
-    ready: VecDeque<Message>,
+    /// Aligned messages ready to hand out, with their port.
+    ready: VecDeque<(usize, Message)>,
     ended: bool,
 }
 
 impl Inputs {
-    /// Receives from `senders` senders on `rx`.
+    /// Receives from `senders` senders on `rx`, all on port 0.
+    #[cfg(test)]
     pub fn new(rx: Receiver<Envelope>, senders: usize) -> Self {
+        Self::with_ports(rx, vec![0; senders.max(1)])
+    }
+
+    /// Receives on `rx` from senders `0..ports.len()`, sender `i` on port
+    /// `ports[i]`.
+    pub fn with_ports(rx: Receiver<Envelope>, mut ports: Vec<usize>) -> Self {
+        if ports.is_empty() {
+            ports.push(0);
+        }
+        let n = ports.iter().max().map_or(1, |m| m + 1);
         Self {
             rx,
             senders: vec![
@@ -183,9 +203,10 @@ impl Inputs {
                     ended: false,
                     at_barrier: false,
                 };
-                senders.max(1)
+                ports.len()
             ],
-            watermark: i64::MIN,
+            ports,
+            watermarks: vec![i64::MIN; n],
             pending: None,
             parked: VecDeque::new(),
             replay: VecDeque::new(),
@@ -207,7 +228,7 @@ impl Inputs {
     #[cfg(test)]
     pub fn next(&mut self) -> ExecResult<Option<Message>> {
         // without a time limit the wait never times out
-        Ok(self.receive(None)?.unwrap_or(None))
+        Ok(self.receive(None)?.unwrap_or(None).map(|(_, m)| m))
     }
 
     /// [`Inputs::next`], waiting at most `wait`: `Ok(Err(()))` when nothing
@@ -215,11 +236,17 @@ impl Inputs {
     ///
     /// # Errors
     /// Taking a hash edge's rows out of their batch failed.
-    pub fn next_within(&mut self, wait: Duration) -> ExecResult<Result<Option<Message>, ()>> {
+    pub fn next_within(
+        &mut self,
+        wait: Duration,
+    ) -> ExecResult<Result<Option<(usize, Message)>, ()>> {
         self.receive(Some(wait))
     }
 
-    fn receive(&mut self, wait: Option<Duration>) -> ExecResult<Result<Option<Message>, ()>> {
+    fn receive(
+        &mut self,
+        wait: Option<Duration>,
+    ) -> ExecResult<Result<Option<(usize, Message)>, ()>> {
         loop {
             if let Some(m) = self.ready.pop_front() {
                 return Ok(Ok(Some(m)));
@@ -257,7 +284,7 @@ impl Inputs {
         match message {
             Message::Watermark(w) => {
                 self.senders[from].watermark = state.watermark.max(w);
-                self.advance_watermark();
+                self.advance_watermark(self.ports[from]);
             }
             Message::Barrier(b) => {
                 self.senders[from].at_barrier = true;
@@ -269,32 +296,40 @@ impl Inputs {
             }
             Message::End => {
                 self.senders[from].ended = true;
-                self.advance_watermark();
+                self.advance_watermark(self.ports[from]);
                 self.release_barrier();
                 if self.senders.iter().all(|s| s.ended) {
-                    self.ready.push_back(Message::End);
+                    self.ready.push_back((0, Message::End));
                     self.ended = true;
                 }
             }
             m @ (Message::Batch(_) | Message::DeadLetter(_) | Message::Malformed(_)) => {
-                self.ready.push_back(m)
+                self.ready.push_back((self.ports[from], m))
             }
         }
     }
 
-    /// Passes on a new minimum watermark over the senders still running.
-    fn advance_watermark(&mut self) {
-        let min = self
+    /// Passes on a new minimum watermark of `port` over its senders still
+    /// running; with several ports, one whose senders all ended is at the
+    /// end of time (the other inputs go on).
+    fn advance_watermark(&mut self, port: usize) {
+        let mut running = self
             .senders
             .iter()
-            .filter(|s| !s.ended)
-            .map(|s| s.watermark)
-            .min();
+            .zip(&self.ports)
+            .filter(|(s, p)| **p == port && !s.ended)
+            .map(|(s, _)| s.watermark)
+            .peekable();
+        let min = match running.peek() {
+            Some(_) => running.min(),
+            None if self.watermarks.len() > 1 => Some(i64::MAX),
+            None => None,
+        };
         if let Some(min) = min
-            && min > self.watermark
+            && min > self.watermarks[port]
         {
-            self.watermark = min;
-            self.ready.push_back(Message::Watermark(min));
+            self.watermarks[port] = min;
+            self.ready.push_back((port, Message::Watermark(min)));
         }
     }
 
@@ -304,7 +339,7 @@ impl Inputs {
             return;
         }
         if let Some(b) = self.pending.take() {
-            self.ready.push_back(Message::Barrier(b));
+            self.ready.push_back((0, Message::Barrier(b)));
         }
         for s in &mut self.senders {
             s.at_barrier = false;
@@ -398,6 +433,31 @@ mod tests {
             ),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn each_port_has_its_own_watermark() {
+        let (tx, rx) = unbounded();
+        // senders 0 and 1 on port 0, sender 2 on port 1
+        let mut inputs = Inputs::with_ports(rx, vec![0, 0, 1]);
+        tx.send(Envelope::new(0, Message::Watermark(10))).unwrap();
+        tx.send(Envelope::new(2, Message::Watermark(3))).unwrap();
+        tx.send(Envelope::new(1, Message::Watermark(7))).unwrap();
+        tx.send(Envelope::new(2, Message::End)).unwrap();
+        tx.send(Envelope::new(2 - 2, line("x"))).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            match inputs.receive(None).unwrap() {
+                Ok(Some((port, Message::Watermark(w)))) => got.push(format!("{port}:w{w}")),
+                Ok(Some((port, Message::Malformed(l)))) => got.push(format!("{port}:{}", l[0])),
+                other => panic!("{other:?}"),
+            }
+        }
+        // port 1 ended: it is at the end of time, port 0 goes on
+        assert_eq!(
+            got,
+            ["1:w3", "0:w7", format!("1:w{}", i64::MAX).as_str(), "0:x"]
+        );
     }
 
     #[test]

@@ -70,24 +70,34 @@ impl<'a> Wiring<'a> {
             return Err(ExecError::Internal(format!("stage {s} has no output")));
         };
         let targets = &self.senders[t];
-        Ok(match &self.topology.stages[t].inputs[edge].partitioning {
-            Partitioning::Forward => Output::new(0, vec![targets[instance].clone()], None),
-            Partitioning::Merge => Output::new(instance, vec![targets[0].clone()], None),
+        let stages = &self.topology.stages;
+        // senders of the target's earlier input edges come first
+        let base: usize = stages[t].inputs[..edge]
+            .iter()
+            .map(|e| e.senders(stages))
+            .sum();
+        Ok(match &stages[t].inputs[edge].partitioning {
+            Partitioning::Forward => Output::new(base, vec![targets[instance].clone()], None),
+            Partitioning::Merge => Output::new(base + instance, vec![targets[0].clone()], None),
             Partitioning::Hash(keys) => Output::new(
-                instance,
+                base + instance,
                 targets.clone(),
                 Some(Router::new(keys, targets.len())?),
             ),
         })
     }
 
-    /// The aligned input of instance `instance` of stage `s`.
+    /// The aligned input of instance `instance` of stage `s`: one port per
+    /// input edge.
     fn inputs(&self, s: usize, instance: usize) -> Inputs {
-        let stage = &self.topology.stages[s];
-        Inputs::new(
-            self.receivers[s][instance].clone(),
-            stage.senders(&self.topology.stages),
-        )
+        let stages = &self.topology.stages;
+        let ports = stages[s]
+            .inputs
+            .iter()
+            .enumerate()
+            .flat_map(|(port, e)| std::iter::repeat_n(port, e.senders(stages)))
+            .collect();
+        Inputs::with_ports(self.receivers[s][instance].clone(), ports)
     }
 }
 
@@ -140,6 +150,32 @@ pub(crate) fn launch(
         Some(s) => s,
         None => connectors::open_source(&plan.source, &ctx)?,
     };
+    // the branches' sources (UNION ALL), in branch order
+    let mut branch_sources = plan
+        .branches
+        .iter()
+        .map(|b| {
+            let ctx = SourceContext {
+                projection: Some(b.source_columns.clone()),
+                ..ctx.clone()
+            };
+            connectors::open_source(&b.source, &ctx).map(Some)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if !plan.branches.is_empty()
+        && (options.checkpoint.is_some()
+            || source.checkpoint_interval().is_some()
+            || branch_sources
+                .iter()
+                .flatten()
+                .any(|s| s.checkpoint_interval().is_some()))
+    {
+        return Err(ExecError::Worker(
+            "eddy".into(),
+            "a query that reads several streams (UNION ALL) cannot take checkpoints or commit Kafka offsets yet: run it without --checkpoint-dir, over sources with nothing to commit (files, the generator); its Kafka rows are read again from the group's committed offsets".into(),
+        )
+        .into());
+    }
     let mut sink = match sink {
         Some(s) => s,
         None => open_plan_sink(&plan)?,
@@ -226,8 +262,12 @@ pub(crate) fn launch(
             let checkpoint = durable.as_ref().map(|(c, _)| c.clone());
             let body: Body = match stage.role {
                 StageRole::Source => {
-                    let source = source.take().ok_or_else(|| {
-                        ExecError::Internal("a plan of today has one source".into())
+                    let source = match stage.chain {
+                        0 => source.take(),
+                        b => branch_sources.get_mut(b - 1).and_then(Option::take),
+                    }
+                    .ok_or_else(|| {
+                        ExecError::Internal(format!("chain {} has no source", stage.chain))
                     })?;
                     let out = wiring.output(s, instance)?.with_metrics(metrics.clone());
                     let durable = durable.as_ref().map(|(c, completed)| Durable {
@@ -436,7 +476,11 @@ fn panicked(thread: String, payload: &(dyn std::any::Any + Send)) -> ExecError {
 /// # Errors
 /// The sink cannot be opened (bad options, a file that cannot be created).
 pub fn open_plan_sink(plan: &PhysicalPlan) -> Result<Box<dyn Sink>, crate::ConnectorError> {
-    open_plan_sink_after(plan, connectors::is_bounded(&plan.source)?)
+    let mut bounded = true;
+    for s in plan.sources() {
+        bounded &= connectors::is_bounded(s)?;
+    }
+    open_plan_sink_after(plan, bounded)
 }
 
 /// Opens the sink a plan writes to, its input bounded or not (a plan whose

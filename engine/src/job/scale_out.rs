@@ -87,6 +87,22 @@ impl Stages {
     /// # Errors
     /// A plan without an exchange (no keyed operator: nothing to spread by key).
     pub fn split(plan: &PhysicalPlan, topic: &RepartitionTopic) -> Result<Self, PlanError> {
+        if !plan.branches.is_empty() {
+            return Err(PlanError::unplaced(
+                "the query reads several streams (UNION ALL); spreading it over processes is not supported yet: run it in one process",
+            ));
+        }
+        if plan
+            .nodes
+            .iter()
+            .filter(|n| matches!(n, PhysicalNode::Exchange(_)))
+            .count()
+            > 1
+        {
+            return Err(PlanError::unplaced(
+                "the query's rows change workers more than once (stacked aggregates); spreading it over processes is not supported yet: run it in one process",
+            ));
+        }
         let at = plan.exchange().ok_or_else(|| {
             PlanError::unplaced(
                 "the query has no GROUP BY or PARTITION BY key to spread over processes; run it in one process",
@@ -137,6 +153,7 @@ impl Stages {
             sink: SinkTarget::Stream(Arc::new(repartition(middle.clone()))),
             output_schema: middle.clone(),
             source_columns: plan.source_columns.clone(),
+            branches: Vec::new(),
         };
         // stage 2's rows are stage 1's output; its dead letters name the source
         let mut source = repartition(middle.clone());
@@ -147,6 +164,7 @@ impl Stages {
             sink: plan.sink.clone(),
             output_schema: plan.output_schema.clone(),
             source_columns: (0..middle.fields().len()).collect(),
+            branches: Vec::new(),
         };
         Ok(Self {
             first,

@@ -74,7 +74,7 @@ pub(crate) fn run(
     checkpoint: Option<(&Checkpointing, &str)>,
 ) -> ExecResult<bool> {
     loop {
-        let message = match inputs.next_within(TICK)? {
+        let (port, message) = match inputs.next_within(TICK)? {
             Ok(Some(m)) => m,
             Ok(None) => return Ok(false),
             Err(()) => {
@@ -95,7 +95,7 @@ pub(crate) fn run(
             }
         }
         let ended = matches!(message, Message::End);
-        for mut m in pipeline.push(message)? {
+        for mut m in pipeline.push_from(port, message)? {
             if let Message::Barrier(b) = &mut m {
                 // the operators' state now reflects everything before the barrier
                 b.hold(pipeline.retained_event_time());

@@ -14,57 +14,110 @@ use crate::types::format_interval_ms;
 /// A node's EXPLAIN parameters: (name, value), in display order.
 pub(crate) type Params = Vec<(String, String)>;
 
+/// One rendered node: its kind, parameters and the ids of its inputs.
+struct Rendered {
+    kind: String,
+    params: Params,
+    inputs: Vec<usize>,
+}
+
 impl PhysicalPlan {
-    /// EXPLAIN as indented text, sink first, one node per line.
+    /// EXPLAIN as indented text, sink first, one node per line; a node
+    /// with several inputs (UNION ALL) lists each input's nodes below it.
     pub fn explain_text(&self) -> String {
+        let rendered = self.rendered();
         let mut out = String::new();
-        for (depth, (name, params)) in self.rendered().into_iter().rev().enumerate() {
-            let _ = write!(out, "{}{name}", "  ".repeat(depth));
-            if !params.is_empty() {
-                let p: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut todo = vec![(rendered.len() - 1, 0usize)];
+        while let Some((id, depth)) = todo.pop() {
+            let node = &rendered[id];
+            let _ = write!(out, "{}{}", "  ".repeat(depth), node.kind);
+            if !node.params.is_empty() {
+                let p: Vec<String> = node
+                    .params
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 let _ = write!(out, ": {}", p.join(", "));
             }
             out.push('\n');
+            todo.extend(node.inputs.iter().rev().map(|&i| (i, depth + 1)));
         }
         out
     }
 
     /// EXPLAIN as a JSON graph: `{"nodes": [{id, kind, params}], "edges": [{from, to}]}`,
-    /// nodes in data-flow order (source first).
+    /// nodes in data-flow order (sources first).
     pub fn explain_json(&self) -> serde_json::Value {
         let rendered = self.rendered();
         let nodes: Vec<_> = rendered
             .iter()
             .enumerate()
-            .map(|(id, (kind, params))| {
-                let p: serde_json::Map<String, serde_json::Value> =
-                    params.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-                json!({ "id": id, "kind": kind, "params": p })
+            .map(|(id, r)| {
+                let p: serde_json::Map<String, serde_json::Value> = r
+                    .params
+                    .iter()
+                    .map(|(k, v)| (k.clone(), json!(v)))
+                    .collect();
+                json!({ "id": id, "kind": r.kind, "params": p })
             })
             .collect();
-        let edges: Vec<_> = (1..rendered.len())
-            .map(|i| json!({ "from": i - 1, "to": i }))
+        let edges: Vec<_> = rendered
+            .iter()
+            .enumerate()
+            .flat_map(|(to, r)| {
+                r.inputs
+                    .iter()
+                    .map(move |&from| json!({ "from": from, "to": to }))
+            })
             .collect();
         json!({ "nodes": nodes, "edges": edges })
     }
 
-    /// (kind, params) per node in data-flow order, source and sink included.
-    fn rendered(&self) -> Vec<(String, Vec<(String, String)>)> {
+    /// Every node in data-flow order, sources and sink included: each
+    /// branch's chain before the node that reads it.
+    fn rendered(&self) -> Vec<Rendered> {
         let mut out = Vec::new();
-        let mut src = vec![("name".to_string(), self.source.name.clone())];
-        src.extend(
-            self.source
-                .options
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        // e.g. a Kafka consumer's tier and group when left to their defaults
-        src.extend(self.source.explain_params());
-        out.push(("Source".to_string(), src));
-        for n in &self.nodes {
-            let (name, params) = n.kind().explain();
-            out.push((name.to_string(), params));
+        let mut ends: Vec<Option<usize>> = vec![None; self.branches.len()];
+        let chain = |out: &mut Vec<Rendered>,
+                     ends: &[Option<usize>],
+                     source: &crate::catalog::StreamDef,
+                     nodes: &[crate::plan::physical::PhysicalNode]| {
+            let mut src = vec![("name".to_string(), source.name.clone())];
+            src.extend(
+                source
+                    .options
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string())),
+            );
+            // e.g. a Kafka consumer's tier and group when left to their defaults
+            src.extend(source.explain_params());
+            out.push(Rendered {
+                kind: "Source".into(),
+                params: src,
+                inputs: Vec::new(),
+            });
+            for n in nodes {
+                let (name, params) = n.kind().explain();
+                let mut inputs = vec![out.len() - 1];
+                if let crate::plan::physical::PhysicalNode::Union(u) = n {
+                    inputs.extend(
+                        u.inputs
+                            .iter()
+                            .filter_map(|&b| ends.get(b).copied().flatten()),
+                    );
+                }
+                out.push(Rendered {
+                    kind: name.to_string(),
+                    params,
+                    inputs,
+                });
+            }
+            out.len() - 1
+        };
+        for (b, branch) in self.branches.iter().enumerate() {
+            ends[b] = Some(chain(&mut out, &ends, &branch.source, &branch.nodes));
         }
+        let last = chain(&mut out, &ends, &self.source, &self.nodes);
         let sink = match &self.sink {
             SinkTarget::Stdout => {
                 let mut p = crate::connectors::stdout::console_explain_params();
@@ -85,7 +138,11 @@ impl PhysicalPlan {
                 p
             }
         };
-        out.push(("Sink".to_string(), sink));
+        out.push(Rendered {
+            kind: "Sink".into(),
+            params: sink,
+            inputs: vec![last],
+        });
         out
     }
 }

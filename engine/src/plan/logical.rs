@@ -147,6 +147,12 @@ pub enum LogicalPlan {
         /// watermark minus the lateness passes them).
         lateness: Lateness,
     },
+    /// `UNION ALL`: the rows of every input (of one column layout; the
+    /// first one's names).
+    Union {
+        /// The inputs, each with its own source.
+        inputs: Vec<LogicalPlan>,
+    },
     /// Top-N per window: ranks the rows of each (window, partition) by
     /// `order` and keeps those ranked `<= limit`, when the window closes.
     /// Output: the input columns, then the rank (BIGINT).
@@ -243,6 +249,7 @@ impl LogicalPlan {
                 );
                 Arc::new(Schema::new(fields))
             }
+            LogicalPlan::Union { inputs } => inputs[0].schema(),
             LogicalPlan::TopN {
                 input, rank_name, ..
             } => {
@@ -274,10 +281,17 @@ impl LogicalPlan {
             }
             // an aggregate's or a top-N's rows come out when windows close
             LogicalPlan::Aggregate { .. } | LogicalPlan::TopN { .. } => None,
+            LogicalPlan::Union { inputs } => {
+                let first = inputs[0].event_time()?;
+                inputs
+                    .iter()
+                    .all(|i| i.event_time() == Some(first))
+                    .then_some(first)
+            }
         }
     }
 
-    /// The stream the plan reads.
+    /// The stream the plan reads (the first input's, for several).
     pub fn source(&self) -> &Arc<StreamDef> {
         match self {
             LogicalPlan::Scan { stream } => stream,
@@ -286,6 +300,7 @@ impl LogicalPlan {
             | LogicalPlan::Aggregate { input, .. }
             | LogicalPlan::RowWindow { input, .. }
             | LogicalPlan::TopN { input, .. } => input.source(),
+            LogicalPlan::Union { inputs } => inputs[0].source(),
         }
     }
 }

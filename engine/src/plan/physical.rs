@@ -19,6 +19,7 @@ use crate::exec::operator::Operator;
 use crate::exec::row_window::RowWindowNode;
 use crate::exec::stateless::{FilterNode, ProjectNode};
 use crate::exec::top_n::TopNNode;
+use crate::exec::union::UnionNode;
 use crate::exec::watermark::WatermarkNode;
 use crate::exec::window::WindowAggregateNode;
 use crate::plan::explain::Params;
@@ -92,6 +93,8 @@ physical_nodes! {
     WindowAggregate(WindowAggregateNode),
     /// Aggregation without a window (`exec/aggregate.rs`).
     GlobalAggregate(GlobalAggregateNode),
+    /// The rows of several inputs (`exec/union.rs`).
+    Union(UnionNode),
 }
 
 /// A query as a pipeline: source → operators → sink.
@@ -109,6 +112,41 @@ pub struct PhysicalPlan {
     /// The columns of the source stream the query reads, ascending: a
     /// source need not decode the others (projection pushdown).
     pub source_columns: Vec<usize>,
+    /// The other inputs of nodes with several (UNION ALL), each a chain
+    /// from its own source; such a node names them by index.
+    #[serde(default)]
+    pub branches: Vec<Branch>,
+}
+
+/// A chain of nodes from a source of its own, feeding a node with several
+/// inputs.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Branch {
+    /// The stream read.
+    pub source: Arc<StreamDef>,
+    /// The columns of it read (as [`PhysicalPlan::source_columns`]).
+    pub source_columns: Vec<usize>,
+    /// Its nodes, in data-flow order.
+    pub nodes: Vec<PhysicalNode>,
+}
+
+impl Branch {
+    /// The schema after each node, in order.
+    pub fn node_schemas(&self) -> Vec<SchemaRef> {
+        chain_schemas(&self.source.schema, &self.nodes)
+    }
+}
+
+/// The schema after each of `nodes`, read from `input`.
+fn chain_schemas(input: &SchemaRef, nodes: &[PhysicalNode]) -> Vec<SchemaRef> {
+    let mut schema = input.clone();
+    nodes
+        .iter()
+        .map(|n| {
+            schema = n.kind().output_schema(&schema);
+            schema.clone()
+        })
+        .collect()
 }
 
 impl PhysicalPlan {
@@ -123,26 +161,26 @@ impl PhysicalPlan {
     /// Lowers a logical plan to a pipeline.
     pub fn from_logical(q: &QueryPlan) -> Self {
         let mut nodes = Vec::new();
-        let source = lower(&q.root, &mut nodes);
+        let mut branches = Vec::new();
+        let source = lower(&q.root, &mut nodes, &mut branches);
         PhysicalPlan {
             source,
             nodes,
             sink: q.sink.clone(),
             output_schema: q.root.schema(),
             source_columns: crate::plan::projection::source_columns(&q.root),
+            branches,
         }
     }
 
     /// The schema after each node, in order (the last is the output's).
     pub fn node_schemas(&self) -> Vec<SchemaRef> {
-        let mut schema = self.source.schema.clone();
-        self.nodes
-            .iter()
-            .map(|n| {
-                schema = n.kind().output_schema(&schema);
-                schema.clone()
-            })
-            .collect()
+        chain_schemas(&self.source.schema, &self.nodes)
+    }
+
+    /// Every stream the plan reads: its own source, then each branch's.
+    pub fn sources(&self) -> impl Iterator<Item = &Arc<StreamDef>> {
+        std::iter::once(&self.source).chain(self.branches.iter().map(|b| &b.source))
     }
 }
 
@@ -152,14 +190,18 @@ fn gather(out: &mut Vec<PhysicalNode>) {
     let spread = out
         .iter()
         .rev()
-        .take_while(|n| !matches!(n, PhysicalNode::Gather(_)))
+        .take_while(|n| !matches!(n, PhysicalNode::Gather(_) | PhysicalNode::Union(_)))
         .any(|n| matches!(n, PhysicalNode::Exchange(_)));
     if spread {
         out.push(PhysicalNode::Gather(GatherNode));
     }
 }
 
-fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
+fn lower(
+    plan: &LogicalPlan,
+    out: &mut Vec<PhysicalNode>,
+    branches: &mut Vec<Branch>,
+) -> Arc<StreamDef> {
     match plan {
         LogicalPlan::Scan { stream } => {
             if let Some((w, column)) = stream
@@ -178,14 +220,14 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             stream.clone()
         }
         LogicalPlan::Filter { input, predicate } => {
-            let s = lower(input, out);
+            let s = lower(input, out, branches);
             out.push(PhysicalNode::Filter(FilterNode {
                 predicate: predicate.clone(),
             }));
             s
         }
         LogicalPlan::Project { input, exprs } => {
-            let s = lower(input, out);
+            let s = lower(input, out, branches);
             out.push(PhysicalNode::Project(ProjectNode {
                 exprs: exprs.clone(),
             }));
@@ -200,7 +242,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             calls,
             lateness,
         } => {
-            let s = lower(input, out);
+            let s = lower(input, out, branches);
             if partition.is_empty() {
                 gather(out);
             } else {
@@ -230,7 +272,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             ..
         } => {
             let schema = input.schema();
-            let s = lower(input, out);
+            let s = lower(input, out, branches);
             // the planner's hidden columns read better as the expressions they hold
             let name = |i: usize| match input.as_ref() {
                 LogicalPlan::Project { exprs, .. } if i < exprs.len() => exprs[i].0.to_string(),
@@ -249,6 +291,24 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             }));
             s
         }
+        LogicalPlan::Union { inputs } => {
+            let s = lower(&inputs[0], out, branches);
+            let mut others = Vec::new();
+            for input in &inputs[1..] {
+                let mut nodes = Vec::new();
+                let source = lower(input, &mut nodes, branches);
+                others.push(branches.len());
+                branches.push(Branch {
+                    source,
+                    source_columns: crate::plan::projection::source_columns(input),
+                    nodes,
+                });
+            }
+            // the union runs once, over every input's rows: its stage
+            // gathers them
+            out.push(PhysicalNode::Union(UnionNode { inputs: others }));
+            s
+        }
         LogicalPlan::Aggregate {
             input,
             window,
@@ -257,7 +317,7 @@ fn lower(plan: &LogicalPlan, out: &mut Vec<PhysicalNode>) -> Arc<StreamDef> {
             emit,
             lateness,
         } => {
-            let s = lower(input, out);
+            let s = lower(input, out, branches);
             // state is per key: partition workers can share the work by key;
             // without keys every row goes to one
             if keys.is_empty() {

@@ -89,6 +89,8 @@ fn needed(plan: &LogicalPlan, mut out: BTreeSet<usize>) -> BTreeSet<usize> {
             }
             needed(input, from)
         }
+        // the first input reads the plan's own source
+        LogicalPlan::Union { inputs } => needed(&inputs[0], out),
         LogicalPlan::TopN {
             input,
             window_end,

@@ -17,6 +17,7 @@ pub(crate) mod scope;
 pub(crate) mod syntax_error;
 pub(crate) mod top_n;
 pub(crate) mod typing;
+pub(crate) mod union;
 
 use std::sync::Arc;
 

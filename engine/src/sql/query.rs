@@ -86,6 +86,12 @@ impl<'a> Planner<'a> {
         }
         let select = match query.body.as_ref() {
             ast::SetExpr::Select(s) => s,
+            ast::SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => return self.set_operation(q, (left, *op, *set_quantifier, right)),
             ast::SetExpr::Query(_) => return Err(unsupported("a parenthesised subquery", q.pos)),
             other => {
                 return Err(PlanError::new(

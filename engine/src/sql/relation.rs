@@ -276,14 +276,27 @@ impl Planner<'_> {
             .with_hint(usage));
         }
         let (s, t) = (exprs[0], exprs[1]);
-        let input_name = ident_arg(s).ok_or_else(|| {
-            PlanError::new(
-                format!("{what}'s first argument must be a stream or view name"),
-                pos_of(s),
-            )
-            .with_hint(usage)
-        })?;
-        let mut rel = self.named(&input_name, pos_of(s))?;
+        let mut rel = match s {
+            ast::Expr::Subquery(query) => {
+                let plan = self.plan(&QueryStatement {
+                    query: query.clone(),
+                    window: None,
+                    emit: None,
+                    pos: pos_of(query.as_ref()),
+                })?;
+                Relation::derived(plan, "the subquery".into(), rpos)?
+            }
+            _ => {
+                let input_name = ident_arg(s).ok_or_else(|| {
+                    PlanError::new(
+                        format!("{what}'s first argument must be a stream, a view or a (subquery)"),
+                        rpos,
+                    )
+                    .with_hint(usage)
+                })?;
+                self.named(&input_name, pos_of(s))?
+            }
+        };
         let time_name = ident_arg(t).ok_or_else(|| {
             PlanError::new(
                 format!("{what}'s second argument must be a TIMESTAMP column"),
