@@ -103,7 +103,9 @@ pub fn plan_script_or_catalog(
     let mut interval = None;
     for stmt in planned {
         match stmt {
-            PlannedStatement::CreatedStream(_) | PlannedStatement::CreatedView(_) => {}
+            PlannedStatement::CreatedStream(_)
+            | PlannedStatement::CreatedView(_)
+            | PlannedStatement::Setting => {}
             PlannedStatement::CheckpointInterval(d) => interval = Some(d),
             PlannedStatement::Query(q) => {
                 script.queries.push(PhysicalPlan::from_logical(&q));

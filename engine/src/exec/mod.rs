@@ -8,6 +8,7 @@ pub mod export;
 pub(crate) mod expr;
 pub(crate) mod group_table;
 pub(crate) mod grouped_state;
+pub(crate) mod join;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;

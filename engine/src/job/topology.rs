@@ -114,22 +114,42 @@ impl Chain<'_> {
         schemas
     }
 
-    /// Adds the chain's stages; the index of its last one. `ends` holds the
-    /// last stage of each branch built before.
-    fn build(&self, stages: &mut Vec<Stage>, partitions: usize, ends: &[usize]) -> usize {
-        let nodes = self.nodes;
+    /// Adds the chain's stages; the index of its last one and how its rows
+    /// reach the node that reads them (a branch that ends in an exchange
+    /// feeds a join: hashed by those keys). `ends` holds what each branch
+    /// built before returned.
+    fn build(
+        &self,
+        stages: &mut Vec<Stage>,
+        partitions: usize,
+        ends: &[(usize, Partitioning)],
+    ) -> (usize, Partitioning) {
+        // a branch's last exchange routes its rows into the join's stage
+        let (nodes, end) = match self.nodes.split_last() {
+            Some((PhysicalNode::Exchange(x), rest)) if self.id > 0 && partitions > 1 => {
+                (rest, Partitioning::Hash(x.keys.clone()))
+            }
+            _ => (self.nodes, Partitioning::Merge),
+        };
         let lead = nodes
             .iter()
             .take_while(|n| matches!(n, PhysicalNode::Watermark(_)))
             .count();
         let schemas = self.schemas();
-        let cuts: Vec<usize> = (lead..nodes.len())
-            .filter(|&i| match nodes[i] {
-                PhysicalNode::Exchange(_) | PhysicalNode::Gather(_) => partitions > 1,
-                PhysicalNode::Union(_) => true,
-                _ => false,
-            })
-            .collect();
+        let cut = |i: usize| match nodes[i] {
+            PhysicalNode::Exchange(_) | PhysicalNode::Gather(_) => partitions > 1,
+            PhysicalNode::Union(_) => true,
+            // a join's stage starts at the exchange before it, if that cuts
+            PhysicalNode::Join(_) => {
+                !(partitions > 1 && i > 0 && matches!(nodes[i - 1], PhysicalNode::Exchange(_)))
+            }
+            _ => false,
+        };
+        let cuts: Vec<usize> = (lead..nodes.len()).filter(|&i| cut(i)).collect();
+        let branch_edge = |b: usize| {
+            let (from, partitioning) = ends[b].clone();
+            Edge { from, partitioning }
+        };
         let source_end = cuts.first().copied().unwrap_or(lead);
         let stage = |from: usize, to: usize, parallelism, inputs| Stage {
             name: "worker",
@@ -158,7 +178,7 @@ impl Chain<'_> {
                 partitioning: Partitioning::Forward,
             };
             stages.push(stage(lead, nodes.len(), 1, vec![edge]));
-            return stages.len() - 1;
+            return (stages.len() - 1, end);
         }
         for (k, &at) in cuts.iter().enumerate() {
             let end = cuts.get(k + 1).copied().unwrap_or(nodes.len());
@@ -166,7 +186,7 @@ impl Chain<'_> {
                 from,
                 partitioning: Partitioning::Merge,
             };
-            let (parallelism, inputs) = match &nodes[at] {
+            let (parallelism, mut inputs) = match &nodes[at] {
                 PhysicalNode::Exchange(x) => (
                     partitions,
                     vec![Edge {
@@ -177,15 +197,30 @@ impl Chain<'_> {
                 PhysicalNode::Union(u) => (
                     1,
                     std::iter::once(merge(last))
-                        .chain(u.inputs.iter().map(|&b| merge(ends[b])))
+                        .chain(u.inputs.iter().map(|&b| merge(ends[b].0)))
                         .collect(),
                 ),
                 _ => (1, vec![merge(last)]),
             };
+            // a join's right input comes in on port 1
+            if let Some(PhysicalNode::Join(j)) = nodes[at..]
+                .iter()
+                .find(|n| !matches!(n, PhysicalNode::Exchange(_)))
+                && nodes[at..]
+                    .iter()
+                    .position(|n| matches!(n, PhysicalNode::Join(_)))
+                    .is_some_and(|p| p <= 1)
+            {
+                let mut edge = branch_edge(j.right);
+                if parallelism == 1 {
+                    edge.partitioning = Partitioning::Merge;
+                }
+                inputs.push(edge);
+            }
             stages.push(stage(at, end, parallelism, inputs));
             last = stages.len() - 1;
         }
-        last
+        (last, end)
     }
 }
 
@@ -207,7 +242,7 @@ impl Topology {
     /// worker. Branches come first, each before the chains that read it.
     pub fn build(plan: &PhysicalPlan, partitions: usize) -> Self {
         let mut stages = Vec::new();
-        let mut ends = Vec::with_capacity(plan.branches.len());
+        let mut ends: Vec<(usize, Partitioning)> = Vec::with_capacity(plan.branches.len());
         let mut first = plan.nodes.len();
         for (b, branch) in plan.branches.iter().enumerate() {
             let chain = Chain {
@@ -216,7 +251,8 @@ impl Topology {
                 nodes: &branch.nodes,
                 first,
             };
-            ends.push(chain.build(&mut stages, partitions, &ends));
+            let end = chain.build(&mut stages, partitions, &ends);
+            ends.push(end);
             first += branch.nodes.len();
         }
         let main = Chain {
@@ -225,7 +261,7 @@ impl Topology {
             nodes: &plan.nodes,
             first: 0,
         };
-        let last = main.build(&mut stages, partitions, &ends);
+        let (last, _) = main.build(&mut stages, partitions, &ends);
         // the sink: the last stage when it has one instance, else its own
         let gathered = matches!(
             stages[last].nodes.first(),

@@ -99,13 +99,17 @@ impl PhysicalPlan {
             for n in nodes {
                 let (name, params) = n.kind().explain();
                 let mut inputs = vec![out.len() - 1];
-                if let crate::plan::physical::PhysicalNode::Union(u) = n {
-                    inputs.extend(
-                        u.inputs
-                            .iter()
-                            .filter_map(|&b| ends.get(b).copied().flatten()),
-                    );
-                }
+                use crate::plan::physical::PhysicalNode;
+                let branches: Vec<usize> = match n {
+                    PhysicalNode::Union(u) => u.inputs.clone(),
+                    PhysicalNode::Join(j) => vec![j.right],
+                    _ => Vec::new(),
+                };
+                inputs.extend(
+                    branches
+                        .iter()
+                        .filter_map(|&b| ends.get(b).copied().flatten()),
+                );
                 out.push(Rendered {
                     kind: name.to_string(),
                     params,

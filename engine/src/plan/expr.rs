@@ -327,6 +327,90 @@ impl Expr {
         }
     }
 
+    /// The expression with each column index `i` replaced by `f(i)` (to
+    /// read another layout of the same columns).
+    pub fn map_columns(self, f: &dyn Fn(usize) -> usize) -> Expr {
+        let m = |e: Box<Expr>| Box::new(e.map_columns(f));
+        match self {
+            Expr::Column { index, name, ty } => Expr::Column {
+                index: f(index),
+                name,
+                ty,
+            },
+            Expr::Literal(l) => Expr::Literal(l),
+            Expr::Binary {
+                op,
+                left,
+                right,
+                ty,
+            } => Expr::Binary {
+                op,
+                left: m(left),
+                right: m(right),
+                ty,
+            },
+            Expr::Not(e) => Expr::Not(m(e)),
+            Expr::Negate(e) => Expr::Negate(m(e)),
+            Expr::IsNull { expr, negated } => Expr::IsNull {
+                expr: m(expr),
+                negated,
+            },
+            Expr::Cast { expr, ty } => Expr::Cast { expr: m(expr), ty },
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => Expr::InList {
+                expr: m(expr),
+                list: list.into_iter().map(|e| e.map_columns(f)).collect(),
+                negated,
+            },
+            Expr::Between {
+                expr,
+                low,
+                high,
+                negated,
+            } => Expr::Between {
+                expr: m(expr),
+                low: m(low),
+                high: m(high),
+                negated,
+            },
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => Expr::Like {
+                expr: m(expr),
+                pattern: m(pattern),
+                negated,
+                case_insensitive,
+            },
+            Expr::Case {
+                whens,
+                else_expr,
+                ty,
+            } => Expr::Case {
+                whens: whens
+                    .into_iter()
+                    .map(|(c, v)| (c.map_columns(f), v.map_columns(f)))
+                    .collect(),
+                else_expr: else_expr.map(m),
+                ty,
+            },
+            Expr::Function { func, args, ty } => Expr::Function {
+                func,
+                args: args.into_iter().map(|e| e.map_columns(f)).collect(),
+                ty,
+            },
+            Expr::Udf { udf, args } => Expr::Udf {
+                udf,
+                args: args.into_iter().map(|e| e.map_columns(f)).collect(),
+            },
+        }
+    }
+
     /// Column indexes this expression reads, in first-use order.
     pub fn columns(&self, out: &mut Vec<usize>) {
         let mut visit = |e: &Expr| e.columns(out);

@@ -6,6 +6,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 
 use crate::agg::AggregateFunction;
 use crate::catalog::{LatePolicy, StreamDef};
+pub use crate::exec::join::{JoinBound, JoinKind};
 pub use crate::exec::window::Window;
 use crate::plan::expr::Expr;
 use crate::types::SqlType;
@@ -147,6 +148,25 @@ pub enum LogicalPlan {
         /// watermark minus the lateness passes them).
         lateness: Lateness,
     },
+    /// A join (`exec/join`): pairs of a left and a right row whose keys
+    /// are equal and that meet `filter`; columns: the left's, then the
+    /// right's.
+    Join {
+        /// Left input.
+        left: Box<LogicalPlan>,
+        /// Right input (its own source).
+        right: Box<LogicalPlan>,
+        /// Which unmatched rows it emits.
+        kind: JoinKind,
+        /// How long rows are kept.
+        bound: JoinBound,
+        /// Equi-join keys over the left rows.
+        left_keys: Vec<(Expr, String)>,
+        /// The keys they equal, over the right rows.
+        right_keys: Vec<(Expr, String)>,
+        /// The rest of the condition, over the joined row.
+        filter: Option<Expr>,
+    },
     /// `UNION ALL`: the rows of every input (of one column layout; the
     /// first one's names).
     Union {
@@ -250,6 +270,16 @@ impl LogicalPlan {
                 Arc::new(Schema::new(fields))
             }
             LogicalPlan::Union { inputs } => inputs[0].schema(),
+            LogicalPlan::Join { left, right, .. } => {
+                let fields: Vec<Field> = left
+                    .schema()
+                    .fields()
+                    .iter()
+                    .chain(right.schema().fields())
+                    .map(|f| f.as_ref().clone().with_nullable(true))
+                    .collect();
+                Arc::new(Schema::new(fields))
+            }
             LogicalPlan::TopN {
                 input, rank_name, ..
             } => {
@@ -281,6 +311,13 @@ impl LogicalPlan {
             }
             // an aggregate's or a top-N's rows come out when windows close
             LogicalPlan::Aggregate { .. } | LogicalPlan::TopN { .. } => None,
+            // an interval join's rows keep the left row's time
+            LogicalPlan::Join {
+                left,
+                bound: JoinBound::Interval { .. },
+                ..
+            } => left.event_time(),
+            LogicalPlan::Join { .. } => None,
             LogicalPlan::Union { inputs } => {
                 let first = inputs[0].event_time()?;
                 inputs
@@ -288,6 +325,35 @@ impl LogicalPlan {
                     .all(|i| i.event_time() == Some(first))
                     .then_some(first)
             }
+        }
+    }
+
+    /// The output columns holding each row's window end, when its rows
+    /// are window results (a windowed aggregate's, passed on unchanged),
+    /// with the windows' allowed lateness: a window's rows are all out
+    /// once the watermark passes its end plus that.
+    pub fn window_end(&self) -> Option<(usize, i64)> {
+        match self {
+            LogicalPlan::Aggregate {
+                window: Some(_),
+                emit: EmitMode::Final,
+                lateness,
+                ..
+            } => Some((1, lateness.allowed_ms)),
+            LogicalPlan::Filter { input, .. } => input.window_end(),
+            LogicalPlan::Project { input, exprs } => {
+                let (end, lateness) = input.window_end()?;
+                let at = exprs
+                    .iter()
+                    .position(|(e, _)| matches!(e, Expr::Column { index, .. } if *index == end))?;
+                Some((at, lateness))
+            }
+            LogicalPlan::Join {
+                left,
+                bound: JoinBound::Window { .. },
+                ..
+            } => left.window_end(),
+            _ => None,
         }
     }
 
@@ -301,6 +367,7 @@ impl LogicalPlan {
             | LogicalPlan::RowWindow { input, .. }
             | LogicalPlan::TopN { input, .. } => input.source(),
             LogicalPlan::Union { inputs } => inputs[0].source(),
+            LogicalPlan::Join { left, .. } => left.source(),
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::catalog::StreamDef;
 use crate::error::ExecResult;
 use crate::exec::aggregate::GlobalAggregateNode;
 use crate::exec::exchange::{ExchangeNode, GatherNode};
+use crate::exec::join::JoinNode;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::Operator;
 use crate::exec::row_window::RowWindowNode;
@@ -95,6 +96,8 @@ physical_nodes! {
     GlobalAggregate(GlobalAggregateNode),
     /// The rows of several inputs (`exec/union.rs`).
     Union(UnionNode),
+    /// A join of two inputs (`exec/join/`).
+    Join(JoinNode),
 }
 
 /// A query as a pipeline: source → operators → sink.
@@ -176,6 +179,27 @@ impl PhysicalPlan {
     /// The schema after each node, in order (the last is the output's).
     pub fn node_schemas(&self) -> Vec<SchemaRef> {
         chain_schemas(&self.source.schema, &self.nodes)
+    }
+
+    /// What the plan does that a user should know before running it
+    /// (today: state that grows without bound).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let nodes = self
+            .nodes
+            .iter()
+            .chain(self.branches.iter().flat_map(|b| &b.nodes));
+        for n in nodes {
+            if let PhysicalNode::Join(j) = n
+                && matches!(j.bound, crate::exec::join::JoinBound::Regular { ttl: None })
+            {
+                out.push(format!(
+                    "the join on {} keeps every row of both inputs for as long as it runs; bound it in time (an interval or window join), or SET 'state.ttl' = '1h' before the query",
+                    crate::plan::explain::list(j.left_keys.iter().map(|(e, _)| e.to_string()))
+                ));
+            }
+        }
+        out
     }
 
     /// Every stream the plan reads: its own source, then each branch's.
@@ -307,6 +331,40 @@ fn lower(
             // the union runs once, over every input's rows: its stage
             // gathers them
             out.push(PhysicalNode::Union(UnionNode { inputs: others }));
+            s
+        }
+        LogicalPlan::Join {
+            left,
+            right,
+            kind,
+            bound,
+            left_keys,
+            right_keys,
+            filter,
+        } => {
+            let s = lower(left, out, branches);
+            out.push(PhysicalNode::Exchange(ExchangeNode {
+                keys: left_keys.clone(),
+            }));
+            let mut nodes = Vec::new();
+            let source = lower(right, &mut nodes, branches);
+            nodes.push(PhysicalNode::Exchange(ExchangeNode {
+                keys: right_keys.clone(),
+            }));
+            branches.push(Branch {
+                source,
+                source_columns: crate::plan::projection::source_columns(right),
+                nodes,
+            });
+            out.push(PhysicalNode::Join(JoinNode {
+                right: branches.len() - 1,
+                kind: *kind,
+                bound: *bound,
+                left_keys: left_keys.clone(),
+                right_keys: right_keys.clone(),
+                filter: filter.clone(),
+                right_schema: right.schema(),
+            }));
             s
         }
         LogicalPlan::Aggregate {

@@ -91,6 +91,30 @@ fn needed(plan: &LogicalPlan, mut out: BTreeSet<usize>) -> BTreeSet<usize> {
         }
         // the first input reads the plan's own source
         LogicalPlan::Union { inputs } => needed(&inputs[0], out),
+        LogicalPlan::Join {
+            left,
+            left_keys,
+            filter,
+            ..
+        } => {
+            let width = left.schema().fields().len();
+            let mut from: BTreeSet<usize> = out.into_iter().filter(|&c| c < width).collect();
+            for (k, _) in left_keys {
+                add(&mut from, k);
+            }
+            if let Some(f) = filter {
+                let mut cols = Vec::new();
+                f.columns(&mut cols);
+                from.extend(cols.into_iter().filter(|&c| c < width));
+            }
+            if let Some(t) = left.event_time() {
+                from.insert(t);
+            }
+            if let Some((e, _)) = left.window_end() {
+                from.insert(e);
+            }
+            needed(left, from)
+        }
         LogicalPlan::TopN {
             input,
             window_end,

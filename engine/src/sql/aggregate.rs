@@ -163,7 +163,8 @@ impl Planner<'_> {
         scope: &Scope,
         mut agg: Option<&mut AggContext>,
     ) -> PlanResult<Vec<(Expr, String)>> {
-        let mut out: Vec<(Expr, String, SqlPos)> = Vec::new();
+        // (expression, name, position, named by an alias)
+        let mut out: Vec<(Expr, String, SqlPos, bool)> = Vec::new();
         for item in &select.projection {
             match item {
                 ast::SelectItem::UnnamedExpr(e)
@@ -184,7 +185,8 @@ impl Planner<'_> {
                             other => other.to_string(),
                         },
                     };
-                    out.push((planned, name, pos_of(e)));
+                    let aliased = matches!(item, ast::SelectItem::ExprWithAlias { .. });
+                    out.push((planned, name, pos_of(e), aliased));
                 }
                 ast::SelectItem::Wildcard(_) => {
                     if agg.is_some() {
@@ -199,29 +201,72 @@ impl Planner<'_> {
                             && !c.name.starts_with("_window")
                             && !c.name.starts_with("__over_")
                     }) {
-                        out.push((c.expr.clone(), c.name.clone(), pos_of(item)));
+                        out.push((c.expr.clone(), c.name.clone(), pos_of(item), false));
                     }
                 }
                 ast::SelectItem::ExprWithAliases { .. } => {
                     return Err(unsupported("multiple aliases", pos_of(item)));
                 }
-                ast::SelectItem::QualifiedWildcard(..) => {
-                    return Err(unsupported("qualified wildcards (s.*)", pos_of(item)));
+                ast::SelectItem::QualifiedWildcard(kind, _) => {
+                    let q = match kind {
+                        ast::SelectItemQualifiedWildcardKind::ObjectName(n) => {
+                            crate::sql::scope::object_name(n)
+                        }
+                        _ => return Err(unsupported("this wildcard", pos_of(item))),
+                    };
+                    if agg.is_some() {
+                        return Err(PlanError::new(
+                            format!("SELECT {q}.* cannot be used with GROUP BY or aggregates"),
+                            pos_of(item),
+                        ));
+                    }
+                    let before = out.len();
+                    for c in scope.columns.iter().filter(|c| {
+                        !c.hidden && c.qualifiers.iter().any(|cq| cq.eq_ignore_ascii_case(&q))
+                    }) {
+                        out.push((c.expr.clone(), c.name.clone(), pos_of(item), false));
+                    }
+                    if out.len() == before {
+                        return Err(PlanError::new(
+                            format!("no stream or alias '{q}' in FROM"),
+                            pos_of(item),
+                        ));
+                    }
                 }
             }
         }
-        for (i, (_, name, pos)) in out.iter().enumerate() {
-            if out[..i]
-                .iter()
-                .any(|(_, n, _)| n.eq_ignore_ascii_case(name))
-            {
+        // a name that comes twice without an alias gets a number, as in
+        // Flink (`date_time`, `date_time0`): a join's columns often share names
+        let mut names: Vec<String> = Vec::with_capacity(out.len());
+        for (i, (_, name, pos, aliased)) in out.iter().enumerate() {
+            let taken = |n: &str, names: &[String]| names.iter().any(|m| m.eq_ignore_ascii_case(n));
+            if !taken(name, &names) {
+                names.push(name.clone());
+                continue;
+            }
+            let clash_is_aliased = *aliased
+                || out[..i]
+                    .iter()
+                    .any(|(_, n, _, a)| *a && n.eq_ignore_ascii_case(name));
+            if clash_is_aliased {
                 return Err(PlanError::new(
                     format!("output column name '{name}' is used twice"),
                     *pos,
                 )
-                .with_hint("give one of them an alias with AS"));
+                .with_hint("give one of them another alias with AS"));
             }
+            let renamed = (0..)
+                .map(|k| format!("{name}{k}"))
+                .find(|n| {
+                    !taken(n, &names) && !out.iter().any(|(_, m, _, _)| m.eq_ignore_ascii_case(n))
+                })
+                .unwrap_or_else(|| name.clone());
+            names.push(renamed);
         }
-        Ok(out.into_iter().map(|(e, n, _)| (e, n)).collect())
+        Ok(out
+            .into_iter()
+            .zip(names)
+            .map(|((e, _, _, _), n)| (e, n))
+            .collect())
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod ddl;
 pub(crate) mod expr;
 pub(crate) mod expr_aggregate;
 pub mod functions;
+pub(crate) mod join;
 pub(crate) mod limits;
 pub(crate) mod literal;
 pub(crate) mod over;
@@ -90,6 +91,8 @@ pub fn read_script(file: &std::path::Path) -> Result<String, ScriptFileError> {
 pub struct Catalog {
     streams: Vec<Arc<StreamDef>>,
     views: Vec<Arc<query::ViewDef>>,
+    /// `SET 'state.ttl'`, for the queries after it.
+    state_ttl: Option<i64>,
     udfs: Arc<Vec<Arc<crate::udf::UdfModule>>>,
 }
 
@@ -99,6 +102,7 @@ impl Catalog {
         Self {
             streams: Vec::new(),
             views: Vec::new(),
+            state_ttl: None,
             udfs: Arc::new(modules),
         }
     }
@@ -130,6 +134,10 @@ impl query::StreamLookup for Catalog {
         self.udfs.clone()
     }
 
+    fn state_ttl(&self) -> Option<i64> {
+        self.state_ttl
+    }
+
     fn view(&self, name: &str) -> Option<Arc<query::ViewDef>> {
         self.views
             .iter()
@@ -145,6 +153,8 @@ pub enum PlannedStatement {
     CreatedStream(Arc<StreamDef>),
     /// A view was declared (the schema of its rows).
     CreatedView(arrow::datatypes::SchemaRef),
+    /// A setting for the planning of the queries after it (`state.ttl`).
+    Setting,
     /// A query to run.
     Query(QueryPlan),
     /// A query to explain, not run.
@@ -246,10 +256,22 @@ impl Catalog {
                     sink: SinkTarget::Stream(sink),
                 }))
             }
+            Statement::Set { key, value, pos } if key.eq_ignore_ascii_case("state.ttl") => {
+                match crate::catalog::parse_duration_ms(value) {
+                    Some(ms) if ms > 0 => {
+                        self.state_ttl = Some(ms);
+                        Ok(PlannedStatement::Setting)
+                    }
+                    _ => Err(
+                        PlanError::new(format!("'{value}' is not a time-to-live"), *pos)
+                            .with_hint("give a duration, e.g. '1h', '30m', '10s'"),
+                    ),
+                }
+            }
             Statement::Set { key, value, pos } => {
                 if !key.eq_ignore_ascii_case("checkpoint.interval") {
                     return Err(PlanError::new(format!("unknown setting '{key}'"), *pos)
-                        .with_hint("the settings are: 'checkpoint.interval' (e.g. SET 'checkpoint.interval' = '5s')"));
+                        .with_hint("the settings are: 'checkpoint.interval' (e.g. SET 'checkpoint.interval' = '5s') and 'state.ttl' (SET 'state.ttl' = '1h')"));
                 }
                 match crate::catalog::parse_duration_ms(value) {
                     Some(ms) if ms >= 10 => Ok(PlannedStatement::CheckpointInterval(

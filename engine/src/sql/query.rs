@@ -27,6 +27,10 @@ pub(crate) trait StreamLookup {
     fn udfs(&self) -> Arc<Vec<Arc<crate::udf::UdfModule>>>;
     /// The view called `name` (case-insensitive).
     fn view(&self, name: &str) -> Option<Arc<ViewDef>>;
+    /// `SET 'state.ttl'`: how long (ms of event time) a regular join keeps rows.
+    fn state_ttl(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// `CREATE VIEW name AS query`: a named query, planned where it is read.
@@ -110,7 +114,8 @@ impl<'a> Planner<'a> {
         if !select.named_window.is_empty() {
             return Err(unsupported("a named WINDOW", select_pos));
         }
-        let rel = self.relation(select, select_pos)?;
+        let mut where_used = false;
+        let rel = self.relation(select, select_pos, &mut where_used)?;
         let mut scope = Scope {
             udfs: self.catalog.udfs(),
             ..Scope::default()
@@ -118,7 +123,7 @@ impl<'a> Planner<'a> {
         for (i, c) in rel.columns.iter().enumerate() {
             scope.push(
                 c.name.clone(),
-                rel.qualifiers.clone(),
+                c.qualifiers.clone(),
                 Expr::column(i, c.name.clone(), c.ty),
             );
             if c.hidden {
@@ -143,7 +148,7 @@ impl<'a> Planner<'a> {
         }
 
         let mut plan = rel.plan.clone();
-        if let Some(w) = &select.selection {
+        if let Some(w) = select.selection.as_ref().filter(|_| !where_used) {
             let predicate = ExprPlanner::new(&scope, "WHERE").plan(w)?;
             if !matches!(predicate.sql_type(), SqlType::Boolean | SqlType::Null) {
                 return Err(PlanError::new(

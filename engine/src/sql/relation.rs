@@ -41,11 +41,14 @@ pub(super) struct Relation {
 }
 
 /// A column of a relation.
+#[derive(Clone)]
 pub(super) struct RelColumn {
     pub(super) name: String,
     pub(super) ty: SqlType,
     /// Left out of `SELECT *` (a stream's system columns).
     pub(super) hidden: bool,
+    /// Names that may qualify it (its stream's, its FROM item's alias).
+    pub(super) qualifiers: Vec<String>,
 }
 
 impl Relation {
@@ -59,6 +62,7 @@ impl Relation {
                 name: f.name().clone(),
                 ty: SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
                 hidden: stream.is_system_column(f.name()),
+                qualifiers: vec![stream.name.clone()],
             })
             .collect();
         let plan = LogicalPlan::Scan {
@@ -92,6 +96,7 @@ impl Relation {
                 name: f.name().clone(),
                 ty: SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
                 hidden: false,
+                qualifiers: Vec::new(),
             })
             .collect();
         Ok(Relation {
@@ -108,6 +113,14 @@ impl Relation {
     /// The name of column `i`.
     pub(super) fn name(&self, i: usize) -> &str {
         &self.columns[i].name
+    }
+
+    /// Lets `q` (an alias, a view's name) qualify its columns.
+    pub(super) fn qualify(&mut self, q: String) {
+        for c in &mut self.columns {
+            c.qualifiers.push(q.clone());
+        }
+        self.qualifiers.push(q);
     }
 }
 
@@ -164,32 +177,43 @@ const NOT_YET: &[&str] = &["CUMULATE"];
 
 impl Planner<'_> {
     /// Plans the FROM clause: one stream, or a window table function over one.
-    pub(super) fn relation(&self, select: &ast::Select, pos: SqlPos) -> PlanResult<Relation> {
-        let twj = match select.from.as_slice() {
-            [one] => one,
-            [] => {
-                return Err(
-                    PlanError::new("a query needs FROM <stream>", pos).with_hint(
-                        "e.g. SELECT * FROM bids, after CREATE STREAM bids (...) WITH (...)",
-                    ),
-                );
-            }
-            [_, second, ..] => {
-                return Err(unsupported(
-                    "reading several streams (joins)",
-                    pos_of(&second.relation),
-                ));
-            }
+    /// Several comma-separated items are joined on the WHERE clause
+    /// (`where_used` is then set: the condition is the join's).
+    pub(super) fn relation(
+        &self,
+        select: &ast::Select,
+        pos: SqlPos,
+        where_used: &mut bool,
+    ) -> PlanResult<Relation> {
+        let Some((first, more)) = select.from.split_first() else {
+            return Err(PlanError::new("a query needs FROM <stream>", pos)
+                .with_hint("e.g. SELECT * FROM bids, after CREATE STREAM bids (...) WITH (...)"));
         };
-        if let Some(j) = twj.joins.first() {
-            return Err(unsupported("JOIN", pos_of(&j.relation)));
+        let mut rel = self.joined(first)?;
+        for (i, item) in more.iter().enumerate() {
+            let right = self.joined(item)?;
+            // `FROM a, b WHERE ...` joins a and b on the WHERE clause; a
+            // third item has no condition of its own
+            let condition = if i == 0 {
+                select.selection.as_ref()
+            } else {
+                None
+            };
+            rel = self.join(
+                rel,
+                right,
+                crate::plan::logical::JoinKind::Inner,
+                condition,
+                pos_of(&item.relation),
+            )?;
+            *where_used = true;
         }
-        self.plan_from_item(&twj.relation)
+        Ok(rel)
     }
 
     /// Plans one FROM item: a stream or view (with an alias), a window
     /// table function, or a subquery.
-    fn plan_from_item(&self, item: &ast::TableFactor) -> PlanResult<Relation> {
+    pub(super) fn plan_from_item(&self, item: &ast::TableFactor) -> PlanResult<Relation> {
         let (name, alias, args) = match item {
             ast::TableFactor::Table {
                 name, alias, args, ..
@@ -213,7 +237,7 @@ impl Planner<'_> {
                     if !a.columns.is_empty() {
                         return Err(unsupported("column aliases on a FROM item", pos));
                     }
-                    rel.qualifiers.push(a.name.value.clone());
+                    rel.qualify(a.name.value.clone());
                 }
                 return Ok(rel);
             }
@@ -235,7 +259,9 @@ impl Planner<'_> {
         let fname = crate::sql::scope::object_name(name);
         let Some(args) = args else {
             let mut rel = self.named(&fname, rpos)?;
-            rel.qualifiers.extend(aliases);
+            for a in aliases {
+                rel.qualify(a);
+            }
             return Ok(rel);
         };
         let Some(syntax) = WindowSyntax::function(&fname) else {
@@ -329,7 +355,9 @@ impl Planner<'_> {
             .zip(&exprs[2..])
             .map(|(name, e)| window_size(e, &format!("{what}'s {name}")))
             .collect::<PlanResult<Vec<i64>>>()?;
-        rel.qualifiers.extend(aliases);
+        for a in aliases {
+            rel.qualify(a);
+        }
         rel.window = Some(TableWindow {
             time_column: time_col,
             window: checked_window(syntax, &intervals, rpos)?,
@@ -347,7 +375,7 @@ impl Planner<'_> {
                 pos: view.pos,
             })?;
             let mut rel = Relation::derived(plan, format!("view '{}'", view.name), pos)?;
-            rel.qualifiers.push(view.name.clone());
+            rel.qualify(view.name.clone());
             return Ok(rel);
         }
         Ok(Relation::stream(readable(self.lookup(name, pos)?, pos)?))

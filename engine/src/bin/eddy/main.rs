@@ -347,6 +347,11 @@ fn dispatch(cli: Cli) -> Result<()> {
                 script.queries.len(),
                 script.explains.len()
             );
+            for (i, plan) in script.queries.iter().enumerate() {
+                for w in plan.warnings() {
+                    eprintln!("warning: query {}: {w}", i + 1);
+                }
+            }
             Ok(())
         }
         Command::Serve {
