@@ -574,4 +574,23 @@ fn union_all_runs_and_says_what_it_cannot_do_yet() {
         stderr.contains("reads several streams (UNION ALL) cannot take checkpoints"),
         "{stderr}"
     );
+    // writing over the file one side of the union reads is refused
+    std::fs::write(dir.path().join("in.jsonl"), "{\"k\":\"a\"}\n").expect("write input");
+    std::fs::write(
+        dir.path().join("over.sql"),
+        "CREATE STREAM bid WITH (connector = 'nexmark', stream = 'bid', events = '10');
+         CREATE STREAM f (k VARCHAR) WITH (connector = 'file', path = 'in.jsonl');
+         CREATE STREAM copy (k VARCHAR) WITH (connector = 'file', path = 'in.jsonl');
+         INSERT INTO copy SELECT channel FROM bid UNION ALL SELECT k FROM f;",
+    )
+    .expect("write query");
+    let out = eddy(&["run", "over.sql"], dir.path());
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("which stream 'f' reads"),
+        "{}",
+        text(&out.stderr)
+    );
+    let kept = std::fs::read_to_string(dir.path().join("in.jsonl")).expect("input");
+    assert_eq!(kept, "{\"k\":\"a\"}\n");
 }

@@ -97,7 +97,6 @@ impl Planner<'_> {
                     let name = l.to_string();
                     left_keys.push((l, name.clone()));
                     right_keys.push((shift(r, nl), name));
-                    // kept in the condition too: NULL keys never match anyway
                 }
                 (_, Sides::Left) if kind == JoinKind::Inner => left_only.push(c),
                 (_, Sides::Right) if kind == JoinKind::Inner => right_only.push(shift(c, nl)),

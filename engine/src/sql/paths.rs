@@ -63,11 +63,13 @@ fn uses(queries: &[PhysicalPlan]) -> Vec<FileUse> {
                 pos: def.pos,
             });
         };
-        if let Some(p) = file_of(&plan.source) {
-            add(p, Use::Read, &plan.source);
-        }
-        if let Some(p) = &plan.source.event_time.dead_letter_path {
-            add(p, Use::DeadLetters, &plan.source);
+        for source in plan.sources() {
+            if let Some(p) = file_of(source) {
+                add(p, Use::Read, source);
+            }
+            if let Some(p) = &source.event_time.dead_letter_path {
+                add(p, Use::DeadLetters, source);
+            }
         }
         if let SinkTarget::Stream(def) = &plan.sink
             && let Some(p) = file_of(def)
