@@ -6,6 +6,7 @@ pub(crate) mod ddl;
 pub(crate) mod expr;
 pub(crate) mod expr_aggregate;
 pub mod functions;
+pub(crate) mod group_window;
 pub(crate) mod join;
 pub(crate) mod limits;
 pub(crate) mod literal;

@@ -115,7 +115,16 @@ impl<'a> Planner<'a> {
             return Err(unsupported("a named WINDOW", select_pos));
         }
         let mut where_used = false;
-        let rel = self.relation(select, select_pos, &mut where_used)?;
+        // GROUP BY SESSION(ts, gap) and friends: a window table function
+        let rewritten = super::group_window::rewrite(select)?;
+        let (select, group_window): (&ast::Select, _) = match &rewritten {
+            Some((s, w)) => (s, Some(w)),
+            None => (select, None),
+        };
+        let mut rel = self.relation(select, select_pos, &mut where_used)?;
+        if let Some(w) = group_window {
+            super::group_window::apply(w, &mut rel)?;
+        }
         let mut scope = Scope {
             udfs: self.catalog.udfs(),
             ..Scope::default()
