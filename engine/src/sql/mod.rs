@@ -2,6 +2,7 @@
 //! streams it declares.
 
 pub(crate) mod aggregate;
+pub(crate) mod clauses;
 pub(crate) mod ddl;
 pub(crate) mod expr;
 pub(crate) mod expr_aggregate;

@@ -12,6 +12,9 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Location, Span, Token, TokenWithSpan, Tokenizer};
 
 use crate::error::{PlanError, PlanResult, SqlPos};
+use crate::sql::clauses::{
+    is_trivia, significant, take_emit, take_window_clause, unwrap_table_calls, word,
+};
 use crate::sql::syntax_error::{expect_end, expected, parser_error, strip_location};
 
 /// One statement of a script.
@@ -180,24 +183,6 @@ fn parse_set(tokens: &[TokenWithSpan], sig: &[usize], pos: SqlPos) -> PlanResult
     }
 }
 
-fn is_trivia(t: &Token) -> bool {
-    matches!(t, Token::Whitespace(_) | Token::EOF)
-}
-
-fn word(t: &Token) -> Option<String> {
-    match t {
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => None,
-    }
-}
-
-/// Indexes of the non-trivia tokens.
-fn significant(tokens: &[TokenWithSpan]) -> Vec<usize> {
-    (0..tokens.len())
-        .filter(|&i| !is_trivia(&tokens[i].token))
-        .collect()
-}
-
 fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
     // an explicit end-of-statement token, so "unexpected end" errors have a position
     tokens.retain(|t| t.token != Token::EOF);
@@ -337,146 +322,6 @@ fn first_words(stmt: &SqlStatement) -> String {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Flink's call form of the window table functions,
-/// `TABLE(TUMBLE(TABLE bid, DESCRIPTOR(ts), ...))`, as Eddy's
-/// `TUMBLE(bid, DESCRIPTOR(ts), ...)`: drops the outer `TABLE(...)` and the
-/// `TABLE` before the first argument (sqlparser reads neither). The other
-/// tokens keep their positions.
-fn unwrap_table_calls(tokens: &mut Vec<TokenWithSpan>) {
-    const WINDOWS: &[&str] = &["TUMBLE", "HOP", "SESSION", "CUMULATE"];
-    let is = |t: &TokenWithSpan, w: &str| word(&t.token).as_deref() == Some(w);
-    let mut drop = vec![false; tokens.len()];
-    let sig = significant(tokens);
-    for (k, &i) in sig.iter().enumerate() {
-        let at = |d: usize| sig.get(k + d).map(|&j| &tokens[j]);
-        let window_call = |d: usize| {
-            at(d).is_some_and(|t| WINDOWS.iter().any(|w| is(t, w)))
-                && at(d + 1).is_some_and(|t| t.token == Token::LParen)
-        };
-        if is(&tokens[i], "TABLE")
-            && at(1).is_some_and(|t| t.token == Token::LParen)
-            && window_call(2)
-        {
-            // the outer TABLE( and its closing parenthesis
-            let mut depth = 0usize;
-            for &j in &sig[k + 1..] {
-                match tokens[j].token {
-                    Token::LParen => depth += 1,
-                    Token::RParen => {
-                        depth -= 1;
-                        if depth == 0 {
-                            drop[j] = true;
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            drop[i] = true;
-            drop[sig[k + 1]] = true;
-        }
-        if window_call(0)
-            && at(2).is_some_and(|t| is(t, "TABLE"))
-            && at(3).is_some_and(|t| matches!(t.token, Token::Word(_)))
-        {
-            drop[sig[k + 2]] = true;
-        }
-    }
-    let mut keep = drop.into_iter().map(|d| !d);
-    tokens.retain(|_| keep.next().unwrap_or(true));
-}
-
-/// Removes a trailing `EMIT FINAL` / `EMIT CHANGES`.
-fn take_emit(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<(EmitKeyword, SqlPos)>> {
-    let sig = significant(tokens);
-    let Some(at) = sig
-        .iter()
-        .position(|&i| word(&tokens[i].token).as_deref() == Some("EMIT"))
-    else {
-        return Ok(None);
-    };
-    let pos: SqlPos = tokens[sig[at]].span.into();
-    let mode = sig.get(at + 1).and_then(|&i| word(&tokens[i].token));
-    let mode = match mode.as_deref() {
-        Some("FINAL") => EmitKeyword::Final,
-        Some("CHANGES") => EmitKeyword::Changes,
-        _ => {
-            return Err(PlanError::new("EMIT must be followed by FINAL or CHANGES", pos)
-                .with_hint("write EMIT FINAL (one row per window) or EMIT CHANGES (updates as rows arrive)"));
-        }
-    };
-    if at + 2 != sig.len() {
-        let next: SqlPos = tokens[sig[at + 2]].span.into();
-        return Err(
-            PlanError::new("EMIT FINAL / EMIT CHANGES must end the query", next)
-                .with_hint("move the EMIT clause to the end of the statement"),
-        );
-    }
-    tokens.truncate(sig[at]);
-    Ok(Some((mode, pos)))
-}
-
-/// Removes `WINDOW TUMBLING(...)` / `SLIDING(...)` / `SESSION(...)` (the
-/// window kinds' clauses) at parenthesis depth 0 and parses its arguments.
-fn take_window_clause(tokens: &mut Vec<TokenWithSpan>) -> PlanResult<Option<WindowClause>> {
-    let sig = significant(tokens);
-    let mut depth = 0i32;
-    for (k, &i) in sig.iter().enumerate() {
-        match &tokens[i].token {
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
-            t if depth == 0 && word(t).as_deref() == Some("WINDOW") => {
-                let kind = sig
-                    .get(k + 1)
-                    .and_then(|&j| word(&tokens[j].token))
-                    .unwrap_or_default();
-                // `WINDOW <kind>(...)`, a registered kind or an unknown one
-                // called like one; `WINDOW w AS (...)` is standard SQL, left
-                // to sqlparser
-                let called = sig
-                    .get(k + 2)
-                    .is_some_and(|&j| tokens[j].token == Token::LParen);
-                if crate::exec::window::WindowSyntax::clause(&kind).is_none() && !called {
-                    continue;
-                }
-                let pos: SqlPos = tokens[i].span.into();
-                let open = sig
-                    .get(k + 2)
-                    .copied()
-                    .filter(|&j| tokens[j].token == Token::LParen)
-                    .ok_or_else(|| {
-                        PlanError::new(format!("WINDOW {kind} needs arguments in parentheses"), pos)
-                            .with_hint(format!("write WINDOW {kind}(INTERVAL '10' SECOND)"))
-                    })?;
-                let mut d = 0;
-                let close = (open..tokens.len())
-                    .find(|&j| {
-                        match tokens[j].token {
-                            Token::LParen => d += 1,
-                            Token::RParen => d -= 1,
-                            _ => {}
-                        }
-                        d == 0
-                    })
-                    .ok_or_else(|| {
-                        PlanError::new(format!("unclosed parenthesis in WINDOW {kind}(...)"), pos)
-                    })?;
-                let inner: Vec<TokenWithSpan> = tokens[open + 1..close].to_vec();
-                let dialect = GenericDialect {};
-                let mut parser = Parser::new(&dialect).with_tokens_with_locations(inner);
-                let args = parser
-                    .parse_comma_separated(Parser::parse_expr)
-                    .map_err(|e| parser_error(e, &parser))?;
-                expect_end(&parser)?;
-                tokens.drain(i..=close);
-                return Ok(Some(WindowClause { kind, args, pos }));
-            }
-            _ => {}
-        }
-    }
-    Ok(None)
 }
 
 fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<CreateStream> {
