@@ -10,14 +10,14 @@
 //! was batched; an outer join's unmatched rows are emitted, once, when
 //! they expire.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Int64Array, TimestampMillisecondArray};
 use arrow::compute::concat_batches;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{OwnedRow, RowConverter, Rows, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
+use rustc_hash::FxHashMap;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::expr::CompiledExpr;
@@ -48,7 +48,9 @@ pub(super) struct Side {
     expiry: Option<(usize, i64)>,
     kept: Vec<Kept>,
     next_id: u64,
-    index: HashMap<OwnedRow, Vec<(u64, u32)>>,
+    /// Encoded key → (kept batch, row); looked up by the probing rows'
+    /// encodings without copying them.
+    index: FxHashMap<Box<[u8]>, Vec<(u64, u32)>>,
     rows: usize,
 }
 
@@ -75,7 +77,7 @@ impl Side {
             expiry,
             kept: Vec::new(),
             next_id: 0,
-            index: HashMap::new(),
+            index: FxHashMap::default(),
             rows: 0,
         })
     }
@@ -114,7 +116,7 @@ impl Side {
             if !ok {
                 continue;
             }
-            if let Some(hits) = self.index.get(&keys.row(i).owned()) {
+            if let Some(hits) = self.index.get(keys.row(i).as_ref()) {
                 // an expired row matches nothing, whether its batch is
                 // still held or not
                 out.extend(
@@ -192,7 +194,7 @@ impl Side {
         for (i, &ok) in valid.iter().enumerate() {
             if ok {
                 self.index
-                    .entry(keys.row(i).owned())
+                    .entry(Box::from(keys.row(i).as_ref()))
                     .or_default()
                     .push((id, i as u32));
             }
@@ -263,11 +265,11 @@ impl Side {
             if !ok {
                 continue;
             }
-            let key = k.keys.row(i).owned();
-            if let Some(hits) = self.index.get_mut(&key) {
+            let key = k.keys.row(i);
+            if let Some(hits) = self.index.get_mut(key.as_ref()) {
                 hits.retain(|&(b, _)| b != id);
                 if hits.is_empty() {
-                    self.index.remove(&key);
+                    self.index.remove(key.as_ref());
                 }
             }
         }
