@@ -18,7 +18,6 @@ use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::{BinaryOp, Expr, Literal};
 use crate::plan::logical::{JoinBound, JoinKind, LogicalPlan};
 use crate::sql::expr::ExprPlanner;
-use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
 use super::query::{Planner, unsupported};
@@ -35,20 +34,7 @@ impl Planner<'_> {
         pos: SqlPos,
     ) -> PlanResult<Relation> {
         let nl = left.columns.len();
-        let mut scope = Scope {
-            udfs: self.catalog.udfs(),
-            ..Scope::default()
-        };
-        for (i, c) in left.columns.iter().chain(&right.columns).enumerate() {
-            scope.push(
-                c.name.clone(),
-                c.qualifiers.clone(),
-                Expr::column(i, c.name.clone(), c.ty),
-            );
-            if c.hidden {
-                scope.hide_last();
-            }
-        }
+        let scope = self.scope_of(left.columns.iter().chain(&right.columns));
         let Some(condition) = condition else {
             return Err(PlanError::new(
                 "a join needs a condition with an equality between the two sides",

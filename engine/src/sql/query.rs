@@ -59,6 +59,28 @@ impl<'a> Planner<'a> {
         Self { catalog }
     }
 
+    /// The scope of a relation's columns (in order: their indexes).
+    pub(super) fn scope_of<'c>(
+        &self,
+        columns: impl Iterator<Item = &'c super::relation::RelColumn>,
+    ) -> Scope {
+        let mut scope = Scope {
+            udfs: self.catalog.udfs(),
+            ..Scope::default()
+        };
+        for (i, c) in columns.enumerate() {
+            scope.push(
+                c.name.clone(),
+                c.qualifiers.clone(),
+                Expr::column(i, c.name.clone(), c.ty),
+            );
+            if c.hidden {
+                scope.hide_last();
+            }
+        }
+        scope
+    }
+
     /// Plans a query statement.
     ///
     /// # Errors
@@ -125,20 +147,7 @@ impl<'a> Planner<'a> {
         if let Some(w) = group_window {
             super::group_window::apply(w, &mut rel)?;
         }
-        let mut scope = Scope {
-            udfs: self.catalog.udfs(),
-            ..Scope::default()
-        };
-        for (i, c) in rel.columns.iter().enumerate() {
-            scope.push(
-                c.name.clone(),
-                c.qualifiers.clone(),
-                Expr::column(i, c.name.clone(), c.ty),
-            );
-            if c.hidden {
-                scope.hide_last();
-            }
-        }
+        let mut scope = self.scope_of(rel.columns.iter());
         let bounds = rel.window.as_ref().and_then(|w| {
             let (start, end) = w.window.kind().row_bounds()?;
             Some((w.time_column, start, end))
