@@ -465,3 +465,31 @@ fn joins_interval_window_and_regular() {
         assert!(held > 0, "no snapshot held any state: {select}");
     }
 }
+
+#[test]
+fn rankings_kept_up_to_date_and_aggregates_over_changelogs() {
+    // deduplication and a top-N over an append-only stream (only the top kept)
+    same_output(
+        "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY date_time DESC) AS rn FROM bids) WHERE rn <= 1",
+        vec![],
+        false,
+    );
+    same_output(
+        "SELECT * FROM (SELECT auction, bidder, price, RANK() OVER (PARTITION BY auction ORDER BY price DESC) AS r FROM bids) WHERE r <= 3",
+        vec![],
+        false,
+    );
+    // over an aggregate's changelog: every row kept, rows taken back
+    same_output(
+        "SELECT * FROM (SELECT channel, auction, n, ROW_NUMBER() OVER (PARTITION BY channel ORDER BY n DESC) AS r
+           FROM (SELECT channel, auction, COUNT(*) AS n FROM bids GROUP BY channel, auction)) WHERE r <= 2",
+        vec![],
+        false,
+    );
+    same_output(
+        "SELECT n, COUNT(*) AS auctions, SUM(total) AS s, AVG(total) AS a
+         FROM (SELECT auction, COUNT(*) AS n, SUM(price) AS total FROM bids GROUP BY auction) GROUP BY n",
+        vec![],
+        false,
+    );
+}

@@ -31,7 +31,7 @@ SELECT auction, COUNT(*) AS n FROM priced GROUP BY auction WINDOW TUMBLING (INTE
 SELECT COUNT(*) FROM TUMBLE((SELECT date_time + INTERVAL '1' SECOND AS t FROM bids), t, INTERVAL '10' SECOND) GROUP BY window_start, window_end;
 -- case: windows need the event-time column of the subquery
 SELECT window_start, COUNT(*) FROM TUMBLE(priced, ch, INTERVAL '10' SECOND) GROUP BY window_start, window_end;
--- case: a subquery whose rows update cannot be read yet
+-- case: a subquery whose rows update is read as a changelog (changelog.sql)
 SELECT * FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) AS counts;
 -- case: a view and a stream may not share a name
 CREATE VIEW bids AS SELECT * FROM bids;

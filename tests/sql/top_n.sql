@@ -46,7 +46,7 @@ SELECT * FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY window_start, window_end ORDER BY price DESC) AS rownum
   FROM TABLE(TUMBLE(TABLE bids, DESCRIPTOR(date_time), INTERVAL '10' SECOND))
 ) WHERE rownum <= 2;
--- case: a ranking must be per window
+-- case: a ranking without a window is kept up to date (changelog.sql)
 SELECT * FROM (SELECT auction, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price) AS rn FROM bids) WHERE rn <= 1;
 -- case: and bounded
 SELECT * FROM (SELECT auction, window_start, ROW_NUMBER() OVER (PARTITION BY window_start ORDER BY price) AS rn FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)) WHERE auction > 1;

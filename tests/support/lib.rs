@@ -116,19 +116,68 @@ pub fn run_script(sql: &str) -> String {
         let one = run_query(plan, options.batch_size, 1);
         // the same rows (as a multiset) with the keyed state split over 4 workers
         let four = run_query(plan, options.batch_size, 4);
-        if sorted_lines(&one) != sorted_lines(&four) {
+        let same = if plan.output_schema.index_of("_op").is_ok() {
+            applied(&one) == applied(&four)
+        } else {
+            sorted_lines(&one) == sorted_lines(&four)
+        };
+        if !same {
             let _ = writeln!(
                 out,
                 "-- partitions=4 differs from partitions=1:\n{four}-- end of partitions=4"
             );
         }
+        let changelog = plan.output_schema.index_of("_op").is_ok();
         if plan.branches.is_empty() {
             out.push_str(&one);
+        } else if changelog {
+            // how the streams interleave decides the steps, not the table
+            out.push_str("-- changelog applied (rows sorted): several streams interleave\n");
+            out.push_str(&applied(&one));
         } else {
             // rows of several streams come in the order the streams are read
             out.push_str("-- rows sorted: several streams interleave\n");
             out.push_str(&sort_rows(&one));
         }
+    }
+    out
+}
+
+/// A rendered changelog (`_op` first) applied: the header line without
+/// `_op`, the rows left once `+I`/`+U` add a row and `-U`/`-D` take one
+/// back (sorted), and the `--` lines but the counts of rows out; a
+/// withdrawn row that is not there is shown as an error.
+fn applied(text: &str) -> String {
+    let mut lines = text.lines();
+    let Some(header) = lines.next().filter(|h| h.starts_with("_op ")) else {
+        return text.to_string();
+    };
+    let strip = |l: &str| {
+        l.split_once(" | ")
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default()
+    };
+    let mut rows: Vec<String> = Vec::new();
+    let mut tail = Vec::new();
+    for l in lines {
+        if l.starts_with("--") {
+            let kept: Vec<&str> = l.split(' ').filter(|w| !w.starts_with("out=")).collect();
+            tail.push(kept.join(" "));
+            continue;
+        }
+        let row = strip(l);
+        if l.starts_with("+I") || l.starts_with("+U") {
+            rows.push(row);
+        } else if let Some(i) = rows.iter().position(|r| *r == row) {
+            rows.swap_remove(i);
+        } else {
+            tail.push(format!("-- withdrawn but never added: {row}"));
+        }
+    }
+    rows.sort_unstable();
+    let mut out = format!("{}\n", strip(header));
+    for l in rows.iter().chain(&tail) {
+        let _ = writeln!(out, "{l}");
     }
     out
 }

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringArray, UInt32Array};
+use arrow::compute::kernels::cmp::not_distinct;
 use arrow::compute::{concat, interleave, take};
 
 use crate::error::{ExecError, ExecResult};
@@ -82,6 +83,37 @@ impl ChangeTracker {
         !self.touched.is_empty()
     }
 
+    /// Per group emitted before and changed since (in `touched` order),
+    /// whether its values are what they were: `before` holds those groups'
+    /// emitted values, `after` every touched group's current ones.
+    fn unchanged(
+        &self,
+        touched: &[u32],
+        before: &[ArrayRef],
+        after: &[ArrayRef],
+    ) -> ExecResult<Vec<bool>> {
+        let err = |e| ExecError::arrow("changelog", e);
+        let emitted: Vec<u32> = touched
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| (**g as usize) < self.emitted)
+            .map(|(j, _)| j as u32)
+            .collect();
+        let mut same = vec![true; emitted.len()];
+        if emitted.is_empty() {
+            return Ok(same);
+        }
+        let emitted = UInt32Array::from(emitted);
+        for (b, a) in before.iter().zip(after) {
+            let now = take(a.as_ref(), &emitted, None).map_err(err)?;
+            let eq = not_distinct(b, &now).map_err(err)?;
+            for (k, s) in same.iter_mut().enumerate() {
+                *s &= eq.value(k);
+            }
+        }
+        Ok(same)
+    }
+
     /// Builds the changelog of everything changed since the last emit and
     /// starts over. `keys_of` and `values_of` read the current keys and
     /// values of the given groups; `prefix` builds leading columns (window
@@ -99,12 +131,27 @@ impl ChangeTracker {
         let touched = std::mem::take(&mut self.touched);
         let keys = keys_of(&touched)?;
         let after = values_of(&touched)?;
+        let err = |e| ExecError::arrow("changelog", e);
+        let before: Vec<ArrayRef> = std::mem::take(&mut self.before)
+            .into_iter()
+            .map(|chunks| {
+                let refs: Vec<&dyn arrow::array::Array> =
+                    chunks.iter().map(|c| c.as_ref()).collect();
+                concat(&refs).map_err(err)
+            })
+            .collect::<ExecResult<_>>()?;
+        let unchanged = self.unchanged(&touched, &before, &after)?;
         let mut key_rows: Vec<u32> = Vec::with_capacity(touched.len());
         let mut value_rows: Vec<(usize, usize)> = Vec::with_capacity(touched.len());
         let mut ops: Vec<&str> = Vec::with_capacity(touched.len());
         let mut r = 0;
         for (j, &g) in touched.iter().enumerate() {
             self.dirty[g as usize] = false;
+            if (g as usize) < self.emitted && unchanged[r] {
+                // its rows came and went: nothing to say
+                r += 1;
+                continue;
+            }
             if (g as usize) < self.emitted {
                 key_rows.push(j as u32);
                 value_rows.push((0, r));
@@ -119,15 +166,6 @@ impl ChangeTracker {
                 INSERT
             });
         }
-        let err = |e| ExecError::arrow("changelog", e);
-        let before: Vec<ArrayRef> = std::mem::take(&mut self.before)
-            .into_iter()
-            .map(|chunks| {
-                let refs: Vec<&dyn arrow::array::Array> =
-                    chunks.iter().map(|c| c.as_ref()).collect();
-                concat(&refs).map_err(err)
-            })
-            .collect::<ExecResult<_>>()?;
         self.retracted.clear();
         self.emitted = num_groups;
         let mut columns = prefix(ops.len());

@@ -49,19 +49,7 @@ pub struct TopNNode {
 
 impl NodeKind for TopNNode {
     fn explain(&self) -> (&'static str, Params) {
-        let order = self
-            .order
-            .iter()
-            .map(|(k, n)| format!("{n} {}", if k.descending { "DESC" } else { "ASC" }));
-        let mut params = vec![
-            ("rank".to_string(), format!("{}()", self.kind.name())),
-            (
-                "partition".to_string(),
-                list(self.partition.iter().map(|(_, n)| n.clone())),
-            ),
-            ("order".to_string(), list(order)),
-            ("limit".to_string(), self.limit.to_string()),
-        ];
+        let mut params = ranking_params(self.kind, &self.partition, &self.order, self.limit);
         with_lateness(&mut params, &self.lateness);
         ("TopN", params)
     }
@@ -83,6 +71,27 @@ impl NodeKind for TopNNode {
             ctx.metrics.clone(),
         )?)))
     }
+}
+
+/// How a top-N ranks, for EXPLAIN.
+pub(crate) fn ranking_params(
+    kind: RankKind,
+    partition: &[(usize, String)],
+    order: &[(SortKey, String)],
+    limit: usize,
+) -> Params {
+    let order = order
+        .iter()
+        .map(|(k, n)| format!("{n} {}", if k.descending { "DESC" } else { "ASC" }));
+    vec![
+        ("rank".to_string(), format!("{}()", kind.name())),
+        (
+            "partition".to_string(),
+            list(partition.iter().map(|(_, n)| n.clone())),
+        ),
+        ("order".to_string(), list(order)),
+        ("limit".to_string(), limit.to_string()),
+    ]
 }
 
 /// Rows of one window waiting for it to close.

@@ -325,3 +325,11 @@ fn row_windows_move_to_other_workers() {
         );
     }
 }
+
+#[test]
+fn rankings_kept_up_to_date_move_to_other_workers() {
+    same_rows_on_other_workers(
+        "SELECT * FROM (SELECT auction, bidder, price, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY price DESC) AS r FROM bids) WHERE r <= 2",
+        vec![],
+    );
+}

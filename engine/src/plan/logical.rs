@@ -176,11 +176,17 @@ pub enum LogicalPlan {
     /// Top-N per window: ranks the rows of each (window, partition) by
     /// `order` and keeps those ranked `<= limit`, when the window closes.
     /// Output: the input columns, then the rank (BIGINT).
+    ///
+    /// Without a window (`window_end` is `None`) the ranking is kept up to
+    /// date as rows come: the output is a changelog (the input columns
+    /// without its `_op`, the rank, then `_op`) that withdraws rows leaving
+    /// the top and adds rows entering it.
     TopN {
         /// Input.
         input: Box<LogicalPlan>,
-        /// The input column holding each row's window end (TIMESTAMP).
-        window_end: usize,
+        /// The input column holding each row's window end (TIMESTAMP), or
+        /// `None` for a ranking kept up to date.
+        window_end: Option<usize>,
         /// Input columns that partition the rows (include the window).
         partition: Vec<usize>,
         /// Sort keys, most significant first.
@@ -193,6 +199,9 @@ pub enum LogicalPlan {
         rank_name: String,
         /// When windows close.
         lateness: Lateness,
+        /// Whether the query reads the rank (without a window: a row whose
+        /// rank changes is then updated).
+        rank_shown: bool,
     },
 }
 
@@ -281,12 +290,24 @@ impl LogicalPlan {
                 Arc::new(Schema::new(fields))
             }
             LogicalPlan::TopN {
-                input, rank_name, ..
+                input,
+                rank_name,
+                window_end,
+                ..
             } => {
                 let inner = input.schema();
-                let mut fields: Vec<Field> =
-                    inner.fields().iter().map(|f| f.as_ref().clone()).collect();
+                let op = input.changelog();
+                let mut fields: Vec<Field> = inner
+                    .fields()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| Some(*i) != op)
+                    .map(|(_, f)| f.as_ref().clone())
+                    .collect();
                 fields.push(Field::new(rank_name, SqlType::BigInt.to_arrow(), true));
+                if window_end.is_none() {
+                    fields.push(Field::new(OP_COLUMN, SqlType::Varchar.to_arrow(), false));
+                }
                 Arc::new(Schema::new(fields))
             }
         }
@@ -354,6 +375,34 @@ impl LogicalPlan {
                 ..
             } => left.window_end(),
             _ => None,
+        }
+    }
+
+    /// Whether the plan's rows update earlier ones: a changelog whose `_op`
+    /// column says of each row whether it is added (`+I`, `+U`) or
+    /// withdrawn (`-U`, `-D`) — Flink's retract mode. Otherwise every row
+    /// is final (append-only).
+    pub fn is_updating(&self) -> bool {
+        match self {
+            LogicalPlan::Scan { .. } => false,
+            LogicalPlan::Filter { input, .. }
+            | LogicalPlan::Project { input, .. }
+            | LogicalPlan::RowWindow { input, .. } => input.is_updating(),
+            LogicalPlan::Aggregate { emit, .. } => *emit == EmitMode::Changes,
+            LogicalPlan::TopN {
+                input, window_end, ..
+            } => window_end.is_none() || input.is_updating(),
+            LogicalPlan::Union { inputs } => inputs.iter().any(LogicalPlan::is_updating),
+            LogicalPlan::Join { left, right, .. } => left.is_updating() || right.is_updating(),
+        }
+    }
+
+    /// The `_op` column of an updating plan's output.
+    pub fn changelog(&self) -> Option<usize> {
+        if self.is_updating() {
+            self.schema().index_of(OP_COLUMN).ok()
+        } else {
+            None
         }
     }
 

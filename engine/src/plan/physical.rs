@@ -17,6 +17,7 @@ use crate::exec::exchange::{ExchangeNode, GatherNode};
 use crate::exec::join::JoinNode;
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::Operator;
+use crate::exec::rank::UpdatingTopNNode;
 use crate::exec::row_window::RowWindowNode;
 use crate::exec::stateless::{FilterNode, ProjectNode};
 use crate::exec::top_n::TopNNode;
@@ -90,6 +91,8 @@ physical_nodes! {
     RowWindow(RowWindowNode),
     /// Top-N per window (`exec/top_n.rs`).
     TopN(TopNNode),
+    /// Top-N kept up to date, a changelog (`exec/rank.rs`).
+    UpdatingTopN(UpdatingTopNNode),
     /// Aggregation over TUMBLE / HOP / SESSION windows (`exec/window/`).
     WindowAggregate(WindowAggregateNode),
     /// Aggregation without a window (`exec/aggregate.rs`).
@@ -293,6 +296,7 @@ fn lower(
             limit,
             kind,
             lateness,
+            rank_shown,
             ..
         } => {
             let schema = input.schema();
@@ -301,6 +305,37 @@ fn lower(
             let name = |i: usize| match input.as_ref() {
                 LogicalPlan::Project { exprs, .. } if i < exprs.len() => exprs[i].0.to_string(),
                 _ => schema.field(i).name().clone(),
+            };
+            let Some(window_end) = window_end else {
+                // kept up to date per partition: the partitions can be spread
+                if partition.is_empty() {
+                    gather(out);
+                } else {
+                    let keys = partition
+                        .iter()
+                        .map(|&i| {
+                            let f = schema.field(i);
+                            let ty = crate::types::SqlType::from_arrow(f.data_type())
+                                .unwrap_or(crate::types::SqlType::Varchar);
+                            (
+                                crate::plan::expr::Expr::column(i, f.name().clone(), ty),
+                                name(i),
+                            )
+                        })
+                        .collect();
+                    out.push(PhysicalNode::Exchange(ExchangeNode { keys }));
+                }
+                out.push(PhysicalNode::UpdatingTopN(UpdatingTopNNode {
+                    input_schema: schema.clone(),
+                    output_schema: plan.schema(),
+                    op: input.changelog(),
+                    partition: partition.iter().map(|&i| (i, name(i))).collect(),
+                    order: order.iter().map(|k| (*k, name(k.column))).collect(),
+                    limit: *limit,
+                    kind: *kind,
+                    rank_shown: *rank_shown,
+                }));
+                return s;
             };
             gather(out);
             out.push(PhysicalNode::TopN(TopNNode {

@@ -123,8 +123,15 @@ fn needed(plan: &LogicalPlan, mut out: BTreeSet<usize>) -> BTreeSet<usize> {
             ..
         } => {
             let width = input.schema().fields().len();
-            let mut from: BTreeSet<usize> = out.into_iter().filter(|&c| c < width).collect();
-            from.insert(*window_end);
+            let mut from: BTreeSet<usize> = match window_end {
+                Some(end) => out
+                    .into_iter()
+                    .filter(|&c| c < width)
+                    .chain([*end])
+                    .collect(),
+                // it keeps whole rows: a withdrawn row is found by all its values
+                None => (0..width).collect(),
+            };
             from.extend(partition.iter().copied());
             from.extend(order.iter().map(|k| k.column));
             needed(input, from)

@@ -136,13 +136,23 @@ impl Planner<'_> {
             );
             exprs.insert(0, (op, OP_COLUMN.to_string()));
         }
-        let mut plan = LogicalPlan::Aggregate {
-            input: Box::new(input),
-            window,
-            keys,
-            aggs: ctx.calls,
-            emit,
-            lateness,
+        let mut plan = if input.is_updating() && window.is_none() {
+            let agg = super::retract::Retracting {
+                keys,
+                aggs: ctx.calls,
+                emit,
+                lateness,
+            };
+            super::retract::plan(input, agg, select_pos)?
+        } else {
+            LogicalPlan::Aggregate {
+                input: Box::new(input),
+                window,
+                keys,
+                aggs: ctx.calls,
+                emit,
+                lateness,
+            }
         };
         if let Some(predicate) = having {
             plan = LogicalPlan::Filter {

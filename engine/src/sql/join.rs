@@ -33,6 +33,16 @@ impl Planner<'_> {
         condition: Option<&ast::Expr>,
         pos: SqlPos,
     ) -> PlanResult<Relation> {
+        if let Some(side) = [&left, &right].into_iter().find(|r| r.plan.is_updating()) {
+            return Err(PlanError::new(
+                format!(
+                    "a join with {}, whose rows update earlier ones (a changelog), is not supported yet",
+                    side.label
+                ),
+                pos,
+            )
+            .with_hint("join the streams first and aggregate or rank the joined rows (as Nexmark q4 and q9 do)"));
+        }
         let nl = left.columns.len();
         let scope = self.scope_of(left.columns.iter().chain(&right.columns));
         let Some(condition) = condition else {

@@ -16,6 +16,7 @@ pub(crate) mod parser;
 pub(crate) mod paths;
 pub(crate) mod query;
 pub(crate) mod relation;
+pub(crate) mod retract;
 pub(crate) mod scope;
 pub(crate) mod syntax_error;
 pub(crate) mod top_n;

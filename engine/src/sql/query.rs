@@ -8,7 +8,7 @@ use sqlparser::ast;
 use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
-use crate::plan::logical::{EmitMode, LogicalPlan};
+use crate::plan::logical::{EmitMode, LogicalPlan, OP_COLUMN};
 use crate::sql::expr::{ExprPlanner, contains_aggregate_with};
 use crate::sql::parser::{EmitKeyword, QueryStatement, pos_of};
 use crate::sql::scope::Scope;
@@ -223,7 +223,13 @@ impl<'a> Planner<'a> {
                 .with_hint("remove the EMIT clause"));
             }
             let time = rel.time.map(|i| (i, rel.name(i).to_string()));
+            let updating = plan.is_updating();
             return match self.row_window(select, plan, &scope, time)? {
+                Over::Windowed { .. } if updating => Err(PlanError::new(
+                    format!("an OVER window over {}, whose rows update earlier ones (a changelog), is not supported", rel.label),
+                    select_pos,
+                )
+                .with_hint("an OVER window adds to each row's frame and cannot take a row back (Flink refuses this too: Nexmark q6)")),
                 Over::Windowed { plan, scope, items } => {
                     let mut rewritten = select.clone();
                     rewritten.projection = items;
@@ -233,7 +239,7 @@ impl<'a> Planner<'a> {
                     })
                 }
                 Over::None(plan) => Ok(LogicalPlan::Project {
-                    exprs: self.projection(select, &scope, None)?,
+                    exprs: changelog_projection(&plan, self.projection(select, &scope, None)?, select_pos)?,
                     input: Box::new(plan),
                 }),
             };
@@ -257,6 +263,42 @@ impl<'a> Planner<'a> {
 
 fn first_word(s: &str) -> String {
     s.split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// The SELECT list over `input`, with the `_op` column of an updating
+/// input passed on first: the rows stay a changelog.
+///
+/// # Errors
+/// An output column named `_op` over an updating input.
+pub(super) fn changelog_projection(
+    input: &LogicalPlan,
+    mut exprs: Vec<(Expr, String)>,
+    pos: SqlPos,
+) -> PlanResult<Vec<(Expr, String)>> {
+    let Some(op) = input.changelog() else {
+        return Ok(exprs);
+    };
+    let is_op = |e: &Expr| matches!(e, Expr::Column { index, .. } if *index == op);
+    if exprs
+        .iter()
+        .any(|(e, n)| n.eq_ignore_ascii_case(OP_COLUMN) && !is_op(e))
+    {
+        return Err(PlanError::new(
+            format!("output column '{OP_COLUMN}' is reserved: the rows are a changelog and carry their own"),
+            pos,
+        )
+        .with_hint("give that column another alias"));
+    }
+    if !exprs.iter().any(|(e, _)| is_op(e)) {
+        exprs.insert(
+            0,
+            (
+                Expr::column(op, OP_COLUMN, SqlType::Varchar),
+                OP_COLUMN.into(),
+            ),
+        );
+    }
+    Ok(exprs)
 }
 
 pub(super) fn unsupported(what: &str, pos: SqlPos) -> PlanError {

@@ -9,7 +9,7 @@ use sqlparser::ast::{self};
 use crate::catalog::StreamDef;
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::exec::window::{WINDOW_SYNTAX, Window, WindowSyntax};
-use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, WindowSpec};
+use crate::plan::logical::{Lateness, LogicalPlan, WindowSpec};
 use crate::sql::literal::interval_ms;
 use crate::sql::parser::QueryStatement;
 use crate::sql::scope::closest;
@@ -80,26 +80,22 @@ impl Relation {
     }
 
     /// The rows of a planned query (a subquery or a view).
-    pub(super) fn derived(plan: LogicalPlan, label: String, pos: SqlPos) -> PlanResult<Self> {
+    pub(super) fn derived(plan: LogicalPlan, label: String) -> Self {
         let schema = plan.schema();
-        if schema.index_of(OP_COLUMN).is_ok() {
-            return Err(PlanError::new(
-                format!("{label} gives a changelog (rows that update earlier ones), which a query cannot read yet"),
-                pos,
-            )
-            .with_hint("window its aggregate (GROUP BY window_start, window_end, ...) with EMIT FINAL, so each row is final"));
-        }
+        // an updating plan's `_op` goes along with its rows, unseen by `*`
+        let op = plan.changelog();
         let columns = schema
             .fields()
             .iter()
-            .map(|f| RelColumn {
+            .enumerate()
+            .map(|(i, f)| RelColumn {
                 name: f.name().clone(),
                 ty: SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar),
-                hidden: false,
+                hidden: Some(i) == op,
                 qualifiers: Vec::new(),
             })
             .collect();
-        Ok(Relation {
+        Relation {
             time: plan.event_time(),
             lateness: lateness(plan.source()),
             columns,
@@ -107,7 +103,7 @@ impl Relation {
             window: None,
             label,
             plan,
-        })
+        }
     }
 
     /// The name of column `i`.
@@ -232,7 +228,7 @@ impl Planner<'_> {
                     Some(a) => format!("subquery '{}'", a.name.value),
                     None => "the subquery".to_string(),
                 };
-                let mut rel = Relation::derived(plan, label, pos)?;
+                let mut rel = Relation::derived(plan, label);
                 if let Some(a) = alias {
                     if !a.columns.is_empty() {
                         return Err(unsupported("column aliases on a FROM item", pos));
@@ -310,7 +306,7 @@ impl Planner<'_> {
                     emit: None,
                     pos: pos_of(query.as_ref()),
                 })?;
-                Relation::derived(plan, "the subquery".into(), rpos)?
+                Relation::derived(plan, "the subquery".into())
             }
             _ => {
                 let input_name = ident_arg(s).ok_or_else(|| {
@@ -374,7 +370,7 @@ impl Planner<'_> {
                 emit: None,
                 pos: view.pos,
             })?;
-            let mut rel = Relation::derived(plan, format!("view '{}'", view.name), pos)?;
+            let mut rel = Relation::derived(plan, format!("view '{}'", view.name));
             rel.qualify(view.name.clone());
             return Ok(rel);
         }
@@ -462,6 +458,14 @@ pub(super) fn check_time_column(rel: &Relation, col: usize, pos: SqlPos) -> Plan
             pos,
         )
         .with_hint("window on the column the WATERMARK is declared for")),
+        None if rel.plan.is_updating() => Err(PlanError::new(
+            format!(
+                "{} is a changelog (its rows update earlier ones), so it has no event time to window on",
+                rel.label
+            ),
+            pos,
+        )
+        .with_hint("window the stream inside the subquery or view instead, before it aggregates or ranks")),
         None if matches!(rel.plan, LogicalPlan::Scan { .. }) => Err(PlanError::new(
             format!("{} has no watermark, so its windows would never close", rel.label),
             pos,

@@ -15,9 +15,9 @@ use sqlparser::ast;
 
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::Expr;
-use crate::plan::logical::{Lateness, LogicalPlan, OP_COLUMN, RankKind, SortKey};
+use crate::plan::logical::{Lateness, LogicalPlan, RankKind, SortKey};
 use crate::sql::parser::{QueryStatement, pos_of};
-use crate::sql::query::{Planner, unsupported};
+use crate::sql::query::{Planner, changelog_projection, unsupported};
 use crate::sql::scope::Scope;
 use crate::types::SqlType;
 
@@ -86,7 +86,7 @@ impl Planner<'_> {
                 emit: None,
                 pos: pos_of(subquery.as_ref()),
             };
-            let ranked = self.ranked(&inner_q, inner, ranking, limit)?;
+            let (ranked, rank_at) = self.ranked(&inner_q, inner, ranking, limit)?;
             if !select.group_by_is_empty() || select.having.is_some() {
                 return Err(PlanError::new(
                     "GROUP BY over a top-N subquery is not supported",
@@ -94,7 +94,12 @@ impl Planner<'_> {
                 ));
             }
             let qualifier = alias.as_ref().map(|a| a.name.value.clone());
-            return self.outer(select, ranked, rest, qualifier).map(Some);
+            let mut plan = self.outer(select, ranked, rest, qualifier, q.pos)?;
+            if !reads_rank(&plan, rank_at) {
+                // a changing rank changes nothing the query gives
+                hide_rank(&mut plan);
+            }
+            return Ok(Some(plan));
         }
         let Some(qualify) = &select.qualify else {
             return Ok(None);
@@ -117,7 +122,7 @@ impl Planner<'_> {
             emit: q.emit,
             pos: q.pos,
         };
-        let ranked = self.ranked(&inner_q, &plain, ranking, limit)?;
+        let (ranked, _) = self.ranked(&inner_q, &plain, ranking, limit)?;
         Ok(Some(match rest {
             None => ranked,
             Some(r) => {
@@ -298,21 +303,18 @@ fn bound(e: &ast::Expr, name: &str) -> Option<usize> {
 
 impl Planner<'_> {
     /// Plans `select` (the ranking item removed, hidden columns added) and puts
-    /// the top-N and the final projection on top.
+    /// the top-N and the final projection on top; returns the plan and the
+    /// rank's column in it.
     fn ranked(
         &self,
         q: &QueryStatement,
         select: &ast::Select,
         ranking: Ranking,
         limit: usize,
-    ) -> PlanResult<LogicalPlan> {
-        if !ranking.partition.iter().any(is_window_ref) {
-            return Err(PlanError::new(
-            "a top-N on a stream must rank per window: PARTITION BY window_start (or window_end)",
-            ranking.pos,
-        )
-        .with_hint("rank the rows of TUMBLE(...)/HOP(...) windows, or of a windowed GROUP BY; each window's ranking is emitted when it closes"));
-        }
+    ) -> PlanResult<(LogicalPlan, usize)> {
+        // per window, ranked once when the window closes; otherwise kept
+        // up to date as a changelog
+        let windowed = ranking.partition.iter().any(is_window_ref);
         let mut inner = select.clone();
         inner.projection.remove(ranking.item);
         let items_after = inner.projection.len() - ranking.item;
@@ -326,7 +328,10 @@ impl Planner<'_> {
             expr: e,
             alias: ast::Ident::new(format!("{HIDDEN}{i}")),
         };
-        let mut extra = vec![ast::Expr::Identifier(ast::Ident::new("window_end"))];
+        let mut extra = Vec::new();
+        if windowed {
+            extra.push(ast::Expr::Identifier(ast::Ident::new("window_end")));
+        }
         extra.extend(ranking.partition.iter().cloned());
         extra.extend(ranking.order.iter().map(|o| o.expr.clone()));
         let hidden_columns = extra.len();
@@ -344,7 +349,8 @@ impl Planner<'_> {
         let schema = plan.schema();
         // the visible columns (a `*` stands for several), then the hidden ones
         let visible = schema.fields().len() - hidden_columns;
-        if schema.index_of(OP_COLUMN).is_ok() {
+        let op_in = plan.changelog();
+        if windowed && op_in.is_some() {
             return Err(PlanError::new(
                 "a top-N ranks final window results: the query it ranks must use EMIT FINAL",
                 ranking.pos,
@@ -364,25 +370,26 @@ impl Planner<'_> {
                     ));
                 }
                 Ok(SortKey {
-                    column: visible + 1 + np + i,
+                    column: visible + usize::from(windowed) + np + i,
                     descending,
                     nulls_first: o.options.nulls_first.unwrap_or(descending),
                 })
             })
             .collect::<PlanResult<Vec<_>>>()?;
-        let window_end = visible;
-        if schema.field(window_end).data_type() != &SqlType::Timestamp.to_arrow() {
+        let window_end = windowed.then_some(visible);
+        if window_end.is_some_and(|w| schema.field(w).data_type() != &SqlType::Timestamp.to_arrow())
+        {
             return Err(PlanError::new(
                 "window_end must be a TIMESTAMP",
                 ranking.pos,
             ));
         }
         let o = plan.source().event_time.clone();
-        let total = schema.fields().len();
+        let first = visible + usize::from(windowed);
         let top = LogicalPlan::TopN {
             input: Box::new(plan),
             window_end,
-            partition: (visible + 1..visible + 1 + np).collect(),
+            partition: (first..first + np).collect(),
             order,
             limit,
             kind: ranking.kind,
@@ -391,9 +398,14 @@ impl Planner<'_> {
                 allowed_ms: o.allowed_lateness_ms,
                 policy: o.late_policy,
             },
+            rank_shown: true,
         };
-        // the visible columns, with the rank where the ranking function was written
+        // the visible columns, with the rank where the ranking function was
+        // written (and, kept up to date, `_op` first); the input's `_op` is
+        // not passed on as a column of its own
         let out = top.schema();
+        let total = schema.fields().len() - usize::from(op_in.is_some());
+        let shift = |i: usize| i - usize::from(op_in.is_some_and(|o| o < i));
         let column = |i: usize| {
             let f = out.field(i);
             (
@@ -405,17 +417,28 @@ impl Planner<'_> {
                 f.name().clone(),
             )
         };
-        let mut exprs: Vec<(Expr, String)> = (0..visible).map(column).collect();
-        let at = if wildcard_after {
-            visible
+        let mut exprs: Vec<(Expr, String)> = (0..visible)
+            .filter(|&i| Some(i) != op_in)
+            .map(|i| column(shift(i)))
+            .collect();
+        let shown = exprs.len();
+        let mut at = if wildcard_after {
+            shown
         } else {
-            visible - items_after
+            shown - items_after
         };
         exprs.insert(at, column(total));
-        Ok(LogicalPlan::Project {
-            input: Box::new(top),
-            exprs,
-        })
+        if !windowed {
+            exprs.insert(0, column(total + 1));
+            at += 1;
+        }
+        Ok((
+            LogicalPlan::Project {
+                input: Box::new(top),
+                exprs,
+            },
+            at,
+        ))
     }
 }
 
@@ -433,6 +456,7 @@ fn is_window_ref(e: &ast::Expr) -> bool {
 
 fn scope_of(plan: &LogicalPlan, qualifier: Option<String>) -> Scope {
     let mut scope = Scope::default();
+    let op = plan.changelog();
     for (i, f) in plan.schema().fields().iter().enumerate() {
         let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
         scope.push(
@@ -440,8 +464,45 @@ fn scope_of(plan: &LogicalPlan, qualifier: Option<String>) -> Scope {
             qualifier.iter().cloned().collect(),
             Expr::column(i, f.name().clone(), ty),
         );
+        if Some(i) == op {
+            scope.hide_last();
+        }
     }
     scope
+}
+
+/// Whether the query over a ranked subquery (a projection, maybe over a
+/// filter) reads column `rank` of it.
+fn reads_rank(plan: &LogicalPlan, rank: usize) -> bool {
+    let mut used = Vec::new();
+    let mut at = plan;
+    loop {
+        match at {
+            LogicalPlan::Project { input, exprs } => {
+                exprs.iter().for_each(|(e, _)| e.columns(&mut used));
+                if matches!(input.as_ref(), LogicalPlan::Project { input, .. } if matches!(input.as_ref(), LogicalPlan::TopN { .. }))
+                {
+                    return used.contains(&rank);
+                }
+                at = input;
+            }
+            LogicalPlan::Filter { input, predicate } => {
+                predicate.columns(&mut used);
+                at = input;
+            }
+            _ => return true,
+        }
+    }
+}
+
+/// Marks the top-N under a query's projections and filters as one whose
+/// rank nobody reads.
+fn hide_rank(plan: &mut LogicalPlan) {
+    match plan {
+        LogicalPlan::Project { input, .. } | LogicalPlan::Filter { input, .. } => hide_rank(input),
+        LogicalPlan::TopN { rank_shown, .. } => *rank_shown = false,
+        _ => {}
+    }
 }
 
 impl Planner<'_> {
@@ -453,7 +514,19 @@ impl Planner<'_> {
         ranked: LogicalPlan,
         rest: Option<ast::Expr>,
         qualifier: Option<String>,
+        pos: SqlPos,
     ) -> PlanResult<LogicalPlan> {
+        let over = select.projection.iter().any(|item| {
+            matches!(item, ast::SelectItem::UnnamedExpr(ast::Expr::Function(f))
+                | ast::SelectItem::ExprWithAlias { expr: ast::Expr::Function(f), .. } if f.over.is_some())
+        });
+        if over && ranked.is_updating() {
+            return Err(PlanError::new(
+                "an OVER window over a ranking kept up to date (a changelog: its rows update earlier ones) is not supported",
+                pos,
+            )
+            .with_hint("an OVER window adds to each row's frame and cannot take a row back (Flink refuses this too: Nexmark q6)"));
+        }
         let scope = scope_of(&ranked, qualifier);
         let mut plan = ranked;
         if let Some(r) = rest {
@@ -463,7 +536,7 @@ impl Planner<'_> {
                 predicate,
             };
         }
-        let exprs = self.projection(select, &scope, None)?;
+        let exprs = changelog_projection(&plan, self.projection(select, &scope, None)?, pos)?;
         Ok(LogicalPlan::Project {
             input: Box::new(plan),
             exprs,

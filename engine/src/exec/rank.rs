@@ -1,0 +1,408 @@
+//! Top-N kept up to date (a ranking without a window): `ROW_NUMBER()`,
+//! `RANK()` or `DENSE_RANK()` `OVER (PARTITION BY ... ORDER BY ...)` with
+//! a bound on the rank, over an append-only or an updating input. After
+//! each batch, for each partition it changed, the rows that left the top
+//! are withdrawn (`-D`), the rows that entered it are added (`+I`), and —
+//! when the rank is in the output — a row whose rank changed is withdrawn
+//! with the old rank (`-U`) and added with the new (`+U`). Deduplication
+//! (`ROW_NUMBER() ... ORDER BY t DESC` kept `<= 1`) is the case N = 1.
+//!
+//! Each partition keeps its rows sorted by (order keys, arrival). Over an
+//! append-only input only the rows ranked within the bound are kept: a row
+//! pushed out never comes back. Over an updating input every row is kept,
+//! because a withdrawal can bring a lower row back into the top.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, UInt64Array};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, Rows, SortField};
+use rustc_hash::FxHashMap;
+
+use crate::error::{ExecError, ExecResult};
+use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
+use crate::exec::grouped_state::{state_batch, state_value};
+use crate::exec::operator::{Collector, Message, Operator, OperatorState};
+use crate::exec::top_n::ranking_params;
+use crate::plan::explain::Params;
+use crate::plan::logical::{RankKind, SortKey};
+use crate::plan::physical::{BuildContext, NodeKind};
+
+/// A row that left the top.
+pub const DELETE: &str = "-D";
+
+/// A top-N kept up to date, emitting a changelog.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct UpdatingTopNNode {
+    /// Input columns.
+    #[serde(with = "crate::plan::serde_plan::schema")]
+    pub input_schema: SchemaRef,
+    /// Output columns: the input's (without its `_op`), the rank, `_op`.
+    #[serde(with = "crate::plan::serde_plan::schema")]
+    pub output_schema: SchemaRef,
+    /// The input's `_op` column, when the input is a changelog.
+    pub op: Option<usize>,
+    /// Partition columns (with their names, for EXPLAIN).
+    pub partition: Vec<(usize, String)>,
+    /// Sort keys (with their names).
+    pub order: Vec<(SortKey, String)>,
+    /// Rows ranked at most this are kept.
+    pub limit: usize,
+    /// Ranking function.
+    pub kind: RankKind,
+    /// Whether a query reads the rank: if not, a row whose rank changes
+    /// stays as it is.
+    pub rank_shown: bool,
+}
+
+impl NodeKind for UpdatingTopNNode {
+    fn explain(&self) -> (&'static str, Params) {
+        let kept = if self.op.is_some() {
+            "every row (the input updates)"
+        } else {
+            "the top rows"
+        };
+        let mut params = ranking_params(self.kind, &self.partition, &self.order, self.limit);
+        params.push(("keeps".to_string(), kept.to_string()));
+        ("UpdatingTopN", params)
+    }
+
+    fn output_schema(&self, _input: &SchemaRef) -> SchemaRef {
+        self.output_schema.clone()
+    }
+
+    fn build(&self, _ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
+        Ok(Some(Box::new(UpdatingTopNOp::new(self)?)))
+    }
+}
+
+/// One row of a partition.
+struct Entry {
+    order: Box<[u8]>,
+    seq: u64,
+    row: Arc<[u8]>,
+}
+
+/// A row of a partition's top, as ranked at one moment.
+struct Ranked {
+    seq: u64,
+    rank: i64,
+    row: Arc<[u8]>,
+}
+
+/// The partitions a batch changed, in order of first change: each key
+/// with its top before the batch.
+type Touched = Vec<(Box<[u8]>, Vec<Ranked>)>;
+
+/// The operator.
+pub(crate) struct UpdatingTopNOp {
+    partition: Vec<usize>,
+    order: Vec<usize>,
+    /// Input columns kept in rows (all but `_op`).
+    payload: Vec<usize>,
+    op: Option<usize>,
+    limit: usize,
+    kind: RankKind,
+    rank_shown: bool,
+    schema: SchemaRef,
+    partition_rows: RowConverter,
+    order_rows: RowConverter,
+    payload_rows: RowConverter,
+    /// Per partition key, its rows sorted by (order, seq).
+    parts: FxHashMap<Box<[u8]>, Vec<Entry>>,
+    seq: u64,
+}
+
+impl UpdatingTopNOp {
+    fn new(node: &UpdatingTopNNode) -> ExecResult<Self> {
+        let input = &node.input_schema;
+        let err = |e| ExecError::arrow("top-n keys", e);
+        let field = |c: usize| SortField::new(input.field(c).data_type().clone());
+        let partition: Vec<usize> = node.partition.iter().map(|(c, _)| *c).collect();
+        let payload: Vec<usize> = (0..input.fields().len())
+            .filter(|&c| Some(c) != node.op)
+            .collect();
+        let order_rows = RowConverter::new(
+            node.order
+                .iter()
+                .map(|(k, _)| {
+                    SortField::new_with_options(
+                        input.field(k.column).data_type().clone(),
+                        arrow::compute::SortOptions {
+                            descending: k.descending,
+                            nulls_first: k.nulls_first,
+                        },
+                    )
+                })
+                .collect(),
+        )
+        .map_err(err)?;
+        Ok(Self {
+            partition_rows: RowConverter::new(partition.iter().map(|&c| field(c)).collect())
+                .map_err(err)?,
+            payload_rows: RowConverter::new(payload.iter().map(|&c| field(c)).collect())
+                .map_err(err)?,
+            order_rows,
+            partition,
+            order: node.order.iter().map(|(k, _)| k.column).collect(),
+            payload,
+            op: node.op,
+            limit: node.limit,
+            kind: node.kind,
+            rank_shown: node.rank_shown,
+            schema: node.output_schema.clone(),
+            parts: FxHashMap::default(),
+            seq: 0,
+        })
+    }
+
+    fn top(&self, entries: &[Entry]) -> Vec<Ranked> {
+        top(self.kind, self.limit, entries)
+    }
+
+    /// Applies rows given in the input's layout (`columns`); `seqs` gives
+    /// restored rows their arrival numbers. Returns, per partition changed
+    /// (in order of first change), its key and its top before.
+    fn apply(&mut self, columns: &[ArrayRef], seqs: Option<&UInt64Array>) -> ExecResult<Touched> {
+        let err = |e| ExecError::arrow("top-n", e);
+        let pick = |idx: &[usize]| idx.iter().map(|&c| columns[c].clone()).collect::<Vec<_>>();
+        // without PARTITION BY every row is of the one partition (the row
+        // format gives no rows for no columns)
+        let keys: Option<Rows> = if self.partition.is_empty() {
+            None
+        } else {
+            Some(
+                self.partition_rows
+                    .convert_columns(&pick(&self.partition))
+                    .map_err(err)?,
+            )
+        };
+        let orders = self
+            .order_rows
+            .convert_columns(&pick(&self.order))
+            .map_err(err)?;
+        let payload = self
+            .payload_rows
+            .convert_columns(&pick(&self.payload))
+            .map_err(err)?;
+        let ops = self.op.map(|c| columns[c].as_string::<i32>().clone());
+        let mut touched: Touched = Vec::new();
+        let mut seen: FxHashMap<Box<[u8]>, ()> = FxHashMap::default();
+        let append_only = self.op.is_none();
+        for i in 0..payload.num_rows() {
+            let key: &[u8] = keys.as_ref().map_or(&[], |k| k.row(i).data());
+            if !seen.contains_key(key) {
+                let before = self.parts.get(key).map(|p| self.top(p)).unwrap_or_default();
+                seen.insert(key.into(), ());
+                touched.push((key.into(), before));
+            }
+            let part = match self.parts.get_mut(key) {
+                Some(p) => p,
+                None => self.parts.entry(key.into()).or_default(),
+            };
+            let order = orders.row(i);
+            let row = payload.row(i);
+            let withdrawn = ops
+                .as_ref()
+                .is_some_and(|o| o.is_valid(i) && matches!(o.value(i), "-U" | "-D"));
+            if withdrawn {
+                let from = part.partition_point(|e| e.order.as_ref() < order.as_ref());
+                if let Some(at) = part[from..]
+                    .iter()
+                    .take_while(|e| e.order.as_ref() == order.as_ref())
+                    .position(|e| e.row.as_ref() == row.as_ref())
+                {
+                    part.remove(from + at);
+                }
+                continue;
+            }
+            let seq = match seqs {
+                Some(s) => s.value(i),
+                None => {
+                    self.seq += 1;
+                    self.seq - 1
+                }
+            };
+            let at = part.partition_point(|e| (e.order.as_ref(), e.seq) < (order.as_ref(), seq));
+            part.insert(
+                at,
+                Entry {
+                    order: order.as_ref().into(),
+                    seq,
+                    row: row.as_ref().into(),
+                },
+            );
+            if append_only && part.len() > self.limit {
+                // rows past the bound never come back
+                let kept = top(self.kind, self.limit, part).len();
+                part.truncate(kept);
+            }
+        }
+        Ok(touched)
+    }
+
+    /// The changelog of the partitions changed: per partition, what left
+    /// its top, then what entered it.
+    fn changes(
+        &mut self,
+        touched: Vec<(Box<[u8]>, Vec<Ranked>)>,
+    ) -> ExecResult<Option<RecordBatch>> {
+        let mut rows: Vec<(Arc<[u8]>, i64, &'static str)> = Vec::new();
+        for (key, before) in touched {
+            let after = match self.parts.get(&key) {
+                Some(p) if p.is_empty() => {
+                    self.parts.remove(&key);
+                    Vec::new()
+                }
+                Some(p) => self.top(p),
+                None => Vec::new(),
+            };
+            let find =
+                |list: &[Ranked], seq: u64| list.iter().find(|r| r.seq == seq).map(|r| r.rank);
+            for b in &before {
+                match find(&after, b.seq) {
+                    Some(r) if r == b.rank || !self.rank_shown => {}
+                    Some(_) => rows.push((b.row.clone(), b.rank, UPDATE_BEFORE)),
+                    None => rows.push((b.row.clone(), b.rank, DELETE)),
+                }
+            }
+            for a in &after {
+                match find(&before, a.seq) {
+                    Some(r) if r == a.rank || !self.rank_shown => {}
+                    Some(_) => rows.push((a.row.clone(), a.rank, UPDATE_AFTER)),
+                    None => rows.push((a.row.clone(), a.rank, INSERT)),
+                }
+            }
+        }
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let parser = self.payload_rows.parser();
+        let mut columns = self
+            .payload_rows
+            .convert_rows(rows.iter().map(|(r, _, _)| parser.parse(r)))
+            .map_err(|e| ExecError::arrow("top-n output", e))?;
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|(_, r, _)| *r),
+        )));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, _, o)| *o),
+        )));
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map(Some)
+            .map_err(|e| ExecError::arrow("top-n output", e))
+    }
+}
+
+impl Operator for UpdatingTopNOp {
+    fn name(&self) -> &'static str {
+        "updating_top_n"
+    }
+
+    fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let touched = self.apply(batch.columns(), None)?;
+        if let Some(b) = self.changes(touched)? {
+            out.push(Message::Batch(b));
+        }
+        Ok(())
+    }
+
+    /// Parts: `seq` (one row: the next arrival number) and `rows`: every
+    /// row kept, as the partition keys (`key0`, ...), the input columns
+    /// but `_op` (`v0`, ...) and the arrival number (`seq`).
+    fn snapshot(&mut self) -> ExecResult<OperatorState> {
+        let err = |e| ExecError::arrow("top-n snapshot", e);
+        let mut out = OperatorState::default();
+        let seq = Arc::new(Int64Array::from(vec![self.seq as i64])) as ArrayRef;
+        out.push("seq", state_batch(vec![("seq".into(), seq)], 1)?);
+        let entries: Vec<&Entry> = self.parts.values().flatten().collect();
+        if entries.is_empty() {
+            return Ok(out);
+        }
+        let parser = self.payload_rows.parser();
+        let values = self
+            .payload_rows
+            .convert_rows(entries.iter().map(|e| parser.parse(&e.row)))
+            .map_err(err)?;
+        let mut columns: Vec<(String, ArrayRef)> = Vec::new();
+        for (i, &c) in self.partition.iter().enumerate() {
+            let at =
+                self.payload.iter().position(|&p| p == c).ok_or_else(|| {
+                    ExecError::Internal("a top-n partition column is its _op".into())
+                })?;
+            columns.push((format!("key{i}"), values[at].clone()));
+        }
+        for (j, v) in values.into_iter().enumerate() {
+            columns.push((format!("v{j}"), v));
+        }
+        let seqs = UInt64Array::from_iter_values(entries.iter().map(|e| e.seq));
+        columns.push(("seq".into(), Arc::new(seqs)));
+        out.push("rows", state_batch(columns, entries.len())?);
+        Ok(out)
+    }
+
+    fn restore(&mut self, state: OperatorState) -> ExecResult<()> {
+        // after a rescale each old worker's `seq` comes: go on after all
+        for part in state.parts("seq") {
+            self.seq = self.seq.max(state_value(part, "seq")? as u64);
+        }
+        let np = self.partition.len();
+        for part in state.parts("rows") {
+            let n = part.num_rows();
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.payload.len() + 1);
+            let mut values = part.columns()[np..np + self.payload.len()].iter();
+            let width = self.payload.len() + usize::from(self.op.is_some());
+            for c in 0..width {
+                if Some(c) == self.op {
+                    columns.push(Arc::new(StringArray::from(vec![INSERT; n])));
+                } else {
+                    columns.push(values.next().cloned().ok_or_else(|| {
+                        ExecError::Internal("a top-n state part lacks a column".into())
+                    })?);
+                }
+            }
+            let seqs = part
+                .column_by_name("seq")
+                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::UInt64Type>())
+                .cloned()
+                .ok_or_else(|| ExecError::Internal("a top-n state part lacks its seq".into()))?;
+            self.apply(&columns, Some(&seqs))?;
+        }
+        Ok(())
+    }
+
+    fn rescalable(&self) -> bool {
+        true
+    }
+}
+
+/// The rows of a partition ranked within the bound, with their ranks.
+fn top(kind: RankKind, limit: usize, entries: &[Entry]) -> Vec<Ranked> {
+    let mut out = Vec::new();
+    let (mut rank, mut dense) = (0i64, 0i64);
+    for (j, e) in entries.iter().enumerate() {
+        let tie = j > 0 && entries[j - 1].order == e.order;
+        if !tie {
+            rank = j as i64 + 1;
+            dense += 1;
+        }
+        let r = match kind {
+            RankKind::RowNumber => j as i64 + 1,
+            RankKind::Rank => rank,
+            RankKind::DenseRank => dense,
+        };
+        if r > limit as i64 {
+            break;
+        }
+        out.push(Ranked {
+            seq: e.seq,
+            rank: r,
+            row: e.row.clone(),
+        });
+    }
+    out
+}
