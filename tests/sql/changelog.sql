@@ -86,3 +86,9 @@ SELECT window_start, COUNT(*) FROM TUMBLE((SELECT auction, date_time FROM (
 
 -- case: a join with a changelog
 SELECT * FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) C JOIN auctions A ON C.auction = A.id;
+
+-- case: a blackhole sink (as Flink's, for benchmarks) takes a changelog
+-- without declaring _op, and discards it
+CREATE STREAM counts (auction BIGINT, n BIGINT) WITH (connector = 'blackhole');
+EXPLAIN INSERT INTO counts SELECT auction, COUNT(*) FROM bids GROUP BY auction;
+INSERT INTO counts SELECT auction, COUNT(*) FROM bids GROUP BY auction;

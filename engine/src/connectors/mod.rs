@@ -321,6 +321,7 @@ pub fn is_bounded(def: &StreamDef) -> Result<bool, ConnectorError> {
     Ok(registry::of(def)?.is_bounded(def))
 }
 
+pub(crate) mod blackhole;
 pub mod dead_letter;
 pub(crate) mod decode_pool;
 pub(crate) mod encode;

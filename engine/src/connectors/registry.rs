@@ -121,6 +121,7 @@ pub static CONNECTORS: &[&dyn Connector] = &[
     &super::file::FileConnector,
     &super::kafka::Kafka,
     &super::stdout::Stdout,
+    &super::blackhole::Blackhole,
 ];
 
 /// The connector called `name` (case-insensitive).

@@ -35,6 +35,10 @@ pub struct GlobalAggregateNode {
 }
 
 impl NodeKind for GlobalAggregateNode {
+    fn updating(&self, _input: bool) -> bool {
+        self.emit == EmitMode::Changes
+    }
+
     fn explain(&self) -> (&'static str, Params) {
         let emit = match self.emit {
             EmitMode::Final => "FINAL (at end of input)",

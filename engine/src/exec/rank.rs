@@ -57,6 +57,10 @@ pub struct UpdatingTopNNode {
 }
 
 impl NodeKind for UpdatingTopNNode {
+    fn updating(&self, _input: bool) -> bool {
+        true
+    }
+
     fn explain(&self) -> (&'static str, Params) {
         let kept = if self.op.is_some() {
             "every row (the input updates)"

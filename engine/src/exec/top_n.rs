@@ -48,6 +48,10 @@ pub struct TopNNode {
 }
 
 impl NodeKind for TopNNode {
+    fn updating(&self, _input: bool) -> bool {
+        false
+    }
+
     fn explain(&self) -> (&'static str, Params) {
         let mut params = ranking_params(self.kind, &self.partition, &self.order, self.limit);
         with_lateness(&mut params, &self.lateness);

@@ -19,6 +19,8 @@ struct Rendered {
     kind: String,
     params: Params,
     inputs: Vec<usize>,
+    /// Its rows update earlier ones (a changelog).
+    updating: bool,
 }
 
 impl PhysicalPlan {
@@ -45,8 +47,9 @@ impl PhysicalPlan {
         out
     }
 
-    /// EXPLAIN as a JSON graph: `{"nodes": [{id, kind, params}], "edges": [{from, to}]}`,
-    /// nodes in data-flow order (sources first).
+    /// EXPLAIN as a JSON graph: `{"nodes": [{id, kind, params}], "edges":
+    /// [{from, to, rows}]}` (`rows`: `append`, or `updating` for a
+    /// changelog), nodes in data-flow order (sources first).
     pub fn explain_json(&self) -> serde_json::Value {
         let rendered = self.rendered();
         let nodes: Vec<_> = rendered
@@ -65,9 +68,15 @@ impl PhysicalPlan {
             .iter()
             .enumerate()
             .flat_map(|(to, r)| {
-                r.inputs
-                    .iter()
-                    .map(move |&from| json!({ "from": from, "to": to }))
+                let rendered = &rendered;
+                r.inputs.iter().map(move |&from| {
+                    let rows = if rendered[from].updating {
+                        "updating"
+                    } else {
+                        "append"
+                    };
+                    json!({ "from": from, "to": to, "rows": rows })
+                })
             })
             .collect();
         json!({ "nodes": nodes, "edges": edges })
@@ -95,6 +104,7 @@ impl PhysicalPlan {
                 kind: "Source".into(),
                 params: src,
                 inputs: Vec::new(),
+                updating: false,
             });
             for n in nodes {
                 let (name, params) = n.kind().explain();
@@ -110,10 +120,16 @@ impl PhysicalPlan {
                         .iter()
                         .filter_map(|&b| ends.get(b).copied().flatten()),
                 );
+                let updating = n.kind().updating(inputs.iter().any(|&i| out[i].updating));
+                let mut params = params;
+                if updating {
+                    params.push(("rows".into(), "updating".into()));
+                }
                 out.push(Rendered {
                     kind: name.to_string(),
                     params,
                     inputs,
+                    updating,
                 });
             }
             out.len() - 1
@@ -142,10 +158,17 @@ impl PhysicalPlan {
                 p
             }
         };
+        let updating = out[last].updating;
+        let mut sink = sink;
+        if updating {
+            // a sink writes a changelog as rows with their `_op`
+            sink.push(("rows".into(), "updating (written with _op)".into()));
+        }
         out.push(Rendered {
             kind: "Sink".into(),
             params: sink,
             inputs: vec![last],
+            updating,
         });
         out
     }

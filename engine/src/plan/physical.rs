@@ -41,6 +41,12 @@ pub(crate) trait NodeKind {
     /// # Errors
     /// An expression or aggregate that cannot be compiled.
     fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>>;
+
+    /// Whether the rows it emits update earlier ones (a changelog with
+    /// `_op`), given whether its input's do; most nodes pass that on.
+    fn updating(&self, input: bool) -> bool {
+        input
+    }
 }
 
 /// What a node's operator is built with.

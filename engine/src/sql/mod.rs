@@ -316,6 +316,15 @@ fn conform_to_sink(
     if fields.is_empty() {
         return Ok(LogicalPlan::Project { input, exprs });
     }
+    let mut exprs = exprs;
+    let op = crate::plan::logical::OP_COLUMN;
+    if sink.connector().eq_ignore_ascii_case("blackhole")
+        && exprs.first().is_some_and(|(_, n)| n == op)
+        && !fields.iter().any(|f| f.name() == op)
+    {
+        // rows thrown away need not say how they change (as in Flink)
+        exprs.remove(0);
+    }
     if fields.len() != exprs.len() {
         let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
         let changelog = exprs
@@ -324,7 +333,7 @@ fn conform_to_sink(
         let (what, hint) = if changelog && !names.contains(&crate::plan::logical::OP_COLUMN) {
             (
                 format!(
-                    "INSERT INTO '{}' gives {} columns, but the stream has {}: EMIT CHANGES adds the changelog column _op (+I, -U, +U, -D) first",
+                    "INSERT INTO '{}' gives {} columns, but the stream has {}: the query's rows update earlier ones, and such a changelog carries the column _op (+I, -U, +U, -D) first",
                     sink.name,
                     exprs.len(),
                     fields.len()

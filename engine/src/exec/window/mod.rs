@@ -244,6 +244,10 @@ pub struct WindowAggregateNode {
 }
 
 impl NodeKind for WindowAggregateNode {
+    fn updating(&self, _input: bool) -> bool {
+        self.emit == EmitMode::Changes
+    }
+
     fn explain(&self) -> (&'static str, Params) {
         let mut params = vec![("time".to_string(), self.time_name.clone())];
         params.extend(self.window.kind().explain_params(self.emit));
