@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(listed(|c| c.can_read()), "nexmark, file or kafka");
         assert_eq!(
             listed_quoted(|c| c.can_write()),
-            "'file', 'kafka' or 'stdout'"
+            "'file', 'kafka', 'stdout' or 'blackhole'"
         );
         // only Kafka streams carry system columns and per-partition watermarks
         let partitioned: Vec<&str> = CONNECTORS

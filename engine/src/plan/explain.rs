@@ -162,7 +162,11 @@ impl PhysicalPlan {
         let mut sink = sink;
         if updating {
             // a sink writes a changelog as rows with their `_op`
-            sink.push(("rows".into(), "updating (written with _op)".into()));
+            let how = match &self.sink {
+                SinkTarget::Stream(s) if s.connector() == "blackhole" => "updating (discarded)",
+                _ => "updating (written with _op)",
+            };
+            sink.push(("rows".into(), how.into()));
         }
         out.push(Rendered {
             kind: "Sink".into(),

@@ -148,7 +148,20 @@ pub(super) fn apply(w: &GroupWindow, rel: &mut Relation) -> PlanResult<()> {
             w.pos,
         ));
     }
-    let time_name = ident_arg(&w.args[0]).ok_or_else(|| {
+    // the column, maybe qualified by the stream or its alias (B.date_time)
+    let qualified = match &w.args[0] {
+        ast::Expr::CompoundIdentifier(p)
+            if p.len() == 2
+                && rel
+                    .qualifiers
+                    .iter()
+                    .any(|q| q.eq_ignore_ascii_case(&p[0].value)) =>
+        {
+            Some(p[1].value.clone())
+        }
+        _ => None,
+    };
+    let time_name = qualified.or_else(|| ident_arg(&w.args[0])).ok_or_else(|| {
         PlanError::new(
             format!(
                 "{}(...)'s first argument must be the time column",

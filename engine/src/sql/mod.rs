@@ -318,13 +318,12 @@ fn conform_to_sink(
     }
     let mut exprs = exprs;
     let op = crate::plan::logical::OP_COLUMN;
-    if sink.connector().eq_ignore_ascii_case("blackhole")
+    // rows thrown away need not declare how they change (as in Flink); they
+    // keep their `_op` (the query's metrics and tests read it)
+    let undeclared_op = (sink.connector().eq_ignore_ascii_case("blackhole")
         && exprs.first().is_some_and(|(_, n)| n == op)
-        && !fields.iter().any(|f| f.name() == op)
-    {
-        // rows thrown away need not say how they change (as in Flink)
-        exprs.remove(0);
-    }
+        && !fields.iter().any(|f| f.name() == op))
+    .then(|| exprs.remove(0));
     if fields.len() != exprs.len() {
         let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
         let changelog = exprs
@@ -365,13 +364,12 @@ fn conform_to_sink(
         };
         return Err(PlanError::new(what, pos).with_hint(hint));
     }
-    let exprs = exprs
+    let exprs = undeclared_op
         .into_iter()
-        .zip(fields.iter())
-        .map(|((e, _), f)| {
+        .chain(exprs.into_iter().zip(fields.iter()).map(|((e, _), f)| {
             let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
             (typing::coerce(e, ty), f.name().clone())
-        })
+        }))
         .collect::<Vec<(Expr, String)>>();
     Ok(LogicalPlan::Project { input, exprs })
 }

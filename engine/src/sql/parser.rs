@@ -212,7 +212,8 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
     }
     if first == "CREATE"
         && sig.len() > 1
-        && word(&tokens[sig[1]].token).as_deref() == Some("STREAM")
+        // Flink's CREATE TABLE declares a stream too
+        && matches!(word(&tokens[sig[1]].token).as_deref(), Some("STREAM" | "TABLE"))
     {
         let end = tokens[sig[sig.len() - 1]].span.end;
         tokens.push(TokenWithSpan {
@@ -328,7 +329,7 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
     let dialect = GenericDialect {};
     let mut p = Parser::new(&dialect).with_tokens_with_locations(tokens);
     p.next_token(); // CREATE
-    p.next_token(); // STREAM
+    p.next_token(); // STREAM or TABLE
     let if_not_exists = p.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     if if_not_exists {
         return Err(

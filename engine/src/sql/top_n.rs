@@ -79,6 +79,25 @@ impl Planner<'_> {
                     pos_of(&twj.relation),
                 ));
             }
+            if let Some(w) = inner
+                .selection
+                .as_ref()
+                .filter(|w| mentions(w, &ranking.name))
+            {
+                return Err(PlanError::new(
+                    format!(
+                        "'{}' is computed by the SELECT list its own WHERE belongs to, so that WHERE cannot filter on it",
+                        ranking.name
+                    ),
+                    pos_of(w),
+                )
+                .with_hint(format!(
+                    "filter in an outer query: SELECT ... FROM (SELECT ..., {}() OVER (...) AS {} FROM ...) WHERE {} <= N (Nexmark q6 is written this way, and Flink does not run it either)",
+                    ranking.kind.name().to_uppercase(),
+                    ranking.name,
+                    ranking.name
+                )));
+            }
             let (limit, rest) = rank_limit(select.selection.as_ref(), &ranking, q.pos)?;
             let inner_q = QueryStatement {
                 query: subquery.clone(),
@@ -243,6 +262,13 @@ fn rank_limit(
         right: Box::new(b),
     });
     Ok((limit, rest))
+}
+
+/// Whether `e` names the column `name`.
+fn mentions(e: &ast::Expr, name: &str) -> bool {
+    let text = e.to_string();
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| w.eq_ignore_ascii_case(name))
 }
 
 fn flatten_and<'a>(e: &'a ast::Expr, out: &mut Vec<&'a ast::Expr>) {
