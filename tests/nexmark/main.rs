@@ -120,7 +120,15 @@ fn engine(q: usize, config: &Config) -> Result<Vec<Row>, String> {
         "{}\n{query}",
         ddl.replace("${GENERATOR}", &config.options())
     );
-    let script = eddy::plan_script(&script).map_err(|e| e.to_string())?;
+    // q14 calls the suite's user function, a WebAssembly module here
+    let udfs = match q {
+        14 => {
+            let bytes = std::fs::read(eddy_suite::udf_wasm("nexmark")).expect("built");
+            vec![eddy::udf::UdfModule::load("nexmark", &bytes, Default::default()).expect("loads")]
+        }
+        _ => Vec::new(),
+    };
+    let script = eddy::plan_script_with_udfs(&script, udfs).map_err(|e| e.to_string())?;
     let plan = script.queries.first().ok_or("no query")?;
     let run = RunOptions {
         partitions: config.partitions,

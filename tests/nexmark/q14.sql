@@ -5,7 +5,9 @@
 -- Illustrates duplicate expressions and usage of user-defined-functions.
 -- -------------------------------------------------------------------------------------------------
 
-CREATE FUNCTION count_char AS 'com.github.nexmark.flink.udf.CountChar';
+-- Eddy: count_char is a WebAssembly function (examples-udf/nexmark), uploaded
+-- in the web UI or registered with `eddy udf register nexmark.wasm`; Flink's line was
+-- CREATE FUNCTION count_char AS 'com.github.nexmark.flink.udf.CountChar';
 
 CREATE TABLE nexmark_q14 (
     auction BIGINT,

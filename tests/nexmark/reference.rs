@@ -221,6 +221,28 @@ pub fn rows(q: usize, e: &Events) -> Option<Vec<Row>> {
                 .map(|(c, (sum, n))| vec![int(c), int((sum as f64 / n as f64) as i64)])
                 .collect()
         }
+        5 => {
+            // bids per auction in every 10 s window, one every 2 s; per
+            // window, the auctions with the most
+            let mut counts: HashMap<(i64, i64), i64> = HashMap::new();
+            for b in &e.bids {
+                let mut start = b.t.div_euclid(2_000) * 2_000;
+                while start + 10_000 > b.t {
+                    *counts.entry((start, b.auction)).or_default() += 1;
+                    start -= 2_000;
+                }
+            }
+            let mut most: HashMap<i64, i64> = HashMap::new();
+            for (&(w, _), &n) in &counts {
+                let m = most.entry(w).or_default();
+                *m = (*m).max(n);
+            }
+            counts
+                .into_iter()
+                .filter(|((w, _), n)| most[w] == *n)
+                .map(|((_, a), n)| vec![int(a), int(n)])
+                .collect()
+        }
         7 => {
             let mut max: HashMap<i64, i64> = HashMap::new();
             for b in &e.bids {
@@ -309,6 +331,32 @@ pub fn rows(q: usize, e: &Events) -> Option<Vec<Row>> {
             }
             out
         }
+        14 => e
+            .bids
+            .iter()
+            .filter(|b| {
+                let euros = 0.908 * b.price as f64;
+                1_000_000.0 < euros && euros < 50_000_000.0
+            })
+            .map(|b| {
+                let hour = b.t.rem_euclid(86_400_000) / 3_600_000;
+                let when = match hour {
+                    8..=18 => "dayTime",
+                    h if h <= 6 || h >= 20 => "nightTime",
+                    _ => "otherTime",
+                };
+                let c = b.extra.chars().filter(|&x| x == 'c').count() as i64;
+                vec![
+                    int(b.auction),
+                    int(b.bidder),
+                    double(0.908 * b.price as f64),
+                    when.to_string(),
+                    int(b.t),
+                    b.extra.clone(),
+                    int(c),
+                ]
+            })
+            .collect(),
         15 => {
             let mut days: BTreeMap<String, Counts> = BTreeMap::new();
             for b in &e.bids {
@@ -439,9 +487,7 @@ pub fn rows(q: usize, e: &Events) -> Option<Vec<Row>> {
                 ]
             })
             .collect(),
-        // q5: an aggregate over window results (not yet); q6: refused (as
-        // by Flink); q12, q13: processing time (not yet); q14: needs its
-        // WebAssembly count_char (not yet)
+        // q6: refused (as by Flink); q12, q13: processing time (not yet)
         _ => return None,
     })
 }

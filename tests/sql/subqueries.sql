@@ -35,3 +35,13 @@ SELECT window_start, COUNT(*) FROM TUMBLE(priced, ch, INTERVAL '10' SECOND) GROU
 SELECT * FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) AS counts;
 -- case: a view and a stream may not share a name
 CREATE VIEW bids AS SELECT * FROM bids;
+-- case: window results grouped by their window (Nexmark q5's MaxBids) are
+-- aggregated per window, and each window's row comes when it closes
+EXPLAIN SELECT window_start, window_end, MAX(n) AS most FROM (
+  SELECT auction, window_start, window_end, COUNT(*) AS n
+  FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND) GROUP BY auction, window_start, window_end
+) GROUP BY window_start, window_end;
+SELECT window_start, window_end, MAX(n) AS most FROM (
+  SELECT auction, window_start, window_end, COUNT(*) AS n
+  FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND) GROUP BY auction, window_start, window_end
+) GROUP BY window_start, window_end;

@@ -28,6 +28,55 @@ pub(super) struct AggregateShape {
     pub(super) window: Option<WindowSpec>,
     pub(super) emit: EmitMode,
     pub(super) lateness: Lateness,
+    /// For window results grouped by their window end (see
+    /// [`by_window_end`]): that column's name, which stands for the
+    /// window's end; the other window column is not there.
+    pub(super) ended: Option<String>,
+}
+
+/// Window results (rows a windowed aggregate gave, with their window's end
+/// in column `end`) grouped by their window end, as Nexmark q5's MaxBids:
+/// a tumbling window of 1 ms over `end − 1 ms`, so each window end is a
+/// window of its own, which closes when the watermark passes it — when the
+/// windows that gave the rows have all given them. Returns the input with
+/// that time column added last, and the window.
+pub(super) fn by_window_end(
+    input: LogicalPlan,
+    end: usize,
+    name: &str,
+) -> (LogicalPlan, WindowSpec) {
+    let schema = input.schema();
+    let mut exprs: Vec<(Expr, String)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let ty = SqlType::from_arrow(f.data_type()).unwrap_or(SqlType::Varchar);
+            (Expr::column(i, f.name().clone(), ty), f.name().clone())
+        })
+        .collect();
+    let time = Expr::Binary {
+        op: crate::plan::expr::BinaryOp::Minus,
+        left: Box::new(Expr::column(end, name, SqlType::Timestamp)),
+        right: Box::new(Expr::Literal(crate::plan::expr::Literal::Interval(1))),
+        ty: SqlType::Timestamp,
+    };
+    let time_column = exprs.len();
+    exprs.push((time, format!("__{name}_window")));
+    let spec = WindowSpec {
+        time_column,
+        time_name: format!("{name} - 1 ms (window results by their end)"),
+        window: crate::exec::window::Window::Tumble(crate::exec::window::tumble::Tumble {
+            size_ms: 1,
+        }),
+    };
+    (
+        LogicalPlan::Project {
+            input: Box::new(input),
+            exprs,
+        },
+        spec,
+    )
 }
 
 impl Planner<'_> {
@@ -48,21 +97,38 @@ impl Planner<'_> {
             window,
             emit,
             lateness,
+            ended,
         } = shape;
         let nwin = if window.is_some() { 2 } else { 0 };
         let mut ctx = AggContext::default();
         let mut keys: Vec<(Expr, String)> = Vec::new();
         let mut saw_window_col = false;
-        if nwin == 2 {
-            for (i, name) in ["window_start", "window_end"].iter().enumerate() {
-                let col = Expr::column(i, *name, SqlType::Timestamp);
-                ctx.named.push(*name, rel.qualifiers.clone(), col.clone());
-                ctx.named
-                    .push(format!("_{name}"), rel.qualifiers.clone(), col);
+        match &ended {
+            Some(end) => {
+                let col = Expr::column(1, end.clone(), SqlType::Timestamp);
+                ctx.named.push(end.clone(), rel.qualifiers.clone(), col);
             }
+            None if nwin == 2 => {
+                for (i, name) in ["window_start", "window_end"].iter().enumerate() {
+                    let col = Expr::column(i, *name, SqlType::Timestamp);
+                    ctx.named.push(*name, rel.qualifiers.clone(), col.clone());
+                    ctx.named
+                        .push(format!("_{name}"), rel.qualifiers.clone(), col);
+                }
+            }
+            None => {}
         }
+        let is_end = |g: &ast::Expr| {
+            ended.as_ref().is_some_and(|end| match g {
+                ast::Expr::Identifier(i) => i.value.eq_ignore_ascii_case(end),
+                ast::Expr::CompoundIdentifier(p) => {
+                    p.last().is_some_and(|i| i.value.eq_ignore_ascii_case(end))
+                }
+                _ => false,
+            })
+        };
         for g in group_by {
-            if nwin == 2 && is_window_column(g).is_some() {
+            if is_end(g) || (ended.is_none() && nwin == 2 && is_window_column(g).is_some()) {
                 saw_window_col = true;
                 continue;
             }

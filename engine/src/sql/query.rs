@@ -188,7 +188,20 @@ impl<'a> Planner<'a> {
             ast::GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => exprs.clone(),
             _ => return Err(unsupported("GROUP BY ALL / ROLLUP / CUBE", select_pos)),
         };
-        let window = self.window(q, &rel)?;
+        let mut window = self.window(q, &rel)?;
+        // window results grouped by their window end close with their windows
+        let ended = match (&window, rel.plan.window_end()) {
+            (None, Some((end, _))) => group_by
+                .iter()
+                .any(|g| names_column(g, &rel, end))
+                .then(|| rel.name(end).to_string()),
+            _ => None,
+        };
+        if let (Some(name), Some((end, _))) = (&ended, rel.plan.window_end()) {
+            let (p, spec) = super::aggregate::by_window_end(plan, end, name);
+            plan = p;
+            window = Some(spec);
+        }
         // the WINDOW clause implies grouping; a window table function alone does not
         let has_agg = !group_by.is_empty()
             || q.window.is_some()
@@ -256,6 +269,7 @@ impl<'a> Planner<'a> {
             window,
             emit,
             lateness: rel.lateness,
+            ended,
         };
         self.aggregate(select, plan, &scope, &rel, agg, &group_by, select_pos)
     }
@@ -263,6 +277,21 @@ impl<'a> Planner<'a> {
 
 fn first_word(s: &str) -> String {
     s.split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// Whether `g` names column `col` of `rel` (maybe qualified).
+fn names_column(g: &ast::Expr, rel: &super::relation::Relation, col: usize) -> bool {
+    let c = &rel.columns[col];
+    match g {
+        ast::Expr::Identifier(i) => i.value.eq_ignore_ascii_case(&c.name),
+        ast::Expr::CompoundIdentifier(p) if p.len() == 2 => {
+            p[1].value.eq_ignore_ascii_case(&c.name)
+                && c.qualifiers
+                    .iter()
+                    .any(|q| q.eq_ignore_ascii_case(&p[0].value))
+        }
+        _ => false,
+    }
 }
 
 /// The SELECT list over `input`, with the `_op` column of an updating
