@@ -12,6 +12,7 @@ pub(crate) mod join;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;
+pub(crate) mod proctime;
 pub(crate) mod rank;
 pub mod rescale;
 pub(crate) mod row_window;

@@ -411,6 +411,31 @@ impl Expr {
         }
     }
 
+    /// The expressions this one is made of.
+    pub fn children(&self) -> Vec<&Expr> {
+        match self {
+            Expr::Column { .. } | Expr::Literal(_) => Vec::new(),
+            Expr::Binary { left, right, .. } => vec![left, right],
+            Expr::Not(e)
+            | Expr::Negate(e)
+            | Expr::IsNull { expr: e, .. }
+            | Expr::Cast { expr: e, .. } => vec![e],
+            Expr::InList { expr, list, .. } => std::iter::once(expr.as_ref()).chain(list).collect(),
+            Expr::Between {
+                expr, low, high, ..
+            } => vec![expr, low, high],
+            Expr::Like { expr, pattern, .. } => vec![expr, pattern],
+            Expr::Case {
+                whens, else_expr, ..
+            } => whens
+                .iter()
+                .flat_map(|(c, v)| [c, v])
+                .chain(else_expr.as_deref())
+                .collect(),
+            Expr::Function { args, .. } | Expr::Udf { args, .. } => args.iter().collect(),
+        }
+    }
+
     /// Column indexes this expression reads, in first-use order.
     pub fn columns(&self, out: &mut Vec<usize>) {
         let mut visit = |e: &Expr| e.columns(out);

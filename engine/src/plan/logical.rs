@@ -378,6 +378,24 @@ impl LogicalPlan {
         }
     }
 
+    /// The output column holding `PROCTIME()` — the processing-time
+    /// attribute a window may close on by the wall clock — when a
+    /// projection computes it or passes it on unchanged.
+    pub fn proc_time(&self) -> Option<usize> {
+        match self {
+            LogicalPlan::Filter { input, .. } => input.proc_time(),
+            LogicalPlan::Project { input, exprs } => {
+                let passed = input.proc_time();
+                exprs.iter().position(|(e, _)| match e {
+                    Expr::Function { func, .. } => *func == crate::plan::expr::ScalarFunc::ProcTime,
+                    Expr::Column { index, .. } => passed == Some(*index),
+                    _ => false,
+                })
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the plan's rows update earlier ones: a changelog whose `_op`
     /// column says of each row whether it is added (`+I`, `+U`) or
     /// withdrawn (`-U`, `-D`) — Flink's retract mode. Otherwise every row

@@ -99,6 +99,9 @@ physical_nodes! {
     TopN(TopNNode),
     /// Top-N kept up to date, a changelog (`exec/rank.rs`).
     UpdatingTopN(UpdatingTopNNode),
+    /// Watermarks from the wall clock, before a processing-time window
+    /// (`exec/proctime.rs`).
+    ProcessingTime(crate::exec::proctime::ProcessingTimeNode),
     /// Aggregation over TUMBLE / HOP / SESSION windows (`exec/window/`).
     WindowAggregate(WindowAggregateNode),
     /// Aggregation without a window (`exec/aggregate.rs`).
@@ -417,6 +420,15 @@ fn lower(
             lateness,
         } => {
             let s = lower(input, out, branches);
+            // a window over PROCTIME() closes on the wall clock
+            if window
+                .as_ref()
+                .is_some_and(|w| input.proc_time() == Some(w.time_column))
+            {
+                out.push(PhysicalNode::ProcessingTime(
+                    crate::exec::proctime::ProcessingTimeNode,
+                ));
+            }
             // state is per key: partition workers can share the work by key;
             // without keys every row goes to one
             if keys.is_empty() {

@@ -447,6 +447,10 @@ pub(super) fn check_time_column(rel: &Relation, col: usize, pos: SqlPos) -> Plan
             pos,
         ));
     }
+    if rel.plan.proc_time() == Some(col) {
+        // processing time: the window closes by the wall clock
+        return Ok(());
+    }
     match rel.time {
         Some(t) if t == col => Ok(()),
         Some(t) => Err(PlanError::new(

@@ -23,7 +23,7 @@ pub(crate) fn compile_node(expr: &Expr) -> ExecResult<Node> {
         return Ok(Node::Const(Value::null(&SqlType::Null.to_arrow())));
     }
     let node = build(expr)?;
-    if matches!(node, Node::Const(_)) || reads_columns(expr) {
+    if matches!(node, Node::Const(_)) || reads_columns(expr) || super::clock::reads_clock(expr) {
         return Ok(node);
     }
     Ok(fold(&node).map(Node::Const).unwrap_or(node))

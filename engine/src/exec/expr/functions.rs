@@ -9,7 +9,9 @@ use crate::plan::expr::{Expr, TimeUnitField};
 use crate::types::SqlType;
 
 use super::Node;
-use super::{calendar, case, choose, date_format, elementary, math, regex, strings, text, time};
+use super::{
+    calendar, case, choose, clock, date_format, elementary, math, regex, strings, text, time,
+};
 
 /// How SQL calls a built-in function and how it runs.
 pub(crate) struct FunctionDef {
@@ -147,6 +149,8 @@ scalar_functions! {
     Greatest => choose::GREATEST,
     /// `LEAST(a, b, ...)`
     Least => choose::LEAST,
+    /// `PROCTIME()`: the wall clock when the row is processed
+    ProcTime => clock::PROCTIME,
 }
 
 /// Functions SQL calls by name that are planned as other expressions

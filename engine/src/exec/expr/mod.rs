@@ -19,6 +19,7 @@ mod calendar;
 mod case;
 mod cast;
 mod choose;
+pub(crate) mod clock;
 mod compare;
 mod compile;
 mod date_format;
