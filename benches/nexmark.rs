@@ -15,9 +15,9 @@ use eddy::RunOptions;
 
 const EVENTS: u64 = 1_000_000;
 
-/// q6 is refused (as by Flink); q12 and q13 use processing time.
+/// q6 is refused (as by Flink); q13 (a lookup join) does not run yet.
 const QUERIES: &[usize] = &[
-    0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+    0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22,
 ];
 
 fn plan(q: usize, udfs: &[std::sync::Arc<eddy::udf::UdfModule>]) -> eddy::PhysicalPlan {

@@ -15,7 +15,7 @@ partitions=${2:-2}
 shift $(( $# > 2 ? 2 : $# ))
 queries=("$@")
 if [ ${#queries[@]} -eq 0 ]; then
-  queries=(q0 q1 q2 q3 q4 q5 q7 q8 q9 q10 q11 q14 q15 q16 q17 q18 q19 q20 q21 q22)
+  queries=(q0 q1 q2 q3 q4 q5 q7 q8 q9 q10 q11 q12 q14 q15 q16 q17 q18 q19 q20 q21 q22)
 fi
 eddy=${EDDY:-}
 if [ -z "$eddy" ]; then
