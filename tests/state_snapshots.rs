@@ -446,6 +446,8 @@ fn joins_interval_window_and_regular() {
            ON p.auction = q.auction AND p.window_end = q.window_end",
         // kept forever
         "SELECT a.auction, a.price, b.price AS other FROM bids a JOIN offers b ON a.auction = b.auction AND a.bidder = b.bidder",
+        // a lookup join: the bids wait (in the snapshot) until the table is read
+        "SELECT a.auction, a.price, b.bidder AS other FROM bids a LEFT JOIN offers FOR SYSTEM_TIME AS OF PROCTIME() AS b ON a.auction = b.auction AND a.bidder = b.bidder",
     ] {
         let script = eddy::plan_script(&format!("{STREAM}\n{second}\n{select}"))
             .unwrap_or_else(|e| panic!("{e}"));

@@ -116,6 +116,7 @@ fn engine(q: usize, config: &Config) -> Result<Vec<Row>, String> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/nexmark");
     let ddl = std::fs::read_to_string(format!("{dir}/ddl.sql")).expect("ddl.sql");
     let query = std::fs::read_to_string(format!("{dir}/q{q}.sql")).expect("the query");
+    let query = query.replace("${SIDE_INPUT}", &side_input());
     let script = format!(
         "{}\n{query}",
         ddl.replace("${GENERATOR}", &config.options())
@@ -143,6 +144,28 @@ fn engine(q: usize, config: &Config) -> Result<Vec<Row>, String> {
     } else {
         rows.collect()
     })
+}
+
+/// q13's bounded side input, written once: JSON lines of keys 0..10000
+/// but the multiples of 7 (bids whose key is missing join nothing).
+fn side_input() -> String {
+    static PATH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PATH.get_or_init(|| {
+        let name = format!("eddy-nexmark-side-{}.jsonl", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let lines: String = (0..10_000)
+            .filter(|k| k % 7 != 0)
+            .map(|k| {
+                format!(
+                    "{{\"key\":{k},\"value\":\"{}\"}}\n",
+                    reference::side_value(k)
+                )
+            })
+            .collect();
+        std::fs::write(&path, lines).expect("writes the side input");
+        path.display().to_string()
+    })
+    .clone()
 }
 
 /// A changelog's rows applied (without `_op`).

@@ -37,3 +37,15 @@ EXPLAIN SELECT B.auction, A.category FROM bids AS B JOIN auctions AS A ON B.auct
 SELECT * FROM bids B LEFT JOIN auctions A ON B.auction = A.id;
 -- case: a join without an equality
 SELECT * FROM bids B JOIN auctions A ON B.date_time > A.date_time;
+-- case: a lookup join (Nexmark q13): the auctions file is read whole, then
+-- each bid looks its auction up once
+EXPLAIN SELECT B.auction, B.price, A.category FROM bids B
+JOIN auctions FOR SYSTEM_TIME AS OF PROCTIME() AS A ON B.auction = A.id;
+SELECT B.auction, B.price, A.category FROM bids B
+JOIN auctions FOR SYSTEM_TIME AS OF PROCTIME() AS A ON B.auction = A.id;
+-- case: a LEFT lookup join pads a bid whose auction is not in the table
+SELECT B.auction, B.bidder, A.seller FROM bids B
+LEFT JOIN auctions FOR SYSTEM_TIME AS OF PROCTIME() AS A ON B.auction = A.id;
+-- case: the table of a lookup join must be bounded
+CREATE STREAM live (id BIGINT, category BIGINT) WITH (connector = 'file', path = 'tests/sql/data/auctions.jsonl', follow = 'true');
+SELECT B.auction FROM bids B JOIN live FOR SYSTEM_TIME AS OF PROCTIME() AS L ON B.auction = L.id;

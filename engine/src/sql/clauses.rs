@@ -78,6 +78,55 @@ pub(crate) fn unwrap_table_calls(tokens: &mut Vec<TokenWithSpan>) {
     tokens.retain(|_| keep.next().unwrap_or(true));
 }
 
+/// What a table read `FOR SYSTEM_TIME AS OF ...` is renamed to (its name
+/// and this): a name nobody writes, which the planner reads as a lookup
+/// table (see `sql/join.rs`).
+pub(crate) const LOOKUP_MARK: &str = " FOR SYSTEM_TIME AS OF";
+
+/// Flink's lookup join, `JOIN t FOR SYSTEM_TIME AS OF b.p_time AS s ON
+/// ...`: drops the clause (sqlparser's generic dialect reads none) and
+/// marks the table's name with [`LOOKUP_MARK`]. The time is the probing
+/// row's processing time, which is when the lookup happens anyway.
+pub(crate) fn mark_lookup_tables(tokens: &mut Vec<TokenWithSpan>) {
+    let is = |t: &TokenWithSpan, w: &str| word(&t.token).as_deref() == Some(w);
+    let mut drop = vec![false; tokens.len()];
+    let sig = significant(tokens);
+    for (k, &i) in sig.iter().enumerate() {
+        let at = |d: usize| sig.get(k + d).map(|&j| &tokens[j]);
+        let clause = is(&tokens[i], "FOR")
+            && at(1).is_some_and(|t| is(t, "SYSTEM_TIME"))
+            && at(2).is_some_and(|t| is(t, "AS"))
+            && at(3).is_some_and(|t| is(t, "OF"));
+        if !clause || k == 0 {
+            continue;
+        }
+        // the time: a column, maybe qualified (b.p_time), or PROCTIME()
+        let mut end = k + 4;
+        if at(4).is_some_and(|t| matches!(t.token, Token::Word(_))) {
+            end += 1;
+            while at(end - k).is_some_and(|t| t.token == Token::Period)
+                && at(end - k + 1).is_some_and(|t| matches!(t.token, Token::Word(_)))
+            {
+                end += 2;
+            }
+            if at(end - k).is_some_and(|t| t.token == Token::LParen)
+                && at(end - k + 1).is_some_and(|t| t.token == Token::RParen)
+            {
+                end += 2;
+            }
+        }
+        for &j in &sig[k..end.min(sig.len())] {
+            drop[j] = true;
+        }
+        if let Token::Word(w) = &mut tokens[sig[k - 1]].token {
+            w.value = format!("{}{LOOKUP_MARK}", w.value);
+            w.quote_style = Some('"');
+        }
+    }
+    let mut keep = drop.into_iter().map(|d| !d);
+    tokens.retain(|_| keep.next().unwrap_or(true));
+}
+
 /// Removes a trailing `EMIT FINAL` / `EMIT CHANGES`.
 pub(crate) fn take_emit(
     tokens: &mut Vec<TokenWithSpan>,

@@ -106,15 +106,19 @@ impl Planner<'_> {
             )
             .with_hint("e.g. ON a.id = b.auction; rows go to the worker of their key"));
         }
-        let bound = bound(
-            &left,
-            &right,
-            &left_keys,
-            &right_keys,
-            &rest,
-            nl,
-            self.catalog.state_ttl(),
-        );
+        let bound = if left.lookup || right.lookup {
+            lookup(&left, &right, kind, pos)?
+        } else {
+            bound(
+                &left,
+                &right,
+                &left_keys,
+                &right_keys,
+                &rest,
+                nl,
+                self.catalog.state_ttl(),
+            )
+        };
         let pads_forever = |side: usize| match bound {
             JoinBound::Regular { .. } => true,
             JoinBound::Columns { left, right, .. } => [left, right][side].is_none(),
@@ -166,6 +170,7 @@ impl Planner<'_> {
             lateness: left.lateness,
             window: None,
             label: "the join".into(),
+            lookup: false,
         })
     }
 
@@ -214,6 +219,41 @@ enum Sides {
     Left,
     Right,
     Both,
+}
+
+/// A lookup join (`JOIN t FOR SYSTEM_TIME AS OF ...`): the table on the
+/// right, read whole before the stream's rows look it up.
+fn lookup(left: &Relation, right: &Relation, kind: JoinKind, pos: SqlPos) -> PlanResult<JoinBound> {
+    if left.lookup {
+        return Err(PlanError::new(
+            format!(
+                "{} is read FOR SYSTEM_TIME AS OF, so it must be the right side of the join",
+                left.label
+            ),
+            pos,
+        )
+        .with_hint("write stream JOIN table FOR SYSTEM_TIME AS OF stream.p_time AS t ON ..."));
+    }
+    if !matches!(kind, JoinKind::Inner | JoinKind::Left) {
+        return Err(PlanError::new(
+            format!(
+                "a lookup join is an inner or a LEFT join, not {}",
+                kind.name()
+            ),
+            pos,
+        ));
+    }
+    let table = right.plan.source();
+    let bounded =
+        crate::connectors::registry::find(table.connector()).is_some_and(|c| c.is_bounded(table));
+    if !bounded {
+        return Err(PlanError::new(
+            format!("the table of a lookup join is read whole before the stream looks it up, so {} must be bounded", right.label),
+            pos,
+        )
+        .with_hint("declare the table as a file read once (connector = 'file' without follow = 'true'); a Kafka table is not supported yet"));
+    }
+    Ok(JoinBound::Lookup)
 }
 
 fn sides(e: &Expr, nl: usize) -> Sides {

@@ -224,6 +224,7 @@ fn parse_statement(mut tokens: Vec<TokenWithSpan>) -> PlanResult<Statement> {
     }
     let end = tokens[sig[sig.len() - 1]].span.end;
     unwrap_table_calls(&mut tokens);
+    super::clauses::mark_lookup_tables(&mut tokens);
     let emit = take_emit(&mut tokens)?;
     let window = take_window_clause(&mut tokens)?;
     tokens.push(TokenWithSpan {

@@ -38,6 +38,8 @@ pub(super) struct Relation {
     pub(super) window: Option<TableWindow>,
     /// For messages: "stream 'bids'", "view 'b'", "the subquery".
     pub(super) label: String,
+    /// Read `FOR SYSTEM_TIME AS OF ...`: the table of a lookup join.
+    pub(super) lookup: bool,
 }
 
 /// A column of a relation.
@@ -75,6 +77,7 @@ impl Relation {
             lateness: lateness(&stream),
             window: None,
             label: format!("stream '{}'", stream.name),
+            lookup: false,
             plan,
         }
     }
@@ -102,6 +105,7 @@ impl Relation {
             qualifiers: Vec::new(),
             window: None,
             label,
+            lookup: false,
             plan,
         }
     }
@@ -363,6 +367,11 @@ impl Planner<'_> {
 
     /// The stream or view called `name`.
     fn named(&self, name: &str, pos: SqlPos) -> PlanResult<Relation> {
+        if let Some(table) = name.strip_suffix(super::clauses::LOOKUP_MARK) {
+            let mut rel = self.named(table, pos)?;
+            rel.lookup = true;
+            return Ok(rel);
+        }
         if let Some(view) = self.catalog.view(name) {
             let plan = self.plan(&QueryStatement {
                 query: view.query.clone(),

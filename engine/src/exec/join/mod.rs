@@ -19,6 +19,9 @@
 //! * **Regular** (equi-keys only): rows are kept forever, or until the
 //!   watermark passes their event time plus a time-to-live (`SET
 //!   'state.ttl'`); the output is append-only for an inner join.
+//! * **Lookup** (`JOIN t FOR SYSTEM_TIME AS OF ...`): the right input is a
+//!   bounded table kept whole; left rows wait until it is read, then look
+//!   it up once and are not kept.
 //!
 //! An outer join (LEFT / RIGHT / FULL, for the interval and window joins)
 //! emits a kept row that never matched, padded with NULLs, when it expires —
@@ -27,6 +30,7 @@
 //! late: whether it could still match would depend on how far the other
 //! input has been read.
 
+mod bound;
 mod side;
 
 use std::sync::Arc;
@@ -45,85 +49,8 @@ use crate::plan::expr::Expr;
 use crate::plan::physical::{BuildContext, NodeKind};
 use crate::types::format_interval_ms;
 
+pub use bound::{JoinBound, JoinKind};
 use side::{Candidate, Side, one};
-
-/// Which unmatched rows a join emits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum JoinKind {
-    /// Matches only.
-    Inner,
-    /// And left rows that never match.
-    Left,
-    /// And right rows that never match.
-    Right,
-    /// And rows of either side that never match.
-    Full,
-}
-
-impl JoinKind {
-    /// As written in SQL.
-    pub fn name(self) -> &'static str {
-        match self {
-            JoinKind::Inner => "INNER",
-            JoinKind::Left => "LEFT",
-            JoinKind::Right => "RIGHT",
-            JoinKind::Full => "FULL",
-        }
-    }
-
-    fn pads(self, side: usize) -> bool {
-        matches!(
-            (self, side),
-            (JoinKind::Left | JoinKind::Full, 0) | (JoinKind::Right | JoinKind::Full, 1)
-        )
-    }
-}
-
-/// How long a join keeps its inputs' rows (see the module documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum JoinBound {
-    /// Kept forever, or `ttl` ms of event time past the rows' time columns.
-    Regular {
-        /// (left time column, right time column, time-to-live ms).
-        ttl: Option<(usize, usize, i64)>,
-    },
-    /// `right.t - left.t` within `[lower, upper]` ms.
-    Interval {
-        /// Left time column.
-        left_time: usize,
-        /// Right time column (of the right input).
-        right_time: usize,
-        /// Least `right.t - left.t`.
-        lower: i64,
-        /// Most `right.t - left.t`.
-        upper: i64,
-    },
-    /// A row is done once the other input's watermark passes one of its
-    /// own TIMESTAMP columns plus an offset (`b.t <= a.expires`: an
-    /// auction is done once the bids' watermark passes its expiry);
-    /// `None`: that side's rows are kept forever.
-    Columns {
-        /// Left event-time column.
-        left_time: usize,
-        /// Right event-time column.
-        right_time: usize,
-        /// (left column, ms added).
-        left: Option<(usize, i64)>,
-        /// (right column, ms added).
-        right: Option<(usize, i64)>,
-    },
-    /// Both inputs are window results joined on their window ends.
-    Window {
-        /// Left `window_end` column.
-        left_end: usize,
-        /// Right `window_end` column.
-        right_end: usize,
-        /// Allowed lateness of the left input's windows (ms).
-        left_lateness: i64,
-        /// Allowed lateness of the right input's windows (ms).
-        right_lateness: i64,
-    },
-}
 
 /// A join of the rows before it (left) and plan branch `right`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -187,6 +114,9 @@ impl NodeKind for JoinNode {
                 format!("right.t - left.t in [{}, {}]", signed(lower), signed(upper)),
             )),
             JoinBound::Window { .. } => params.push(("window".into(), "window_end".into())),
+            JoinBound::Lookup => {
+                params.push(("lookup".into(), "the right table, read whole first".into()))
+            }
             JoinBound::Columns { left, right, .. } => {
                 let until = |side: &str, b: Option<(usize, i64)>, schema: &SchemaRef| match b {
                     Some((c, plus)) => format!(
@@ -224,7 +154,7 @@ impl NodeKind for JoinNode {
             .map(|(e, _)| e.sql_type().to_arrow())
             .collect();
         let (left_expiry, right_expiry) = match self.bound {
-            JoinBound::Regular { ttl: None } => (None, None),
+            JoinBound::Regular { ttl: None } | JoinBound::Lookup => (None, None),
             JoinBound::Regular {
                 ttl: Some((l, r, t)),
             } => (Some((l, t)), Some((r, t))),
@@ -285,6 +215,7 @@ impl NodeKind for JoinNode {
             sides: [left, right],
             watermarks: [i64::MIN; 2],
             emitted: i64::MIN,
+            waiting: Vec::new(),
         })))
     }
 }
@@ -311,6 +242,8 @@ struct JoinOp {
     sides: [Side; 2],
     watermarks: [i64; 2],
     emitted: i64,
+    /// A lookup join's left rows that came before its table was read.
+    waiting: Vec<RecordBatch>,
 }
 
 impl JoinOp {
@@ -356,6 +289,11 @@ impl JoinOp {
     }
 
     fn probe(&mut self, side: usize, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
+        let lookup = self.bound == JoinBound::Lookup && side == 0;
+        if lookup && self.watermarks[1] < i64::MAX {
+            self.waiting.push(batch);
+            return Ok(());
+        }
         let batch = self.drop_late(side, batch)?;
         let n = batch.num_rows();
         if n == 0 {
@@ -383,6 +321,16 @@ impl JoinOp {
             if rows.num_rows() > 0 {
                 out.push(Message::Batch(rows));
             }
+        }
+        if lookup {
+            // a row that looked the table up is done
+            let lonely = BooleanArray::from(matched.iter().map(|m| !m).collect::<Vec<_>>());
+            if self.kind.pads(0) && lonely.true_count() > 0 {
+                let rows = filter_record_batch(&batch, &lonely)
+                    .map_err(|e| ExecError::arrow("join", e))?;
+                out.push(Message::Batch(self.padded(0, &rows)?));
+            }
+            return Ok(());
         }
         self.sides[side].keep(batch, encoded, matched)?;
         // a row already expired on arrival can match nothing more
@@ -471,6 +419,12 @@ impl JoinOp {
             return Ok(());
         }
         *w = watermark;
+        if port == 1 && watermark == i64::MAX {
+            // a lookup join's table is read: the rows waiting for it go
+            for b in std::mem::take(&mut self.waiting) {
+                self.probe(0, b, out)?;
+            }
+        }
         // expire first: an outer row goes out before the watermark passes it
         for side in 0..2 {
             let clock = self.expiry_clock(side);
@@ -536,6 +490,9 @@ impl Operator for JoinOp {
                 state.push(name, rows);
             }
         }
+        for b in &self.waiting {
+            state.push("waiting", b.clone());
+        }
         Ok(state)
     }
 
@@ -549,6 +506,7 @@ impl Operator for JoinOp {
                 self.sides[s].restore(part)?;
             }
         }
+        self.waiting.extend(state.parts("waiting").cloned());
         Ok(())
     }
 
@@ -558,6 +516,10 @@ impl Operator for JoinOp {
 
     fn on_close(&mut self, out: &mut Collector) -> ExecResult<()> {
         // the end of both inputs: every kept row has had all its chances
+        self.watermarks[1] = i64::MAX;
+        for b in std::mem::take(&mut self.waiting) {
+            self.probe(0, b, out)?;
+        }
         for side in 0..2 {
             for lonely in self.sides[side].expire(i64::MAX, self.kind.pads(side))? {
                 let rows = self.padded(side, &lonely)?;

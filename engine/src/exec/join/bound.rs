@@ -1,0 +1,82 @@
+//! The kinds of join and how long a join keeps its rows.
+
+/// Which unmatched rows a join emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JoinKind {
+    /// Matches only.
+    Inner,
+    /// And left rows that never match.
+    Left,
+    /// And right rows that never match.
+    Right,
+    /// And rows of either side that never match.
+    Full,
+}
+
+impl JoinKind {
+    /// As written in SQL.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "INNER",
+            JoinKind::Left => "LEFT",
+            JoinKind::Right => "RIGHT",
+            JoinKind::Full => "FULL",
+        }
+    }
+
+    pub(super) fn pads(self, side: usize) -> bool {
+        matches!(
+            (self, side),
+            (JoinKind::Left | JoinKind::Full, 0) | (JoinKind::Right | JoinKind::Full, 1)
+        )
+    }
+}
+
+/// How long a join keeps its inputs' rows (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum JoinBound {
+    /// Kept forever, or `ttl` ms of event time past the rows' time columns.
+    Regular {
+        /// (left time column, right time column, time-to-live ms).
+        ttl: Option<(usize, usize, i64)>,
+    },
+    /// `right.t - left.t` within `[lower, upper]` ms.
+    Interval {
+        /// Left time column.
+        left_time: usize,
+        /// Right time column (of the right input).
+        right_time: usize,
+        /// Least `right.t - left.t`.
+        lower: i64,
+        /// Most `right.t - left.t`.
+        upper: i64,
+    },
+    /// A row is done once the other input's watermark passes one of its
+    /// own TIMESTAMP columns plus an offset (`b.t <= a.expires`: an
+    /// auction is done once the bids' watermark passes its expiry);
+    /// `None`: that side's rows are kept forever.
+    Columns {
+        /// Left event-time column.
+        left_time: usize,
+        /// Right event-time column.
+        right_time: usize,
+        /// (left column, ms added).
+        left: Option<(usize, i64)>,
+        /// (right column, ms added).
+        right: Option<(usize, i64)>,
+    },
+    /// A lookup join: the right input is a bounded table, kept whole;
+    /// left rows wait until it has been read, then look it up and go.
+    Lookup,
+    /// Both inputs are window results joined on their window ends.
+    Window {
+        /// Left `window_end` column.
+        left_end: usize,
+        /// Right `window_end` column.
+        right_end: usize,
+        /// Allowed lateness of the left input's windows (ms).
+        left_lateness: i64,
+        /// Allowed lateness of the right input's windows (ms).
+        right_lateness: i64,
+    },
+}
