@@ -438,49 +438,13 @@ impl Expr {
 
     /// Column indexes this expression reads, in first-use order.
     pub fn columns(&self, out: &mut Vec<usize>) {
-        let mut visit = |e: &Expr| e.columns(out);
         match self {
             Expr::Column { index, .. } => {
                 if !out.contains(index) {
                     out.push(*index)
                 }
             }
-            Expr::Literal(_) => {}
-            Expr::Binary { left, right, .. } => {
-                visit(left);
-                visit(right);
-            }
-            Expr::Not(e)
-            | Expr::Negate(e)
-            | Expr::IsNull { expr: e, .. }
-            | Expr::Cast { expr: e, .. } => visit(e),
-            Expr::InList { expr, list, .. } => {
-                visit(expr);
-                list.iter().for_each(visit);
-            }
-            Expr::Between {
-                expr, low, high, ..
-            } => {
-                visit(expr);
-                visit(low);
-                visit(high);
-            }
-            Expr::Like { expr, pattern, .. } => {
-                visit(expr);
-                visit(pattern);
-            }
-            Expr::Case {
-                whens, else_expr, ..
-            } => {
-                for (c, v) in whens {
-                    visit(c);
-                    visit(v);
-                }
-                if let Some(e) = else_expr {
-                    visit(e);
-                }
-            }
-            Expr::Function { args, .. } | Expr::Udf { args, .. } => args.iter().for_each(visit),
+            other => other.children().into_iter().for_each(|c| c.columns(out)),
         }
     }
 }
