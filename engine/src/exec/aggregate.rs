@@ -44,14 +44,16 @@ impl NodeKind for GlobalAggregateNode {
             EmitMode::Final => "FINAL (at end of input)",
             EmitMode::Changes => "CHANGES",
         };
-        (
-            "GroupAggregate",
-            vec![
-                ("keys".into(), named(&self.keys)),
-                ("aggs".into(), aggs(&self.aggs)),
-                ("emit".into(), emit.into()),
-            ],
-        )
+        let mut params = vec![
+            ("keys".into(), named(&self.keys)),
+            ("aggs".into(), aggs(&self.aggs)),
+            ("emit".into(), emit.into()),
+        ];
+        if !self.keys.is_empty() {
+            // no window ends a group
+            params.push(("state".into(), "unbounded".into()));
+        }
+        ("GroupAggregate", params)
     }
 
     fn output_schema(&self, _input: &SchemaRef) -> SchemaRef {

@@ -210,6 +210,25 @@ impl PhysicalPlan {
                     crate::plan::explain::list(j.left_keys.iter().map(|(e, _)| e.to_string()))
                 ));
             }
+            if let PhysicalNode::GlobalAggregate(a) = n
+                && !a.keys.is_empty()
+            {
+                out.push(format!(
+                    "the GROUP BY {} without a window keeps one row per group for as long as it runs (its state grows with its groups); window it if its groups end",
+                    crate::plan::explain::list(a.keys.iter().map(|(_, n)| n.clone()))
+                ));
+            }
+            if let PhysicalNode::UpdatingTopN(t) = n {
+                let kept = if t.op.is_some() {
+                    "every row"
+                } else {
+                    "the top rows"
+                };
+                out.push(format!(
+                    "the ranking over {} without a window keeps {kept} of each partition for as long as it runs (its state grows with its partitions); rank per window if they end",
+                    crate::plan::explain::list(t.partition.iter().map(|(_, n)| n.clone()))
+                ));
+            }
         }
         out
     }
