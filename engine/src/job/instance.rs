@@ -342,7 +342,16 @@ fn leave(consumer: &BaseConsumer<Membership>) {
     {
         let _ = consumer.poll(Duration::from_millis(50));
     }
-    // closing waits for the LeaveGroup response
+    // The revocation callback runs before librdkafka has finished the
+    // unassign that sends LeaveGroup; a close before then is a static
+    // member's termination, which sends none (KIP-345), and a broker
+    // without session timeouts then keeps the partitions on this member
+    // for good (seen on noida-db: a stage's group never rebalanced). Give
+    // the LeaveGroup time to go out; closing waits for its response.
+    let sent = Instant::now();
+    while sent.elapsed() < Duration::from_millis(500) {
+        let _ = consumer.poll(Duration::from_millis(50));
+    }
 }
 
 fn task_of(stage: u8, topic: &str, partition: i32) -> Task {
