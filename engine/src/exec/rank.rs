@@ -192,13 +192,13 @@ impl UpdatingTopNOp {
             .map_err(err)?;
         let ops = self.op.map(|c| columns[c].as_string::<i32>().clone());
         let mut touched: Touched = Vec::new();
-        let mut seen: FxHashMap<Box<[u8]>, ()> = FxHashMap::default();
+        // the keys of the partitions already touched, borrowed from `keys`
+        let mut seen: rustc_hash::FxHashSet<&[u8]> = Default::default();
         let append_only = self.op.is_none();
         for i in 0..payload.num_rows() {
             let key: &[u8] = keys.as_ref().map_or(&[], |k| k.row(i).data());
-            if !seen.contains_key(key) {
+            if seen.insert(key) {
                 let before = self.parts.get(key).map(|p| self.top(p)).unwrap_or_default();
-                seen.insert(key.into(), ());
                 touched.push((key.into(), before));
             }
             let part = match self.parts.get_mut(key) {
