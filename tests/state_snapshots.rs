@@ -495,3 +495,17 @@ fn rankings_kept_up_to_date_and_aggregates_over_changelogs() {
         false,
     );
 }
+
+#[test]
+fn idle_state_dropped_by_a_ttl() {
+    // a bidder bids every ~6 s of event time: many groups and partitions
+    // expire and start over, and the stamps and the sweep clock must
+    // survive the restores for the changelog to be the same
+    for select in [
+        "SELECT bidder, COUNT(*) AS n, SUM(price) AS total FROM bids GROUP BY bidder",
+        "SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY price DESC) AS rn FROM bids) WHERE rn <= 2",
+        "SELECT n, COUNT(*) AS bidders FROM (SELECT bidder, COUNT(*) AS n FROM bids GROUP BY bidder) GROUP BY n",
+    ] {
+        same_output(&format!("SET 'state.ttl' = '3s';\n{select}"), vec![], false);
+    }
+}

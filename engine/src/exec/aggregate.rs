@@ -17,6 +17,7 @@ use crate::exec::group_table::GroupTable;
 pub(crate) use crate::exec::grouped_state::{Frozen, GroupedState, state_batch, state_value};
 use crate::exec::metrics::QueryMetrics;
 use crate::exec::operator::{Collector, DeadLetter, Message, Operator, OperatorState};
+use crate::exec::ttl::{CLOCK_PART, Expiry};
 use crate::plan::explain::{Params, aggs, named};
 use crate::plan::expr::Expr;
 use crate::plan::logical::{AggregateCall, EmitMode, Lateness, aggregate_schema};
@@ -32,6 +33,9 @@ pub struct GlobalAggregateNode {
     pub aggs: Vec<AggregateCall>,
     /// Emit mode.
     pub emit: EmitMode,
+    /// A group not updated for this many ms of event time is dropped.
+    #[serde(default)]
+    pub ttl: Option<i64>,
 }
 
 impl NodeKind for GlobalAggregateNode {
@@ -49,9 +53,11 @@ impl NodeKind for GlobalAggregateNode {
             ("aggs".into(), aggs(&self.aggs)),
             ("emit".into(), emit.into()),
         ];
-        if !self.keys.is_empty() {
+        match self.ttl {
+            Some(t) => params.push(("state_ttl".into(), crate::types::format_interval_ms(t))),
             // no window ends a group
-            params.push(("state".into(), "unbounded".into()));
+            None if !self.keys.is_empty() => params.push(("state".into(), "unbounded".into())),
+            None => {}
         }
         ("GroupAggregate", params)
     }
@@ -64,6 +70,10 @@ impl NodeKind for GlobalAggregateNode {
         let spec = AggregateSpec::new(&self.keys, &self.aggs, self.output_schema(ctx.input))?;
         let mut op = GroupAggregateOp::new(spec, self.emit)?;
         op.state_limit = ctx.state_limit;
+        op.idle = self.ttl.map(|t| Idle {
+            expiry: Expiry::new(t),
+            stamps: Vec::new(),
+        });
         Ok(Some(Box::new(op)))
     }
 }
@@ -244,6 +254,15 @@ pub(crate) struct GroupAggregateOp {
     /// group, so checking every batch would cost quadratic time).
     state_limit: Option<u64>,
     check_at_groups: usize,
+    /// Under `SET 'state.ttl'`: when each group was last updated.
+    idle: Option<Idle>,
+}
+
+/// The idle-state expiry of an aggregate without a window.
+struct Idle {
+    expiry: Expiry,
+    /// Per group id, the watermark at its last update.
+    stamps: Vec<i64>,
 }
 
 impl GroupAggregateOp {
@@ -259,7 +278,41 @@ impl GroupAggregateOp {
             emitted: false,
             state_limit: None,
             check_at_groups: 1024,
+            idle: None,
         })
+    }
+
+    /// Drops the groups idle past the cutoff: the kept ones are copied
+    /// into a fresh state through a snapshot (group ids are dense, so a
+    /// group cannot be taken out in place). Their changes were all emitted.
+    fn expire(&mut self, cutoff: i64) -> ExecResult<()> {
+        let (Some(idle), Some(state)) = (&mut self.idle, &mut self.state) else {
+            return Ok(());
+        };
+        let keep: Vec<bool> = idle
+            .stamps
+            .iter()
+            .map(|&s| !idle.expiry.expired(s, cutoff))
+            .collect();
+        if keep.iter().all(|&k| k) {
+            return Ok(());
+        }
+        let mask = arrow::array::BooleanArray::from(keep);
+        let kept = arrow::compute::filter_record_batch(&state.snapshot(Vec::new())?, &mask)
+            .map_err(|e| ExecError::arrow("state ttl", e))?;
+        let mut fresh = match self.emit {
+            EmitMode::Final => self.spec.new_state()?,
+            EmitMode::Changes => self.spec.new_tracked_state()?,
+        };
+        fresh.restore(&kept, 0)?;
+        *state = fresh;
+        idle.stamps = idle
+            .stamps
+            .iter()
+            .zip(mask.values())
+            .filter_map(|(&s, k)| k.then_some(s))
+            .collect();
+        Ok(())
     }
 
     /// Under EMIT CHANGES, the changelog of the last batch.
@@ -285,12 +338,23 @@ impl Operator for GroupAggregateOp {
         "group_aggregate"
     }
 
-    /// Parts: `groups` (see [`GroupedState::snapshot`]) and `emitted` (one
-    /// row: whether a changelog row has been emitted).
+    /// Parts: `groups` (see [`GroupedState::snapshot`]; under a TTL led
+    /// by each group's `stamp`), `emitted` (one row: whether a changelog
+    /// row has been emitted) and, under a TTL, its clock (`ttl_clock`).
     fn snapshot(&mut self) -> ExecResult<OperatorState> {
         let mut out = OperatorState::default();
         if let Some(state) = &mut self.state {
-            out.push("groups", state.snapshot(Vec::new())?);
+            let prefix = match &self.idle {
+                Some(idle) => vec![(
+                    "stamp".to_string(),
+                    Arc::new(Int64Array::from(idle.stamps.clone())) as ArrayRef,
+                )],
+                None => Vec::new(),
+            };
+            out.push("groups", state.snapshot(prefix)?);
+        }
+        if let Some(idle) = &self.idle {
+            out.push(CLOCK_PART, idle.expiry.snapshot()?);
         }
         let emitted = Arc::new(arrow::array::BooleanArray::from(vec![self.emitted])) as ArrayRef;
         out.push(
@@ -305,14 +369,35 @@ impl Operator for GroupAggregateOp {
         self.emitted = state
             .parts("emitted")
             .any(|p| p.column(0).as_boolean_opt().is_some_and(|b| b.value(0)));
+        if let (Some(idle), Some(clock)) = (&mut self.idle, state.parts(CLOCK_PART).next()) {
+            idle.expiry.restore(clock)?;
+        }
+        let skip = usize::from(self.idle.is_some());
         for groups in state.parts("groups") {
-            self.state()?.restore(groups, 0)?;
+            self.state()?.restore(groups, skip)?;
+            if let Some(idle) = &mut self.idle {
+                let stamps = groups
+                    .column(0)
+                    .as_primitive_opt::<arrow::datatypes::Int64Type>()
+                    .ok_or_else(|| {
+                        ExecError::Internal("an aggregate state lacks its stamps".into())
+                    })?;
+                idle.stamps.extend(stamps.values().iter());
+            }
         }
         Ok(())
     }
 
     fn rescalable(&self) -> bool {
         true
+    }
+
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
+        if let Some(cutoff) = self.idle.as_mut().and_then(|i| i.expiry.advance(watermark)) {
+            self.expire(cutoff)?;
+        }
+        out.push(Message::Watermark(watermark));
+        Ok(())
     }
 
     fn retained_event_time(&self) -> Option<i64> {
@@ -326,9 +411,18 @@ impl Operator for GroupAggregateOp {
 
     fn process_batch(&mut self, batch: RecordBatch, out: &mut Collector) -> ExecResult<()> {
         let rows = self.spec.evaluate(&batch)?;
-        let state = self.state()?;
+        let state = self.state.as_mut().ok_or_else(|| {
+            ExecError::Internal("group aggregate received rows after close".into())
+        })?;
         state.update(&rows)?;
         let groups = state.len();
+        if let Some(idle) = &mut self.idle {
+            let now = idle.expiry.now();
+            idle.stamps.resize(groups, now);
+            for &g in &state.group_ids {
+                idle.stamps[g as usize] = now;
+            }
+        }
         if let Some(limit) = self.state_limit
             && groups >= self.check_at_groups
         {

@@ -18,6 +18,7 @@ pub mod rescale;
 pub(crate) mod row_window;
 pub(crate) mod stateless;
 pub(crate) mod top_n;
+pub(crate) mod ttl;
 pub(crate) mod union;
 pub(crate) mod watermark;
 pub(crate) mod window;

@@ -25,9 +25,11 @@ use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
 use crate::exec::grouped_state::{state_batch, state_value};
 use crate::exec::operator::{Collector, Message, Operator, OperatorState};
 use crate::exec::top_n::ranking_params;
+use crate::exec::ttl::{CLOCK_PART, Expiry};
 use crate::plan::explain::Params;
 use crate::plan::logical::{RankKind, SortKey};
 use crate::plan::physical::{BuildContext, NodeKind};
+use crate::types::format_interval_ms;
 
 /// A row that left the top.
 pub const DELETE: &str = "-D";
@@ -54,6 +56,9 @@ pub struct UpdatingTopNNode {
     /// Whether a query reads the rank: if not, a row whose rank changes
     /// stays as it is.
     pub rank_shown: bool,
+    /// A partition not updated for this many ms of event time is dropped.
+    #[serde(default)]
+    pub ttl: Option<i64>,
 }
 
 impl NodeKind for UpdatingTopNNode {
@@ -69,6 +74,9 @@ impl NodeKind for UpdatingTopNNode {
         };
         let mut params = ranking_params(self.kind, &self.partition, &self.order, self.limit);
         params.push(("keeps".to_string(), kept.to_string()));
+        if let Some(t) = self.ttl {
+            params.push(("state_ttl".to_string(), format_interval_ms(t)));
+        }
         ("UpdatingTopN", params)
     }
 
@@ -86,6 +94,23 @@ struct Entry {
     order: Box<[u8]>,
     seq: u64,
     row: Arc<[u8]>,
+}
+
+/// A partition's rows, sorted by (order, seq), and when it was last updated
+/// (the watermark then, under a TTL).
+struct Part {
+    entries: Vec<Entry>,
+    stamp: i64,
+}
+
+impl Default for Part {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            // not yet updated under any watermark
+            stamp: i64::MIN,
+        }
+    }
 }
 
 /// A row of a partition's top, as ranked at one moment.
@@ -113,9 +138,11 @@ pub(crate) struct UpdatingTopNOp {
     partition_rows: RowConverter,
     order_rows: RowConverter,
     payload_rows: RowConverter,
-    /// Per partition key, its rows sorted by (order, seq).
-    parts: FxHashMap<Box<[u8]>, Vec<Entry>>,
+    /// Per partition key, its rows.
+    parts: FxHashMap<Box<[u8]>, Part>,
     seq: u64,
+    /// Under `SET 'state.ttl'`, the clock that drops idle partitions.
+    expiry: Option<Expiry>,
 }
 
 impl UpdatingTopNOp {
@@ -158,6 +185,7 @@ impl UpdatingTopNOp {
             schema: node.output_schema.clone(),
             parts: FxHashMap::default(),
             seq: 0,
+            expiry: node.ttl.map(Expiry::new),
         })
     }
 
@@ -165,10 +193,15 @@ impl UpdatingTopNOp {
         top(self.kind, self.limit, entries)
     }
 
-    /// Applies rows given in the input's layout (`columns`); `seqs` gives
-    /// restored rows their arrival numbers. Returns, per partition changed
-    /// (in order of first change), its key and its top before.
-    fn apply(&mut self, columns: &[ArrayRef], seqs: Option<&UInt64Array>) -> ExecResult<Touched> {
+    /// Applies rows given in the input's layout (`columns`); restored rows
+    /// come with their arrival numbers and (under a TTL) their partitions'
+    /// stamps. Returns, per partition changed (in order of first change),
+    /// its key and its top before.
+    fn apply(
+        &mut self,
+        columns: &[ArrayRef],
+        restored: Option<(&UInt64Array, Option<&Int64Array>)>,
+    ) -> ExecResult<Touched> {
         let err = |e| ExecError::arrow("top-n", e);
         let pick = |idx: &[usize]| idx.iter().map(|&c| columns[c].clone()).collect::<Vec<_>>();
         // without PARTITION BY every row is of the one partition (the row
@@ -195,16 +228,26 @@ impl UpdatingTopNOp {
         // the keys of the partitions already touched, borrowed from `keys`
         let mut seen: rustc_hash::FxHashSet<&[u8]> = Default::default();
         let append_only = self.op.is_none();
+        let now = self.expiry.as_ref().map_or(i64::MIN, Expiry::now);
         for i in 0..payload.num_rows() {
             let key: &[u8] = keys.as_ref().map_or(&[], |k| k.row(i).data());
             if seen.insert(key) {
-                let before = self.parts.get(key).map(|p| self.top(p)).unwrap_or_default();
+                let before = self
+                    .parts
+                    .get(key)
+                    .map(|p| self.top(&p.entries))
+                    .unwrap_or_default();
                 touched.push((key.into(), before));
             }
             let part = match self.parts.get_mut(key) {
                 Some(p) => p,
                 None => self.parts.entry(key.into()).or_default(),
             };
+            part.stamp = match restored {
+                Some((_, Some(stamps))) => part.stamp.max(stamps.value(i)),
+                _ => now,
+            };
+            let part = &mut part.entries;
             let order = orders.row(i);
             let row = payload.row(i);
             let withdrawn = ops
@@ -221,8 +264,8 @@ impl UpdatingTopNOp {
                 }
                 continue;
             }
-            let seq = match seqs {
-                Some(s) => s.value(i),
+            let seq = match restored {
+                Some((s, _)) => s.value(i),
                 None => {
                     self.seq += 1;
                     self.seq - 1
@@ -255,11 +298,11 @@ impl UpdatingTopNOp {
         let mut rows: Vec<(Arc<[u8]>, i64, &'static str)> = Vec::new();
         for (key, before) in touched {
             let after = match self.parts.get(&key) {
-                Some(p) if p.is_empty() => {
+                Some(p) if p.entries.is_empty() => {
                     self.parts.remove(&key);
                     Vec::new()
                 }
-                Some(p) => self.top(p),
+                Some(p) => self.top(&p.entries),
                 None => Vec::new(),
             };
             let find =
@@ -317,20 +360,28 @@ impl Operator for UpdatingTopNOp {
 
     /// Parts: `seq` (one row: the next arrival number) and `rows`: every
     /// row kept, as the partition keys (`key0`, ...), the input columns
-    /// but `_op` (`v0`, ...) and the arrival number (`seq`).
+    /// but `_op` (`v0`, ...), the arrival number (`seq`) and, under a TTL,
+    /// its partition's `stamp`; under a TTL also its clock (`ttl_clock`).
     fn snapshot(&mut self) -> ExecResult<OperatorState> {
         let err = |e| ExecError::arrow("top-n snapshot", e);
         let mut out = OperatorState::default();
         let seq = Arc::new(Int64Array::from(vec![self.seq as i64])) as ArrayRef;
         out.push("seq", state_batch(vec![("seq".into(), seq)], 1)?);
-        let entries: Vec<&Entry> = self.parts.values().flatten().collect();
+        if let Some(e) = &self.expiry {
+            out.push(CLOCK_PART, e.snapshot()?);
+        }
+        let entries: Vec<(&Entry, i64)> = self
+            .parts
+            .values()
+            .flat_map(|p| p.entries.iter().map(|e| (e, p.stamp)))
+            .collect();
         if entries.is_empty() {
             return Ok(out);
         }
         let parser = self.payload_rows.parser();
         let values = self
             .payload_rows
-            .convert_rows(entries.iter().map(|e| parser.parse(&e.row)))
+            .convert_rows(entries.iter().map(|(e, _)| parser.parse(&e.row)))
             .map_err(err)?;
         let mut columns: Vec<(String, ArrayRef)> = Vec::new();
         for (i, &c) in self.partition.iter().enumerate() {
@@ -343,8 +394,12 @@ impl Operator for UpdatingTopNOp {
         for (j, v) in values.into_iter().enumerate() {
             columns.push((format!("v{j}"), v));
         }
-        let seqs = UInt64Array::from_iter_values(entries.iter().map(|e| e.seq));
+        let seqs = UInt64Array::from_iter_values(entries.iter().map(|(e, _)| e.seq));
         columns.push(("seq".into(), Arc::new(seqs)));
+        if self.expiry.is_some() {
+            let stamps = Int64Array::from_iter_values(entries.iter().map(|(_, s)| *s));
+            columns.push(("stamp".into(), Arc::new(stamps)));
+        }
         out.push("rows", state_batch(columns, entries.len())?);
         Ok(out)
     }
@@ -353,6 +408,9 @@ impl Operator for UpdatingTopNOp {
         // after a rescale each old worker's `seq` comes: go on after all
         for part in state.parts("seq") {
             self.seq = self.seq.max(state_value(part, "seq")? as u64);
+        }
+        if let (Some(e), Some(clock)) = (&mut self.expiry, state.parts(CLOCK_PART).next()) {
+            e.restore(clock)?;
         }
         let np = self.partition.len();
         for part in state.parts("rows") {
@@ -374,8 +432,22 @@ impl Operator for UpdatingTopNOp {
                 .and_then(|c| c.as_primitive_opt::<arrow::datatypes::UInt64Type>())
                 .cloned()
                 .ok_or_else(|| ExecError::Internal("a top-n state part lacks its seq".into()))?;
-            self.apply(&columns, Some(&seqs))?;
+            let stamps = part
+                .column_by_name("stamp")
+                .and_then(|c| c.as_primitive_opt::<arrow::datatypes::Int64Type>());
+            self.apply(&columns, Some((&seqs, stamps)))?;
         }
+        Ok(())
+    }
+
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
+        if let Some(e) = &mut self.expiry
+            && let Some(cutoff) = e.advance(watermark)
+        {
+            // silently, as Flink: the rows emitted stay downstream
+            self.parts.retain(|_, p| !e.expired(p.stamp, cutoff));
+        }
+        out.push(Message::Watermark(watermark));
         Ok(())
     }
 

@@ -333,3 +333,15 @@ fn rankings_kept_up_to_date_move_to_other_workers() {
         vec![],
     );
 }
+
+#[test]
+fn idle_state_under_a_ttl_moves_to_other_workers() {
+    // the groups' and partitions' stamps move with their keys, the sweep
+    // clock to every worker
+    for select in [
+        "SELECT bidder, COUNT(*) AS n, SUM(price) AS total FROM bids GROUP BY bidder",
+        "SELECT * FROM (SELECT bidder, price, ROW_NUMBER() OVER (PARTITION BY bidder ORDER BY price DESC) AS r FROM bids) WHERE r <= 2",
+    ] {
+        same_rows_on_other_workers(&format!("SET 'state.ttl' = '3s';\n{select}"), vec![]);
+    }
+}

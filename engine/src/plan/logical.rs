@@ -127,6 +127,9 @@ pub enum LogicalPlan {
         emit: EmitMode,
         /// Late-row handling (windowed only).
         lateness: Lateness,
+        /// Without a window: a group not updated for this many ms of event
+        /// time (by the watermark) is dropped (`SET 'state.ttl'`).
+        ttl: Option<i64>,
     },
     /// Aggregates over a frame of preceding rows (`agg(x) OVER (PARTITION BY
     /// ... ORDER BY time ROWS|RANGE ... PRECEDING)`): one output row per
@@ -202,6 +205,9 @@ pub enum LogicalPlan {
         /// Whether the query reads the rank (without a window: a row whose
         /// rank changes is then updated).
         rank_shown: bool,
+        /// Without a window: a partition not updated for this many ms of
+        /// event time (by the watermark) is dropped (`SET 'state.ttl'`).
+        ttl: Option<i64>,
     },
 }
 

@@ -212,20 +212,23 @@ impl PhysicalPlan {
             }
             if let PhysicalNode::GlobalAggregate(a) = n
                 && !a.keys.is_empty()
+                && a.ttl.is_none()
             {
                 out.push(format!(
-                    "the GROUP BY {} without a window keeps one row per group for as long as it runs (its state grows with its groups); window it if its groups end",
+                    "the GROUP BY {} without a window keeps one row per group for as long as it runs (its state grows with its groups); window it if its groups end, or SET 'state.ttl' = '1h' before the query to drop groups idle that long",
                     crate::plan::explain::list(a.keys.iter().map(|(_, n)| n.clone()))
                 ));
             }
-            if let PhysicalNode::UpdatingTopN(t) = n {
+            if let PhysicalNode::UpdatingTopN(t) = n
+                && t.ttl.is_none()
+            {
                 let kept = if t.op.is_some() {
                     "every row"
                 } else {
                     "the top rows"
                 };
                 out.push(format!(
-                    "the ranking over {} without a window keeps {kept} of each partition for as long as it runs (its state grows with its partitions); rank per window if they end",
+                    "the ranking over {} without a window keeps {kept} of each partition for as long as it runs (its state grows with its partitions); rank per window if they end, or SET 'state.ttl' = '1h' before the query to drop partitions idle that long",
                     crate::plan::explain::list(t.partition.iter().map(|(_, n)| n.clone()))
                 ));
             }
@@ -325,6 +328,7 @@ fn lower(
             kind,
             lateness,
             rank_shown,
+            ttl,
             ..
         } => {
             let schema = input.schema();
@@ -362,6 +366,7 @@ fn lower(
                     limit: *limit,
                     kind: *kind,
                     rank_shown: *rank_shown,
+                    ttl: *ttl,
                 }));
                 return s;
             };
@@ -437,6 +442,7 @@ fn lower(
             aggs,
             emit,
             lateness,
+            ttl,
         } => {
             let s = lower(input, out, branches);
             // a window over PROCTIME() closes on the wall clock
@@ -469,6 +475,7 @@ fn lower(
                     keys: keys.clone(),
                     aggs: aggs.clone(),
                     emit: *emit,
+                    ttl: *ttl,
                 }),
             });
             s

@@ -208,9 +208,14 @@ impl Planner<'_> {
                 aggs: ctx.calls,
                 emit,
                 lateness,
+                ttl: self.idle_ttl(&input),
             };
             super::retract::plan(input, agg, select_pos)?
         } else {
+            // a final result (at the end of input) must keep every group
+            let ttl = (window.is_none() && emit == EmitMode::Changes)
+                .then(|| self.idle_ttl(&input))
+                .flatten();
             LogicalPlan::Aggregate {
                 input: Box::new(input),
                 window,
@@ -218,6 +223,7 @@ impl Planner<'_> {
                 aggs: ctx.calls,
                 emit,
                 lateness,
+                ttl,
             }
         };
         if let Some(predicate) = having {

@@ -27,7 +27,8 @@ pub(crate) trait StreamLookup {
     fn udfs(&self) -> Arc<Vec<Arc<crate::udf::UdfModule>>>;
     /// The view called `name` (case-insensitive).
     fn view(&self, name: &str) -> Option<Arc<ViewDef>>;
-    /// `SET 'state.ttl'`: how long (ms of event time) a regular join keeps rows.
+    /// `SET 'state.ttl'`: how long (ms of event time) a regular join keeps
+    /// rows, and an aggregate or ranking without a window its idle groups.
     fn state_ttl(&self) -> Option<i64> {
         None
     }
@@ -57,6 +58,14 @@ impl<'a> Planner<'a> {
     /// A planner over `catalog`'s streams and functions.
     pub(crate) fn new(catalog: &'a dyn StreamLookup) -> Self {
         Self { catalog }
+    }
+
+    /// `SET 'state.ttl'` for an aggregate or ranking without a window over
+    /// `input`: it counts event time, so only when the input has a watermark.
+    pub(super) fn idle_ttl(&self, input: &LogicalPlan) -> Option<i64> {
+        self.catalog
+            .state_ttl()
+            .filter(|_| input.source().watermark.is_some())
     }
 
     /// The scope of a relation's columns (in order: their indexes).

@@ -22,6 +22,7 @@ pub(super) struct Retracting {
     pub(super) aggs: Vec<AggregateCall>,
     pub(super) emit: EmitMode,
     pub(super) lateness: Lateness,
+    pub(super) ttl: Option<i64>,
 }
 
 /// Plans `agg` over the updating `input`; the output has the columns the
@@ -125,6 +126,7 @@ pub(super) fn plan(input: LogicalPlan, agg: Retracting, pos: SqlPos) -> PlanResu
         aggs: calls,
         emit: agg.emit,
         lateness: agg.lateness,
+        ttl: agg.ttl,
     };
     let rows = Expr::column(nkeys, "__rows", SqlType::BigInt);
     let plan = LogicalPlan::Filter {

@@ -411,6 +411,7 @@ impl Planner<'_> {
             ));
         }
         let o = plan.source().event_time.clone();
+        let ttl = (!windowed).then(|| self.idle_ttl(&plan)).flatten();
         let first = visible + usize::from(windowed);
         let top = LogicalPlan::TopN {
             input: Box::new(plan),
@@ -425,6 +426,7 @@ impl Planner<'_> {
                 policy: o.late_policy,
             },
             rank_shown: true,
+            ttl,
         };
         // the visible columns, with the rank where the ranking function was
         // written (and, kept up to date, `_op` first); the input's `_op` is

@@ -18,7 +18,9 @@
 //!   lateness), when the other window's rows are all in.
 //! * **Regular** (equi-keys only): rows are kept forever, or until the
 //!   watermark passes their event time plus a time-to-live (`SET
-//!   'state.ttl'`); the output is append-only for an inner join.
+//!   'state.ttl'`), and then only pairs at most the TTL apart in event
+//!   time match (see [`within`]); the output is append-only for an inner
+//!   join.
 //! * **Lookup** (`JOIN t FOR SYSTEM_TIME AS OF ...`): the right input is a
 //!   bounded table kept whole; left rows wait until it is read, then look
 //!   it up once and are not kept.
@@ -220,6 +222,40 @@ impl NodeKind for JoinNode {
     }
 }
 
+/// `mask` and, per joined row, whether its left and right event times
+/// (columns `l` and `r`) are at most `ttl` apart. A regular join under a
+/// TTL keeps a row that long after its event time; a row of the other
+/// input that comes later than that matches it in no order of arrival, and
+/// this makes one that comes sooner (ahead of its watermark) match it in
+/// none either: what the join emits does not depend on how the inputs
+/// interleave.
+fn within(
+    joined: &RecordBatch,
+    l: usize,
+    r: usize,
+    ttl: i64,
+    mask: &BooleanArray,
+) -> ExecResult<BooleanArray> {
+    let time = |c: usize| {
+        joined
+            .column(c)
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampMillisecondArray>()
+            .ok_or_else(|| ExecError::Internal("a join time column is not a TIMESTAMP".into()))
+    };
+    let (lt, rt) = (time(l)?, time(r)?);
+    Ok((0..joined.num_rows())
+        .map(|i| {
+            Some(
+                mask.value(i)
+                    && lt.is_valid(i)
+                    && rt.is_valid(i)
+                    && lt.value(i).abs_diff(rt.value(i)) <= ttl.unsigned_abs(),
+            )
+        })
+        .collect())
+}
+
 fn signed(ms: i64) -> String {
     if ms < 0 {
         format!("-{}", format_interval_ms(ms.saturating_neg()))
@@ -306,10 +342,22 @@ impl JoinOp {
         if !candidates.is_empty() {
             let joined = self.candidates(side, &batch, &candidates)?;
             // NULL is not TRUE: evaluate_predicate's mask has no NULLs
-            let mask = match &self.filter {
+            let mut mask = match &self.filter {
                 Some(f) => f.evaluate_predicate(&joined)?,
                 None => BooleanArray::from(vec![true; joined.num_rows()]),
             };
+            if let JoinBound::Regular {
+                ttl: Some((l, r, t)),
+            } = self.bound
+            {
+                mask = within(
+                    &joined,
+                    l,
+                    self.sides[0].schema.fields().len() + r,
+                    t,
+                    &mask,
+                )?;
+            }
             for (c, ok) in candidates.iter().zip(mask.values().iter()) {
                 if ok {
                     matched[c.probe as usize] = true;
