@@ -26,6 +26,10 @@ pub struct StreamDef {
     pub schema: SchemaRef,
     /// Event-time watermark, if declared.
     pub watermark: Option<WatermarkSpec>,
+    /// `PRIMARY KEY (...) NOT ENFORCED`: the columns that identify a row
+    /// (an upsert sink's message key); not checked, as in Flink.
+    #[serde(default)]
+    pub primary_key: Vec<String>,
     /// `WITH (...)` options.
     pub options: Options,
     /// The event-time options among them, checked once at `CREATE STREAM`.

@@ -538,3 +538,4 @@ fn decoding_on_several_threads_changes_nothing(broker: Broker, name: &str) {
 on_both_brokers!(parallel_decode, decoding_on_several_threads_changes_nothing);
 
 mod offsets;
+mod upsert;

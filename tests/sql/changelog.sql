@@ -92,3 +92,13 @@ SELECT * FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) C JOIN 
 CREATE STREAM counts (auction BIGINT, n BIGINT) WITH (connector = 'blackhole');
 EXPLAIN INSERT INTO counts SELECT auction, COUNT(*) FROM bids GROUP BY auction;
 INSERT INTO counts SELECT auction, COUNT(*) FROM bids GROUP BY auction;
+
+-- case: an upsert-kafka sink (as Flink's) writes the latest row per key:
+-- a record per row added, a tombstone per key taken back (tests/kafka/upsert.rs)
+CREATE STREAM latest (auction BIGINT, n BIGINT, PRIMARY KEY (auction) NOT ENFORCED)
+WITH (connector = 'upsert-kafka', topic = 'latest', 'properties.bootstrap.servers' = 'localhost:9092');
+EXPLAIN INSERT INTO latest SELECT auction, COUNT(*) FROM bids GROUP BY auction;
+
+-- case: an upsert-kafka sink needs its key
+CREATE STREAM latest (auction BIGINT, n BIGINT)
+WITH (connector = 'upsert-kafka', topic = 'latest', 'properties.bootstrap.servers' = 'localhost:9092');

@@ -33,8 +33,10 @@ pub struct Record {
     pub offset: i64,
     /// Key as text.
     pub key: Option<String>,
-    /// Value as text.
+    /// Value as text (empty for a tombstone).
     pub value: String,
+    /// Whether it has no value (a tombstone: its key is deleted).
+    pub tombstone: bool,
 }
 
 impl Broker {
@@ -112,8 +114,8 @@ impl Broker {
         produce_to(&self.bootstrap(), topic, records);
     }
 
-    /// Reads `topic` from the beginning until `expected` records have come
-    /// or `timeout` has passed.
+    /// Reads `topic` from the beginning until `expected` records (with
+    /// `usize::MAX`, every record it has now) or `timeout`.
     pub fn read_topic(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<Record> {
         let c = consumer(&self.bootstrap(), "eddy-test-reader");
         let md = c
@@ -140,9 +142,20 @@ impl Broker {
                     offset: m.offset(),
                     key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    tombstone: m.payload().is_none(),
                 });
             }
         };
+        // `usize::MAX`: up to each partition's end offset now
+        let ends: Option<i64> = (expected == usize::MAX).then(|| {
+            (0..parts as i32)
+                .map(|p| {
+                    c.fetch_watermarks(topic, p, Duration::from_secs(5))
+                        .map_or(0, |(lo, hi)| hi - lo)
+                })
+                .sum()
+        });
+        let expected = ends.map_or(expected, |n| n as usize);
         while out.len() < expected && Instant::now() < deadline {
             poll(100, &mut out);
         }

@@ -26,6 +26,10 @@ impl crate::connectors::registry::Connector for Blackhole {
         true
     }
 
+    fn changelog_writes(&self) -> Option<&'static str> {
+        Some("discarded")
+    }
+
     fn open_sink(
         &self,
         def: &StreamDef,

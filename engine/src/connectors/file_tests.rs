@@ -17,6 +17,7 @@ fn def(path: &str, extra: &[(&str, &str)]) -> StreamDef {
         name: "s".into(),
         schema: Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)])),
         watermark: None,
+        primary_key: Vec::new(),
         options: Options::new("s", opts),
         event_time: Default::default(),
         pos: Default::default(),

@@ -63,6 +63,15 @@ pub trait Connector: Send + Sync {
         false
     }
 
+    /// How a sink of this connector writes a changelog (rows that update
+    /// earlier ones). `None` (most): as rows with their `_op` column, which
+    /// a sink declared with columns must declare first. `Some(how)`: it
+    /// takes the `_op` column without its being declared, and does `how`
+    /// with it (EXPLAIN says so).
+    fn changelog_writes(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Whether streams of this connector can be read.
     fn can_read(&self) -> bool {
         false
@@ -120,6 +129,7 @@ pub static CONNECTORS: &[&dyn Connector] = &[
     &super::nexmark::Nexmark,
     &super::file::FileConnector,
     &super::kafka::Kafka,
+    &super::kafka::UpsertKafka,
     &super::stdout::Stdout,
     &super::blackhole::Blackhole,
 ];
@@ -210,7 +220,7 @@ mod tests {
         assert_eq!(listed(|c| c.can_read()), "nexmark, file or kafka");
         assert_eq!(
             listed_quoted(|c| c.can_write()),
-            "'file', 'kafka', 'stdout' or 'blackhole'"
+            "'file', 'kafka', 'upsert-kafka', 'stdout' or 'blackhole'"
         );
         // only Kafka streams carry system columns and per-partition watermarks
         let partitioned: Vec<&str> = CONNECTORS

@@ -27,6 +27,7 @@ pub(crate) fn console_stream(schema: SchemaRef) -> StreamDef {
         name: "stdout".into(),
         schema,
         watermark: None,
+        primary_key: Vec::new(),
         options: crate::catalog::Options::new(
             "stdout",
             [("connector".to_string(), "stdout".to_string())],

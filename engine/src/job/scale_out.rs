@@ -134,6 +134,7 @@ impl Stages {
             name: topic.name.clone(),
             schema,
             watermark: None,
+            primary_key: Vec::new(),
             // 0 partitions: not known yet (EXPLAIN without a broker)
             options: Options::new(
                 &topic.name,

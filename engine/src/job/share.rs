@@ -31,7 +31,7 @@ pub fn check_shareable(plan: &PhysicalPlan) -> Result<(), PlanError> {
         )));
     }
     if let SinkTarget::Stream(def) = &plan.sink
-        && def.connector() != "kafka"
+        && !matches!(def.connector(), "kafka" | "upsert-kafka")
     {
         return Err(PlanError::unplaced(format!(
             "each process writes its own share of the results: stream '{}' (connector '{}') cannot be shared by several processes; write to a Kafka topic",

@@ -151,6 +151,9 @@ impl PhysicalPlan {
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string())),
                 );
+                if !s.primary_key.is_empty() {
+                    p.push(("primary_key".into(), list(s.primary_key.iter().cloned())));
+                }
                 // what the sink guarantees across a crash
                 if let Ok(c) = crate::connectors::registry::of(s) {
                     p.push(("delivery".into(), c.delivery(s).into()));
@@ -163,10 +166,12 @@ impl PhysicalPlan {
         if updating {
             // a sink writes a changelog as rows with their `_op`
             let how = match &self.sink {
-                SinkTarget::Stream(s) if s.connector() == "blackhole" => "updating (discarded)",
-                _ => "updating (written with _op)",
+                SinkTarget::Stream(s) => crate::connectors::registry::find(s.connector())
+                    .and_then(|c| c.changelog_writes()),
+                _ => None,
             };
-            sink.push(("rows".into(), how.into()));
+            let how = format!("updating ({})", how.unwrap_or("written with _op"));
+            sink.push(("rows".into(), how));
         }
         out.push(Rendered {
             kind: "Sink".into(),

@@ -79,10 +79,27 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
     };
     let event_time =
         crate::catalog::EventTimeOptions::from_options(&options).map_err(connector_err)?;
+    for k in &c.primary_key {
+        if !c
+            .columns
+            .iter()
+            .any(|col| col.name.value.eq_ignore_ascii_case(&k.value))
+        {
+            return Err(PlanError::new(
+                format!(
+                    "PRIMARY KEY column '{}' is not a declared column of '{name}'",
+                    k.value
+                ),
+                span_pos(k.span),
+            )
+            .with_hint("the key lists columns declared before it"));
+        }
+    }
     let mut def = StreamDef {
         name: name.clone(),
         schema: Arc::new(Schema::new(fields)),
         watermark: None,
+        primary_key: c.primary_key.iter().map(|k| k.value.clone()).collect(),
         options,
         event_time,
         pos: c.pos,

@@ -318,9 +318,11 @@ fn conform_to_sink(
     }
     let mut exprs = exprs;
     let op = crate::plan::logical::OP_COLUMN;
-    // rows thrown away need not declare how they change (as in Flink); they
-    // keep their `_op` (the query's metrics and tests read it)
-    let undeclared_op = (sink.connector().eq_ignore_ascii_case("blackhole")
+    // a sink that writes a changelog its own way (upserts, or not at all)
+    // need not declare how rows change (as in Flink); it gets the `_op`
+    let own_way = crate::connectors::registry::find(sink.connector())
+        .is_some_and(|c| c.changelog_writes().is_some());
+    let undeclared_op = (own_way
         && exprs.first().is_some_and(|(_, n)| n == op)
         && !fields.iter().any(|f| f.name() == op))
     .then(|| exprs.remove(0));

@@ -64,6 +64,8 @@ pub struct CreateStream {
     pub columns: Vec<ColumnDef>,
     /// `WATERMARK FOR col AS expr`.
     pub watermark: Option<WatermarkDef>,
+    /// `PRIMARY KEY (a, b) NOT ENFORCED`, or a column's `PRIMARY KEY`.
+    pub primary_key: Vec<Ident>,
     /// `WITH (key = 'value', ...)`, keys as written.
     pub options: Vec<(String, String, SqlPos)>,
     /// Position of `CREATE`.
@@ -341,6 +343,7 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
     let name = p.parse_identifier().map_err(|e| parser_error(e, &p))?;
     let mut columns = Vec::new();
     let mut watermark = None;
+    let mut primary_key = Vec::new();
     if p.consume_token(&Token::LParen) {
         loop {
             let tok = p.peek_token();
@@ -364,6 +367,18 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                     expr,
                     pos: wpos,
                 });
+            } else if word(&tok.token).as_deref() == Some("PRIMARY") {
+                p.next_token();
+                p.expect_keyword(Keyword::KEY)
+                    .map_err(|e| parser_error(e, &p))?;
+                let cols = p
+                    .parse_parenthesized_column_list(
+                        sqlparser::parser::IsOptional::Mandatory,
+                        false,
+                    )
+                    .map_err(|e| parser_error(e, &p))?;
+                not_enforced(&mut p)?;
+                set_primary_key(&mut primary_key, cols, tok.span.into())?;
             } else {
                 let col = p.parse_identifier().map_err(|e| parser_error(e, &p))?;
                 let type_pos: SqlPos = p.peek_token().span.into();
@@ -372,6 +387,11 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
                     || p.parse_keyword(Keyword::NULL)
                 {
                     // nullability is accepted and ignored: every column is nullable
+                }
+                let kpos: SqlPos = p.peek_token().span.into();
+                if p.parse_keywords(&[Keyword::PRIMARY, Keyword::KEY]) {
+                    not_enforced(&mut p)?;
+                    set_primary_key(&mut primary_key, vec![col.clone()], kpos)?;
                 }
                 columns.push(ColumnDef {
                     name: col,
@@ -439,9 +459,31 @@ fn parse_create_stream(tokens: Vec<TokenWithSpan>, pos: SqlPos) -> PlanResult<Cr
         name,
         columns,
         watermark,
+        primary_key,
         options,
         pos,
     })
+}
+
+/// `NOT ENFORCED` after a primary key, as Flink writes it (Eddy checks no
+/// key either; writing it or not changes nothing).
+fn not_enforced(p: &mut Parser<'_>) -> PlanResult<()> {
+    if p.parse_keyword(Keyword::NOT) {
+        p.expect_keyword(Keyword::ENFORCED)
+            .map_err(|e| parser_error(e, p))?;
+    }
+    Ok(())
+}
+
+fn set_primary_key(key: &mut Vec<Ident>, cols: Vec<Ident>, pos: SqlPos) -> PlanResult<()> {
+    if !key.is_empty() {
+        return Err(
+            PlanError::new("a stream can declare only one PRIMARY KEY", pos)
+                .with_hint("list every key column in one PRIMARY KEY (a, b) NOT ENFORCED"),
+        );
+    }
+    *key = cols;
+    Ok(())
 }
 
 /// The span of a token list's first significant token, for messages.

@@ -23,10 +23,12 @@ pub mod sink;
 pub mod source;
 mod tiers;
 mod transactions;
+mod upsert;
 
 pub use consumer::{KafkaConsumer, RawBatch, Tier, open_consumer};
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
+pub use upsert::UpsertKafka;
 
 /// The system columns every Kafka source stream has after its declared
 /// columns, with their types.
@@ -260,7 +262,10 @@ fn check_keys(o: &Options, known: &[&str]) -> Result<(), ConnectorError> {
     if o.get("format")
         .is_some_and(|f| !f.eq_ignore_ascii_case("json"))
     {
-        return Err(o.error("option 'format' must be 'json' for connector 'kafka'"));
+        return Err(o.error(format!(
+            "option 'format' must be 'json' for connector '{}'",
+            o.get("connector").unwrap_or("kafka")
+        )));
     }
     Ok(())
 }
@@ -427,7 +432,11 @@ impl SinkOptions {
     /// [`ConnectorError::Config`] naming the bad option.
     pub fn from_def(def: &StreamDef) -> Result<Self, ConnectorError> {
         let o = &def.options;
-        check_keys(o, &all_keys())?;
+        if def.connector().eq_ignore_ascii_case("upsert-kafka") {
+            check_keys(o, upsert::KEYS)?;
+        } else {
+            check_keys(o, &all_keys())?;
+        }
         let t = topics(o)?;
         let [topic] = t.as_slice() else {
             return Err(o.error("a Kafka sink writes to one topic; set 'topic' to a single name"));

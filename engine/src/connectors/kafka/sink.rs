@@ -1,4 +1,5 @@
-//! The Kafka sink: each row as a JSON value, the key from a chosen column,
+//! The Kafka sink: each row as a JSON value, the key from a chosen column
+//! (under `upsert-kafka`, the latest row per key: `upsert.rs`),
 //! through librdkafka's batching producer with idempotence on. A failed
 //! delivery is remembered by the delivery callback and fails the next write,
 //! flush or close: the query stops with it rather than dropping rows. With
@@ -15,6 +16,7 @@ use crate::connectors::Sink;
 use crate::connectors::encode::{Encoder, Format};
 use crate::connectors::kafka::SinkOptions;
 use crate::connectors::kafka::delivery::{Delivery, delivery_sink_methods};
+use crate::connectors::kafka::upsert::Upsert;
 use crate::error::ConnectorError;
 
 /// Writes a query's rows to a topic.
@@ -26,6 +28,8 @@ pub struct KafkaSink {
     key_column: Option<usize>,
     buf: Vec<u8>,
     options: SinkOptions,
+    /// Under `upsert-kafka`: records by key, tombstones for rows taken back.
+    upsert: Option<Upsert>,
 }
 
 impl KafkaSink {
@@ -36,6 +40,11 @@ impl KafkaSink {
     /// librdkafka will not create.
     pub fn open(def: &StreamDef, schema: SchemaRef) -> Result<Self, ConnectorError> {
         let o = SinkOptions::from_def(def)?;
+        let upsert = if def.connector().eq_ignore_ascii_case("upsert-kafka") {
+            Some(Upsert::open(def, &schema)?)
+        } else {
+            None
+        };
         let key_column = match &o.key_column {
             None => None,
             Some(k) => Some(
@@ -71,6 +80,7 @@ impl KafkaSink {
             key_column,
             buf: Vec::new(),
             options: o,
+            upsert,
         })
     }
 
@@ -93,6 +103,16 @@ impl Sink for KafkaSink {
 
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         self.delivery.failure()?;
+        if let Some(upsert) = &mut self.upsert {
+            let (delivery, topic) = (&self.delivery, &self.topic);
+            return upsert.records(batch, |key, value| {
+                let record = BaseRecord::<[u8], [u8]>::to(topic).key(key);
+                delivery.send(match value {
+                    Some(v) => record.payload(v),
+                    None => record,
+                })
+            });
+        }
         self.buf.clear();
         self.encoder.encode(batch, &mut self.buf);
         let keys = self.keys(batch)?;

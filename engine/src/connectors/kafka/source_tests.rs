@@ -23,6 +23,7 @@ fn def(bootstrap: &str) -> StreamDef {
         name: "s".into(),
         schema: with_system_columns(&declared),
         watermark: None,
+        primary_key: Vec::new(),
         options: Options::new(
             "s",
             opts.iter().map(|(k, v)| (k.to_string(), v.to_string())),

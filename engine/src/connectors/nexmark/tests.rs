@@ -18,6 +18,7 @@ fn def(pairs: &[(&str, &str)], columns: &[(&str, DataType)]) -> StreamDef {
                 .collect::<Vec<_>>(),
         )),
         watermark: None,
+        primary_key: Vec::new(),
         options: opts(pairs),
         event_time: Default::default(),
         pos: Default::default(),
