@@ -446,6 +446,14 @@ fn joins_interval_window_and_regular() {
            ON p.auction = q.auction AND p.window_end = q.window_end",
         // kept forever
         "SELECT a.auction, a.price, b.price AS other FROM bids a JOIN offers b ON a.auction = b.auction AND a.bidder = b.bidder",
+        // changelogs: a changelog joined, an outer join kept up to date,
+        // two changelogs in a FULL join with a condition on both
+        "SELECT c.auction, c.n, b.bidder FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) c
+           JOIN offers b ON c.auction = b.auction AND b.bidder < 3",
+        "SELECT a.auction, a.bidder, b.price FROM bids a LEFT JOIN offers b ON a.auction = b.auction AND a.bidder = b.bidder",
+        "SELECT x.bidder, x.n, y.top FROM (SELECT bidder, COUNT(*) AS n FROM bids GROUP BY bidder) x
+           FULL JOIN (SELECT bidder, MAX(price) AS top FROM offers GROUP BY bidder) y
+           ON x.bidder = y.bidder AND y.top > x.n * 50",
         // a lookup join: the bids wait (in the snapshot) until the table is read
         "SELECT a.auction, a.price, b.bidder AS other FROM bids a LEFT JOIN offers FOR SYSTEM_TIME AS OF PROCTIME() AS b ON a.auction = b.auction AND a.bidder = b.bidder",
     ] {

@@ -84,8 +84,34 @@ SELECT window_start, COUNT(*) FROM TUMBLE((SELECT auction, date_time FROM (
   SELECT *, ROW_NUMBER() OVER (PARTITION BY auction ORDER BY date_time DESC) AS rn FROM bids) WHERE rn <= 1
 ), date_time, INTERVAL '10' SECOND) GROUP BY window_start, window_end;
 
--- case: a join with a changelog
+-- case: a join with a changelog: each count meets its auction; a count
+-- that changes takes its joined row back (-U) and adds the new one (+U)
+EXPLAIN SELECT * FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) C JOIN auctions A ON C.auction = A.id;
 SELECT * FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) C JOIN auctions A ON C.auction = A.id;
+
+-- case: two changelogs joined, with a condition on both: auctions whose
+-- top bid is above 5 per bid; a pair that stops meeting it is taken back
+SELECT C.auction, C.n, M.top FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) C
+JOIN (SELECT auction, MAX(price) AS top FROM bids GROUP BY auction) M
+ON C.auction = M.auction WHERE M.top > C.n * 5;
+
+-- case: a LEFT JOIN without a time bound: an auction without bids yet is
+-- padded (+I), the padding taken back (-D) when its first bid comes
+SELECT A.id, B.bidder, B.price FROM auctions A LEFT JOIN bids B ON A.id = B.auction;
+
+-- case: a FULL JOIN of a changelog: a count taken back pads its auction again
+SELECT A.id, C.auction, C.n FROM auctions A
+FULL JOIN (SELECT auction, COUNT(*) AS n FROM bids WHERE price IS NOT NULL GROUP BY auction HAVING COUNT(*) < 3) C
+ON A.id = C.auction;
+
+-- case: join of a changelog, then an aggregate, then a top-N: the category
+-- with the most bids (retractions through join, aggregate and ranking)
+SELECT category, bids FROM (
+  SELECT category, bids, ROW_NUMBER() OVER (ORDER BY bids DESC, category) AS r FROM (
+    SELECT A.category, SUM(C.n) AS bids FROM (SELECT auction, COUNT(*) AS n FROM bids GROUP BY auction) C
+    JOIN auctions A ON C.auction = A.id GROUP BY A.category
+  )
+) WHERE r <= 1;
 
 -- case: a blackhole sink (as Flink's, for benchmarks) takes a changelog
 -- without declaring _op, and discards it

@@ -33,7 +33,8 @@ ON P.seller - 90 = Q.bidder AND P.window_start = Q.window_start AND P.window_end
 -- case: SET 'state.ttl' bounds a regular join's state by event time
 SET 'state.ttl' = '30s';
 EXPLAIN SELECT B.auction, A.category FROM bids AS B JOIN auctions AS A ON B.auction = A.id;
--- case: an outer join that would have to take rows back
+-- case: an outer join without a time bound pads a row with no match yet
+-- and takes the padding back when one comes: a changelog (applied here)
 SELECT * FROM bids B LEFT JOIN auctions A ON B.auction = A.id;
 -- case: a join without an equality
 SELECT * FROM bids B JOIN auctions A ON B.date_time > A.date_time;

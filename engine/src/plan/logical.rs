@@ -285,6 +285,9 @@ impl LogicalPlan {
                 Arc::new(Schema::new(fields))
             }
             LogicalPlan::Union { inputs } => inputs[0].schema(),
+            LogicalPlan::Join { left, right, .. } if self.is_updating() => {
+                crate::exec::join::updating_output_schema(&left.schema(), &right.schema())
+            }
             LogicalPlan::Join { left, right, .. } => {
                 let fields: Vec<Field> = left
                     .schema()
@@ -417,7 +420,18 @@ impl LogicalPlan {
                 input, window_end, ..
             } => window_end.is_none() || input.is_updating(),
             LogicalPlan::Union { inputs } => inputs.iter().any(LogicalPlan::is_updating),
-            LogicalPlan::Join { left, right, .. } => left.is_updating() || right.is_updating(),
+            // an outer join without a time bound pads rows that may match later
+            LogicalPlan::Join {
+                left,
+                right,
+                kind,
+                bound,
+                ..
+            } => {
+                left.is_updating()
+                    || right.is_updating()
+                    || (matches!(bound, JoinBound::Regular { .. }) && *kind != JoinKind::Inner)
+            }
         }
     }
 

@@ -432,6 +432,7 @@ fn lower(
                 right_keys: right_keys.clone(),
                 filter: filter.clone(),
                 right_schema: right.schema(),
+                updating: plan.is_updating(),
             }));
             s
         }

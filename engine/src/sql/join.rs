@@ -33,15 +33,18 @@ impl Planner<'_> {
         condition: Option<&ast::Expr>,
         pos: SqlPos,
     ) -> PlanResult<Relation> {
-        if let Some(side) = [&left, &right].into_iter().find(|r| r.plan.is_updating()) {
+        if let Some(side) = [&left, &right]
+            .into_iter()
+            .find(|r| r.plan.is_updating() && (left.lookup || right.lookup))
+        {
             return Err(PlanError::new(
                 format!(
-                    "a join with {}, whose rows update earlier ones (a changelog), is not supported yet",
+                    "a lookup join with {}, whose rows update earlier ones (a changelog), is not supported",
                     side.label
                 ),
                 pos,
             )
-            .with_hint("join the streams first and aggregate or rank the joined rows (as Nexmark q4 and q9 do)"));
+            .with_hint("join the stream before it is aggregated or ranked, or use a regular join"));
         }
         let nl = left.columns.len();
         let scope = self.scope_of(left.columns.iter().chain(&right.columns));
@@ -119,8 +122,15 @@ impl Planner<'_> {
                 self.catalog.state_ttl(),
             )
         };
+        // an outer join without a time bound emits a changelog, which its
+        // operator keeps forever (no TTL yet)
+        let bound = match bound {
+            JoinBound::Regular { ttl: Some(_) } if kind != JoinKind::Inner => {
+                JoinBound::Regular { ttl: None }
+            }
+            b => b,
+        };
         let pads_forever = |side: usize| match bound {
-            JoinBound::Regular { .. } => true,
             JoinBound::Columns { left, right, .. } => [left, right][side].is_none(),
             _ => false,
         };
@@ -132,10 +142,10 @@ impl Planner<'_> {
         };
         if padded {
             return Err(PlanError::new(
-                format!("a {} JOIN without a time bound would have to take back rows it emitted (a changelog), which joins do not do yet", kind.name()),
+                format!("a {} JOIN bounded in time on one side only would have to take back padded rows of the other", kind.name()),
                 pos,
             )
-            .with_hint("bound it in time (b.t BETWEEN a.t - INTERVAL '1' MINUTE AND a.t), join window results on window_end, or use an inner join"));
+            .with_hint("bound both sides in time (b.t BETWEEN a.t - INTERVAL '1' MINUTE AND a.t), or drop the time condition for a join that keeps every row (a changelog)"));
         }
         let filter_side = |plan: LogicalPlan, conds: Vec<Expr>| match conds.into_iter().reduce(and)
         {
@@ -149,6 +159,8 @@ impl Planner<'_> {
             JoinBound::Interval { .. } => left.time,
             _ => None,
         };
+        // an updating join's output: each side's columns but its `_op`, then `_op`
+        let (lop, rop) = (left.plan.changelog(), right.plan.changelog());
         let mut columns: Vec<RelColumn> = left.columns.clone();
         columns.extend(right.columns.iter().cloned());
         let mut qualifiers = left.qualifiers.clone();
@@ -161,6 +173,22 @@ impl Planner<'_> {
             left_keys,
             right_keys,
             filter: rest.into_iter().reduce(and),
+        };
+        let (columns, time) = if plan.is_updating() {
+            let drop = [lop, rop.map(|r| r + nl)];
+            let mut columns: Vec<RelColumn> = (0..columns.len())
+                .filter(|i| !drop.contains(&Some(*i)))
+                .map(|i| columns[i].clone())
+                .collect();
+            columns.push(RelColumn {
+                name: crate::plan::logical::OP_COLUMN.into(),
+                ty: SqlType::Varchar,
+                hidden: true,
+                qualifiers: Vec::new(),
+            });
+            (columns, None)
+        } else {
+            (columns, time)
         };
         Ok(Relation {
             plan,

@@ -24,6 +24,8 @@
 //! * **Lookup** (`JOIN t FOR SYSTEM_TIME AS OF ...`): the right input is a
 //!   bounded table kept whole; left rows wait until it is read, then look
 //!   it up once and are not kept.
+//! * **Updating** (`updating.rs`): a regular join with a changelog input,
+//!   or an outer join without a time bound; its output is a changelog.
 //!
 //! An outer join (LEFT / RIGHT / FULL, for the interval and window joins)
 //! emits a kept row that never matched, padded with NULLs, when it expires —
@@ -34,6 +36,7 @@
 
 mod bound;
 mod side;
+mod updating;
 
 use std::sync::Arc;
 
@@ -53,6 +56,7 @@ use crate::types::format_interval_ms;
 
 pub use bound::{JoinBound, JoinKind};
 use side::{Candidate, Side, one};
+pub(crate) use updating::output_schema as updating_output_schema;
 
 /// A join of the rows before it (left) and plan branch `right`.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -72,10 +76,17 @@ pub struct JoinNode {
     /// The right input's columns.
     #[serde(with = "crate::plan::serde_plan::schema")]
     pub right_schema: SchemaRef,
+    /// Whether its output is a changelog (an input updates, or an outer
+    /// join without a time bound pads rows that may match later).
+    #[serde(default)]
+    pub updating: bool,
 }
 
 impl JoinNode {
     fn joined(&self, left: &SchemaRef) -> SchemaRef {
+        if self.updating {
+            return updating::output_schema(left, &self.right_schema);
+        }
         let fields: Vec<Field> = left
             .fields()
             .iter()
@@ -87,6 +98,10 @@ impl JoinNode {
 }
 
 impl NodeKind for JoinNode {
+    fn updating(&self, _input: bool) -> bool {
+        self.updating
+    }
+
     fn explain(&self) -> (&'static str, Params) {
         let keys: Vec<(Expr, String)> = self
             .left_keys
@@ -155,6 +170,29 @@ impl NodeKind for JoinNode {
             .iter()
             .map(|(e, _)| e.sql_type().to_arrow())
             .collect();
+        if self.updating {
+            let keys = arrow::row::RowConverter::new(
+                types
+                    .iter()
+                    .map(|t| arrow::row::SortField::new(t.clone()))
+                    .collect(),
+            )
+            .map_err(|e| ExecError::arrow("join keys", e))?;
+            return Ok(Some(Box::new(updating::UpdatingJoinOp {
+                kind: self.kind,
+                inputs: [
+                    updating::Input::new(ctx.input.clone(), compile_all(&self.left_keys)?)?,
+                    updating::Input::new(
+                        self.right_schema.clone(),
+                        compile_all(&self.right_keys)?,
+                    )?,
+                ],
+                keys,
+                filter: self.filter.as_ref().map(compile).transpose()?,
+                output: self.joined(ctx.input),
+                watermarks: [i64::MIN; 2],
+            })));
+        }
         let (left_expiry, right_expiry) = match self.bound {
             JoinBound::Regular { ttl: None } | JoinBound::Lookup => (None, None),
             JoinBound::Regular {
