@@ -205,8 +205,13 @@ impl PhysicalPlan {
             if let PhysicalNode::Join(j) = n
                 && matches!(j.bound, crate::exec::join::JoinBound::Regular { ttl: None })
             {
+                let how = if j.updating {
+                    "it takes changelogs or pads rows without a time bound, which keeps every row (no TTL yet)"
+                } else {
+                    "bound it in time (an interval or window join), or SET 'state.ttl' = '1h' before the query"
+                };
                 out.push(format!(
-                    "the join on {} keeps every row of both inputs for as long as it runs; bound it in time (an interval or window join), or SET 'state.ttl' = '1h' before the query",
+                    "the join on {} keeps every row of both inputs for as long as it runs; {how}",
                     crate::plan::explain::list(j.left_keys.iter().map(|(e, _)| e.to_string()))
                 ));
             }
