@@ -20,7 +20,7 @@ use crate::checkpoint::{CheckpointError, Manifest};
 use crate::exec::operator::OperatorState;
 
 /// What one part of the job gives to a checkpoint.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Contribution {
     /// A source's resume state at the barrier, by stream name.
     Source {
@@ -73,6 +73,12 @@ enum ToWriter {
         name: String,
         state: serde_json::Value,
     },
+    /// A part of the job ended (its input did) after giving to checkpoint
+    /// `after`: what it was at the end stands in for it in every later one.
+    Ended {
+        after: u64,
+        part: Contribution,
+    },
 }
 
 /// A part of a job's handle on the writer: cheap to clone, never blocks.
@@ -91,6 +97,14 @@ impl Contributor {
     /// the writer records it as checkpoint `id`, after the last one.
     pub fn finished(&self, id: u64, name: String, state: serde_json::Value) {
         let _ = self.0.send(ToWriter::Finished { id, name, state });
+    }
+
+    /// This part of the job ended after giving to checkpoint `after` (a
+    /// source of several that was read to its end, the stages only it
+    /// fed): `part`, what it was at its end, counts as its part of every
+    /// later checkpoint.
+    pub fn ended(&self, after: u64, part: Contribution) {
+        let _ = self.0.send(ToWriter::Ended { after, part });
     }
 }
 
@@ -232,24 +246,59 @@ impl WriterLoop {
     /// the query cannot go on without durable checkpoints.
     pub fn run(self) -> Result<(), CheckpointError> {
         let mut gathering: BTreeMap<u64, Gathering> = BTreeMap::new();
+        // the parts of ended contributors, for the checkpoints after theirs
+        let mut standing: Vec<(u64, Contribution)> = Vec::new();
         for message in &self.incoming {
             let result = match message {
-                ToWriter::Part(id, part) => self.take(&mut gathering, id, part),
+                ToWriter::Part(id, part) => {
+                    if let std::collections::btree_map::Entry::Vacant(e) = gathering.entry(id) {
+                        match self.gathering(id, &standing) {
+                            Ok(g) => {
+                                e.insert(g);
+                            }
+                            Err(e) => {
+                                let _ = self.report.send(Err(e.clone_message()));
+                                return Err(e);
+                            }
+                        }
+                    }
+                    self.take(&mut gathering, id, part)
+                        .map(|d| d.into_iter().collect())
+                }
                 ToWriter::Finished { id, name, state } => {
-                    let mut g = self.gathering(id);
-                    g.manifest.finished = true;
-                    g.manifest.sinks.insert(name, state);
-                    self.complete(g).map(Some)
+                    self.gathering(id, &standing).and_then(|mut g| {
+                        g.manifest.finished = true;
+                        g.manifest.sinks.insert(name, state);
+                        self.complete(g).map(|d| vec![d])
+                    })
+                }
+                ToWriter::Ended { after, part } => {
+                    // checkpoints already begun after it lack only this part
+                    let later: Vec<u64> = gathering.range(after + 1..).map(|(id, _)| *id).collect();
+                    standing.push((after, part.clone()));
+                    let mut done = Vec::new();
+                    let mut failed = None;
+                    for id in later {
+                        match self.take(&mut gathering, id, part.clone()) {
+                            Ok(d) => done.extend(d),
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    failed.map_or(Ok(done), Err)
                 }
             };
             match result {
-                Ok(Some(done)) => {
-                    if let Some(f) = &self.on_complete {
-                        f(&done);
+                Ok(done) => {
+                    for done in done {
+                        if let Some(f) = &self.on_complete {
+                            f(&done);
+                        }
+                        let _ = self.report.send(Ok(done));
                     }
-                    let _ = self.report.send(Ok(done));
                 }
-                Ok(None) => {}
                 Err(e) => {
                     let _ = self.report.send(Err(e.clone_message()));
                     return Err(e);
@@ -259,14 +308,24 @@ impl WriterLoop {
         Ok(())
     }
 
-    fn gathering(&self, id: u64) -> Gathering {
+    /// A checkpoint begun, with the parts of the contributors that ended
+    /// before it already in.
+    fn gathering(
+        &self,
+        id: u64,
+        standing: &[(u64, Contribution)],
+    ) -> Result<Gathering, CheckpointError> {
         let mut manifest = Manifest::new(id, &self.fingerprint);
         manifest.partitions = self.partitions;
-        Gathering {
+        let mut g = Gathering {
             manifest,
             given: 0,
             since: Instant::now(),
+        };
+        for (_, part) in standing.iter().filter(|(after, _)| *after < id) {
+            self.add(&mut g, id, part.clone())?;
         }
+        Ok(g)
     }
 
     /// Takes one part; the checkpoint it completed, if it did.
@@ -276,7 +335,21 @@ impl WriterLoop {
         id: u64,
         part: Contribution,
     ) -> Result<Option<Completed>, CheckpointError> {
-        let g = gathering.entry(id).or_insert_with(|| self.gathering(id));
+        let Some(g) = gathering.get_mut(&id) else {
+            return Ok(None);
+        };
+        self.add(g, id, part)?;
+        if g.given < self.contributors {
+            return Ok(None);
+        }
+        match gathering.remove(&id) {
+            Some(g) => self.complete(g).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Adds one part to checkpoint `id`.
+    fn add(&self, g: &mut Gathering, id: u64, part: Contribution) -> Result<(), CheckpointError> {
         g.given += 1;
         match part {
             Contribution::Source {
@@ -297,13 +370,7 @@ impl WriterLoop {
                 g.manifest.files.extend(files);
             }
         }
-        if g.given < self.contributors {
-            return Ok(None);
-        }
-        match gathering.remove(&id) {
-            Some(g) => self.complete(g).map(Some),
-            None => Ok(None),
-        }
+        Ok(())
     }
 
     fn complete(&self, g: Gathering) -> Result<Completed, CheckpointError> {

@@ -9,6 +9,7 @@ pub(crate) mod expr;
 pub(crate) mod group_table;
 pub(crate) mod grouped_state;
 pub(crate) mod join;
+pub(crate) mod late;
 pub mod metrics;
 pub mod operator;
 pub mod pipeline;

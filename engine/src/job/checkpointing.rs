@@ -54,11 +54,67 @@ impl CheckpointConfig {
     }
 }
 
+/// When the sources of a job send barriers. A query that reads several
+/// streams has a source stage per stream; every one sends every barrier
+/// (the stages that join or merge their rows align them), each where it
+/// is in its own input. Whichever stage finds the interval has passed
+/// asks for the next id; each sends the ids asked for, in order.
+pub(crate) struct BarrierTrigger {
+    interval: Duration,
+    state: Mutex<TriggerState>,
+}
+
+struct TriggerState {
+    /// The highest barrier id asked for.
+    asked: u64,
+    last: std::time::Instant,
+    /// The last barrier of a stop, once asked for.
+    last_of_stop: Option<u64>,
+}
+
+impl BarrierTrigger {
+    /// Barriers every `interval`, the first numbered `first`.
+    pub fn new(interval: Duration, first: u64) -> Self {
+        Self {
+            interval,
+            state: Mutex::new(TriggerState {
+                asked: first.saturating_sub(1),
+                last: std::time::Instant::now(),
+                last_of_stop: None,
+            }),
+        }
+    }
+
+    /// The highest id asked for, asking for the next one when it is due.
+    pub fn due(&self) -> u64 {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if s.last_of_stop.is_none() && s.last.elapsed() >= self.interval {
+            s.asked += 1;
+            s.last = std::time::Instant::now();
+        }
+        s.asked
+    }
+
+    /// The last barrier of a stop: asked for by the first source that
+    /// stops, the same for the others.
+    pub fn stop(&self) -> u64 {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = s.last_of_stop {
+            return id;
+        }
+        s.asked += 1;
+        s.last_of_stop = Some(s.asked);
+        s.asked
+    }
+}
+
 /// What the stages of a checkpointing job share.
 #[derive(Clone)]
 pub(crate) struct Checkpointing {
     /// How often the source sends a barrier.
     pub interval: Duration,
+    /// When the sources send barriers.
+    pub trigger: Arc<BarrierTrigger>,
     /// Where the stages give their parts.
     pub parts: Contributor,
     /// The checkpoint restored at start, if any.
@@ -218,6 +274,28 @@ impl Checkpointing {
     /// # Errors
     /// An operator cannot read its state.
     pub fn give_operators(&self, id: u64, owner: &str, pipeline: &mut Pipeline) -> ExecResult<()> {
+        let part = Self::operators(owner, pipeline)?;
+        self.parts.give(id, part);
+        Ok(())
+    }
+
+    /// The input of `pipeline` (of stage instance `owner`) ended after
+    /// checkpoint `after`: its states now stand for it in the later ones.
+    ///
+    /// # Errors
+    /// An operator cannot read its state.
+    pub fn give_ended_operators(
+        &self,
+        after: u64,
+        owner: &str,
+        pipeline: &mut Pipeline,
+    ) -> ExecResult<()> {
+        let part = Self::operators(owner, pipeline)?;
+        self.parts.ended(after, part);
+        Ok(())
+    }
+
+    fn operators(owner: &str, pipeline: &mut Pipeline) -> ExecResult<Contribution> {
         let mut states = Vec::new();
         for ((node, _), state) in pipeline.node_ids().into_iter().zip(pipeline.snapshot()?) {
             if states.len() <= node {
@@ -225,14 +303,10 @@ impl Checkpointing {
             }
             states[node] = state;
         }
-        self.parts.give(
-            id,
-            Contribution::Operators {
-                owner: owner.to_string(),
-                states,
-            },
-        );
-        Ok(())
+        Ok(Contribution::Operators {
+            owner: owner.to_string(),
+            states,
+        })
     }
 
     /// The name the query's checkpoints are kept under.
@@ -339,9 +413,11 @@ pub(crate) fn prepare(
         seen.checkpoint_completed(c);
         told.completed(c);
     }));
+    let first = restored.as_ref().map_or(1, |r: &Arc<Restored>| r.next_id());
     Ok((
         Checkpointing {
             interval: config.interval,
+            trigger: Arc::new(BarrierTrigger::new(config.interval, first)),
             parts,
             restored,
             durability,

@@ -162,9 +162,11 @@ pub(crate) fn launch(
             connectors::open_source(&b.source, &ctx).map(Some)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // a query over several streams keeps state of each (a join's rows):
+    // its offsets may be committed only with that state, in a checkpoint
     if !plan.branches.is_empty()
-        && (options.checkpoint.is_some()
-            || source.checkpoint_interval().is_some()
+        && options.checkpoint.is_none()
+        && (source.checkpoint_interval().is_some()
             || branch_sources
                 .iter()
                 .flatten()
@@ -172,7 +174,7 @@ pub(crate) fn launch(
     {
         return Err(ExecError::Worker(
             "eddy".into(),
-            "a query that reads several streams (UNION ALL) cannot take checkpoints or commit Kafka offsets yet: run it without --checkpoint-dir, over sources with nothing to commit (files, the generator); its Kafka rows are read again from the group's committed offsets".into(),
+            "a query that reads several streams commits Kafka offsets only with its state, in checkpoints: run it with --checkpoint-dir (the sources' barriers are aligned where their rows meet, and each source resumes from its own position)".into(),
         )
         .into());
     }
@@ -202,8 +204,8 @@ pub(crate) fn launch(
     let durable = match &options.checkpoint {
         Some(config) => {
             let instances: usize = topology.stages.iter().map(|s| s.parallelism).sum();
-            // each stage instance, the source's position and the sink's state
-            let contributors = instances + 2;
+            // each stage instance, each source's position and the sink's state
+            let contributors = instances + 1 + plan.branches.len() + 1;
             // this run's checkpoints are its own (a zombie cannot overwrite them)
             let run = crate::checkpoint::new_run();
             let pinned = checkpointing::prepare_sink(config, &name, &run, sink.as_mut())?;
@@ -227,7 +229,36 @@ pub(crate) fn launch(
             let body: Body = Box::new(move || writer.run().map_err(ExecError::from));
             threads.push(spawn("eddy-checkpoint".into(), body, on_exit.clone())?);
             recover(&c, &plan, source.as_mut(), sink.as_mut())?;
-            Some((c, completed))
+            for (b, s) in branch_sources.iter_mut().enumerate() {
+                if let (Some(r), Some(s)) = (&c.restored, s) {
+                    s.resume(restored_source(r, &source_key(&plan, b + 1))?)?;
+                }
+            }
+            // every source stage hears of each completed checkpoint
+            let mut heard = Vec::new();
+            let mut tell = Vec::new();
+            for _ in 0..=plan.branches.len() {
+                let (tx, rx) = crossbeam_channel::unbounded();
+                tell.push(tx);
+                heard.push(rx);
+            }
+            let body: Body = Box::new(move || {
+                for done in completed.iter() {
+                    for t in &tell {
+                        let _ = t.send(match &done {
+                            Ok(c) => Ok(c.clone()),
+                            Err(e) => Err(e.clone_message()),
+                        });
+                    }
+                }
+                Ok(())
+            });
+            threads.push(spawn(
+                "eddy-checkpoint-reports".into(),
+                body,
+                on_exit.clone(),
+            )?);
+            Some((c, heard))
         }
         None if sink.commits_with_checkpoints() => {
             return Err(ExecError::Worker(
@@ -270,10 +301,10 @@ pub(crate) fn launch(
                         ExecError::Internal(format!("chain {} has no source", stage.chain))
                     })?;
                     let out = wiring.output(s, instance)?.with_metrics(metrics.clone());
-                    let durable = durable.as_ref().map(|(c, completed)| Durable {
+                    let durable = durable.as_ref().map(|(c, heard)| Durable {
                         checkpointing: c.clone(),
-                        completed: completed.clone(),
-                        stream: plan.source.name.clone(),
+                        completed: heard[stage.chain].clone(),
+                        stream: source_key(&plan, stage.chain),
                         owner: owner.clone(),
                     });
                     let run = source_stage(
@@ -404,16 +435,40 @@ fn recover(
         sink.recover(None)?;
         return Ok(());
     };
-    let name = &plan.source.name;
-    let state = r.manifest.sources.get(name).ok_or_else(|| {
-        ExecError::Internal(format!(
-            "checkpoint {} has no position for stream '{name}'",
-            r.manifest.id
-        ))
-    })?;
-    source.resume(state)?;
+    source.resume(restored_source(r, &source_key(plan, 0))?)?;
     sink.recover(r.manifest.sinks.get(&sink_name(plan)))?;
     Ok(())
+}
+
+/// The position checkpoint `r` holds for the source recorded as `key`.
+fn restored_source<'a>(
+    r: &'a crate::job::checkpointing::Restored,
+    key: &str,
+) -> Result<&'a serde_json::Value, EngineError> {
+    r.manifest.sources.get(key).ok_or_else(|| {
+        ExecError::Internal(format!(
+            "checkpoint {} has no position for stream '{key}'",
+            r.manifest.id
+        ))
+        .into()
+    })
+}
+
+/// The name a checkpoint records the source of chain `chain` under (0:
+/// the plan's own, `b + 1`: branch `b`'s): its stream's, numbered by its
+/// chain when another source of the plan reads the same stream (a self-join).
+pub(crate) fn source_key(plan: &PhysicalPlan, chain: usize) -> String {
+    let name = |c: usize| match c {
+        0 => &plan.source.name,
+        b => &plan.branches[b - 1].source.name,
+    };
+    let own = name(chain);
+    let shared = (0..=plan.branches.len()).any(|c| c != chain && name(c).eq_ignore_ascii_case(own));
+    if shared {
+        format!("{own}#{chain}")
+    } else {
+        own.clone()
+    }
 }
 
 /// The name a checkpoint records the plan's sink under: its stream, or

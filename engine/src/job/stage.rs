@@ -73,6 +73,8 @@ pub(crate) fn run(
     probe: Option<&Probe>,
     checkpoint: Option<(&Checkpointing, &str)>,
 ) -> ExecResult<bool> {
+    // the last checkpoint this instance gave its states to
+    let mut last = checkpoint.map_or(0, |(c, _)| c.first_id() - 1);
     loop {
         let (port, message) = match inputs.next_within(TICK)? {
             Ok(Some(m)) => m,
@@ -101,6 +103,7 @@ pub(crate) fn run(
                 b.hold(pipeline.retained_event_time());
                 if let Some((c, owner)) = checkpoint {
                     c.give_operators(b.id, owner, &mut pipeline)?;
+                    last = b.id;
                 }
             }
             if !out.send(m)? {
@@ -111,6 +114,11 @@ pub(crate) fn run(
             h.observe(started.elapsed().as_secs_f64());
         }
         if ended {
+            // the job may read other streams on: these states stand for
+            // this instance in its later checkpoints
+            if let Some((c, owner)) = checkpoint {
+                c.give_ended_operators(last, owner, &mut pipeline)?;
+            }
             return Ok(true);
         }
     }

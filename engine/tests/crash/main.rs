@@ -12,6 +12,7 @@
 //! manifest: the restart must resume from the checkpoint before.
 
 mod fleet;
+mod joins;
 mod kafka;
 mod oracle;
 mod scale;

@@ -17,6 +17,35 @@ use crate::connectors::encode::{Encoder, Format};
 use crate::connectors::kafka::SinkOptions;
 use crate::connectors::kafka::delivery::{Delivery, delivery_sink_methods};
 use crate::connectors::kafka::upsert::Upsert;
+
+/// The index of column `name` among the rows a sink of `def` writes, or an
+/// error saying `what` names none of them.
+pub(super) fn written_column(
+    def: &StreamDef,
+    schema: &SchemaRef,
+    name: &str,
+    what: &str,
+) -> Result<usize, ConnectorError> {
+    let names = || {
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|n| *n != crate::plan::logical::OP_COLUMN)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    schema
+        .fields()
+        .iter()
+        .position(|f| f.name().eq_ignore_ascii_case(name))
+        .ok_or_else(|| {
+            def.options.error(format!(
+                "{what} is not a column of the rows written; columns: {}",
+                names()
+            ))
+        })
+}
 use crate::error::ConnectorError;
 
 /// Writes a query's rows to a topic.
@@ -47,23 +76,12 @@ impl KafkaSink {
         };
         let key_column = match &o.key_column {
             None => None,
-            Some(k) => Some(
-                schema
-                    .fields()
-                    .iter()
-                    .position(|f| f.name().eq_ignore_ascii_case(k))
-                    .ok_or_else(|| {
-                        def.options.error(format!(
-                            "'key.column' = '{k}' is not a column of the rows written; columns: {}",
-                            schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })?,
-            ),
+            Some(k) => Some(written_column(
+                def,
+                &schema,
+                k,
+                &format!("'key.column' = '{k}'"),
+            )?),
         };
         let delivery = Delivery::new(
             &def.name,

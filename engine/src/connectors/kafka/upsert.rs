@@ -20,6 +20,7 @@ use rustc_hash::FxHashMap;
 
 use crate::catalog::StreamDef;
 use crate::connectors::encode::{Encoder, Format};
+use crate::connectors::kafka::sink::written_column;
 use crate::connectors::kafka::{KafkaSink, SinkOptions, check_keys};
 use crate::error::ConnectorError;
 use crate::plan::logical::OP_COLUMN;
@@ -131,24 +132,7 @@ impl UpsertOptions {
     fn columns(&self, def: &StreamDef, schema: &SchemaRef) -> Result<Vec<usize>, ConnectorError> {
         self.key
             .iter()
-            .map(|k| {
-                schema
-                    .fields()
-                    .iter()
-                    .position(|f| f.name().eq_ignore_ascii_case(k))
-                    .ok_or_else(|| {
-                        def.options.error(format!(
-                            "key column '{k}' is not a column of the rows written; columns: {}",
-                            schema
-                                .fields()
-                                .iter()
-                                .map(|f| f.name().as_str())
-                                .filter(|n| *n != OP_COLUMN)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    })
-            })
+            .map(|k| written_column(def, schema, k, &format!("key column '{k}'")))
             .collect()
     }
 }

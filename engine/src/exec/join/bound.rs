@@ -1,5 +1,10 @@
 //! The kinds of join and how long a join keeps its rows.
 
+use arrow::array::{Array, BooleanArray};
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{ExecError, ExecResult};
+
 /// Which unmatched rows a join emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum JoinKind {
@@ -79,4 +84,38 @@ pub enum JoinBound {
         /// Allowed lateness of the right input's windows (ms).
         right_lateness: i64,
     },
+}
+
+/// `mask` and, per joined row, whether its left and right event times
+/// (columns `l` and `r`) are at most `ttl` apart. A regular join under a
+/// TTL keeps a row that long after its event time; a row of the other
+/// input that comes later than that matches it in no order of arrival, and
+/// this makes one that comes sooner (ahead of its watermark) match it in
+/// none either: what the join emits does not depend on how the inputs
+/// interleave.
+pub(super) fn within(
+    joined: &RecordBatch,
+    l: usize,
+    r: usize,
+    ttl: i64,
+    mask: &BooleanArray,
+) -> ExecResult<BooleanArray> {
+    let time = |c: usize| {
+        joined
+            .column(c)
+            .as_any()
+            .downcast_ref::<arrow::array::TimestampMillisecondArray>()
+            .ok_or_else(|| ExecError::Internal("a join time column is not a TIMESTAMP".into()))
+    };
+    let (lt, rt) = (time(l)?, time(r)?);
+    Ok((0..joined.num_rows())
+        .map(|i| {
+            Some(
+                mask.value(i)
+                    && lt.is_valid(i)
+                    && rt.is_valid(i)
+                    && lt.value(i).abs_diff(rt.value(i)) <= ttl.unsigned_abs(),
+            )
+        })
+        .collect())
 }

@@ -19,7 +19,7 @@
 //! * **Regular** (equi-keys only): rows are kept forever, or until the
 //!   watermark passes their event time plus a time-to-live (`SET
 //!   'state.ttl'`), and then only pairs at most the TTL apart in event
-//!   time match (see [`within`]); the output is append-only for an inner
+//!   time match (see [`bound::within`]); the output is append-only for an inner
 //!   join.
 //! * **Lookup** (`JOIN t FOR SYSTEM_TIME AS OF ...`): the right input is a
 //!   bounded table kept whole; left rows wait until it is read, then look
@@ -260,40 +260,6 @@ impl NodeKind for JoinNode {
     }
 }
 
-/// `mask` and, per joined row, whether its left and right event times
-/// (columns `l` and `r`) are at most `ttl` apart. A regular join under a
-/// TTL keeps a row that long after its event time; a row of the other
-/// input that comes later than that matches it in no order of arrival, and
-/// this makes one that comes sooner (ahead of its watermark) match it in
-/// none either: what the join emits does not depend on how the inputs
-/// interleave.
-fn within(
-    joined: &RecordBatch,
-    l: usize,
-    r: usize,
-    ttl: i64,
-    mask: &BooleanArray,
-) -> ExecResult<BooleanArray> {
-    let time = |c: usize| {
-        joined
-            .column(c)
-            .as_any()
-            .downcast_ref::<arrow::array::TimestampMillisecondArray>()
-            .ok_or_else(|| ExecError::Internal("a join time column is not a TIMESTAMP".into()))
-    };
-    let (lt, rt) = (time(l)?, time(r)?);
-    Ok((0..joined.num_rows())
-        .map(|i| {
-            Some(
-                mask.value(i)
-                    && lt.is_valid(i)
-                    && rt.is_valid(i)
-                    && lt.value(i).abs_diff(rt.value(i)) <= ttl.unsigned_abs(),
-            )
-        })
-        .collect())
-}
-
 fn signed(ms: i64) -> String {
     if ms < 0 {
         format!("-{}", format_interval_ms(ms.saturating_neg()))
@@ -388,7 +354,7 @@ impl JoinOp {
                 ttl: Some((l, r, t)),
             } = self.bound
             {
-                mask = within(
+                mask = bound::within(
                     &joined,
                     l,
                     self.sides[0].schema.fields().len() + r,
@@ -576,8 +542,16 @@ impl Operator for JoinOp {
                 state.push(name, rows);
             }
         }
+        // with their key values, so a restore on other workers splits them
         for b in &self.waiting {
-            state.push("waiting", b.clone());
+            let mut columns: Vec<(String, arrow::array::ArrayRef)> = Vec::new();
+            for (i, k) in self.sides[0].key_columns(b)?.into_iter().enumerate() {
+                columns.push((format!("key{i}"), k));
+            }
+            for (i, c) in b.columns().iter().enumerate() {
+                columns.push((format!("c{i}"), c.clone()));
+            }
+            state.push("waiting", state_batch(columns, b.num_rows())?);
         }
         Ok(state)
     }
@@ -592,7 +566,14 @@ impl Operator for JoinOp {
                 self.sides[s].restore(part)?;
             }
         }
-        self.waiting.extend(state.parts("waiting").cloned());
+        let keys = self.sides[0].keys.len();
+        for part in state.parts("waiting") {
+            let columns = part.columns().get(keys..).unwrap_or_default().to_vec();
+            self.waiting.push(
+                RecordBatch::try_new(self.sides[0].schema.clone(), columns)
+                    .map_err(|e| ExecError::arrow("join restore", e))?,
+            );
+        }
         Ok(())
     }
 

@@ -41,7 +41,7 @@ struct Kept {
 /// The kept rows of one input.
 pub(super) struct Side {
     pub(super) schema: SchemaRef,
-    keys: Vec<CompiledExpr>,
+    pub(super) keys: Vec<CompiledExpr>,
     converter: RowConverter,
     /// Column holding each row's expiry base (event time or window end)
     /// and what is added to it; `None`: rows never expire.
@@ -105,7 +105,7 @@ impl Side {
     }
 
     /// The key values of `batch` (for snapshots: `key0`, ...).
-    fn key_columns(&self, batch: &RecordBatch) -> ExecResult<Vec<ArrayRef>> {
+    pub(super) fn key_columns(&self, batch: &RecordBatch) -> ExecResult<Vec<ArrayRef>> {
         self.keys.iter().map(|k| k.evaluate(batch)).collect()
     }
 
