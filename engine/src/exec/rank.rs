@@ -19,6 +19,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, Rows, SortField};
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::error::{ExecError, ExecResult};
 use crate::exec::changelog::{INSERT, UPDATE_AFTER, UPDATE_BEFORE};
@@ -89,40 +90,74 @@ impl NodeKind for UpdatingTopNNode {
     }
 }
 
-/// One row of a partition.
+/// One row of a partition: its order key and its columns, encoded in one
+/// allocation, and its arrival number.
 struct Entry {
-    order: Box<[u8]>,
+    /// The order key's bytes, then the row's.
+    data: Box<[u8]>,
+    split: u32,
     seq: u64,
-    row: Arc<[u8]>,
+}
+
+impl Entry {
+    fn new(order: &[u8], row: &[u8], seq: u64) -> Self {
+        let mut data = Vec::with_capacity(order.len() + row.len());
+        data.extend_from_slice(order);
+        data.extend_from_slice(row);
+        Self {
+            data: data.into_boxed_slice(),
+            split: order.len() as u32,
+            seq,
+        }
+    }
+
+    fn order(&self) -> &[u8] {
+        &self.data[..self.split as usize]
+    }
+
+    fn row(&self) -> &[u8] {
+        &self.data[self.split as usize..]
+    }
 }
 
 /// A partition's rows, sorted by (order, seq), and when it was last updated
-/// (the watermark then, under a TTL).
+/// (the watermark then, under a TTL). A deduplication's one row is kept
+/// inline.
 struct Part {
-    entries: Vec<Entry>,
+    entries: SmallVec<[Entry; 1]>,
     stamp: i64,
 }
 
 impl Default for Part {
     fn default() -> Self {
         Self {
-            entries: Vec::new(),
+            entries: SmallVec::new(),
             // not yet updated under any watermark
             stamp: i64::MIN,
         }
     }
 }
 
-/// A row of a partition's top, as ranked at one moment.
+/// A row of a partition's top as ranked at one moment: its arrival number
+/// and rank.
+#[derive(Clone, Copy)]
 struct Ranked {
     seq: u64,
     rank: i64,
-    row: Arc<[u8]>,
 }
 
-/// The partitions a batch changed, in order of first change: each key
-/// with its top before the batch.
-type Touched = Vec<(Box<[u8]>, Vec<Ranked>)>;
+/// What a batch changed: each partition it touched (in order of first
+/// change) as the batch row that first did (its key is that row's) and its
+/// top before the batch (a range of `before`); and the rows that left their
+/// partitions, by partition (its index in `parts`) and arrival number (a
+/// partition's own: after a rescale two partitions' may be equal), for the
+/// `-D` and `-U` rows.
+#[derive(Default)]
+struct Touched {
+    parts: Vec<(u32, std::ops::Range<usize>)>,
+    before: Vec<Ranked>,
+    gone: FxHashMap<(u32, u64), Entry>,
+}
 
 /// The operator.
 pub(crate) struct UpdatingTopNOp {
@@ -189,19 +224,14 @@ impl UpdatingTopNOp {
         })
     }
 
-    fn top(&self, entries: &[Entry]) -> Vec<Ranked> {
-        top(self.kind, self.limit, entries)
-    }
-
     /// Applies rows given in the input's layout (`columns`); restored rows
     /// come with their arrival numbers and (under a TTL) their partitions'
-    /// stamps. Returns, per partition changed (in order of first change),
-    /// its key and its top before.
+    /// stamps. Returns the rows' partition keys and what changed.
     fn apply(
         &mut self,
         columns: &[ArrayRef],
         restored: Option<(&UInt64Array, Option<&Int64Array>)>,
-    ) -> ExecResult<Touched> {
+    ) -> ExecResult<(Option<Rows>, Touched)> {
         let err = |e| ExecError::arrow("top-n", e);
         let pick = |idx: &[usize]| idx.iter().map(|&c| columns[c].clone()).collect::<Vec<_>>();
         // without PARTITION BY every row is of the one partition (the row
@@ -224,43 +254,45 @@ impl UpdatingTopNOp {
             .convert_columns(&pick(&self.payload))
             .map_err(err)?;
         let ops = self.op.map(|c| columns[c].as_string::<i32>().clone());
-        let mut touched: Touched = Vec::new();
-        // the keys of the partitions already touched, borrowed from `keys`
-        let mut seen: rustc_hash::FxHashSet<&[u8]> = Default::default();
+        let mut touched = Touched::default();
+        // the partitions already touched (keys borrowed from `keys`), with
+        // their index in `touched.parts`
+        let mut seen: FxHashMap<&[u8], u32> = Default::default();
         let append_only = self.op.is_none();
         let now = self.expiry.as_ref().map_or(i64::MIN, Expiry::now);
         for i in 0..payload.num_rows() {
             let key: &[u8] = keys.as_ref().map_or(&[], |k| k.row(i).data());
-            if seen.insert(key) {
-                let before = self
-                    .parts
-                    .get(key)
-                    .map(|p| self.top(&p.entries))
-                    .unwrap_or_default();
-                touched.push((key.into(), before));
-            }
             let part = match self.parts.get_mut(key) {
                 Some(p) => p,
                 None => self.parts.entry(key.into()).or_default(),
             };
+            let next = touched.parts.len() as u32;
+            let t = *seen.entry(key).or_insert(next);
+            if t == next {
+                // its top before the batch (none for a new partition)
+                let start = touched.before.len();
+                top(self.kind, self.limit, &part.entries, &mut touched.before);
+                touched.parts.push((i as u32, start..touched.before.len()));
+            }
             part.stamp = match restored {
                 Some((_, Some(stamps))) => part.stamp.max(stamps.value(i)),
                 _ => now,
             };
-            let part = &mut part.entries;
+            let entries = &mut part.entries;
             let order = orders.row(i);
             let row = payload.row(i);
             let withdrawn = ops
                 .as_ref()
                 .is_some_and(|o| o.is_valid(i) && matches!(o.value(i), "-U" | "-D"));
             if withdrawn {
-                let from = part.partition_point(|e| e.order.as_ref() < order.as_ref());
-                if let Some(at) = part[from..]
+                let from = entries.partition_point(|e| e.order() < order.as_ref());
+                if let Some(at) = entries[from..]
                     .iter()
-                    .take_while(|e| e.order.as_ref() == order.as_ref())
-                    .position(|e| e.row.as_ref() == row.as_ref())
+                    .take_while(|e| e.order() == order.as_ref())
+                    .position(|e| e.row() == row.as_ref())
                 {
-                    part.remove(from + at);
+                    let e = entries.remove(from + at);
+                    touched.gone.insert((t, e.seq), e);
                 }
                 continue;
             }
@@ -271,74 +303,88 @@ impl UpdatingTopNOp {
                     self.seq - 1
                 }
             };
-            let at = part.partition_point(|e| (e.order.as_ref(), e.seq) < (order.as_ref(), seq));
-            part.insert(
-                at,
-                Entry {
-                    order: order.as_ref().into(),
-                    seq,
-                    row: row.as_ref().into(),
-                },
-            );
-            if append_only && part.len() > self.limit {
+            let at = entries.partition_point(|e| (e.order(), e.seq) < (order.as_ref(), seq));
+            entries.insert(at, Entry::new(order.as_ref(), row.as_ref(), seq));
+            if append_only && entries.len() > self.limit {
                 // rows past the bound never come back
-                let kept = top(self.kind, self.limit, part).len();
-                part.truncate(kept);
+                let kept = kept(self.kind, self.limit, entries);
+                for e in entries.drain(kept..) {
+                    touched.gone.insert((t, e.seq), e);
+                }
             }
         }
-        Ok(touched)
+        drop(seen);
+        Ok((keys, touched))
     }
 
     /// The changelog of the partitions changed: per partition, what left
     /// its top, then what entered it.
     fn changes(
         &mut self,
-        touched: Vec<(Box<[u8]>, Vec<Ranked>)>,
+        keys: Option<&Rows>,
+        touched: &Touched,
     ) -> ExecResult<Option<RecordBatch>> {
-        let mut rows: Vec<(Arc<[u8]>, i64, &'static str)> = Vec::new();
-        for (key, before) in touched {
-            let after = match self.parts.get(&key) {
-                Some(p) if p.entries.is_empty() => {
-                    self.parts.remove(&key);
-                    Vec::new()
-                }
-                Some(p) => self.top(&p.entries),
-                None => Vec::new(),
-            };
+        let mut rows: Vec<(&[u8], i64, &'static str)> = Vec::new();
+        let mut after: Vec<Ranked> = Vec::new();
+        let mut emptied: Vec<&[u8]> = Vec::new();
+        for (t, (first, range)) in touched.parts.iter().enumerate() {
+            let key: &[u8] = keys.map_or(&[], |k| k.row(*first as usize).data());
+            let entries: &[Entry] = self.parts.get(key).map_or(&[], |p| &p.entries);
+            if entries.is_empty() {
+                emptied.push(key);
+            }
+            after.clear();
+            top(self.kind, self.limit, entries, &mut after);
+            let before = &touched.before[range.clone()];
             let find =
                 |list: &[Ranked], seq: u64| list.iter().find(|r| r.seq == seq).map(|r| r.rank);
-            for b in &before {
+            // a row still kept, or one that left during the batch
+            let row_of = |seq: u64| -> ExecResult<&[u8]> {
+                entries
+                    .iter()
+                    .find(|e| e.seq == seq)
+                    .or_else(|| touched.gone.get(&(t as u32, seq)))
+                    .map(Entry::row)
+                    .ok_or_else(|| ExecError::Internal("a top-n row vanished".into()))
+            };
+            for b in before {
                 match find(&after, b.seq) {
                     Some(r) if r == b.rank || !self.rank_shown => {}
-                    Some(_) => rows.push((b.row.clone(), b.rank, UPDATE_BEFORE)),
-                    None => rows.push((b.row.clone(), b.rank, DELETE)),
+                    Some(_) => rows.push((row_of(b.seq)?, b.rank, UPDATE_BEFORE)),
+                    None => rows.push((row_of(b.seq)?, b.rank, DELETE)),
                 }
             }
             for a in &after {
-                match find(&before, a.seq) {
+                match find(before, a.seq) {
                     Some(r) if r == a.rank || !self.rank_shown => {}
-                    Some(_) => rows.push((a.row.clone(), a.rank, UPDATE_AFTER)),
-                    None => rows.push((a.row.clone(), a.rank, INSERT)),
+                    Some(_) => rows.push((row_of(a.seq)?, a.rank, UPDATE_AFTER)),
+                    None => rows.push((row_of(a.seq)?, a.rank, INSERT)),
                 }
             }
         }
-        if rows.is_empty() {
-            return Ok(None);
+        let out = if rows.is_empty() {
+            None
+        } else {
+            let parser = self.payload_rows.parser();
+            let mut columns = self
+                .payload_rows
+                .convert_rows(rows.iter().map(|(r, _, _)| parser.parse(r)))
+                .map_err(|e| ExecError::arrow("top-n output", e))?;
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|(_, r, _)| *r),
+            )));
+            columns.push(Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|(_, _, o)| *o),
+            )));
+            Some(
+                RecordBatch::try_new(self.schema.clone(), columns)
+                    .map_err(|e| ExecError::arrow("top-n output", e))?,
+            )
+        };
+        for key in emptied {
+            self.parts.remove(key);
         }
-        let parser = self.payload_rows.parser();
-        let mut columns = self
-            .payload_rows
-            .convert_rows(rows.iter().map(|(r, _, _)| parser.parse(r)))
-            .map_err(|e| ExecError::arrow("top-n output", e))?;
-        columns.push(Arc::new(Int64Array::from_iter_values(
-            rows.iter().map(|(_, r, _)| *r),
-        )));
-        columns.push(Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|(_, _, o)| *o),
-        )));
-        RecordBatch::try_new(self.schema.clone(), columns)
-            .map(Some)
-            .map_err(|e| ExecError::arrow("top-n output", e))
+        Ok(out)
     }
 }
 
@@ -351,8 +397,8 @@ impl Operator for UpdatingTopNOp {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        let touched = self.apply(batch.columns(), None)?;
-        if let Some(b) = self.changes(touched)? {
+        let (keys, touched) = self.apply(batch.columns(), None)?;
+        if let Some(b) = self.changes(keys.as_ref(), &touched)? {
             out.push(Message::Batch(b));
         }
         Ok(())
@@ -381,7 +427,7 @@ impl Operator for UpdatingTopNOp {
         let parser = self.payload_rows.parser();
         let values = self
             .payload_rows
-            .convert_rows(entries.iter().map(|(e, _)| parser.parse(&e.row)))
+            .convert_rows(entries.iter().map(|(e, _)| parser.parse(e.row())))
             .map_err(err)?;
         let mut columns: Vec<(String, ArrayRef)> = Vec::new();
         for (i, &c) in self.partition.iter().enumerate() {
@@ -456,12 +502,11 @@ impl Operator for UpdatingTopNOp {
     }
 }
 
-/// The rows of a partition ranked within the bound, with their ranks.
-fn top(kind: RankKind, limit: usize, entries: &[Entry]) -> Vec<Ranked> {
-    let mut out = Vec::new();
+/// The rank of each row of a partition, in order.
+fn ranks(kind: RankKind, entries: &[Entry]) -> impl Iterator<Item = (usize, i64)> + '_ {
     let (mut rank, mut dense) = (0i64, 0i64);
-    for (j, e) in entries.iter().enumerate() {
-        let tie = j > 0 && entries[j - 1].order == e.order;
+    entries.iter().enumerate().map(move |(j, e)| {
+        let tie = j > 0 && entries[j - 1].order() == e.order();
         if !tie {
             rank = j as i64 + 1;
             dense += 1;
@@ -471,14 +516,25 @@ fn top(kind: RankKind, limit: usize, entries: &[Entry]) -> Vec<Ranked> {
             RankKind::Rank => rank,
             RankKind::DenseRank => dense,
         };
-        if r > limit as i64 {
-            break;
-        }
-        out.push(Ranked {
-            seq: e.seq,
-            rank: r,
-            row: e.row.clone(),
-        });
-    }
-    out
+        (j, r)
+    })
+}
+
+/// The rows of a partition ranked within the bound, with their ranks, added to `out`.
+fn top(kind: RankKind, limit: usize, entries: &[Entry], out: &mut Vec<Ranked>) {
+    out.extend(
+        ranks(kind, entries)
+            .take_while(|&(_, r)| r <= limit as i64)
+            .map(|(j, rank)| Ranked {
+                seq: entries[j].seq,
+                rank,
+            }),
+    );
+}
+
+/// How many rows of a partition rank within the bound.
+fn kept(kind: RankKind, limit: usize, entries: &[Entry]) -> usize {
+    ranks(kind, entries)
+        .take_while(|&(_, r)| r <= limit as i64)
+        .count()
 }

@@ -1,17 +1,16 @@
 //! `CASE WHEN … THEN … [ELSE …] END` and `COALESCE`.
 //!
 //! CASE: the first condition that is TRUE wins (NULL is not TRUE); no match
-//! and no ELSE gives NULL. Branch values are computed column-wise for the
-//! whole batch and merged with Arrow's `zip`, last branch first, so that an
-//! earlier branch overrides a later one. Evaluating a branch for rows that
-//! do not take it is harmless because no expression fails on data
-//! (division by zero and failed casts are NULL). A branch whose condition
-//! is TRUE for no row is not evaluated.
+//! and no ELSE gives NULL. Conditions are evaluated in order, column-wise,
+//! until every row has its branch; each branch's value is then computed
+//! for the rows that take it only (`selective.rs`; a branch no row takes
+//! is not evaluated) and the values are merged with Arrow's `zip`.
 //!
 //! COALESCE: the first non-NULL argument; arguments after the point where
 //! no row is NULL any more are not evaluated.
 
-use arrow::array::{Array, ArrayRef, Datum};
+use arrow::array::{Array, ArrayRef, BooleanArray, Datum};
+use arrow::compute::kernels::boolean::{and, and_not};
 use arrow::compute::kernels::zip::zip;
 use arrow::compute::{is_not_null, prep_null_mask_filter};
 use arrow::record_batch::RecordBatch;
@@ -19,6 +18,7 @@ use arrow::record_batch::RecordBatch;
 use super::Node;
 use super::compile::{arity, sub};
 use super::functions::FunctionDef;
+use super::selective::Selective;
 use super::value::{Value, arrow_err, booleans};
 use crate::error::{ExecResult, PlanError};
 use crate::plan::expr::{Expr, ScalarFunc};
@@ -60,8 +60,9 @@ pub(crate) static COALESCE: FunctionDef = FunctionDef {
 /// A compiled CASE.
 #[derive(Debug)]
 pub(crate) struct Case {
-    whens: Vec<(Node, Node)>,
-    else_value: Node,
+    whens: Vec<(Node, Selective)>,
+    else_value: Option<Selective>,
+    ty: SqlType,
 }
 
 impl Case {
@@ -74,42 +75,60 @@ impl Case {
     ) -> ExecResult<Node> {
         let whens = whens
             .iter()
-            .map(|(c, v)| Ok((sub(c, SqlType::Boolean)?, sub(v, ty)?)))
+            .map(|(c, v)| Ok((sub(c, SqlType::Boolean)?, Selective::compile(v, ty)?)))
             .collect::<ExecResult<Vec<_>>>()?;
-        let else_value = match else_expr {
-            Some(e) => sub(e, ty)?,
-            None => Node::Const(Value::null(&ty.to_arrow())),
-        };
-        Ok(Node::Case(Box::new(Case { whens, else_value })))
+        let else_value = else_expr.map(|e| Selective::compile(e, ty)).transpose()?;
+        Ok(Node::Case(Box::new(Case {
+            whens,
+            else_value,
+            ty,
+        })))
     }
 
     /// Evaluates over `batch`.
     pub(crate) fn eval(&self, batch: &RecordBatch) -> ExecResult<Value> {
-        let mut result = self.else_value.eval(batch)?;
-        for (cond, value) in self.whens.iter().rev() {
-            match cond.eval(batch)? {
+        let n = batch.num_rows();
+        // each branch with the rows that take it; `open`: rows without one yet
+        let mut taken: Vec<(&Selective, BooleanArray)> = Vec::new();
+        let mut open = BooleanArray::from(vec![true; n]);
+        for (cond, value) in &self.whens {
+            if open.true_count() == 0 {
+                break;
+            }
+            let mask = match cond.eval(batch)? {
                 Value::Scalar(s) => {
                     let c = booleans(s.get().0)?;
-                    if c.is_valid(0) && c.value(0) {
-                        result = value.eval(batch)?;
-                    }
+                    BooleanArray::from(vec![c.is_valid(0) && c.value(0); n])
                 }
                 Value::Array(a) => {
                     let mask = booleans(&a)?;
-                    let mask = if mask.null_count() > 0 {
+                    if mask.null_count() > 0 {
                         prep_null_mask_filter(mask)
                     } else {
                         mask.clone()
-                    };
-                    if mask.true_count() == 0 {
-                        continue;
                     }
-                    let v = value.eval(batch)?;
-                    let merged =
-                        zip(&mask, v.datum(), result.datum()).map_err(arrow_err("CASE"))?;
-                    result = Value::Array(merged);
                 }
+            };
+            let takes = and(&mask, &open).map_err(arrow_err("CASE"))?;
+            if takes.true_count() == 0 {
+                continue;
             }
+            open = and_not(&open, &takes).map_err(arrow_err("CASE"))?;
+            taken.push((value, takes));
+        }
+        let mut result = match &self.else_value {
+            Some(e) if open.true_count() > 0 => e.eval_where(batch, &open)?,
+            _ => Value::null(&self.ty.to_arrow()),
+        };
+        // the last branch first, so an earlier one overrides a later one
+        for (value, takes) in taken.into_iter().rev() {
+            if takes.true_count() == n {
+                result = value.eval(batch)?;
+                continue;
+            }
+            let v = value.eval_where(batch, &takes)?;
+            let merged = zip(&takes, v.datum(), result.datum()).map_err(arrow_err("CASE"))?;
+            result = Value::Array(merged);
         }
         Ok(result)
     }
@@ -195,6 +214,79 @@ mod tests {
             BigInt,
         );
         same(&eval(&widened, &b), int64(&[Some(2), Some(1 << 40)]));
+    }
+
+    #[test]
+    fn a_branch_taken_by_few_rows_is_evaluated_on_those_rows_only() {
+        // 8 rows: the first branch takes 2, the ELSE 5, one is NULL
+        let xs: Vec<Option<i32>> = vec![
+            Some(1),
+            Some(7),
+            None,
+            Some(0),
+            Some(9),
+            Some(3),
+            Some(4),
+            Some(8),
+        ];
+        let b = batch(vec![("x", int32(&xs)), ("y", int32(&[Some(5); 8]))]);
+        let x = || col(0, Int);
+        let e = case(
+            vec![
+                (
+                    bin(BinaryOp::Lt, x(), int(2)),
+                    bin(BinaryOp::Multiply, x(), int(10)),
+                ),
+                (bin(BinaryOp::Eq, x(), int(9)), col(1, Int)),
+            ],
+            Some(bin(BinaryOp::Plus, x(), int(100))),
+            Int,
+        );
+        let want: Vec<Option<i32>> = vec![
+            Some(10),
+            Some(107),
+            None,
+            Some(0),
+            Some(5),
+            Some(103),
+            Some(104),
+            Some(108),
+        ];
+        same(&eval(&e, &b), int32(&want));
+        // AND / OR evaluate their right side on the rows left open only
+        let and = bin(
+            BinaryOp::And,
+            bin(BinaryOp::Gt, x(), int(6)),
+            bin(BinaryOp::Lt, x(), int(9)),
+        );
+        let got = eval(&and, &b);
+        let want = [
+            Some(false),
+            Some(true),
+            None,
+            Some(false),
+            Some(false),
+            Some(false),
+            Some(false),
+            Some(true),
+        ];
+        same(&got, bools(&want));
+        let or = bin(
+            BinaryOp::Or,
+            bin(BinaryOp::Lt, x(), int(8)),
+            bin(BinaryOp::Eq, x(), int(9)),
+        );
+        let want = [
+            Some(true),
+            Some(true),
+            None,
+            Some(true),
+            Some(true),
+            Some(true),
+            Some(true),
+            Some(false),
+        ];
+        same(&eval(&or, &b), bools(&want));
     }
 
     #[test]

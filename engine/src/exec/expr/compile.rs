@@ -142,7 +142,7 @@ fn binary(expr: &Expr, op: BinaryOp, left: &Expr, right: &Expr, ty: SqlType) -> 
         BinaryOp::And | BinaryOp::Or => Ok(Node::Logic(Box::new(logic::Kleene {
             and: op == BinaryOp::And,
             left: sub(left, Boolean)?,
-            right: sub(right, Boolean)?,
+            right: super::selective::Selective::compile(right, Boolean)?,
         }))),
         BinaryOp::Concat => Ok(Node::Str(Box::new(strings::StrCall {
             func: strings::StrFunc::Pipe,

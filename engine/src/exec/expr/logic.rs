@@ -37,26 +37,31 @@ pub(crate) struct Kleene {
     /// AND when true, OR when false.
     pub(crate) and: bool,
     pub(crate) left: Node,
-    pub(crate) right: Node,
+    /// Evaluated only on the rows the left side leaves undecided.
+    pub(crate) right: super::selective::Selective,
 }
 
 impl Kleene {
-    /// Evaluates over `batch`. When the left side alone decides every row
-    /// (all FALSE for AND, all TRUE for OR) the right side is not evaluated.
+    /// Evaluates over `batch`. The right side is evaluated only on the
+    /// rows the left side leaves undecided (not FALSE for AND, not TRUE for
+    /// OR): not at all when it decides every row.
     pub(crate) fn eval(&self, batch: &RecordBatch) -> ExecResult<Value> {
         let l = self.left.eval(batch)?;
-        if let Value::Array(a) = &l {
-            let a = booleans(a)?;
-            let decided = if self.and {
-                a.true_count()
-            } else {
-                a.len() - a.true_count()
-            };
-            if a.null_count() == 0 && decided == 0 {
-                return Ok(l);
+        let r = match &l {
+            Value::Array(a) => {
+                let a = booleans(a)?;
+                // TRUE where the left side does not decide (NULL included)
+                let open: BooleanArray = a
+                    .iter()
+                    .map(|v| Some(v.is_none_or(|v| v == self.and)))
+                    .collect();
+                if open.true_count() == 0 {
+                    return Ok(l);
+                }
+                self.right.eval_where(batch, &open)?
             }
-        }
-        let r = self.right.eval(batch)?;
+            Value::Scalar(_) => self.right.eval(batch)?,
+        };
         let and = self.and;
         map_values(vec![l, r], batch.num_rows(), |a: &[ArrayRef]| {
             let (x, y) = (booleans(&a[0])?, booleans(&a[1])?);

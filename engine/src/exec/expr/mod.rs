@@ -30,6 +30,7 @@ mod like;
 mod logic;
 mod math;
 mod regex;
+mod selective;
 mod strings;
 #[cfg(test)]
 mod test_util;

@@ -122,6 +122,8 @@ impl RowKernel for RegexKernel {
         let mut b =
             StringBuilder::with_capacity(rows, if self.extract { 0 } else { s.values().len() });
         let mut from_column = Reparsed::new(|t| Regex::new(t).ok());
+        // the capture positions, reused row after row (a constant pattern)
+        let mut locations = self.pattern.as_ref().map(Regex::capture_locations);
         for i in 0..rows {
             if any_null(&[s, p], i) || third.is_some_and(|t| t.is_null(i)) {
                 b.append_null();
@@ -141,8 +143,16 @@ impl RowKernel for RegexKernel {
                     Some(_) => usize::try_from(int_arg(args, 2)?.value(i)).ok(),
                     None => Some(0),
                 };
-                let found = group.and_then(|g| re.captures(v)?.get(g));
-                b.append_option(found.map(|m| m.as_str()));
+                let found = match (group, &mut locations) {
+                    (Some(0), _) => re.find(v).map(|m| m.as_str()),
+                    (Some(g), Some(locs)) if self.pattern.is_some() => re
+                        .captures_read(locs, v)
+                        .and_then(|_| locs.get(g))
+                        .map(|(s, e)| &v[s..e]),
+                    (Some(g), _) => re.captures(v).and_then(|c| c.get(g)).map(|m| m.as_str()),
+                    (None, _) => None,
+                };
+                b.append_option(found);
             } else {
                 let with = java_replacement(str_arg(args, 2)?.value(i));
                 b.append_value(re.replace_all(v, with.as_str()));
