@@ -25,6 +25,16 @@ ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.date_time + INTERV
 -- case: a LEFT interval join pads auctions no bid matched, when their interval has passed
 SELECT A.id, B.bidder FROM auctions A LEFT JOIN bids B
 ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.date_time + INTERVAL '5' SECOND;
+-- case: late rows on the other side: auction 3 comes after auction 4 (at
+-- 0:00:20) moved its stream's watermark to 0:00:16, so it is late and
+-- dropped (counted in late, with the late bid of the bids), and its bid at
+-- 0:00:09.5 finds no auction
+CREATE STREAM auctions_late (
+  id BIGINT, seller BIGINT, category BIGINT, date_time TIMESTAMP, expires TIMESTAMP,
+  WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND
+) WITH (connector = 'file', path = 'tests/sql/data/auctions_late.jsonl');
+SELECT A.id, B.bidder, B.date_time FROM auctions_late A JOIN bids B
+ON A.id = B.auction AND B.date_time BETWEEN A.date_time AND A.date_time + INTERVAL '10' SECOND;
 -- case: a window join (Nexmark q8's shape): per window, sellers who bid
 SELECT P.seller, P.window_start, P.n AS auctions, Q.n AS bids
 FROM (SELECT seller, window_start, window_end, COUNT(*) AS n FROM TUMBLE(auctions, date_time, INTERVAL '10' SECOND) GROUP BY seller, window_start, window_end) P
