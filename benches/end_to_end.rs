@@ -6,7 +6,9 @@
 //! and decoding the file with a query that keeps no rows, so the ratio shows
 //! what the window aggregation adds to decoding. Each at `--partitions 1`
 //! (one decoding thread, one worker) and 2 (two of each). The same baseline
-//! with `'json.lenient' = 'true'` shows what the strict JSON type rules cost.
+//! with `'json.lenient' = 'true'` shows what the strict JSON type rules cost,
+//! and over the same rows as CSV (`format = 'csv'`) what CSV decoding costs
+//! beside JSON.
 
 use std::io::Write;
 
@@ -20,8 +22,10 @@ const TUMBLE: &str = "SELECT auction, window_start, window_end, COUNT(*) AS n, S
     FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
     GROUP BY auction, window_start, window_end";
 
-fn write_input(path: &std::path::Path) {
+/// The rows as JSON lines at `path`, and as CSV at `csv`.
+fn write_input(path: &std::path::Path, csv: &std::path::Path) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create input"));
+    let mut c = std::io::BufWriter::new(std::fs::File::create(csv).expect("create input"));
     let mut x: u64 = 7;
     let channels = ["Google", "Facebook", "Baidu", "Apple"];
     for i in 0..ROWS {
@@ -32,6 +36,15 @@ fn write_input(path: &std::path::Path) {
         writeln!(
             f,
             r#"{{"auction":{},"bidder":{},"price":{},"channel":"{}","date_time":{ts}}}"#,
+            1000 + x % 1000,
+            2000 + (x >> 20) % 5000,
+            (x >> 8) % 100_000,
+            channels[(x >> 40) as usize % 4]
+        )
+        .expect("write input");
+        writeln!(
+            c,
+            "{},{},{},{},{ts}",
             1000 + x % 1000,
             2000 + (x >> 20) % 5000,
             (x >> 8) % 100_000,
@@ -52,7 +65,12 @@ fn run_with(dir: &std::path::Path, select: &str, partitions: usize, options: &st
          WITH (connector = 'file', path = '{}'{options});
          CREATE STREAM out WITH (connector = 'file', path = '{}');
          INSERT INTO out {select}",
-        dir.join("bids.jsonl").display(),
+        dir.join(if options.contains("csv") {
+            "bids.csv"
+        } else {
+            "bids.jsonl"
+        })
+        .display(),
         dir.join("out.jsonl").display()
     );
     let script = eddy::plan_script(&sql).expect("bench SQL plans");
@@ -69,7 +87,7 @@ fn run_with(dir: &std::path::Path, select: &str, partitions: usize, options: &st
 
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");
-    write_input(&dir.path().join("bids.jsonl"));
+    write_input(&dir.path().join("bids.jsonl"), &dir.path().join("bids.csv"));
     let mut g = c.benchmark_group("eddy_run_jsonl_1m");
     g.throughput(Throughput::Elements(ROWS as u64));
     g.sample_size(10);
@@ -94,6 +112,16 @@ fn bench(c: &mut Criterion) {
                         "SELECT auction FROM bids WHERE price < 0",
                         1,
                         ", 'json.lenient' = 'true'",
+                    )
+                })
+            });
+            g.bench_function("baseline_decode_filter_all_csv/partitions_1", |b| {
+                b.iter(|| {
+                    run_with(
+                        dir.path(),
+                        "SELECT auction FROM bids WHERE price < 0",
+                        1,
+                        ", format = 'csv'",
                     )
                 })
             });

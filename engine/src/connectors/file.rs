@@ -1,5 +1,5 @@
-//! The `file` connector: a JSON-lines source (optionally following a growing
-//! file) and a JSON-lines / CSV sink.
+//! The `file` connector: a JSON-lines or CSV source (optionally following a
+//! growing file) and a JSON-lines / CSV sink.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -12,10 +12,11 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
 use crate::catalog::StreamDef;
+use crate::connectors::csv_format::{CsvDecoder, CsvFormat};
 use crate::connectors::decode_pool::DecodePool;
 use crate::connectors::encode::Format;
 use crate::connectors::file_sink::FileSink;
-use crate::connectors::json::{Chunk, JsonDecoder, OnError};
+use crate::connectors::json::{Chunk, Decoded, JsonDecoder, OnError};
 use crate::connectors::json_types::JsonTypes;
 use crate::connectors::projection::Projection;
 use crate::connectors::{Sink, Source, SourceContext, SourceCounters, SourceEvent};
@@ -38,14 +39,47 @@ const CHUNK: usize = 512 << 10;
 /// Unknown options, a missing `path`, bad values.
 pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     let o = &def.options;
-    o.check_known(KNOWN)?;
+    o.check_known(&[KNOWN, crate::connectors::csv_format::KEYS].concat())?;
     o.require("path")?;
     Format::from_options(o)?;
     o.bool_or("follow", false)?;
     OnError::from_options(o)?;
     JsonTypes::from_options(o)?;
+    CsvFormat::from_options(o)?;
     o.duration_ms_or("flush.interval", 1000)?;
     Ok(())
+}
+
+/// The decoder of a file source's chunks of lines.
+pub(crate) enum LineDecoder {
+    Json(JsonDecoder),
+    Csv(CsvDecoder),
+}
+
+impl crate::connectors::decode_pool::Decode for LineDecoder {
+    type Input = Chunk;
+    type Output = Decoded;
+
+    fn decode(&mut self, chunk: &Chunk) -> Result<Decoded, ConnectorError> {
+        match self {
+            LineDecoder::Json(d) => crate::connectors::decode_pool::Decode::decode(d, chunk),
+            LineDecoder::Csv(d) => d.decode(chunk),
+        }
+    }
+}
+
+/// The first line of the file at `path` (a CSV header), without its end.
+fn first_line(path: &str) -> Option<Vec<u8>> {
+    use std::io::BufRead;
+    let mut line = Vec::new();
+    std::io::BufReader::new(File::open(path).ok()?)
+        .read_until(b'\n', &mut line)
+        .ok()?;
+    // a UTF-8 byte-order mark is not part of the first name
+    if line.starts_with(b"\xEF\xBB\xBF") {
+        line.drain(..3);
+    }
+    Some(line)
 }
 
 /// The `file` connector: JSON lines in, JSON lines or CSV out.
@@ -119,7 +153,7 @@ pub struct FilePosition {
 pub struct FileSource {
     path: String,
     file: File,
-    pool: DecodePool<JsonDecoder>,
+    pool: DecodePool<LineDecoder>,
     projection: Projection,
     /// Bytes read at a time.
     chunk: usize,
@@ -155,13 +189,9 @@ impl FileSource {
     pub fn open(def: &StreamDef, ctx: &SourceContext) -> Result<Self, ConnectorError> {
         validate(def)?;
         let o = &def.options;
-        if o.get("format")
-            .is_some_and(|f| !f.eq_ignore_ascii_case("json"))
-        {
-            return Err(o.error(
-                "a file source reads JSON lines only; set format = 'json' or leave it out",
-            ));
-        }
+        let csv = o
+            .get("format")
+            .is_some_and(|f| f.eq_ignore_ascii_case("csv"));
         let path = o.require("path")?.to_string();
         let file = File::open(&path).map_err(|e| ConnectorError::Io {
             context: format!(
@@ -174,9 +204,25 @@ impl FileSource {
         let on_error = OnError::from_options(o)?;
         let types = JsonTypes::from_options(o)?;
         let schema = projection.decoded_schema().clone();
-        let pool = DecodePool::new(&def.name, ctx.decoders, || {
-            JsonDecoder::new(schema.clone(), path.clone(), on_error)?.with_types(types)
-        })?;
+        let pool = if csv {
+            let format = CsvFormat::from_options(o)?;
+            let fields = format.columns(def, &schema, first_line(&path).as_deref())?;
+            DecodePool::new(&def.name, ctx.decoders, || {
+                Ok(LineDecoder::Csv(CsvDecoder::new(
+                    schema.clone(),
+                    path.clone(),
+                    on_error,
+                    format.clone(),
+                    fields.clone(),
+                )))
+            })?
+        } else {
+            DecodePool::new(&def.name, ctx.decoders, || {
+                Ok(LineDecoder::Json(
+                    JsonDecoder::new(schema.clone(), path.clone(), on_error)?.with_types(types)?,
+                ))
+            })?
+        };
         Ok(Self {
             pool,
             projection,

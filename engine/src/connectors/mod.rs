@@ -322,6 +322,7 @@ pub fn is_bounded(def: &StreamDef) -> Result<bool, ConnectorError> {
 }
 
 pub(crate) mod blackhole;
+pub(crate) mod csv_format;
 pub mod dead_letter;
 pub(crate) mod decode_pool;
 pub(crate) mod encode;

@@ -18,6 +18,7 @@ mod arithmetic;
 mod calendar;
 mod case;
 mod cast;
+pub(crate) use cast::parse_timestamp_ms;
 mod choose;
 pub(crate) mod clock;
 mod compare;
