@@ -320,6 +320,12 @@ impl SourceStage {
                     }
                 }
                 SourceEvent::End => {
+                    // a source stops early when the job stops (the
+                    // generator, a followed file): that is not the end of
+                    // its input, and the stop's last barrier follows
+                    if self.shutdown.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
                     self.push(Message::End)?;
                     return self.ended();
                 }
