@@ -33,17 +33,45 @@ impl NodeKind for UnionNode {
     fn build(&self, ctx: &BuildContext<'_>) -> ExecResult<Option<Box<dyn Operator>>> {
         Ok(Some(Box::new(UnionOp {
             schema: ctx.input.clone(),
-            watermarks: vec![i64::MIN; self.inputs.len() + 1],
-            emitted: i64::MIN,
+            clock: InputsClock::new(self.inputs.len() + 1),
         })))
+    }
+}
+
+/// The watermark of an operator with several inputs: the minimum of
+/// theirs, passed on when it advances. When every input has ended
+/// (`i64::MAX`) nothing is passed: the end of input itself closes what is
+/// open.
+pub(crate) struct InputsClock {
+    watermarks: Vec<i64>,
+    emitted: i64,
+}
+
+impl InputsClock {
+    pub(crate) fn new(inputs: usize) -> Self {
+        Self {
+            watermarks: vec![i64::MIN; inputs],
+            emitted: i64::MIN,
+        }
+    }
+
+    /// Input `port`'s watermark came; pushes the minimum on if it advanced.
+    pub(crate) fn advance(&mut self, port: usize, watermark: i64, out: &mut Collector) {
+        if let Some(w) = self.watermarks.get_mut(port) {
+            *w = (*w).max(watermark);
+        }
+        let min = self.watermarks.iter().copied().min().unwrap_or(i64::MIN);
+        if min > self.emitted && min < i64::MAX {
+            self.emitted = min;
+            out.push(Message::Watermark(min));
+        }
     }
 }
 
 /// Passes every input's rows on; the watermark is the inputs' minimum.
 struct UnionOp {
     schema: SchemaRef,
-    watermarks: Vec<i64>,
-    emitted: i64,
+    clock: InputsClock,
 }
 
 impl Operator for UnionOp {
@@ -77,15 +105,7 @@ impl Operator for UnionOp {
         watermark: i64,
         out: &mut Collector,
     ) -> ExecResult<()> {
-        if let Some(w) = self.watermarks.get_mut(port) {
-            *w = (*w).max(watermark);
-        }
-        let min = self.watermarks.iter().copied().min().unwrap_or(i64::MIN);
-        // every input ended: the end of input itself closes what is open
-        if min > self.emitted && min < i64::MAX {
-            self.emitted = min;
-            out.push(Message::Watermark(min));
-        }
+        self.clock.advance(port, watermark, out);
         Ok(())
     }
 }
@@ -104,8 +124,7 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
         let mut op = UnionOp {
             schema: schema.clone(),
-            watermarks: vec![i64::MIN; 2],
-            emitted: i64::MIN,
+            clock: InputsClock::new(2),
         };
         let other = Arc::new(Schema::new(vec![Field::new("b", DataType::Int64, true)]));
         let batch =

@@ -190,7 +190,7 @@ impl NodeKind for JoinNode {
                 keys,
                 filter: self.filter.as_ref().map(compile).transpose()?,
                 output: self.joined(ctx.input),
-                watermarks: [i64::MIN; 2],
+                clock: crate::exec::union::InputsClock::new(2),
             })));
         }
         let (left_expiry, right_expiry) = match self.bound {

@@ -100,7 +100,8 @@ pub(super) struct UpdatingJoinOp {
     /// Over the joined row (the left input's columns, then the right's).
     pub filter: Option<CompiledExpr>,
     pub output: SchemaRef,
-    pub watermarks: [i64; 2],
+    /// The minimum of the two inputs' watermarks.
+    pub clock: crate::exec::union::InputsClock,
 }
 
 impl UpdatingJoinOp {
@@ -343,19 +344,17 @@ impl Operator for UpdatingJoinOp {
         self.probe(port.min(1), &batch, out)
     }
 
+    fn handle_watermark(&mut self, watermark: i64, out: &mut Collector) -> ExecResult<()> {
+        self.handle_input_watermark(0, watermark, out)
+    }
+
     fn handle_input_watermark(
         &mut self,
         port: usize,
         watermark: i64,
         out: &mut Collector,
     ) -> ExecResult<()> {
-        let before = self.watermarks[0].min(self.watermarks[1]);
-        let w = &mut self.watermarks[port.min(1)];
-        *w = (*w).max(watermark);
-        let after = self.watermarks[0].min(self.watermarks[1]);
-        if after > before {
-            out.push(Message::Watermark(after));
-        }
+        self.clock.advance(port.min(1), watermark, out);
         Ok(())
     }
 
