@@ -2,6 +2,9 @@
 //! pre-built in-memory batches: the operator pipeline alone (watermark,
 //! window assignment, group lookup, accumulators, emission), one thread.
 //!
+//! `dollars_decimal` against `dollars_double`: the same aggregates of
+//! `price * 0.01` as an exact DECIMAL and as a DOUBLE.
+//!
 //! Run: `cargo bench --bench tumbling_aggregate`. Baseline in the same run:
 //! a watermark + projection pipeline over the same batches (the floor any
 //! query pays), so the ratio survives a noisy machine.
@@ -40,6 +43,23 @@ fn bench(c: &mut Criterion) {
             ))
         })
     });
+    // exact DECIMAL arithmetic and aggregates against the same over DOUBLE
+    for (name, factor) in [("dollars_double", "0.01e0"), ("dollars_decimal", "0.01")] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(run(
+                    &format!(
+                        "SELECT auction, window_start, window_end, SUM(price * {factor}) AS s,
+                                MIN(price * {factor}) AS lo, MAX(price * {factor}) AS hi,
+                                AVG(price * {factor}) AS mean
+                         FROM TUMBLE(bids, date_time, INTERVAL '10' SECOND)
+                         GROUP BY auction, window_start, window_end"
+                    ),
+                    &input,
+                ))
+            })
+        });
+    }
     g.finish();
 }
 

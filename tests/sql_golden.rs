@@ -2,7 +2,7 @@
 //! API and its rendered output must equal the `.out` file beside it.
 //!
 //! Regenerate the expected files with `EDDY_BLESS=1 cargo test --test sql_golden`,
-//! then read the diff before committing it.
+//! then read the diff before committing it; `EDDY_CASE=<name>` runs one file.
 
 use std::path::Path;
 
@@ -10,11 +10,17 @@ use std::path::Path;
 fn sql_golden_files() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sql");
     let bless = std::env::var_os("EDDY_BLESS").is_some();
+    // `EDDY_CASE=decimal` runs tests/sql/decimal.sql alone
+    let only = std::env::var("EDDY_CASE").ok();
     let mut cases: Vec<_> = std::fs::read_dir(&dir)
         .expect("tests/sql exists")
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+        .filter(|p| {
+            only.as_ref()
+                .is_none_or(|o| p.file_stem().is_some_and(|s| s == o.as_str()))
+        })
         .collect();
     cases.sort();
     assert!(!cases.is_empty(), "no cases in {}", dir.display());

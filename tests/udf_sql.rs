@@ -108,11 +108,31 @@ fn explain_marks_wasm_calls_and_types_are_checked_at_plan_time() {
         err.contains("UDF geo_fence(DOUBLE, DOUBLE) -> BOOLEAN cannot take (VARCHAR, BIGINT)"),
         "{err}"
     );
-    let err =
-        eddy::plan_script_with_udfs(&format!("{BIDS}\nSELECT geo_fence(1.0) FROM bids"), udfs)
-            .unwrap_err()
-            .to_string();
-    assert!(err.contains("cannot take (DOUBLE)"), "{err}");
+    let err = eddy::plan_script_with_udfs(
+        &format!("{BIDS}\nSELECT geo_fence(1.0) FROM bids"),
+        udfs.clone(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("cannot take (DECIMAL(2, 1))"), "{err}");
+    assert!(err.contains("pass arguments of those types"), "{err}");
+    // a DECIMAL reaches a DOUBLE parameter as a DOUBLE; the ABI has no
+    // DECIMAL, so an integer parameter refuses one and says how to scale it
+    eddy::plan_script_with_udfs(
+        &format!("{BIDS}\nSELECT geo_fence(47.4, 8.5) FROM bids"),
+        udfs.clone(),
+    )
+    .expect("DECIMAL literals to DOUBLE parameters");
+    let err = eddy::plan_script_with_udfs(
+        &format!("{BIDS}\nSELECT price_band(price * 1.5) FROM bids"),
+        udfs,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cannot take (DECIMAL(21, 1))") && err.contains("CAST(price * 100 AS BIGINT)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -216,6 +216,16 @@ pub enum ExecError {
         /// The partition's limit.
         limit: u64,
     },
+    /// A DECIMAL result needs more digits than its type holds.
+    #[error(
+        "DECIMAL overflow: {what} does not fit {ty}\nhint: a DECIMAL never drops digits silently: CAST to a wider DECIMAL (at most 38 digits) or to DOUBLE"
+    )]
+    DecimalOverflow {
+        /// The computation or value.
+        what: String,
+        /// The type it must fit.
+        ty: String,
+    },
     /// The job failed earlier with this error (told to a later waiter).
     #[error("{0}")]
     Failed(String),

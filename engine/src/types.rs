@@ -4,6 +4,8 @@ use std::fmt;
 
 use arrow::datatypes::{DataType, TimeUnit};
 
+pub mod decimal;
+
 /// The Arrow type of every TIMESTAMP column: milliseconds since the epoch, no zone.
 pub const TIMESTAMP_TYPE: DataType = DataType::Timestamp(TimeUnit::Millisecond, None);
 
@@ -18,6 +20,9 @@ pub enum SqlType {
     BigInt,
     /// DOUBLE (64-bit float)
     Double,
+    /// DECIMAL(precision, scale): exact, at most 38 digits, `scale` of them
+    /// after the point ([`decimal`]).
+    Decimal(u8, u8),
     /// VARCHAR (UTF-8)
     Varchar,
     /// TIMESTAMP (milliseconds, no zone)
@@ -36,6 +41,7 @@ impl SqlType {
             SqlType::Int => DataType::Int32,
             SqlType::BigInt => DataType::Int64,
             SqlType::Double => DataType::Float64,
+            SqlType::Decimal(p, s) => DataType::Decimal128(p, s as i8),
             SqlType::Varchar => DataType::Utf8,
             SqlType::Timestamp => TIMESTAMP_TYPE,
             SqlType::Interval => DataType::Int64,
@@ -50,6 +56,9 @@ impl SqlType {
             DataType::Int32 => SqlType::Int,
             DataType::Int64 => SqlType::BigInt,
             DataType::Float64 => SqlType::Double,
+            DataType::Decimal128(p, s) if *s >= 0 && (*s as u8) <= *p => {
+                SqlType::Decimal(*p, *s as u8)
+            }
             DataType::Utf8 => SqlType::Varchar,
             DataType::Timestamp(TimeUnit::Millisecond, None) => SqlType::Timestamp,
             DataType::Null => SqlType::Null,
@@ -57,9 +66,23 @@ impl SqlType {
         })
     }
 
-    /// Whether the type is INT, BIGINT or DOUBLE.
+    /// Whether the type is INT, BIGINT, DOUBLE or DECIMAL.
     pub fn is_numeric(self) -> bool {
-        matches!(self, SqlType::Int | SqlType::BigInt | SqlType::Double)
+        matches!(
+            self,
+            SqlType::Int | SqlType::BigInt | SqlType::Double | SqlType::Decimal(..)
+        )
+    }
+
+    /// The precision and scale of an exact number as a DECIMAL: INT is
+    /// DECIMAL(10, 0), BIGINT DECIMAL(19, 0).
+    pub fn decimal_parts(self) -> Option<(u8, u8)> {
+        match self {
+            SqlType::Int => Some((10, 0)),
+            SqlType::BigInt => Some((19, 0)),
+            SqlType::Decimal(p, s) => Some((p, s)),
+            _ => None,
+        }
     }
 
     /// Whether the type is INT or BIGINT.
@@ -75,7 +98,11 @@ impl SqlType {
             _ if a == b => a,
             (Null, t) | (t, Null) => t,
             (Int, BigInt) | (BigInt, Int) => BigInt,
-            (Int | BigInt, Double) | (Double, Int | BigInt) => Double,
+            (Int | BigInt | Decimal(..), Double) | (Double, Int | BigInt | Decimal(..)) => Double,
+            (Decimal(..), Int | BigInt | Decimal(..)) | (Int | BigInt, Decimal(..)) => {
+                let (p, s) = decimal::union_type(a.decimal_parts()?, b.decimal_parts()?);
+                Decimal(p, s)
+            }
             _ => return None,
         })
     }
@@ -94,18 +121,43 @@ impl SqlType {
                 SqlType::Varchar
             }
             D::Timestamp(_, _) | D::Datetime(_) => SqlType::Timestamp,
+            D::Decimal(info) | D::Numeric(info) | D::Dec(info) => {
+                let (p, s) = decimal_info(info)?;
+                SqlType::Decimal(p, s)
+            }
             _ => return None,
         })
     }
 }
 
+/// The precision and scale written in `DECIMAL(p, s)`: `DECIMAL` alone is
+/// DECIMAL(10, 0) and `DECIMAL(p)` DECIMAL(p, 0), as in Flink; `None` when
+/// they are out of range (1 ≤ p ≤ 38, 0 ≤ s ≤ p).
+fn decimal_info(info: &sqlparser::ast::ExactNumberInfo) -> Option<(u8, u8)> {
+    use sqlparser::ast::ExactNumberInfo as I;
+    let (p, s) = match info {
+        I::None => (10, 0),
+        I::Precision(p) => (*p, 0),
+        I::PrecisionAndScale(p, s) => (*p, u64::try_from(*s).ok()?),
+    };
+    (1..=u64::from(decimal::MAX_PRECISION))
+        .contains(&p)
+        .then_some(())
+        .filter(|()| s <= p)
+        .map(|()| (p as u8, s as u8))
+}
+
 impl fmt::Display for SqlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let SqlType::Decimal(p, s) = self {
+            return write!(f, "DECIMAL({p}, {s})");
+        }
         f.write_str(match self {
             SqlType::Boolean => "BOOLEAN",
             SqlType::Int => "INT",
             SqlType::BigInt => "BIGINT",
             SqlType::Double => "DOUBLE",
+            SqlType::Decimal(..) => "DECIMAL",
             SqlType::Varchar => "VARCHAR",
             SqlType::Timestamp => "TIMESTAMP",
             SqlType::Interval => "INTERVAL",
@@ -142,6 +194,8 @@ mod tests {
             SqlType::Int,
             SqlType::BigInt,
             SqlType::Double,
+            SqlType::Decimal(23, 3),
+            SqlType::Decimal(38, 0),
             SqlType::Varchar,
             SqlType::Timestamp,
         ] {

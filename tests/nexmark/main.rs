@@ -86,7 +86,7 @@ impl Config {
 
 /// A value as the comparison sees it: integers and timestamps (ms) as
 /// numbers, DOUBLEs to 9 significant digits (sums may add in another
-/// order), text as it is.
+/// order), DECIMALs exactly (scale > 0 here), text as it is.
 fn cell(c: &dyn Array, r: usize) -> String {
     if c.is_null(r) {
         return "NULL".into();
@@ -101,6 +101,16 @@ fn cell(c: &dyn Array, r: usize) -> String {
             .to_string(),
         DataType::Utf8 => c.as_string::<i32>().value(r).to_string(),
         DataType::Boolean => c.as_boolean().value(r).to_string(),
+        DataType::Decimal128(_, s) => {
+            // written here, not with Eddy's formatter: every digit of the scale
+            let v = c
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(r);
+            let unit = 10u128.pow(*s as u32);
+            let sign = if v < 0 { "-" } else { "" };
+            let m = v.unsigned_abs();
+            format!("{sign}{}.{:0w$}", m / unit, m % unit, w = *s as usize)
+        }
         other => panic!("a column of type {other}"),
     }
 }

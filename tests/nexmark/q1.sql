@@ -7,8 +7,7 @@
 CREATE TABLE nexmark_q1 (
   auction  BIGINT,
   bidder  BIGINT,
-  -- Eddy: DECIMAL(23, 3) in Flink; Eddy has no DECIMAL yet (issue 16)
-  price  DOUBLE,
+  price  DECIMAL(23, 3),
   date_time  TIMESTAMP(3),
   extra  VARCHAR
 ) WITH (

@@ -12,8 +12,7 @@
 CREATE TABLE nexmark_q14 (
     auction BIGINT,
     bidder BIGINT,
-    -- Eddy: DECIMAL(23, 3) in Flink; Eddy has no DECIMAL yet (issue 16)
-  price  DOUBLE,
+  price  DECIMAL(23, 3),
     bid_time_type VARCHAR,
     date_time TIMESTAMP(3),
     extra VARCHAR,

@@ -13,6 +13,15 @@ pub fn double(x: f64) -> String {
     format!("{x:.9e}")
 }
 
+/// `0.908 * price` as the DECIMAL(23, 3) the suite's sinks declare: exact,
+/// with three digits after the point.
+pub fn euros(price: i64) -> String {
+    let milli = i128::from(price) * 908;
+    let sign = if milli < 0 { "-" } else { "" };
+    let m = milli.unsigned_abs();
+    format!("{sign}{}.{:03}", m / 1000, m % 1000)
+}
+
 fn int(x: i64) -> String {
     x.to_string()
 }
@@ -186,7 +195,7 @@ pub fn rows(q: usize, e: &Events) -> Option<Vec<Row>> {
             .iter()
             .map(|b| {
                 let mut r = bid5(b);
-                r[2] = double(0.908 * b.price as f64);
+                r[2] = euros(b.price);
                 r
             })
             .collect(),
@@ -359,8 +368,9 @@ pub fn rows(q: usize, e: &Events) -> Option<Vec<Row>> {
             .bids
             .iter()
             .filter(|b| {
-                let euros = 0.908 * b.price as f64;
-                1_000_000.0 < euros && euros < 50_000_000.0
+                // in thousandths of a euro, exactly
+                let milli = i128::from(b.price) * 908;
+                1_000_000_000 < milli && milli < 50_000_000_000
             })
             .map(|b| {
                 let hour = b.t.rem_euclid(86_400_000) / 3_600_000;
@@ -373,7 +383,7 @@ pub fn rows(q: usize, e: &Events) -> Option<Vec<Row>> {
                 vec![
                     int(b.auction),
                     int(b.bidder),
-                    double(0.908 * b.price as f64),
+                    euros(b.price),
                     when.to_string(),
                     int(b.t),
                     b.extra.clone(),

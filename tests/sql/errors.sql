@@ -55,7 +55,7 @@ SELECT auction FROM bids WHERE;
 -- case: duplicate output names
 SELECT auction, bidder AS auction FROM bids;
 -- case: unsupported column type
-CREATE STREAM s (a DECIMAL(10, 2)) WITH (connector = 'file', path = 'x.jsonl');
+CREATE STREAM s (a DECIMAL(40, 2)) WITH (connector = 'file', path = 'x.jsonl');
 -- case: unknown connector
 CREATE STREAM s (a BIGINT) WITH (connector = 'kafkaa', topic = 't');
 -- case: unknown option

@@ -78,13 +78,14 @@ pub enum AggregateFunction {
     Count,
     /// `COUNT(DISTINCT x)`: distinct non-NULL values.
     CountDistinct,
-    /// `SUM(x)`: INT/BIGINT → BIGINT (wrapping on overflow), DOUBLE → DOUBLE; NULL when no non-NULL input.
+    /// `SUM(x)`: INT/BIGINT → BIGINT (wrapping on overflow), DOUBLE → DOUBLE,
+    /// DECIMAL(p, s) → DECIMAL(38, s) (an error on overflow); NULL when no non-NULL input.
     Sum,
     /// `MIN(x)`: any orderable type; NULL when no non-NULL input.
     Min,
     /// `MAX(x)`.
     Max,
-    /// `AVG(x)`: numeric → DOUBLE.
+    /// `AVG(x)`: DECIMAL(p, s) → DECIMAL(38, max(s, 6)), other numbers → DOUBLE.
     Avg,
     /// `STDDEV_SAMP(x)` (also `STDDEV`): numeric → DOUBLE, NULL for fewer than two values.
     StddevSamp,
@@ -133,6 +134,14 @@ impl AggregateFunction {
             (F::CountStar, _) | (F::Count | F::CountDistinct, Some(_)) => Some(SqlType::BigInt),
             (F::Sum, Some(SqlType::Int | SqlType::BigInt | SqlType::Null)) => Some(SqlType::BigInt),
             (F::Sum, Some(SqlType::Double)) => Some(SqlType::Double),
+            (F::Sum, Some(SqlType::Decimal(p, s))) => {
+                let (p, s) = crate::types::decimal::sum_type((p, s));
+                Some(SqlType::Decimal(p, s))
+            }
+            (F::Avg, Some(SqlType::Decimal(p, s))) => {
+                let (p, s) = crate::types::decimal::avg_type((p, s));
+                Some(SqlType::Decimal(p, s))
+            }
             (F::Min | F::Max, Some(t)) if t != SqlType::Interval => Some(if t == SqlType::Null {
                 SqlType::BigInt
             } else {
@@ -154,7 +163,13 @@ impl AggregateFunction {
         match self {
             F::CountStar | F::Count => vec![DataType::Int64],
             F::Sum | F::Min | F::Max => vec![ret],
-            F::Avg => vec![DataType::Float64, DataType::Int64],
+            F::Avg => match arg {
+                Some(SqlType::Decimal(_, s)) => vec![
+                    DataType::Decimal128(crate::types::decimal::MAX_PRECISION, s as i8),
+                    DataType::Int64,
+                ],
+                _ => vec![DataType::Float64, DataType::Int64],
+            },
             F::StddevSamp | F::VarSamp => vec![
                 DataType::Int64,
                 DataType::Float64,
@@ -201,7 +216,17 @@ pub fn create_accumulator(
         (F::Sum, Some(SqlType::Double)) => {
             Box::new(PrimitiveFold::<Float64Type, sum::SumOp>::new())
         }
+        (F::Sum, Some(SqlType::Decimal(p, s))) => Box::new(decimal::DecimalFold::new(
+            decimal::Fold::Sum,
+            crate::types::decimal::sum_type((p, s)),
+        )),
         (F::Sum, _) => Box::new(PrimitiveFold::<Int64Type, sum::SumOp>::new()),
+        (F::Min, Some(SqlType::Decimal(p, s))) => {
+            Box::new(decimal::DecimalFold::new(decimal::Fold::Min, (p, s)))
+        }
+        (F::Max, Some(SqlType::Decimal(p, s))) => {
+            Box::new(decimal::DecimalFold::new(decimal::Fold::Max, (p, s)))
+        }
         (F::Min | F::Max, Some(t)) => match (t, func == F::Max) {
             (SqlType::Int, false) => Box::new(Min::<Int32Type>::new()),
             (SqlType::Int, true) => Box::new(Max::<Int32Type>::new()),
@@ -213,8 +238,12 @@ pub fn create_accumulator(
             (SqlType::Timestamp, true) => Box::new(Max::<TimestampMillisecondType>::new()),
             (SqlType::Boolean, max) => Box::new(min_max::BoolMinMax::new(max)),
             (SqlType::Varchar, max) => Box::new(min_max::StringMinMax::new(max)),
-            (SqlType::Interval, _) => return Err(unsupported()),
+            (SqlType::Interval | SqlType::Decimal(..), _) => return Err(unsupported()),
         },
+        (F::Avg, Some(SqlType::Decimal(p, s))) => Box::new(decimal::DecimalAvg::new(
+            s,
+            crate::types::decimal::avg_type((p, s)),
+        )),
         (F::Avg, _) => Box::new(avg::AvgAccumulator::default()),
         (F::StddevSamp, _) => Box::new(variance::VarianceAccumulator::new(true)),
         (F::VarSamp, _) => Box::new(variance::VarianceAccumulator::new(false)),
@@ -225,6 +254,7 @@ pub fn create_accumulator(
 mod avg;
 mod count;
 mod count_distinct;
+mod decimal;
 mod fold;
 pub mod frame;
 mod min_max;

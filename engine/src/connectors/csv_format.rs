@@ -267,6 +267,7 @@ enum Value {
     Int(i64),
     Float(f64),
     Bool(bool),
+    Decimal(i128),
     Text(String),
 }
 
@@ -287,6 +288,12 @@ fn parse(raw: &[u8], ty: &DataType, null: &str) -> Result<Option<Value>, String>
             Value::Int(v)
         }
         DataType::Float64 => Value::Float(t.parse::<f64>().map_err(|_| bad("a number"))?),
+        DataType::Decimal128(p, s) => Value::Decimal(
+            crate::types::decimal::parse(t, *p, *s as u8).map_err(|e| match e {
+                crate::types::decimal::DecimalTextError::NotANumber(_) => bad("a number"),
+                overflow => format!("{overflow}: too many digits before the point"),
+            })?,
+        ),
         DataType::Boolean => match t.to_ascii_lowercase().as_str() {
             "true" | "t" | "1" => Value::Bool(true),
             "false" | "f" | "0" => Value::Bool(false),
@@ -317,6 +324,11 @@ fn append(b: &mut dyn ArrayBuilder, v: Option<Value>) {
     } else if let Some(b) = any.downcast_mut::<Float64Builder>() {
         b.append_option(match v {
             Some(Value::Float(f)) => Some(f),
+            _ => None,
+        });
+    } else if let Some(b) = any.downcast_mut::<arrow::array::Decimal128Builder>() {
+        b.append_option(match v {
+            Some(Value::Decimal(d)) => Some(d),
             _ => None,
         });
     } else if let Some(b) = any.downcast_mut::<BooleanBuilder>() {
@@ -393,5 +405,37 @@ mod tests {
             .unwrap();
         // the short record and the bad id are skipped
         assert_eq!((d.batch.num_rows(), d.skipped), (2, 2));
+    }
+
+    #[test]
+    fn decimals_are_exact_and_too_many_digits_are_malformed() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "x",
+            DataType::Decimal128(5, 2),
+            true,
+        )]));
+        let format = CsvFormat {
+            delimiter: b',',
+            quote: b'"',
+            header: false,
+            null: String::new(),
+        };
+        let mut d = CsvDecoder::new(schema, "s".into(), OnError::Fail, format, vec![0]);
+        let ok = d
+            .decode(&Chunk::of(b"1.005\n-0.5\n\n 7 \n".to_vec(), 1))
+            .unwrap();
+        let x = ok
+            .batch
+            .column(0)
+            .as_primitive::<arrow::datatypes::Decimal128Type>();
+        assert_eq!(
+            x.iter().collect::<Vec<_>>(),
+            vec![Some(101), Some(-50), Some(700)]
+        );
+        let err = d
+            .decode(&Chunk::of(b"1234.5\n".to_vec(), 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("1234.5 does not fit DECIMAL(5, 2)"), "{err}");
     }
 }

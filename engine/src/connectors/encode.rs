@@ -1,5 +1,6 @@
 //! Arrow → JSON lines or CSV text, shared by the file and stdout sinks.
-//! TIMESTAMP is written as RFC 3339 UTC so the file source reads it back.
+//! TIMESTAMP is written as RFC 3339 UTC so the file source reads it back;
+//! DECIMAL as a number with every digit of its scale (`12.50`).
 
 use std::io::Write;
 
@@ -128,6 +129,15 @@ fn value(format: Format, col: &dyn Array, row: usize, out: &mut Vec<u8>) {
                 Ok(())
             }
         }
+        DataType::Decimal128(_, s) => {
+            // exact: every digit of the scale, as a JSON number
+            let mut t = String::with_capacity(42);
+            let v = col
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(row);
+            crate::types::decimal::write(v, *s as u8, &mut t);
+            out.write_all(t.as_bytes())
+        }
         DataType::Boolean => out.write_all(if col.as_boolean().value(row) {
             b"true"
         } else {
@@ -219,6 +229,30 @@ mod tests {
             "{\"a\":1,\"p\":2.5,\"s\":\"a,\\\"b\\\"\",\"b\":true,\"t\":\"2026-01-01T00:00:10Z\"}\n\
              {\"a\":null,\"p\":null,\"s\":null,\"b\":null,\"t\":\"2026-01-01T00:00:10.250Z\"}\n"
         );
+    }
+
+    #[test]
+    fn decimals_keep_every_digit_of_their_scale() {
+        let d = arrow::array::Decimal128Array::from(vec![Some(1250), Some(-5), None])
+            .with_precision_and_scale(38, 3)
+            .unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "d",
+            d.data_type().clone(),
+            true,
+        )]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(d)]).unwrap();
+        for (format, want) in [
+            (
+                Format::Json,
+                "{\"d\":1.250}\n{\"d\":-0.005}\n{\"d\":null}\n",
+            ),
+            (Format::Csv, "1.250\n-0.005\n\n"),
+        ] {
+            let mut out = Vec::new();
+            Encoder::new(format, &b.schema()).encode(&b, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
     }
 
     #[test]

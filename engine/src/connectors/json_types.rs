@@ -21,7 +21,7 @@ use arrow::json::reader::{ArrayDecoder, DecoderContext, DecoderFactory, Tape, Ta
 
 use crate::catalog::Options;
 use crate::error::ConnectorError;
-use crate::types::SqlType;
+use crate::types::{SqlType, decimal};
 
 /// How strictly JSON values must match their columns' types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,19 +48,22 @@ impl JsonTypes {
         })
     }
 
-    /// The decoder factory that applies the rule (none: arrow-json's own).
+    /// The decoder factory that applies the rule (DECIMAL columns are read
+    /// exactly under both).
     pub(crate) fn factory(self) -> Option<Arc<dyn DecoderFactory>> {
-        match self {
-            JsonTypes::Strict => Some(Arc::new(StrictFactory)),
-            JsonTypes::Lenient => None,
-        }
+        Some(Arc::new(StrictFactory {
+            strict: self == JsonTypes::Strict,
+        }))
     }
 }
 
-/// Strict decoders for the number and TIMESTAMP columns; the others
-/// (BOOLEAN, VARCHAR) are strict in arrow-json already.
+/// Strict decoders for the number and TIMESTAMP columns (only DECIMAL's
+/// when not `strict`); the others (BOOLEAN, VARCHAR) are strict in
+/// arrow-json already.
 #[derive(Debug)]
-struct StrictFactory;
+struct StrictFactory {
+    strict: bool,
+}
 
 impl DecoderFactory for StrictFactory {
     fn make_default_decoder(
@@ -70,6 +73,16 @@ impl DecoderFactory for StrictFactory {
         is_nullable: bool,
     ) -> Result<Option<Box<dyn ArrayDecoder>>, ArrowError> {
         let column = Column::of(field);
+        if let DataType::Decimal128(p, s) = field.data_type() {
+            return Ok(Some(Box::new(Decimals {
+                column,
+                p: *p,
+                s: *s as u8,
+            })));
+        }
+        if !self.strict {
+            return Ok(None);
+        }
         Ok(match field.data_type() {
             DataType::Int64 => Some(Box::new(Integers::<Int64Type>::new(column))),
             DataType::Int32 => Some(Box::new(Integers::<Int32Type>::new(column))),
@@ -222,6 +235,48 @@ impl ArrayDecoder for Doubles {
     }
 }
 
+/// DECIMAL(p, s): a JSON number or numeric text, read exactly (never as a
+/// float), digits past the scale rounded half away from zero; a value with
+/// more integer digits than the type holds is malformed.
+struct Decimals {
+    column: Column,
+    p: u8,
+    s: u8,
+}
+
+impl ArrayDecoder for Decimals {
+    fn decode(&mut self, tape: &Tape<'_>, pos: &[u32]) -> Result<ArrayRef, ArrowError> {
+        let mut out = Vec::with_capacity(pos.len());
+        for &p in pos {
+            let text = match tape.get(p) {
+                TapeElement::Null => {
+                    out.push(None);
+                    continue;
+                }
+                TapeElement::Number(i) | TapeElement::String(i) => tape.get_string(i),
+                _ => return Err(self.column.wrong_kind(tape, p)),
+            };
+            match decimal::parse(text, self.p, self.s) {
+                Ok(v) => out.push(Some(v)),
+                Err(decimal::DecimalTextError::NotANumber(_)) => {
+                    return Err(self.column.error(text, "not a number"));
+                }
+                Err(decimal::DecimalTextError::Overflow { .. }) => {
+                    return Err(self.column.error(
+                        text,
+                        "too many digits before the point (declare a larger precision)",
+                    ));
+                }
+            }
+        }
+        let a = out
+            .into_iter()
+            .collect::<arrow::array::Decimal128Array>()
+            .with_precision_and_scale(self.p, self.s as i8)?;
+        Ok(Arc::new(a))
+    }
+}
+
 /// TIMESTAMP: epoch milliseconds written as an integer, or text (RFC 3339),
 /// which arrow-json's own decoder then converts.
 struct Timestamps {
@@ -276,6 +331,40 @@ mod tests {
         d.decode(format!("{line}\n").as_bytes(), 1)
             .err()
             .map(|e| e.to_string())
+    }
+
+    /// DECIMAL columns read numbers and numeric text exactly, under both
+    /// rules; too many integer digits make the line malformed.
+    #[test]
+    fn decimals_are_read_exactly_from_numbers_and_text() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "x",
+            DataType::Decimal128(20, 2),
+            true,
+        )]));
+        for types in [JsonTypes::Strict, JsonTypes::Lenient] {
+            let mut d = JsonDecoder::new(schema.clone(), "in.jsonl", OnError::Fail)
+                .unwrap()
+                .with_types(types)
+                .unwrap();
+            let lines = "{\"x\": 0.1}\n{\"x\": \"123456789012345678.005\"}\n{\"x\": null}\n{\"x\": -1e-2}\n";
+            let got = d.decode(lines.as_bytes(), 1).unwrap().batch;
+            let x = got
+                .column(0)
+                .as_primitive::<arrow::datatypes::Decimal128Type>();
+            // 123456789012345678.005 is past a double's 17 digits, and rounds half up
+            assert_eq!(
+                x.iter().collect::<Vec<_>>(),
+                vec![Some(10), Some(12_345_678_901_234_567_801), None, Some(-1)]
+            );
+            let bad = d
+                .decode(b"{\"x\": 1234567890123456789}\n", 1)
+                .unwrap_err()
+                .to_string();
+            assert!(bad.contains("too many digits before the point"), "{bad}");
+            let bad = d.decode(b"{\"x\": \"12,5\"}\n", 1).unwrap_err().to_string();
+            assert!(bad.contains("not a number"), "{bad}");
+        }
     }
 
     #[test]

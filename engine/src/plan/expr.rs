@@ -18,6 +18,8 @@ pub enum Literal {
     BigInt(i64),
     /// DOUBLE.
     Double(f64),
+    /// DECIMAL(p, s): the value scaled by `10^s`, the precision and the scale.
+    Decimal(i128, u8, u8),
     /// VARCHAR.
     Varchar(String),
     /// TIMESTAMP, milliseconds since the epoch.
@@ -35,6 +37,7 @@ impl Literal {
             Literal::Int(_) => SqlType::Int,
             Literal::BigInt(_) => SqlType::BigInt,
             Literal::Double(_) => SqlType::Double,
+            Literal::Decimal(_, p, s) => SqlType::Decimal(*p, *s),
             Literal::Varchar(_) => SqlType::Varchar,
             Literal::Timestamp(_) => SqlType::Timestamp,
             Literal::Interval(_) => SqlType::Interval,
@@ -457,6 +460,7 @@ impl fmt::Display for Literal {
             Literal::Int(v) => write!(f, "{v}"),
             Literal::BigInt(v) => write!(f, "{v}"),
             Literal::Double(v) => write!(f, "{v:?}"),
+            Literal::Decimal(v, _, s) => f.write_str(&crate::types::decimal::format(*v, *s)),
             Literal::Varchar(s) => write!(f, "'{}'", s.replace('\'', "''")),
             Literal::Timestamp(ms) => {
                 write!(f, "TIMESTAMP '{}'", crate::types::format_timestamp_ms(*ms))

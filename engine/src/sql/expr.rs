@@ -282,7 +282,13 @@ impl<'a> ExprPlanner<'a> {
                     ScalarFunc::Floor
                 };
                 let x = expect_numeric(self.plan(expr)?, &func.name(), pos)?;
-                let ty = x.sql_type();
+                let ty = match x.sql_type() {
+                    SqlType::Decimal(p, s) => {
+                        let (p, s) = crate::types::decimal::round_type((p, s), 0);
+                        SqlType::Decimal(p, s)
+                    }
+                    t => t,
+                };
                 Ok(Expr::Function {
                     func,
                     args: vec![x],

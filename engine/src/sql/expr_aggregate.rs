@@ -169,7 +169,7 @@ impl ExprPlanner<'_> {
                 | AggregateFunction::Avg
                 | AggregateFunction::StddevSamp
                 | AggregateFunction::VarSamp => {
-                    "use a numeric argument (INT, BIGINT, DOUBLE), or CAST it"
+                    "use a numeric argument (INT, BIGINT, DOUBLE, DECIMAL), or CAST it"
                 }
                 _ => "check the argument's type",
             })

@@ -27,8 +27,8 @@ pub(super) fn display_call(name: &str, distinct: bool, star: bool, args: &[&ast:
 
 /// Coerces `e` to `ty`, folding literals.
 /// A call of a registered WebAssembly function, its arguments checked
-/// against the module's self-description (INT widens to BIGINT, integers to
-/// DOUBLE, NULL to anything).
+/// against the module's self-description (INT widens to BIGINT, integers
+/// and DECIMALs to DOUBLE, NULL to anything).
 pub(super) fn udf_call(
     module: std::sync::Arc<crate::udf::UdfModule>,
     signature: crate::udf::UdfSignature,
@@ -39,7 +39,8 @@ pub(super) fn udf_call(
         got == want
             || got == SqlType::Null
             || (want == SqlType::BigInt && got == SqlType::Int)
-            || (want == SqlType::Double && matches!(got, SqlType::Int | SqlType::BigInt))
+            || (want == SqlType::Double
+                && matches!(got, SqlType::Int | SqlType::BigInt | SqlType::Decimal(..)))
     };
     let ok = args.len() == signature.args.len()
         && args
@@ -56,7 +57,17 @@ pub(super) fn udf_call(
             ),
             pos,
         )
-        .with_hint("pass arguments of those types, or CAST them"));
+        .with_hint(
+            if args.len() == signature.args.len()
+                && args.iter().zip(&signature.args).any(|(a, &t)| {
+                    matches!(a.sql_type(), SqlType::Decimal(..)) && !fits(a.sql_type(), t)
+                })
+            {
+                "the WebAssembly ABI has no DECIMAL: a DECIMAL reaches a DOUBLE parameter as the nearest DOUBLE; for an exact value pass it scaled as a BIGINT, e.g. CAST(price * 100 AS BIGINT) (docs/abi.md)"
+            } else {
+                "pass arguments of those types, or CAST them"
+            },
+        ));
     }
     let args = args
         .into_iter()

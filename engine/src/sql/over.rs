@@ -120,6 +120,23 @@ impl Planner<'_> {
                 // slid or recomputed per frame (agg/wasm_frames.rs): any argument types
                 continue;
             }
+            if let Some(a) = c
+                .arg
+                .as_ref()
+                .filter(|a| matches!(a.sql_type(), crate::types::SqlType::Decimal(..)))
+            {
+                return Err(PlanError::new(
+                    format!(
+                        "{} OVER (...) does not take a DECIMAL ({}) yet",
+                        c.display,
+                        a.sql_type()
+                    ),
+                    pos,
+                )
+                .with_hint(
+                    "CAST the argument to DOUBLE, or aggregate over TUMBLE/HOP/SESSION windows, which sum DECIMALs exactly",
+                ));
+            }
             if c.arg.as_ref().is_some_and(|a| {
                 !matches!(
                     a.sql_type(),

@@ -6,7 +6,7 @@ use sqlparser::ast::{self, BinaryOperator, Value};
 use crate::error::{PlanError, PlanResult, SqlPos};
 use crate::plan::expr::{BinaryOp, Expr, Literal};
 use crate::sql::literal::parse_timestamp_literal;
-use crate::types::SqlType;
+use crate::types::{SqlType, decimal};
 
 pub(super) fn lit_bool(b: bool) -> Expr {
     Expr::Literal(Literal::Boolean(b))
@@ -14,13 +14,26 @@ pub(super) fn lit_bool(b: bool) -> Expr {
 
 pub(super) fn literal(v: &Value, pos: SqlPos) -> PlanResult<Expr> {
     Ok(Expr::Literal(match v {
+        // as in Flink: an integer is a BIGINT (a DECIMAL past its range), a
+        // number with a point is an exact DECIMAL of its digits, and one
+        // with an exponent is a DOUBLE
         Value::Number(n, _) => {
+            let exact = !n.contains(['e', 'E']);
             if let Ok(i) = n.parse::<i64>() {
                 Literal::BigInt(i)
-            } else if let Ok(d) = n.parse::<f64>() {
+            } else if let Some((v, p, s)) = exact.then(|| decimal::literal(n)).flatten() {
+                Literal::Decimal(v, p, s)
+            } else if let Ok(d) = n.parse::<f64>().map_err(|_| ()).and_then(|d| {
+                if exact || !d.is_finite() {
+                    Err(())
+                } else {
+                    Ok(d)
+                }
+            }) {
                 Literal::Double(d)
             } else {
-                return Err(PlanError::new(format!("number {n} is out of range"), pos));
+                return Err(PlanError::new(format!("number {n} is out of range"), pos)
+                    .with_hint("an exact number has at most 38 digits; write larger ones with an exponent (1.5e40) as a DOUBLE"));
             }
         }
         Value::SingleQuotedString(s) => Literal::Varchar(s.clone()),
@@ -50,6 +63,17 @@ pub(crate) fn fold_cast(e: Expr, ty: SqlType) -> Expr {
             (Literal::BigInt(v), SqlType::Double) => Some(Literal::Double(*v as f64)),
             (Literal::Int(v), SqlType::BigInt) => Some(Literal::BigInt(i64::from(*v))),
             (Literal::Int(v), SqlType::Double) => Some(Literal::Double(f64::from(*v))),
+            (Literal::Decimal(v, _, s), SqlType::Double) => {
+                Some(Literal::Double(decimal::to_f64(*v, *s)))
+            }
+            (Literal::Decimal(v, _, from), SqlType::Decimal(p, s)) => {
+                decimal::rescale(*v, *from, s)
+                    .filter(|v| decimal::fits(*v, p))
+                    .map(|v| Literal::Decimal(v, p, s))
+            }
+            (Literal::BigInt(v), SqlType::Decimal(p, s)) => decimal::rescale(i128::from(*v), 0, s)
+                .filter(|v| decimal::fits(*v, p))
+                .map(|v| Literal::Decimal(v, p, s)),
             (Literal::Varchar(s), SqlType::Timestamp) => {
                 parse_timestamp_literal(s, SqlPos::default())
                     .ok()
@@ -130,6 +154,7 @@ pub(super) fn negate(e: Expr, pos: SqlPos) -> PlanResult<Expr> {
     Ok(match e {
         Expr::Literal(Literal::BigInt(v)) => Expr::Literal(Literal::BigInt(v.wrapping_neg())),
         Expr::Literal(Literal::Double(v)) => Expr::Literal(Literal::Double(-v)),
+        Expr::Literal(Literal::Decimal(v, p, s)) => Expr::Literal(Literal::Decimal(-v, p, s)),
         Expr::Literal(Literal::Interval(v)) => Expr::Literal(Literal::Interval(-v)),
         e if e.sql_type().is_numeric() => Expr::Negate(Box::new(e)),
         e => {
@@ -219,6 +244,18 @@ pub(crate) fn binary(op: &BinaryOperator, l: Expr, r: Expr, pos: SqlPos) -> Plan
             let ty = SqlType::common(lt, rt)
                 .filter(|t| t.is_numeric() || *t == T::Null)
                 .ok_or_else(mismatch)?;
+            if let T::Decimal(..) = ty {
+                // each side keeps its own digits; the result's follow SQL's rules
+                let parts = |t: SqlType| t.decimal_parts().unwrap_or((1, 0));
+                let (a, b) = (parts(lt), parts(rt));
+                let (p, s) = match op {
+                    BinaryOp::Plus | BinaryOp::Minus => decimal::add_type(a, b),
+                    BinaryOp::Multiply => decimal::mul_type(a, b),
+                    BinaryOp::Divide => decimal::div_type(a, b),
+                    _ => decimal::mod_type(a, b),
+                };
+                return Ok(mk(op, l, r, T::Decimal(p, s)));
+            }
             let ty = if ty == T::Null { T::BigInt } else { ty };
             let ty = narrow_for_literal(&l, &r, ty);
             Ok(mk(op, coerce(l, ty), coerce(r, ty), ty))
@@ -252,5 +289,7 @@ pub(super) fn narrow_for_literal(l: &Expr, r: &Expr, ty: SqlType) -> SqlType {
 
 pub(super) fn unsupported_type(dt: &ast::DataType, pos: SqlPos) -> PlanError {
     PlanError::new(format!("unsupported type {dt}"), pos)
-        .with_hint("use BIGINT, INT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP")
+        .with_hint(
+            "use BIGINT, INT, DOUBLE, DECIMAL(p, s) (1 ≤ p ≤ 38, 0 ≤ s ≤ p), VARCHAR, BOOLEAN or TIMESTAMP",
+        )
 }

@@ -58,6 +58,22 @@ impl Arith {
         if ty == SqlType::Null {
             return Ok(Node::Const(Value::null(&ty.to_arrow())));
         }
+        if let SqlType::Decimal(p, s) = ty {
+            let operand = |e: &Expr| -> ExecResult<Node> {
+                let t = e.sql_type();
+                let (ep, es) = t
+                    .decimal_parts()
+                    .or((t == SqlType::Null).then_some((p, s)))
+                    .ok_or_else(|| internal(ill_typed(expr, format!("{t} operand"))))?;
+                sub(e, SqlType::Decimal(ep, es))
+            };
+            return Ok(Node::Decimal(Box::new(super::decimal::DecimalArith {
+                op,
+                left: operand(left)?,
+                right: operand(right)?,
+                out: (p, s),
+            })));
+        }
         let target = domain(ty);
         let operand = |e: &Expr| -> ExecResult<Node> {
             let t = e.sql_type();
@@ -164,9 +180,11 @@ fn divide<T: ArrowPrimitiveType>(
 /// Compiles `-e`.
 pub(crate) fn compile_negate(expr: &Expr, e: &Expr) -> ExecResult<Node> {
     match e.sql_type() {
-        SqlType::Int | SqlType::BigInt | SqlType::Double | SqlType::Interval => {
-            Ok(Node::Negate(Box::new(compile_node(e)?)))
-        }
+        SqlType::Int
+        | SqlType::BigInt
+        | SqlType::Double
+        | SqlType::Decimal(..)
+        | SqlType::Interval => Ok(Node::Negate(Box::new(compile_node(e)?))),
         SqlType::Null => Ok(Node::Const(Value::null(&DataType::Null))),
         other => Err(internal(ill_typed(expr, format!("cannot negate {other}")))),
     }

@@ -59,6 +59,10 @@ enum CastKind {
     FormatDouble,
     FormatTimestamp,
     FormatInterval,
+    /// To DECIMAL, exact (`decimal.rs`).
+    ToDecimal,
+    /// From DECIMAL (`decimal.rs`).
+    FromDecimal,
 }
 
 fn plan(from: SqlType, to: SqlType) -> Option<CastKind> {
@@ -67,6 +71,8 @@ fn plan(from: SqlType, to: SqlType) -> Option<CastKind> {
     let instant = |t: SqlType| matches!(t, Timestamp | Interval);
     Some(match (from, to) {
         (Null, _) => CastKind::AllNull,
+        (Int | BigInt | Double | Decimal(..) | Varchar, Decimal(..)) => CastKind::ToDecimal,
+        (Decimal(..), Int | BigInt | Double | Varchar) => CastKind::FromDecimal,
         (Varchar, Boolean) => CastKind::ParseBool,
         (Varchar, Int) => CastKind::ParseInt,
         (Varchar, BigInt) => CastKind::ParseBigInt,
@@ -88,6 +94,7 @@ fn plan(from: SqlType, to: SqlType) -> Option<CastKind> {
 pub(crate) struct Cast {
     expr: Node,
     kind: CastKind,
+    from: SqlType,
     to: SqlType,
 }
 
@@ -113,20 +120,26 @@ impl Cast {
         Ok(Node::Cast(Box::new(Cast {
             expr: node,
             kind,
+            from,
             to,
         })))
     }
 
     /// Evaluates over `batch`.
     pub(crate) fn eval(&self, batch: &RecordBatch) -> ExecResult<Value> {
-        let (kind, to) = (self.kind, self.to);
-        map_value(self.expr.eval(batch)?, |a| convert(a, kind, to))
+        let (kind, from, to) = (self.kind, self.from, self.to);
+        map_value(self.expr.eval(batch)?, |a| convert(a, kind, from, to))
     }
 }
 
-fn convert(a: &ArrayRef, kind: CastKind, to: SqlType) -> ExecResult<ArrayRef> {
+fn convert(a: &ArrayRef, kind: CastKind, from: SqlType, to: SqlType) -> ExecResult<ArrayRef> {
     let target = to.to_arrow();
     match kind {
+        CastKind::ToDecimal => {
+            let parts = to.decimal_parts().unwrap_or((38, 0));
+            super::decimal::to_decimal(a, from, parts)
+        }
+        CastKind::FromDecimal => super::decimal::from_decimal(a, to),
         CastKind::AllNull => Ok(new_null_array(&target, a.len())),
         CastKind::Arrow => {
             let a = timestamps_as_i64(a.clone())?;

@@ -68,6 +68,11 @@ pub(crate) fn literal_array(l: &Literal) -> ArrayRef {
         Literal::Int(v) => Arc::new(Int32Array::from(vec![*v])),
         Literal::BigInt(v) | Literal::Interval(v) => Arc::new(Int64Array::from(vec![*v])),
         Literal::Double(v) => Arc::new(Float64Array::from(vec![*v])),
+        Literal::Decimal(v, p, s) => Arc::new(
+            arrow::array::Decimal128Array::from(vec![*v])
+                .with_precision_and_scale(*p, *s as i8)
+                .expect("a planned DECIMAL literal has a valid precision and scale"),
+        ),
         Literal::Varchar(s) => Arc::new(StringArray::from(vec![s.as_str()])),
         Literal::Timestamp(ms) => Arc::new(TimestampMillisecondArray::from(vec![*ms])),
     }

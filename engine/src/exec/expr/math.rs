@@ -63,10 +63,13 @@ pub(crate) static ROUND: FunctionDef = FunctionDef {
     plan: |name, mut args, pos| {
         plan_arity(name, &args, 1..=2, pos)?;
         let x = expect_numeric(args.remove(0), name, pos)?;
-        let ty = x.sql_type();
+        let mut ty = x.sql_type();
         let mut all = vec![x];
         if let Some(d) = args.pop() {
             all.push(expect_integer(d, name, pos)?);
+        }
+        if let SqlType::Decimal(p, s) = ty {
+            ty = decimal_round_type(p, s, decimal_digits(&all, pos)?);
         }
         Ok(Expr::Function {
             func: ScalarFunc::Round,
@@ -77,11 +80,36 @@ pub(crate) static ROUND: FunctionDef = FunctionDef {
     compile: MathCall::compile,
 };
 
-/// One numeric argument; the result has its type.
+/// ROUND's digits for a DECIMAL, which must be constant (the result type
+/// depends on them).
+fn decimal_digits(args: &[Expr], pos: SqlPos) -> PlanResult<i64> {
+    match args.get(1) {
+        None => Ok(0),
+        Some(Expr::Literal(crate::plan::expr::Literal::BigInt(d))) => Ok(*d),
+        Some(_) => Err(crate::error::PlanError::new(
+            "ROUND of a DECIMAL needs a constant number of digits (its result type depends on them)",
+            pos,
+        )
+        .with_hint("write ROUND(x, 2), or CAST x to DOUBLE")),
+    }
+}
+
+fn decimal_round_type(p: u8, s: u8, d: i64) -> SqlType {
+    let (p, s) = crate::types::decimal::round_type((p, s), d);
+    SqlType::Decimal(p, s)
+}
+
+/// One numeric argument; the result has its type (FLOOR and CEIL of a
+/// DECIMAL drop its fraction).
 fn numeric(name: &str, mut args: Vec<Expr>, pos: SqlPos, func: ScalarFunc) -> PlanResult<Expr> {
     plan_arity(name, &args, 1..=1, pos)?;
     let x = expect_numeric(args.remove(0), name, pos)?;
-    let ty = x.sql_type();
+    let ty = match (x.sql_type(), func) {
+        (SqlType::Decimal(p, s), ScalarFunc::Floor | ScalarFunc::Ceil) => {
+            decimal_round_type(p, s, 0)
+        }
+        (t, _) => t,
+    };
     Ok(Expr::Function {
         func,
         args: vec![x],
@@ -104,6 +132,8 @@ pub(crate) struct MathCall {
     func: MathFunc,
     /// The operand, then ROUND's digits (BIGINT) if given.
     args: Vec<Node>,
+    /// For a DECIMAL operand: the result type and ROUND's (constant) digits.
+    decimal: Option<((u8, u8), i64)>,
 }
 
 impl MathCall {
@@ -126,13 +156,27 @@ impl MathCall {
             other => return Err(internal(format!("{} is not numeric", other.name()))),
         };
         arity(expr, args, 1, if f == MathFunc::Round { 2 } else { 1 })?;
-        let mut nodes = vec![sub(&args[0], ty)?];
+        let decimal = match ty {
+            SqlType::Decimal(p, s) => {
+                let d = decimal_digits(args, SqlPos::default())
+                    .map_err(|e| internal(ill_typed(expr, e.message)))?;
+                Some(((p, s), d))
+            }
+            _ => None,
+        };
+        let operand = if decimal.is_some() {
+            args[0].sql_type()
+        } else {
+            ty
+        };
+        let mut nodes = vec![sub(&args[0], operand)?];
         if let Some(d) = args.get(1) {
             nodes.push(sub(d, SqlType::BigInt)?);
         }
         Ok(Node::Math(Box::new(MathCall {
             func: f,
             args: nodes,
+            decimal,
         })))
     }
 
@@ -144,6 +188,9 @@ impl MathCall {
             .map(|a| a.eval(batch))
             .collect::<ExecResult<Vec<_>>>()?;
         let x = values.remove(0);
+        if let Some((out, digits)) = self.decimal {
+            return map_value(x, |a| decimal_math(self.func, a, out, digits));
+        }
         match (self.func, values.pop()) {
             (MathFunc::Abs, _) => map_value(x, abs),
             (MathFunc::Floor, _) => map_value(x, |a| float_only(a, f64::floor)),
@@ -160,6 +207,36 @@ impl MathCall {
             (MathFunc::Round, Some(d)) => map_values(vec![x, d], batch.num_rows(), round_rows),
         }
     }
+}
+
+/// ABS, FLOOR, CEIL or ROUND (to `digits`) of a DECIMAL, as type `(p, s)`.
+fn decimal_math(
+    func: MathFunc,
+    a: &ArrayRef,
+    (p, s): (u8, u8),
+    digits: i64,
+) -> ExecResult<ArrayRef> {
+    use crate::types::decimal::{self as dec, decimal_array, decimals};
+    let x = decimals(a)?;
+    let from = x.scale() as u8;
+    // ROUND to tens and beyond rounds at 10^-digits, then scales back up
+    let up = if func == MathFunc::Round && digits < 0 {
+        dec::pow10(digits.unsigned_abs().min(38) as u8)
+    } else {
+        1
+    };
+    let unit = dec::pow10(from - s).saturating_mul(up);
+    let values = x
+        .values()
+        .iter()
+        .map(|&v| match func {
+            MathFunc::Abs => v.abs(),
+            MathFunc::Floor => v.div_euclid(unit),
+            MathFunc::Ceil => -(-v).div_euclid(unit),
+            MathFunc::Round => dec::div_half_up(v, unit).saturating_mul(up),
+        })
+        .collect();
+    decimal_array(values, x.nulls().cloned(), (p, s))
 }
 
 fn abs(a: &ArrayRef) -> ExecResult<ArrayRef> {

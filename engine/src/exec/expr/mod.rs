@@ -24,6 +24,7 @@ pub(crate) mod clock;
 mod compare;
 mod compile;
 mod date_format;
+mod decimal;
 mod elementary;
 pub(crate) mod functions;
 mod kernel;
@@ -153,6 +154,8 @@ pub(crate) enum Node {
     Const(Value),
     /// `+ - * / %`.
     Arith(Box<arithmetic::Arith>),
+    /// `+ - * / %` of DECIMALs.
+    Decimal(Box<decimal::DecimalArith>),
     /// Unary minus.
     Negate(Box<Node>),
     /// ABS, FLOOR, CEIL, ROUND.
@@ -212,6 +215,7 @@ impl Node {
             }
             Node::Const(v) => Ok(v.clone()),
             Node::Arith(a) => a.eval(batch),
+            Node::Decimal(a) => a.eval(batch),
             Node::Negate(e) => arithmetic::negate(e.eval(batch)?),
             Node::Math(m) => m.eval(batch),
             Node::Compare(c) => c.eval(batch),

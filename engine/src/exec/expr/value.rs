@@ -169,6 +169,13 @@ pub(crate) fn repeat(one: &dyn Array, rows: usize) -> ExecResult<ArrayRef> {
             TimestampMillisecondArray::from_value(timestamps(one)?.value(0), rows),
         ),
         DataType::Utf8 => Arc::new(StringArray::new_repeated(strings(one)?.value(0), rows)),
+        DataType::Decimal128(..) => Arc::new(
+            arrow::array::Decimal128Array::from_value(
+                crate::types::decimal::decimals(one)?.value(0),
+                rows,
+            )
+            .with_data_type(one.data_type().clone()),
+        ),
         other => {
             return Err(internal(format!(
                 "cannot repeat a constant of type {other}"
