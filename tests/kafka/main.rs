@@ -537,5 +537,6 @@ fn decoding_on_several_threads_changes_nothing(broker: Broker, name: &str) {
 }
 on_both_brokers!(parallel_decode, decoding_on_several_threads_changes_nothing);
 
+mod avro;
 mod offsets;
 mod upsert;

@@ -24,6 +24,9 @@ pub enum Broker {
     External(String),
 }
 
+/// A record to produce: partition, key, value as bytes.
+pub type BytesRecord = (i32, Option<String>, Option<Vec<u8>>);
+
 /// A record read back from a topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -35,6 +38,8 @@ pub struct Record {
     pub key: Option<String>,
     /// Value as text (empty for a tombstone).
     pub value: String,
+    /// Value as bytes (a binary format's).
+    pub bytes: Vec<u8>,
     /// Whether it has no value (a tombstone: its key is deleted).
     pub tombstone: bool,
 }
@@ -114,6 +119,11 @@ impl Broker {
         produce_to(&self.bootstrap(), topic, records);
     }
 
+    /// As [`Broker::produce`], with values as bytes (a binary format's).
+    pub fn produce_bytes(&self, topic: &str, records: &[BytesRecord]) {
+        produce_bytes_to(&self.bootstrap(), topic, records);
+    }
+
     /// Reads `topic` from the beginning until `expected` records (with
     /// `usize::MAX`, every record it has now) or `timeout`.
     pub fn read_topic(&self, topic: &str, expected: usize, timeout: Duration) -> Vec<Record> {
@@ -142,6 +152,7 @@ impl Broker {
                     offset: m.offset(),
                     key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
                     value: String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                    bytes: m.payload().unwrap_or_default().to_vec(),
                     tombstone: m.payload().is_none(),
                 });
             }
@@ -198,6 +209,15 @@ pub fn now_ms() -> i64 {
 
 /// Produces records to `topic` at `bootstrap` and waits for every acknowledgement.
 pub fn produce_to(bootstrap: &str, topic: &str, records: &[(i32, Option<String>, Option<String>)]) {
+    let records: Vec<BytesRecord> = records
+        .iter()
+        .map(|(p, k, v)| (*p, k.clone(), v.as_ref().map(|v| v.as_bytes().to_vec())))
+        .collect();
+    produce_bytes_to(bootstrap, topic, &records);
+}
+
+/// Produces records with byte values to `topic` and waits for every acknowledgement.
+pub fn produce_bytes_to(bootstrap: &str, topic: &str, records: &[BytesRecord]) {
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
@@ -206,14 +226,14 @@ pub fn produce_to(bootstrap: &str, topic: &str, records: &[(i32, Option<String>,
         .expect("producer");
     let ts = now_ms();
     for (p, k, v) in records {
-        let mut r = BaseRecord::<str, str>::to(topic)
+        let mut r = BaseRecord::<str, [u8]>::to(topic)
             .partition(*p)
             .timestamp(ts);
         if let Some(k) = k {
             r = r.key(k.as_str());
         }
         if let Some(v) = v {
-            r = r.payload(v.as_str());
+            r = r.payload(v.as_slice());
         }
         let mut r = r;
         loop {

@@ -3,8 +3,10 @@
 
 pub mod bench;
 pub mod broker_process;
+pub mod encoders;
 pub mod http;
 pub mod kafka;
+pub mod registry;
 
 use std::fmt::Write as _;
 

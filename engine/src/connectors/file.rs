@@ -39,8 +39,30 @@ const CHUNK: usize = 512 << 10;
 /// Unknown options, a missing `path`, bad values.
 pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     let o = &def.options;
-    o.check_known(&[KNOWN, crate::connectors::csv_format::KEYS].concat())?;
+    o.check_known(
+        &[
+            KNOWN,
+            crate::connectors::csv_format::KEYS,
+            crate::connectors::avro::KEYS,
+        ]
+        .concat(),
+    )?;
     o.require("path")?;
+    if is_avro(o) {
+        // an Avro container file: read only, its schema in its header
+        return match crate::connectors::avro::SchemaSource::from_options(o, None)? {
+            crate::connectors::avro::SchemaSource::Registry { .. } => Err(o.error(
+                "a container file carries its schema: 'avro.schema-registry.url' is for Kafka",
+            )),
+            _ => OnError::from_options(o).map(|_| ()),
+        };
+    }
+    if let Some(k) = crate::connectors::avro::KEYS
+        .iter()
+        .find(|k| o.get(k).is_some())
+    {
+        return Err(o.error(format!("option '{k}' is for 'format' = 'avro'")));
+    }
     Format::from_options(o)?;
     o.bool_or("follow", false)?;
     OnError::from_options(o)?;
@@ -48,6 +70,12 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     CsvFormat::from_options(o)?;
     o.duration_ms_or("flush.interval", 1000)?;
     Ok(())
+}
+
+/// Whether `format = 'avro'`.
+fn is_avro(o: &crate::catalog::Options) -> bool {
+    o.get("format")
+        .is_some_and(|f| f.eq_ignore_ascii_case("avro"))
 }
 
 /// The decoder of a file source's chunks of lines.
@@ -115,6 +143,11 @@ impl crate::connectors::registry::Connector for FileConnector {
         def: &StreamDef,
         ctx: &SourceContext,
     ) -> Result<Box<dyn Source>, ConnectorError> {
+        if is_avro(&def.options) {
+            return Ok(Box::new(
+                crate::connectors::avro::file::AvroFileSource::open(def, ctx)?,
+            ));
+        }
         Ok(Box::new(FileSource::open(def, ctx)?))
     }
 

@@ -321,6 +321,7 @@ pub fn is_bounded(def: &StreamDef) -> Result<bool, ConnectorError> {
     Ok(registry::of(def)?.is_bounded(def))
 }
 
+pub(crate) mod avro;
 pub(crate) mod blackhole;
 pub(crate) mod csv_format;
 pub mod dead_letter;

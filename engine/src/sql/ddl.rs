@@ -29,7 +29,7 @@ pub(crate) fn create_stream(c: &CreateStream) -> PlanResult<StreamDef> {
                 ),
                 col.type_pos,
             )
-            .with_hint("use BIGINT, INT, DOUBLE, VARCHAR, BOOLEAN or TIMESTAMP")
+            .with_hint(super::typing::TYPES_HINT)
         })?;
         if fields
             .iter()

@@ -287,9 +287,10 @@ pub(super) fn narrow_for_literal(l: &Expr, r: &Expr, ty: SqlType) -> SqlType {
     }
 }
 
+/// The types a column or CAST may have, for hints.
+pub(super) const TYPES_HINT: &str =
+    "use BIGINT, INT, DOUBLE, DECIMAL(p, s) (1 ≤ p ≤ 38, 0 ≤ s ≤ p), VARCHAR, BOOLEAN or TIMESTAMP";
+
 pub(super) fn unsupported_type(dt: &ast::DataType, pos: SqlPos) -> PlanError {
-    PlanError::new(format!("unsupported type {dt}"), pos)
-        .with_hint(
-            "use BIGINT, INT, DOUBLE, DECIMAL(p, s) (1 ≤ p ≤ 38, 0 ≤ s ≤ p), VARCHAR, BOOLEAN or TIMESTAMP",
-        )
+    PlanError::new(format!("unsupported type {dt}"), pos).with_hint(TYPES_HINT)
 }

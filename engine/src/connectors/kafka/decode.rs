@@ -1,7 +1,8 @@
-//! Kafka message values (JSON) → one Arrow batch per polled batch, with the
-//! system columns appended. The fast path feeds every value to one arrow-json
-//! decoder and flushes once; only a batch with a bad message is decoded again
-//! message by message, to find and report the bad ones.
+//! Kafka message values (JSON or Avro) → one Arrow batch per polled batch,
+//! with the system columns appended. For JSON, the fast path feeds every
+//! value to one arrow-json decoder and flushes once; only a batch with a bad
+//! message is decoded again message by message, to find and report the bad
+//! ones. Avro values go to [`crate::connectors::avro::decode`].
 
 use std::sync::Arc;
 
@@ -10,11 +11,12 @@ use arrow::datatypes::SchemaRef;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
 
+use crate::connectors::avro::decode::AvroDecoder;
 use crate::connectors::json::{
     decode_with, new_decoder, readable_reason, shown, timestamp_out_of_range, too_deep,
 };
 use crate::connectors::json_types::JsonTypes;
-use crate::connectors::kafka::RawBatch;
+use crate::connectors::kafka::{RawBatch, ValueFormat};
 use crate::connectors::projection::Projection;
 use crate::error::ConnectorError;
 
@@ -47,6 +49,8 @@ pub struct KafkaDecoder {
     schema: SchemaRef,
     types: JsonTypes,
     decoder: Decoder,
+    /// `format = 'avro'`: decodes instead of the JSON decoder.
+    avro: Option<AvroDecoder>,
 }
 
 /// Rows the main decoder holds before it must flush (more than any batch).
@@ -72,8 +76,12 @@ impl KafkaDecoder {
         stream: &str,
         schema: SchemaRef,
         columns: Option<&[usize]>,
-        types: JsonTypes,
+        format: &ValueFormat,
     ) -> Result<Self, ConnectorError> {
+        let types = match format {
+            ValueFormat::Json(t) => *t,
+            ValueFormat::Avro(_) => JsonTypes::Strict,
+        };
         let declared = schema.fields().len() - super::SYSTEM_COLUMNS.len();
         let all_declared = Arc::new(schema.project(&(0..declared).collect::<Vec<_>>()).map_err(
             |e| ConnectorError::Arrow {
@@ -83,7 +91,17 @@ impl KafkaDecoder {
         )?);
         let projection = Projection::new(&all_declared, columns);
         let values = projection.decoded_schema().clone();
+        let avro = match format {
+            ValueFormat::Avro(source) => Some(AvroDecoder::new(
+                stream,
+                values.clone(),
+                &all_declared,
+                source,
+            )?),
+            ValueFormat::Json(_) => None,
+        };
         Ok(Self {
+            avro,
             stream: stream.to_string(),
             decoder: new_decoder(&values, stream, MAX_ROWS, types)?,
             types,
@@ -99,6 +117,19 @@ impl KafkaDecoder {
     /// Only internal Arrow failures; bad messages are reported in
     /// [`Decoded::malformed`].
     pub fn decode(&mut self, raw: &RawBatch) -> Result<Decoded, ConnectorError> {
+        if let Some(avro) = &mut self.avro {
+            let values: Vec<Option<&[u8]>> = (0..raw.len())
+                .map(|i| raw.has_value[i].then(|| raw.value(i)))
+                .collect();
+            let d = avro.decode(&values)?;
+            let malformed = d
+                .malformed
+                .into_iter()
+                .map(|(index, reason)| Malformed { index, reason })
+                .collect();
+            let batch = self.with_system(d.batch, raw, Some(&d.rows))?;
+            return Ok(Decoded { batch, malformed });
+        }
         let values = match self.fast(raw) {
             Some(b) => {
                 let columns = self.with_system(b, raw, None)?;
@@ -248,7 +279,13 @@ mod tests {
 
     fn decoder() -> KafkaDecoder {
         let declared = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
-        KafkaDecoder::new("s", with_system_columns(&declared), None, JsonTypes::Strict).unwrap()
+        KafkaDecoder::new(
+            "s",
+            with_system_columns(&declared),
+            None,
+            &ValueFormat::Json(JsonTypes::Strict),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -261,7 +298,7 @@ mod tests {
             "s",
             with_system_columns(&declared),
             Some(&[1]),
-            JsonTypes::Strict,
+            &ValueFormat::Json(JsonTypes::Strict),
         )
         .unwrap();
         // `a` is not read: its bad value makes no message malformed

@@ -16,6 +16,7 @@ use crate::types::SqlType;
 pub mod consumer;
 pub mod decode;
 mod delivery;
+mod format;
 pub mod offsets;
 pub mod repartition;
 pub mod resets;
@@ -26,6 +27,7 @@ mod transactions;
 mod upsert;
 
 pub use consumer::{KafkaConsumer, RawBatch, Tier, open_consumer};
+pub use format::ValueFormat;
 pub use sink::KafkaSink;
 pub use source::KafkaSource;
 pub use upsert::UpsertKafka;
@@ -131,6 +133,10 @@ pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
 const SOURCE_KEYS: &[&str] = &[
     "topic",
     "format",
+    "avro.schema",
+    "avro.schema.file",
+    "avro.schema-registry.url",
+    "avro.schema-registry.subject",
     "format.on_error",
     "json.lenient",
     "scan.startup.mode",
@@ -149,6 +155,10 @@ const SOURCE_KEYS: &[&str] = &[
 const SINK_KEYS: &[&str] = &[
     "topic",
     "format",
+    "avro.schema",
+    "avro.schema.file",
+    "avro.schema-registry.url",
+    "avro.schema-registry.subject",
     "key.column",
     "sink.flush_timeout",
     "sink.delivery",
@@ -218,8 +228,8 @@ pub struct SourceOptions {
     /// A group's partition without a committed offset starts at its end
     /// (`properties.auto.offset.reset` = `latest`), else at its start.
     pub no_offset_at_end: bool,
-    /// How strictly values must match the column types (`json.lenient`).
-    pub json_types: crate::connectors::json_types::JsonTypes,
+    /// How values are written (`format`, `json.lenient`, `avro.*`).
+    pub format: ValueFormat,
     /// The consumer group (`properties.group.id`, default `eddy-<stream>`).
     pub group_id: String,
     /// librdkafka settings (`properties.*`, group id included).
@@ -260,10 +270,10 @@ fn check_keys(o: &Options, known: &[&str]) -> Result<(), ConnectorError> {
         ));
     }
     if o.get("format")
-        .is_some_and(|f| !f.eq_ignore_ascii_case("json"))
+        .is_some_and(|f| !f.eq_ignore_ascii_case("json") && !f.eq_ignore_ascii_case("avro"))
     {
         return Err(o.error(format!(
-            "option 'format' must be 'json' for connector '{}'",
+            "option 'format' must be 'json' or 'avro' for connector '{}'",
             o.get("connector").unwrap_or("kafka")
         )));
     }
@@ -399,7 +409,7 @@ impl SourceOptions {
             on_malformed,
             out_of_range,
             no_offset_at_end,
-            json_types: crate::connectors::json_types::JsonTypes::from_options(o)?,
+            format: ValueFormat::from_options(o)?,
             group_id,
             config,
         })
@@ -419,6 +429,8 @@ pub struct SinkOptions {
     pub config: ClientConfig,
     /// `'sink.delivery' = 'exactly-once'`: one transaction per checkpoint.
     pub exactly_once: bool,
+    /// How values are written (`format`, `avro.*`; JSON under `upsert-kafka`).
+    pub format: ValueFormat,
     /// `'sink.transactional-id'` (default: `eddy-<query>-<stream>`).
     pub transactional_id: Option<String>,
     /// The `properties.*` alone (for the consumers a transaction needs).
@@ -458,7 +470,13 @@ impl SinkOptions {
         if o.get("properties.linger.ms").is_none() {
             config.set("linger.ms", "5");
         }
+        let format = if def.connector().eq_ignore_ascii_case("upsert-kafka") {
+            ValueFormat::Json(crate::connectors::json_types::JsonTypes::Strict)
+        } else {
+            ValueFormat::from_options(o)?
+        };
         Ok(Self {
+            format,
             topic: topic.clone(),
             exactly_once,
             transactional_id,
@@ -480,7 +498,21 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     let o = &def.options;
     check_keys(o, &all_keys())?;
     // a sink needs exactly one topic: checked when INSERT INTO opens it
-    SourceOptions::from_def(def)?;
+    let source = SourceOptions::from_def(def)?;
+    // a schema given in the DDL is checked against the columns here; a
+    // registry's when the query starts
+    if let ValueFormat::Avro(crate::connectors::avro::SchemaSource::Given(text)) = &source.format {
+        let declared: Vec<Field> = def
+            .schema
+            .fields()
+            .iter()
+            .filter(|f| !SYSTEM_COLUMNS.iter().any(|(n, _)| n == f.name()))
+            .map(|f| f.as_ref().clone())
+            .collect();
+        let record = crate::connectors::avro::RecordSchema::parse(text).map_err(|e| o.error(e))?;
+        crate::connectors::avro::check_columns(&arrow::datatypes::Schema::new(declared), &record)
+            .map_err(|e| o.error(e))?;
+    }
     o.duration_ms_or("sink.flush_timeout", 0)?;
     o.choice_or(
         "sink.delivery",

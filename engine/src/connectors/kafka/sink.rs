@@ -54,6 +54,8 @@ pub struct KafkaSink {
     topic: String,
     delivery: Delivery,
     encoder: Encoder,
+    /// `format = 'avro'`: encodes instead of `encoder`.
+    avro: Option<crate::connectors::avro::encode::AvroEncoder>,
     key_column: Option<usize>,
     buf: Vec<u8>,
     options: SinkOptions,
@@ -90,7 +92,14 @@ impl KafkaSink {
             o.base.clone(),
             o.flush_timeout,
         )?;
+        let avro = match &o.format {
+            super::ValueFormat::Avro(source) => Some(
+                crate::connectors::avro::encode::AvroEncoder::new(&def.name, &schema, source)?,
+            ),
+            super::ValueFormat::Json(_) => None,
+        };
         Ok(Self {
+            avro,
             stream: def.name.clone(),
             topic: o.topic.clone(),
             delivery,
@@ -130,6 +139,19 @@ impl Sink for KafkaSink {
                     None => record,
                 })
             });
+        }
+        if let Some(avro) = &mut self.avro {
+            let values = avro.encode(batch)?;
+            let keys = self.keys(batch)?;
+            let keys = keys.as_ref().map(|k| k.as_string::<i32>());
+            for (row, value) in values.iter().enumerate() {
+                let mut record = BaseRecord::<str, [u8]>::to(&self.topic).payload(value.as_ref());
+                if let Some(k) = keys.filter(|k| k.is_valid(row)) {
+                    record = record.key(k.value(row));
+                }
+                self.delivery.send(record)?;
+            }
+            return Ok(());
         }
         self.buf.clear();
         self.encoder.encode(batch, &mut self.buf);

@@ -86,7 +86,7 @@ impl KafkaSource {
                     &def.name,
                     def.schema.clone(),
                     ctx.projection.as_deref(),
-                    options.json_types,
+                    &options.format,
                 )
             })?,
             tracker: OffsetTracker::new(),
@@ -294,8 +294,18 @@ impl KafkaSource {
                         "offset": raw.offset[i],
                         "timestamp": raw.timestamp[i],
                         "key": raw.key(i).map(|k| String::from_utf8_lossy(k).into_owned()),
-                        "value": raw.has_value[i].then(|| String::from_utf8_lossy(raw.value(i)).into_owned()),
                     });
+                    let mut line = line;
+                    // binary values travel base64-encoded; JSON as its text
+                    let value = raw.has_value[i].then(|| raw.value(i));
+                    if self.options.format.is_binary() {
+                        line["value_base64"] =
+                            serde_json::json!(value.map(crate::connectors::dead_letter::base64));
+                    } else {
+                        line["value"] = serde_json::json!(
+                            value.map(|v| String::from_utf8_lossy(v).into_owned())
+                        );
+                    }
                     self.dead_letters.push(line.to_string());
                 }
                 Ok(())

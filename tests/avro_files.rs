@@ -1,0 +1,97 @@
+//! `connector = 'file', format = 'avro'`: object container files written by
+//! fastavro (Python, from PyPI: an encoder independent of Eddy's).
+
+use eddy_suite::encoders::avro_file;
+use serde_json::json;
+
+fn bids_schema() -> serde_json::Value {
+    json!({"type": "record", "name": "Bid", "fields": [
+        {"name": "auction", "type": ["null", "long"], "default": null},
+        {"name": "bidder", "type": "long"},
+        {"name": "price", "type": ["null", "double"], "default": null},
+        {"name": "channel", "type": ["null", "string"], "default": null},
+        {"name": "date_time", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": null}
+    ]})
+}
+
+fn bids() -> Vec<serde_json::Value> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    std::fs::read_to_string(format!("{root}/tests/sql/data/bids.jsonl"))
+        .expect("the golden bids")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect()
+}
+
+const WINDOWS: &str =
+    "SELECT window_start, COUNT(*) AS bids, SUM(price) AS total, COUNT(channel) AS channels
+    FROM TUMBLE(b, date_time, INTERVAL '10' SECOND) GROUP BY window_start, window_end;";
+
+fn stream(path: &str, extra: &str) -> String {
+    format!(
+        "CREATE STREAM b (auction BIGINT, bidder BIGINT, price DOUBLE, channel VARCHAR, date_time TIMESTAMP,
+           WATERMARK FOR date_time AS date_time - INTERVAL '4' SECOND)
+         WITH (connector = 'file', path = '{path}'{extra});"
+    )
+}
+
+/// The golden bids as a container file (deflate blocks, and none) give
+/// exactly the windows of the same bids as JSON lines, late and NULL-time
+/// rows included.
+#[test]
+fn a_container_file_gives_the_windows_of_the_same_json_lines() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let json = eddy_suite::run_script(&format!(
+        "{} {WINDOWS}",
+        stream(&format!("{root}/tests/sql/data/bids.jsonl"), "")
+    ));
+    assert!(json.contains("| 6 | 80.5 | 5"), "{json}");
+    for codec in ["deflate", "null"] {
+        let path = dir.path().join(format!("bids-{codec}.avro"));
+        std::fs::write(&path, avro_file(&bids_schema(), &bids(), codec)).expect("write");
+        let avro = eddy_suite::run_script(&format!(
+            "{} {WINDOWS}",
+            stream(&path.display().to_string(), ", format = 'avro'")
+        ));
+        assert_eq!(avro, json, "{codec}");
+    }
+}
+
+/// A reader schema in the DDL resolves the file's: a field it adds takes
+/// its default, one it lacks is not read; a column of the wrong type is
+/// refused naming the field; a file that is not a container is an error.
+#[test]
+fn the_reader_schema_evolves_the_file_and_mismatches_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("bids.avro");
+    std::fs::write(&path, avro_file(&bids_schema(), &bids()[..3], "null")).expect("write");
+    let reader = json!({"type": "record", "name": "Bid", "fields": [
+        {"name": "bidder", "type": "long"},
+        {"name": "region", "type": "string", "default": "eu"}
+    ]});
+    let out = eddy_suite::run_script(&format!(
+        "CREATE STREAM b (bidder BIGINT, region VARCHAR) WITH (connector = 'file', path = '{}',
+           format = 'avro', 'avro.schema' = '{reader}'); SELECT bidder, region FROM b;",
+        path.display()
+    ));
+    assert!(out.contains("10 | eu\n11 | eu\n12 | eu\n"), "{out}");
+    let wrong = eddy_suite::run_script(&format!(
+        "CREATE STREAM b (channel BIGINT) WITH (connector = 'file', path = '{}', format = 'avro');
+         SELECT channel FROM b;",
+        path.display()
+    ));
+    assert!(
+        wrong.contains("column 'channel' is BIGINT but the Avro field 'channel' is string"),
+        "{wrong}"
+    );
+    let root = env!("CARGO_MANIFEST_DIR");
+    let not_avro = eddy_suite::run_script(&format!(
+        "CREATE STREAM b (bidder BIGINT) WITH (connector = 'file', path = '{root}/tests/sql/data/bids.jsonl', format = 'avro');
+         SELECT bidder FROM b;"
+    ));
+    assert!(
+        not_avro.contains("is not a readable Avro container file"),
+        "{not_avro}"
+    );
+}
