@@ -332,6 +332,7 @@ pub(crate) mod file_sink;
 pub(crate) mod json;
 pub(crate) mod json_types;
 pub(crate) mod kafka;
+pub mod message_values;
 pub mod nexmark;
 pub(crate) mod projection;
 pub mod registry;

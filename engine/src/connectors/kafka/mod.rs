@@ -123,7 +123,6 @@ impl crate::connectors::registry::Connector for Kafka {
 }
 
 /// `schema` followed by the system columns.
-#[cfg(test)]
 pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.extend(system_fields());
