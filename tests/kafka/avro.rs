@@ -4,8 +4,6 @@
 //! which cannot be installed here), and every expected value is spelled out
 //! in the test.
 
-use std::time::Duration;
-
 use arrow::array::Array;
 use arrow::util::display::array_value_to_string;
 use eddy_suite::encoders::{avro_values, unbase64};
@@ -16,7 +14,7 @@ use serde_json::json;
 use super::run;
 
 /// Every row of the output as `a | b | ...` text, in order.
-fn rows(c: &eddy::Collected) -> Vec<String> {
+pub(super) fn rows(c: &eddy::Collected) -> Vec<String> {
     let mut out = Vec::new();
     for b in &c.batches {
         for r in 0..b.num_rows() {
@@ -86,13 +84,7 @@ fn every_type_reads_exactly(broker: Broker, name: &str) {
     let topic = topic_name(name);
     broker.create_topic(&topic, 1);
     let values = avro_values(&all_types(), &all_types_records(), None);
-    broker.produce_bytes(
-        &topic,
-        &values
-            .into_iter()
-            .map(|v| (0, None, Some(v)))
-            .collect::<Vec<_>>(),
-    );
+    broker.produce_values(&topic, values);
     let schema = all_types().to_string().replace('\'', "''");
     let sql = format!(
         "{} SELECT * FROM s;",
@@ -343,84 +335,38 @@ fn registry_and_schema_evolution(broker: Broker, name: &str) {
 }
 on_both_brokers!(avro_registry, registry_and_schema_evolution);
 
-/// JSON in → Eddy → an Avro topic (schema registered in the registry) →
-/// Eddy reads it back → the same windows as straight from the JSON. (The
-/// watermarks trail by an hour: no row is late however the partitions
-/// interleave, and every window closes at the end of the input.)
+/// JSON → Eddy → an Avro topic whose schema the sink registered → Eddy →
+/// the same windows as from the JSON (`round_trip.rs`).
 fn round_trip_through_an_avro_topic(broker: Broker, name: &str) {
     let registry = StandInRegistry::start();
-    let input = topic_name(&format!("{name}-json"));
-    let avro = topic_name(&format!("{name}-avro"));
-    broker.create_topic(&input, super::PARTITIONS);
-    broker.create_topic(&avro, 2);
-    let n = 2_000;
-    broker.produce(&input, &super::events(0, n));
-    let bounded = "'scan.startup.mode' = 'earliest', 'scan.bounded.mode' = 'latest-offset'";
-    let json_source = |group: &str| {
+    let options = || {
         format!(
-            "CREATE STREAM events (id BIGINT, k BIGINT, ts TIMESTAMP,
-               WATERMARK FOR ts AS ts - INTERVAL '1' HOUR)
-             WITH (connector = 'kafka', topic = '{input}', 'properties.bootstrap.servers' = '{}',
-                   'properties.group.id' = '{group}', {bounded});",
-            broker.bootstrap()
+            "format = 'avro', 'avro.schema-registry.url' = '{}', 'avro.schema-registry.subject' = '{name}-value'",
+            registry.url()
         )
     };
-    let sink = format!(
-        "CREATE STREAM out (id BIGINT, k BIGINT, ts TIMESTAMP, amount DECIMAL(12, 2))
-         WITH (connector = 'kafka', topic = '{avro}', 'properties.bootstrap.servers' = '{}',
-               format = 'avro', 'avro.schema-registry.url' = '{}', 'key.column' = 'k');",
-        broker.bootstrap(),
-        registry.url()
-    );
-    let script = eddy::plan_script(&format!(
-        "{} {sink} INSERT INTO out SELECT id, k, ts, id * 0.01 FROM events;",
-        json_source(&format!("{name}-write"))
-    ))
-    .unwrap_or_else(|e| panic!("{e}"));
-    eddy::JobManager::new()
-        .submit(eddy::JobSpec::new("to-avro", script.queries[0].clone()))
-        .expect("starts")
-        .wait()
-        .expect("runs");
-    let written = broker.read_topic(&avro, n as usize, Duration::from_secs(30));
-    assert_eq!(written.len(), n as usize);
-    // the registry holds what the sink registered, and every value names it
-    assert_eq!(written[0].bytes[0], 0);
-    let id = u32::from_be_bytes(written[0].bytes[1..5].try_into().unwrap());
-    assert!(
-        registry
-            .schema(id)
-            .expect("registered")
-            .contains("\"amount\"")
-    );
-    let window = |stream: &str, amount: &str| {
-        format!(
-            "SELECT k, window_start, COUNT(*) AS n, SUM({amount}) AS total, MAX(ts) AS last
-             FROM TUMBLE({stream}, ts, INTERVAL '1' SECOND) GROUP BY k, window_start, window_end;"
-        )
+    let written = |records: &[eddy_suite::kafka::Record]| {
+        // the registry holds what the sink registered, and every value names it
+        for r in records {
+            assert_eq!(r.bytes[0], 0);
+        }
+        let id = u32::from_be_bytes(records[0].bytes[1..5].try_into().unwrap());
+        assert!(
+            registry
+                .schema(id)
+                .expect("registered")
+                .contains("\"amount\"")
+        );
     };
-    let from_avro = format!(
-        "{} {}",
-        registry_source(
-            &broker,
-            &registry,
-            &avro,
-            "id BIGINT, k BIGINT, ts TIMESTAMP, amount DECIMAL(12, 2), WATERMARK FOR ts AS ts - INTERVAL '1' HOUR",
-            ""
-        ),
-        window("s", "amount")
+    super::round_trip::windows_survive(
+        &broker,
+        name,
+        &super::round_trip::Format {
+            sink: &options,
+            source: &options,
+            written: &written,
+        },
     );
-    let from_json = format!(
-        "{} {}",
-        json_source(&format!("{name}-again")),
-        window("events", "id * 0.01")
-    );
-    let mut a = rows(&run(&from_avro));
-    let mut j = rows(&run(&from_json));
-    a.sort();
-    j.sort();
-    assert!(j.len() > 100, "{} windows", j.len());
-    assert_eq!(a, j);
 }
 on_both_brokers!(avro_round_trip, round_trip_through_an_avro_topic);
 

@@ -539,4 +539,6 @@ on_both_brokers!(parallel_decode, decoding_on_several_threads_changes_nothing);
 
 mod avro;
 mod offsets;
+mod protobuf;
+mod round_trip;
 mod upsert;

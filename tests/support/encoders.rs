@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-const PACKAGES: &[&str] = &["fastavro==1.9.7"];
+const PACKAGES: &[&str] = &[
+    "fastavro==1.9.7",
+    "protobuf==5.28.3",
+    "grpcio-tools==1.66.2",
+];
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -32,7 +36,7 @@ pub fn python() -> PathBuf {
             );
         }
         let has = Command::new(&py)
-            .args(["-c", "import fastavro"])
+            .args(["-c", "import fastavro, google.protobuf, grpc_tools"])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
@@ -141,4 +145,29 @@ pub fn avro_file(
         "schema": schema, "records": records, "mode": "ocf", "codec": codec,
     });
     unbase64(run("avro_encode.py", &req).as_str().expect("base64 text"))
+}
+
+/// Protobuf values of `records` (protobuf JSON) as message `message` of
+/// `proto` (source text), written by Google's `protobuf` package after
+/// `protoc` compiled it; and the compiled descriptor set. With
+/// `confluent_id`, the values are in the Confluent wire format.
+pub fn protobuf_values(
+    proto: &str,
+    message: &str,
+    records: &[serde_json::Value],
+    confluent_id: Option<u32>,
+) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let mut req = serde_json::json!({"proto": proto, "message": message, "records": records});
+    if let Some(id) = confluent_id {
+        req["confluent_id"] = id.into();
+    }
+    let out = run("proto_encode.py", &req);
+    let set = unbase64(out["descriptor_set"].as_str().expect("a descriptor set"));
+    let values = out["values"]
+        .as_array()
+        .expect("values")
+        .iter()
+        .map(|v| unbase64(v.as_str().expect("base64 text")))
+        .collect();
+    (set, values)
 }

@@ -119,6 +119,12 @@ impl Broker {
         produce_to(&self.bootstrap(), topic, records);
     }
 
+    /// `values` to partition 0, without keys, in order.
+    pub fn produce_values(&self, topic: &str, values: Vec<Vec<u8>>) {
+        let records: Vec<BytesRecord> = values.into_iter().map(|v| (0, None, Some(v))).collect();
+        self.produce_bytes(topic, &records);
+    }
+
     /// As [`Broker::produce`], with values as bytes (a binary format's).
     pub fn produce_bytes(&self, topic: &str, records: &[BytesRecord]) {
         produce_bytes_to(&self.bootstrap(), topic, records);

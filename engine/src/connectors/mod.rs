@@ -335,5 +335,6 @@ pub(crate) mod kafka;
 pub mod message_values;
 pub mod nexmark;
 pub(crate) mod projection;
+pub(crate) mod protobuf;
 pub mod registry;
 pub(crate) mod stdout;

@@ -18,6 +18,7 @@ use crate::connectors::json::{
 use crate::connectors::json_types::JsonTypes;
 use crate::connectors::kafka::{RawBatch, ValueFormat};
 use crate::connectors::projection::Projection;
+use crate::connectors::protobuf::decode::ProtoDecoder;
 use crate::error::ConnectorError;
 
 /// A message that could not be decoded.
@@ -51,6 +52,8 @@ pub struct KafkaDecoder {
     decoder: Decoder,
     /// `format = 'avro'`: decodes instead of the JSON decoder.
     avro: Option<AvroDecoder>,
+    /// `format = 'protobuf'`: decodes instead of the JSON decoder.
+    protobuf: Option<ProtoDecoder>,
 }
 
 /// Rows the main decoder holds before it must flush (more than any batch).
@@ -80,7 +83,7 @@ impl KafkaDecoder {
     ) -> Result<Self, ConnectorError> {
         let types = match format {
             ValueFormat::Json(t) => *t,
-            ValueFormat::Avro(_) => JsonTypes::Strict,
+            ValueFormat::Avro(_) | ValueFormat::Protobuf(_) => JsonTypes::Strict,
         };
         let declared = schema.fields().len() - super::SYSTEM_COLUMNS.len();
         let all_declared = Arc::new(schema.project(&(0..declared).collect::<Vec<_>>()).map_err(
@@ -98,9 +101,19 @@ impl KafkaDecoder {
                 &all_declared,
                 source,
             )?),
-            ValueFormat::Json(_) => None,
+            _ => None,
+        };
+        let protobuf = match format {
+            ValueFormat::Protobuf(p) => Some(ProtoDecoder::new(values.clone(), p).map_err(
+                |e| ConnectorError::Config {
+                    stream: stream.to_string(),
+                    message: e,
+                },
+            )?),
+            _ => None,
         };
         Ok(Self {
+            protobuf,
             avro,
             stream: stream.to_string(),
             decoder: new_decoder(&values, stream, MAX_ROWS, types)?,
@@ -117,17 +130,26 @@ impl KafkaDecoder {
     /// Only internal Arrow failures; bad messages are reported in
     /// [`Decoded::malformed`].
     pub fn decode(&mut self, raw: &RawBatch) -> Result<Decoded, ConnectorError> {
-        if let Some(avro) = &mut self.avro {
+        if self.avro.is_some() || self.protobuf.is_some() {
             let values: Vec<Option<&[u8]>> = (0..raw.len())
                 .map(|i| raw.has_value[i].then(|| raw.value(i)))
                 .collect();
-            let d = avro.decode(&values)?;
-            let malformed = d
-                .malformed
+            let (batch, rows, malformed) = match (&mut self.avro, &mut self.protobuf) {
+                (Some(avro), _) => {
+                    let d = avro.decode(&values)?;
+                    (d.batch, d.rows, d.malformed)
+                }
+                (_, Some(proto)) => {
+                    let d = proto.decode(&values)?;
+                    (d.batch, d.rows, d.malformed)
+                }
+                _ => unreachable!("one of them is set"),
+            };
+            let malformed = malformed
                 .into_iter()
                 .map(|(index, reason)| Malformed { index, reason })
                 .collect();
-            let batch = self.with_system(d.batch, raw, Some(&d.rows))?;
+            let batch = self.with_system(batch, raw, Some(&rows))?;
             return Ok(Decoded { batch, malformed });
         }
         let values = match self.fast(raw) {

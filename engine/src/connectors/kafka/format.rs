@@ -1,6 +1,8 @@
 //! The `format` of Kafka message values.
 
 use crate::catalog::Options;
+use crate::connectors::avro::SchemaSource;
+use crate::connectors::protobuf::ProtoFormat;
 use crate::error::ConnectorError;
 
 /// How message values are written (`format`).
@@ -9,7 +11,9 @@ pub enum ValueFormat {
     /// One JSON object per message, read by the JSON type rules.
     Json(crate::connectors::json_types::JsonTypes),
     /// Avro, with its schema's source (docs/formats.md).
-    Avro(crate::connectors::avro::SchemaSource),
+    Avro(SchemaSource),
+    /// Protocol Buffers, with the message type (docs/formats.md).
+    Protobuf(Box<ProtoFormat>),
 }
 
 impl ValueFormat {
@@ -18,26 +22,28 @@ impl ValueFormat {
     /// # Errors
     /// A bad value or a bad schema option.
     pub fn from_options(o: &Options) -> Result<Self, ConnectorError> {
-        if o.choice_or("format", &["json", "avro"], "json")? == "avro" {
-            let topic = o.get("topic").map(str::trim);
-            return Ok(ValueFormat::Avro(
-                crate::connectors::avro::SchemaSource::from_options(o, topic)?,
-            ));
-        }
-        if let Some(k) = crate::connectors::avro::KEYS
-            .iter()
-            .find(|k| o.get(k).is_some())
-        {
-            return Err(o.error(format!("option '{k}' is for 'format' = 'avro'")));
-        }
-        Ok(ValueFormat::Json(
-            crate::connectors::json_types::JsonTypes::from_options(o)?,
-        ))
+        let format = o.choice_or("format", &["json", "avro", "protobuf"], "json")?;
+        let misplaced = |keys: &[&str], of: &str| match keys.iter().find(|k| o.get(k).is_some()) {
+            Some(k) if format != of => {
+                Err(o.error(format!("option '{k}' is for 'format' = '{of}'")))
+            }
+            _ => Ok(()),
+        };
+        misplaced(crate::connectors::avro::KEYS, "avro")?;
+        misplaced(crate::connectors::protobuf::KEYS, "protobuf")?;
+        Ok(match format {
+            "avro" => {
+                let topic = o.get("topic").map(str::trim);
+                ValueFormat::Avro(SchemaSource::from_options(o, topic)?)
+            }
+            "protobuf" => ValueFormat::Protobuf(Box::new(ProtoFormat::from_options(o)?)),
+            _ => ValueFormat::Json(crate::connectors::json_types::JsonTypes::from_options(o)?),
+        })
     }
 
     /// Whether values are bytes rather than text (dead letters carry them
     /// base64-encoded).
     pub fn is_binary(&self) -> bool {
-        matches!(self, ValueFormat::Avro(_))
+        !matches!(self, ValueFormat::Json(_))
     }
 }

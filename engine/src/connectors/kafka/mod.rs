@@ -136,6 +136,9 @@ const SOURCE_KEYS: &[&str] = &[
     "avro.schema.file",
     "avro.schema-registry.url",
     "avro.schema-registry.subject",
+    "protobuf.descriptor.file",
+    "protobuf.message",
+    "protobuf.confluent",
     "format.on_error",
     "json.lenient",
     "scan.startup.mode",
@@ -158,6 +161,8 @@ const SINK_KEYS: &[&str] = &[
     "avro.schema.file",
     "avro.schema-registry.url",
     "avro.schema-registry.subject",
+    "protobuf.descriptor.file",
+    "protobuf.message",
     "key.column",
     "sink.flush_timeout",
     "sink.delivery",
@@ -268,11 +273,13 @@ fn check_keys(o: &Options, known: &[&str]) -> Result<(), ConnectorError> {
             "missing option 'properties.bootstrap.servers'; add e.g. 'properties.bootstrap.servers' = 'localhost:9092'",
         ));
     }
-    if o.get("format")
-        .is_some_and(|f| !f.eq_ignore_ascii_case("json") && !f.eq_ignore_ascii_case("avro"))
-    {
+    if o.get("format").is_some_and(|f| {
+        !["json", "avro", "protobuf"]
+            .iter()
+            .any(|k| f.eq_ignore_ascii_case(k))
+    }) {
         return Err(o.error(format!(
-            "option 'format' must be 'json' or 'avro' for connector '{}'",
+            "option 'format' must be 'json', 'avro' or 'protobuf' for connector '{}'",
             o.get("connector").unwrap_or("kafka")
         )));
     }
@@ -500,17 +507,27 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
     let source = SourceOptions::from_def(def)?;
     // a schema given in the DDL is checked against the columns here; a
     // registry's when the query starts
-    if let ValueFormat::Avro(crate::connectors::avro::SchemaSource::Given(text)) = &source.format {
-        let declared: Vec<Field> = def
-            .schema
-            .fields()
-            .iter()
-            .filter(|f| !SYSTEM_COLUMNS.iter().any(|(n, _)| n == f.name()))
-            .map(|f| f.as_ref().clone())
-            .collect();
-        let record = crate::connectors::avro::RecordSchema::parse(text).map_err(|e| o.error(e))?;
-        crate::connectors::avro::check_columns(&arrow::datatypes::Schema::new(declared), &record)
-            .map_err(|e| o.error(e))?;
+    let declared = || {
+        arrow::datatypes::Schema::new(
+            def.schema
+                .fields()
+                .iter()
+                .filter(|f| !SYSTEM_COLUMNS.iter().any(|(n, _)| n == f.name()))
+                .map(|f| f.as_ref().clone())
+                .collect::<Vec<Field>>(),
+        )
+    };
+    match &source.format {
+        ValueFormat::Avro(crate::connectors::avro::SchemaSource::Given(text)) => {
+            let record =
+                crate::connectors::avro::RecordSchema::parse(text).map_err(|e| o.error(e))?;
+            crate::connectors::avro::check_columns(&declared(), &record).map_err(|e| o.error(e))?;
+        }
+        ValueFormat::Protobuf(p) => {
+            crate::connectors::protobuf::check_columns(&declared(), &p.message)
+                .map_err(|e| o.error(e))?;
+        }
+        _ => {}
     }
     o.duration_ms_or("sink.flush_timeout", 0)?;
     o.choice_or(

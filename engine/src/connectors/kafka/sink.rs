@@ -56,6 +56,8 @@ pub struct KafkaSink {
     encoder: Encoder,
     /// `format = 'avro'`: encodes instead of `encoder`.
     avro: Option<crate::connectors::avro::encode::AvroEncoder>,
+    /// `format = 'protobuf'`: encodes instead of `encoder`.
+    protobuf: Option<crate::connectors::protobuf::encode::ProtoEncoder>,
     key_column: Option<usize>,
     buf: Vec<u8>,
     options: SinkOptions,
@@ -96,10 +98,17 @@ impl KafkaSink {
             super::ValueFormat::Avro(source) => Some(
                 crate::connectors::avro::encode::AvroEncoder::new(&def.name, &schema, source)?,
             ),
-            super::ValueFormat::Json(_) => None,
+            _ => None,
+        };
+        let protobuf = match &o.format {
+            super::ValueFormat::Protobuf(p) => Some(
+                crate::connectors::protobuf::encode::ProtoEncoder::new(&def.name, &schema, p)?,
+            ),
+            _ => None,
         };
         Ok(Self {
             avro,
+            protobuf,
             stream: def.name.clone(),
             topic: o.topic.clone(),
             delivery,
@@ -140,8 +149,17 @@ impl Sink for KafkaSink {
                 })
             });
         }
-        if let Some(avro) = &mut self.avro {
-            let values = avro.encode(batch)?;
+        let binary = match (&mut self.avro, &self.protobuf) {
+            (Some(avro), _) => Some(
+                avro.encode(batch)?
+                    .into_iter()
+                    .map(|b| b.to_vec())
+                    .collect::<Vec<_>>(),
+            ),
+            (_, Some(proto)) => Some(proto.encode(batch)?),
+            _ => None,
+        };
+        if let Some(values) = binary {
             let keys = self.keys(batch)?;
             let keys = keys.as_ref().map(|k| k.as_string::<i32>());
             for (row, value) in values.iter().enumerate() {
