@@ -270,3 +270,125 @@ fn round_trip_through_a_protobuf_topic(broker: Broker, name: &str) {
     );
 }
 on_both_brokers!(protobuf_round_trip, round_trip_through_a_protobuf_topic);
+
+/// Schemas from a registry (the stand-in of `eddy_suite::registry`): the
+/// stream reads as the subject's latest `.proto` source; each value's id
+/// must be in the registry and name the message there; a sink registers
+/// the schema of its columns and writes the Confluent wire format.
+fn registry_schemas(broker: Broker, name: &str) {
+    let registry = eddy_suite::registry::StandInRegistry::start();
+    let topic = topic_name(name);
+    broker.create_topic(&topic, 1);
+    let subject = format!("{topic}-value");
+    let id = registry.register(&subject, TRADE);
+    let (_, mut values) = protobuf_values(TRADE, "eddy.test.Trade", &records(), Some(id));
+    let (_, unknown) = protobuf_values(TRADE, "eddy.test.Trade", &records()[..1], Some(777));
+    values.insert(1, unknown[0].clone());
+    broker.produce_values(&topic, values);
+    let sql = format!(
+        "CREATE STREAM s (id BIGINT, sym VARCHAR, side VARCHAR, at TIMESTAMP, amount DECIMAL(12, 3))
+         WITH (connector = 'kafka', topic = '{topic}', 'properties.bootstrap.servers' = '{}',
+               'properties.group.id' = '{topic}-g', 'scan.startup.mode' = 'earliest',
+               'scan.bounded.mode' = 'latest-offset', format = 'protobuf',
+               'protobuf.schema-registry.url' = '{}', 'protobuf.message' = 'eddy.test.Trade',
+               'format.on_error' = 'dead_letter', 'dead_letter.path' = 'unused.jsonl');
+         SELECT * FROM s;",
+        broker.bootstrap(),
+        registry.url()
+    );
+    let c = run(&sql);
+    assert_eq!(
+        rows(&c),
+        [
+            "1 | ACME | BUY | 2026-01-01T00:00:00.250 | 123456789.125",
+            "0 |  | SIDE_UNKNOWN | NULL | NULL",
+            "9007199254740993 | é ü 名 | SELL | 1969-12-31T23:59:59.999 | -0.001",
+        ]
+    );
+    assert_eq!(c.dead_letters.len(), 1, "{:?}", c.dead_letters);
+    let letter: serde_json::Value = serde_json::from_str(&c.dead_letters[0]).expect("JSON");
+    assert_eq!(letter["offset"], 1);
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .contains("has no schema id 777"),
+        "{letter}"
+    );
+
+    // a sink registers its columns' schema; a source reads it back
+    let options = || {
+        format!(
+            "format = 'protobuf', 'protobuf.schema-registry.url' = '{}', 'protobuf.schema-registry.subject' = '{name}-rt'",
+            registry.url()
+        )
+    };
+    let written = |records: &[eddy_suite::kafka::Record]| {
+        let id = u32::from_be_bytes(records[0].bytes[1..5].try_into().unwrap());
+        assert_eq!((records[0].bytes[0], records[0].bytes[5]), (0, 0));
+        let text = registry.schema(id).expect("registered");
+        assert!(text.contains("google.protobuf.Timestamp ts = 3;"), "{text}");
+    };
+    super::round_trip::windows_survive(
+        &broker,
+        &format!("{name}-rt"),
+        &super::round_trip::Format {
+            sink: &options,
+            source: &options,
+            written: &written,
+        },
+    );
+}
+on_both_brokers!(protobuf_registry, registry_schemas);
+
+/// Schema evolution with a registry: values written with v1 read as the
+/// latest v2, which added a field (absent: NULL, it is `optional`) and
+/// dropped one (its bytes are skipped); v2's values read the new field.
+fn registry_schema_evolution(broker: Broker, name: &str) {
+    let registry = eddy_suite::registry::StandInRegistry::start();
+    let topic = topic_name(name);
+    broker.create_topic(&topic, 1);
+    let v1 = "syntax = \"proto3\"; package ev; message Click { string user = 1; int64 n = 2; string gone = 3; }";
+    let v2 = "syntax = \"proto3\"; package ev; message Click { string user = 1; int64 n = 2; optional string page = 4; }";
+    let subject = format!("{topic}-value");
+    let id1 = registry.register(&subject, v1);
+    let (_, mut values) = protobuf_values(
+        v1,
+        "ev.Click",
+        &[json!({"user": "ann", "n": "1", "gone": "x"})],
+        Some(id1),
+    );
+    let id2 = registry.register(&subject, v2);
+    let (_, new) = protobuf_values(
+        v2,
+        "ev.Click",
+        &[json!({"user": "bob", "n": "2", "page": "cart"})],
+        Some(id2),
+    );
+    values.extend(new);
+    broker.produce_values(&topic, values);
+    let sql = |columns: &str| {
+        format!(
+            "CREATE STREAM s ({columns}) WITH (connector = 'kafka', topic = '{topic}',
+               'properties.bootstrap.servers' = '{}', 'properties.group.id' = '{topic}-g',
+               'scan.startup.mode' = 'earliest', 'scan.bounded.mode' = 'latest-offset',
+               format = 'protobuf', 'protobuf.schema-registry.url' = '{}');
+             SELECT * FROM s;",
+            broker.bootstrap(),
+            registry.url()
+        )
+    };
+    let c = run(&sql("user VARCHAR, n BIGINT, page VARCHAR"));
+    assert_eq!(rows(&c), ["ann | 1 | NULL", "bob | 2 | cart"]);
+    // the field v2 dropped is no column of the stream any more
+    let e = eddy::plan_script(&sql("user VARCHAR, gone VARCHAR"))
+        .map(|s| eddy::collect_all(&s.queries[0], &eddy::RunOptions::default()))
+        .expect("plans")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("column 'gone' is not a field of message ev.Click"),
+        "{e}"
+    );
+}
+on_both_brokers!(protobuf_evolution, registry_schema_evolution);

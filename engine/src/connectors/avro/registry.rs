@@ -116,8 +116,26 @@ impl Registry {
     /// # Errors
     /// A schema the subject's compatibility rule refuses, or an unreachable registry.
     pub fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        self.register_typed(subject, schema, None)
+    }
+
+    /// As [`Registry::register`], for a schema of type `schema_type`
+    /// (`PROTOBUF`; `None`: Avro, the registry's default).
+    ///
+    /// # Errors
+    /// As [`Registry::register`].
+    pub fn register_typed(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: Option<&str>,
+    ) -> Result<u32, RegistryError> {
         let url = format!("{}/subjects/{}/versions", self.url, path_segment(subject));
-        let body = serde_json::json!({ "schema": schema }).to_string();
+        let mut body = serde_json::json!({ "schema": schema });
+        if let Some(t) = schema_type {
+            body["schemaType"] = t.into();
+        }
+        let body = body.to_string();
         let (status, text, body) = self.read(
             self.agent
                 .post(&url)

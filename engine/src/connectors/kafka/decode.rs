@@ -104,12 +104,14 @@ impl KafkaDecoder {
             _ => None,
         };
         let protobuf = match format {
-            ValueFormat::Protobuf(p) => Some(ProtoDecoder::new(values.clone(), p).map_err(
-                |e| ConnectorError::Config {
-                    stream: stream.to_string(),
-                    message: e,
-                },
-            )?),
+            ValueFormat::Protobuf(p) => Some(
+                ProtoDecoder::new(values.clone(), &all_declared, p).map_err(|e| {
+                    ConnectorError::Config {
+                        stream: stream.to_string(),
+                        message: e,
+                    }
+                })?,
+            ),
             _ => None,
         };
         Ok(Self {

@@ -139,6 +139,8 @@ const SOURCE_KEYS: &[&str] = &[
     "protobuf.descriptor.file",
     "protobuf.message",
     "protobuf.confluent",
+    "protobuf.schema-registry.url",
+    "protobuf.schema-registry.subject",
     "format.on_error",
     "json.lenient",
     "scan.startup.mode",
@@ -163,6 +165,8 @@ const SINK_KEYS: &[&str] = &[
     "avro.schema-registry.subject",
     "protobuf.descriptor.file",
     "protobuf.message",
+    "protobuf.schema-registry.url",
+    "protobuf.schema-registry.subject",
     "key.column",
     "sink.flush_timeout",
     "sink.delivery",
@@ -524,8 +528,10 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
             crate::connectors::avro::check_columns(&declared(), &record).map_err(|e| o.error(e))?;
         }
         ValueFormat::Protobuf(p) => {
-            crate::connectors::protobuf::check_columns(&declared(), &p.message)
-                .map_err(|e| o.error(e))?;
+            if let crate::connectors::protobuf::ProtoSchema::Given(m) = &p.schema {
+                crate::connectors::protobuf::check_columns(&declared(), m)
+                    .map_err(|e| o.error(e))?;
+            }
         }
         _ => {}
     }

@@ -17,9 +17,12 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 
-use super::ProtoFormat;
+use std::collections::HashMap;
+
 use super::descriptor::{FieldDef, Kind};
 use super::wire::{Raw, Reader, unzigzag};
+use super::{ProtoFormat, ProtoSchema, proto_text};
+use crate::connectors::avro::registry::{Registry, RegistryError};
 use crate::error::ConnectorError;
 use crate::types::{MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS, decimal};
 
@@ -111,8 +114,22 @@ pub struct ProtoDecoder {
     columns: Vec<Column>,
     /// Column of each field number (small numbers; others looked up).
     by_number: Vec<Option<usize>>,
-    confluent: Option<Vec<i64>>,
+    /// With the Confluent prefix: the message indexes values must carry,
+    /// per schema id when a registry gives the writers' schemas.
+    confluent: Option<Confluent>,
 }
+
+struct Confluent {
+    /// The stream's message's indexes (no registry).
+    path: Vec<i64>,
+    /// The registry, the message's name, and per schema id seen: the
+    /// message's indexes in that schema, or why its values are malformed.
+    registry: Option<(Registry, String, Verdicts)>,
+}
+
+/// Per schema id: the message's indexes in that schema, or why values of
+/// the id are malformed.
+type Verdicts = HashMap<u32, Result<Vec<i64>, String>>;
 
 /// What a batch decoded to (as [`crate::connectors::avro::decode::Decoded`]).
 pub struct Decoded {
@@ -126,15 +143,27 @@ impl ProtoDecoder {
     ///
     /// # Errors
     /// A column the message does not have (checked before, so a bug).
-    pub fn new(values: SchemaRef, format: &ProtoFormat) -> Result<Self, String> {
+    pub fn new(
+        values: SchemaRef,
+        all_declared: &SchemaRef,
+        format: &ProtoFormat,
+    ) -> Result<Self, String> {
+        let message = format.source_message()?;
+        let registry = match &format.schema {
+            ProtoSchema::Registry { url, .. } => {
+                // the columns are checked against the registry's schema now
+                super::check_columns(all_declared, &message)?;
+                Some((Registry::shared(url), message.name.clone(), HashMap::new()))
+            }
+            ProtoSchema::Given(_) => None,
+        };
         let mut columns = Vec::new();
         let mut by_number = Vec::new();
         for (c, f) in values.fields().iter().enumerate() {
-            let i = format
-                .message
+            let i = message
                 .field_of(f.name())
                 .ok_or_else(|| format!("column '{}' has no field", f.name()))?;
-            let field = format.message.fields[i].clone();
+            let field = message.fields[i].clone();
             let n = field.number as usize;
             if n < 1 << 16 {
                 if by_number.len() <= n {
@@ -151,7 +180,10 @@ impl ProtoDecoder {
             values,
             columns,
             by_number,
-            confluent: format.confluent.then(|| format.message.index_path.clone()),
+            confluent: format.confluent.then(|| Confluent {
+                path: message.index_path.clone(),
+                registry,
+            }),
         })
     }
 
@@ -160,6 +192,7 @@ impl ProtoDecoder {
     /// # Errors
     /// An Arrow failure; bad messages are in [`Decoded::malformed`].
     pub fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded, ConnectorError> {
+        self.learn_ids(values)?;
         let mut builders: Vec<Builder> = self.columns.iter().map(|c| Builder::of(&c.to)).collect();
         let mut rows = Vec::with_capacity(values.len());
         let mut malformed = Vec::new();
@@ -211,7 +244,7 @@ impl ProtoDecoder {
         slots.iter_mut().for_each(|s| *s = None);
         cells.clear();
         let body = match &self.confluent {
-            Some(path) => confluent_body(v, path)?,
+            Some(c) => c.body(v)?,
             None => v,
         };
         let mut r = Reader::new(body);
@@ -236,6 +269,61 @@ impl ProtoDecoder {
             );
         }
         Ok(())
+    }
+}
+
+impl ProtoDecoder {
+    /// Fetches the schemas of ids not seen yet (a registry only).
+    fn learn_ids(&mut self, values: &[Option<&[u8]>]) -> Result<(), ConnectorError> {
+        let Some(Confluent {
+            registry: Some((registry, name, ids)),
+            ..
+        }) = &mut self.confluent
+        else {
+            return Ok(());
+        };
+        for v in values.iter().flatten() {
+            let [0, a, b, c, d, ..] = v else {
+                continue;
+            };
+            let id = u32::from_be_bytes([*a, *b, *c, *d]);
+            if ids.contains_key(&id) {
+                continue;
+            }
+            let verdict = match registry.schema_by_id(id) {
+                Ok(text) => proto_text::message_from_text(&text, Some(name))
+                    .map(|m| m.index_path)
+                    .map_err(|e| format!("schema id {id}: {e}")),
+                Err(RegistryError::NotFound(why)) => Err(why),
+                Err(e) => {
+                    return Err(ConnectorError::Config {
+                        stream: name.clone(),
+                        message: format!("{e} (fetching schema id {id})"),
+                    });
+                }
+            };
+            ids.insert(id, verdict);
+        }
+        Ok(())
+    }
+}
+
+impl Confluent {
+    /// The message body after the prefix, whose message indexes must name
+    /// the stream's message in the schema of its id.
+    fn body<'a>(&self, v: &'a [u8]) -> Result<&'a [u8], String> {
+        let path = match (&self.registry, v) {
+            (Some((_, _, ids)), [0, a, b, c, d, ..]) => {
+                let id = u32::from_be_bytes([*a, *b, *c, *d]);
+                match ids.get(&id) {
+                    Some(Ok(path)) => path.as_slice(),
+                    Some(Err(why)) => return Err(why.clone()),
+                    None => return Err(format!("schema id {id} was not fetched")),
+                }
+            }
+            _ => self.path.as_slice(),
+        };
+        confluent_body(v, path)
     }
 }
 

@@ -8,7 +8,8 @@ use arrow::record_batch::RecordBatch;
 
 use super::descriptor::{FieldDef, Kind};
 use super::wire::{I32, I64, VARINT, put_key, put_len, put_varint, zigzag};
-use super::{ProtoFormat, check_columns};
+use super::{ProtoFormat, ProtoSchema, check_columns, proto_text};
+use crate::connectors::avro::registry::Registry;
 use crate::error::ConnectorError;
 
 /// Encodes the rows of one sink.
@@ -17,6 +18,9 @@ pub struct ProtoEncoder {
     stream: String,
     /// Per column, its field.
     fields: Vec<FieldDef>,
+    /// With a registry: the Confluent prefix (a 0 byte, the id, the
+    /// message indexes `[0]` as one 0 byte) every value starts with.
+    prefix: Vec<u8>,
 }
 
 impl ProtoEncoder {
@@ -33,26 +37,41 @@ impl ProtoEncoder {
             stream: stream.to_string(),
             message,
         };
-        if format.confluent {
-            return Err(config(
-                "a Protobuf sink writes bare messages: 'protobuf.confluent' is for reading".into(),
-            ));
-        }
-        check_columns(schema, &format.message).map_err(config)?;
+        let (message, prefix) = match &format.schema {
+            ProtoSchema::Given(_) if format.confluent => {
+                return Err(config(
+                    "a Protobuf sink without a registry writes bare messages: 'protobuf.confluent' is for reading; set 'protobuf.schema-registry.url' to write the Confluent wire format".into(),
+                ));
+            }
+            ProtoSchema::Given(m) => (m.clone(), Vec::new()),
+            ProtoSchema::Registry { url, subject, .. } => {
+                // the schema of the columns, registered under the subject
+                let text = proto_text::text_of_columns(stream, schema);
+                let id = Registry::shared(url)
+                    .register_typed(subject, &text, Some("PROTOBUF"))
+                    .map_err(|e| config(e.to_string()))?;
+                let m = proto_text::message_from_text(&text, None).map_err(config)?;
+                let mut prefix = vec![0];
+                prefix.extend_from_slice(&id.to_be_bytes());
+                prefix.push(0);
+                (m, prefix)
+            }
+        };
+        check_columns(schema, &message).map_err(config)?;
         let fields = schema
             .fields()
             .iter()
             .map(|f| {
-                format
-                    .message
+                message
                     .field_of(f.name())
-                    .map(|i| format.message.fields[i].clone())
+                    .map(|i| message.fields[i].clone())
                     .ok_or_else(|| config(format!("column '{}' has no field", f.name())))
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
             stream: stream.to_string(),
             fields,
+            prefix,
         })
     }
 
@@ -61,7 +80,7 @@ impl ProtoEncoder {
     /// # Errors
     /// An enum column holding a name the enum does not have.
     pub fn encode(&self, batch: &RecordBatch) -> Result<Vec<Vec<u8>>, ConnectorError> {
-        let mut out = vec![Vec::with_capacity(32); batch.num_rows()];
+        let mut out = vec![self.prefix.clone(); batch.num_rows()];
         for (field, col) in self.fields.iter().zip(batch.columns()) {
             for (r, msg) in out.iter_mut().enumerate() {
                 if col.is_valid(r) {

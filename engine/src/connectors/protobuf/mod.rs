@@ -19,6 +19,7 @@ use crate::types::SqlType;
 pub(crate) mod decode;
 pub(crate) mod descriptor;
 pub(crate) mod encode;
+pub(crate) mod proto_text;
 pub(crate) mod wire;
 
 use descriptor::{FieldDef, Kind, MessageDef};
@@ -28,25 +29,67 @@ pub const KEYS: &[&str] = &[
     "protobuf.descriptor.file",
     "protobuf.message",
     "protobuf.confluent",
+    "protobuf.schema-registry.url",
+    "protobuf.schema-registry.subject",
 ];
+
+/// Where a stream's message type comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProtoSchema {
+    /// A compiled descriptor set (read when the stream is declared).
+    Given(MessageDef),
+    /// A Confluent schema registry: a source reads as the subject's latest
+    /// schema (`message`, or its first message type); a sink registers the
+    /// schema of its columns.
+    Registry {
+        url: String,
+        subject: String,
+        message: Option<String>,
+    },
+}
 
 /// A stream's message type and framing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtoFormat {
-    pub(crate) message: MessageDef,
-    /// Values carry the Confluent wire format's prefix.
+    pub(crate) schema: ProtoSchema,
+    /// Values carry the Confluent wire format's prefix (always with a registry).
     pub(crate) confluent: bool,
 }
 
 impl ProtoFormat {
-    /// Reads the `protobuf.*` options: the descriptor set is read here.
+    /// Reads the `protobuf.*` options: a descriptor set is read here.
     ///
     /// # Errors
     /// A missing option, an unreadable file, a set without the message.
     pub fn from_options(o: &Options) -> Result<Self, ConnectorError> {
+        if let Some(url) = o.get("protobuf.schema-registry.url") {
+            if o.get("protobuf.descriptor.file").is_some() {
+                return Err(o.error(
+                    "give the Protobuf schema one way: 'protobuf.descriptor.file' or 'protobuf.schema-registry.url'",
+                ));
+            }
+            let topic = o.get("topic").map(str::trim).filter(|t| !t.contains(','));
+            let subject = match (o.get("protobuf.schema-registry.subject"), topic) {
+                (Some(s), _) => s.to_string(),
+                (None, Some(t)) => format!("{t}-value"),
+                (None, None) => {
+                    return Err(o.error(
+                        "name the registry subject with 'protobuf.schema-registry.subject' (the default, '<topic>-value', needs one topic)",
+                    ));
+                }
+            };
+            return Ok(Self {
+                schema: ProtoSchema::Registry {
+                    url: url.trim_end_matches('/').to_string(),
+                    subject,
+                    message: o.get("protobuf.message").map(str::to_string),
+                },
+                confluent: true,
+            });
+        }
         let path = o.get("protobuf.descriptor.file").ok_or_else(|| {
             o.error(
-                "format 'protobuf' needs 'protobuf.descriptor.file', a compiled descriptor set (protoc --include_imports --descriptor_set_out=x.desc x.proto), and 'protobuf.message'",
+                "format 'protobuf' needs 'protobuf.descriptor.file', a compiled descriptor set (protoc --include_imports --descriptor_set_out=x.desc x.proto), and 'protobuf.message'; or 'protobuf.schema-registry.url'",
             )
         })?;
         let name = o.require("protobuf.message")?;
@@ -58,9 +101,31 @@ impl ProtoFormat {
         let message = descriptor::message_from_set(&set, name)
             .map_err(|e| o.error(format!("'{path}': {e}")))?;
         Ok(Self {
-            message,
+            schema: ProtoSchema::Given(message),
             confluent: o.bool_or("protobuf.confluent", false)?,
         })
+    }
+
+    /// The message a source reads: the given one, or the one of the
+    /// subject's latest schema (fetched now).
+    ///
+    /// # Errors
+    /// An unreachable registry, an unknown subject, source not understood.
+    pub(crate) fn source_message(&self) -> Result<MessageDef, String> {
+        match &self.schema {
+            ProtoSchema::Given(m) => Ok(m.clone()),
+            ProtoSchema::Registry {
+                url,
+                subject,
+                message,
+            } => {
+                let (_, text) = crate::connectors::avro::registry::Registry::shared(url)
+                    .latest(subject)
+                    .map_err(|e| format!("{e}; register the topic's schema under subject '{subject}', or name another with 'protobuf.schema-registry.subject'"))?;
+                proto_text::message_from_text(&text, message.as_deref())
+                    .map_err(|e| format!("the registry's schema for subject '{subject}': {e}"))
+            }
+        }
     }
 }
 
