@@ -95,3 +95,43 @@ fn the_reader_schema_evolves_the_file_and_mismatches_are_refused() {
         "{not_avro}"
     );
 }
+
+/// The file sink writes a container file: fastavro reads it (schema and
+/// every value, DECIMAL exact, NULL as null), and Eddy reads it back.
+#[test]
+fn the_file_sink_writes_a_container_file_fastavro_reads() {
+    let dir = tempfile::tempdir().expect("dir");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = dir.path().join("out.avro");
+    let sql = format!(
+        "{} CREATE STREAM out (auction BIGINT, price DECIMAL(8, 2), channel VARCHAR, date_time TIMESTAMP)
+           WITH (connector = 'file', path = '{}', format = 'avro');
+         INSERT INTO out SELECT auction, CAST(price AS DECIMAL(8, 2)), channel, date_time FROM b;",
+        stream(&format!("{root}/tests/sql/data/bids.jsonl"), ""),
+        out.display()
+    );
+    let script = eddy::plan_script(&sql).unwrap_or_else(|e| panic!("{e}"));
+    eddy::JobManager::new()
+        .submit(eddy::JobSpec::new("to-ocf", script.queries[0].clone()))
+        .expect("starts")
+        .wait()
+        .expect("runs");
+    let read = eddy_suite::encoders::avro_file_records(&std::fs::read(&out).expect("the file"));
+    let records = read["records"].as_array().expect("records");
+    assert_eq!(records.len(), bids().len());
+    assert_eq!(
+        records[0],
+        json!({"auction": 1, "price": "10.00", "channel": "Google", "date_time": 1_767_225_603_000i64})
+    );
+    assert_eq!(records[3]["price"], serde_json::Value::Null);
+    assert_eq!(
+        read["schema"]["fields"][1]["type"][1]["logicalType"],
+        "decimal"
+    );
+    let back = eddy_suite::run_script(&format!(
+        "CREATE STREAM b (auction BIGINT, price DECIMAL(8, 2)) WITH (connector = 'file', path = '{}', format = 'avro');
+         SELECT COUNT(*) AS n, SUM(price) AS total FROM b EMIT FINAL;",
+        out.display()
+    ));
+    assert!(back.contains("15 | 251.00"), "{back}");
+}

@@ -147,6 +147,15 @@ pub fn avro_file(
     unbase64(run("avro_encode.py", &req).as_str().expect("base64 text"))
 }
 
+/// The writer schema and records of an Avro container file, read by fastavro.
+pub fn avro_file_records(file: &[u8]) -> serde_json::Value {
+    let b64 = eddy::connectors::dead_letter::base64(file);
+    run(
+        "avro_encode.py",
+        &serde_json::json!({"mode": "read_ocf", "file": b64}),
+    )
+}
+
 /// Protobuf values of `records` (protobuf JSON) as message `message` of
 /// `proto` (source text), written by Google's `protobuf` package after
 /// `protoc` compiled it; and the compiled descriptor set. With

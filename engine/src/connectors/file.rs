@@ -73,7 +73,7 @@ pub fn validate(def: &StreamDef) -> Result<(), ConnectorError> {
 }
 
 /// Whether `format = 'avro'`.
-fn is_avro(o: &crate::catalog::Options) -> bool {
+pub(crate) fn is_avro(o: &crate::catalog::Options) -> bool {
     o.get("format")
         .is_some_and(|f| f.eq_ignore_ascii_case("avro"))
 }

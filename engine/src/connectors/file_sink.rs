@@ -1,4 +1,5 @@
-//! The `file` connector's sink: JSON lines or CSV.
+//! The `file` connector's sink: JSON lines, CSV, or an Avro object
+//! container file (`connectors/avro/ocf.rs`).
 //!
 //! Over a bounded input (the run ends when its sources do) the rows go to a
 //! hidden temporary file beside the target, renamed over it when the query
@@ -33,7 +34,7 @@ pub struct FileSink {
     target: PathBuf,
     /// Open once the first row (or the CSV header) is written.
     out: Option<BufWriter<File>>,
-    encoder: Encoder,
+    encoder: Body,
     buf: Vec<u8>,
     done: bool,
     /// Bytes in the target (header included), once open.
@@ -41,6 +42,31 @@ pub struct FileSink {
     /// Under durable checkpoints: the target is opened at this length
     /// (cut back to it), not created.
     resume_at: Option<u64>,
+}
+
+/// How rows become bytes.
+enum Body {
+    Text(Encoder),
+    Avro(crate::connectors::avro::ocf::OcfEncoder),
+}
+
+impl Body {
+    fn take_header(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Body::Text(e) => e.take_header(),
+            Body::Avro(e) => e.take_header(),
+        }
+    }
+
+    fn encode(&mut self, batch: &RecordBatch, out: &mut Vec<u8>) -> Result<(), ConnectorError> {
+        match self {
+            Body::Text(e) => {
+                e.encode(batch, out);
+                Ok(())
+            }
+            Body::Avro(e) => e.encode(batch, out),
+        }
+    }
 }
 
 /// The temporary file a bounded run writes before renaming it to `path`.
@@ -64,6 +90,17 @@ impl FileSink {
     ) -> Result<Self, ConnectorError> {
         super::file::validate(def)?;
         let path = PathBuf::from(def.options.require("path")?);
+        let encoder = if super::file::is_avro(&def.options) {
+            let source = crate::connectors::avro::SchemaSource::from_options(&def.options, None)?;
+            Body::Avro(crate::connectors::avro::ocf::OcfEncoder::new(
+                &def.name,
+                &path.display().to_string(),
+                &schema,
+                &source,
+            )?)
+        } else {
+            Body::Text(Encoder::new(Format::from_options(&def.options)?, &schema))
+        };
         let target = if ctx.bounded_input {
             temporary(&path)
         } else {
@@ -74,7 +111,7 @@ impl FileSink {
             path,
             target,
             out: None,
-            encoder: Encoder::new(Format::from_options(&def.options)?, &schema),
+            encoder,
             buf: Vec::new(),
             done: false,
             length: 0,
@@ -150,7 +187,7 @@ impl FileSink {
 impl Sink for FileSink {
     fn write(&mut self, batch: &RecordBatch) -> Result<(), ConnectorError> {
         self.buf.clear();
-        self.encoder.encode(batch, &mut self.buf);
+        self.encoder.encode(batch, &mut self.buf)?;
         let buf = std::mem::take(&mut self.buf);
         let written = self.file()?.write_all(&buf);
         self.length += buf.len() as u64;

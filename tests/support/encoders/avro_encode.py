@@ -9,7 +9,10 @@ Request: {"schema": <Avro schema>, "records": [<record>, ...],
 * datum: a JSON list with each record's bare Avro body, base64-encoded;
 * confluent: the same with the Confluent wire format's prefix (a 0 byte,
   then schema_id as 4 big-endian bytes);
-* ocf: an object container file of every record, base64-encoded.
+* ocf: an object container file of every record, base64-encoded;
+* read_ocf (with "file", a container file base64-encoded): its writer
+  schema and records, read by fastavro (decimals as text, timestamps as
+  epoch milliseconds).
 
 Values of `decimal` fields are given as strings (read with Decimal, so
 exactly); a `timestamp-millis` value may be RFC 3339 text; everything else
@@ -43,8 +46,25 @@ def epoch_ms(text):
     return round(t.timestamp() * 1000)
 
 
+def plain(v):
+    """A value fastavro read, as JSON: decimals as text, timestamps as
+    epoch milliseconds."""
+    if isinstance(v, decimal.Decimal):
+        return str(v)
+    if isinstance(v, datetime.datetime):
+        return round(v.timestamp() * 1000)
+    return v
+
+
 def main():
     req = json.load(sys.stdin)
+    if req.get("mode") == "read_ocf":
+        f = io.BytesIO(base64.b64decode(req["file"]))
+        r = fastavro.reader(f)
+        out = {"schema": r.writer_schema, "records": [
+            {k: plain(v) for k, v in rec.items()} for rec in r]}
+        json.dump(out, sys.stdout)
+        return
     schema = req["schema"]
     parsed = fastavro.parse_schema(schema)
     decimals = logical_fields(schema, "decimal")

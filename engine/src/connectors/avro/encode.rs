@@ -13,7 +13,7 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_avro::schema::{FingerprintStrategy, SCHEMA_METADATA_KEY};
 use arrow_avro::writer::format::{AvroBinaryFormat, AvroSoeFormat};
-use arrow_avro::writer::{Encoder, WriterBuilder};
+use arrow_avro::writer::{EncodedRows, Encoder, WriterBuilder};
 
 use super::registry::Registry;
 use super::{RecordSchema, SchemaSource, check_columns, schema_of_columns};
@@ -33,6 +33,34 @@ impl std::fmt::Debug for AvroEncoder {
     }
 }
 
+/// The Avro schema a sink of `schema` writes (the one `source` gives,
+/// checked against the columns, or the columns' own) and the Arrow schema
+/// that carries it to arrow-avro's writer.
+///
+/// # Errors
+/// A given schema that does not parse or that the columns do not match.
+pub(super) fn writer_schema(
+    stream: &str,
+    schema: &SchemaRef,
+    source: &SchemaSource,
+) -> Result<(String, Schema), ConnectorError> {
+    let text = match source {
+        SchemaSource::Given(text) => {
+            RecordSchema::parse(text)
+                .and_then(|record| check_columns(schema, &record))
+                .map_err(|message| ConnectorError::Config {
+                    stream: stream.to_string(),
+                    message,
+                })?;
+            text.clone()
+        }
+        _ => schema_of_columns(stream, schema).to_string(),
+    };
+    let mut md: HashMap<String, String> = schema.metadata().clone().into();
+    md.insert(SCHEMA_METADATA_KEY.to_string(), text.clone());
+    Ok((text, Schema::new_with_metadata(schema.fields().clone(), md)))
+}
+
 impl AvroEncoder {
     /// An encoder of batches of `schema` for stream `stream`.
     ///
@@ -48,17 +76,7 @@ impl AvroEncoder {
             stream: stream.to_string(),
             message,
         };
-        let text = match source {
-            SchemaSource::Given(text) => {
-                let record = RecordSchema::parse(text).map_err(config)?;
-                check_columns(schema, &record).map_err(config)?;
-                text.clone()
-            }
-            _ => schema_of_columns(stream, schema).to_string(),
-        };
-        let mut md: HashMap<String, String> = schema.metadata().clone().into();
-        md.insert(SCHEMA_METADATA_KEY.to_string(), text.clone());
-        let with_schema = Schema::new_with_metadata(schema.fields().clone(), md);
+        let (text, with_schema) = writer_schema(stream, schema, source)?;
         let encoder = match source {
             SchemaSource::Registry { url, subject } => {
                 let id = Registry::shared(url)
@@ -82,13 +100,25 @@ impl AvroEncoder {
     /// # Errors
     /// A value the schema cannot hold (a bug: the columns were checked).
     pub fn encode(&mut self, batch: &RecordBatch) -> Result<Vec<bytes::Bytes>, ConnectorError> {
-        self.encoder
-            .encode(batch)
-            .map_err(|e| ConnectorError::Config {
-                stream: self.stream.clone(),
-                message: format!("encoding Avro: {e}"),
-            })?;
-        let rows = self.encoder.flush();
+        let rows = encode_rows(&mut self.encoder, &self.stream, batch)?;
         Ok(rows.iter().collect())
     }
+}
+
+/// The Avro bodies of `batch`'s rows.
+///
+/// # Errors
+/// A value the schema cannot hold.
+pub(super) fn encode_rows(
+    encoder: &mut Encoder,
+    stream: &str,
+    batch: &RecordBatch,
+) -> Result<EncodedRows, ConnectorError> {
+    encoder
+        .encode(batch)
+        .map_err(|source| ConnectorError::Arrow {
+            context: format!("stream '{stream}': encoding Avro"),
+            source: source.into(),
+        })?;
+    Ok(encoder.flush())
 }

@@ -25,6 +25,7 @@ use crate::types::SqlType;
 pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod file;
+pub(crate) mod ocf;
 pub(crate) mod registry;
 
 /// The options of `format = 'avro'`.

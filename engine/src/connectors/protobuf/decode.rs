@@ -50,17 +50,20 @@ enum Builder {
 }
 
 impl Builder {
-    fn of(t: &DataType) -> Self {
+    /// A builder for `rows` values of type `t`.
+    fn of(t: &DataType, rows: usize) -> Self {
         match t {
-            DataType::Int32 => Builder::I32(Int32Builder::new()),
-            DataType::Float64 => Builder::F64(Float64Builder::new()),
-            DataType::Boolean => Builder::Bool(BooleanBuilder::new()),
-            DataType::Utf8 => Builder::Str(StringBuilder::new()),
+            DataType::Int32 => Builder::I32(Int32Builder::with_capacity(rows)),
+            DataType::Float64 => Builder::F64(Float64Builder::with_capacity(rows)),
+            DataType::Boolean => Builder::Bool(BooleanBuilder::with_capacity(rows)),
+            DataType::Utf8 => Builder::Str(StringBuilder::with_capacity(rows, rows * 8)),
             DataType::Timestamp(TimeUnit::Millisecond, _) => {
-                Builder::Ts(TimestampMillisecondBuilder::new())
+                Builder::Ts(TimestampMillisecondBuilder::with_capacity(rows))
             }
-            DataType::Decimal128(..) => Builder::Dec(Decimal128Builder::new(), t.clone()),
-            _ => Builder::I64(Int64Builder::new()),
+            DataType::Decimal128(..) => {
+                Builder::Dec(Decimal128Builder::with_capacity(rows), t.clone())
+            }
+            _ => Builder::I64(Int64Builder::with_capacity(rows)),
         }
     }
 
@@ -193,7 +196,11 @@ impl ProtoDecoder {
     /// An Arrow failure; bad messages are in [`Decoded::malformed`].
     pub fn decode(&mut self, values: &[Option<&[u8]>]) -> Result<Decoded, ConnectorError> {
         self.learn_ids(values)?;
-        let mut builders: Vec<Builder> = self.columns.iter().map(|c| Builder::of(&c.to)).collect();
+        let mut builders: Vec<Builder> = self
+            .columns
+            .iter()
+            .map(|c| Builder::of(&c.to, values.len()))
+            .collect();
         let mut rows = Vec::with_capacity(values.len());
         let mut malformed = Vec::new();
         let mut slots: Vec<Option<Raw<'_>>> = vec![None; self.columns.len()];

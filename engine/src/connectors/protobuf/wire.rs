@@ -39,7 +39,15 @@ impl<'a> Reader<'a> {
         self.at
     }
 
+    #[inline]
     pub(crate) fn varint(&mut self) -> Result<u64, String> {
+        // most keys and small numbers are one byte
+        if let Some(&b) = self.buf.get(self.at)
+            && b < 0x80
+        {
+            self.at += 1;
+            return Ok(u64::from(b));
+        }
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
             let Some(&b) = self.buf.get(self.at) else {
@@ -71,6 +79,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next field: its number and value.
+    #[inline]
     pub(crate) fn field(&mut self) -> Result<(u32, Raw<'a>), String> {
         let key = self.varint()?;
         let number = u32::try_from(key >> 3).map_err(|_| "a field number past 2^32".to_string())?;
