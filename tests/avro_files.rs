@@ -135,3 +135,53 @@ fn the_file_sink_writes_a_container_file_fastavro_reads() {
     ));
     assert!(back.contains("15 | 251.00"), "{back}");
 }
+
+/// A DECIMAL column narrower than the file's decimal: a value with more
+/// integer digits is a malformed record that follows 'format.on_error'
+/// (the query's error naming the record, skipped and counted, or a dead
+/// letter naming the file and the record).
+#[test]
+fn a_decimal_too_wide_for_its_column_follows_the_error_policy() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("prices.avro");
+    let schema = json!({"type": "record", "name": "P", "fields": [
+        {"name": "id", "type": "long"},
+        {"name": "price", "type": {"type": "bytes", "logicalType": "decimal", "precision": 8, "scale": 2}}
+    ]});
+    let records: Vec<_> = [
+        ("1", "1.00"),
+        ("2", "123456.78"),
+        ("3", "2.50"),
+        ("4", "-99999.00"),
+    ]
+    .iter()
+    .map(|(id, p)| json!({"id": id.parse::<i64>().unwrap(), "price": p}))
+    .collect();
+    std::fs::write(&path, avro_file(&schema, &records, "null")).expect("write");
+    let run = |policy: &str| {
+        eddy_suite::run_script(&format!(
+            "CREATE STREAM p (id BIGINT, price DECIMAL(5, 2)) WITH (connector = 'file', path = '{}',
+               format = 'avro'{policy}); SELECT id, price FROM p;",
+            path.display()
+        ))
+    };
+    let fail = run("");
+    assert!(
+        fail.contains("malformed record at line 2: a DECIMAL value has more integer digits"),
+        "{fail}"
+    );
+    let skip = run(", 'format.on_error' = 'skip'");
+    assert!(skip.contains("1 | 1.00\n3 | 2.50\n"), "{skip}");
+    assert!(skip.contains("malformed=2"), "{skip}");
+    let dead = run(", 'format.on_error' = 'dead_letter', 'dead_letter.path' = 'unused.jsonl'");
+    assert!(dead.contains("1 | 1.00\n3 | 2.50\n"), "{dead}");
+    let letters: Vec<serde_json::Value> = dead
+        .lines()
+        .filter_map(|l| l.strip_prefix("-- dead letter: "))
+        .map(|l| serde_json::from_str(l).expect("a JSON dead letter"))
+        .collect();
+    let records: Vec<_> = letters.iter().map(|l| l["record"].clone()).collect();
+    assert_eq!(records, [json!(2), json!(4)], "{dead}");
+    assert_eq!(letters[0]["path"], path.display().to_string());
+    assert_eq!(letters[0]["stream"], "p");
+}

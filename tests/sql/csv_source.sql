@@ -24,6 +24,12 @@ CREATE STREAM raw (auction BIGINT, bidder BIGINT, price DOUBLE, channel VARCHAR,
 WITH (connector = 'file', path = 'tests/sql/data/bids_bad.csv', format = 'csv', 'format.on_error' = 'skip');
 SELECT auction, channel, date_time FROM raw;
 
+-- case: the same bad records as dead letters: line, reason and text
+CREATE STREAM raw (auction BIGINT, bidder BIGINT, price DOUBLE, channel VARCHAR, date_time TIMESTAMP)
+WITH (connector = 'file', path = 'tests/sql/data/bids_bad.csv', format = 'csv',
+      'format.on_error' = 'dead_letter', 'dead_letter.path' = 'bad_bids.jsonl');
+SELECT auction, channel, date_time FROM raw;
+
 -- case: by default the first bad record stops the query, naming its line
 CREATE STREAM raw (auction BIGINT, bidder BIGINT, price DOUBLE, channel VARCHAR, date_time TIMESTAMP)
 WITH (connector = 'file', path = 'tests/sql/data/bids_bad.csv', format = 'csv');

@@ -16,7 +16,7 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 use crate::catalog::{Options, StreamDef};
-use crate::connectors::json::{Chunk, Decoded, OnError, printable};
+use crate::connectors::json::{Chunk, Decoded, MalformedLine, OnError, printable};
 use crate::error::ConnectorError;
 
 /// The options a CSV file source takes.
@@ -159,18 +159,31 @@ impl CsvDecoder {
             .iter()
             .map(|f| arrow::array::make_builder(f.data_type(), 1024))
             .collect();
-        let mut skipped = 0;
+        let mut rejects = (0, Vec::new());
         let mut record = csv::ByteRecord::new();
         let mut reader = self.format.reader(&chunk.bytes);
         let mut values: Vec<Option<Value>> = Vec::with_capacity(self.fields.len());
         let mut rows = 0;
         loop {
-            let line = chunk.first_line + reader.position().line().saturating_sub(1);
-            match reader.read_byte_record(&mut record) {
+            let before = reader.position().clone();
+            let read = reader.read_byte_record(&mut record);
+            // where the record starts
+            let start = match (&read, record.position()) {
+                (Ok(true), Some(p)) => p.clone(),
+                _ => before,
+            };
+            let (mut at, mut line) = (start.byte() as usize, start.line());
+            if chunk.bytes.get(at) == Some(&b'\n') {
+                // the LF of the CRLF before: not yet counted
+                (at, line) = (at + 1, line + 1);
+            }
+            let line = chunk.first_line + line.saturating_sub(1);
+            let raw = raw_record(&chunk.bytes, at, reader.position().byte() as usize);
+            match read {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    self.bad(line, &e.to_string(), &[], &mut skipped)?;
+                    self.bad(line, &e.to_string(), &[], raw, &mut rejects)?;
                     continue;
                 }
             }
@@ -202,7 +215,7 @@ impl CsvDecoder {
             match reason {
                 Some(why) => {
                     let text: Vec<&[u8]> = record.iter().collect();
-                    self.bad(line, &why, &text, &mut skipped)?;
+                    self.bad(line, &why, &text, raw, &mut rejects)?;
                 }
                 None => {
                     for (b, v) in builders.iter_mut().zip(values.drain(..)) {
@@ -222,20 +235,39 @@ impl CsvDecoder {
             context: format!("{}: CSV rows", self.source_name),
             source: e,
         })?;
-        Ok(Decoded { batch, skipped })
+        let (skipped, malformed) = rejects;
+        Ok(Decoded {
+            batch,
+            skipped,
+            malformed,
+        })
     }
 
-    /// A bad record: counted under `skip`, the query's error under `fail`.
+    /// A bad record: counted under `skip`, also kept for its dead letter
+    /// under `dead_letter`, the query's error under `fail`.
     fn bad(
         &self,
         line: u64,
         why: &str,
         fields: &[&[u8]],
-        skipped: &mut u64,
+        raw: &[u8],
+        (skipped, malformed): &mut (u64, Vec<MalformedLine>),
     ) -> Result<(), ConnectorError> {
-        if self.on_error == OnError::Skip {
-            *skipped += 1;
-            return Ok(());
+        match self.on_error {
+            OnError::Fail => {}
+            OnError::Skip => {
+                *skipped += 1;
+                return Ok(());
+            }
+            OnError::DeadLetter => {
+                *skipped += 1;
+                malformed.push(MalformedLine {
+                    line,
+                    reason: why.to_string(),
+                    text: raw.to_vec(),
+                });
+                return Ok(());
+            }
         }
         let shown: Vec<String> = fields
             .iter()
@@ -251,6 +283,13 @@ impl CsvDecoder {
             },
         })
     }
+}
+
+/// The bytes of the record between `start` and `end`, without its line end.
+fn raw_record(bytes: &[u8], start: usize, end: usize) -> &[u8] {
+    let raw = bytes.get(start..end.min(bytes.len())).unwrap_or_default();
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    raw.strip_suffix(b"\r").unwrap_or(raw)
 }
 
 impl crate::connectors::decode_pool::Decode for CsvDecoder {
@@ -392,6 +431,21 @@ mod tests {
     }
 
     #[test]
+    fn crlf_lines_count_once_and_the_header_is_only_the_first() {
+        let text = "id,name,t\r\n1,a,\r\n2,b,\r\nx,c,\r\n";
+        let err = decoder(OnError::Fail, true)
+            .decode(&Chunk::of(text.as_bytes().to_vec(), 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 4"), "{err}");
+        let d = decoder(OnError::Skip, true)
+            .decode(&Chunk::of(text.as_bytes().to_vec(), 1))
+            .unwrap();
+        let ids = d.batch.column(0).as_primitive::<Int64Type>();
+        assert_eq!(ids.values(), &[1, 2]);
+    }
+
+    #[test]
     fn a_bad_record_fails_with_its_line_or_is_skipped() {
         let text = "1,a,2026-01-01T00:00:03Z\nx,b,2026-01-01T00:00:04Z\n3,c\n4,d,5\n";
         let err = decoder(OnError::Fail, false)
@@ -405,6 +459,32 @@ mod tests {
             .unwrap();
         // the short record and the bad id are skipped
         assert_eq!((d.batch.num_rows(), d.skipped), (2, 2));
+        assert!(d.malformed.is_empty());
+        // dead letters keep each record's line, reason and text
+        let d = decoder(OnError::DeadLetter, false)
+            .decode(&Chunk::of(text.replace('\n', "\r\n").into_bytes(), 10))
+            .unwrap();
+        assert_eq!((d.batch.num_rows(), d.skipped), (2, 2));
+        let got: Vec<(u64, &str, &[u8])> = d
+            .malformed
+            .iter()
+            .map(|m| (m.line, m.reason.as_str(), &m.text[..]))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    11,
+                    "column 'id': 'x' is not an integer",
+                    &b"x,b,2026-01-01T00:00:04Z"[..]
+                ),
+                (
+                    12,
+                    "the record has 2 fields, column 't' is field 3",
+                    &b"3,c"[..]
+                ),
+            ]
+        );
     }
 
     #[test]

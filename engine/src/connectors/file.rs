@@ -184,6 +184,7 @@ pub struct FilePosition {
 /// `SourceContext::decoders` threads (results in file order), only the
 /// columns the query reads (`SourceContext::projection`).
 pub struct FileSource {
+    stream: String,
     path: String,
     file: File,
     pool: DecodePool<LineDecoder>,
@@ -212,6 +213,8 @@ pub struct FileSource {
     shutdown: Arc<AtomicBool>,
     /// Following: the path is gone (said once on stderr).
     missing: bool,
+    /// Malformed records' dead letters not yet taken.
+    dead_letters: Vec<String>,
 }
 
 impl FileSource {
@@ -257,6 +260,7 @@ impl FileSource {
             })?
         };
         Ok(Self {
+            stream: def.name.clone(),
             pool,
             projection,
             path,
@@ -275,6 +279,7 @@ impl FileSource {
             counters: ctx.counters.clone(),
             shutdown: ctx.shutdown.clone(),
             missing: false,
+            dead_letters: Vec::new(),
         })
     }
 
@@ -415,6 +420,10 @@ impl FileSource {
         };
         self.pool.recycle(chunk);
         SourceCounters::add(&self.counters.malformed, decoded.skipped);
+        for m in &decoded.malformed {
+            let letter = m.to_json_line(&self.stream, &self.path);
+            self.dead_letters.push(letter);
+        }
         let mut b = self.projection.expand(decoded.batch)?;
         // after a seek, rows already handed on are skipped (they may run
         // on past this chunk); positions inside the chunk count rows from
@@ -460,6 +469,10 @@ impl Source for FileSource {
     /// A [`FilePosition`].
     fn resume_state(&self) -> Option<serde_json::Value> {
         serde_json::to_value(self.position).ok()
+    }
+
+    fn take_dead_letters(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dead_letters)
     }
 
     fn resume(&mut self, state: &serde_json::Value) -> Result<(), ConnectorError> {

@@ -19,20 +19,28 @@ pub enum OnError {
     Skip,
     /// Stop the query with the record's position and the reason.
     Fail,
+    /// Count it and write it, with the reason, to `'dead_letter.path'`.
+    DeadLetter,
 }
 
 impl OnError {
     /// Reads `'format.on_error'` (`fail` by default).
     ///
     /// # Errors
-    /// A value other than `skip` or `fail`.
+    /// A value other than `fail`, `skip` or `dead_letter`, or
+    /// `dead_letter` without `'dead_letter.path'`.
     pub fn from_options(o: &Options) -> Result<Self, ConnectorError> {
-        Ok(
-            match o.choice_or("format.on_error", &["fail", "skip"], "fail")? {
-                "skip" => OnError::Skip,
-                _ => OnError::Fail,
-            },
-        )
+        let choice = o.choice_or("format.on_error", &["fail", "skip", "dead_letter"], "fail")?;
+        Ok(match choice {
+            "skip" => OnError::Skip,
+            "dead_letter" if o.get("dead_letter.path").is_none() => {
+                return Err(o.error(
+                    "'format.on_error' = 'dead_letter' needs 'dead_letter.path', the JSON-lines file that receives malformed records",
+                ));
+            }
+            "dead_letter" => OnError::DeadLetter,
+            _ => OnError::Fail,
+        })
     }
 }
 
@@ -43,6 +51,33 @@ pub struct Decoded {
     pub batch: RecordBatch,
     /// Malformed lines skipped (always 0 under [`OnError::Fail`]).
     pub skipped: u64,
+    /// The skipped lines themselves, under [`OnError::DeadLetter`] only.
+    pub malformed: Vec<MalformedLine>,
+}
+
+/// A record a file source could not read, for its dead letter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedLine {
+    /// Its line in the file (1-based).
+    pub line: u64,
+    /// Why.
+    pub reason: String,
+    /// Its text, without the line end.
+    pub text: Vec<u8>,
+}
+
+impl MalformedLine {
+    /// The dead letter of this record of stream `stream`, read from `path`.
+    pub fn to_json_line(&self, stream: &str, path: &str) -> String {
+        serde_json::json!({
+            "reason": format!("malformed record: {}", self.reason),
+            "stream": stream,
+            "path": path,
+            "line": self.line,
+            "value": String::from_utf8_lossy(&self.text),
+        })
+        .to_string()
+    }
 }
 
 /// Decodes newline-separated JSON objects into batches of a fixed schema.
@@ -159,7 +194,11 @@ impl JsonDecoder {
                 if batch.num_rows() as u64 == chunk.records
                     && timestamp_out_of_range(&batch).is_none() =>
             {
-                Ok(Decoded { batch, skipped: 0 })
+                Ok(Decoded {
+                    batch,
+                    skipped: 0,
+                    malformed: Vec::new(),
+                })
             }
             Ok(_) => self.decode_lines(bytes, first_line),
             Err(_) => {
@@ -174,6 +213,7 @@ impl JsonDecoder {
     fn decode_lines(&mut self, chunk: &[u8], first_line: u64) -> Result<Decoded, ConnectorError> {
         let mut good: Vec<u8> = Vec::with_capacity(chunk.len());
         let mut skipped = 0;
+        let mut malformed = Vec::new();
         // a one-row decoder to test lines: cheap to rebuild after a bad one
         let mut probe = self.fresh(1)?;
         for (i, line) in chunk.split(|&b| b == b'\n').enumerate() {
@@ -203,12 +243,21 @@ impl JsonDecoder {
                     good.push(b'\n');
                 }
                 Some(reason) => {
-                    if self.on_error == OnError::Fail {
-                        return Err(ConnectorError::Malformed {
-                            source_name: self.source_name.clone(),
-                            line: first_line + i as u64,
+                    let line_no = first_line + i as u64;
+                    match self.on_error {
+                        OnError::Fail => {
+                            return Err(ConnectorError::Malformed {
+                                source_name: self.source_name.clone(),
+                                line: line_no,
+                                reason,
+                            });
+                        }
+                        OnError::DeadLetter => malformed.push(MalformedLine {
+                            line: line_no,
                             reason,
-                        });
+                            text: line.strip_suffix(b"\r").unwrap_or(line).to_vec(),
+                        }),
+                        OnError::Skip => {}
                     }
                     skipped += 1;
                 }
@@ -220,7 +269,11 @@ impl JsonDecoder {
                 source: e,
             }
         })?;
-        Ok(Decoded { batch, skipped })
+        Ok(Decoded {
+            batch,
+            skipped,
+            malformed,
+        })
     }
 }
 
@@ -486,6 +539,30 @@ mod tests {
             .decode(b"{\"a\":1}\n{\"a\":\n{\"a\":\"x\"}\n{\"a\":4}\n", 1)
             .unwrap();
         assert_eq!((out.batch.num_rows(), out.skipped), (2, 2));
+        assert!(out.malformed.is_empty());
+    }
+
+    #[test]
+    fn dead_letter_keeps_each_bad_line_with_its_number_and_reason() {
+        let mut d = JsonDecoder::new(schema(), "in.jsonl", OnError::DeadLetter).unwrap();
+        let out = d
+            .decode(b"{\"a\":1}\n{\"a\":\r\n{\"a\":\"x\"}\n{\"a\":4}\n", 7)
+            .unwrap();
+        assert_eq!((out.batch.num_rows(), out.skipped), (2, 2));
+        let lines: Vec<(u64, &[u8])> = out
+            .malformed
+            .iter()
+            .map(|m| (m.line, &m.text[..]))
+            .collect();
+        assert_eq!(lines, [(8, &b"{\"a\":"[..]), (9, &b"{\"a\":\"x\"}"[..])]);
+        let letter: serde_json::Value =
+            serde_json::from_str(&out.malformed[1].to_json_line("bids", "in.jsonl")).unwrap();
+        assert_eq!(letter["stream"], "bids");
+        assert_eq!(letter["path"], "in.jsonl");
+        assert_eq!(letter["line"], 9);
+        assert_eq!(letter["value"], "{\"a\":\"x\"}");
+        let reason = letter["reason"].as_str().unwrap();
+        assert!(reason.starts_with("malformed record: "), "{reason}");
     }
 
     #[test]

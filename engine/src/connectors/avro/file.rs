@@ -4,9 +4,10 @@
 //! query reads. `'avro.schema'` (or `'avro.schema.file'`), when given, is
 //! the reader schema the file's is resolved against (schema evolution).
 //!
-//! The position checkpoints keep is the number of rows handed on; a resumed
-//! source reads the file again from its start and skips them (container
-//! files are written once, so their rows are the same on every read).
+//! The position checkpoints keep is the number of records read (handed on,
+//! or malformed); a resumed source reads the file again from its start and
+//! skips them (container files are written once, so their records are the
+//! same on every read).
 
 use std::fs::File;
 use std::io::BufReader;
@@ -17,6 +18,7 @@ use arrow_avro::schema::AvroSchema;
 
 use super::{RecordSchema, SchemaSource, check_columns, to_declared};
 use crate::catalog::StreamDef;
+use crate::connectors::json::OnError;
 use crate::connectors::projection::Projection;
 use crate::connectors::{Source, SourceContext, SourceCounters, SourceEvent};
 use crate::error::ConnectorError;
@@ -30,11 +32,14 @@ pub struct AvroFileSource {
     /// Reader columns beyond the decoded ones (one when none is decoded, to
     /// count rows).
     counting_field: bool,
-    /// Rows handed on.
+    /// Records read and handed on or set aside as malformed.
     rows: u64,
     /// Rows still to skip after a resume.
     skip: u64,
     counters: std::sync::Arc<SourceCounters>,
+    on_error: OnError,
+    /// Malformed records' dead letters not yet taken.
+    dead_letters: Vec<String>,
 }
 
 fn io(stream: &str, path: &str, e: impl std::fmt::Display) -> ConnectorError {
@@ -115,10 +120,13 @@ impl AvroFileSource {
             rows: 0,
             skip: 0,
             counters: ctx.counters.clone(),
+            on_error: OnError::from_options(o)?,
+            dead_letters: Vec::new(),
         })
     }
 
-    fn next_batch(&mut self) -> Result<Option<RecordBatch>, ConnectorError> {
+    /// The next batch of records, and which of them are malformed.
+    fn next_batch(&mut self) -> Result<Option<(RecordBatch, Vec<bool>)>, ConnectorError> {
         let Some(b) = self.reader.next() else {
             return Ok(None);
         };
@@ -129,21 +137,54 @@ impl AvroFileSource {
         let mut bad = vec![false; n];
         let columns = to_declared(&b.columns()[..keep], &decoded, &mut bad)
             .map_err(|e| io(&self.stream, &self.path, e))?;
-        if let Some(r) = bad.iter().position(|b| *b) {
-            return Err(ConnectorError::Malformed {
-                source_name: self.path.clone(),
-                line: self.rows + r as u64 + 1,
-                reason: "a DECIMAL value has more integer digits than its column holds (record number given as the line)".into(),
-            });
-        }
         let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(n));
         let batch = RecordBatch::try_new_with_options(decoded, columns, &options)
             .map_err(|e| io(&self.stream, &self.path, e))?;
-        Ok(Some(self.projection.expand(batch)?))
+        Ok(Some((self.projection.expand(batch)?, bad)))
+    }
+
+    /// `batch` without its malformed records (`bad`), which follow
+    /// `'format.on_error'`; its first record is record `self.rows + 1`.
+    fn without_malformed(
+        &mut self,
+        batch: RecordBatch,
+        bad: &[bool],
+    ) -> Result<RecordBatch, ConnectorError> {
+        let Some(first) = bad.iter().position(|b| *b) else {
+            return Ok(batch);
+        };
+        let reason = "a DECIMAL value has more integer digits than its column holds";
+        if self.on_error == OnError::Fail {
+            return Err(ConnectorError::Malformed {
+                source_name: self.path.clone(),
+                line: self.rows + first as u64 + 1,
+                reason: format!("{reason} (record number given as the line)"),
+            });
+        }
+        let malformed = bad.iter().filter(|b| **b).count();
+        SourceCounters::add(&self.counters.malformed, malformed as u64);
+        if self.on_error == OnError::DeadLetter {
+            for (i, _) in bad.iter().enumerate().filter(|(_, b)| **b) {
+                let letter = serde_json::json!({
+                    "reason": format!("malformed record: {reason}"),
+                    "stream": self.stream,
+                    "path": self.path,
+                    "record": self.rows + i as u64 + 1,
+                });
+                self.dead_letters.push(letter.to_string());
+            }
+        }
+        let keep: arrow::array::BooleanArray = bad.iter().map(|b| Some(!b)).collect();
+        arrow::compute::filter_record_batch(&batch, &keep)
+            .map_err(|e| io(&self.stream, &self.path, e))
     }
 }
 
 impl Source for AvroFileSource {
+    fn take_dead_letters(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.dead_letters)
+    }
+
     fn resume_state(&self) -> Option<serde_json::Value> {
         Some(serde_json::json!({ "rows": self.rows }))
     }
@@ -160,18 +201,22 @@ impl Source for AvroFileSource {
 
     fn poll(&mut self) -> Result<SourceEvent, ConnectorError> {
         loop {
-            let Some(mut b) = self.next_batch()? else {
+            let Some((mut b, mut bad)) = self.next_batch()? else {
                 return Ok(SourceEvent::End);
             };
             if self.skip > 0 {
                 let drop = self.skip.min(b.num_rows() as u64) as usize;
                 self.skip -= drop as u64;
                 b = b.slice(drop, b.num_rows() - drop);
-                if b.num_rows() == 0 {
-                    continue;
-                }
+                bad.drain(..drop);
             }
-            self.rows += b.num_rows() as u64;
+            let records = b.num_rows() as u64;
+            let b = self.without_malformed(b, &bad)?;
+            // the position counts records, malformed ones included
+            self.rows += records;
+            if b.num_rows() == 0 {
+                continue;
+            }
             SourceCounters::add(&self.counters.records, b.num_rows() as u64);
             return Ok(SourceEvent::Batch(b));
         }
