@@ -400,3 +400,87 @@ fn a_refused_sink_schema_stops_the_start() {
         "{e}"
     );
 }
+
+/// A registry behind basic authentication (Confluent Cloud's API key and
+/// secret): with the credentials, from the option or in the URL, a sink
+/// registers and a source reads; without them, or with wrong ones, the
+/// start fails saying which option to set, and never shows the secret.
+#[test]
+fn a_registry_behind_basic_authentication() {
+    let broker = Broker::mock();
+    let registry = StandInRegistry::start();
+    // base64("KEY:s3cr/t"), computed with Python's base64 module
+    registry.require_authorization("Basic S0VZOnMzY3IvdA==");
+    let topic = topic_name("avro-auth");
+    broker.create_topic(&topic, 1);
+    let url = registry.url();
+    let with_option = format!(
+        "'avro.schema-registry.url' = '{url}', 'avro.schema-registry.basic-auth.user-info' = 'KEY:s3cr/t'"
+    );
+    let in_url = format!(
+        "'avro.schema-registry.url' = '{}'",
+        url.replace("http://", "http://KEY:s3cr%2Ft@")
+    );
+    let write = format!(
+        "CREATE STREAM g WITH (connector = 'nexmark', stream = 'bid', events = '100');
+         CREATE STREAM out (auction BIGINT) WITH (connector = 'kafka', topic = '{topic}',
+           'properties.bootstrap.servers' = '{}', format = 'avro', {with_option});
+         INSERT INTO out SELECT auction FROM g;",
+        broker.bootstrap()
+    );
+    let script = eddy::plan_script(&write).expect("plans");
+    eddy::JobManager::new()
+        .submit(eddy::JobSpec::new("auth-write", script.queries[0].clone()))
+        .expect("starts")
+        .wait()
+        .expect("writes");
+    let outcome = |sql: &str| match eddy::plan_script(sql) {
+        Err(e) => format!("error: {e}"),
+        Ok(s) => match eddy::collect_all(&s.queries[0], &eddy::RunOptions::default()) {
+            Err(e) => format!("error: {e}"),
+            Ok(c) => eddy_suite::format_rows(&s.queries[0].output_schema, &c.batches),
+        },
+    };
+    let read = |auth: &str| {
+        outcome(&format!(
+            "{} SELECT COUNT(*) AS n FROM s EMIT FINAL;",
+            source(&broker, &topic, "auction BIGINT", &format!(", {auth}"))
+        ))
+    };
+    for auth in [&with_option, &in_url] {
+        let out = read(auth);
+        assert!(out.ends_with("\n92\n"), "{out}");
+    }
+    let without = read(&format!("'avro.schema-registry.url' = '{url}'"));
+    assert!(
+        without.contains("wants credentials")
+            && without
+                .contains("set 'avro.schema-registry.basic-auth.user-info' = 'user:password'"),
+        "{without}"
+    );
+    let wrong = read(&format!(
+        "'avro.schema-registry.url' = '{url}', 'avro.schema-registry.basic-auth.user-info' = 'KEY:wrong-pass'"
+    ));
+    assert!(wrong.contains("refused the credentials given"), "{wrong}");
+    let wrong_in_url = read(&format!(
+        "'avro.schema-registry.url' = '{}'",
+        url.replace("http://", "http://KEY:wrong-pass@")
+    ));
+    assert!(
+        wrong_in_url.contains("refused the credentials given"),
+        "{wrong_in_url}"
+    );
+    assert!(!wrong.contains("wrong-pass") && !wrong_in_url.contains("wrong-pass"));
+    // the same options for Protobuf
+    let proto = outcome(&format!(
+        "CREATE STREAM p (auction BIGINT) WITH (connector = 'kafka', topic = '{topic}',
+           'properties.bootstrap.servers' = '{}', format = 'protobuf',
+           'protobuf.schema-registry.url' = '{url}');
+         SELECT auction FROM p;",
+        broker.bootstrap()
+    ));
+    assert!(
+        proto.contains("set 'protobuf.schema-registry.basic-auth.user-info'"),
+        "{proto}"
+    );
+}

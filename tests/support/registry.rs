@@ -12,6 +12,10 @@
 //!   `{"id": N}` (the same id for a schema registered before), or 409 when
 //!   [`StandInRegistry::refuse_new_schemas`] is set.
 //!
+//! With [`StandInRegistry::require_authorization`] it answers 401 with
+//! `{"error_code": 401, "message": "Unauthorized"}` to a request without
+//! that `Authorization` header, as the real one behind basic authentication.
+//!
 //! It is not the real service: it checks no compatibility rules and keeps
 //! everything in memory.
 
@@ -36,6 +40,8 @@ pub struct StandInRegistry {
     state: Arc<Mutex<State>>,
     refuse: Arc<AtomicBool>,
     by_id_requests: Arc<AtomicUsize>,
+    /// The `Authorization` header every request must carry, if any.
+    authorization: Arc<Mutex<Option<String>>>,
 }
 
 impl StandInRegistry {
@@ -48,6 +54,7 @@ impl StandInRegistry {
             state: Arc::default(),
             refuse: Arc::default(),
             by_id_requests: Arc::default(),
+            authorization: Arc::default(),
         };
         let served = me.clone();
         std::thread::spawn(move || {
@@ -93,6 +100,12 @@ impl StandInRegistry {
         self.refuse.store(true, Ordering::SeqCst);
     }
 
+    /// From now on, a request without `Authorization: <header>` is
+    /// answered 401.
+    pub fn require_authorization(&self, header: &str) {
+        *self.authorization.lock().expect("registry state") = Some(header.to_string());
+    }
+
     /// How many `GET /schemas/ids/{id}` calls it answered.
     pub fn by_id_requests(&self) -> usize {
         self.by_id_requests.load(Ordering::SeqCst)
@@ -112,6 +125,7 @@ impl StandInRegistry {
                 parts.next().unwrap_or("").to_string(),
             );
             let mut length = 0usize;
+            let mut authorization = None;
             loop {
                 let mut h = String::new();
                 if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -126,14 +140,28 @@ impl StandInRegistry {
                 {
                     length = v.trim().parse().unwrap_or(0);
                 }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("authorization")
+                {
+                    authorization = Some(v.trim().to_string());
+                }
             }
             let mut body = vec![0; length];
             if reader.read_exact(&mut body).is_err() {
                 return;
             }
-            let (status, answer) = self.answer(&method, &path, &body);
+            let wanted = self.authorization.lock().expect("registry state").clone();
+            let (status, answer) = if wanted.is_some() && wanted != authorization {
+                (
+                    401,
+                    serde_json::json!({"error_code": 401, "message": "Unauthorized"}),
+                )
+            } else {
+                self.answer(&method, &path, &body)
+            };
             let reason = match status {
                 200 => "OK",
+                401 => "Unauthorized",
                 404 => "Not Found",
                 409 => "Conflict",
                 _ => "Bad Request",

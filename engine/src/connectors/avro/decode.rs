@@ -87,8 +87,8 @@ impl AvroDecoder {
     ) -> Result<Self, ConnectorError> {
         let (text, writers, mut store) = match source {
             SchemaSource::Given(text) => (text.clone(), None, SchemaStore::new()),
-            SchemaSource::Registry { url, subject } => {
-                let registry = Registry::shared(url);
+            SchemaSource::Registry { registry, subject } => {
+                let registry = Registry::shared(registry);
                 let (id, text) = registry.latest(subject).map_err(|e| {
                     config(
                         stream,

@@ -78,8 +78,8 @@ impl AvroEncoder {
         };
         let (text, with_schema) = writer_schema(stream, schema, source)?;
         let encoder = match source {
-            SchemaSource::Registry { url, subject } => {
-                let id = Registry::shared(url)
+            SchemaSource::Registry { registry, subject } => {
+                let id = Registry::shared(registry)
                     .register(subject, &text)
                     .map_err(|e| config(e.to_string()))?;
                 WriterBuilder::new(with_schema)

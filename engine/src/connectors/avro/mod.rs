@@ -34,6 +34,7 @@ pub const KEYS: &[&str] = &[
     "avro.schema.file",
     "avro.schema-registry.url",
     "avro.schema-registry.subject",
+    "avro.schema-registry.basic-auth.user-info",
 ];
 
 /// Where a stream's Avro schema comes from.
@@ -45,8 +46,8 @@ pub enum SchemaSource {
     /// A Confluent schema registry: messages carry the wire format's
     /// schema id; the stream reads as the subject's latest version.
     Registry {
-        /// Base URL, e.g. `http://localhost:8081`.
-        url: String,
+        /// Where, e.g. `http://localhost:8081`, and its credentials.
+        registry: registry::Address,
         /// The subject (default: `<topic>-value`).
         subject: String,
     },
@@ -63,7 +64,8 @@ impl SchemaSource {
     pub fn from_options(o: &Options, topic: Option<&str>) -> Result<Self, ConnectorError> {
         let inline = o.get("avro.schema");
         let file = o.get("avro.schema.file");
-        let url = o.get("avro.schema-registry.url");
+        let registry = registry::Address::from_options(o, "avro")?;
+        let url = registry.as_ref().map(|r| r.url.as_str());
         if [inline, file, url].iter().filter(|v| v.is_some()).count() > 1 {
             return Err(o.error(
                 "give the Avro schema one way: 'avro.schema', 'avro.schema.file' or 'avro.schema-registry.url'",
@@ -77,12 +79,7 @@ impl SchemaSource {
                 .map(SchemaSource::Given)
                 .map_err(|e| o.error(format!("cannot read 'avro.schema.file' = '{path}': {e}")));
         }
-        if let Some(url) = url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(o.error(format!(
-                    "'avro.schema-registry.url' = '{url}' is not an http:// or https:// URL"
-                )));
-            }
+        if let Some(registry) = registry {
             let subject = match (o.get("avro.schema-registry.subject"), topic) {
                 (Some(s), _) => s.to_string(),
                 (None, Some(t)) if !t.contains(',') => format!("{t}-value"),
@@ -92,10 +89,7 @@ impl SchemaSource {
                     ));
                 }
             };
-            return Ok(SchemaSource::Registry {
-                url: url.trim_end_matches('/').to_string(),
-                subject,
-            });
+            return Ok(SchemaSource::Registry { registry, subject });
         }
         if o.get("avro.schema-registry.subject").is_some() {
             return Err(o.error("'avro.schema-registry.subject' needs 'avro.schema-registry.url'"));

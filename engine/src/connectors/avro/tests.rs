@@ -169,16 +169,16 @@ fn schema_options_are_one_way() {
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         )
     };
+    let SchemaSource::Registry { registry, subject } = SchemaSource::from_options(
+        &o(&[("avro.schema-registry.url", "http://r:8081/")]),
+        Some("bids"),
+    )
+    .unwrap() else {
+        panic!("a registry")
+    };
     assert_eq!(
-        SchemaSource::from_options(
-            &o(&[("avro.schema-registry.url", "http://r:8081/")]),
-            Some("bids")
-        )
-        .unwrap(),
-        SchemaSource::Registry {
-            url: "http://r:8081".into(),
-            subject: "bids-value".into()
-        }
+        (registry.url.as_str(), subject.as_str()),
+        ("http://r:8081", "bids-value")
     );
     let e = SchemaSource::from_options(
         &o(&[
@@ -195,4 +195,46 @@ fn schema_options_are_one_way() {
         e.to_string().contains("cannot read 'avro.schema.file'"),
         "{e}"
     );
+}
+
+#[test]
+fn registry_credentials_come_from_an_option_or_the_url_and_stay_out_of_sight() {
+    use super::registry::Address;
+    let o = |pairs: &[(&str, &str)]| {
+        crate::catalog::Options::new(
+            "s",
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    };
+    let url = "avro.schema-registry.url";
+    let auth = "avro.schema-registry.basic-auth.user-info";
+    let given = Address::from_options(
+        &o(&[(url, "https://r.cloud/"), (auth, "KEY:s3cr/t")]),
+        "avro",
+    )
+    .unwrap()
+    .unwrap();
+    let in_url = Address::from_options(&o(&[(url, "https://KEY:s3cr%2Ft@r.cloud")]), "avro")
+        .unwrap()
+        .unwrap();
+    assert_eq!(given, in_url);
+    assert_eq!(given.url, "https://r.cloud");
+    let shown = format!("{given:?}");
+    assert!(!shown.contains("s3cr"), "{shown}");
+    assert!(Address::from_options(&o(&[]), "avro").unwrap().is_none());
+    for (pairs, says) in [
+        (vec![(url, "https://a:b@r"), (auth, "a:b")], "one way"),
+        (
+            vec![(url, "https://r"), (auth, "no-colon")],
+            "'user:password'",
+        ),
+        (vec![(auth, "a:b")], "needs 'avro.schema-registry.url'"),
+        (vec![(url, "r:8081")], "is not an http:// or https:// URL"),
+    ] {
+        let e = Address::from_options(&o(&pairs), "avro")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(says), "{e}");
+        assert!(!e.contains("no-colon"), "{e}");
+    }
 }

@@ -132,15 +132,6 @@ pub fn with_system_columns(schema: &SchemaRef) -> SchemaRef {
 const SOURCE_KEYS: &[&str] = &[
     "topic",
     "format",
-    "avro.schema",
-    "avro.schema.file",
-    "avro.schema-registry.url",
-    "avro.schema-registry.subject",
-    "protobuf.descriptor.file",
-    "protobuf.message",
-    "protobuf.confluent",
-    "protobuf.schema-registry.url",
-    "protobuf.schema-registry.subject",
     "format.on_error",
     "json.lenient",
     "scan.startup.mode",
@@ -159,24 +150,19 @@ const SOURCE_KEYS: &[&str] = &[
 const SINK_KEYS: &[&str] = &[
     "topic",
     "format",
-    "avro.schema",
-    "avro.schema.file",
-    "avro.schema-registry.url",
-    "avro.schema-registry.subject",
-    "protobuf.descriptor.file",
-    "protobuf.message",
-    "protobuf.schema-registry.url",
-    "protobuf.schema-registry.subject",
     "key.column",
     "sink.flush_timeout",
     "sink.delivery",
     "sink.transactional-id",
 ];
 
-/// A stream may be read and written: it takes the options of both.
+/// A stream may be read and written: it takes the options of both, and
+/// those of its formats.
 fn all_keys() -> Vec<&'static str> {
     let mut keys = SOURCE_KEYS.to_vec();
     keys.extend(SINK_KEYS.iter().filter(|k| !SOURCE_KEYS.contains(k)));
+    keys.extend(crate::connectors::avro::KEYS);
+    keys.extend(crate::connectors::protobuf::KEYS);
     keys
 }
 

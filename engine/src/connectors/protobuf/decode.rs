@@ -153,10 +153,14 @@ impl ProtoDecoder {
     ) -> Result<Self, String> {
         let message = format.source_message()?;
         let registry = match &format.schema {
-            ProtoSchema::Registry { url, .. } => {
+            ProtoSchema::Registry { registry, .. } => {
                 // the columns are checked against the registry's schema now
                 super::check_columns(all_declared, &message)?;
-                Some((Registry::shared(url), message.name.clone(), HashMap::new()))
+                Some((
+                    Registry::shared(registry),
+                    message.name.clone(),
+                    HashMap::new(),
+                ))
             }
             ProtoSchema::Given(_) => None,
         };

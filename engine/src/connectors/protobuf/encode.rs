@@ -44,10 +44,12 @@ impl ProtoEncoder {
                 ));
             }
             ProtoSchema::Given(m) => (m.clone(), Vec::new()),
-            ProtoSchema::Registry { url, subject, .. } => {
+            ProtoSchema::Registry {
+                registry, subject, ..
+            } => {
                 // the schema of the columns, registered under the subject
                 let text = proto_text::text_of_columns(stream, schema);
-                let id = Registry::shared(url)
+                let id = Registry::shared(registry)
                     .register_typed(subject, &text, Some("PROTOBUF"))
                     .map_err(|e| config(e.to_string()))?;
                 let m = proto_text::message_from_text(&text, None).map_err(config)?;

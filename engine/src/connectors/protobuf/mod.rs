@@ -31,6 +31,7 @@ pub const KEYS: &[&str] = &[
     "protobuf.confluent",
     "protobuf.schema-registry.url",
     "protobuf.schema-registry.subject",
+    "protobuf.schema-registry.basic-auth.user-info",
 ];
 
 /// Where a stream's message type comes from.
@@ -42,7 +43,7 @@ pub(crate) enum ProtoSchema {
     /// schema (`message`, or its first message type); a sink registers the
     /// schema of its columns.
     Registry {
-        url: String,
+        registry: crate::connectors::avro::registry::Address,
         subject: String,
         message: Option<String>,
     },
@@ -62,7 +63,9 @@ impl ProtoFormat {
     /// # Errors
     /// A missing option, an unreadable file, a set without the message.
     pub fn from_options(o: &Options) -> Result<Self, ConnectorError> {
-        if let Some(url) = o.get("protobuf.schema-registry.url") {
+        if let Some(registry) =
+            crate::connectors::avro::registry::Address::from_options(o, "protobuf")?
+        {
             if o.get("protobuf.descriptor.file").is_some() {
                 return Err(o.error(
                     "give the Protobuf schema one way: 'protobuf.descriptor.file' or 'protobuf.schema-registry.url'",
@@ -80,7 +83,7 @@ impl ProtoFormat {
             };
             return Ok(Self {
                 schema: ProtoSchema::Registry {
-                    url: url.trim_end_matches('/').to_string(),
+                    registry,
                     subject,
                     message: o.get("protobuf.message").map(str::to_string),
                 },
@@ -115,11 +118,11 @@ impl ProtoFormat {
         match &self.schema {
             ProtoSchema::Given(m) => Ok(m.clone()),
             ProtoSchema::Registry {
-                url,
+                registry,
                 subject,
                 message,
             } => {
-                let (_, text) = crate::connectors::avro::registry::Registry::shared(url)
+                let (_, text) = crate::connectors::avro::registry::Registry::shared(registry)
                     .latest(subject)
                     .map_err(|e| format!("{e}; register the topic's schema under subject '{subject}', or name another with 'protobuf.schema-registry.subject'"))?;
                 proto_text::message_from_text(&text, message.as_deref())
