@@ -45,6 +45,10 @@ pub enum CheckpointError {
     /// The latest checkpoint cannot be restored into this query.
     #[error("{0}")]
     Incompatible(String),
+    /// A newer run of the query took over from this one (this one was
+    /// paused: a zombie) and discarded this run's unfinished checkpoint.
+    #[error("{0}")]
+    Superseded(String),
     /// The store's location cannot be used.
     #[error("checkpoint location '{location}': {reason}")]
     Location {

@@ -353,6 +353,24 @@ impl CheckpointStore {
         Ok(others)
     }
 
+    /// A run of the query registered after this one (run names begin with
+    /// their start time, so they sort by it), if any: one that took over
+    /// from this run and fenced it. `None` also when the store cannot be
+    /// listed.
+    pub fn newer_run(&self) -> Option<String> {
+        let prefix = self.query.clone().join(RUNS);
+        let listed = self
+            .runtime
+            .block_on(self.store.list(Some(&prefix)).try_collect::<Vec<_>>())
+            .ok()?;
+        listed
+            .iter()
+            .filter_map(|m| m.location.filename())
+            .filter(|r| !self.run.is_empty() && *r > self.run.as_str())
+            .max()
+            .map(str::to_string)
+    }
+
     /// Forgets the runs `runs` (fenced: they can no longer commit).
     ///
     /// # Errors

@@ -160,3 +160,19 @@ fn runs_register_learn_of_the_others_and_forget_the_fenced() {
     // forgetting a run already forgotten is fine (two restarts racing)
     store.forget_runs(&["r1".to_string()]).unwrap();
 }
+
+#[test]
+fn a_run_learns_that_a_newer_one_took_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = || CheckpointStore::open(dir.path().to_str().unwrap(), "q").unwrap();
+    let zombie = open().for_run("0001-aa");
+    assert!(open().register_run("0001-aa").unwrap().is_empty());
+    assert_eq!(zombie.newer_run(), None);
+    // the taker registers, fences and forgets the zombie's run
+    let earlier = open().register_run("0002-bb").unwrap();
+    open().forget_runs(&earlier).unwrap();
+    assert_eq!(zombie.newer_run().as_deref(), Some("0002-bb"));
+    assert_eq!(open().for_run("0002-bb").newer_run(), None);
+    // a store not told its run knows of none
+    assert_eq!(open().newer_run(), None);
+}

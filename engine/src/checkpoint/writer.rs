@@ -256,10 +256,7 @@ impl WriterLoop {
                             Ok(g) => {
                                 e.insert(g);
                             }
-                            Err(e) => {
-                                let _ = self.report.send(Err(e.clone_message()));
-                                return Err(e);
-                            }
+                            Err(e) => return Err(self.failed(e)),
                         }
                     }
                     self.take(&mut gathering, id, part)
@@ -299,13 +296,24 @@ impl WriterLoop {
                         let _ = self.report.send(Ok(done));
                     }
                 }
-                Err(e) => {
-                    let _ = self.report.send(Err(e.clone_message()));
-                    return Err(e);
-                }
+                Err(e) => return Err(self.failed(e)),
             }
         }
         Ok(())
+    }
+
+    /// Reports `e`, the end of this loop. A store error after a newer run
+    /// took over (this one was paused, and that one discarded the
+    /// checkpoint it was writing) says so: this run is fenced.
+    fn failed(&self, e: CheckpointError) -> CheckpointError {
+        let e = match (&e, self.store.newer_run()) {
+            (CheckpointError::Store { .. }, Some(newer)) => CheckpointError::Superseded(format!(
+                "fenced: a newer run of this query ({newer}) took over from this one and discarded the checkpoint it was writing ({e}); this one stops, and its open transaction is aborted, so no row is written twice"
+            )),
+            _ => e,
+        };
+        let _ = self.report.send(Err(e.clone_message()));
+        e
     }
 
     /// A checkpoint begun, with the parts of the contributors that ended
