@@ -78,6 +78,30 @@ impl Options {
         self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
+    /// Every option as plans show it (EXPLAIN, the web UI): secrets —
+    /// passwords, keys, a registry's credentials, a SASL/JAAS config, and
+    /// credentials inside a URL — as `<redacted>`.
+    pub fn shown(&self) -> impl Iterator<Item = (String, String)> + '_ {
+        self.map.iter().map(|(k, v)| {
+            let secret = [
+                "password",
+                "secret",
+                "user-info",
+                "jaas",
+                "key.pem",
+                "token",
+            ]
+            .iter()
+            .any(|s| k.contains(s));
+            let v = if secret {
+                "<redacted>".to_string()
+            } else {
+                without_url_credentials(v)
+            };
+            (k.clone(), v)
+        })
+    }
+
     /// The value of `key`, if set.
     pub fn get(&self, key: &str) -> Option<&str> {
         self.map.get(key).map(String::as_str)
@@ -273,6 +297,19 @@ impl EventTimeOptions {
     }
 }
 
+/// `value` with the credentials of a URL in it (`https://user:pw@host`)
+/// replaced by `<redacted>`.
+fn without_url_credentials(value: &str) -> String {
+    let Some(at) = value.find("://").map(|i| i + 3) else {
+        return value.to_string();
+    };
+    let authority_end = value[at..].find('/').map_or(value.len(), |i| at + i);
+    match value[at..authority_end].rfind('@') {
+        Some(i) => format!("{}<redacted>{}", &value[..at], &value[at + i..]),
+        None => value.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +319,40 @@ mod tests {
             "s",
             pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
         )
+    }
+
+    #[test]
+    fn plans_show_no_secrets() {
+        let o = opts(&[
+            ("properties.sasl.password", "pw1"),
+            ("properties.sasl.jaas.config", "x password=\"pw2\";"),
+            ("avro.schema-registry.basic-auth.user-info", "KEY:pw3"),
+            (
+                "protobuf.schema-registry.url",
+                "https://KEY:pw4@r.cloud/base",
+            ),
+            ("properties.ssl.key.pem", "-----BEGIN"),
+            ("topic", "bids"),
+            ("avro.schema-registry.url", "http://r:8081"),
+        ]);
+        let shown: Vec<(String, String)> = o.shown().collect();
+        let text = format!("{shown:?}");
+        for secret in ["pw1", "pw2", "pw3", "pw4", "BEGIN"] {
+            assert!(!text.contains(secret), "{text}");
+        }
+        let value = |k: &str| {
+            shown
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(value("topic"), Some("bids"));
+        assert_eq!(value("avro.schema-registry.url"), Some("http://r:8081"));
+        assert_eq!(
+            value("protobuf.schema-registry.url"),
+            Some("https://<redacted>@r.cloud/base")
+        );
+        assert_eq!(value("properties.sasl.password"), Some("<redacted>"));
     }
 
     #[test]

@@ -92,12 +92,7 @@ impl PhysicalPlan {
                      source: &crate::catalog::StreamDef,
                      nodes: &[crate::plan::physical::PhysicalNode]| {
             let mut src = vec![("name".to_string(), source.name.clone())];
-            src.extend(
-                source
-                    .options
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string())),
-            );
+            src.extend(source.options.shown());
             // e.g. a Kafka consumer's tier and group when left to their defaults
             src.extend(source.explain_params());
             out.push(Rendered {
@@ -146,11 +141,7 @@ impl PhysicalPlan {
             }
             SinkTarget::Stream(s) => {
                 let mut p = vec![("name".to_string(), s.name.clone())];
-                p.extend(
-                    s.options
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string())),
-                );
+                p.extend(s.options.shown());
                 if !s.primary_key.is_empty() {
                     p.push(("primary_key".into(), list(s.primary_key.iter().cloned())));
                 }
