@@ -17,6 +17,14 @@ const BID: &str = r#"{"type": "record", "name": "Bid", "namespace": "nexmark", "
   {"name": "tags", "type": {"type": "array", "items": "string"}}
 ]}"#;
 
+/// Stream options of `pairs`.
+fn o(pairs: &[(&str, &str)]) -> crate::catalog::Options {
+    crate::catalog::Options::new(
+        "s",
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+}
+
 fn declared(cols: &[(&str, DataType)]) -> SchemaRef {
     Arc::new(Schema::new(
         cols.iter()
@@ -163,12 +171,6 @@ fn values_round_trip_and_bad_ones_are_malformed() {
 
 #[test]
 fn schema_options_are_one_way() {
-    let o = |pairs: &[(&str, &str)]| {
-        crate::catalog::Options::new(
-            "s",
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-    };
     let SchemaSource::Registry { registry, subject } = SchemaSource::from_options(
         &o(&[("avro.schema-registry.url", "http://r:8081/")]),
         Some("bids"),
@@ -200,12 +202,6 @@ fn schema_options_are_one_way() {
 #[test]
 fn registry_credentials_come_from_an_option_or_the_url_and_stay_out_of_sight() {
     use super::registry::Address;
-    let o = |pairs: &[(&str, &str)]| {
-        crate::catalog::Options::new(
-            "s",
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-    };
     let url = "avro.schema-registry.url";
     let auth = "avro.schema-registry.basic-auth.user-info";
     let given = Address::from_options(
